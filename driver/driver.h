@@ -1,0 +1,159 @@
+#pragma once
+// The weft driver: networks, endpoints, IPAM, persisted state and its
+// restore. Pure C++ over the kernel shim; every public method is safe to call
+// from several threads (one lock serializes changes, as libnetwork's peerdb
+// serializes peer operations) and is all-or-nothing.
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/result.h"
+#include "driver/ipam.h"
+#include "driver/model.h"
+#include "driver/state_store.h"
+#include "kernel/kernel.h"
+
+namespace weft::driver {
+
+struct DriverConfig {
+  std::string stateDir = "/var/lib/weft";
+  std::string scope = "local";      // "local" or "global"
+  std::string advertiseAddr;        // local VTEP address; empty: let the kernel choose
+  uint16_t vxlanPort = 4789;
+  uint32_t defaultMtu = 0;          // 0: derive from the underlay
+};
+
+struct IpamData {
+  std::string addressSpace;
+  std::string pool;
+  std::string gateway;
+  std::map<std::string, std::string> auxAddresses;
+};
+
+struct CreateNetworkRequest {
+  std::string networkId;
+  std::map<std::string, std::string> generic;  // com.docker.network.generic
+  bool enableIpv6 = false;
+  bool internal = false;
+  std::vector<IpamData> ipv4;
+  std::vector<IpamData> ipv6;
+};
+
+struct AllocateNetworkRequest {
+  std::string networkId;
+  std::map<std::string, std::string> options;
+  std::vector<IpamData> ipv4;
+  std::vector<IpamData> ipv6;
+};
+
+struct EndpointInterface {
+  std::string address;
+  std::string addressIpv6;
+  std::string macAddress;
+};
+
+struct CreateEndpointRequest {
+  std::string networkId;
+  std::string endpointId;
+  EndpointInterface iface;
+};
+
+struct CreateEndpointResult {
+  std::optional<std::string> macAddress;  // set only when weft chose it
+};
+
+struct JoinResult {
+  std::string srcName;
+  std::string dstPrefix = "eth";
+};
+
+struct EndpointInfo {
+  std::string networkId, endpointId, address, addressIpv6, mac, hostVeth, sandboxVeth;
+  bool joined = false;
+  uint32_t vni = 0;
+};
+
+struct SandboxSpec;
+
+struct ReconcileReport {
+  std::vector<std::string> actions;
+};
+
+class Driver {
+ public:
+  Driver(DriverConfig cfg, kernel::Kernel& kernel);
+
+  // Loads persisted state (a corrupt file is an error: start-up stops and the
+  // file is left alone) and reconciles the kernel with it.
+  Status start(ReconcileReport* report = nullptr);
+
+  const DriverConfig& config() const { return cfg_; }
+
+  // --- NetworkDriver ---
+  Status createNetwork(const CreateNetworkRequest& r);
+  Result<std::map<std::string, std::string>> allocateNetwork(const AllocateNetworkRequest& r);
+  Status freeNetwork(const std::string& networkId);
+  Status deleteNetwork(const std::string& networkId);
+  Result<CreateEndpointResult> createEndpoint(const CreateEndpointRequest& r);
+  Result<EndpointInfo> endpointInfo(const std::string& networkId, const std::string& endpointId);
+  Status deleteEndpoint(const std::string& networkId, const std::string& endpointId);
+  Result<JoinResult> join(const std::string& networkId, const std::string& endpointId,
+                          const std::string& sandboxKey);
+  Status leave(const std::string& networkId, const std::string& endpointId);
+  Status discoverNew(const std::string& address);
+  Status discoverDelete(const std::string& address);
+  Status checkEndpoint(const std::string& networkId, const std::string& endpointId);
+
+  // --- IpamDriver ---
+  Result<PoolGrant> requestPool(const std::string& addressSpace, const std::string& pool,
+                                const std::string& subPool,
+                                const std::map<std::string, std::string>& options, bool v6);
+  Status releasePool(const std::string& poolId);
+  Result<std::string> requestAddress(const std::string& poolId, const std::string& address,
+                                     const std::map<std::string, std::string>& options);
+  Status releaseAddress(const std::string& poolId, const std::string& address);
+
+  // --- inspection (weftctl, tests) ---
+  std::vector<Network> networks() const;
+  std::vector<Endpoint> endpoints() const;
+  std::set<std::string> discoveredNodes() const;
+  size_t endpointCount() const;
+  uint64_t stateWrites() const { return store_.writes(); }
+
+ private:
+  // Under mu_: serialize the state; returns the text and change number.
+  std::pair<std::string, uint64_t> snapshotLocked() const;
+  // Without mu_: make the current change durable.
+  Status commit(uint64_t seq);
+  uint64_t bumpLocked() { return ++changeSeq_; }
+  Status loadFrom(const nlohmann::json& j);
+  Status reconcileLocked(ReconcileReport* report);
+  Result<uint32_t> mtuFor(const NetworkOptions& o) const;
+  SandboxSpec sandboxSpecLocked(const Network& n) const;
+  Result<uint32_t> chooseVni(const NetworkOptions& o, const std::string& identity,
+                             const std::string& networkId) const;
+
+  DriverConfig cfg_;
+  kernel::Kernel& kernel_;
+  StateStore store_;
+  mutable std::mutex mu_;
+  std::map<std::string, Network> networks_;
+  std::map<std::string, Endpoint> endpoints_;
+  Ipam ipam_;
+  std::set<std::string> discovered_;
+  uint64_t changeSeq_ = 0;
+};
+
+// Docker object IDs: 12 to 128 characters of [0-9a-zA-Z] (Docker uses 64 hex).
+bool validObjectId(const std::string& id);
+// The same check as an error naming the field.
+Status checkObjectId(const char* field, const std::string& id);
+
+}  // namespace weft::driver

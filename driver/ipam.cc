@@ -1,0 +1,238 @@
+#include "driver/ipam.h"
+
+#include <cerrno>
+#include <nlohmann/json.hpp>
+
+namespace weft::driver {
+
+namespace {
+
+// Usable host range of a prefix: network and broadcast addresses are excluded
+// for IPv4 prefixes shorter than /31, the subnet-router anycast address for
+// IPv6 prefixes shorter than /127.
+std::pair<u128, u128> usableRange(const Prefix& p) {
+  u128 lo = p.first().value, hi = p.last().value;
+  if (!p.addr.v6 && p.len < 31) {
+    ++lo;
+    --hi;
+  } else if (p.addr.v6 && p.len < 127) {
+    ++lo;
+  }
+  return {lo, hi};
+}
+
+IpAddr make(bool v6, u128 v) { return IpAddr{v6, v}; }
+
+}  // namespace
+
+Result<Prefix> Ipam::defaultPool(bool v6) const {
+  // IPv4: the /24s of 10.213.0.0/16; IPv6: the /64s of fd77:7765:6674::/48.
+  for (u128 i = 0; i < 256; ++i) {
+    Prefix cand;
+    if (!v6) {
+      cand = Prefix{make(false, (u128(10) << 24) | (u128(213) << 16) | (i << 8)), 24};
+    } else {
+      u128 base = (u128(0xfd777765) << 96) | (u128(0x6674) << 80);
+      cand = Prefix{make(true, base | (i << 64)), 64};
+    }
+    bool used = false;
+    for (const auto& [id, p] : pools_)
+      if (p.pool.overlaps(cand)) used = true;
+    if (!used) return cand;
+  }
+  return Error{ENOSPC, std::string("no free default ") + (v6 ? "IPv6" : "IPv4") +
+                           " pool left; pass --subnet to docker network create"};
+}
+
+Result<PoolGrant> Ipam::requestPool(const std::string& addressSpace, const std::string& pool,
+                                    const std::string& subPool,
+                                    const std::map<std::string, std::string>& options, bool v6) {
+  if (!addressSpace.empty() && addressSpace != kLocalAddressSpace &&
+      addressSpace != kGlobalAddressSpace)
+    return Error{EINVAL, "unknown address space \"" + addressSpace + "\" (weft has \"" +
+                             kLocalAddressSpace + "\" and \"" + kGlobalAddressSpace + "\")"};
+  AddressPool ap;
+  ap.addressSpace = addressSpace.empty() ? kLocalAddressSpace : addressSpace;
+  ap.options = options;
+  if (pool.empty()) {
+    if (!subPool.empty()) return Error{EINVAL, "SubPool \"" + subPool + "\" given without Pool"};
+    auto p = defaultPool(v6);
+    if (!p.ok()) return p.error();
+    ap.pool = *p;
+  } else {
+    auto p = Prefix::parse(pool);
+    if (!p) return Error{EINVAL, "Pool \"" + pool + "\" is not a valid CIDR"};
+    if (p->addr.v6 != v6)
+      return Error{EINVAL, "Pool \"" + pool + "\" is " + (p->addr.v6 ? "IPv6" : "IPv4") +
+                               " but V6 is " + (v6 ? "true" : "false")};
+    if (*p != p->network())
+      return Error{EINVAL, "Pool \"" + pool + "\" has host bits set; did you mean " +
+                               p->network().str() + "?"};
+    if (p->len == p->addr.bits())
+      return Error{EINVAL, "Pool \"" + pool + "\" has no room for addresses"};
+    ap.pool = *p;
+  }
+  if (!subPool.empty()) {
+    auto sp = Prefix::parse(subPool);
+    if (!sp) return Error{EINVAL, "SubPool \"" + subPool + "\" is not a valid CIDR"};
+    if (sp->addr.v6 != ap.pool.addr.v6 || sp->len < ap.pool.len ||
+        !ap.pool.contains(sp->first()))
+      return Error{EINVAL, "SubPool \"" + subPool + "\" is not inside Pool \"" + ap.pool.str() + "\""};
+    ap.subPool = sp->network();
+  }
+  ap.id = ap.addressSpace + "/" + ap.pool.str() + "/" + std::to_string(nextPoolSeq_++);
+  ap.cursor = usableRange(ap.subPool ? *ap.subPool : ap.pool).first;
+  PoolGrant g{ap.id, ap.pool.str(), {}};
+  pools_.emplace(ap.id, std::move(ap));
+  return g;
+}
+
+Status Ipam::releasePool(const std::string& poolId) {
+  if (pools_.erase(poolId) == 0) return Error{ENOENT, "unknown PoolID \"" + poolId + "\""};
+  return Status::Ok();
+}
+
+Result<std::string> Ipam::requestAddress(const std::string& poolId, const std::string& address,
+                                         const std::map<std::string, std::string>& options) {
+  auto it = pools_.find(poolId);
+  if (it == pools_.end()) return Error{ENOENT, "unknown PoolID \"" + poolId + "\""};
+  AddressPool& p = it->second;
+  bool gateway = false;
+  if (auto t = options.find("RequestAddressType"); t != options.end()) {
+    if (t->second != kGatewayRequestType)
+      return Error{EINVAL, "unknown RequestAddressType \"" + t->second + "\""};
+    gateway = true;
+  }
+  const bool v6 = p.pool.addr.v6;
+  auto suffix = "/" + std::to_string(p.pool.len);
+  if (!address.empty()) {
+    auto a = IpAddr::parse(address);
+    if (!a) {
+      // Accept a CIDR too, as long as it names one address.
+      auto pf = Prefix::parse(address);
+      if (!pf) return Error{EINVAL, "Address \"" + address + "\" is not a valid IP address"};
+      a = pf->addr;
+    }
+    if (!p.pool.contains(*a))
+      return Error{EINVAL, "address " + a->str() + " is outside pool " + p.pool.str()};
+    if (p.allocated.count(a->value))
+      return Error{EEXIST, "address " + a->str() + " is already allocated in pool " + p.pool.str()};
+    p.allocated.insert(a->value);
+    if (gateway) p.gateway = *a;
+    return a->str() + suffix;
+  }
+  // Gateway without an address: the first usable address of the pool.
+  auto [lo, hi] = usableRange(gateway ? p.pool : (p.subPool ? *p.subPool : p.pool));
+  if (gateway) {
+    for (u128 v = lo; v <= hi; ++v) {
+      if (!p.allocated.count(v)) {
+        p.allocated.insert(v);
+        p.gateway = make(v6, v);
+        return make(v6, v).str() + suffix;
+      }
+      if (v == hi) break;
+    }
+    return Error{ENOSPC, "no free address for the gateway in pool " + p.pool.str()};
+  }
+  u128 start = (p.cursor >= lo && p.cursor <= hi) ? p.cursor : lo;
+  u128 v = start;
+  // Bounded scan: at most |allocated|+1 steps find a free address if one exists.
+  for (size_t steps = 0; steps <= p.allocated.size(); ++steps) {
+    if (!p.allocated.count(v)) {
+      p.allocated.insert(v);
+      p.cursor = (v == hi) ? lo : v + 1;
+      return make(v6, v).str() + suffix;
+    }
+    v = (v == hi) ? lo : v + 1;
+    if (v == start) break;
+  }
+  return Error{ENOSPC, "no free address left in " +
+                           (p.subPool ? "range " + p.subPool->str() : "pool " + p.pool.str())};
+}
+
+Status Ipam::releaseAddress(const std::string& poolId, const std::string& address) {
+  auto it = pools_.find(poolId);
+  if (it == pools_.end()) return Error{ENOENT, "unknown PoolID \"" + poolId + "\""};
+  auto a = IpAddr::parse(address);
+  if (!a) {
+    auto pf = Prefix::parse(address);
+    if (!pf) return Error{EINVAL, "Address \"" + address + "\" is not a valid IP address"};
+    a = pf->addr;
+  }
+  AddressPool& p = it->second;
+  if (!p.pool.contains(*a))
+    return Error{EINVAL, "address " + a->str() + " is outside pool " + p.pool.str()};
+  p.allocated.erase(a->value);  // releasing a free address is a no-op (Docker may repeat)
+  if (p.gateway && *p.gateway == *a) p.gateway.reset();
+  return Status::Ok();
+}
+
+std::optional<AddressPool> Ipam::pool(const std::string& id) const {
+  auto it = pools_.find(id);
+  if (it == pools_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Ipam::restorePool(const std::string& id, const std::optional<AddressPool>& saved) {
+  if (saved) pools_[id] = *saved;
+  else pools_.erase(id);
+}
+
+nlohmann::json Ipam::toJson() const {
+  nlohmann::json pools = nlohmann::json::array();
+  for (const auto& [id, p] : pools_) {
+    nlohmann::json addrs = nlohmann::json::array();
+    for (auto v : p.allocated) addrs.push_back(make(p.pool.addr.v6, v).str());
+    nlohmann::json j = {{"id", p.id},
+                        {"addressSpace", p.addressSpace},
+                        {"pool", p.pool.str()},
+                        {"options", p.options},
+                        {"allocated", addrs},
+                        {"cursor", make(p.pool.addr.v6, p.cursor).str()}};
+    if (p.subPool) j["subPool"] = p.subPool->str();
+    if (p.gateway) j["gateway"] = p.gateway->str();
+    pools.push_back(std::move(j));
+  }
+  return {{"pools", pools}, {"nextPoolSeq", nextPoolSeq_}};
+}
+
+Result<Ipam> Ipam::fromJson(const nlohmann::json& j) {
+  Ipam ipam;
+  try {
+    ipam.nextPoolSeq_ = j.at("nextPoolSeq").get<uint64_t>();
+    for (const auto& pj : j.at("pools")) {
+      AddressPool p;
+      p.id = pj.at("id").get<std::string>();
+      p.addressSpace = pj.at("addressSpace").get<std::string>();
+      auto pool = Prefix::parse(pj.at("pool").get<std::string>());
+      if (!pool) return Error{EINVAL, "ipam pool " + p.id + ": bad pool"};
+      p.pool = *pool;
+      p.options = pj.at("options").get<std::map<std::string, std::string>>();
+      if (pj.contains("subPool")) {
+        auto sp = Prefix::parse(pj.at("subPool").get<std::string>());
+        if (!sp) return Error{EINVAL, "ipam pool " + p.id + ": bad subPool"};
+        p.subPool = *sp;
+      }
+      if (pj.contains("gateway")) {
+        auto g = IpAddr::parse(pj.at("gateway").get<std::string>());
+        if (!g) return Error{EINVAL, "ipam pool " + p.id + ": bad gateway"};
+        p.gateway = *g;
+      }
+      for (const auto& a : pj.at("allocated")) {
+        auto ip = IpAddr::parse(a.get<std::string>());
+        if (!ip || !p.pool.contains(*ip))
+          return Error{EINVAL, "ipam pool " + p.id + ": bad allocated address"};
+        p.allocated.insert(ip->value);
+      }
+      auto c = IpAddr::parse(pj.at("cursor").get<std::string>());
+      if (!c) return Error{EINVAL, "ipam pool " + p.id + ": bad cursor"};
+      p.cursor = c->value;
+      ipam.pools_.emplace(p.id, std::move(p));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return Error{EINVAL, std::string("ipam state: ") + e.what()};
+  }
+  return ipam;
+}
+
+}  // namespace weft::driver

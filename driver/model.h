@@ -1,0 +1,58 @@
+#pragma once
+// The driver's domain objects, as persisted: networks and endpoints.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/result.h"
+#include "driver/network_options.h"
+
+namespace weft::driver {
+
+// One subnet of a network, as Docker's IPAM gave it.
+struct Subnet {
+  std::string pool;     // "10.0.1.0/24"
+  std::string gateway;  // "10.0.1.1/24" (CIDR), may be empty
+  bool operator==(const Subnet&) const = default;
+};
+
+struct Network {
+  std::string id;
+  NetworkOptions options;
+  std::vector<Subnet> ipv4;
+  std::vector<Subnet> ipv6;
+  bool internal = false;
+  bool enableIpv6 = false;
+  std::string identity;  // what makes hosts agree it is one network
+  uint32_t vni = 0;
+  uint32_t mtu = 0;
+  std::string netns;       // sandbox namespace name
+  std::string vxlanName;   // VTEP device name (inside the sandbox)
+  std::set<std::string> endpoints;
+};
+
+struct Endpoint {
+  std::string id;
+  std::string networkId;
+  std::string address;      // CIDR as Docker gave it, may be empty
+  std::string addressIpv6;  // CIDR, may be empty
+  std::string mac;
+  bool macChosenByWeft = false;
+  bool joined = false;
+  std::string sandboxKey;   // from Join
+  std::string hostVeth;     // returned as SrcName
+  std::string sandboxVeth;  // on br0 inside the network sandbox
+};
+
+nlohmann::json toJson(const Network& n);
+nlohmann::json toJson(const Endpoint& e);
+Result<Network> networkFromJson(const nlohmann::json& j);
+Result<Endpoint> endpointFromJson(const nlohmann::json& j);
+
+}  // namespace weft::driver

@@ -1,0 +1,69 @@
+#include "driver/network_options.h"
+
+#include <cerrno>
+
+namespace weft::driver {
+
+namespace {
+
+std::optional<uint64_t> parseUint(const std::string& s) {
+  if (s.empty() || s.size() > 10) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v;
+}
+
+bool validName(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+const char* acceptedOptionKeys() { return "mtu, encrypted, vni, weft.name"; }
+
+Result<NetworkOptions> parseNetworkOptions(const std::map<std::string, std::string>& generic) {
+  NetworkOptions o;
+  o.raw = generic;
+  for (const auto& [k, v] : generic) {
+    if (k == "mtu" || k == "com.docker.network.driver.mtu") {
+      auto n = parseUint(v);
+      if (!n || *n < kMinMtu || *n > kMaxMtu)
+        return Error{EINVAL, "option " + k + "=\"" + v + "\": mtu must be a number from " +
+                                 std::to_string(kMinMtu) + " to " + std::to_string(kMaxMtu)};
+      if (o.mtu && *o.mtu != *n)
+        return Error{EINVAL, "options mtu and com.docker.network.driver.mtu disagree"};
+      o.mtu = static_cast<uint32_t>(*n);
+    } else if (k == "encrypted") {
+      if (v.empty() || v == "true" || v == "1" || v == "yes") o.encrypted = true;
+      else if (v == "false" || v == "0" || v == "no") o.encrypted = false;
+      else
+        return Error{EINVAL, "option encrypted=\"" + v + "\": use -o encrypted or -o encrypted=false"};
+    } else if (k == "vni") {
+      auto n = parseUint(v);
+      if (!n || *n < 1 || *n > kMaxWeftVni)
+        return Error{EINVAL, "option vni=\"" + v + "\": vni must be a number from 1 to " +
+                                 std::to_string(kMaxWeftVni) +
+                                 " (VNIs from 4096 up belong to Docker's built-in overlay)"};
+      o.vni = static_cast<uint32_t>(*n);
+    } else if (k == "weft.name") {
+      if (!validName(v))
+        return Error{EINVAL, "option weft.name=\"" + v +
+                                 "\": use 1-64 characters from a-z, A-Z, 0-9, '-', '_', '.'"};
+      o.name = v;
+    } else {
+      return Error{EINVAL, "unknown option \"" + k + "\" (weft accepts " + acceptedOptionKeys() + ")"};
+    }
+  }
+  return o;
+}
+
+}  // namespace weft::driver

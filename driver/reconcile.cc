@@ -1,0 +1,96 @@
+// Start-up reconcile: the kernel is brought in line with the persisted state.
+// What matches is adopted, what drifted is repaired, what is stale (objects
+// of networks or endpoints that no longer exist) is removed.
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "driver/driver.h"
+#include "driver/names.h"
+#include "driver/sandbox.h"
+
+namespace weft::driver {
+
+namespace {
+bool startsWith(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
+}  // namespace
+
+Status Driver::reconcileLocked(ReconcileReport* report) {
+  auto& did = report->actions;
+  // 1. Sandboxes of known networks.
+  for (auto& [id, n] : networks_) {
+    auto st = reconcileSandbox(kernel_, sandboxSpecLocked(n), &did);
+    if (!st) return Error{st.code(), "restoring network " + id.substr(0, 12) + ": " + st.error().message};
+  }
+  // 2. Endpoints: a joined endpoint keeps its veth; one whose veth vanished
+  //    (its container died while weft was down) is no longer joined.
+  for (auto& [id, e] : endpoints_) {
+    if (!e.joined) continue;
+    const Network& n = networks_.at(e.networkId);
+    auto l = kernel_.getLink(n.netns, e.sandboxVeth);
+    if (!l.ok()) {
+      e.joined = false;
+      did.push_back("endpoint " + id.substr(0, 12) + " lost its veth while weft was down; marked not joined");
+      continue;
+    }
+    if (l->master != kBridgeName) {
+      kernel_.setMaster(n.netns, e.sandboxVeth, kBridgeName);
+      did.push_back("re-attached " + e.sandboxVeth + " to br0");
+    }
+    if (!l->up) {
+      kernel_.setLinkUp(n.netns, e.sandboxVeth, true);
+      did.push_back("set " + e.sandboxVeth + " up");
+    }
+  }
+  // 3. Stale veths inside known sandboxes.
+  for (auto& [id, n] : networks_) {
+    auto links = kernel_.listLinks(n.netns);
+    if (!links.ok()) return links.error();
+    for (const auto& l : *links) {
+      if (!startsWith(l.name, kSandboxVethPrefix)) continue;
+      bool known = std::any_of(n.endpoints.begin(), n.endpoints.end(), [&](const std::string& eid) {
+        const Endpoint& e = endpoints_.at(eid);
+        return e.joined && e.sandboxVeth == l.name;
+      });
+      if (!known) {
+        kernel_.deleteLink(n.netns, l.name);
+        did.push_back("removed stale veth " + l.name + " from " + n.netns);
+      }
+    }
+  }
+  // 4. Stale sandboxes: namespaces of networks deleted while weft was down.
+  auto nsList = kernel_.listNetns();
+  if (!nsList.ok()) return nsList.error();
+  for (const auto& ns : *nsList) {
+    if (!startsWith(ns, kNetnsPrefix)) continue;
+    bool known = std::any_of(networks_.begin(), networks_.end(),
+                             [&](const auto& kv) { return kv.second.netns == ns; });
+    if (known) continue;
+    if (auto links = kernel_.listLinks(ns); links.ok())
+      for (const auto& l : *links)
+        if (l.kind == kernel::LinkKind::kVxlan) kernel_.deleteLink(ns, l.name);
+    if (auto st = kernel_.deleteNetns(ns); !st.okOr(ENOENT))
+      return Error{st.code(), "removing stale namespace " + ns + ": " + st.error().message};
+    did.push_back("removed stale sandbox " + ns);
+  }
+  // 5. Strays in the host namespace: VTEPs that never reached their sandbox,
+  //    host ends of veths that Docker never took.
+  auto host = kernel_.listLinks(kernel::kHostNetns);
+  if (!host.ok()) return host.error();
+  for (const auto& l : *host) {
+    bool stray = false;
+    if (startsWith(l.name, kVxlanPrefix) && l.kind == kernel::LinkKind::kVxlan) stray = true;
+    if (startsWith(l.name, kHostVethPrefix) && l.kind == kernel::LinkKind::kVeth) {
+      stray = !std::any_of(endpoints_.begin(), endpoints_.end(),
+                           [&](const auto& kv) { return kv.second.joined && kv.second.hostVeth == l.name; });
+    }
+    if (stray) {
+      kernel_.deleteLink(kernel::kHostNetns, l.name);
+      did.push_back("removed stray " + l.name + " from the host namespace");
+    }
+  }
+  for (const auto& a : did) LOG_INFO("reconcile", a);
+  return Status::Ok();
+}
+
+}  // namespace weft::driver

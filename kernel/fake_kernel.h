@@ -1,0 +1,143 @@
+#pragma once
+// FakeKernel: an in-memory model of the kernel objects weft manages, with the
+// same errno semantics as NetlinkKernel (see kernel/kernel.h). Used by unit
+// tests and by `weft-plugin --fake-kernel`. Thread-safe (one mutex).
+//
+// Modelled kernel behaviour (pinned by tests/kernel against the real kernel):
+//  * every namespace (host included) starts with a "lo" device, down;
+//  * deleting a veth end deletes its peer; deleting a namespace deletes its
+//    links (and the peers of its veths elsewhere);
+//  * a VXLAN device with the same VNI, UDP port and address family as an
+//    existing one is EEXIST wherever either lives (they are all created in
+//    the host namespace, whose VXLAN socket table the check uses);
+//  * a bridge's MTU follows the smallest port MTU (1500 with no ports) until
+//    setMtu() is called on the bridge;
+//  * setting a link down flushes its neighbour entries, its routes and its
+//    IPv6 addresses (keep_addr_on_down=0); removing its last IPv4 address
+//    flushes its IPv4 routes; deleting a link removes everything on it;
+//  * IPv4 addresses: duplicate = same address and prefix; deleting a primary
+//    deletes the secondaries of its subnet. IPv6: duplicate = same address;
+//  * routes need their device up (ENETDOWN) and a gateway reachable through an
+//    address on an up link (ENETUNREACH); an IPv4 static route to a connected
+//    prefix is EEXIST; listRoutes() lists only the routes added through the
+//    shim (not kernel-made connected routes);
+//  * setMaster: missing master ENODEV, a non-bridge master EOPNOTSUPP, a bridge
+//    or lo as a port EINVAL; deleteLink("lo") EOPNOTSUPP;
+//  * known sysctls only (others ENOENT); integer values; net/ipv4/ip_forward
+//    is conf/all/forwarding and writing it sets every conf/*/forwarding.
+// Not modelled: bridge MAC inheritance from ports, traffic, DAD.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "kernel/inet.h"
+#include "kernel/kernel.h"
+
+namespace weft::kernel {
+
+class FakeKernel : public Kernel {
+ public:
+  explicit FakeKernel(std::string netnsDir);
+
+  // --- test controls (not part of Kernel) ---
+  void setUnderlayMtu(uint32_t mtu);
+  // The next call of method `op` (e.g. "createVeth") fails with `err` and
+  // changes nothing. Several calls queue up.
+  void failNext(const std::string& op, int err);
+
+  Status probe() override;
+  Status createNetns(const Netns& name) override;
+  Status deleteNetns(const Netns& name) override;
+  Result<std::vector<Netns>> listNetns() override;
+  std::string netnsPath(const Netns& name) const override;
+
+  Status createBridge(const Netns& ns, const std::string& name, uint32_t mtu) override;
+  Status createVeth(const Netns& ns, const std::string& name, const Netns& peerNs,
+                    const std::string& peerName, uint32_t mtu) override;
+  Status createVxlan(const VxlanSpec& spec, const Netns& targetNs) override;
+  Status deleteLink(const Netns& ns, const std::string& name) override;
+  Status setLinkUp(const Netns& ns, const std::string& name, bool up) override;
+  Status setMtu(const Netns& ns, const std::string& name, uint32_t mtu) override;
+  Status setMaster(const Netns& ns, const std::string& name, const std::string& master) override;
+  Result<LinkInfo> getLink(const Netns& ns, const std::string& name) override;
+  Result<std::vector<LinkInfo>> listLinks(const Netns& ns) override;
+
+  Status addAddress(const Netns& ns, const std::string& dev, const std::string& cidr) override;
+  Status delAddress(const Netns& ns, const std::string& dev, const std::string& cidr) override;
+  Result<std::vector<std::string>> listAddresses(const Netns& ns, const std::string& dev) override;
+  Status addRoute(const Netns& ns, const Route& route) override;
+  Status delRoute(const Netns& ns, const Route& route) override;
+  Result<std::vector<Route>> listRoutes(const Netns& ns) override;
+
+  Status addFdb(const Netns& ns, const FdbEntry& e, bool append) override;
+  Status delFdb(const Netns& ns, const FdbEntry& e) override;
+  Result<std::vector<FdbEntry>> listFdb(const Netns& ns, const std::string& dev) override;
+  Status addNeigh(const Netns& ns, const NeighEntry& e) override;
+  Status delNeigh(const Netns& ns, const NeighEntry& e) override;
+  Result<std::vector<NeighEntry>> listNeigh(const Netns& ns, const std::string& dev) override;
+
+  Result<uint32_t> underlayMtu(const std::string& localAddr) override;
+
+  Status setSysctl(const Netns& ns, const std::string& key, const std::string& value) override;
+  Result<std::string> getSysctl(const Netns& ns, const std::string& key) override;
+
+  Status addXfrmState(const XfrmState& s) override;
+  Status delXfrmState(const XfrmState& s) override;
+  Result<std::vector<XfrmState>> listXfrmStates() override;
+  Status addXfrmPolicy(const XfrmPolicy& p) override;
+  Status delXfrmPolicy(const XfrmPolicy& p) override;
+  Result<std::vector<XfrmPolicy>> listXfrmPolicies() override;
+
+ private:
+  struct Link {
+    LinkInfo info;
+    Netns peerNs;            // veth only
+    std::string peerName;    // veth only
+    bool vxlanV6 = false;    // vxlan only: IPv6 local address
+    bool mtuByUser = false;  // bridge only
+    std::vector<Cidr> addrs;  // in the order added
+  };
+  struct StoredRoute {
+    Cidr dst;
+    std::optional<IpAddr> gateway;
+    std::string dev;  // resolved device
+  };
+  struct Namespace {
+    std::map<std::string, Link> links;
+    int nextIfindex = 2;
+    std::vector<StoredRoute> routes;
+    std::set<FdbEntry> fdb;                                   // canonical spelling
+    std::map<std::pair<std::string, IpAddr>, NeighEntry> neigh;  // (dev, ip)
+    std::map<std::string, std::string> sysctls;               // values written
+  };
+
+  std::optional<Error> takeFault(const std::string& op);
+  Result<Namespace*> nsLocked(const std::string& op, const Netns& ns);
+  Result<Link*> linkLocked(const std::string& op, Namespace& n, const std::string& name);
+  std::string nextMac();
+  Link& addLinkLocked(Namespace& n, const std::string& name, LinkKind kind, uint32_t mtu);
+  void removeLinkLocked(const Netns& ns, const std::string& name);
+  void bridgeAutoMtuLocked(Namespace& n, const std::string& bridge);
+  void flushOnDownLocked(Namespace& n, Link& l);
+  void dropRoutesLocked(Namespace& n, const std::string& dev, int family);
+  std::optional<std::string> connectedDevLocked(const Namespace& n, const IpAddr& ip,
+                                                const std::string& dev) const;
+  bool sysctlKnownLocked(const Namespace& n, const std::string& key, std::string* deflt) const;
+
+  mutable std::mutex mu_;
+  std::string netnsDir_;
+  std::map<Netns, Namespace> namespaces_;
+  std::map<std::string, std::deque<int>> faults_;
+  uint64_t macSeed_ = 0x5745465400000000ull;  // "WEFT"
+  uint32_t underlayMtu_ = 1500;
+  std::vector<XfrmState> xfrmStates_;
+  std::vector<XfrmPolicy> xfrmPolicies_;
+};
+
+}  // namespace weft::kernel

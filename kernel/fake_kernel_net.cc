@@ -1,0 +1,253 @@
+// FakeKernel: addresses, routes, FDB and neighbour entries, underlay MTU.
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include "kernel/fake_kernel.h"
+#include "kernel/fake_kernel_util.h"
+#include "kernel/validate.h"
+
+namespace weft::kernel {
+
+using fake::exists;
+using fake::notFound;
+
+// --- addresses ---
+
+Status FakeKernel::addAddress(const Netns& ns, const std::string& dev, const std::string& cidr) {
+  FAKE_ENTER("addAddress");
+  if (auto s = checkLinkName("addAddress", dev); !s) return s;
+  auto c = parseIfAddr("addAddress", cidr);
+  if (!c) return c.error();
+  auto n = nsLocked("addAddress", ns);
+  if (!n) return n.error();
+  auto l = linkLocked("addAddress", **n, dev);
+  if (!l) return l.error();
+  for (const Cidr& have : (*l)->addrs)
+    if (have.addr == c->addr && (c->addr.isV6() || have.prefix == c->prefix))
+      return exists("addAddress", "address " + have.str() + " on " + dev);
+  (*l)->addrs.push_back(*c);
+  return {};
+}
+
+Status FakeKernel::delAddress(const Netns& ns, const std::string& dev, const std::string& cidr) {
+  FAKE_ENTER("delAddress");
+  if (auto s = checkLinkName("delAddress", dev); !s) return s;
+  auto c = parseIfAddr("delAddress", cidr);
+  if (!c) return c.error();
+  auto n = nsLocked("delAddress", ns);
+  if (!n) return n.error();
+  auto l = linkLocked("delAddress", **n, dev);
+  if (!l) return l.error();
+  auto& addrs = (*l)->addrs;
+  auto it = std::find(addrs.begin(), addrs.end(), *c);
+  if (it == addrs.end()) return notFound("delAddress", "address " + c->str() + " on " + dev);
+  if (!c->addr.isV6()) {
+    // The first address of a subnet is its primary; deleting it deletes the
+    // secondaries too (net.ipv4.conf.*.promote_secondaries=0).
+    auto sameSubnet = [&](const Cidr& x) {
+      return !x.addr.isV6() && x.prefix == c->prefix && x.network() == c->network();
+    };
+    auto primary = std::find_if(addrs.begin(), addrs.end(), sameSubnet);
+    if (primary == it) {
+      std::erase_if(addrs, sameSubnet);
+    } else {
+      addrs.erase(it);
+    }
+    if (std::none_of(addrs.begin(), addrs.end(), [](const Cidr& x) { return !x.addr.isV6(); }))
+      dropRoutesLocked(**n, dev, AF_INET);
+  } else {
+    addrs.erase(it);
+  }
+  return {};
+}
+
+Result<std::vector<std::string>> FakeKernel::listAddresses(const Netns& ns, const std::string& dev) {
+  FAKE_ENTER("listAddresses");
+  if (auto s = checkLinkName("listAddresses", dev); !s) return s.error();
+  auto n = nsLocked("listAddresses", ns);
+  if (!n) return n.error();
+  auto l = linkLocked("listAddresses", **n, dev);
+  if (!l) return l.error();
+  std::vector<std::string> out;
+  for (const Cidr& c : (*l)->addrs) out.push_back(c.str());
+  return out;
+}
+
+// --- routes ---
+
+std::optional<std::string> FakeKernel::connectedDevLocked(const Namespace& n, const IpAddr& ip,
+                                                          const std::string& dev) const {
+  const bool linkLocal = ip.isV6() && ip.bytes[0] == 0xfe && (ip.bytes[1] & 0xc0) == 0x80;
+  for (auto& [name, l] : n.links) {
+    if (!l.info.up || (!dev.empty() && name != dev)) continue;
+    if (linkLocal && !dev.empty()) return name;  // fe80::/64 exists on every up link
+    for (const Cidr& c : l.addrs)
+      if (c.contains(ip)) return name;
+  }
+  return std::nullopt;
+}
+
+Status FakeKernel::addRoute(const Netns& ns, const Route& route) {
+  FAKE_ENTER("addRoute");
+  auto r = parseRoute("addRoute", route);
+  if (!r) return r.error();
+  auto n = nsLocked("addRoute", ns);
+  if (!n) return n.error();
+  std::string dev = r->dev;
+  if (!dev.empty()) {
+    auto l = linkLocked("addRoute", **n, dev);
+    if (!l) return l.error();
+    if (!r->gateway && !(*l)->info.up)
+      return Error{ENETDOWN, "addRoute " + route.dst + ": device " + dev + " is down"};
+  }
+  if (r->gateway) {
+    auto via = connectedDevLocked(**n, *r->gateway, dev);
+    if (!via)
+      return Error{ENETUNREACH, "addRoute " + route.dst + ": gateway " + route.gateway +
+                                    " is not on a connected subnet of an up link"};
+    dev = *via;
+  }
+  for (const StoredRoute& have : (*n)->routes)
+    if (have.dst == r->dst) return exists("addRoute", "route to " + route.dst);
+  if (!r->dst.addr.isV6())
+    for (auto& [name, l] : (*n)->links)
+      if (l.info.up)
+        for (const Cidr& c : l.addrs)
+          if (!c.addr.isV6() && c.network() == r->dst)
+            return exists("addRoute", "connected route to " + route.dst + " on " + name);
+  (*n)->routes.push_back(StoredRoute{r->dst, r->gateway, dev});
+  return {};
+}
+
+Status FakeKernel::delRoute(const Netns& ns, const Route& route) {
+  FAKE_ENTER("delRoute");
+  auto r = parseRoute("delRoute", route);
+  if (!r) return r.error();
+  auto n = nsLocked("delRoute", ns);
+  if (!n) return n.error();
+  auto& routes = (*n)->routes;
+  auto it = std::find_if(routes.begin(), routes.end(), [&](const StoredRoute& have) {
+    return have.dst == r->dst && (!r->gateway || have.gateway == r->gateway) &&
+           (r->dev.empty() || have.dev == r->dev);
+  });
+  if (it == routes.end()) return notFound("delRoute", "route to " + route.dst);
+  routes.erase(it);
+  return {};
+}
+
+Result<std::vector<Route>> FakeKernel::listRoutes(const Netns& ns) {
+  FAKE_ENTER("listRoutes");
+  auto n = nsLocked("listRoutes", ns);
+  if (!n) return n.error();
+  std::vector<Route> out;
+  for (const StoredRoute& r : (*n)->routes) out.push_back(canonicalRoute({r.dst, r.gateway, r.dev}));
+  return out;
+}
+
+// --- FDB ---
+
+Status FakeKernel::addFdb(const Netns& ns, const FdbEntry& e, bool append) {
+  FAKE_ENTER("addFdb");
+  auto p = parseFdb("addFdb", e, append, false);
+  if (!p) return p.error();
+  auto n = nsLocked("addFdb", ns);
+  if (!n) return n.error();
+  auto l = linkLocked("addFdb", **n, e.dev);
+  if (!l) return l.error();
+  if ((*l)->info.kind != LinkKind::kVxlan)
+    return invalid("addFdb: '" + e.dev + "' is not a vxlan device");
+  FdbEntry entry{e.dev, p->mac.str(), p->dst.str()};
+  auto& fdb = (*n)->fdb;
+  bool macPresent = std::any_of(fdb.begin(), fdb.end(),
+                                [&](const FdbEntry& x) { return x.dev == entry.dev && x.mac == entry.mac; });
+  if (macPresent && (!append || fdb.count(entry)))
+    return exists("addFdb", "FDB entry for " + entry.mac + " on " + e.dev);
+  fdb.insert(entry);
+  return {};
+}
+
+Status FakeKernel::delFdb(const Netns& ns, const FdbEntry& e) {
+  FAKE_ENTER("delFdb");
+  auto p = parseFdb("delFdb", e, false, true);
+  if (!p) return p.error();
+  auto n = nsLocked("delFdb", ns);
+  if (!n) return n.error();
+  auto l = linkLocked("delFdb", **n, e.dev);
+  if (!l) return l.error();
+  if ((*l)->info.kind != LinkKind::kVxlan)
+    return invalid("delFdb: '" + e.dev + "' is not a vxlan device");
+  const std::string mac = p->mac.str();
+  const std::string dst = e.dst.empty() ? "" : p->dst.str();
+  size_t removed = std::erase_if((*n)->fdb, [&](const FdbEntry& x) {
+    return x.dev == e.dev && x.mac == mac && (dst.empty() || x.dst == dst);
+  });
+  if (!removed) return notFound("delFdb", "FDB entry " + mac + " " + e.dst + " on " + e.dev);
+  return {};
+}
+
+Result<std::vector<FdbEntry>> FakeKernel::listFdb(const Netns& ns, const std::string& dev) {
+  FAKE_ENTER("listFdb");
+  if (auto s = checkLinkName("listFdb", dev); !s) return s.error();
+  auto n = nsLocked("listFdb", ns);
+  if (!n) return n.error();
+  auto l = linkLocked("listFdb", **n, dev);
+  if (!l) return l.error();
+  std::vector<FdbEntry> out;
+  for (const FdbEntry& x : (*n)->fdb)
+    if (x.dev == dev) out.push_back(x);
+  return out;
+}
+
+// --- neighbours ---
+
+Status FakeKernel::addNeigh(const Netns& ns, const NeighEntry& e) {
+  FAKE_ENTER("addNeigh");
+  auto p = parseNeigh("addNeigh", e, false);
+  if (!p) return p.error();
+  auto n = nsLocked("addNeigh", ns);
+  if (!n) return n.error();
+  auto l = linkLocked("addNeigh", **n, e.dev);
+  if (!l) return l.error();
+  auto key = std::pair{e.dev, p->ip};
+  if ((*n)->neigh.count(key)) return exists("addNeigh", "neighbour " + p->ip.str() + " on " + e.dev);
+  (*n)->neigh[key] = NeighEntry{e.dev, p->ip.str(), p->mac.str()};
+  return {};
+}
+
+Status FakeKernel::delNeigh(const Netns& ns, const NeighEntry& e) {
+  FAKE_ENTER("delNeigh");
+  auto p = parseNeigh("delNeigh", e, true);
+  if (!p) return p.error();
+  auto n = nsLocked("delNeigh", ns);
+  if (!n) return n.error();
+  auto l = linkLocked("delNeigh", **n, e.dev);
+  if (!l) return l.error();
+  if (!(*n)->neigh.erase(std::pair{e.dev, p->ip}))
+    return notFound("delNeigh", "neighbour " + p->ip.str() + " on " + e.dev);
+  return {};
+}
+
+Result<std::vector<NeighEntry>> FakeKernel::listNeigh(const Netns& ns, const std::string& dev) {
+  FAKE_ENTER("listNeigh");
+  if (auto s = checkLinkName("listNeigh", dev); !s) return s.error();
+  auto n = nsLocked("listNeigh", ns);
+  if (!n) return n.error();
+  auto l = linkLocked("listNeigh", **n, dev);
+  if (!l) return l.error();
+  std::vector<NeighEntry> out;
+  for (auto& [key, entry] : (*n)->neigh)
+    if (key.first == dev) out.push_back(entry);
+  return out;
+}
+
+// --- underlay ---
+
+Result<uint32_t> FakeKernel::underlayMtu(const std::string& localAddr) {
+  FAKE_ENTER("underlayMtu");
+  if (!localAddr.empty() && !IpAddr::parse(localAddr))
+    return invalid("underlayMtu: local address '" + localAddr + "'");
+  return underlayMtu_;
+}
+
+}  // namespace weft::kernel

@@ -1,0 +1,90 @@
+#pragma once
+// The kernel shim: the only way weft touches the kernel. One interface, two
+// implementations: NetlinkKernel (real, kernel/netlink_kernel.h) and
+// FakeKernel (in-memory, kernel/fake_kernel.h) with the same semantics and
+// the same errno values:
+//   * creating something that exists           -> EEXIST
+//   * deleting/changing something that doesn't -> ENOENT (missing namespace,
+//     link, entry); a missing master/peer device -> ENODEV
+//   * malformed arguments (bad MAC, CIDR, name) -> EINVAL
+// Names of links are at most 15 bytes (IFNAMSIZ-1); longer is EINVAL.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "kernel/types.h"
+
+namespace weft::kernel {
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+
+  // Checks that the kernel supports what weft needs (netns, bridge, veth,
+  // vxlan, xfrm). The error names the missing feature and how to get it.
+  virtual Status probe() = 0;
+
+  // --- network namespaces (files under <state-dir>/netns) ---
+  virtual Status createNetns(const Netns& name) = 0;
+  virtual Status deleteNetns(const Netns& name) = 0;
+  virtual Result<std::vector<Netns>> listNetns() = 0;
+  // Path of the namespace file (what a SandboxKey-style consumer opens).
+  virtual std::string netnsPath(const Netns& name) const = 0;
+
+  // --- links ---
+  virtual Status createBridge(const Netns& ns, const std::string& name, uint32_t mtu) = 0;
+  // Creates a veth pair: `name` in `ns`, `peerName` directly in `peerNs`.
+  virtual Status createVeth(const Netns& ns, const std::string& name, const Netns& peerNs,
+                            const std::string& peerName, uint32_t mtu) = 0;
+  // Creates the VXLAN device in the host namespace (so its UDP socket lives
+  // there), then moves it into `targetNs` (no move when targetNs is host).
+  virtual Status createVxlan(const VxlanSpec& spec, const Netns& targetNs) = 0;
+  virtual Status deleteLink(const Netns& ns, const std::string& name) = 0;
+  virtual Status setLinkUp(const Netns& ns, const std::string& name, bool up) = 0;
+  virtual Status setMtu(const Netns& ns, const std::string& name, uint32_t mtu) = 0;
+  // Empty master detaches.
+  virtual Status setMaster(const Netns& ns, const std::string& name, const std::string& master) = 0;
+  virtual Result<LinkInfo> getLink(const Netns& ns, const std::string& name) = 0;
+  virtual Result<std::vector<LinkInfo>> listLinks(const Netns& ns) = 0;
+
+  // --- addresses and routes ---
+  virtual Status addAddress(const Netns& ns, const std::string& dev, const std::string& cidr) = 0;
+  virtual Status delAddress(const Netns& ns, const std::string& dev, const std::string& cidr) = 0;
+  virtual Result<std::vector<std::string>> listAddresses(const Netns& ns, const std::string& dev) = 0;
+  virtual Status addRoute(const Netns& ns, const Route& route) = 0;
+  virtual Status delRoute(const Netns& ns, const Route& route) = 0;
+  virtual Result<std::vector<Route>> listRoutes(const Netns& ns) = 0;
+
+  // --- forwarding database and neighbours ---
+  // append: NLM_F_APPEND (several destinations for one MAC, used for the
+  // all-zero flood MAC); otherwise a second entry for the MAC is EEXIST.
+  virtual Status addFdb(const Netns& ns, const FdbEntry& e, bool append) = 0;
+  virtual Status delFdb(const Netns& ns, const FdbEntry& e) = 0;
+  virtual Result<std::vector<FdbEntry>> listFdb(const Netns& ns, const std::string& dev) = 0;
+  virtual Status addNeigh(const Netns& ns, const NeighEntry& e) = 0;
+  virtual Status delNeigh(const Netns& ns, const NeighEntry& e) = 0;
+  virtual Result<std::vector<NeighEntry>> listNeigh(const Netns& ns, const std::string& dev) = 0;
+
+  // --- underlay ---
+  // MTU of the host-namespace interface that carries `localAddr` (or of the
+  // default-route interface when localAddr is empty).
+  virtual Result<uint32_t> underlayMtu(const std::string& localAddr) = 0;
+
+  // --- sysctls ("net/ipv4/ip_forward" style keys) ---
+  virtual Status setSysctl(const Netns& ns, const std::string& key, const std::string& value) = 0;
+  virtual Result<std::string> getSysctl(const Netns& ns, const std::string& key) = 0;
+
+  // --- xfrm (host namespace) ---
+  virtual Status addXfrmState(const XfrmState& s) = 0;
+  virtual Status delXfrmState(const XfrmState& s) = 0;
+  virtual Result<std::vector<XfrmState>> listXfrmStates() = 0;
+  virtual Status addXfrmPolicy(const XfrmPolicy& p) = 0;
+  virtual Status delXfrmPolicy(const XfrmPolicy& p) = 0;
+  virtual Result<std::vector<XfrmPolicy>> listXfrmPolicies() = 0;
+};
+
+using KernelPtr = std::unique_ptr<Kernel>;
+
+}  // namespace weft::kernel

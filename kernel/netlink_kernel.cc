@@ -1,0 +1,164 @@
+// NetlinkKernel: construction, per-namespace sockets, namespaces, probe.
+// Links, addresses/routes, neighbours/FDB, sysctls and xfrm live in nl_*.cc.
+#include "kernel/netlink_kernel.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <stdexcept>
+
+#include "kernel/netlink_internal.h"
+#include "kernel/validate.h"
+
+namespace weft::kernel {
+
+NetlinkKernel::NetlinkKernel(std::string netnsDir) : netnsDir_(std::move(netnsDir)) {
+  std::error_code ec;
+  std::filesystem::create_directories(netnsDir_, ec);
+  if (ec) throw std::runtime_error("creating namespace directory " + netnsDir_ + ": " + ec.message());
+  // The constructing thread is in the host namespace: remember it, so every
+  // later operation on the host namespace uses this one, whatever thread asks.
+  hostNs_ = Fd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  if (!hostNs_) throw std::runtime_error(std::string("opening /proc/thread-self/ns/net: ") + strerror(errno));
+}
+
+NetlinkKernel::~NetlinkKernel() = default;
+
+std::string NetlinkKernel::netnsPath(const Netns& name) const {
+  if (name.empty()) return "/proc/self/ns/net";
+  return netnsDir_ + "/" + name;
+}
+
+Result<Fd> NetlinkKernel::nsFd(const Netns& ns, const std::string& op) const {
+  if (ns.empty()) {
+    Fd fd(::fcntl(hostNs_.get(), F_DUPFD_CLOEXEC, 0));
+    if (!fd) return Error::fromErrno(errno, op + ": duplicating host namespace fd");
+    return fd;
+  }
+  if (auto s = checkNetnsName(op, ns); !s) return Error{ENOENT, op + ": namespace '" + ns + "' does not exist"};
+  auto fd = openNetnsFile(netnsPath(ns));
+  if (!fd) return Error{ENOENT, op + ": namespace '" + ns + "' does not exist"};
+  return fd;
+}
+
+Result<NetlinkKernel::SocketPtr> NetlinkKernel::routeSocket(const Netns& ns, const std::string& op) {
+  auto fd = nsFd(ns, op);
+  if (!fd) return fd.error();
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0) return Error::fromErrno(errno, op + ": fstat namespace");
+  std::lock_guard<std::mutex> lock(sockMu_);
+  auto it = sockets_.find(ns);
+  // The identity check drops a socket whose namespace file now holds another
+  // namespace (deleted and re-created behind our back).
+  if (it != sockets_.end() && it->second.dev == st.st_dev && it->second.ino == st.st_ino)
+    return it->second.sock;
+  std::unique_ptr<nl::Socket> sock;
+  Status s = runInNetns(fd->get(), [&]() -> Status {
+    auto r = nl::Socket::open(NETLINK_ROUTE);
+    if (!r) return r.error();
+    sock = std::move(*r);
+    return {};
+  });
+  if (!s) return Error{s.code(), op + ": " + s.error().message};
+  SocketPtr shared(std::move(sock));
+  sockets_[ns] = CachedSocket{shared, st.st_dev, st.st_ino};
+  return shared;
+}
+
+Result<NetlinkKernel::SocketPtr> NetlinkKernel::xfrmSocket() {
+  std::lock_guard<std::mutex> lock(sockMu_);
+  if (xfrm_) return xfrm_;
+  std::unique_ptr<nl::Socket> sock;
+  Status s = runInNetns(hostNs_.get(), [&]() -> Status {
+    auto r = nl::Socket::open(NETLINK_XFRM);
+    if (!r) return r.error();
+    sock = std::move(*r);
+    return {};
+  });
+  if (!s) return Error{s.code(), "opening NETLINK_XFRM socket: " + s.error().message};
+  xfrm_ = SocketPtr(std::move(sock));
+  return xfrm_;
+}
+
+void NetlinkKernel::dropSocket(const Netns& ns) {
+  std::lock_guard<std::mutex> lock(sockMu_);
+  sockets_.erase(ns);
+}
+
+// --- namespaces ---
+
+Status NetlinkKernel::createNetnsAt(const std::string& path) {
+  {
+    Fd existing(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (existing && isNetnsFd(existing.get()))
+      return Error{EEXIST, "createNetns: namespace file " + path + " already holds a namespace"};
+  }
+  // A plain file left by a reboot or crash is reused as the mount point.
+  Fd file(::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0444));
+  if (!file) return Error::fromErrno(errno, "createNetns: creating " + path);
+  file = Fd();
+  if (auto s = mountNewNetns(path); !s) {
+    ::unlink(path.c_str());
+    return Error{s.code(), "createNetns: " + s.error().message};
+  }
+  return {};
+}
+
+Status NetlinkKernel::createNetns(const Netns& name) {
+  if (auto s = checkNetnsName("createNetns", name); !s) return s;
+  std::lock_guard<std::mutex> lock(nsMu_);
+  return createNetnsAt(netnsPath(name));
+}
+
+Status NetlinkKernel::deleteNetns(const Netns& name) {
+  if (auto s = checkNetnsName("deleteNetns", name); !s) return s;
+  std::lock_guard<std::mutex> lock(nsMu_);
+  const std::string path = netnsPath(name);
+  auto fd = openNetnsFile(path);
+  if (!fd) {
+    ::unlink(path.c_str());  // a stale plain file, if any
+    dropSocket(name);
+    return Error{ENOENT, "deleteNetns: namespace '" + name + "' does not exist"};
+  }
+  // Delete the links first, synchronously: the namespace itself is torn down
+  // by the kernel asynchronously once the last reference goes, and until then
+  // veth peers elsewhere and VXLAN VNIs (registered in the host) would linger.
+  auto sock = routeSocket(name, "deleteNetns");
+  if (!sock) return sock.error();
+  auto links = listLinks(name);
+  if (!links) return links.error();
+  for (const LinkInfo& l : *links) {
+    if (l.name == "lo") continue;
+    Status s = deleteLinkWith(**sock, l.name, "deleteNetns " + name);
+    if (!s.okOr(ENOENT)) return s;  // ENOENT: a veth peer gone with its other end
+  }
+  dropSocket(name);
+  fd = Fd();
+  if (::umount2(path.c_str(), MNT_DETACH) != 0 && errno != EINVAL)
+    return Error::fromErrno(errno, "deleteNetns: unmounting " + path);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    return Error::fromErrno(errno, "deleteNetns: removing " + path);
+  return {};
+}
+
+Result<std::vector<Netns>> NetlinkKernel::listNetns() {
+  std::vector<Netns> out;
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(netnsDir_.c_str()), ::closedir);
+  if (!dir) return Error::fromErrno(errno, "listNetns: opening " + netnsDir_);
+  while (dirent* e = ::readdir(dir.get())) {
+    std::string name = e->d_name;
+    if (name.empty() || name[0] == '.') continue;  // also hides probe namespaces
+    if (openNetnsFile(netnsDir_ + "/" + name)) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace weft::kernel

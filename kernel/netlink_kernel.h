@@ -1,0 +1,123 @@
+#pragma once
+// NetlinkKernel: the real kernel shim (libmnl; NETLINK_ROUTE and
+// NETLINK_XFRM). Semantics and errno values are those of kernel/kernel.h and
+// match FakeKernel; where the kernel's own errno differs it is translated:
+//   * ENODEV for a missing link (RTM_GET/DEL/NEWLINK)      -> ENOENT
+//     (a missing *master* stays ENODEV)
+//   * EADDRNOTAVAIL deleting a missing address             -> ENOENT
+//   * ESRCH deleting a missing route or xfrm state         -> ENOENT
+// Checks done in userspace before the kernel sees a request (so the answer
+// does not depend on kernel version): argument validation (kernel/validate.h,
+// EINVAL), missing namespace/link (ENOENT), FDB only on vxlan devices
+// (EINVAL), an appended FDB destination that already exists (EEXIST; the
+// kernel would silently accept it), deleting an FDB destination that is not
+// there (ENOENT; the kernel answers 0 when the MAC has other destinations),
+// a bridge or lo as a bridge port (the kernel's EINVAL, kept).
+//
+// Namespaces are files <netnsDir>/<name> holding a bind mount of the
+// namespace; they are created from a short-lived thread that unshare()s, and
+// talked to through one cached NETLINK_ROUTE socket per namespace opened by a
+// short-lived thread that setns()ed into it. Listing functions report only
+// what weft manages: routes of protocol "static" in the main table,
+// permanent neighbour entries, FDB entries with a remote (NTF_SELF), global
+// addresses (not IPv6 link-local), ESP transport states with
+// rfc4106(gcm(aes)), and policies with a UDP selector and an ESP template.
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "kernel/kernel.h"
+#include "kernel/netns_util.h"
+
+namespace weft::kernel {
+
+namespace nl {
+class Socket;
+}
+
+class NetlinkKernel : public Kernel {
+ public:
+  // Creates netnsDir (and parents) if missing. Must be constructed on a
+  // thread in the host network namespace.
+  explicit NetlinkKernel(std::string netnsDir);
+  ~NetlinkKernel() override;
+
+  // Creates bridge, veth and vxlan devices and an ESP rfc4106(gcm(aes)) SA in
+  // a throwaway namespace, then a namespace mount under netnsDir. When only
+  // the encryption part is missing (no xfrm_user/esp4/gcm) the error code is
+  // EPROTONOSUPPORT, so a caller may still run unencrypted networks.
+  Status probe() override;
+  Status createNetns(const Netns& name) override;
+  Status deleteNetns(const Netns& name) override;
+  Result<std::vector<Netns>> listNetns() override;
+  std::string netnsPath(const Netns& name) const override;
+
+  Status createBridge(const Netns& ns, const std::string& name, uint32_t mtu) override;
+  Status createVeth(const Netns& ns, const std::string& name, const Netns& peerNs,
+                    const std::string& peerName, uint32_t mtu) override;
+  Status createVxlan(const VxlanSpec& spec, const Netns& targetNs) override;
+  Status deleteLink(const Netns& ns, const std::string& name) override;
+  Status setLinkUp(const Netns& ns, const std::string& name, bool up) override;
+  Status setMtu(const Netns& ns, const std::string& name, uint32_t mtu) override;
+  Status setMaster(const Netns& ns, const std::string& name, const std::string& master) override;
+  Result<LinkInfo> getLink(const Netns& ns, const std::string& name) override;
+  Result<std::vector<LinkInfo>> listLinks(const Netns& ns) override;
+
+  Status addAddress(const Netns& ns, const std::string& dev, const std::string& cidr) override;
+  Status delAddress(const Netns& ns, const std::string& dev, const std::string& cidr) override;
+  Result<std::vector<std::string>> listAddresses(const Netns& ns, const std::string& dev) override;
+  Status addRoute(const Netns& ns, const Route& route) override;
+  Status delRoute(const Netns& ns, const Route& route) override;
+  Result<std::vector<Route>> listRoutes(const Netns& ns) override;
+
+  Status addFdb(const Netns& ns, const FdbEntry& e, bool append) override;
+  Status delFdb(const Netns& ns, const FdbEntry& e) override;
+  Result<std::vector<FdbEntry>> listFdb(const Netns& ns, const std::string& dev) override;
+  Status addNeigh(const Netns& ns, const NeighEntry& e) override;
+  Status delNeigh(const Netns& ns, const NeighEntry& e) override;
+  Result<std::vector<NeighEntry>> listNeigh(const Netns& ns, const std::string& dev) override;
+
+  Result<uint32_t> underlayMtu(const std::string& localAddr) override;
+
+  Status setSysctl(const Netns& ns, const std::string& key, const std::string& value) override;
+  Result<std::string> getSysctl(const Netns& ns, const std::string& key) override;
+
+  Status addXfrmState(const XfrmState& s) override;
+  Status delXfrmState(const XfrmState& s) override;
+  Result<std::vector<XfrmState>> listXfrmStates() override;
+  Status addXfrmPolicy(const XfrmPolicy& p) override;
+  Status delXfrmPolicy(const XfrmPolicy& p) override;
+  Result<std::vector<XfrmPolicy>> listXfrmPolicies() override;
+
+ private:
+  using SocketPtr = std::shared_ptr<nl::Socket>;
+  struct CachedSocket {
+    SocketPtr sock;
+    dev_t dev = 0;
+    ino_t ino = 0;  // identity of the namespace the socket lives in
+  };
+
+  // An fd of the namespace (ENOENT when it is not a live namespace).
+  Result<Fd> nsFd(const Netns& ns, const std::string& op) const;
+  // The cached NETLINK_ROUTE socket of a namespace (ENOENT when missing).
+  Result<SocketPtr> routeSocket(const Netns& ns, const std::string& op);
+  Result<SocketPtr> xfrmSocket();
+  void dropSocket(const Netns& ns);
+  Result<LinkInfo> queryLink(nl::Socket& sock, const std::string& name, int index, const std::string& op);
+  Result<int> ifIndex(nl::Socket& sock, const std::string& name, const std::string& op);
+  Status deleteLinkWith(nl::Socket& sock, const std::string& name, const std::string& op);
+  Status createNetnsAt(const std::string& path);
+
+  std::string netnsDir_;
+  Fd hostNs_;
+  std::mutex nsMu_;    // serializes namespace create/delete
+  std::mutex sockMu_;  // guards sockets_ and xfrm_
+  std::map<Netns, CachedSocket> sockets_;
+  SocketPtr xfrm_;
+};
+
+}  // namespace weft::kernel

@@ -1,0 +1,44 @@
+#pragma once
+// Private to kernel/: network namespace files and short-lived threads that
+// enter a namespace. setns() is per thread; only these dedicated threads ever
+// switch namespace, never a shared or the main thread.
+
+#include <functional>
+#include <string>
+#include <utility>
+
+#include "common/result.h"
+
+namespace weft::kernel {
+
+// An owned file descriptor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept;
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd();
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+// True when fd refers to a network namespace (nsfs, NS_GET_NSTYPE).
+bool isNetnsFd(int fd);
+// Opens a namespace file; ENOENT unless it is a live network namespace.
+Result<Fd> openNetnsFile(const std::string& path);
+// Runs fn in a new thread that first entered the namespace of nsFd.
+Status runInNetns(int nsFd, const std::function<Status()>& fn);
+// Creates a new network namespace and bind-mounts it onto `path` (an
+// existing empty file), from a dedicated thread.
+Status mountNewNetns(const std::string& path);
+// Runs fn in a new thread inside a fresh anonymous namespace that dies with
+// the thread (used by probe()).
+Status runInThrowawayNetns(const std::function<Status()>& fn);
+
+}  // namespace weft::kernel

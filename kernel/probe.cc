@@ -1,0 +1,111 @@
+// NetlinkKernel::probe(): checks, in a throwaway namespace, that everything
+// weft needs works, and names the missing piece when something does not.
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <linux/xfrm.h>
+#include <netinet/in.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "kernel/netlink_internal.h"
+#include "kernel/netlink_kernel.h"
+
+namespace weft::kernel {
+
+namespace {
+
+Status tryCreate(nl::Socket& sock, const char* kind, const char* name, const std::string& hint) {
+  nl::Message m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+  m.extra<ifinfomsg>();
+  mnl_attr_put_strz(m.hdr(), IFLA_IFNAME, name);
+  nlattr* li = mnl_attr_nest_start(m.hdr(), IFLA_LINKINFO);
+  mnl_attr_put_strz(m.hdr(), IFLA_INFO_KIND, kind);
+  if (std::strcmp(kind, "vxlan") == 0) {
+    nlattr* data = mnl_attr_nest_start(m.hdr(), IFLA_INFO_DATA);
+    mnl_attr_put_u32(m.hdr(), IFLA_VXLAN_ID, 1);
+    mnl_attr_nest_end(m.hdr(), data);
+  }
+  mnl_attr_nest_end(m.hdr(), li);
+  Status s = sock.request(m, std::string("creating a ") + kind + " device");
+  if (!s) return Error{s.code(), "kernel lacks " + std::string(kind) + " devices (" + s.error().message + "); " + hint};
+  return {};
+}
+
+Status tryXfrm() {
+  auto sock = nl::Socket::open(NETLINK_XFRM);
+  if (!sock)
+    return Error{EPROTONOSUPPORT, "kernel lacks xfrm netlink (" + sock.error().message +
+                                  "); load xfrm_user (CONFIG_XFRM_USER) for encrypted networks"};
+  nl::Message m(XFRM_MSG_NEWSA, NLM_F_CREATE | NLM_F_EXCL);
+  auto* sa = m.extra<xfrm_usersa_info>();
+  sa->sel.family = AF_INET;
+  sa->id.daddr.a4 = htonl(0xc6120002);  // 198.18.0.2
+  sa->saddr.a4 = htonl(0xc6120001);
+  sa->id.spi = htonl(0x100);
+  sa->id.proto = IPPROTO_ESP;
+  sa->family = AF_INET;
+  sa->mode = XFRM_MODE_TRANSPORT;
+  sa->lft.soft_byte_limit = sa->lft.hard_byte_limit = XFRM_INF;
+  sa->lft.soft_packet_limit = sa->lft.hard_packet_limit = XFRM_INF;
+  char alg[sizeof(xfrm_algo_aead) + 36] = {};
+  auto* aead = reinterpret_cast<xfrm_algo_aead*>(alg);
+  std::strcpy(aead->alg_name, "rfc4106(gcm(aes))");
+  aead->alg_key_len = 36 * 8;
+  aead->alg_icv_len = 128;
+  mnl_attr_put(m.hdr(), XFRMA_ALG_AEAD, sizeof alg, alg);
+  Status s = (*sock)->request(m, "adding an ESP AES-GCM state");
+  if (!s)
+    return Error{EPROTONOSUPPORT, "kernel cannot do ESP with rfc4106(gcm(aes)) (" + s.error().message +
+                               "); load esp4/esp6 and the gcm/aes crypto modules (CONFIG_INET_ESP, "
+                               "CONFIG_CRYPTO_GCM) for encrypted networks"};
+  return {};
+}
+
+}  // namespace
+
+Status NetlinkKernel::probe() {
+  if (::access("/proc/self/ns/net", F_OK) != 0)
+    return Error{ENOSYS, "kernel lacks network namespaces (CONFIG_NET_NS): /proc/self/ns/net is missing"};
+  if (::access("/proc/thread-self/ns/net", F_OK) != 0)
+    return Error{ENOSYS, "/proc/thread-self is missing (Linux >= 3.17 with /proc mounted is needed)"};
+  // Everything below happens in a namespace that dies with its thread.
+  Status s = runInThrowawayNetns([]() -> Status {
+    auto sock = nl::Socket::open(NETLINK_ROUTE);
+    if (!sock) return Error{sock.code(), "cannot open a NETLINK_ROUTE socket: " + sock.error().message};
+    if (auto r = tryCreate(**sock, "bridge", "wprobe-br", "load the bridge module (CONFIG_BRIDGE)"); !r) return r;
+    if (auto r = tryCreate(**sock, "vxlan", "wprobe-vx", "load the vxlan module (CONFIG_VXLAN)"); !r) return r;
+    // veth needs a peer: create it the way createVeth does.
+    nl::Message m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+    m.extra<ifinfomsg>();
+    mnl_attr_put_strz(m.hdr(), IFLA_IFNAME, "wprobe-v0");
+    nlattr* li = mnl_attr_nest_start(m.hdr(), IFLA_LINKINFO);
+    mnl_attr_put_strz(m.hdr(), IFLA_INFO_KIND, "veth");
+    nlattr* data = mnl_attr_nest_start(m.hdr(), IFLA_INFO_DATA);
+    nlattr* peer = mnl_attr_nest_start(m.hdr(), VETH_INFO_PEER);
+    m.putRaw(sizeof(ifinfomsg));
+    mnl_attr_put_strz(m.hdr(), IFLA_IFNAME, "wprobe-v1");
+    mnl_attr_nest_end(m.hdr(), peer);
+    mnl_attr_nest_end(m.hdr(), data);
+    mnl_attr_nest_end(m.hdr(), li);
+    if (auto r = (*sock)->request(m, "creating a veth pair"); !r)
+      return Error{r.code(), "kernel lacks veth devices (" + r.error().message + "); load veth (CONFIG_VETH)"};
+    return Status::Ok();
+  });
+  if (!s) return Error{s.code(), "kernel probe: " + s.error().message};  // keeps EPROTONOSUPPORT
+  // Finally the state directory must take namespace bind mounts.
+  const std::string probe = netnsDir_ + "/.probe-" + std::to_string(::getpid());
+  std::lock_guard<std::mutex> lock(nsMu_);
+  if (auto c = createNetnsAt(probe); !c)
+    return Error{c.code(), "kernel probe: cannot keep namespaces under " + netnsDir_ + " (needs CAP_SYS_ADMIN): " +
+                               c.error().message};
+  ::umount2(probe.c_str(), MNT_DETACH);
+  ::unlink(probe.c_str());
+  // Last, encryption: its absence is EPROTONOSUPPORT (see the header).
+  if (auto x = runInThrowawayNetns(tryXfrm); !x) return Error{x.code(), "kernel probe: " + x.error().message};
+  return {};
+}
+
+}  // namespace weft::kernel

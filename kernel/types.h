@@ -1,0 +1,112 @@
+#pragma once
+// Plain value types for kernel objects weft manages. No netlink here.
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace weft::kernel {
+
+// A network namespace by weft's name for it. The empty string is the host
+// namespace (the one weft-plugin itself runs in). Named namespaces are files
+// under <state-dir>/netns/<name>, kept alive by a bind mount.
+using Netns = std::string;
+inline const Netns kHostNetns;
+
+struct MacAddr {
+  std::array<uint8_t, 6> bytes{};
+
+  static std::optional<MacAddr> parse(const std::string& s);
+  std::string str() const;
+  bool isZero() const;
+  bool operator==(const MacAddr&) const = default;
+  auto operator<=>(const MacAddr&) const = default;
+};
+
+enum class LinkKind { kBridge, kVeth, kVxlan, kOther };
+const char* linkKindName(LinkKind k);
+
+struct VxlanSpec {
+  std::string name;
+  uint32_t vni = 0;
+  uint16_t port = 4789;      // UDP destination port (host order here)
+  std::string local;         // local VTEP IPv4/IPv6 address; may be empty
+  bool learning = false;
+  bool proxy = true;         // answer ARP/ND from the neighbour table
+  bool l2miss = false;
+  bool l3miss = false;
+  uint32_t mtu = 0;          // 0: kernel default
+};
+
+struct LinkInfo {
+  std::string name;
+  LinkKind kind = LinkKind::kOther;
+  std::string kindName;      // IFLA_INFO_KIND as the kernel reports it
+  int ifindex = 0;
+  uint32_t mtu = 0;
+  bool up = false;
+  std::string master;        // name of the master device, or empty
+  std::string mac;           // "aa:bb:cc:dd:ee:ff"
+  std::optional<uint32_t> vni;    // vxlan only
+  std::optional<uint16_t> port;   // vxlan only
+  std::optional<bool> learning;   // vxlan only
+};
+
+// A bridge forwarding entry on a VXLAN device: MAC -> remote VTEP
+// (NTF_SELF, NUD_PERMANENT). All-zero MAC entries are flood entries; several
+// may exist for one MAC with different destinations.
+struct FdbEntry {
+  std::string dev;
+  std::string mac;
+  std::string dst;           // remote VTEP IP
+  bool operator==(const FdbEntry&) const = default;
+  auto operator<=>(const FdbEntry&) const = default;
+};
+
+// A permanent neighbour entry: IP -> MAC on a device.
+struct NeighEntry {
+  std::string dev;
+  std::string ip;
+  std::string mac;
+  bool operator==(const NeighEntry&) const = default;
+  auto operator<=>(const NeighEntry&) const = default;
+};
+
+struct Route {
+  std::string dst;           // CIDR, "default" allowed
+  std::string gateway;       // may be empty
+  std::string dev;           // may be empty when gateway is set
+  bool operator==(const Route&) const = default;
+  auto operator<=>(const Route&) const = default;
+};
+
+// ESP state between two VTEPs in one direction.
+struct XfrmState {
+  std::string src;
+  std::string dst;
+  uint32_t spi = 0;
+  uint32_t reqid = 0;
+  std::string aeadKeyHex;    // rfc4106(gcm(aes)) key material incl. 4-byte salt, hex
+  uint32_t icvBits = 128;
+  bool esn = true;
+  bool operator==(const XfrmState&) const = default;
+};
+
+enum class XfrmDir { kIn, kOut, kFwd };
+
+// A policy that selects VXLAN traffic to/from a VTEP on one UDP port and
+// requires ESP with reqid.
+struct XfrmPolicy {
+  XfrmDir dir = XfrmDir::kOut;
+  std::string src;           // selector source host address
+  std::string dst;           // selector destination host address
+  uint16_t udpPort = 0;      // selector destination port (0 = any)
+  std::string tmplSrc;
+  std::string tmplDst;
+  uint32_t reqid = 0;
+  uint32_t spi = 0;          // 0 = any
+  bool operator==(const XfrmPolicy&) const = default;
+};
+
+}  // namespace weft::kernel

@@ -1,0 +1,176 @@
+#include "kernel/validate.h"
+
+#include <sys/socket.h>
+
+#include <cctype>
+
+namespace weft::kernel {
+
+Error invalid(const std::string& what) { return Error{EINVAL, what + ": invalid argument"}; }
+
+Status checkLinkName(const std::string& op, const std::string& name) {
+  if (name.empty() || name.size() > 15 || name == "." || name == "..")
+    return invalid(op + ": link name '" + name + "' must be 1..15 bytes");
+  for (char c : name)
+    if (c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c)))
+      return invalid(op + ": link name '" + name + "' contains '/', ':' or whitespace");
+  return {};
+}
+
+Status checkNetnsName(const std::string& op, const Netns& name) {
+  if (name.empty()) return invalid(op + ": the host namespace cannot be created or deleted");
+  if (name.size() > 255 || name[0] == '.')
+    return invalid(op + ": namespace name '" + name + "' must be 1..255 bytes, not starting with '.'");
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.')
+      return invalid(op + ": namespace name '" + name + "' may only hold [A-Za-z0-9_.-]");
+  return {};
+}
+
+Status checkMtu(const std::string& op, uint32_t mtu, bool allowZero, uint32_t max) {
+  if (mtu == 0 && allowZero) return {};
+  if (mtu < kMinMtu || mtu > max)
+    return invalid(op + ": mtu " + std::to_string(mtu) + " outside " + std::to_string(kMinMtu) +
+                   ".." + std::to_string(max));
+  return {};
+}
+
+Status checkVxlanSpec(const VxlanSpec& spec) {
+  const std::string op = "createVxlan " + spec.name;
+  if (auto s = checkLinkName("createVxlan", spec.name); !s) return s;
+  if (spec.vni > kMaxVni) return invalid(op + ": vni " + std::to_string(spec.vni) + " above 16777215");
+  bool v6 = false;
+  if (!spec.local.empty()) {
+    auto ip = IpAddr::parse(spec.local);
+    if (!ip) return invalid(op + ": local address '" + spec.local + "'");
+    v6 = ip->isV6();
+  }
+  return checkMtu(op, spec.mtu, true, kMaxMtu - (v6 ? kVxlanHeadroom6 : kVxlanHeadroom4));
+}
+
+Result<Cidr> parseIfAddr(const std::string& op, const std::string& cidr) {
+  auto c = Cidr::parse(cidr);
+  if (!c) return invalid(op + ": address '" + cidr + "' is not an IP/prefix");
+  return *c;
+}
+
+Result<ParsedRoute> parseRoute(const std::string& op, const Route& r) {
+  ParsedRoute p;
+  p.dev = r.dev;
+  if (!r.gateway.empty()) {
+    p.gateway = IpAddr::parse(r.gateway);
+    if (!p.gateway) return invalid(op + ": gateway '" + r.gateway + "'");
+  }
+  if (r.dev.empty() && !p.gateway) return invalid(op + ": route to " + r.dst + " needs a gateway or a device");
+  if (!r.dev.empty())
+    if (auto s = checkLinkName(op, r.dev); !s) return s.error();
+  auto dst = Cidr::parse(r.dst, p.gateway ? p.gateway->family : AF_INET);
+  if (!dst) return invalid(op + ": destination '" + r.dst + "'");
+  if (!dst->hostBitsZero()) return invalid(op + ": destination " + r.dst + " has host bits set");
+  if (p.gateway && p.gateway->family != dst->addr.family)
+    return invalid(op + ": gateway " + r.gateway + " and destination " + r.dst + " differ in family");
+  p.dst = *dst;
+  return p;
+}
+
+Route canonicalRoute(const ParsedRoute& r) {
+  Route out;
+  out.dst = r.dst.prefix == 0 ? "default" : r.dst.str();
+  if (r.gateway) out.gateway = r.gateway->str();
+  out.dev = r.dev;
+  return out;
+}
+
+bool isFloodMac(const MacAddr& m) { return m.isZero() || (m.bytes[0] & 1); }
+
+Result<ParsedFdb> parseFdb(const std::string& op, const FdbEntry& e, bool append, bool forDelete) {
+  if (auto s = checkLinkName(op, e.dev); !s) return s.error();
+  auto mac = MacAddr::parse(e.mac);
+  if (!mac) return invalid(op + ": MAC '" + e.mac + "'");
+  ParsedFdb p{*mac, {}};
+  if (e.dst.empty() && forDelete) return p;  // delete every destination of the MAC
+  auto dst = IpAddr::parse(e.dst);
+  if (!dst) return invalid(op + ": remote VTEP '" + e.dst + "'");
+  p.dst = *dst;
+  if (append && !isFloodMac(*mac))
+    return invalid(op + ": append is only for the all-zero/multicast flood MAC, not " + e.mac);
+  return p;
+}
+
+Result<ParsedNeigh> parseNeigh(const std::string& op, const NeighEntry& e, bool forDelete) {
+  if (auto s = checkLinkName(op, e.dev); !s) return s.error();
+  auto ip = IpAddr::parse(e.ip);
+  if (!ip) return invalid(op + ": IP '" + e.ip + "'");
+  ParsedNeigh p{*ip, {}};
+  if (forDelete && e.mac.empty()) return p;
+  auto mac = MacAddr::parse(e.mac);
+  if (!mac) return invalid(op + ": MAC '" + e.mac + "'");
+  p.mac = *mac;
+  return p;
+}
+
+Status checkSysctlKey(const std::string& op, const std::string& key) {
+  if (key.rfind("net/", 0) != 0 || key.size() > 512)
+    return invalid(op + ": sysctl key '" + key + "' must be a net/... path");
+  size_t start = 0;
+  while (start <= key.size()) {
+    size_t end = key.find('/', start);
+    if (end == std::string::npos) end = key.size();
+    std::string seg = key.substr(start, end - start);
+    if (seg.empty() || seg == "." || seg == "..")
+      return invalid(op + ": sysctl key '" + key + "' has an empty, '.' or '..' segment");
+    for (char c : seg)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.')
+        return invalid(op + ": sysctl key '" + key + "' has a bad character");
+    start = end + 1;
+  }
+  return {};
+}
+
+std::string toLowerHex(const std::string& s) {
+  std::string out = s;
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+static Result<std::pair<IpAddr, IpAddr>> parsePair(const std::string& op, const std::string& what,
+                                                   const std::string& a, const std::string& b) {
+  auto x = IpAddr::parse(a), y = IpAddr::parse(b);
+  if (!x || !y) return invalid(op + ": " + what + " addresses '" + a + "', '" + b + "'");
+  if (x->family != y->family) return invalid(op + ": " + what + " addresses differ in family");
+  return std::pair{*x, *y};
+}
+
+Result<ParsedXfrmState> parseXfrmState(const std::string& op, const XfrmState& s, bool forDelete) {
+  auto pr = parsePair(op, "state", s.src, s.dst);
+  if (!pr) return pr.error();
+  if (s.spi == 0) return invalid(op + ": spi 0");
+  ParsedXfrmState p{pr->first, pr->second, toLowerHex(s.aeadKeyHex)};
+  if (forDelete) return p;
+  size_t n = p.keyHex.size();
+  if (n % 2 || (n != 40 && n != 56 && n != 72))
+    return invalid(op + ": AEAD key must be 20, 28 or 36 bytes (AES key + 4-byte salt) in hex");
+  for (char c : p.keyHex)
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return invalid(op + ": AEAD key is not hex");
+  if (s.icvBits != 64 && s.icvBits != 96 && s.icvBits != 128)
+    return invalid(op + ": ICV must be 64, 96 or 128 bits");
+  return p;
+}
+
+Result<ParsedXfrmPolicy> parseXfrmPolicy(const std::string& op, const XfrmPolicy& p, bool forDelete) {
+  auto pr = parsePair(op, "selector", p.src, p.dst);
+  if (!pr) return pr.error();
+  ParsedXfrmPolicy out{pr->first, pr->second, {}, {}};
+  if (p.dir != XfrmDir::kIn && p.dir != XfrmDir::kOut && p.dir != XfrmDir::kFwd)
+    return invalid(op + ": direction");
+  if (forDelete) return out;
+  for (auto [text, slot] : {std::pair{&p.tmplSrc, &out.tmplSrc}, std::pair{&p.tmplDst, &out.tmplDst}}) {
+    if (text->empty()) continue;
+    *slot = IpAddr::parse(*text);
+    if (!*slot || (*slot)->family != out.src.family)
+      return invalid(op + ": template address '" + *text + "'");
+  }
+  return out;
+}
+
+}  // namespace weft::kernel

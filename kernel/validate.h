@@ -1,0 +1,82 @@
+#pragma once
+// Argument checks shared by NetlinkKernel and FakeKernel: every EINVAL the
+// shim returns for malformed input is decided here, before anything touches
+// a kernel (real or fake), so both implementations agree by construction.
+// The parsed/canonical forms are what both implementations store and list.
+
+#include <string>
+
+#include "common/result.h"
+#include "kernel/inet.h"
+#include "kernel/types.h"
+
+namespace weft::kernel {
+
+inline constexpr uint32_t kMinMtu = 68;        // ETH_MIN_MTU
+inline constexpr uint32_t kMaxMtu = 65535;     // ETH_MAX_MTU
+inline constexpr uint32_t kVxlanHeadroom4 = 50;
+inline constexpr uint32_t kVxlanHeadroom6 = 70;
+inline constexpr uint32_t kMaxVni = (1u << 24) - 1;
+
+Error invalid(const std::string& what);  // Error{EINVAL, what}
+
+// Link names: 1..15 bytes, not "."/"..", no '/', ':' or whitespace
+// (the kernel's dev_valid_name()).
+Status checkLinkName(const std::string& op, const std::string& name);
+// Namespace names: 1..255 of [A-Za-z0-9_.-], not starting with '.'. The host
+// namespace ("") cannot be created or deleted: EINVAL.
+Status checkNetnsName(const std::string& op, const Netns& name);
+// mtu 0 means "kernel default" where allowZero.
+Status checkMtu(const std::string& op, uint32_t mtu, bool allowZero, uint32_t max = kMaxMtu);
+Status checkVxlanSpec(const VxlanSpec& spec);
+
+// Address of an interface: "10.0.0.1/24" (host bits allowed).
+Result<Cidr> parseIfAddr(const std::string& op, const std::string& cidr);
+
+// A route in parsed form. dst "default" becomes 0.0.0.0/0 or ::/0 (family of
+// the gateway, IPv4 when there is none). Host bits in dst are EINVAL; so is
+// a route with neither gateway nor dev, or mixed families.
+struct ParsedRoute {
+  Cidr dst;
+  std::optional<IpAddr> gateway;
+  std::string dev;
+};
+Result<ParsedRoute> parseRoute(const std::string& op, const Route& r);
+// Canonical spelling used when listing: "default" for /0, inet_ntop spelling.
+Route canonicalRoute(const ParsedRoute& r);
+
+struct ParsedFdb {
+  MacAddr mac;
+  IpAddr dst;
+};
+// append is only meaningful for the all-zero or a multicast MAC (the kernel
+// silently ignores NLM_F_APPEND for an existing unicast entry): EINVAL.
+Result<ParsedFdb> parseFdb(const std::string& op, const FdbEntry& e, bool append, bool forDelete);
+bool isFloodMac(const MacAddr& m);  // all-zero or multicast
+
+struct ParsedNeigh {
+  IpAddr ip;
+  MacAddr mac;
+};
+Result<ParsedNeigh> parseNeigh(const std::string& op, const NeighEntry& e, bool forDelete);
+
+// Keys are "net/..." paths below /proc/sys: [A-Za-z0-9_.-] segments joined by
+// '/', no "." or ".." segments. Only net/ keys (the netns-scoped ones).
+Status checkSysctlKey(const std::string& op, const std::string& key);
+
+struct ParsedXfrmState {
+  IpAddr src, dst;
+  std::string keyHex;  // lower case
+};
+// Key: 20, 28 or 36 bytes (AES-128/192/256 + 4-byte salt); icv 64/96/128;
+// spi != 0; src/dst one family.
+Result<ParsedXfrmState> parseXfrmState(const std::string& op, const XfrmState& s, bool forDelete);
+struct ParsedXfrmPolicy {
+  IpAddr src, dst;
+  std::optional<IpAddr> tmplSrc, tmplDst;  // empty: any
+};
+Result<ParsedXfrmPolicy> parseXfrmPolicy(const std::string& op, const XfrmPolicy& p, bool forDelete);
+
+std::string toLowerHex(const std::string& s);
+
+}  // namespace weft::kernel

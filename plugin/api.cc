@@ -1,0 +1,264 @@
+#include "plugin/api.h"
+
+#include "common/log.h"
+#include "plugin/decode.h"
+
+namespace weft::plugin {
+
+namespace {
+
+const std::string kEmpty = "{}";
+
+#define TRY_ASSIGN(var, expr)                \
+  auto var##_r = (expr);                     \
+  if (!var##_r.ok()) return var##_r.error(); \
+  auto var = std::move(*var##_r)
+
+#define TRY_STATUS(expr)            \
+  do {                              \
+    auto st_ = (expr);              \
+    if (!st_) return st_.error();   \
+  } while (0)
+
+}  // namespace
+
+Api::Api(driver::Driver& driver) : driver_(driver) {
+  add("/Plugin.Activate", false, true, [](const std::string&) -> Result<std::string> {
+    return std::string(R"({"Implements":["NetworkDriver","IpamDriver"]})");
+  });
+  addNetworkRoutes();
+  addIpamRoutes();
+}
+
+void Api::add(const std::string& path, bool ipam, bool allowEmpty,
+              std::function<Result<std::string>(const std::string&)> fn) {
+  routes_.emplace(path, Route{ipam, allowEmpty, std::move(fn)});
+}
+
+std::string Api::errorBody(const std::string& path, const std::string& message) {
+  bool ipam = path.rfind("/IpamDriver.", 0) == 0;
+  return Json{{ipam ? "Error" : "Err", message}}.dump();
+}
+
+ApiReply Api::handle(const std::string& path, const std::string& body) {
+  auto it = routes_.find(path);
+  if (it == routes_.end())
+    return {404, errorBody(path, "weft does not implement " + (path.empty() ? std::string("/") : path))};
+  const Route& r = it->second;
+  if (body.size() > kMaxBodyBytes) return {413, errorBody(path, "request body is larger than 1 MiB")};
+  if (r.allowEmpty) {
+    auto j = parseBody(body, true);
+    if (!j.ok()) return {200, Json{{r.ipam ? "Error" : "Err", j.error().message}}.dump()};
+  }
+  Result<std::string> out = Error{EINVAL, "internal error"};
+  try {
+    out = r.fn(body);
+  } catch (const std::exception& e) {
+    // Only a programming error gets here; the daemon stays up.
+    LOG_ERROR("api", path << ": unexpected exception: " << e.what());
+    return {500, errorBody(path, std::string("internal error: ") + e.what())};
+  }
+  if (out.ok()) return {200, std::move(*out)};
+  LOG_WARN("api", path << ": " << out.error().message);
+  return {200, Json{{r.ipam ? "Error" : "Err", out.error().message}}.dump()};
+}
+
+void Api::addNetworkRoutes() {
+  auto& d = driver_;
+  add("/NetworkDriver.GetCapabilities", false, true, [&d](const std::string&) -> Result<std::string> {
+    return Json{{"Scope", d.config().scope}, {"ConnectivityScope", d.config().scope}}.dump();
+  });
+
+  add("/NetworkDriver.CreateNetwork", false, false, [&d](const std::string& b) -> Result<std::string> {
+    TRY_ASSIGN(j, parseBody(b, false));
+    driver::CreateNetworkRequest r;
+    TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+    TRY_ASSIGN(opts, getObject(j, "Options", Need::kOptional));
+    TRY_ASSIGN(generic, getStringMap(opts, "com.docker.network.generic", Need::kOptional));
+    TRY_ASSIGN(v6, getBool(opts, "com.docker.network.enable_ipv6", Need::kOptional));
+    TRY_ASSIGN(internal, getBool(opts, "com.docker.network.internal", Need::kOptional));
+    TRY_ASSIGN(ipv4, getIpamData(j, "IPv4Data"));
+    TRY_ASSIGN(ipv6, getIpamData(j, "IPv6Data"));
+    r.networkId = nid;
+    r.generic = generic;
+    r.enableIpv6 = v6;
+    r.internal = internal;
+    r.ipv4 = ipv4;
+    r.ipv6 = ipv6;
+    TRY_STATUS(d.createNetwork(r));
+    return kEmpty;
+  });
+
+  add("/NetworkDriver.AllocateNetwork", false, false, [&d](const std::string& b) -> Result<std::string> {
+    TRY_ASSIGN(j, parseBody(b, false));
+    driver::AllocateNetworkRequest r;
+    TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+    TRY_ASSIGN(opts, getStringMap(j, "Options", Need::kOptional));
+    TRY_ASSIGN(ipv4, getIpamData(j, "IPv4Data"));
+    TRY_ASSIGN(ipv6, getIpamData(j, "IPv6Data"));
+    r.networkId = nid;
+    r.options = opts;
+    r.ipv4 = ipv4;
+    r.ipv6 = ipv6;
+    TRY_ASSIGN(out, d.allocateNetwork(r));
+    return Json{{"Options", out}}.dump();
+  });
+
+  add("/NetworkDriver.FreeNetwork", false, false, [&d](const std::string& b) -> Result<std::string> {
+    TRY_ASSIGN(j, parseBody(b, false));
+    TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+    TRY_STATUS(d.freeNetwork(nid));
+    return kEmpty;
+  });
+
+  add("/NetworkDriver.DeleteNetwork", false, false, [&d](const std::string& b) -> Result<std::string> {
+    TRY_ASSIGN(j, parseBody(b, false));
+    TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+    TRY_STATUS(d.deleteNetwork(nid));
+    return kEmpty;
+  });
+
+  add("/NetworkDriver.CreateEndpoint", false, false, [&d](const std::string& b) -> Result<std::string> {
+    TRY_ASSIGN(j, parseBody(b, false));
+    driver::CreateEndpointRequest r;
+    TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+    TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
+    TRY_ASSIGN(iface, getObject(j, "Interface", Need::kOptional));
+    TRY_ASSIGN(addr, getString(iface, "Address", Need::kOptional));
+    TRY_ASSIGN(addr6, getString(iface, "AddressIPv6", Need::kOptional));
+    TRY_ASSIGN(mac, getString(iface, "MacAddress", Need::kOptional));
+    TRY_ASSIGN(opts, getObject(j, "Options", Need::kOptional));
+    (void)opts;
+    r.networkId = nid;
+    r.endpointId = eid;
+    r.iface = {addr, addr6, mac};
+    TRY_ASSIGN(res, d.createEndpoint(r));
+    if (!res.macAddress) return kEmpty;
+    return Json{{"Interface", {{"MacAddress", *res.macAddress}}}}.dump();
+  });
+
+  add("/NetworkDriver.EndpointOperInfo", false, false, [&d](const std::string& b) -> Result<std::string> {
+    TRY_ASSIGN(j, parseBody(b, false));
+    TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+    TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
+    TRY_ASSIGN(info, d.endpointInfo(nid, eid));
+    Json v = {{"weft.vni", info.vni},
+              {"weft.mac", info.mac},
+              {"weft.joined", info.joined},
+              {"weft.host_interface", info.hostVeth}};
+    if (!info.address.empty()) v["weft.address"] = info.address;
+    if (!info.addressIpv6.empty()) v["weft.address_ipv6"] = info.addressIpv6;
+    return Json{{"Value", v}}.dump();
+  });
+
+  add("/NetworkDriver.DeleteEndpoint", false, false, [&d](const std::string& b) -> Result<std::string> {
+    TRY_ASSIGN(j, parseBody(b, false));
+    TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+    TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
+    TRY_STATUS(d.deleteEndpoint(nid, eid));
+    return kEmpty;
+  });
+
+  add("/NetworkDriver.Join", false, false, [&d](const std::string& b) -> Result<std::string> {
+    TRY_ASSIGN(j, parseBody(b, false));
+    TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+    TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
+    TRY_ASSIGN(key, getString(j, "SandboxKey", Need::kOptional));
+    TRY_ASSIGN(opts, getObject(j, "Options", Need::kOptional));
+    (void)opts;
+    TRY_ASSIGN(res, d.join(nid, eid, key));
+    return Json{{"InterfaceName", {{"SrcName", res.srcName}, {"DstPrefix", res.dstPrefix}}},
+                {"DisableGatewayService", false}}
+        .dump();
+  });
+
+  add("/NetworkDriver.Leave", false, false, [&d](const std::string& b) -> Result<std::string> {
+    TRY_ASSIGN(j, parseBody(b, false));
+    TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+    TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
+    TRY_STATUS(d.leave(nid, eid));
+    return kEmpty;
+  });
+
+  auto discovery = [&d](bool add) {
+    return [&d, add](const std::string& b) -> Result<std::string> {
+      TRY_ASSIGN(j, parseBody(b, false));
+      TRY_ASSIGN(type, getInt(j, "DiscoveryType", Need::kRequired));
+      if (type != 1) return kEmpty;  // only node discovery reaches remote drivers
+      TRY_ASSIGN(data, getObject(j, "DiscoveryData", Need::kRequired));
+      TRY_ASSIGN(addr, getString(data, "Address", Need::kRequired));
+      TRY_ASSIGN(self, getBool(data, "Self", Need::kOptional));
+      if (self) return kEmpty;
+      TRY_STATUS(add ? d.discoverNew(addr) : d.discoverDelete(addr));
+      return kEmpty;
+    };
+  };
+  add("/NetworkDriver.DiscoverNew", false, false, discovery(true));
+  add("/NetworkDriver.DiscoverDelete", false, false, discovery(false));
+
+  add("/NetworkDriver.ProgramExternalConnectivity", false, false,
+      [&d](const std::string& b) -> Result<std::string> {
+        TRY_ASSIGN(j, parseBody(b, false));
+        TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+        TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
+        TRY_ASSIGN(opts, getObject(j, "Options", Need::kOptional));
+        (void)opts;
+        // Outside access goes through docker_gwbridge, which Docker manages.
+        TRY_STATUS(d.checkEndpoint(nid, eid));
+        return kEmpty;
+      });
+  add("/NetworkDriver.RevokeExternalConnectivity", false, false,
+      [&d](const std::string& b) -> Result<std::string> {
+        TRY_ASSIGN(j, parseBody(b, false));
+        TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+        TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
+        TRY_STATUS(driver::checkObjectId("NetworkID", nid));
+        TRY_STATUS(driver::checkObjectId("EndpointID", eid));
+        return kEmpty;  // nothing to revoke; repeated or late calls are fine
+      });
+}
+
+void Api::addIpamRoutes() {
+  auto& d = driver_;
+  add("/IpamDriver.GetCapabilities", true, true, [](const std::string&) -> Result<std::string> {
+    return std::string(R"({"RequiresMACAddress":false,"RequiresRequestReplay":false})");
+  });
+  add("/IpamDriver.GetDefaultAddressSpaces", true, true, [](const std::string&) -> Result<std::string> {
+    return Json{{"LocalDefaultAddressSpace", driver::kLocalAddressSpace},
+                {"GlobalDefaultAddressSpace", driver::kGlobalAddressSpace}}
+        .dump();
+  });
+  add("/IpamDriver.RequestPool", true, false, [&d](const std::string& b) -> Result<std::string> {
+    TRY_ASSIGN(j, parseBody(b, false));
+    TRY_ASSIGN(space, getString(j, "AddressSpace", Need::kOptional));
+    TRY_ASSIGN(pool, getString(j, "Pool", Need::kOptional));
+    TRY_ASSIGN(sub, getString(j, "SubPool", Need::kOptional));
+    TRY_ASSIGN(opts, getStringMap(j, "Options", Need::kOptional));
+    TRY_ASSIGN(v6, getBool(j, "V6", Need::kOptional));
+    TRY_ASSIGN(g, d.requestPool(space, pool, sub, opts, v6));
+    return Json{{"PoolID", g.poolId}, {"Pool", g.pool}, {"Data", g.data}}.dump();
+  });
+  add("/IpamDriver.ReleasePool", true, false, [&d](const std::string& b) -> Result<std::string> {
+    TRY_ASSIGN(j, parseBody(b, false));
+    TRY_ASSIGN(id, getString(j, "PoolID", Need::kRequired));
+    TRY_STATUS(d.releasePool(id));
+    return kEmpty;
+  });
+  add("/IpamDriver.RequestAddress", true, false, [&d](const std::string& b) -> Result<std::string> {
+    TRY_ASSIGN(j, parseBody(b, false));
+    TRY_ASSIGN(id, getString(j, "PoolID", Need::kRequired));
+    TRY_ASSIGN(addr, getString(j, "Address", Need::kOptional));
+    TRY_ASSIGN(opts, getStringMap(j, "Options", Need::kOptional));
+    TRY_ASSIGN(got, d.requestAddress(id, addr, opts));
+    return Json{{"Address", got}, {"Data", Json::object()}}.dump();
+  });
+  add("/IpamDriver.ReleaseAddress", true, false, [&d](const std::string& b) -> Result<std::string> {
+    TRY_ASSIGN(j, parseBody(b, false));
+    TRY_ASSIGN(id, getString(j, "PoolID", Need::kRequired));
+    TRY_ASSIGN(addr, getString(j, "Address", Need::kRequired));
+    TRY_STATUS(d.releaseAddress(id, addr));
+    return kEmpty;
+  });
+}
+
+}  // namespace weft::plugin

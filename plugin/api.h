@@ -1,0 +1,45 @@
+#pragma once
+// Docker's remote NetworkDriver and IpamDriver protocols, as a pure function
+// from (path, body) to (status, JSON body). The HTTP server, the unit tests
+// and the fuzzer all go through handle(); nothing here throws.
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <unordered_map>
+
+#include "driver/driver.h"
+
+namespace weft::plugin {
+
+inline constexpr size_t kMaxBodyBytes = 1 << 20;  // 1 MiB
+inline constexpr const char* kContentType = "application/vnd.docker.plugins.v1+json";
+
+struct ApiReply {
+  int status = 200;
+  std::string body;
+};
+
+class Api {
+ public:
+  explicit Api(driver::Driver& driver);
+  ApiReply handle(const std::string& path, const std::string& body);
+  // Body for a non-200 reply the HTTP layer makes itself (404, 413, ...).
+  static std::string errorBody(const std::string& path, const std::string& message);
+
+ private:
+  struct Route {
+    bool ipam;        // errors go in "Error" instead of "Err"
+    bool allowEmpty;  // argument-less calls may come with an empty body
+    std::function<Result<std::string>(const std::string& body)> fn;
+  };
+  void add(const std::string& path, bool ipam, bool allowEmpty,
+           std::function<Result<std::string>(const std::string&)> fn);
+  void addNetworkRoutes();
+  void addIpamRoutes();
+
+  driver::Driver& driver_;
+  std::unordered_map<std::string, Route> routes_;
+};
+
+}  // namespace weft::plugin

@@ -1,0 +1,163 @@
+#include "plugin/config.h"
+
+#include <cerrno>
+#include <map>
+#include <sstream>
+
+#include "common/log.h"
+#include "driver/ip.h"
+
+namespace weft::plugin {
+
+const std::vector<SettingInfo>& settings() {
+  static const std::vector<SettingInfo> s = {
+      {"SCOPE", "driver scope: local (standalone engines) or global (swarm)", "local"},
+      {"ADVERTISE_ADDR", "this host's underlay IP address: VTEP source and gossip address", "(kernel's choice)"},
+      {"PEERS", "comma-separated addresses of other weft hosts to join (standalone mode)", ""},
+      {"GOSSIP_PORT", "TCP+UDP port of the gossip control plane", "7947"},
+      {"VXLAN_PORT", "UDP port of VXLAN traffic", "4789"},
+      {"KEY", "cluster key, 32 bytes as base64 or hex", ""},
+      {"KEY_FILE", "file holding the cluster key", ""},
+      {"MTU", "default MTU of new networks; 0 derives it from the underlay", "0"},
+      {"LOG_LEVEL", "debug, info, warn or error", "info"},
+      {"STATE_DIR", "where weft keeps its state and namespace mounts", "/var/lib/weft"},
+      {"SOCKET", "unix socket Docker dials", "/run/docker/plugins/weft.sock"},
+      {"FAKE_KERNEL", "true: serve against the in-memory kernel shim (testing, no root)", "false"},
+  };
+  return s;
+}
+
+std::string usage() {
+  std::ostringstream o;
+  o << "usage: weft-plugin [--setting=value | --setting value]...\n\n"
+       "Every setting is also read from the environment as WEFT_<NAME>; flags win.\n\n";
+  for (const auto& s : settings()) {
+    std::string flag = "--";
+    for (const char* c = s.name; *c; ++c) flag += (*c == '_') ? '-' : static_cast<char>(*c - 'A' + 'a');
+    o << "  " << flag << std::string(flag.size() < 18 ? 18 - flag.size() : 1, ' ') << s.meaning;
+    if (*s.deflt) o << " (default " << s.deflt << ")";
+    o << "\n";
+  }
+  o << "  --help            this text\n  --version         print the version\n";
+  return o.str();
+}
+
+namespace {
+
+Result<uint64_t> number(const std::string& name, const std::string& v, uint64_t lo, uint64_t hi) {
+  if (v.empty() || v.size() > 10 || v.find_first_not_of("0123456789") != std::string::npos)
+    return Error{EINVAL, name + "=\"" + v + "\" is not a number"};
+  uint64_t n = std::stoull(v);
+  if (n < lo || n > hi)
+    return Error{EINVAL, name + "=" + v + " is out of range (" + std::to_string(lo) + "-" + std::to_string(hi) + ")"};
+  return n;
+}
+
+Status apply(Config& c, const std::string& name, const std::string& v) {
+  if (name == "SCOPE") {
+    if (v != "local" && v != "global") return Error{EINVAL, "SCOPE must be local or global, not \"" + v + "\""};
+    c.scope = v;
+  } else if (name == "ADVERTISE_ADDR") {
+    if (!v.empty() && !driver::IpAddr::parse(v))
+      return Error{EINVAL, "ADVERTISE_ADDR \"" + v + "\" is not an IP address"};
+    c.advertiseAddr = v;
+  } else if (name == "PEERS") {
+    c.peers.clear();
+    std::stringstream ss(v);
+    std::string p;
+    while (std::getline(ss, p, ',')) {
+      while (!p.empty() && p.front() == ' ') p.erase(0, 1);
+      while (!p.empty() && p.back() == ' ') p.pop_back();
+      if (p.empty()) continue;
+      if (!driver::IpAddr::parse(p)) return Error{EINVAL, "PEERS entry \"" + p + "\" is not an IP address"};
+      c.peers.push_back(p);
+    }
+  } else if (name == "GOSSIP_PORT") {
+    auto n = number(name, v, 1, 65535);
+    if (!n.ok()) return n.error();
+    c.gossipPort = static_cast<uint16_t>(*n);
+  } else if (name == "VXLAN_PORT") {
+    auto n = number(name, v, 1, 65535);
+    if (!n.ok()) return n.error();
+    c.vxlanPort = static_cast<uint16_t>(*n);
+  } else if (name == "KEY") {
+    c.key = v;
+  } else if (name == "KEY_FILE") {
+    c.keyFile = v;
+  } else if (name == "MTU") {
+    if (v == "0" || v.empty()) {
+      c.mtu = 0;
+    } else {
+      auto n = number(name, v, 576, 65535);
+      if (!n.ok()) return n.error();
+      c.mtu = static_cast<uint32_t>(*n);
+    }
+  } else if (name == "LOG_LEVEL") {
+    log::Level l;
+    if (!log::parseLevel(v, &l)) return Error{EINVAL, "LOG_LEVEL must be debug, info, warn or error, not \"" + v + "\""};
+    c.logLevel = v;
+  } else if (name == "STATE_DIR") {
+    if (v.empty() || v[0] != '/') return Error{EINVAL, "STATE_DIR must be an absolute path"};
+    c.stateDir = v;
+  } else if (name == "SOCKET") {
+    if (v.empty() || v.size() > 100) return Error{EINVAL, "SOCKET must be a path of at most 100 bytes"};
+    c.socket = v;
+  } else if (name == "FAKE_KERNEL") {
+    if (v == "" || v == "true" || v == "1") c.fakeKernel = true;
+    else if (v == "false" || v == "0") c.fakeKernel = false;
+    else return Error{EINVAL, "FAKE_KERNEL must be true or false"};
+  } else {
+    return Error{EINVAL, "unknown setting " + name};
+  }
+  return Status::Ok();
+}
+
+bool known(const std::string& name) {
+  for (const auto& s : settings())
+    if (name == s.name) return true;
+  return false;
+}
+
+}  // namespace
+
+Result<Config> parseConfig(int argc, const char* const* argv, const std::vector<std::string>& env) {
+  Config c;
+  for (const auto& kv : env) {
+    if (kv.rfind("WEFT_", 0) != 0) continue;
+    auto eq = kv.find('=');
+    if (eq == std::string::npos) continue;
+    std::string name = kv.substr(5, eq - 5);
+    if (!known(name)) continue;  // other WEFT_ variables are not ours to judge
+    if (auto st = apply(c, name, kv.substr(eq + 1)); !st)
+      return Error{EINVAL, "environment WEFT_" + name + ": " + st.error().message};
+  }
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") { c.help = true; continue; }
+    if (a == "--version") { c.version = true; continue; }
+    if (a.rfind("--", 0) != 0) return Error{EINVAL, "unexpected argument \"" + a + "\" (see --help)"};
+    std::string flag = a.substr(2), value;
+    bool hasValue = false;
+    if (auto eq = flag.find('='); eq != std::string::npos) {
+      value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+      hasValue = true;
+    }
+    std::string name;
+    for (char ch : flag) name += (ch == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (!known(name)) return Error{EINVAL, "unknown flag --" + flag + " (see --help)"};
+    if (!hasValue) {
+      if (name == "FAKE_KERNEL") {
+        value = "true";
+      } else if (i + 1 < argc) {
+        value = argv[++i];
+      } else {
+        return Error{EINVAL, "flag --" + flag + " needs a value"};
+      }
+    }
+    if (auto st = apply(c, name, value); !st) return Error{EINVAL, "flag --" + flag + ": " + st.error().message};
+  }
+  return c;
+}
+
+}  // namespace weft::plugin

@@ -1,0 +1,41 @@
+#pragma once
+// weft-plugin settings. Each is a flag (--advertise-addr) and an environment
+// variable (WEFT_ADVERTISE_ADDR); flags win over variables.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace weft::plugin {
+
+struct Config {
+  std::string scope = "local";              // SCOPE: local | global
+  std::string advertiseAddr;                // ADVERTISE_ADDR: this host's underlay address
+  std::vector<std::string> peers;           // PEERS: comma-separated seed addresses
+  uint16_t gossipPort = 7947;               // GOSSIP_PORT
+  uint16_t vxlanPort = 4789;                // VXLAN_PORT
+  std::string key;                          // KEY: cluster key (base64 or hex, 32 bytes)
+  std::string keyFile;                      // KEY_FILE
+  uint32_t mtu = 0;                         // MTU: default network MTU, 0 = from the underlay
+  std::string logLevel = "info";            // LOG_LEVEL: debug | info | warn | error
+  std::string stateDir = "/var/lib/weft";   // STATE_DIR
+  std::string socket = "/run/docker/plugins/weft.sock";  // SOCKET
+  bool fakeKernel = false;                  // FAKE_KERNEL: in-memory kernel shim (testing)
+  bool help = false;
+  bool version = false;
+};
+
+struct SettingInfo {
+  const char* name;     // ADVERTISE_ADDR
+  const char* meaning;
+  const char* deflt;
+};
+const std::vector<SettingInfo>& settings();
+
+// `env` is consulted for WEFT_<NAME>; argv flags override it.
+Result<Config> parseConfig(int argc, const char* const* argv, const std::vector<std::string>& env);
+std::string usage();
+
+}  // namespace weft::plugin

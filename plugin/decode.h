@@ -1,0 +1,34 @@
+#pragma once
+// Strict decoding of Docker's JSON requests: every failure names the field
+// and what was expected. Go encodes nil maps and slices as null, so null is
+// "absent" for optional maps, lists and strings.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+#include "driver/driver.h"
+
+namespace weft::plugin {
+
+using Json = nlohmann::json;
+
+enum class Need { kRequired, kOptional };
+
+// Parses a request body. An empty body is {} when `allowEmpty`, an error
+// otherwise; the top level must be a JSON object.
+Result<Json> parseBody(const std::string& body, bool allowEmpty);
+
+Result<std::string> getString(const Json& j, const char* key, Need need);
+Result<bool> getBool(const Json& j, const char* key, Need need);
+Result<int64_t> getInt(const Json& j, const char* key, Need need);
+// A JSON object whose values are all strings.
+Result<std::map<std::string, std::string>> getStringMap(const Json& j, const char* key, Need need);
+// A JSON object (any values); null/absent -> empty object when optional.
+Result<Json> getObject(const Json& j, const char* key, Need need);
+Result<std::vector<driver::IpamData>> getIpamData(const Json& j, const char* key);
+
+}  // namespace weft::plugin

@@ -1,0 +1,29 @@
+#include "plugin/http_service.h"
+
+namespace weft::plugin {
+
+void installRoutes(httplib::Server& server, Api& api, size_t threads) {
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server.set_payload_max_length(kMaxBodyBytes);
+  server.set_keep_alive_max_count(1000000);
+  server.set_keep_alive_timeout(30);
+  server.set_read_timeout(10, 0);
+  server.set_write_timeout(10, 0);
+  server.Post(R"(/.*)", [&api](const httplib::Request& req, httplib::Response& res) {
+    ApiReply r = api.handle(req.path, req.body);
+    res.status = r.status;
+    res.set_content(r.body, kContentType);
+  });
+  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    std::string msg;
+    switch (res.status) {
+      case 404: msg = "weft does not implement " + req.method + " " + req.path; break;
+      case 413: msg = "request body is larger than 1 MiB"; break;
+      case 400: msg = "malformed HTTP request"; break;
+      default: msg = "HTTP error " + std::to_string(res.status); break;
+    }
+    res.set_content(Api::errorBody(req.path, msg), kContentType);
+  });
+}
+
+}  // namespace weft::plugin

@@ -1,0 +1,112 @@
+// weft-plugin: serves Docker's NetworkDriver and IpamDriver protocols on a
+// unix socket.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "common/json_file.h"
+#include "common/log.h"
+#include "driver/driver.h"
+#include "plugin/kernel_select.h"
+#include "plugin/api.h"
+#include "plugin/config.h"
+#include "plugin/http_service.h"
+#include "plugin/unix_server.h"
+#include "plugin/version.h"
+
+extern char** environ;
+
+namespace {
+using namespace weft;
+
+int run(int argc, char** argv) {
+  std::vector<std::string> env;
+  for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
+  auto cfg = plugin::parseConfig(argc, argv, env);
+  if (!cfg.ok()) {
+    std::fprintf(stderr, "weft-plugin: %s\n", cfg.error().message.c_str());
+    return 2;
+  }
+  if (cfg->help) {
+    std::fputs(plugin::usage().c_str(), stdout);
+    return 0;
+  }
+  if (cfg->version) {
+    std::printf("weft-plugin %s\n", plugin::kVersion);
+    return 0;
+  }
+  log::Level lvl;
+  log::parseLevel(cfg->logLevel, &lvl);
+  log::setLevel(lvl);
+
+  // Block the stop signals in every thread; one thread waits for them.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (auto st = makeDirs(cfg->stateDir, 0700); !st) {
+    std::fprintf(stderr, "weft-plugin: state directory: %s\n", st.error().message.c_str());
+    return 1;
+  }
+  std::string netnsDir = cfg->stateDir + "/netns";
+  auto kernel = plugin::makeKernel(cfg->fakeKernel, netnsDir);
+  if (!kernel.ok()) {
+    std::fprintf(stderr, "weft-plugin: %s\n", kernel.error().message.c_str());
+    return 1;
+  }
+  if (auto st = (*kernel)->probe(); !st) {
+    std::fprintf(stderr, "weft-plugin: this kernel cannot run weft: %s\n", st.error().message.c_str());
+    return 1;
+  }
+
+  driver::DriverConfig dc;
+  dc.stateDir = cfg->stateDir;
+  dc.scope = cfg->scope;
+  dc.advertiseAddr = cfg->advertiseAddr;
+  dc.vxlanPort = cfg->vxlanPort;
+  dc.defaultMtu = cfg->mtu;
+  driver::Driver drv(dc, **kernel);
+  driver::ReconcileReport report;
+  if (auto st = drv.start(&report); !st) {
+    std::fprintf(stderr, "weft-plugin: cannot start: %s\n", st.error().message.c_str());
+    return 1;
+  }
+
+  plugin::Api api(drv);
+  plugin::UnixHttpServer server;
+  plugin::installRoutes(server, api, 8);
+  if (auto st = server.bindUnix(cfg->socket); !st) {
+    std::fprintf(stderr, "weft-plugin: %s\n", st.error().message.c_str());
+    return 1;
+  }
+  LOG_INFO("plugin", "weft-plugin " << plugin::kVersion << " serving on " << cfg->socket << " (scope "
+                                    << cfg->scope << ", state " << cfg->stateDir
+                                    << (cfg->fakeKernel ? ", fake kernel" : "") << ")");
+
+  std::thread signals([&server, sigs] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    LOG_INFO("plugin", "signal " << sig << ": stopping");
+    server.stop();
+  });
+  bool ok = server.serve();
+  if (server.is_running()) server.stop();
+  // Wake the signal thread if serving ended on its own.
+  if (signals.joinable()) {
+    pthread_kill(signals.native_handle(), SIGTERM);
+    signals.join();
+  }
+  ::unlink(cfg->socket.c_str());
+  LOG_INFO("plugin", "stopped; kernel objects and state stay for the next start");
+  return ok ? 0 : 1;
+}
+}  // namespace
+
+int main(int argc, char** argv) { return run(argc, argv); }

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The whole weft test suite, from a fresh machine:
+#   1. installs build/test dependencies (Debian packages),
+#   2. builds weft and runs every test (unit, plugin binary, kernel in
+#      throwaway namespaces, gossip, end-to-end with real dockerd hosts),
+#   3. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs
+#      the unit, kernel and gossip tests under them,
+#   4. builds the libFuzzer target and fuzzes request handling for a bounded time.
+# Exits non-zero if anything fails. Needs root (kernel and Docker tests).
+#
+# Environment: WEFT_FUZZ_SECONDS (default 60), WEFT_SKIP_E2E=1 to skip the
+# Docker end-to-end tests, WEFT_SKIP_ASAN=1, WEFT_SKIP_FUZZ=1.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+jobs=$(nproc)
+fuzz_seconds=${WEFT_FUZZ_SECONDS:-60}
+
+step() { printf '\n=== %s ===\n' "$*"; }
+passed=0
+failed=0
+results=()
+logdir=$(mktemp -d)
+trap 'rm -rf "$logdir"' EXIT
+record() {  # name, status
+  if [[ $2 -eq 0 ]]; then results+=("PASS $1"); else results+=("FAIL $1"); fi
+}
+# Runs ctest, adds its test counts to the totals.
+run_ctest() {  # name, build dir, ctest args...
+  local name=$1 dir=$2
+  shift 2
+  local log="$logdir/$(basename "$dir").log" rc
+  set +e
+  (cd "$dir" && ctest --output-on-failure -j 1 --timeout 900 "$@") 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  local line total bad
+  line=$(grep -E "tests passed, [0-9]+ tests? failed out of [0-9]+" "$log" | tail -n 1 || true)
+  if [[ -n $line ]]; then
+    total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+    bad=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
+    passed=$((passed + total - bad))
+    failed=$((failed + bad))
+  elif [[ $rc -ne 0 ]]; then
+    failed=$((failed + 1))
+  fi
+  [[ $rc -eq 0 ]] || failed=$((failed > 0 ? failed : 1))
+  record "$name" "$rc"
+}
+
+step "dependencies"
+"$here/scripts/install-deps.sh"
+
+step "build (RelWithDebInfo)"
+cmake -G Ninja -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C build -j "$jobs"
+
+labels="unit|kernel|gossip"
+[[ ${WEFT_SKIP_E2E:-0} == 1 ]] || labels="$labels|e2e"
+step "tests: $labels"
+run_ctest "ctest ($labels)" build -L "$labels"
+
+if [[ ${WEFT_SKIP_ASAN:-0} != 1 ]]; then
+  step "build with AddressSanitizer + UndefinedBehaviorSanitizer"
+  cmake -G Ninja -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=ON >/dev/null
+  ninja -C build-asan -j "$jobs"
+  step "tests under ASan+UBSan: unit|kernel|gossip"
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  run_ctest "ctest under sanitizers" build-asan -L "unit|kernel|gossip"
+  unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+if [[ ${WEFT_SKIP_FUZZ:-0} != 1 ]]; then
+  step "libFuzzer: request decoding and handling, ${fuzz_seconds}s"
+  CC=clang CXX=clang++ cmake -G Ninja -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DWEFT_FUZZ=ON -DWEFT_TESTS=ON >/dev/null
+  ninja -C build-fuzz -j "$jobs" weft_fuzz_api
+  corpus="$logdir/corpus"
+  mkdir -p "$corpus"
+  cp tests/fuzz/corpus/* "$corpus"/
+  set +e
+  build-fuzz/bin/weft_fuzz_api -max_total_time="$fuzz_seconds" -max_len=4096 -print_final_stats=1 \
+    "$corpus" 2>&1 | tail -n 15
+  rc=${PIPESTATUS[0]}
+  set -e
+  record "libFuzzer (${fuzz_seconds}s)" "$rc"
+  if [[ $rc -eq 0 ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+fi
+
+step "summary"
+printf '%s\n' "${results[@]}"
+echo "$passed passed, $failed failed"
+for r in "${results[@]}"; do [[ $r == PASS* ]] || exit 1; done
+[[ $failed -eq 0 ]]

@@ -1,0 +1,106 @@
+#include <gtest/gtest.h>
+
+#include "driver/network_options.h"
+#include "plugin/config.h"
+
+using namespace weft;
+
+TEST(NetworkOptions, AcceptsKnownOptions) {
+  auto o = driver::parseNetworkOptions({{"mtu", "9000"}, {"encrypted", ""}, {"vni", "42"}, {"weft.name", "blue-1"}});
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_EQ(*o->mtu, 9000u);
+  EXPECT_TRUE(o->encrypted);
+  EXPECT_EQ(*o->vni, 42u);
+  EXPECT_EQ(o->name, "blue-1");
+  EXPECT_EQ(o->raw.size(), 4u);
+}
+
+TEST(NetworkOptions, RefusesUnknownAndMalformedNamingTheOption) {
+  struct Case { std::map<std::string, std::string> in; std::string mention; };
+  std::vector<Case> cases = {
+      {{{"colour", "red"}}, "colour"},
+      {{{"mtu", "abc"}}, "mtu"},
+      {{{"mtu", "100"}}, "mtu"},
+      {{{"mtu", "70000"}}, "mtu"},
+      {{{"vni", "0"}}, "vni"},
+      {{{"vni", "4096"}}, "4096"},
+      {{{"encrypted", "maybe"}}, "encrypted"},
+      {{{"weft.name", "has space"}}, "weft.name"},
+      {{{"weft.name", ""}}, "weft.name"},
+      {{{"mtu", "1400"}, {"com.docker.network.driver.mtu", "1300"}}, "disagree"},
+  };
+  for (const auto& c : cases) {
+    auto o = driver::parseNetworkOptions(c.in);
+    ASSERT_FALSE(o.ok()) << c.mention;
+    EXPECT_NE(o.error().message.find(c.mention), std::string::npos) << o.error().message;
+  }
+}
+
+static Result<plugin::Config> parse(std::vector<const char*> args, std::vector<std::string> env = {}) {
+  args.insert(args.begin(), "weft-plugin");
+  return plugin::parseConfig(static_cast<int>(args.size()), args.data(), env);
+}
+
+TEST(Config, DefaultsMatchTheDesign) {
+  auto c = parse({});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->socket, "/run/docker/plugins/weft.sock");
+  EXPECT_EQ(c->stateDir, "/var/lib/weft");
+  EXPECT_EQ(c->gossipPort, 7947);
+  EXPECT_EQ(c->vxlanPort, 4789);
+  EXPECT_EQ(c->scope, "local");
+  EXPECT_FALSE(c->fakeKernel);
+}
+
+TEST(Config, EveryDesignSettingIsAFlagAndAnEnvironmentVariable) {
+  std::vector<std::pair<std::string, std::string>> vals = {
+      {"SCOPE", "global"}, {"ADVERTISE_ADDR", "198.18.0.1"}, {"PEERS", "198.18.0.2,198.18.0.3"},
+      {"GOSSIP_PORT", "8000"}, {"VXLAN_PORT", "4790"}, {"KEY", "k"}, {"KEY_FILE", "/k"},
+      {"MTU", "1400"}, {"LOG_LEVEL", "debug"}, {"STATE_DIR", "/s"}, {"SOCKET", "/x.sock"}};
+  std::vector<std::string> env;
+  for (auto& [k, v] : vals) env.push_back("WEFT_" + k + "=" + v);
+  auto viaEnv = parse({}, env);
+  ASSERT_TRUE(viaEnv.ok()) << viaEnv.error().message;
+  std::vector<std::string> storage;
+  for (auto& [k, v] : vals) {
+    std::string flag = "--";
+    for (char ch : k) flag += ch == '_' ? '-' : static_cast<char>(std::tolower(ch));
+    storage.push_back(flag + "=" + v);
+  }
+  std::vector<const char*> args;
+  for (auto& s : storage) args.push_back(s.c_str());
+  auto viaFlags = parse(args);
+  ASSERT_TRUE(viaFlags.ok()) << viaFlags.error().message;
+  for (const auto* c : {&*viaEnv, &*viaFlags}) {
+    EXPECT_EQ(c->scope, "global");
+    EXPECT_EQ(c->advertiseAddr, "198.18.0.1");
+    EXPECT_EQ(c->peers, (std::vector<std::string>{"198.18.0.2", "198.18.0.3"}));
+    EXPECT_EQ(c->gossipPort, 8000);
+    EXPECT_EQ(c->vxlanPort, 4790);
+    EXPECT_EQ(c->key, "k");
+    EXPECT_EQ(c->keyFile, "/k");
+    EXPECT_EQ(c->mtu, 1400u);
+    EXPECT_EQ(c->logLevel, "debug");
+    EXPECT_EQ(c->stateDir, "/s");
+    EXPECT_EQ(c->socket, "/x.sock");
+  }
+}
+
+TEST(Config, FlagsWinOverEnvironment) {
+  auto c = parse({"--socket", "/flag.sock", "--fake-kernel"}, {"WEFT_SOCKET=/env.sock"});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->socket, "/flag.sock");
+  EXPECT_TRUE(c->fakeKernel);
+}
+
+TEST(Config, BadValuesAreClearErrors) {
+  EXPECT_NE(parse({"--scope=swarm"}).error().message.find("SCOPE"), std::string::npos);
+  EXPECT_NE(parse({"--gossip-port=0"}).error().message.find("out of range"), std::string::npos);
+  EXPECT_NE(parse({"--advertise-addr=host"}).error().message.find("not an IP"), std::string::npos);
+  EXPECT_NE(parse({"--peers=1.2.3.4,x"}).error().message.find("\"x\""), std::string::npos);
+  EXPECT_NE(parse({"--bogus=1"}).error().message.find("unknown flag"), std::string::npos);
+  EXPECT_NE(parse({"--socket"}).error().message.find("needs a value"), std::string::npos);
+  EXPECT_NE(parse({"--state-dir=relative"}).error().message.find("absolute"), std::string::npos);
+  EXPECT_NE(parse({}, {"WEFT_LOG_LEVEL=loud"}).error().message.find("WEFT_LOG_LEVEL"), std::string::npos);
+  EXPECT_FALSE(parse({"positional"}).ok());
+}

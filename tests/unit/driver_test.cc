@@ -1,0 +1,370 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <memory>
+
+#include "common/json_file.h"
+#include "driver/driver.h"
+#include "driver/names.h"
+#include "kernel/fake_kernel.h"
+#include "tests/support/temp_dir.h"
+
+using namespace weft;
+using namespace weft::driver;
+
+namespace {
+
+std::string id(char c, int n = 64) { return std::string(n, c); }
+
+CreateNetworkRequest net(const std::string& nid, const std::string& pool = "10.10.0.0/24",
+                         std::map<std::string, std::string> generic = {}) {
+  CreateNetworkRequest r;
+  r.networkId = nid;
+  r.generic = std::move(generic);
+  auto gw = pool.substr(0, pool.rfind('.')) + ".1/" + pool.substr(pool.find('/') + 1);
+  r.ipv4.push_back({"", pool, gw, {}});
+  return r;
+}
+
+CreateEndpointRequest ep(const std::string& nid, const std::string& eid, const std::string& addr,
+                         const std::string& mac = "") {
+  return {nid, eid, {addr, "", mac}};
+}
+
+bool hasLink(kernel::Kernel& k, const std::string& ns, const std::string& name) {
+  return k.getLink(ns, name).ok();
+}
+
+bool hasNetns(kernel::Kernel& k, const std::string& ns) {
+  auto l = k.listNetns();
+  return l.ok() && std::find(l->begin(), l->end(), ns) != l->end();
+}
+
+class DriverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    kernel_ = std::make_unique<kernel::FakeKernel>(dir_ / "netns");
+    cfg_.stateDir = dir_.path();
+    cfg_.advertiseAddr = "198.18.0.1";
+    driver_ = std::make_unique<Driver>(cfg_, *kernel_);
+    ASSERT_TRUE(driver_->start().ok());
+  }
+  // A plugin restart: same kernel (objects outlive the process), new driver.
+  Status restart(ReconcileReport* report = nullptr) {
+    driver_ = std::make_unique<Driver>(cfg_, *kernel_);
+    return driver_->start(report);
+  }
+
+  test::TempDir dir_;
+  DriverConfig cfg_;
+  std::unique_ptr<kernel::FakeKernel> kernel_;
+  std::unique_ptr<Driver> driver_;
+};
+
+}  // namespace
+
+TEST_F(DriverTest, CreateNetworkBuildsTheSandbox) {
+  const auto nid = id('a');
+  ASSERT_TRUE(driver_->createNetwork(net(nid)).ok());
+  auto n = driver_->networks().at(0);
+  EXPECT_EQ(n.netns, netnsName(nid));
+  EXPECT_EQ(n.mtu, 1450u);  // 1500 underlay - 50 VXLAN
+  EXPECT_TRUE(hasNetns(*kernel_, n.netns));
+  auto br = kernel_->getLink(n.netns, "br0");
+  ASSERT_TRUE(br.ok());
+  EXPECT_TRUE(br->up);
+  auto addrs = kernel_->listAddresses(n.netns, "br0");
+  ASSERT_TRUE(addrs.ok());
+  EXPECT_NE(std::find(addrs->begin(), addrs->end(), "10.10.0.1/24"), addrs->end());
+  auto vx = kernel_->getLink(n.netns, n.vxlanName);
+  ASSERT_TRUE(vx.ok());
+  EXPECT_EQ(vx->kind, kernel::LinkKind::kVxlan);
+  EXPECT_EQ(vx->vni, n.vni);
+  EXPECT_EQ(vx->master, "br0");
+  EXPECT_FALSE(vx->learning.value_or(true));
+  EXPECT_GE(n.vni, 1u);
+  EXPECT_LE(n.vni, kMaxWeftVni);
+  EXPECT_FALSE(hasLink(*kernel_, "", n.vxlanName));  // moved out of the host namespace
+}
+
+TEST_F(DriverTest, MtuComesFromTheUnderlayAndOptions) {
+  kernel_->setUnderlayMtu(9000);
+  ASSERT_TRUE(driver_->createNetwork(net(id('a'), "10.1.0.0/24")).ok());
+  ASSERT_TRUE(driver_->createNetwork(net(id('b'), "10.2.0.0/24", {{"encrypted", ""}})).ok());
+  ASSERT_TRUE(driver_->createNetwork(net(id('c'), "10.3.0.0/24", {{"mtu", "1400"}})).ok());
+  std::map<std::string, uint32_t> mtu;
+  for (const auto& n : driver_->networks()) mtu[n.id] = n.mtu;
+  EXPECT_EQ(mtu[id('a')], 8950u);
+  EXPECT_EQ(mtu[id('b')], 8910u);
+  EXPECT_EQ(mtu[id('c')], 1400u);
+  auto tooBig = driver_->createNetwork(net(id('d'), "10.4.0.0/24", {{"mtu", "8960"}}));
+  ASSERT_FALSE(tooBig.ok());
+  EXPECT_NE(tooBig.error().message.find("8950"), std::string::npos) << tooBig.error().message;
+  EXPECT_FALSE(hasNetns(*kernel_, netnsName(id('d'))));
+}
+
+TEST_F(DriverTest, CreateNetworkIsIdempotentAndRefusesChangedRepeats) {
+  ASSERT_TRUE(driver_->createNetwork(net(id('a'))).ok());
+  EXPECT_TRUE(driver_->createNetwork(net(id('a'))).ok());
+  auto changed = driver_->createNetwork(net(id('a'), "10.10.0.0/24", {{"mtu", "1300"}}));
+  EXPECT_FALSE(changed.ok());
+  EXPECT_EQ(driver_->networks().size(), 1u);
+}
+
+TEST_F(DriverTest, NetworksWithTheSameSubnetNeedDistinctNames) {
+  ASSERT_TRUE(driver_->createNetwork(net(id('a'))).ok());
+  auto clash = driver_->createNetwork(net(id('b')));
+  ASSERT_FALSE(clash.ok());
+  EXPECT_NE(clash.error().message.find("weft.name"), std::string::npos);
+  ASSERT_TRUE(driver_->createNetwork(net(id('c'), "10.10.0.0/24", {{"weft.name", "red"}})).ok());
+  ASSERT_TRUE(driver_->createNetwork(net(id('d'), "10.10.0.0/24", {{"weft.name", "blue"}})).ok());
+  auto nets = driver_->networks();
+  std::set<uint32_t> vnis;
+  for (const auto& n : nets) vnis.insert(n.vni);
+  EXPECT_EQ(vnis.size(), 3u);
+}
+
+TEST_F(DriverTest, AnExplicitVniClashIsAClearError) {
+  ASSERT_TRUE(driver_->createNetwork(net(id('a'), "10.1.0.0/24", {{"vni", "77"}})).ok());
+  auto clash = driver_->createNetwork(net(id('b'), "10.2.0.0/24", {{"vni", "77"}}));
+  ASSERT_FALSE(clash.ok());
+  EXPECT_NE(clash.error().message.find("VNI 77"), std::string::npos);
+  EXPECT_FALSE(hasNetns(*kernel_, netnsName(id('b'))));
+}
+
+TEST_F(DriverTest, AllocateNetworkEchoesOptionsAndIsStable) {
+  AllocateNetworkRequest r{id('a'), {{"mtu", "1400"}}, {}, {}};
+  auto a = driver_->allocateNetwork(r);
+  auto b = driver_->allocateNetwork(r);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, *b);
+  EXPECT_EQ(a->at("mtu"), "1400");
+  EXPECT_TRUE(a->count("vni"));
+  r.options["vni"] = "5";
+  auto c = driver_->allocateNetwork(r);
+  EXPECT_EQ(c->at("vni"), "5");
+  r.options["bogus"] = "1";
+  EXPECT_FALSE(driver_->allocateNetwork(r).ok());
+  // The echoed options are valid CreateNetwork options.
+  EXPECT_TRUE(driver_->createNetwork(net(id('a'), "10.5.0.0/24", *a)).ok());
+}
+
+TEST_F(DriverTest, EndpointLifecycle) {
+  const auto nid = id('a'), eid = id('e');
+  ASSERT_TRUE(driver_->createNetwork(net(nid)).ok());
+  auto created = driver_->createEndpoint(ep(nid, eid, "10.10.0.2/24"));
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  ASSERT_TRUE(created->macAddress);
+  EXPECT_EQ(*created->macAddress, "02:42:0a:0a:00:02");
+  auto j = driver_->join(nid, eid, "/var/run/docker/netns/x");
+  ASSERT_TRUE(j.ok()) << j.error().message;
+  EXPECT_EQ(j->dstPrefix, "eth");
+  EXPECT_EQ(j->srcName, hostVethName(eid));
+  EXPECT_TRUE(hasLink(*kernel_, "", j->srcName));
+  auto sb = kernel_->getLink(netnsName(nid), sandboxVethName(eid));
+  ASSERT_TRUE(sb.ok());
+  EXPECT_EQ(sb->master, "br0");
+  EXPECT_TRUE(sb->up);
+  auto info = driver_->endpointInfo(nid, eid);
+  ASSERT_TRUE(info.ok());
+  EXPECT_TRUE(info->joined);
+  ASSERT_TRUE(driver_->leave(nid, eid).ok());
+  EXPECT_FALSE(hasLink(*kernel_, "", j->srcName));
+  EXPECT_FALSE(hasLink(*kernel_, netnsName(nid), sandboxVethName(eid)));
+  EXPECT_TRUE(driver_->leave(nid, eid).ok());  // repeat
+  ASSERT_TRUE(driver_->deleteEndpoint(nid, eid).ok());
+  EXPECT_TRUE(driver_->deleteEndpoint(nid, eid).ok());  // repeat
+  ASSERT_TRUE(driver_->deleteNetwork(nid).ok());
+  EXPECT_FALSE(hasNetns(*kernel_, netnsName(nid)));
+  EXPECT_TRUE(driver_->deleteNetwork(nid).ok());  // repeat
+}
+
+TEST_F(DriverTest, CreateEndpointKeepsDockersAddressAndMac) {
+  const auto nid = id('a');
+  ASSERT_TRUE(driver_->createNetwork(net(nid)).ok());
+  auto r = driver_->createEndpoint(ep(nid, id('e'), "10.10.0.2/24", "02:00:00:00:00:09"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->macAddress);  // never rewrite what Docker gave
+  auto again = driver_->createEndpoint(ep(nid, id('e'), "10.10.0.2/24", "02:00:00:00:00:09"));
+  EXPECT_TRUE(again.ok());
+  EXPECT_FALSE(again->macAddress);
+  EXPECT_FALSE(driver_->createEndpoint(ep(nid, id('e'), "10.10.0.3/24")).ok());  // changed repeat
+  auto dupIp = driver_->createEndpoint(ep(nid, id('f'), "10.10.0.2/24"));
+  ASSERT_FALSE(dupIp.ok());
+  EXPECT_EQ(dupIp.code(), EEXIST);
+  EXPECT_FALSE(driver_->createEndpoint(ep(nid, id('g'), "10.99.0.2/24")).ok());
+  EXPECT_FALSE(driver_->createEndpoint(ep(nid, id('g'), "10.10.0.9/24", "01:00:5e:00:00:01")).ok());
+  EXPECT_FALSE(driver_->createEndpoint(ep(id('z'), id('g'), "10.10.0.9/24")).ok());
+  EXPECT_EQ(driver_->endpointCount(), 1u);
+}
+
+TEST_F(DriverTest, DeleteNetworkWithEndpointsIsRefused) {
+  const auto nid = id('a');
+  ASSERT_TRUE(driver_->createNetwork(net(nid)).ok());
+  ASSERT_TRUE(driver_->createEndpoint(ep(nid, id('e'), "10.10.0.2/24")).ok());
+  auto st = driver_->deleteNetwork(nid);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("1 endpoint"), std::string::npos);
+  EXPECT_TRUE(hasNetns(*kernel_, netnsName(nid)));
+}
+
+TEST_F(DriverTest, DeletingAJoinedEndpointRemovesItsVeth) {
+  const auto nid = id('a'), eid = id('e');
+  ASSERT_TRUE(driver_->createNetwork(net(nid)).ok());
+  ASSERT_TRUE(driver_->createEndpoint(ep(nid, eid, "10.10.0.2/24")).ok());
+  ASSERT_TRUE(driver_->join(nid, eid, "").ok());
+  ASSERT_TRUE(driver_->deleteEndpoint(nid, eid).ok());
+  EXPECT_FALSE(hasLink(*kernel_, netnsName(nid), sandboxVethName(eid)));
+}
+
+TEST_F(DriverTest, KernelFailuresLeaveNothingHalfDone) {
+  const auto nid = id('a'), eid = id('e');
+  kernel_->failNext("createVxlan", EPERM);
+  auto st = driver_->createNetwork(net(nid));
+  ASSERT_FALSE(st.ok());
+  EXPECT_FALSE(hasNetns(*kernel_, netnsName(nid)));
+  EXPECT_TRUE(driver_->networks().empty());
+
+  ASSERT_TRUE(driver_->createNetwork(net(nid)).ok());
+  ASSERT_TRUE(driver_->createEndpoint(ep(nid, eid, "10.10.0.2/24")).ok());
+  kernel_->failNext("setMaster", EBUSY);
+  auto j = driver_->join(nid, eid, "");
+  ASSERT_FALSE(j.ok());
+  EXPECT_FALSE(hasLink(*kernel_, "", hostVethName(eid)));
+  EXPECT_FALSE(driver_->endpointInfo(nid, eid)->joined);
+  EXPECT_TRUE(driver_->join(nid, eid, "").ok());  // and it works once the kernel does
+}
+
+TEST_F(DriverTest, StateSurvivesARestart) {
+  const auto nid = id('a'), eid = id('e');
+  auto pool = driver_->requestPool("", "10.10.0.0/24", "", {}, false);
+  ASSERT_TRUE(pool.ok());
+  ASSERT_TRUE(driver_->requestAddress(pool->poolId, "", {{"RequestAddressType", kGatewayRequestType}}).ok());
+  auto addr = driver_->requestAddress(pool->poolId, "", {});
+  ASSERT_TRUE(addr.ok());
+  ASSERT_TRUE(driver_->createNetwork(net(nid)).ok());
+  ASSERT_TRUE(driver_->createEndpoint(ep(nid, eid, *addr)).ok());
+  ASSERT_TRUE(driver_->join(nid, eid, "").ok());
+  ASSERT_TRUE(driver_->discoverNew("198.18.0.9").ok());
+
+  ReconcileReport report;
+  ASSERT_TRUE(restart(&report).ok());
+  EXPECT_TRUE(report.actions.empty()) << report.actions.front();  // everything adopted
+  ASSERT_EQ(driver_->networks().size(), 1u);
+  ASSERT_EQ(driver_->endpoints().size(), 1u);
+  EXPECT_TRUE(driver_->endpoints()[0].joined);
+  EXPECT_EQ(driver_->discoveredNodes().count("198.18.0.9"), 1u);
+  // IPAM remembers what it handed out.
+  auto next = driver_->requestAddress(pool->poolId, "", {});
+  ASSERT_TRUE(next.ok());
+  EXPECT_NE(*next, *addr);
+  EXPECT_EQ(driver_->requestAddress(pool->poolId, *addr, {}).code(), EEXIST);
+  // And the restored endpoint can leave and be deleted.
+  EXPECT_TRUE(driver_->leave(nid, eid).ok());
+  EXPECT_TRUE(driver_->deleteEndpoint(nid, eid).ok());
+  EXPECT_TRUE(driver_->deleteNetwork(nid).ok());
+}
+
+TEST_F(DriverTest, ReconcileRepairsDriftAndRemovesStaleObjects) {
+  const auto nid = id('a'), eid = id('e'), eid2 = id('f');
+  ASSERT_TRUE(driver_->createNetwork(net(nid)).ok());
+  ASSERT_TRUE(driver_->createEndpoint(ep(nid, eid, "10.10.0.2/24")).ok());
+  ASSERT_TRUE(driver_->createEndpoint(ep(nid, eid2, "10.10.0.3/24")).ok());
+  ASSERT_TRUE(driver_->join(nid, eid, "").ok());
+  ASSERT_TRUE(driver_->join(nid, eid2, "").ok());
+  auto n = driver_->networks().at(0);
+  // While weft is down: the VTEP vanishes, br0 loses its address, one
+  // container dies, a stale sandbox and strays appear.
+  ASSERT_TRUE(kernel_->deleteLink(n.netns, n.vxlanName).ok());
+  ASSERT_TRUE(kernel_->delAddress(n.netns, "br0", "10.10.0.1/24").ok());
+  ASSERT_TRUE(kernel_->deleteLink(n.netns, sandboxVethName(eid2)).ok());
+  ASSERT_TRUE(kernel_->createNetns("weft-000000000000").ok());
+  ASSERT_TRUE(kernel_->createVxlan({"wx-000fff", 4095, 4789, "", false, true, false, false, 1450}, "").ok());
+  ASSERT_TRUE(kernel_->createVeth("", "whdeadbeef000", n.netns, "wsdeadbeef000", 1450).ok());
+
+  ReconcileReport report;
+  ASSERT_TRUE(restart(&report).ok());
+  EXPECT_GE(report.actions.size(), 5u);
+  auto vx = kernel_->getLink(n.netns, n.vxlanName);
+  ASSERT_TRUE(vx.ok());
+  EXPECT_EQ(vx->master, "br0");
+  auto addrs = kernel_->listAddresses(n.netns, "br0");
+  EXPECT_NE(std::find(addrs->begin(), addrs->end(), "10.10.0.1/24"), addrs->end());
+  EXPECT_FALSE(hasNetns(*kernel_, "weft-000000000000"));
+  EXPECT_FALSE(hasLink(*kernel_, "", "wx-000fff"));
+  EXPECT_FALSE(hasLink(*kernel_, "", "whdeadbeef000"));
+  EXPECT_TRUE(hasLink(*kernel_, n.netns, sandboxVethName(eid)));  // adopted
+  std::map<std::string, bool> joined;
+  for (const auto& e : driver_->endpoints()) joined[e.id] = e.joined;
+  EXPECT_TRUE(joined[eid]);
+  EXPECT_FALSE(joined[eid2]);
+  // A second restart finds nothing more to do.
+  ReconcileReport again;
+  ASSERT_TRUE(restart(&again).ok());
+  EXPECT_TRUE(again.actions.empty()) << again.actions.front();
+}
+
+TEST_F(DriverTest, AfterAKernelRebootTheSandboxIsRebuilt) {
+  ASSERT_TRUE(driver_->createNetwork(net(id('a'))).ok());
+  kernel_ = std::make_unique<kernel::FakeKernel>(dir_ / "netns");  // empty kernel
+  ASSERT_TRUE(restart().ok());
+  EXPECT_TRUE(hasNetns(*kernel_, netnsName(id('a'))));
+}
+
+TEST_F(DriverTest, CorruptStateStopsStartAndIsNotOverwritten) {
+  ASSERT_TRUE(driver_->createNetwork(net(id('a'))).ok());
+  const std::string path = dir_ / "state.json";
+  const std::string junk = "{\"format\":\"weft-state\",\"version\":1,\"networks\":[{\"id\":";
+  ASSERT_TRUE(writeFileAtomic(path, junk).ok());
+  auto st = restart();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find(path), std::string::npos);
+  EXPECT_EQ(*readFile(path), junk);
+
+  ASSERT_TRUE(writeFileAtomic(path, R"({"format":"weft-state","version":99})").ok());
+  st = restart();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("version 99"), std::string::npos);
+
+  ASSERT_TRUE(writeFileAtomic(path, R"({"format":"weft-state","version":1,"networks":[],"endpoints":[{"bad":1}],"ipam":{}})").ok());
+  st = restart();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(readFile(path)->find("bad"), std::string::npos);
+}
+
+TEST_F(DriverTest, AFailedStateWriteUndoesTheChange) {
+  const auto nid = id('a');
+  // A directory where the temp file would go makes the next write fail.
+  const std::string blocker = dir_ / ("state.json.tmp." + std::to_string(getpid()));
+  ASSERT_EQ(::mkdir(blocker.c_str(), 0700), 0);
+  auto st = driver_->createNetwork(net(nid));
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("state file"), std::string::npos);
+  EXPECT_TRUE(driver_->networks().empty());
+  EXPECT_FALSE(hasNetns(*kernel_, netnsName(nid)));
+  auto pool = driver_->requestPool("", "10.10.0.0/24", "", {}, false);
+  EXPECT_FALSE(pool.ok());
+  ::rmdir(blocker.c_str());
+  ASSERT_TRUE(driver_->createNetwork(net(nid)).ok());
+  ASSERT_TRUE(driver_->createEndpoint(ep(nid, id('e'), "10.10.0.2/24")).ok());
+  ASSERT_EQ(::mkdir(blocker.c_str(), 0700), 0);
+  EXPECT_FALSE(driver_->deleteEndpoint(nid, id('e')).ok());
+  EXPECT_EQ(driver_->endpointCount(), 1u);
+  ::rmdir(blocker.c_str());
+  ASSERT_TRUE(driver_->deleteEndpoint(nid, id('e')).ok());
+  ASSERT_EQ(::mkdir(blocker.c_str(), 0700), 0);
+  EXPECT_FALSE(driver_->deleteNetwork(nid).ok());
+  EXPECT_EQ(driver_->networks().size(), 1u);
+  EXPECT_TRUE(hasNetns(*kernel_, netnsName(nid)));  // put back as it was
+  ::rmdir(blocker.c_str());
+}
+
+TEST(ObjectIds, DockerStyleIdsOnly) {
+  EXPECT_TRUE(validObjectId(std::string(64, 'a')));
+  EXPECT_TRUE(validObjectId("0123456789ab"));
+  EXPECT_FALSE(validObjectId("short"));
+  EXPECT_FALSE(validObjectId("../../etc/passwd00"));
+  EXPECT_FALSE(validObjectId(std::string(129, 'a')));
+}

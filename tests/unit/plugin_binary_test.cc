@@ -1,0 +1,188 @@
+// Drives the real weft-plugin binary (--fake-kernel) over its unix socket:
+// a full create -> endpoint -> join -> leave -> delete cycle, and restore
+// after a clean stop and after kill -9.
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "common/json_file.h"
+#include "common/unix_http_client.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+using Json = nlohmann::json;
+using namespace weft;
+
+namespace {
+
+const std::string kNid(64, 'a');
+
+std::string eid(int i) {
+  // Docker's IDs are random hex; what matters is a distinct prefix.
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", (i + 1) * 0x9e3779b97f4a7c15ull);
+  return std::string(buf) + std::string(48, 'e');
+}
+
+class PluginBinary : public ::testing::Test {
+ protected:
+  std::string sock() const { return dir_ / "weft.sock"; }
+  std::string log() const { return dir_ / "plugin.log"; }
+
+  void startPlugin(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {WEFT_PLUGIN_BIN, "--fake-kernel", "--socket", sock(),
+                                     "--state-dir", dir_ / "state"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    proc_ = std::make_unique<test::ChildProcess>(argv, log());
+    client_ = std::make_unique<UnixHttpClient>(sock(), 2000);
+    for (int i = 0; i < 300; ++i) {
+      if (!proc_->running()) break;
+      UnixHttpClient probe(sock(), 500);
+      if (probe.post("/Plugin.Activate", "{}").ok()) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    FAIL() << "weft-plugin did not start; log:\n" << logText();
+  }
+
+  std::string logText() const {
+    auto t = readFile(log());
+    return t.ok() ? *t : std::string("(no log)");
+  }
+
+  Json call(const std::string& path, const Json& body) {
+    auto r = client_->post(path, body.dump());
+    EXPECT_TRUE(r.ok()) << path << ": " << (r.ok() ? "" : r.error().message);
+    if (!r.ok()) return Json{{"Err", "transport"}};
+    EXPECT_EQ(r->status, 200) << path << " " << r->body;
+    EXPECT_EQ(r->contentType, "application/vnd.docker.plugins.v1+json");
+    return Json::parse(r->body, nullptr, false);
+  }
+  void ok(const std::string& path, const Json& body) {
+    auto j = call(path, body);
+    EXPECT_FALSE(j.contains("Err") || j.contains("Error")) << path << ": " << j.dump();
+  }
+
+  // The calls Docker makes for `docker network create -d weft --ipam-driver weft`.
+  std::string createNetwork() {
+    auto pool = call("/IpamDriver.RequestPool", {{"AddressSpace", "weft-local"}, {"Pool", "10.10.0.0/24"}, {"V6", false}});
+    std::string pid = pool["PoolID"];
+    auto gw = call("/IpamDriver.RequestAddress", {{"PoolID", pid}, {"Options", {{"RequestAddressType", "com.docker.network.gateway"}}}});
+    ok("/NetworkDriver.CreateNetwork", {{"NetworkID", kNid},
+                                        {"Options", {{"com.docker.network.generic", Json::object()}, {"com.docker.network.enable_ipv6", false}}},
+                                        {"IPv4Data", {{{"AddressSpace", "weft-local"}, {"Pool", "10.10.0.0/24"}, {"Gateway", gw["Address"]}}}}});
+    return pid;
+  }
+  // `docker run --network`: address, endpoint, join.
+  std::string runContainer(const std::string& pool, int i) {
+    auto a = call("/IpamDriver.RequestAddress", {{"PoolID", pool}});
+    std::string addr = a["Address"];
+    auto ce = call("/NetworkDriver.CreateEndpoint", {{"NetworkID", kNid}, {"EndpointID", eid(i)}, {"Interface", {{"Address", addr}}}});
+    EXPECT_TRUE(ce["Interface"].contains("MacAddress")) << ce.dump() << " addr=" << addr;
+    auto j = call("/NetworkDriver.Join", {{"NetworkID", kNid}, {"EndpointID", eid(i)}, {"SandboxKey", "/var/run/docker/netns/c" + std::to_string(i)}});
+    EXPECT_EQ(j["InterfaceName"]["DstPrefix"], "eth");
+    EXPECT_FALSE(j["InterfaceName"]["SrcName"].get<std::string>().empty());
+    return addr;
+  }
+  void stopContainer(const std::string& pool, int i, const std::string& addr) {
+    ok("/NetworkDriver.Leave", {{"NetworkID", kNid}, {"EndpointID", eid(i)}});
+    ok("/NetworkDriver.DeleteEndpoint", {{"NetworkID", kNid}, {"EndpointID", eid(i)}});
+    ok("/IpamDriver.ReleaseAddress", {{"PoolID", pool}, {"Address", addr}});
+  }
+
+  test::TempDir dir_{"weft-bin"};
+  std::unique_ptr<test::ChildProcess> proc_;
+  std::unique_ptr<UnixHttpClient> client_;
+};
+
+}  // namespace
+
+TEST_F(PluginBinary, FullCycleOverTheSocket) {
+  startPlugin();
+  auto act = call("/Plugin.Activate", Json::object());
+  EXPECT_EQ(act["Implements"], Json::parse(R"(["NetworkDriver","IpamDriver"])"));
+  auto pool = createNetwork();
+  auto a1 = runContainer(pool, 1);
+  auto a2 = runContainer(pool, 2);
+  EXPECT_NE(a1, a2);
+  auto info = call("/NetworkDriver.EndpointOperInfo", {{"NetworkID", kNid}, {"EndpointID", eid(1)}});
+  EXPECT_EQ(info["Value"]["weft.joined"], true);
+  auto busy = call("/NetworkDriver.DeleteNetwork", {{"NetworkID", kNid}});
+  EXPECT_TRUE(busy.contains("Err"));
+  stopContainer(pool, 1, a1);
+  stopContainer(pool, 2, a2);
+  ok("/NetworkDriver.DeleteNetwork", {{"NetworkID", kNid}});
+  ok("/IpamDriver.ReleasePool", {{"PoolID", pool}});
+  // Bad input over the wire: errors, and the daemon stays up.
+  auto bad = client_->raw("POST /NetworkDriver.Join HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n{{{{{");
+  ASSERT_TRUE(bad.ok());
+  EXPECT_NE(bad->body.find("not valid JSON"), std::string::npos);
+  auto unknown = client_->post("/Nope.Nope", "{}");
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->status, 404);
+  EXPECT_TRUE(Json::parse(unknown->body).contains("Err"));
+  auto big = client_->post("/NetworkDriver.CreateNetwork", std::string((1 << 20) + 10, ' '));
+  ASSERT_TRUE(big.ok());
+  EXPECT_EQ(big->status, 413);
+  EXPECT_TRUE(Json::parse(big->body).contains("Err"));
+  EXPECT_TRUE(proc_->running());
+  EXPECT_TRUE(call("/Plugin.Activate", Json::object()).contains("Implements"));
+}
+
+TEST_F(PluginBinary, StateSurvivesCleanStopAndKill9) {
+  startPlugin();
+  auto pool = createNetwork();
+  auto a1 = runContainer(pool, 1);
+  auto a2 = runContainer(pool, 2);
+
+  for (int sig : {SIGTERM, SIGKILL}) {
+    SCOPED_TRACE(sig == SIGTERM ? "after SIGTERM" : "after kill -9");
+    int status = proc_->kill(sig);
+    if (sig == SIGTERM) {
+      ASSERT_TRUE(WIFEXITED(status)) << logText();
+      EXPECT_EQ(WEXITSTATUS(status), 0) << logText();
+    }
+    startPlugin();
+    auto info = call("/NetworkDriver.EndpointOperInfo", {{"NetworkID", kNid}, {"EndpointID", eid(1)}});
+    EXPECT_EQ(info["Value"]["weft.address"], a1);
+    // IPAM remembers: the same addresses are not handed out again.
+    auto again = call("/IpamDriver.RequestAddress", {{"PoolID", pool}, {"Address", a2.substr(0, a2.find('/'))}});
+    EXPECT_NE(again.value("Error", ""), "");
+    auto next = call("/IpamDriver.RequestAddress", {{"PoolID", pool}});
+    EXPECT_NE(next["Address"], a1);
+    EXPECT_NE(next["Address"], a2);
+    ok("/IpamDriver.ReleaseAddress", {{"PoolID", pool}, {"Address", next["Address"]}});
+    auto busy = call("/NetworkDriver.DeleteNetwork", {{"NetworkID", kNid}});
+    EXPECT_TRUE(busy.contains("Err"));
+  }
+  // Restored endpoints leave and go; new ones join.
+  stopContainer(pool, 1, a1);
+  auto a3 = runContainer(pool, 3);
+  stopContainer(pool, 2, a2);
+  stopContainer(pool, 3, a3);
+  ok("/NetworkDriver.DeleteNetwork", {{"NetworkID", kNid}});
+}
+
+TEST_F(PluginBinary, CorruptStateFileStopsStartUpAndIsKept) {
+  ASSERT_TRUE(makeDirs(dir_ / "state").ok());
+  ASSERT_TRUE(writeFileAtomic(dir_ / "state/state.json", "{not json").ok());
+  test::ChildProcess p({WEFT_PLUGIN_BIN, "--fake-kernel", "--socket", sock(), "--state-dir", dir_ / "state"}, log());
+  ASSERT_TRUE(p.waitExit(5000));
+  EXPECT_TRUE(WIFEXITED(p.exitStatus()));
+  EXPECT_NE(WEXITSTATUS(p.exitStatus()), 0);
+  EXPECT_NE(logText().find("corrupt"), std::string::npos) << logText();
+  EXPECT_EQ(*readFile(dir_ / "state/state.json"), "{not json");
+}
+
+TEST_F(PluginBinary, BadSettingsAreRefusedAtStart) {
+  test::ChildProcess p({WEFT_PLUGIN_BIN, "--fake-kernel", "--scope=planet", "--socket", sock()}, log());
+  ASSERT_TRUE(p.waitExit(5000));
+  EXPECT_EQ(WEXITSTATUS(p.exitStatus()), 2);
+  EXPECT_NE(logText().find("SCOPE"), std::string::npos);
+}
