@@ -19,6 +19,15 @@ constexpr uint32_t kVxlanOverheadV4 = 50;
 constexpr uint32_t kVxlanOverheadV6 = 70;
 constexpr uint32_t kEspOverhead = 40;  // ESP header + IV + ICV + trailer (AES-GCM), rounded up
 
+// Data-plane encryption (IPsec ESP between VTEPs) is not built yet; an
+// option that silently did nothing would be a lie, so it is refused.
+Status refuseUnbuilt(const NetworkOptions& o) {
+  if (o.encrypted)
+    return Error{ENOTSUP, "option encrypted: this weft does not encrypt the data plane yet; "
+                          "create the network without -o encrypted"};
+  return Status::Ok();
+}
+
 Error notFound(const std::string& what, const std::string& id) {
   return Error{ENOENT, what + " " + id + " not found"};
 }
@@ -229,6 +238,7 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
   if (auto st = checkObjectId("NetworkID", r.networkId); !st) return st;
   auto opts = parseNetworkOptions(r.generic);
   if (!opts.ok()) return opts.error();
+  if (auto st = refuseUnbuilt(*opts); !st) return st;
   std::vector<Subnet> v4, v6;
   for (const auto& d : r.ipv4) {
     auto s = checkSubnet(d, false);
@@ -302,6 +312,7 @@ Result<std::map<std::string, std::string>> Driver::allocateNetwork(const Allocat
   if (auto st = checkObjectId("NetworkID", r.networkId); !st) return st.error();
   auto opts = parseNetworkOptions(r.options);
   if (!opts.ok()) return opts.error();
+  if (auto st = refuseUnbuilt(*opts); !st) return st.error();
   for (const auto& d : r.ipv4)
     if (auto s = checkSubnet(d, false); !s.ok()) return s.error();
   for (const auto& d : r.ipv6)
@@ -484,57 +495,36 @@ Status Driver::deleteEndpoint(const std::string& networkId, const std::string& e
 
 Result<JoinResult> Driver::join(const std::string& networkId, const std::string& endpointId,
                                 const std::string& sandboxKey) {
+  (void)sandboxKey;  // a path in Docker's mount namespace; weft does not need it
   if (auto st = checkEndpoint(networkId, endpointId); !st) return st.error();
-  uint64_t seq;
+  std::lock_guard<std::mutex> lk(mu_);
+  auto nit = networks_.find(networkId);
+  auto eit = endpoints_.find(endpointId);
+  if (nit == networks_.end()) return notFound("network", networkId);
+  if (eit == endpoints_.end()) return notFound("endpoint", endpointId);
+  Endpoint& e = eit->second;
   JoinResult res;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    auto nit = networks_.find(networkId);
-    auto eit = endpoints_.find(endpointId);
-    if (nit == networks_.end()) return notFound("network", networkId);
-    if (eit == endpoints_.end()) return notFound("endpoint", endpointId);
-    Endpoint& e = eit->second;
-    res.srcName = e.hostVeth;
-    if (e.joined) return res;
-    if (auto st = plugEndpoint(kernel_, nit->second.netns, e.hostVeth, e.sandboxVeth, nit->second.mtu); !st)
-      return st.error();
-    e.joined = true;
-    e.sandboxKey = sandboxKey;
-    seq = bumpLocked();
-  }
-  if (auto st = commit(seq); !st) {
-    std::lock_guard<std::mutex> lk(mu_);
-    auto eit = endpoints_.find(endpointId);
-    if (eit != endpoints_.end()) {
-      unplugEndpoint(kernel_, networks_.at(networkId).netns, eit->second.sandboxVeth);
-      eit->second.joined = false;
-      eit->second.sandboxKey.clear();
-    }
-    bumpLocked();
+  res.srcName = e.hostVeth;
+  if (e.joined) return res;
+  // No state write: the veth itself records the join, and outlives weft.
+  if (auto st = plugEndpoint(kernel_, nit->second.netns, e.hostVeth, e.sandboxVeth, nit->second.mtu); !st)
     return st.error();
-  }
+  e.joined = true;
   return res;
 }
 
 Status Driver::leave(const std::string& networkId, const std::string& endpointId) {
   if (auto st = checkObjectId("NetworkID", networkId); !st) return st;
   if (auto st = checkObjectId("EndpointID", endpointId); !st) return st;
-  uint64_t seq;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    auto eit = endpoints_.find(endpointId);
-    if (eit == endpoints_.end() || !eit->second.joined) return Status::Ok();  // idempotent
-    if (eit->second.networkId != networkId)
-      return Error{EINVAL, "endpoint " + endpointId.substr(0, 12) + " belongs to another network"};
-    if (auto st = unplugEndpoint(kernel_, networks_.at(networkId).netns, eit->second.sandboxVeth); !st)
-      return st;
-    eit->second.joined = false;
-    eit->second.sandboxKey.clear();
-    seq = bumpLocked();
-  }
-  // The veth is gone whatever happens next; a failed write leaves the old
-  // "joined" on disk, which the next start's reconcile corrects.
-  return commit(seq);
+  std::lock_guard<std::mutex> lk(mu_);
+  auto eit = endpoints_.find(endpointId);
+  if (eit == endpoints_.end() || !eit->second.joined) return Status::Ok();  // idempotent
+  if (eit->second.networkId != networkId)
+    return Error{EINVAL, "endpoint " + endpointId.substr(0, 12) + " belongs to another network"};
+  if (auto st = unplugEndpoint(kernel_, networks_.at(networkId).netns, eit->second.sandboxVeth); !st)
+    return st;
+  eit->second.joined = false;
+  return Status::Ok();
 }
 
 // ---------------------------------------------------------------- discovery

@@ -39,8 +39,6 @@ nlohmann::json toJson(const Endpoint& e) {
           {"addressIpv6", e.addressIpv6},
           {"mac", e.mac},
           {"macChosenByWeft", e.macChosenByWeft},
-          {"joined", e.joined},
-          {"sandboxKey", e.sandboxKey},
           {"hostVeth", e.hostVeth},
           {"sandboxVeth", e.sandboxVeth}};
 }
@@ -76,8 +74,6 @@ Result<Endpoint> endpointFromJson(const nlohmann::json& j) {
     e.addressIpv6 = j.at("addressIpv6").get<std::string>();
     e.mac = j.at("mac").get<std::string>();
     e.macChosenByWeft = j.at("macChosenByWeft").get<bool>();
-    e.joined = j.at("joined").get<bool>();
-    e.sandboxKey = j.at("sandboxKey").get<std::string>();
     e.hostVeth = j.at("hostVeth").get<std::string>();
     e.sandboxVeth = j.at("sandboxVeth").get<std::string>();
     return e;

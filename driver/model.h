@@ -44,8 +44,9 @@ struct Endpoint {
   std::string addressIpv6;  // CIDR, may be empty
   std::string mac;
   bool macChosenByWeft = false;
+  // Joined or not is kept by the kernel, not the state file: an endpoint is
+  // joined while its sandbox-side veth exists (reconcile reads it back).
   bool joined = false;
-  std::string sandboxKey;   // from Join
   std::string hostVeth;     // returned as SrcName
   std::string sandboxVeth;  // on br0 inside the network sandbox
 };

@@ -22,17 +22,14 @@ Status Driver::reconcileLocked(ReconcileReport* report) {
     auto st = reconcileSandbox(kernel_, sandboxSpecLocked(n), &did);
     if (!st) return Error{st.code(), "restoring network " + id.substr(0, 12) + ": " + st.error().message};
   }
-  // 2. Endpoints: a joined endpoint keeps its veth; one whose veth vanished
-  //    (its container died while weft was down) is no longer joined.
+  // 2. Endpoints: joined is whatever the kernel says -- an endpoint whose
+  //    sandbox-side veth exists is joined (adopted and repaired), one whose
+  //    veth vanished (its container died while weft was down) is not.
   for (auto& [id, e] : endpoints_) {
-    if (!e.joined) continue;
     const Network& n = networks_.at(e.networkId);
     auto l = kernel_.getLink(n.netns, e.sandboxVeth);
-    if (!l.ok()) {
-      e.joined = false;
-      did.push_back("endpoint " + id.substr(0, 12) + " lost its veth while weft was down; marked not joined");
-      continue;
-    }
+    e.joined = l.ok();
+    if (!l.ok()) continue;
     if (l->master != kBridgeName) {
       kernel_.setMaster(n.netns, e.sandboxVeth, kBridgeName);
       did.push_back("re-attached " + e.sandboxVeth + " to br0");

@@ -6,7 +6,7 @@ void installRoutes(httplib::Server& server, Api& api, size_t threads) {
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server.set_payload_max_length(kMaxBodyBytes);
   server.set_keep_alive_max_count(1000000);
-  server.set_keep_alive_timeout(30);
+  server.set_keep_alive_timeout(5);
   server.set_read_timeout(10, 0);
   server.set_write_timeout(10, 0);
   server.Post(R"(/.*)", [&api](const httplib::Request& req, httplib::Response& res) {

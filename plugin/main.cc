@@ -62,8 +62,12 @@ int run(int argc, char** argv) {
     return 1;
   }
   if (auto st = (*kernel)->probe(); !st) {
-    std::fprintf(stderr, "weft-plugin: this kernel cannot run weft: %s\n", st.error().message.c_str());
-    return 1;
+    if (st.code() != EPROTONOSUPPORT) {
+      std::fprintf(stderr, "weft-plugin: this kernel cannot run weft: %s\n", st.error().message.c_str());
+      return 1;
+    }
+    // Only IPsec is missing: unencrypted networks work.
+    LOG_WARN("plugin", "encrypted networks will not work on this host: " << st.error().message);
   }
 
   driver::DriverConfig dc;
@@ -81,7 +85,7 @@ int run(int argc, char** argv) {
 
   plugin::Api api(drv);
   plugin::UnixHttpServer server;
-  plugin::installRoutes(server, api, 8);
+  plugin::installRoutes(server, api, 32);  // one thread per open connection
   if (auto st = server.bindUnix(cfg->socket); !st) {
     std::fprintf(stderr, "weft-plugin: %s\n", st.error().message.c_str());
     return 1;

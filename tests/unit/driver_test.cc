@@ -92,12 +92,15 @@ TEST_F(DriverTest, CreateNetworkBuildsTheSandbox) {
 TEST_F(DriverTest, MtuComesFromTheUnderlayAndOptions) {
   kernel_->setUnderlayMtu(9000);
   ASSERT_TRUE(driver_->createNetwork(net(id('a'), "10.1.0.0/24")).ok());
-  ASSERT_TRUE(driver_->createNetwork(net(id('b'), "10.2.0.0/24", {{"encrypted", ""}})).ok());
+  auto enc = driver_->createNetwork(net(id('b'), "10.2.0.0/24", {{"encrypted", ""}}));
+  ASSERT_FALSE(enc.ok());  // not built yet: refused, not silently ignored
+  EXPECT_NE(enc.error().message.find("encrypt"), std::string::npos);
+  EXPECT_TRUE(driver_->createNetwork(net(id('b'), "10.2.0.0/24", {{"encrypted", "false"}})).ok());
   ASSERT_TRUE(driver_->createNetwork(net(id('c'), "10.3.0.0/24", {{"mtu", "1400"}})).ok());
   std::map<std::string, uint32_t> mtu;
   for (const auto& n : driver_->networks()) mtu[n.id] = n.mtu;
   EXPECT_EQ(mtu[id('a')], 8950u);
-  EXPECT_EQ(mtu[id('b')], 8910u);
+  EXPECT_EQ(mtu[id('b')], 8950u);
   EXPECT_EQ(mtu[id('c')], 1400u);
   auto tooBig = driver_->createNetwork(net(id('d'), "10.4.0.0/24", {{"mtu", "8960"}}));
   ASSERT_FALSE(tooBig.ok());

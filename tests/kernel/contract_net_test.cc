@@ -1,0 +1,231 @@
+// Addresses, routes, FDB and neighbour scenarios, run against both kernels.
+#include <algorithm>
+
+#include "tests/kernel/kernel_test_env.h"
+
+namespace weft::kernel::testing {
+namespace {
+
+template <class T>
+std::vector<T> sorted(std::vector<T> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+using NetTest = KernelTest;
+
+TEST_P(NetTest, AddressesAreAddedListedAndDeleted) {
+  Netns a = makeNs("ad");
+  ASSERT_OK(k().createBridge(a, "br0", 0));
+  ASSERT_OK(k().addAddress(a, "br0", "10.1.0.1/24"));
+  ASSERT_OK(k().addAddress(a, "br0", "10.2.0.1/16"));
+  ASSERT_OK(k().addAddress(a, "br0", "2001:db8:0:0::1/64"));
+  auto addrs = k().listAddresses(a, "br0");
+  ASSERT_OK(addrs);
+  EXPECT_EQ(sorted(*addrs), (std::vector<std::string>{"10.1.0.1/24", "10.2.0.1/16", "2001:db8::1/64"}));
+  EXPECT_ERRNO(k().addAddress(a, "br0", "10.1.0.1/24"), EEXIST);
+  EXPECT_ERRNO(k().addAddress(a, "br0", "2001:db8::1/64"), EEXIST);
+  ASSERT_OK(k().delAddress(a, "br0", "10.2.0.1/16"));
+  EXPECT_ERRNO(k().delAddress(a, "br0", "10.2.0.1/16"), ENOENT);
+  EXPECT_ERRNO(k().delAddress(a, "br0", "10.1.0.1/25"), ENOENT);
+  ASSERT_OK(k().delAddress(a, "br0", "2001:db8::1/64"));
+  addrs = k().listAddresses(a, "br0");
+  ASSERT_OK(addrs);
+  EXPECT_EQ(*addrs, (std::vector<std::string>{"10.1.0.1/24"}));
+}
+
+TEST_P(NetTest, AddressArgumentsAreChecked) {
+  Netns a = makeNs("ae");
+  ASSERT_OK(k().createBridge(a, "br0", 0));
+  EXPECT_ERRNO(k().addAddress(a, "br0", "10.1.0.1/33"), EINVAL);
+  EXPECT_ERRNO(k().addAddress(a, "br0", "10.1.0/24"), EINVAL);
+  EXPECT_ERRNO(k().addAddress(a, "br0", "bogus"), EINVAL);
+  EXPECT_ERRNO(k().addAddress(a, "ghost", "10.1.0.1/24"), ENOENT);
+  EXPECT_ERRNO(k().listAddresses(a, "ghost"), ENOENT);
+  EXPECT_ERRNO(k().addAddress("nope", "br0", "10.1.0.1/24"), ENOENT);
+}
+
+TEST_P(NetTest, DeletingAPrimaryIpv4AddressDeletesItsSecondaries) {
+  Netns a = makeNs("sec");
+  ASSERT_OK(k().createBridge(a, "br0", 0));
+  ASSERT_OK(k().addAddress(a, "br0", "10.1.0.1/24"));
+  ASSERT_OK(k().addAddress(a, "br0", "10.1.0.2/24"));
+  ASSERT_OK(k().addAddress(a, "br0", "10.9.0.1/24"));
+  ASSERT_OK(k().delAddress(a, "br0", "10.1.0.1/24"));
+  auto addrs = k().listAddresses(a, "br0");
+  ASSERT_OK(addrs);
+  EXPECT_EQ(*addrs, (std::vector<std::string>{"10.9.0.1/24"}));
+}
+
+TEST_P(NetTest, LinkDownDropsIpv6AddressesNeighboursAndRoutes) {
+  Netns a = makeNs("dn");
+  ASSERT_OK(k().createBridge(a, "br0", 0));
+  ASSERT_OK(k().setLinkUp(a, "br0", true));
+  ASSERT_OK(k().addAddress(a, "br0", "10.1.0.1/24"));
+  ASSERT_OK(k().addAddress(a, "br0", "fd00::1/64"));
+  ASSERT_OK(k().addNeigh(a, NeighEntry{"br0", "10.1.0.9", "02:00:00:00:00:09"}));
+  ASSERT_OK(k().addRoute(a, Route{"10.7.0.0/16", "10.1.0.254", ""}));
+  ASSERT_OK(k().setLinkUp(a, "br0", false));
+  auto addrs = k().listAddresses(a, "br0");
+  ASSERT_OK(addrs);
+  EXPECT_EQ(*addrs, (std::vector<std::string>{"10.1.0.1/24"}));
+  auto neigh = k().listNeigh(a, "br0");
+  ASSERT_OK(neigh);
+  EXPECT_TRUE(neigh->empty());
+  auto routes = k().listRoutes(a);
+  ASSERT_OK(routes);
+  EXPECT_TRUE(routes->empty());
+}
+
+TEST_P(NetTest, RoutesThroughDevicesAndGateways) {
+  Netns a = makeNs("rt");
+  ASSERT_OK(k().createBridge(a, "br0", 0));
+  ASSERT_OK(k().addAddress(a, "br0", "10.1.0.1/24"));
+  EXPECT_ERRNO(k().addRoute(a, Route{"10.5.0.0/16", "", "br0"}), ENETDOWN);
+  EXPECT_ERRNO(k().addRoute(a, Route{"10.6.0.0/16", "10.1.0.254", ""}), ENETUNREACH);
+  ASSERT_OK(k().setLinkUp(a, "br0", true));
+  ASSERT_OK(k().addRoute(a, Route{"10.5.0.0/16", "", "br0"}));
+  ASSERT_OK(k().addRoute(a, Route{"10.6.0.0/16", "10.1.0.254", ""}));
+  ASSERT_OK(k().addRoute(a, Route{"default", "10.1.0.254", "br0"}));
+  EXPECT_ERRNO(k().addRoute(a, Route{"10.6.0.0/16", "10.1.0.253", ""}), EEXIST);
+  EXPECT_ERRNO(k().addRoute(a, Route{"10.1.0.0/24", "", "br0"}), EEXIST);  // connected
+  EXPECT_ERRNO(k().addRoute(a, Route{"10.8.0.0/16", "10.2.0.1", ""}), ENETUNREACH);
+  auto routes = k().listRoutes(a);
+  ASSERT_OK(routes);
+  EXPECT_EQ(sorted(*routes), sorted(std::vector<Route>{{"10.5.0.0/16", "", "br0"},
+                                                       {"10.6.0.0/16", "10.1.0.254", "br0"},
+                                                       {"default", "10.1.0.254", "br0"}}));
+  ASSERT_OK(k().delRoute(a, Route{"10.6.0.0/16", "10.1.0.254", ""}));
+  EXPECT_ERRNO(k().delRoute(a, Route{"10.6.0.0/16", "10.1.0.254", ""}), ENOENT);
+  EXPECT_ERRNO(k().delRoute(a, Route{"10.5.0.0/16", "10.1.0.9", ""}), ENOENT);  // other gateway
+  ASSERT_OK(k().delRoute(a, Route{"default", "", "br0"}));
+  routes = k().listRoutes(a);
+  ASSERT_OK(routes);
+  EXPECT_EQ(*routes, (std::vector<Route>{{"10.5.0.0/16", "", "br0"}}));
+}
+
+TEST_P(NetTest, Ipv6RoutesAndRouteArguments) {
+  Netns a = makeNs("r6");
+  ASSERT_OK(k().createBridge(a, "br0", 0));
+  ASSERT_OK(k().setLinkUp(a, "br0", true));
+  ASSERT_OK(k().addAddress(a, "br0", "fd00:1::1/64"));
+  ASSERT_OK(k().addRoute(a, Route{"fd00:2::/64", "", "br0"}));
+  ASSERT_OK(k().addRoute(a, Route{"default", "fd00:1::fe", "br0"}));
+  EXPECT_ERRNO(k().addRoute(a, Route{"fd00:2::/64", "", "br0"}), EEXIST);
+  auto routes = k().listRoutes(a);
+  ASSERT_OK(routes);
+  EXPECT_EQ(sorted(*routes),
+            sorted(std::vector<Route>{{"fd00:2::/64", "", "br0"}, {"default", "fd00:1::fe", "br0"}}));
+  EXPECT_ERRNO(k().addRoute(a, Route{"10.5.0.1/16", "", "br0"}), EINVAL);  // host bits
+  EXPECT_ERRNO(k().addRoute(a, Route{"10.5.0.0/16", "", ""}), EINVAL);
+  EXPECT_ERRNO(k().addRoute(a, Route{"10.5.0.0/16", "fd00:1::fe", ""}), EINVAL);
+  EXPECT_ERRNO(k().addRoute(a, Route{"10.5.0.0/16", "", "ghost"}), ENOENT);
+  ASSERT_OK(k().delRoute(a, Route{"fd00:2::/64", "", "br0"}));
+  ASSERT_OK(k().deleteLink(a, "br0"));
+  routes = k().listRoutes(a);
+  ASSERT_OK(routes);
+  EXPECT_TRUE(routes->empty());
+}
+
+TEST_P(NetTest, FdbEntriesOnVxlan) {
+  Netns a = makeNs("fdb");
+  ASSERT_OK(k().createVxlan(VxlanSpec{.name = "vx0", .vni = 500}, a));
+  FdbEntry uni{"vx0", "02:42:0a:00:00:02", "198.18.0.2"};
+  ASSERT_OK(k().addFdb(a, uni, false));
+  EXPECT_ERRNO(k().addFdb(a, uni, false), EEXIST);
+  EXPECT_ERRNO(k().addFdb(a, FdbEntry{"vx0", "02:42:0A:00:00:02", "198.18.0.3"}, false), EEXIST);
+  EXPECT_ERRNO(k().addFdb(a, FdbEntry{"vx0", "02:42:0a:00:00:03", "198.18.0.3"}, true), EINVAL);
+  // Flood entries: one per remote VTEP for the all-zero MAC.
+  const std::string zero = "00:00:00:00:00:00";
+  ASSERT_OK(k().addFdb(a, FdbEntry{"vx0", zero, "198.18.0.2"}, true));
+  ASSERT_OK(k().addFdb(a, FdbEntry{"vx0", zero, "198.18.0.3"}, true));
+  EXPECT_ERRNO(k().addFdb(a, FdbEntry{"vx0", zero, "198.18.0.3"}, true), EEXIST);
+  EXPECT_ERRNO(k().addFdb(a, FdbEntry{"vx0", zero, "198.18.0.4"}, false), EEXIST);
+  auto fdb = k().listFdb(a, "vx0");
+  ASSERT_OK(fdb);
+  EXPECT_EQ(sorted(*fdb), sorted(std::vector<FdbEntry>{uni,
+                                                       {"vx0", zero, "198.18.0.2"},
+                                                       {"vx0", zero, "198.18.0.3"}}));
+  // Entries survive the device going down and up (they are permanent).
+  ASSERT_OK(k().setLinkUp(a, "vx0", true));
+  ASSERT_OK(k().setLinkUp(a, "vx0", false));
+  ASSERT_OK(k().delFdb(a, FdbEntry{"vx0", zero, "198.18.0.2"}));
+  EXPECT_ERRNO(k().delFdb(a, FdbEntry{"vx0", zero, "198.18.0.2"}), ENOENT);
+  EXPECT_ERRNO(k().delFdb(a, FdbEntry{"vx0", "02:00:00:00:00:99", "198.18.0.2"}), ENOENT);
+  ASSERT_OK(k().delFdb(a, uni));
+  fdb = k().listFdb(a, "vx0");
+  ASSERT_OK(fdb);
+  EXPECT_EQ(*fdb, (std::vector<FdbEntry>{{"vx0", zero, "198.18.0.3"}}));
+}
+
+TEST_P(NetTest, FdbArgumentsAreChecked) {
+  Netns a = makeNs("fde");
+  ASSERT_OK(k().createVxlan(VxlanSpec{.name = "vx0", .vni = 501}, a));
+  ASSERT_OK(k().createBridge(a, "br0", 0));
+  EXPECT_ERRNO(k().addFdb(a, FdbEntry{"vx0", "02:00:00:00:00", "198.18.0.2"}, false), EINVAL);
+  EXPECT_ERRNO(k().addFdb(a, FdbEntry{"vx0", "02:00:00:00:00:01", "198.18.0"}, false), EINVAL);
+  EXPECT_ERRNO(k().addFdb(a, FdbEntry{"vx0", "02:00:00:00:00:01", ""}, false), EINVAL);
+  EXPECT_ERRNO(k().addFdb(a, FdbEntry{"br0", "02:00:00:00:00:01", "198.18.0.2"}, false), EINVAL);
+  EXPECT_ERRNO(k().addFdb(a, FdbEntry{"ghost", "02:00:00:00:00:01", "198.18.0.2"}, false), ENOENT);
+  EXPECT_ERRNO(k().listFdb(a, "ghost"), ENOENT);
+  auto fdb = k().listFdb(a, "vx0");
+  ASSERT_OK(fdb);
+  EXPECT_TRUE(fdb->empty());
+}
+
+TEST_P(NetTest, NeighbourEntries) {
+  Netns a = makeNs("nb");
+  ASSERT_OK(k().createVxlan(VxlanSpec{.name = "vx0", .vni = 502}, a));
+  NeighEntry n4{"vx0", "10.1.0.5", "02:42:0a:01:00:05"};
+  NeighEntry n6{"vx0", "fd00::5", "02:42:0a:01:00:06"};
+  ASSERT_OK(k().addNeigh(a, n4));
+  ASSERT_OK(k().addNeigh(a, n6));
+  EXPECT_ERRNO(k().addNeigh(a, n4), EEXIST);
+  EXPECT_ERRNO(k().addNeigh(a, NeighEntry{"vx0", "10.1.0.5", "02:42:0a:01:00:07"}), EEXIST);
+  auto neigh = k().listNeigh(a, "vx0");
+  ASSERT_OK(neigh);
+  EXPECT_EQ(sorted(*neigh), sorted(std::vector<NeighEntry>{n4, n6}));
+  ASSERT_OK(k().delNeigh(a, n4));
+  EXPECT_ERRNO(k().delNeigh(a, n4), ENOENT);
+  EXPECT_ERRNO(k().addNeigh(a, NeighEntry{"vx0", "10.1.0.300", "02:42:0a:01:00:05"}), EINVAL);
+  EXPECT_ERRNO(k().addNeigh(a, NeighEntry{"vx0", "10.1.0.6", "02-42-0a-01-00-05"}), EINVAL);
+  EXPECT_ERRNO(k().addNeigh(a, NeighEntry{"ghost", "10.1.0.6", "02:42:0a:01:00:05"}), ENOENT);
+  neigh = k().listNeigh(a, "vx0");
+  ASSERT_OK(neigh);
+  EXPECT_EQ(*neigh, (std::vector<NeighEntry>{n6}));
+}
+
+TEST_P(NetTest, DeletedLinkTakesItsEntriesAlong) {
+  Netns a = makeNs("gone");
+  ASSERT_OK(k().createVxlan(VxlanSpec{.name = "vx0", .vni = 503}, a));
+  ASSERT_OK(k().addAddress(a, "vx0", "10.3.0.1/24"));
+  ASSERT_OK(k().addNeigh(a, NeighEntry{"vx0", "10.3.0.5", "02:00:00:00:00:05"}));
+  ASSERT_OK(k().addFdb(a, FdbEntry{"vx0", "02:00:00:00:00:05", "198.18.0.9"}, false));
+  ASSERT_OK(k().deleteLink(a, "vx0"));
+  ASSERT_OK(k().createVxlan(VxlanSpec{.name = "vx0", .vni = 503}, a));
+  auto addrs = k().listAddresses(a, "vx0");
+  auto neigh = k().listNeigh(a, "vx0");
+  auto fdb = k().listFdb(a, "vx0");
+  ASSERT_OK(addrs);
+  ASSERT_OK(neigh);
+  ASSERT_OK(fdb);
+  EXPECT_TRUE(addrs->empty());
+  EXPECT_TRUE(neigh->empty());
+  EXPECT_TRUE(fdb->empty());
+}
+
+TEST_P(NetTest, UnderlayMtuFollowsTheInterface) {
+  std::string local = makeUnderlay(9000);
+  auto mtu = k().underlayMtu(local);
+  ASSERT_OK(mtu);
+  EXPECT_EQ(*mtu, 9000u);
+  mtu = k().underlayMtu("");
+  ASSERT_OK(mtu);
+  EXPECT_EQ(*mtu, 9000u);
+  EXPECT_ERRNO(k().underlayMtu("198.18.0.300"), EINVAL);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, NetTest, ::testing::Values(Impl::kFake, Impl::kNetlink), implName);
+
+}  // namespace
+}  // namespace weft::kernel::testing

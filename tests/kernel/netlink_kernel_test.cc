@@ -1,0 +1,94 @@
+// Behaviour only the real kernel shim has: probe, namespace files and mounts,
+// sysctls seen from the namespace itself. Root only (skips otherwise).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "kernel/netlink_kernel.h"
+#include "tests/kernel/kernel_test_env.h"
+
+namespace weft::kernel::testing {
+namespace {
+
+constexpr long kNsfsMagic = 0x6e736673;
+
+class NetlinkOnlyTest : public KernelTest {};
+
+TEST_P(NetlinkOnlyTest, ProbeNamesWhatIsMissing) {
+  Status s = k().probe();
+  // Whether ESP with AES-GCM works, checked independently of probe().
+  XfrmState st{"198.18.0.1", "198.18.0.2", 0x77, 1, std::string(72, 'a'), 128, true};
+  Status direct = k().addXfrmState(st);
+  if (direct.ok()) {
+    EXPECT_OK(k().delXfrmState(st));
+    EXPECT_TRUE(s.ok()) << s.error().message;
+  } else {
+    EXPECT_EQ(s.code(), EPROTONOSUPPORT) << s.error().message;
+    EXPECT_NE(s.error().message.find("rfc4106(gcm(aes))"), std::string::npos) << s.error().message;
+  }
+  // The probe leaves no namespace file behind.
+  for (auto& e : std::filesystem::directory_iterator(stateDir() + "/netns"))
+    EXPECT_EQ(e.path().filename().string().rfind(".probe", 0), std::string::npos) << e.path();
+}
+
+TEST_P(NetlinkOnlyTest, NamespaceIsAnNsfsBindMountAndGoesAwayCleanly) {
+  Netns a = makeNs("file");
+  const std::string path = k().netnsPath(a);
+  EXPECT_EQ(path, stateDir() + "/netns/" + a);
+  struct statfs fs {};
+  ASSERT_EQ(::statfs(path.c_str(), &fs), 0);
+  EXPECT_EQ(fs.f_type, kNsfsMagic);
+  ASSERT_OK(k().deleteNetns(a));
+  EXPECT_NE(::access(path.c_str(), F_OK), 0);  // file removed too
+}
+
+TEST_P(NetlinkOnlyTest, StaleNamespaceFileIsReusedOrCleaned) {
+  const std::string name = "stale-" + std::to_string(::getpid());
+  const std::string path = k().netnsPath(name);
+  { std::ofstream(path).put('\0'); }  // a plain file, as left by a reboot
+  auto list = k().listNetns();
+  ASSERT_OK(list);
+  EXPECT_EQ(std::count(list->begin(), list->end(), name), 0);
+  EXPECT_ERRNO(k().createBridge(name, "br0", 0), ENOENT);
+  EXPECT_ERRNO(k().deleteNetns(name), ENOENT);
+  EXPECT_NE(::access(path.c_str(), F_OK), 0);
+  { std::ofstream(path).put('\0'); }
+  ASSERT_OK(k().createNetns(name));
+  EXPECT_OK(k().createBridge(name, "br0", 0));
+  ASSERT_OK(k().deleteNetns(name));
+}
+
+TEST_P(NetlinkOnlyTest, NamespaceReplacedBehindOurBackGetsAFreshSocket) {
+  Netns a = makeNs("swap");
+  ASSERT_OK(k().createBridge(a, "old0", 0));  // caches a socket for `a`
+  // Another instance (think: a restarted plugin) deletes and re-creates it.
+  NetlinkKernel other(stateDir() + "/netns");
+  ASSERT_OK(other.deleteNetns(a));
+  ASSERT_OK(other.createNetns(a));
+  EXPECT_EQ(linkNames(a), (std::set<std::string>{"lo"}));
+  ASSERT_OK(k().createBridge(a, "new0", 0));
+  auto links = other.listLinks(a);
+  ASSERT_OK(links);
+  EXPECT_EQ(links->size(), 2u);
+}
+
+TEST_P(NetlinkOnlyTest, SysctlIsWrittenInsideTheNamespace) {
+  Netns a = makeNs("sysc");
+  ASSERT_OK(k().setSysctl(kHostNetns, "net/ipv4/ip_forward", "0"));
+  ASSERT_OK(k().setSysctl(a, "net/ipv4/ip_forward", "1"));
+  // This (main) thread is in the host namespace: it must still read 0.
+  std::ifstream f("/proc/sys/net/ipv4/ip_forward");
+  std::string v;
+  f >> v;
+  EXPECT_EQ(v, "0");
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, NetlinkOnlyTest, ::testing::Values(Impl::kNetlink), implName);
+
+}  // namespace
+}  // namespace weft::kernel::testing
