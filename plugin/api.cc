@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "plugin/decode.h"
+#include "plugin/version.h"
 
 namespace weft::plugin {
 
@@ -28,6 +29,7 @@ Api::Api(driver::Driver& driver) : driver_(driver) {
   });
   addNetworkRoutes();
   addIpamRoutes();
+  addAdminRoutes();
 }
 
 void Api::add(const std::string& path, bool ipam, bool allowEmpty,
@@ -258,6 +260,53 @@ void Api::addIpamRoutes() {
     TRY_ASSIGN(addr, getString(j, "Address", Need::kRequired));
     TRY_STATUS(d.releaseAddress(id, addr));
     return kEmpty;
+  });
+}
+
+void Api::addAdminRoutes() {
+  auto& d = driver_;
+  add("/weft.Status", false, true, [&d](const std::string&) -> Result<std::string> {
+    const auto& c = d.config();
+    Json j = {{"version", kVersion},
+              {"scope", c.scope},
+              {"stateDir", c.stateDir},
+              {"advertiseAddr", c.advertiseAddr},
+              {"vxlanPort", c.vxlanPort},
+              {"networks", d.networks().size()},
+              {"endpoints", d.endpointCount()},
+              {"stateWrites", d.stateWrites()},
+              {"discoveredNodes", d.discoveredNodes()}};
+    return j.dump();
+  });
+  add("/weft.Networks", false, true, [&d](const std::string&) -> Result<std::string> {
+    Json a = Json::array();
+    for (const auto& n : d.networks()) {
+      Json subs = Json::array();
+      for (const auto& s : n.ipv4) subs.push_back(s.pool);
+      for (const auto& s : n.ipv6) subs.push_back(s.pool);
+      a.push_back({{"id", n.id},
+                   {"identity", n.identity},
+                   {"vni", n.vni},
+                   {"mtu", n.mtu},
+                   {"subnets", subs},
+                   {"sandbox", n.netns},
+                   {"vtep", n.vxlanName},
+                   {"endpoints", n.endpoints.size()},
+                   {"options", n.options.raw}});
+    }
+    return Json{{"networks", a}}.dump();
+  });
+  add("/weft.Endpoints", false, true, [&d](const std::string&) -> Result<std::string> {
+    Json a = Json::array();
+    for (const auto& e : d.endpoints())
+      a.push_back({{"id", e.id},
+                   {"network", e.networkId},
+                   {"address", e.address},
+                   {"addressIpv6", e.addressIpv6},
+                   {"mac", e.mac},
+                   {"joined", e.joined},
+                   {"hostInterface", e.hostVeth}});
+    return Json{{"endpoints", a}}.dump();
   });
 }
 

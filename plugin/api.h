@@ -37,6 +37,7 @@ class Api {
            std::function<Result<std::string>(const std::string&)> fn);
   void addNetworkRoutes();
   void addIpamRoutes();
+  void addAdminRoutes();  // weftctl's /weft.* calls
 
   driver::Driver& driver_;
   std::unordered_map<std::string, Route> routes_;

@@ -2,14 +2,19 @@
 
 namespace weft::plugin {
 
-void installRoutes(httplib::Server& server, Api& api, size_t threads) {
+void installRoutes(httplib::Server& server, Api& api, size_t threads, std::atomic<int>* inflight) {
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server.set_payload_max_length(kMaxBodyBytes);
   server.set_keep_alive_max_count(1000000);
   server.set_keep_alive_timeout(5);
   server.set_read_timeout(10, 0);
   server.set_write_timeout(10, 0);
-  server.Post(R"(/.*)", [&api](const httplib::Request& req, httplib::Response& res) {
+  server.Post(R"(/.*)", [&api, inflight](const httplib::Request& req, httplib::Response& res) {
+    struct Count {
+      std::atomic<int>* n;
+      explicit Count(std::atomic<int>* c) : n(c) { ++*n; }
+      ~Count() { --*n; }
+    } count(inflight);
     ApiReply r = api.handle(req.path, req.body);
     res.status = r.status;
     res.set_content(r.body, kContentType);

@@ -3,12 +3,16 @@
 // answers everything else (unknown paths, other methods, oversized bodies,
 // malformed requests) with a JSON error body.
 
+#include <atomic>
+
 #include <httplib.h>
 
 #include "plugin/api.h"
 
 namespace weft::plugin {
 
-void installRoutes(httplib::Server& server, Api& api, size_t threads);
+// `inflight` counts requests being handled (for a graceful stop that does
+// not wait on idle keep-alive connections).
+void installRoutes(httplib::Server& server, Api& api, size_t threads, std::atomic<int>* inflight);
 
 }  // namespace weft::plugin

@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <thread>
 
@@ -85,7 +87,8 @@ int run(int argc, char** argv) {
 
   plugin::Api api(drv);
   plugin::UnixHttpServer server;
-  plugin::installRoutes(server, api, 32);  // one thread per open connection
+  std::atomic<int> inflight{0};
+  plugin::installRoutes(server, api, 32, &inflight);  // one thread per open connection
   if (auto st = server.bindUnix(cfg->socket); !st) {
     std::fprintf(stderr, "weft-plugin: %s\n", st.error().message.c_str());
     return 1;
@@ -94,23 +97,25 @@ int run(int argc, char** argv) {
                                     << cfg->scope << ", state " << cfg->stateDir
                                     << (cfg->fakeKernel ? ", fake kernel" : "") << ")");
 
-  std::thread signals([&server, sigs] {
+  std::thread signals([&server, &inflight, &cfg, sigs] {
     int sig = 0;
     sigwait(&sigs, &sig);
     LOG_INFO("plugin", "signal " << sig << ": stopping");
-    server.stop();
+    server.stop();  // no new connections
+    // Let requests in progress finish (bounded), but do not wait for idle
+    // keep-alive connections: every change is durable once answered, and
+    // the kernel objects stay for the next start.
+    for (int i = 0; i < 500 && inflight.load() > 0; ++i) usleep(10000);
+    usleep(100000);  // the last answers are written right after their handler returns
+    ::unlink(cfg->socket.c_str());
+    LOG_INFO("plugin", "stopped; kernel objects and state stay for the next start");
+    std::_Exit(0);
   });
+  signals.detach();
   bool ok = server.serve();
-  if (server.is_running()) server.stop();
-  // Wake the signal thread if serving ended on its own.
-  if (signals.joinable()) {
-    pthread_kill(signals.native_handle(), SIGTERM);
-    signals.join();
-  }
   ::unlink(cfg->socket.c_str());
-  LOG_INFO("plugin", "stopped; kernel objects and state stay for the next start");
+  LOG_ERROR("plugin", "the HTTP server stopped unexpectedly");
   return ok ? 0 : 1;
 }
 }  // namespace
-
 int main(int argc, char** argv) { return run(argc, argv); }

@@ -186,3 +186,40 @@ TEST_F(PluginBinary, BadSettingsAreRefusedAtStart) {
   EXPECT_EQ(WEXITSTATUS(p.exitStatus()), 2);
   EXPECT_NE(logText().find("SCOPE"), std::string::npos);
 }
+
+namespace {
+std::string runCapture(const std::string& cmd, int* status) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  *status = ::pclose(p);
+  return out;
+}
+}  // namespace
+
+TEST_F(PluginBinary, WeftctlShowsNetworksAndEndpoints) {
+  startPlugin();
+  auto pool = createNetwork();
+  auto a1 = runContainer(pool, 1);
+  int st = -1;
+  auto out = runCapture(std::string(WEFTCTL_BIN) + " --socket " + sock() + " --json networks", &st);
+  ASSERT_EQ(st, 0) << out;
+  auto j = Json::parse(out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << out;
+  ASSERT_EQ(j["networks"].size(), 1u);
+  EXPECT_EQ(j["networks"][0]["id"], kNid);
+  EXPECT_EQ(j["networks"][0]["endpoints"], 1);
+  auto table = runCapture(std::string(WEFTCTL_BIN) + " --socket " + sock() + " endpoints", &st);
+  ASSERT_EQ(st, 0);
+  EXPECT_NE(table.find(a1), std::string::npos) << table;
+  EXPECT_NE(table.find("yes"), std::string::npos) << table;
+  auto status = runCapture(std::string(WEFTCTL_BIN) + " --socket " + sock() + " --json status", &st);
+  EXPECT_EQ(Json::parse(status)["endpoints"], 1);
+  runCapture(std::string(WEFTCTL_BIN) + " --socket " + (dir_ / "nope.sock") + " status 2>&1", &st);
+  EXPECT_NE(WEXITSTATUS(st), 0);
+  runCapture(std::string(WEFTCTL_BIN) + " bogus 2>&1", &st);
+  EXPECT_EQ(WEXITSTATUS(st), 2);
+}

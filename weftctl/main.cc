@@ -1,0 +1,112 @@
+// weftctl: look at a running weft-plugin. Human tables by default, --json for
+// scripts.
+//
+//   weftctl [--socket PATH] [--json] status|networks|endpoints
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/unix_http_client.h"
+
+using Json = nlohmann::json;
+
+namespace {
+
+const char* kUsage =
+    "usage: weftctl [--socket PATH] [--json] COMMAND\n"
+    "\n"
+    "commands:\n"
+    "  status      version, scope, addresses, counts\n"
+    "  networks    weft networks on this host: identity, VNI, MTU, subnets, sandbox\n"
+    "  endpoints   endpoints on this host: address, MAC, joined, host interface\n"
+    "\n"
+    "--socket defaults to $WEFT_SOCKET or /run/docker/plugins/weft.sock\n";
+
+std::string pad(std::string s, size_t w) {
+  if (s.size() < w) s.append(w - s.size(), ' ');
+  return s + "  ";
+}
+
+void table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w(head.size());
+  for (size_t i = 0; i < head.size(); ++i) w[i] = head[i].size();
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  std::string line;
+  for (size_t i = 0; i < head.size(); ++i) line += pad(head[i], w[i]);
+  std::cout << line << "\n";
+  for (const auto& r : rows) {
+    line.clear();
+    for (size_t i = 0; i < r.size(); ++i) line += pad(r[i], w[i]);
+    std::cout << line << "\n";
+  }
+}
+
+std::string str(const Json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* envSock = std::getenv("WEFT_SOCKET");
+  std::string sock = envSock ? envSock : "/run/docker/plugins/weft.sock";
+  bool json = false;
+  std::string cmd;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--json") json = true;
+    else if (a == "--socket" && i + 1 < argc) sock = argv[++i];
+    else if (a.rfind("--socket=", 0) == 0) sock = a.substr(9);
+    else if (a == "-h" || a == "--help") { std::cout << kUsage; return 0; }
+    else if (cmd.empty() && a[0] != '-') cmd = a;
+    else { std::cerr << "weftctl: unexpected argument " << a << "\n" << kUsage; return 2; }
+  }
+  std::string path;
+  if (cmd == "status") path = "/weft.Status";
+  else if (cmd == "networks") path = "/weft.Networks";
+  else if (cmd == "endpoints") path = "/weft.Endpoints";
+  else { std::cerr << (cmd.empty() ? "weftctl: no command\n" : "weftctl: unknown command " + cmd + "\n") << kUsage; return 2; }
+
+  weft::UnixHttpClient client(sock, 5000);
+  auto r = client.post(path, "{}");
+  if (!r.ok()) {
+    std::cerr << "weftctl: cannot reach weft-plugin at " << sock << ": " << r.error().message
+              << "\n(is it running? pass --socket for a managed plugin's socket)\n";
+    return 1;
+  }
+  Json j = Json::parse(r->body, nullptr, false);
+  if (j.is_discarded() || r->status != 200 || j.contains("Err")) {
+    std::cerr << "weftctl: weft-plugin answered " << r->status << ": " << r->body << "\n";
+    return 1;
+  }
+  if (json) {
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  if (cmd == "status") {
+    for (auto it = j.begin(); it != j.end(); ++it) std::cout << pad(it.key(), 16) << str(it.value()) << "\n";
+  } else if (cmd == "networks") {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& n : j["networks"]) {
+      std::string subs;
+      for (const auto& s : n["subnets"]) subs += (subs.empty() ? "" : ",") + s.get<std::string>();
+      rows.push_back({str(n["id"]).substr(0, 12), str(n["identity"]), str(n["vni"]), str(n["mtu"]), subs,
+                      str(n["endpoints"]), str(n["sandbox"])});
+    }
+    table({"NETWORK", "IDENTITY", "VNI", "MTU", "SUBNETS", "ENDPOINTS", "SANDBOX"}, rows);
+  } else {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& e : j["endpoints"])
+      rows.push_back({str(e["id"]).substr(0, 12), str(e["network"]).substr(0, 12), str(e["address"]),
+                      str(e["mac"]), e["joined"].get<bool>() ? "yes" : "no", str(e["hostInterface"])});
+    table({"ENDPOINT", "NETWORK", "ADDRESS", "MAC", "JOINED", "HOST IF"}, rows);
+  }
+  return 0;
+}
