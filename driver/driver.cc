@@ -292,7 +292,9 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
     if (auto st = buildSandbox(kernel_, sandboxSpecLocked(n)); !st) return st;
     LOG_INFO("driver", "created network " << n.id.substr(0, 12) << " vni " << n.vni << " mtu "
                                           << n.mtu << " (" << n.identity << ")");
-    networks_.emplace(n.id, std::move(n));
+    auto& placed = networks_.emplace(n.id, std::move(n)).first->second;
+    floodRefs_.erase(placed.identity);
+    programAllPeersLocked(placed);
     seq = bumpLocked();
   }
   if (auto st = commit(seq); !st) {
@@ -338,6 +340,7 @@ Status Driver::deleteNetwork(const std::string& networkId) {
       return Error{EBUSY, "network " + networkId.substr(0, 12) + " still has " +
                               std::to_string(it->second.endpoints.size()) + " endpoint(s)"};
     if (auto st = removeSandbox(kernel_, sandboxSpecLocked(it->second)); !st) return st;
+    floodRefs_.erase(it->second.identity);
     removed = std::move(it->second);
     networks_.erase(it);
     seq = bumpLocked();
@@ -475,8 +478,10 @@ Status Driver::deleteEndpoint(const std::string& networkId, const std::string& e
       return Error{EINVAL, "endpoint " + endpointId.substr(0, 12) + " belongs to network " +
                                it->second.networkId.substr(0, 12) + ", not " + networkId.substr(0, 12)};
     Network& n = networks_.at(networkId);
-    if (it->second.joined)
+    if (it->second.joined) {
       if (auto st = unplugEndpoint(kernel_, n.netns, it->second.sandboxVeth); !st) return st;
+      if (cluster_) cluster_->withdraw(n.identity, endpointId);
+    }
     removed = std::move(it->second);
     endpoints_.erase(it);
     n.endpoints.erase(endpointId);
@@ -510,6 +515,7 @@ Result<JoinResult> Driver::join(const std::string& networkId, const std::string&
   if (auto st = plugEndpoint(kernel_, nit->second.netns, e.hostVeth, e.sandboxVeth, nit->second.mtu); !st)
     return st.error();
   e.joined = true;
+  if (cluster_) cluster_->publish(localRecordLocked(e));
   return res;
 }
 
@@ -524,6 +530,7 @@ Status Driver::leave(const std::string& networkId, const std::string& endpointId
   if (auto st = unplugEndpoint(kernel_, networks_.at(networkId).netns, eit->second.sandboxVeth); !st)
     return st;
   eit->second.joined = false;
+  if (cluster_) cluster_->withdraw(networks_.at(networkId).identity, endpointId);
   return Status::Ok();
 }
 
@@ -536,6 +543,7 @@ Status Driver::discoverNew(const std::string& address) {
     std::lock_guard<std::mutex> lk(mu_);
     if (!discovered_.insert(address).second) return Status::Ok();
     seq = bumpLocked();
+    if (cluster_) cluster_->addSeed(address);
   }
   if (auto st = commit(seq); !st) {
     std::lock_guard<std::mutex> lk(mu_);

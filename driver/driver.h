@@ -15,6 +15,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "common/result.h"
+#include "driver/cluster.h"
 #include "driver/ipam.h"
 #include "driver/model.h"
 #include "driver/state_store.h"
@@ -120,6 +121,17 @@ class Driver {
                                      const std::map<std::string, std::string>& options);
   Status releaseAddress(const std::string& poolId, const std::string& address);
 
+  // --- control plane ---
+  // Attaches the cluster (may be null: single host) and publishes every
+  // joined local endpoint to it.
+  void setCluster(Cluster* cluster);
+  // A remote endpoint appeared/changed (active) or went away.
+  void applyRemote(const EndpointRecord& r, bool active);
+  // Removes neighbour/FDB entries no remote endpoint accounts for (left from
+  // before a restart once the cluster has re-synced). Returns how many.
+  size_t prunePeers();
+  std::vector<EndpointRecord> remoteEndpoints() const;
+
   // --- inspection (weftctl, tests) ---
   std::vector<Network> networks() const;
   std::vector<Endpoint> endpoints() const;
@@ -140,8 +152,17 @@ class Driver {
   Result<uint32_t> chooseVni(const NetworkOptions& o, const std::string& identity,
                              const std::string& networkId) const;
 
+  EndpointRecord localRecordLocked(const Endpoint& e) const;
+  void programPeerLocked(const Network& n, const EndpointRecord& r, bool add);
+  void programAllPeersLocked(const Network& n);
+
   DriverConfig cfg_;
   kernel::Kernel& kernel_;
+  Cluster* cluster_ = nullptr;  // guarded by mu_
+  // identity -> endpoint id -> remote record (in memory; re-learnt after a restart)
+  std::map<std::string, std::map<std::string, EndpointRecord>> peers_;
+  // identity -> remote VTEP -> number of its endpoints (flood entry refcount)
+  std::map<std::string, std::map<std::string, int>> floodRefs_;
   StateStore store_;
   mutable std::mutex mu_;
   std::map<std::string, Network> networks_;

@@ -296,6 +296,25 @@ void Api::addAdminRoutes() {
     }
     return Json{{"networks", a}}.dump();
   });
+  add("/weft.Peers", false, true, [this, &d](const std::string&) -> Result<std::string> {
+    Json remote = Json::array();
+    for (const auto& r : d.remoteEndpoints())
+      remote.push_back({{"network", r.network}, {"endpoint", r.endpoint}, {"ipv4", r.ipv4},
+                        {"ipv6", r.ipv6}, {"mac", r.mac}, {"vtep", r.vtep}});
+    Json j = {{"remoteEndpoints", remote}};
+    if (!clusterStatus_) {
+      j["gossip"] = {{"running", false}, {"reason", "multi-host is off: set ADVERTISE_ADDR"}};
+    } else {
+      auto st = clusterStatus_();
+      if (st.ok()) {
+        j["gossip"] = Json::parse(*st, nullptr, false);
+        j["gossip"]["running"] = true;
+      } else {
+        j["gossip"] = {{"running", false}, {"reason", st.error().message}};
+      }
+    }
+    return j.dump();
+  });
   add("/weft.Endpoints", false, true, [&d](const std::string&) -> Result<std::string> {
     Json a = Json::array();
     for (const auto& e : d.endpoints())

@@ -26,6 +26,8 @@ class Api {
   ApiReply handle(const std::string& path, const std::string& body);
   // Body for a non-200 reply the HTTP layer makes itself (404, 413, ...).
   static std::string errorBody(const std::string& path, const std::string& message);
+  // Where /weft.Peers gets the control plane's view (unset: single host).
+  void setClusterStatus(std::function<Result<std::string>()> fn) { clusterStatus_ = std::move(fn); }
 
  private:
   struct Route {
@@ -41,6 +43,7 @@ class Api {
 
   driver::Driver& driver_;
   std::unordered_map<std::string, Route> routes_;
+  std::function<Result<std::string>()> clusterStatus_;
 };
 
 }  // namespace weft::plugin

@@ -15,6 +15,8 @@
 #include "driver/driver.h"
 #include "plugin/kernel_select.h"
 #include "plugin/api.h"
+#include "plugin/cluster_key.h"
+#include "plugin/gossip_supervisor.h"
 #include "plugin/config.h"
 #include "plugin/http_service.h"
 #include "plugin/unix_server.h"
@@ -86,6 +88,49 @@ int run(int argc, char** argv) {
   }
 
   plugin::Api api(drv);
+
+  // Multi-host: the gossip sidecar, when this host has an underlay address.
+  std::unique_ptr<plugin::GossipSupervisor> gossip;
+  if (!cfg->advertiseAddr.empty()) {
+    auto keys = plugin::loadClusterKeys(*cfg);
+    if (!keys.ok()) {
+      std::fprintf(stderr, "weft-plugin: %s\n", keys.error().message.c_str());
+      return 1;
+    }
+    if (keys->generated)
+      LOG_WARN("plugin", "generated a new cluster key in " << keys->path
+                         << ". Every weft host of this cluster needs the same key: copy that file to the "
+                            "other hosts and start weft there with --key-file (WEFT_KEY_FILE), or pass "
+                            "its content as WEFT_KEY");
+    char self[4096];
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    std::string dir = n > 0 ? std::string(self, static_cast<size_t>(n)) : std::string(argv[0]);
+    dir = dir.substr(0, dir.rfind('/'));
+    bool v6 = cfg->advertiseAddr.find(':') != std::string::npos;
+    std::string hostPort = (v6 ? "[" + cfg->advertiseAddr + "]" : cfg->advertiseAddr) + ":" +
+                           std::to_string(cfg->gossipPort);
+    plugin::GossipOptions go;
+    go.binary = dir + "/weft-gossip";
+    go.id = cfg->advertiseAddr;
+    go.bind = hostPort;
+    go.advertise = hostPort;
+    go.port = cfg->gossipPort;
+    go.seeds = cfg->peers;
+    go.keys = keys->keys;
+    go.logLevel = cfg->logLevel;
+    gossip = std::make_unique<plugin::GossipSupervisor>(go, drv);
+    gossip->start();
+    drv.setCluster(gossip.get());
+    api.setClusterStatus([g = gossip.get()]() -> Result<std::string> {
+      auto s = g->status(2000);
+      if (!s.ok()) return s.error();
+      return s->dump();
+    });
+    LOG_INFO("plugin", "multi-host on: gossip at " << hostPort << ", " << cfg->peers.size()
+                                                   << " peer(s), key from " << keys->source);
+  } else {
+    LOG_INFO("plugin", "multi-host off (no ADVERTISE_ADDR): networks stay on this host");
+  }
   plugin::UnixHttpServer server;
   std::atomic<int> inflight{0};
   plugin::installRoutes(server, api, 32, &inflight);  // one thread per open connection

@@ -24,6 +24,7 @@ const char* kUsage =
     "  status      version, scope, addresses, counts\n"
     "  networks    weft networks on this host: identity, VNI, MTU, subnets, sandbox\n"
     "  endpoints   endpoints on this host: address, MAC, joined, host interface\n"
+    "  peers       cluster members (gossip) and the remote endpoints programmed here\n"
     "\n"
     "--socket defaults to $WEFT_SOCKET or /run/docker/plugins/weft.sock\n";
 
@@ -72,6 +73,7 @@ int main(int argc, char** argv) {
   if (cmd == "status") path = "/weft.Status";
   else if (cmd == "networks") path = "/weft.Networks";
   else if (cmd == "endpoints") path = "/weft.Endpoints";
+  else if (cmd == "peers") path = "/weft.Peers";
   else { std::cerr << (cmd.empty() ? "weftctl: no command\n" : "weftctl: unknown command " + cmd + "\n") << kUsage; return 2; }
 
   weft::UnixHttpClient client(sock, 5000);
@@ -101,6 +103,28 @@ int main(int argc, char** argv) {
                       str(n["endpoints"]), str(n["sandbox"])});
     }
     table({"NETWORK", "IDENTITY", "VNI", "MTU", "SUBNETS", "ENDPOINTS", "SANDBOX"}, rows);
+  } else if (cmd == "peers") {
+    const Json& g = j["gossip"];
+    if (!g.value("running", false)) {
+      std::cout << "gossip: not running (" << str(g["reason"]) << ")\n";
+    } else {
+      std::cout << "node " << str(g["id"]) << ", cluster key fingerprint " << str(g["keyFingerprint"])
+                << ", sidecar restarts " << str(g["restarts"]) << "\n\n";
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& m : g["members"])
+        rows.push_back({str(m["id"]), str(m["addr"]), str(m["state"]), str(m["incarnation"])});
+      table({"MEMBER", "ADDRESS", "STATE", "INCARNATION"}, rows);
+      if (g.contains("authFailuresByHost") && !g["authFailuresByHost"].empty()) {
+        std::cout << "\npackets that failed authentication (a host with another cluster key?):\n";
+        for (auto it = g["authFailuresByHost"].begin(); it != g["authFailuresByHost"].end(); ++it)
+          std::cout << "  " << it.key() << ": " << str(it.value()) << "\n";
+      }
+      std::cout << "\n";
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& r : j["remoteEndpoints"])
+      rows.push_back({str(r["network"]), str(r["endpoint"]).substr(0, 12), str(r["ipv4"]), str(r["mac"]), str(r["vtep"])});
+    table({"NETWORK", "REMOTE ENDPOINT", "ADDRESS", "MAC", "VTEP"}, rows);
   } else {
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : j["endpoints"])

@@ -1,0 +1,521 @@
+#include "gossip/node.h"
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "gossip/messages.h"
+#include "gossip/seal.h"
+
+namespace weft::gossip {
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+std::string recordKey(const EndpointRecord& r) { return "r:" + r.network + "/" + r.endpoint; }
+
+}  // namespace
+
+GossipNode::GossipNode(NodeConfig cfg, Keyring keyring, Transport& transport, Clock& clock,
+                       uint64_t seed, uint64_t epoch)
+    : cfg_(std::move(cfg)),
+      keyring_(std::move(keyring)),
+      transport_(transport),
+      clock_(clock),
+      rng_(seed),
+      epoch_(epoch),
+      versionCounter_(epoch),
+      networksVersion_(epoch) {
+  membership_ = std::make_unique<Membership>(cfg_.id, cfg_.addr, cfg_.membership, clock_, rng_,
+                                             static_cast<MembershipHost&>(*this));
+  transport_.setHandler([this](const std::string& from, std::vector<uint8_t> data, bool stream) {
+    onPacket(from, std::move(data), stream);
+  });
+}
+
+GossipNode::~GossipNode() {
+  stop();
+  transport_.setHandler(nullptr);
+}
+
+void GossipNode::start() {
+  running_ = true;
+  membership_->start(0);
+  std::uniform_int_distribution<int64_t> phase(0, cfg_.gossipInterval.count());
+  gossipTimer_ = clock_.schedule(Duration(phase(rng_)), [this] { gossipTick(); });
+  aeTimer_ = clock_.schedule(cfg_.antiEntropyInterval, [this] { antiEntropyTick(); });
+  expiryTimer_ = clock_.schedule(std::chrono::seconds(1), [this] { expiryTick(); });
+}
+
+void GossipNode::stop() {
+  running_ = false;
+  membership_->stop();
+  for (auto t : {gossipTimer_, eagerTimer_, aeTimer_, expiryTimer_}) clock_.cancel(t);
+  gossipTimer_ = eagerTimer_ = aeTimer_ = expiryTimer_ = 0;
+}
+
+void GossipNode::join(const std::vector<std::string>& seedAddrs) {
+  std::vector<std::string> nets(localNetworks_.begin(), localNetworks_.end());
+  for (const auto& s : seedAddrs)
+    if (s != cfg_.addr) requestSync(s, nets);
+}
+
+void GossipNode::leave() {
+  membership_->leave();
+  gossipRound();
+  // Keep retransmitting the leave for a little while, then go quiet.
+  clock_.schedule(cfg_.gossipInterval * 3, [this] { stop(); });
+}
+
+// ---------------------------------------------------------------- packets
+
+std::vector<uint8_t> GossipNode::sealEnvelope(const std::vector<std::vector<uint8_t>>& framed) {
+  std::vector<uint8_t> plain =
+      encodeEnvelopeHeader(cfg_.id, epoch_, ++sendSeq_, static_cast<uint16_t>(framed.size()));
+  for (const auto& f : framed) plain.insert(plain.end(), f.begin(), f.end());
+  return seal(keyring_, cfg_.label, plain);
+}
+
+void GossipNode::sendFramed(const std::string& addr, const std::vector<std::vector<uint8_t>>& framed,
+                            bool stream) {
+  if (addr.empty() || framed.empty()) return;
+  std::vector<uint8_t> packet = sealEnvelope(framed);
+  ++stats_.packetsSent;
+  stats_.bytesSent += packet.size();
+  if (stream) transport_.sendStream(addr, std::move(packet));
+  else transport_.sendDatagram(addr, std::move(packet));
+}
+
+void GossipNode::sendStreamMessage(const std::string& addr, const Message& m) {
+  sendFramed(addr, {encodeMessage(m)}, true);
+}
+
+void GossipNode::sendMessages(const std::string& addr, const std::string& nodeId,
+                              std::vector<Message> msgs) {
+  if (!running_) return;
+  std::vector<std::vector<uint8_t>> framed;
+  size_t used = sealOverhead(cfg_.label.size()) + envelopeHeaderSize(cfg_.id);
+  for (const auto& m : msgs) {
+    framed.push_back(encodeMessage(m));
+    used += framed.back().size();
+  }
+  if (used < cfg_.maxPacket && !queue_.empty()) {
+    std::set<uint64_t> exclude;
+    auto extra = queue_.take(cfg_.maxPacket - used, retransmitLimit(cfg_.retransmitMult, membership_->liveCount()),
+                             [&](const std::string& net) { return net.empty() || carries(nodeId, net); },
+                             &exclude);
+    for (auto& e : extra) framed.push_back(std::move(e));
+  }
+  sendFramed(addr, framed, false);
+}
+
+void GossipNode::onPacket(const std::string& from, std::vector<uint8_t> data, bool stream) {
+  if (!running_) return;
+  ++stats_.packetsReceived;
+  stats_.bytesReceived += data.size();
+  Opened opened = open(keyring_, cfg_.label, data);
+  switch (opened.error) {
+    case OpenError::kNone: break;
+    case OpenError::kAuthFailed:
+      ++stats_.forged;
+      LOG_DEBUG("gossip", cfg_.id << ": dropped packet from " << from << ": " << describe(opened.error));
+      return;
+    case OpenError::kLabelMismatch:
+      ++stats_.wrongLabel;
+      return;
+    default:
+      ++stats_.malformed;
+      return;
+  }
+  auto env = decodeEnvelope(opened.plaintext);
+  if (!env.ok()) {
+    ++stats_.malformed;
+    LOG_DEBUG("gossip", cfg_.id << ": " << env.error().message << " from " << from);
+    return;
+  }
+  if (env->sender == cfg_.id) return;
+  if (replay_.check(env->sender, env->epoch, env->seq) != ReplayVerdict::kAccept) {
+    ++stats_.replayed;
+    return;
+  }
+  for (auto& m : env->messages) {
+    if (!running_) return;
+    dispatch(from, env->sender, m);
+  }
+}
+
+void GossipNode::dispatch(const std::string& from, const std::string& sender, Message& msg) {
+  std::visit(Overloaded{
+                 [&](const Ping& p) { membership_->handlePing(from, p); },
+                 [&](const IndirectPing& p) { membership_->handleIndirectPing(from, p); },
+                 [&](const Ack& a) { membership_->handleAck(a); },
+                 [&](const Nack& n) { membership_->handleNack(n); },
+                 [&](const Alive& a) { membership_->handleAlive(a); },
+                 [&](const Suspect& s) { membership_->handleSuspect(s); },
+                 [&](const Dead& d) { membership_->handleDead(d); },
+                 [&](const Networks& n) { applyNetworks(n); },
+                 [&](const RecordUpdate& r) { applyRecord(r.record); },
+                 [&](const DigestSummary& s) {
+                   std::string addr = addrOf(sender);
+                   handleSummary(addr.empty() ? from : addr, s);
+                 },
+                 [&](const DigestDetail& d) {
+                   std::string addr = addrOf(sender);
+                   handleDetail(addr.empty() ? from : addr, d);
+                 },
+                 [&](const Sync& s) { handleSync(sender, s); },
+             },
+             msg);
+}
+
+std::string GossipNode::addrOf(const std::string& nodeId) const {
+  const Member* m = membership_->find(nodeId);
+  return m ? m->addr : std::string();
+}
+
+// ----------------------------------------------------------- dissemination
+
+bool GossipNode::carries(const std::string& nodeId, const std::string& network) const {
+  auto it = peerNetworks_.find(nodeId);
+  if (it == peerNetworks_.end()) return false;
+  const auto& nets = it->second.networks;
+  return std::find(nets.begin(), nets.end(), network) != nets.end();
+}
+
+void GossipNode::enqueue(std::string key, std::string network, const Message& m) {
+  queue_.enqueue(std::move(key), std::move(network), encodeMessage(m));
+  scheduleEagerPush();
+}
+
+void GossipNode::broadcastMembership(const std::string& node, const Message& m) {
+  enqueue("m:" + node, "", m);
+}
+
+void GossipNode::scheduleEagerPush() {
+  if (eagerTimer_ != 0 || !running_) return;
+  eagerTimer_ = clock_.schedule(cfg_.eagerDelay, [this] {
+    eagerTimer_ = 0;
+    gossipRound();
+  });
+}
+
+void GossipNode::gossipTick() {
+  gossipTimer_ = clock_.schedule(cfg_.gossipInterval, [this] { gossipTick(); });
+  gossipRound();
+}
+
+void GossipNode::gossipRound() {
+  if (!running_ || queue_.empty()) return;
+  const int limit = retransmitLimit(cfg_.retransmitMult, membership_->liveCount());
+  std::vector<const Member*> candidates = membership_->gossipCandidates();
+  std::map<std::string, const Member*> targets;
+  auto pick = [&](std::vector<const Member*> pool) {
+    std::shuffle(pool.begin(), pool.end(), rng_);
+    for (size_t i = 0; i < pool.size() && i < static_cast<size_t>(cfg_.gossipFanout); ++i)
+      targets[pool[i]->id] = pool[i];
+  };
+  for (const std::string& net : queue_.pendingNetworks()) {
+    if (net.empty()) {
+      pick(candidates);
+    } else {
+      std::vector<const Member*> pool;
+      for (const Member* m : candidates)
+        if (m->state != MemberState::kDead && carries(m->id, net)) pool.push_back(m);
+      pick(std::move(pool));
+    }
+  }
+  const size_t budget = cfg_.maxPacket - sealOverhead(cfg_.label.size()) - envelopeHeaderSize(cfg_.id);
+  for (const auto& [id, m] : targets) {
+    std::set<uint64_t> exclude;
+    for (int packets = 0; packets < 4 && !queue_.empty(); ++packets) {
+      auto frames = queue_.take(budget, limit,
+                                [&, nodeId = id](const std::string& net) {
+                                  return net.empty() || carries(nodeId, net);
+                                },
+                                &exclude);
+      if (frames.empty()) break;
+      sendFramed(m->addr, frames, false);
+    }
+  }
+}
+
+// ----------------------------------------------------------------- records
+
+void GossipNode::announceNetworks() {
+  Networks n{cfg_.id, ++networksVersion_, {localNetworks_.begin(), localNetworks_.end()}};
+  peerNetworks_[cfg_.id] = n;
+  enqueue("n:" + cfg_.id, "", n);
+}
+
+void GossipNode::applyNetworks(const Networks& n) {
+  if (n.node == cfg_.id) {
+    if (n.version > networksVersion_) {  // a previous life's view of us
+      networksVersion_ = n.version;
+      announceNetworks();
+    }
+    return;
+  }
+  auto it = peerNetworks_.find(n.node);
+  if (it != peerNetworks_.end() && n.version <= it->second.version) return;
+  peerNetworks_[n.node] = n;
+  enqueue("n:" + n.node, "", n);
+}
+
+void GossipNode::notifyRecord(const EndpointRecord& before, bool hadBefore, const EndpointRecord* after) {
+  if (!onRecordChange) return;
+  const bool wasActive = hadBefore && isActive(table_, before);
+  const bool nowActive = after && isActive(table_, *after);
+  if (nowActive) onRecordChange(*after, true);
+  else if (wasActive) onRecordChange(before, false);
+}
+
+void GossipNode::applyRecord(const EndpointRecord& r) {
+  if (!localNetworks_.count(r.network)) return;
+  if (r.owner == cfg_.id) {
+    // Only we change our records. A newer one is from a previous life of this
+    // node: supersede it with the current truth.
+    auto local = local_.find({r.network, r.endpoint});
+    const EndpointRecord* mine = findRecord(table_, r.network, r.endpoint);
+    if (mine && !supersedes(r, *mine)) return;
+    versionCounter_ = std::max(versionCounter_, r.version);
+    EndpointRecord truth = local != local_.end() ? local->second : r;
+    if (local == local_.end()) truth.deleted = true;
+    truth.version = ++versionCounter_;
+    if (local != local_.end()) local->second.version = truth.version;
+    mergeRecord(table_, truth, clock_.now());
+    enqueue(recordKey(truth), truth.network, RecordUpdate{truth});
+    return;
+  }
+  const EndpointRecord* cur = findRecord(table_, r.network, r.endpoint);
+  EndpointRecord before = cur ? *cur : EndpointRecord{};
+  const bool had = cur != nullptr;
+  if (mergeRecord(table_, r, clock_.now()) == MergeOutcome::kStale) return;
+  ++stats_.recordsApplied;
+  notifyRecord(before, had, findRecord(table_, r.network, r.endpoint));
+  enqueue(recordKey(r), r.network, RecordUpdate{r});
+}
+
+void GossipNode::publish(EndpointRecord r) {
+  r.owner = cfg_.id;
+  r.deleted = false;
+  r.version = ++versionCounter_;
+  const bool newNetwork = !localNetworks_.count(r.network);
+  local_[{r.network, r.endpoint}] = r;
+  if (newNetwork) subscribe(r.network);
+  mergeRecord(table_, r, clock_.now());
+  enqueue(recordKey(r), r.network, RecordUpdate{r});
+}
+
+void GossipNode::withdraw(const std::string& network, const std::string& endpoint) {
+  auto it = local_.find({network, endpoint});
+  if (it == local_.end()) return;
+  EndpointRecord tomb = it->second;
+  tomb.deleted = true;
+  tomb.version = ++versionCounter_;
+  local_.erase(it);
+  mergeRecord(table_, tomb, clock_.now());
+  // Queued even if we stop carrying the network: carriers still get it, and
+  // their anti-entropy repairs any that missed it.
+  enqueue(recordKey(tomb), network, RecordUpdate{tomb});
+  bool last = std::none_of(local_.begin(), local_.end(),
+                           [&](const auto& kv) { return kv.first.first == network; });
+  if (last) unsubscribe(network);
+}
+
+void GossipNode::subscribe(const std::string& network) {
+  localNetworks_.insert(network);
+  announceNetworks();
+  std::vector<const Member*> carriers;
+  for (const Member* m : membership_->liveMembers())
+    if (carries(m->id, network)) carriers.push_back(m);
+  if (!carriers.empty()) {
+    std::uniform_int_distribution<size_t> pick(0, carriers.size() - 1);
+    requestSync(carriers[pick(rng_)]->addr, {network});
+  }
+}
+
+void GossipNode::unsubscribe(const std::string& network) {
+  localNetworks_.erase(network);
+  auto it = table_.networks.find(network);
+  if (it != table_.networks.end() && onRecordChange) {
+    for (const auto& [ep, r] : it->second.records)
+      if (r.owner != cfg_.id && isActive(table_, r)) onRecordChange(r, false);
+  }
+  dropNetwork(table_, network);
+  announceNetworks();
+}
+
+std::vector<EndpointRecord> GossipNode::endpoints(const std::string& network) const {
+  return activeRecords(table_, network);
+}
+
+const EndpointRecord* GossipNode::findEndpoint(const std::string& network,
+                                               const std::string& endpoint) const {
+  const EndpointRecord* r = findRecord(table_, network, endpoint);
+  return r && isActive(table_, *r) ? r : nullptr;
+}
+
+void GossipNode::memberChanged(const Member& m, MemberState previous, bool isNew) {
+  const bool down = m.state == MemberState::kDead || m.state == MemberState::kLeft;
+  const bool wasDown = previous == MemberState::kDead || previous == MemberState::kLeft;
+  if (down == wasDown || isNew) return;
+  auto ownedActive = [&] {
+    std::vector<EndpointRecord> out;
+    for (const auto& [net, nr] : table_.networks)
+      for (const auto& [ep, r] : nr.records)
+        if (r.owner == m.id && isActive(table_, r)) out.push_back(r);
+    return out;
+  };
+  if (down) {
+    auto affected = ownedActive();
+    suspendOwner(table_, m.id);
+    if (onRecordChange)
+      for (const auto& r : affected) onRecordChange(r, false);
+  } else {
+    resumeOwner(table_, m.id);
+    if (onRecordChange)
+      for (const auto& r : ownedActive()) onRecordChange(r, true);
+  }
+}
+
+void GossipNode::memberReaped(const Member& m) {
+  const bool suspended = table_.suspendedOwners.count(m.id) > 0;
+  auto removed = dropOwner(table_, m.id);
+  if (!suspended && onRecordChange)
+    for (const auto& r : removed) onRecordChange(r, false);
+  peerNetworks_.erase(m.id);
+  replay_.forget(m.id);
+}
+
+void GossipNode::expiryTick() {
+  expiryTimer_ = clock_.schedule(std::chrono::seconds(1), [this] { expiryTick(); });
+  expireTombstones(table_, clock_.now(), cfg_.tombstoneTtl);
+}
+
+// ----------------------------------------------------------- anti-entropy
+
+void GossipNode::antiEntropyTick() {
+  std::uniform_real_distribution<double> jitter(0.5, 1.5);
+  aeTimer_ = clock_.schedule(
+      Duration(static_cast<int64_t>(cfg_.antiEntropyInterval.count() * jitter(rng_))),
+      [this] { antiEntropyTick(); });
+  if (!membership_->running()) return;
+  std::vector<const Member*> candidates = membership_->gossipCandidates();
+  if (candidates.empty()) return;
+  std::uniform_int_distribution<size_t> pickIdx(0, candidates.size() - 1);
+  const Member* peer = candidates[pickIdx(rng_)];
+  const uint64_t view = membership_->viewHash();
+  DigestSummary main{view, {}};
+  std::map<const Member*, DigestSummary> extra;
+  for (const std::string& net : localNetworks_) {
+    const uint64_t root = digestRoot(computeDigest(table_, net));
+    if (carries(peer->id, net)) {
+      main.roots.emplace_back(net, root);
+      continue;
+    }
+    // Make sure every network we carry gets a round with one of its carriers.
+    std::vector<const Member*> carriers;
+    for (const Member* m : candidates)
+      if (m->state != MemberState::kDead && carries(m->id, net)) carriers.push_back(m);
+    if (carriers.empty()) continue;
+    std::uniform_int_distribution<size_t> pc(0, carriers.size() - 1);
+    const Member* c = carriers[pc(rng_)];
+    auto [it, fresh] = extra.try_emplace(c, DigestSummary{view, {}});
+    it->second.roots.emplace_back(net, root);
+  }
+  sendMessages(peer->addr, peer->id, {main});
+  for (auto& [m, s] : extra) sendMessages(m->addr, m->id, {s});
+}
+
+void GossipNode::handleSummary(const std::string& addr, const DigestSummary& s) {
+  if (s.memberHash != membership_->viewHash() &&
+      clock_.now() - lastMemberSync_ >= cfg_.memberSyncMinInterval) {
+    lastMemberSync_ = clock_.now();
+    requestSync(addr, {});
+  }
+  DigestDetail detail{false, {}};
+  for (const auto& [net, root] : s.roots) {
+    if (!localNetworks_.count(net)) continue;
+    NetworkDigest d = computeDigest(table_, net);
+    if (digestRoot(d) != root) detail.networks.emplace_back(net, std::move(d));
+  }
+  if (!detail.networks.empty()) sendMessages(addr, "", {detail});
+}
+
+void GossipNode::handleDetail(const std::string& addr, const DigestDetail& d) {
+  DigestDetail back{true, {}};
+  std::vector<EndpointRecord> toSend;
+  for (const auto& [net, theirs] : d.networks) {
+    if (!localNetworks_.count(net)) continue;
+    auto recs = recordsForDigestDiff(table_, net, theirs);
+    toSend.insert(toSend.end(), recs.begin(), recs.end());
+    NetworkDigest ours = computeDigest(table_, net);
+    if (!d.final && digestHasNews(ours, theirs)) back.networks.emplace_back(net, std::move(ours));
+  }
+  sendRecords(addr, toSend);
+  if (!back.networks.empty()) sendMessages(addr, "", {back});
+}
+
+void GossipNode::sendRecords(const std::string& addr, const std::vector<EndpointRecord>& records) {
+  if (records.empty()) return;
+  const size_t budget = cfg_.maxPacket - sealOverhead(cfg_.label.size()) - envelopeHeaderSize(cfg_.id);
+  std::vector<std::vector<uint8_t>> frames;
+  size_t used = 0, total = 0;
+  for (const auto& r : records) total += encodeMessage(RecordUpdate{r}).size();
+  const bool stream = total > 8 * budget;  // bulk repairs go over the stream
+  for (const auto& r : records) {
+    auto f = encodeMessage(RecordUpdate{r});
+    if (!stream && used + f.size() > budget && !frames.empty()) {
+      sendFramed(addr, frames, false);
+      frames.clear();
+      used = 0;
+    }
+    used += f.size();
+    frames.push_back(std::move(f));
+    if (stream && frames.size() == 65535) {
+      sendFramed(addr, frames, true);
+      frames.clear();
+    }
+  }
+  sendFramed(addr, frames, stream);
+}
+
+Sync GossipNode::buildSync(bool reply, const std::vector<std::string>& recordNets,
+                           const std::vector<std::string>& want) const {
+  Sync s;
+  s.reply = reply;
+  s.addr = cfg_.addr;
+  s.members = membership_->snapshot();
+  for (const auto& [node, n] : peerNetworks_) s.networks.push_back(n);
+  if (!peerNetworks_.count(cfg_.id))
+    s.networks.push_back(Networks{cfg_.id, networksVersion_, {localNetworks_.begin(), localNetworks_.end()}});
+  for (const std::string& net : recordNets) {
+    auto it = table_.networks.find(net);
+    if (!localNetworks_.count(net) || it == table_.networks.end()) continue;
+    for (const auto& [ep, r] : it->second.records) s.records.push_back(r);
+  }
+  s.want = want;
+  return s;
+}
+
+void GossipNode::requestSync(const std::string& addr, std::vector<std::string> want) {
+  ++stats_.syncs;
+  std::vector<std::string> mine(localNetworks_.begin(), localNetworks_.end());
+  sendStreamMessage(addr, buildSync(false, mine, want.empty() ? mine : want));
+}
+
+void GossipNode::handleSync(const std::string& sender, const Sync& s) {
+  membership_->mergeRemote(s.members);
+  for (const auto& n : s.networks) applyNetworks(n);
+  for (const auto& r : s.records) applyRecord(r);
+  if (!s.reply && !s.addr.empty()) {
+    ++stats_.syncs;
+    sendStreamMessage(s.addr, buildSync(true, s.want, {}));
+  }
+}
+
+}  // namespace weft::gossip

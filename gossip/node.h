@@ -1,0 +1,149 @@
+#pragma once
+// GossipNode: one member of the control plane. Ties together sealing and
+// replay protection of every packet, SWIM membership, dissemination of
+// endpoint records (eager push + piggybacked retransmits), digest-based
+// anti-entropy, and full state sync on join. Single-threaded; runs on an
+// abstract Clock and Transport (simulated in tests, sockets in production).
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gossip/broadcast_queue.h"
+#include "gossip/clock.h"
+#include "gossip/keyring.h"
+#include "gossip/membership.h"
+#include "gossip/merge.h"
+#include "gossip/replay_window.h"
+#include "gossip/transport.h"
+
+namespace weft::gossip {
+
+struct NodeConfig {
+  std::string id;     // unique node name
+  std::string addr;   // advertised "host:port"
+  std::string label = "weft";  // cluster label, bound into every packet
+  MembershipConfig membership;
+  Duration gossipInterval = std::chrono::milliseconds(200);
+  int gossipFanout = 3;
+  // New broadcasts are pushed this soon (batched), instead of waiting a tick.
+  Duration eagerDelay = std::chrono::milliseconds(2);
+  int retransmitMult = 3;
+  size_t maxPacket = 1400;  // sealed datagram size budget
+  Duration antiEntropyInterval = std::chrono::seconds(5);
+  Duration memberSyncMinInterval = std::chrono::seconds(10);
+  Duration tombstoneTtl = std::chrono::minutes(10);
+};
+
+struct NodeStats {
+  uint64_t packetsSent = 0, bytesSent = 0;  // sealed sizes, datagrams and streams
+  uint64_t packetsReceived = 0, bytesReceived = 0;
+  uint64_t forged = 0;      // failed authentication (wrong key or forged)
+  uint64_t replayed = 0;    // replayed or from a stale epoch
+  uint64_t wrongLabel = 0;  // other cluster's label
+  uint64_t malformed = 0;   // truncated, bad version, undecodable
+  uint64_t recordsApplied = 0;
+  uint64_t syncs = 0;       // stream syncs sent
+};
+
+class GossipNode : private MembershipHost {
+ public:
+  // `epoch` identifies this boot (e.g. start time in microseconds); it must
+  // grow across restarts. Record versions and replay windows derive from it.
+  GossipNode(NodeConfig cfg, Keyring keyring, Transport& transport, Clock& clock, uint64_t seed,
+             uint64_t epoch);
+  ~GossipNode() override;
+  GossipNode(const GossipNode&) = delete;
+  GossipNode& operator=(const GossipNode&) = delete;
+
+  void start();
+  // Full state sync with the seeds over the stream transport.
+  void join(const std::vector<std::string>& seedAddrs);
+  void leave();
+  void stop();  // stops timers and ignores input (a crash, for the simulator)
+
+  // Local endpoints. Publishing sets owner, version and (if empty) vtep.
+  void publish(EndpointRecord r);
+  void withdraw(const std::string& network, const std::string& endpoint);
+
+  std::vector<EndpointRecord> endpoints(const std::string& network) const;
+  const EndpointRecord* findEndpoint(const std::string& network, const std::string& endpoint) const;
+  const std::set<std::string>& networks() const { return localNetworks_; }
+  const RecordTable& table() const { return table_; }
+  const Membership& membership() const { return *membership_; }
+  const NodeStats& stats() const { return stats_; }
+  const std::string& id() const { return cfg_.id; }
+  Keyring& keyring() { return keyring_; }
+  size_t broadcastBacklog() const { return queue_.size(); }
+
+  // Called when an endpoint becomes active/inactive on this node's view
+  // (remote records only).
+  std::function<void(const EndpointRecord&, bool active)> onRecordChange;
+
+ private:
+  // MembershipHost
+  void sendMessages(const std::string& addr, const std::string& nodeId,
+                    std::vector<Message> msgs) override;
+  void broadcastMembership(const std::string& node, const Message& m) override;
+  void memberChanged(const Member& m, MemberState previous, bool isNew) override;
+  void memberReaped(const Member& m) override;
+
+  void onPacket(const std::string& from, std::vector<uint8_t> data, bool stream);
+  void dispatch(const std::string& from, const std::string& sender, Message& m);
+  std::vector<uint8_t> sealEnvelope(const std::vector<std::vector<uint8_t>>& framed);
+  void sendFramed(const std::string& addr, const std::vector<std::vector<uint8_t>>& framed, bool stream);
+  void sendStreamMessage(const std::string& addr, const Message& m);
+
+  bool carries(const std::string& nodeId, const std::string& network) const;
+  void enqueue(std::string key, std::string network, const Message& m);
+  void scheduleEagerPush();
+  void gossipRound();
+  void gossipTick();
+
+  void applyNetworks(const Networks& n);
+  void announceNetworks();
+  void applyRecord(const EndpointRecord& r);
+  void notifyRecord(const EndpointRecord& before, bool hadBefore, const EndpointRecord* after);
+  void subscribe(const std::string& network);
+  void unsubscribe(const std::string& network);
+
+  void antiEntropyTick();
+  void handleSummary(const std::string& sender, const DigestSummary& s);
+  void handleDetail(const std::string& sender, const DigestDetail& d);
+  void sendRecords(const std::string& addr, const std::vector<EndpointRecord>& records);
+  Sync buildSync(bool reply, const std::vector<std::string>& recordNets,
+                 const std::vector<std::string>& want) const;
+  void handleSync(const std::string& sender, const Sync& s);
+  void requestSync(const std::string& addr, std::vector<std::string> want);
+  void expiryTick();
+  std::string addrOf(const std::string& nodeId) const;
+
+  NodeConfig cfg_;
+  Keyring keyring_;
+  Transport& transport_;
+  Clock& clock_;
+  std::mt19937_64 rng_;
+  uint64_t epoch_;
+  uint64_t sendSeq_ = 0;
+  uint64_t versionCounter_;
+  bool running_ = false;
+
+  std::unique_ptr<Membership> membership_;
+  ReplayWindow replay_;
+  BroadcastQueue queue_;
+  RecordTable table_;
+  std::map<std::pair<std::string, std::string>, EndpointRecord> local_;  // (network, endpoint)
+  std::set<std::string> localNetworks_;
+  std::map<std::string, Networks> peerNetworks_;  // by node
+  uint64_t networksVersion_;
+  Time lastMemberSync_{-1000000000000};
+
+  Clock::TimerId gossipTimer_ = 0, eagerTimer_ = 0, aeTimer_ = 0, expiryTimer_ = 0;
+  NodeStats stats_;
+};
+
+}  // namespace weft::gossip

@@ -1,0 +1,161 @@
+// The driver's side of the control plane: publishing local endpoints and
+// programming remote ones into the sandbox (neighbour, FDB, flood entries).
+
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "driver/driver.h"
+#include "kernel/fake_kernel.h"
+#include "tests/support/temp_dir.h"
+
+using namespace weft;
+using namespace weft::driver;
+
+namespace {
+
+class RecordingCluster : public Cluster {
+ public:
+  void publish(const EndpointRecord& r) override { published.push_back(r); }
+  void withdraw(const std::string& network, const std::string& endpoint) override {
+    withdrawn.emplace_back(network, endpoint);
+  }
+  void addSeed(const std::string& a) override { seeds.push_back(a); }
+  std::vector<std::string> seeds;
+  std::vector<EndpointRecord> published;
+  std::vector<std::pair<std::string, std::string>> withdrawn;
+};
+
+const std::string kNid(64, 'a');
+const std::string kIdentity = "subnet:10.10.0.0/24";
+
+EndpointRecord remote(char c, const std::string& ip, const std::string& vtep) {
+  return {kIdentity, std::string(64, c), ip + "/24", "", "02:42:0a:0a:00:" + std::string(2, c), vtep};
+}
+
+class PeerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    kernel_ = std::make_unique<kernel::FakeKernel>(dir_ / "netns");
+    DriverConfig cfg;
+    cfg.stateDir = dir_.path();
+    cfg.advertiseAddr = "198.18.0.1";
+    driver_ = std::make_unique<Driver>(cfg, *kernel_);
+    ASSERT_TRUE(driver_->start().ok());
+    driver_->setCluster(&cluster_);
+  }
+  void createNetwork() {
+    CreateNetworkRequest r;
+    r.networkId = kNid;
+    r.ipv4.push_back({"", "10.10.0.0/24", "10.10.0.1/24", {}});
+    ASSERT_TRUE(driver_->createNetwork(r).ok());
+  }
+  std::string ns() const { return driver_->networks().at(0).netns; }
+  std::string vx() const { return driver_->networks().at(0).vxlanName; }
+  std::vector<kernel::FdbEntry> fdb() { return *kernel_->listFdb(ns(), vx()); }
+  std::vector<kernel::NeighEntry> neigh() { return *kernel_->listNeigh(ns(), vx()); }
+  size_t floods(const std::string& vtep) {
+    size_t n = 0;
+    for (const auto& e : fdb()) n += e.mac == "00:00:00:00:00:00" && e.dst == vtep;
+    return n;
+  }
+
+  test::TempDir dir_;
+  std::unique_ptr<kernel::FakeKernel> kernel_;
+  std::unique_ptr<Driver> driver_;
+  RecordingCluster cluster_;
+};
+
+}  // namespace
+
+TEST_F(PeerTest, JoinPublishesAndLeaveWithdraws) {
+  createNetwork();
+  const std::string eid(64, 'e');
+  ASSERT_TRUE(driver_->createEndpoint({kNid, eid, {"10.10.0.2/24", "", ""}}).ok());
+  EXPECT_TRUE(cluster_.published.empty());  // only joined endpoints are reachable
+  ASSERT_TRUE(driver_->join(kNid, eid, "").ok());
+  ASSERT_EQ(cluster_.published.size(), 1u);
+  EXPECT_EQ(cluster_.published[0], (EndpointRecord{kIdentity, eid, "10.10.0.2/24", "", "02:42:0a:0a:00:02", "198.18.0.1"}));
+  ASSERT_TRUE(driver_->leave(kNid, eid).ok());
+  ASSERT_EQ(cluster_.withdrawn.size(), 1u);
+  EXPECT_EQ(cluster_.withdrawn[0], std::make_pair(kIdentity, eid));
+}
+
+TEST_F(PeerTest, RemoteEndpointsAreProgrammedAndRemoved) {
+  createNetwork();
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), true);
+  driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.2"), true);
+  driver_->applyRemote(remote('d', "10.10.0.30", "198.18.0.3"), true);
+  auto n = neigh();
+  EXPECT_EQ(n.size(), 3u);
+  EXPECT_NE(std::find(n.begin(), n.end(), kernel::NeighEntry{vx(), "10.10.0.20", "02:42:0a:0a:00:bb"}), n.end());
+  auto f = fdb();
+  EXPECT_NE(std::find(f.begin(), f.end(), kernel::FdbEntry{vx(), "02:42:0a:0a:00:cc", "198.18.0.2"}), f.end());
+  EXPECT_EQ(floods("198.18.0.2"), 1u);  // one flood entry per remote VTEP
+  EXPECT_EQ(floods("198.18.0.3"), 1u);
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), false);
+  EXPECT_EQ(floods("198.18.0.2"), 1u);  // 'c' still lives there
+  driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.2"), false);
+  EXPECT_EQ(floods("198.18.0.2"), 0u);
+  EXPECT_EQ(neigh().size(), 1u);
+  EXPECT_EQ(driver_->remoteEndpoints().size(), 1u);
+}
+
+TEST_F(PeerTest, OwnRecordsAreIgnoredAndRepeatsAreHarmless) {
+  createNetwork();
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.1"), true);  // our own VTEP
+  EXPECT_TRUE(fdb().empty());
+  driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.2"), true);
+  driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.2"), true);
+  EXPECT_EQ(fdb().size(), 2u);  // MAC + flood
+}
+
+TEST_F(PeerTest, AMovedEndpointIsReprogrammed) {
+  createNetwork();
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), true);
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.3"), true);
+  auto f = fdb();
+  EXPECT_NE(std::find(f.begin(), f.end(), kernel::FdbEntry{vx(), "02:42:0a:0a:00:bb", "198.18.0.3"}), f.end());
+  EXPECT_EQ(std::find(f.begin(), f.end(), kernel::FdbEntry{vx(), "02:42:0a:0a:00:bb", "198.18.0.2"}), f.end());
+  EXPECT_EQ(floods("198.18.0.2"), 0u);
+  EXPECT_EQ(floods("198.18.0.3"), 1u);
+}
+
+TEST_F(PeerTest, RecordsLearntBeforeTheNetworkAreProgrammedWhenItIsCreated) {
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), true);
+  createNetwork();
+  EXPECT_EQ(neigh().size(), 1u);
+  EXPECT_EQ(floods("198.18.0.2"), 1u);
+}
+
+TEST_F(PeerTest, PruneRemovesWhatNoRecordAccountsFor) {
+  createNetwork();
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), true);
+  // Entries left from before a restart, for an endpoint that went away meanwhile.
+  ASSERT_TRUE(kernel_->addNeigh(ns(), {vx(), "10.10.0.99", "02:42:0a:0a:00:63"}).ok());
+  ASSERT_TRUE(kernel_->addFdb(ns(), {vx(), "02:42:0a:0a:00:63", "198.18.0.9"}, false).ok());
+  ASSERT_TRUE(kernel_->addFdb(ns(), {vx(), "00:00:00:00:00:00", "198.18.0.9"}, true).ok());
+  EXPECT_EQ(driver_->prunePeers(), 3u);
+  EXPECT_EQ(neigh().size(), 1u);
+  EXPECT_EQ(fdb().size(), 2u);
+  EXPECT_EQ(driver_->prunePeers(), 0u);
+}
+
+TEST_F(PeerTest, AttachingTheClusterPublishesJoinedEndpoints) {
+  createNetwork();
+  const std::string eid(64, 'e');
+  ASSERT_TRUE(driver_->createEndpoint({kNid, eid, {"10.10.0.2/24", "", ""}}).ok());
+  ASSERT_TRUE(driver_->join(kNid, eid, "").ok());
+  RecordingCluster fresh;  // e.g. a restarted sidecar
+  driver_->setCluster(&fresh);
+  ASSERT_EQ(fresh.published.size(), 1u);
+  EXPECT_EQ(fresh.published[0].endpoint, eid);
+}
+
+TEST_F(PeerTest, DiscoveredNodesBecomeSeeds) {
+  ASSERT_TRUE(driver_->discoverNew("198.18.0.7").ok());
+  EXPECT_EQ(cluster_.seeds, std::vector<std::string>{"198.18.0.7"});
+  RecordingCluster fresh;
+  driver_->setCluster(&fresh);
+  EXPECT_EQ(fresh.seeds, std::vector<std::string>{"198.18.0.7"});
+}
