@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# weft on a real dockerd (one host): networks made with `docker network
+# create -d weft` (Docker's IPAM and weft's), containers pinging each other by
+# IP and by name, the MTU taken from the underlay (1500 - 50) and -o mtu, a
+# container on two weft networks at once, and two weft networks with the same
+# subnet staying isolated.
+# shellcheck disable=SC2154  # TB_h1_* come from the bed's env file
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=weft_lib.sh
+source "$E2E_LIB_DIR/weft_lib.sh"
+
+e2e_require_weft
+weft_bed_up 1
+
+# ---------------------------------------------------------------- networks
+step "docker network create -d weft (Docker's IPAM, weft's IPAM, -o mtu)"
+time_it "network create n1" assert_ok d1t network create -d weft --subnet 10.10.0.0/24 n1
+time_it "network create n2 (weft ipam)" assert_ok d1t network create -d weft --ipam-driver weft --subnet 10.20.0.0/24 n2
+assert_ok d1t network create -d weft --subnet 10.30.0.0/24 -o mtu=1400 n3
+assert_eq "weft default" "$(d1 network inspect -f '{{.Driver}} {{.IPAM.Driver}}' n1)" "n1 drivers"
+assert_eq "weft weft 10.20.0.0/24" "$(d1 network inspect -f '{{.Driver}} {{.IPAM.Driver}} {{(index .IPAM.Config 0).Subnet}}' n2)" "n2 drivers"
+for n in n1 n2 n3; do
+  f="$(netns_file "$n")"
+  assert_eq "nsfs" "$(findmnt -rn -o FSTYPE --mountpoint "$f")" "$n: sandbox namespace mounted at $f"
+done
+assert_eq "1450" "$(sandbox_ip n1 -o link show br0 | grep -o 'mtu [0-9]*' | cut -d' ' -f2)" "n1 br0 MTU"
+assert_eq "1400" "$(sandbox_ip n3 -o link show br0 | grep -o 'mtu [0-9]*' | cut -d' ' -f2)" "n3 br0 MTU"
+
+# ---------------------------------------------------------------- ping
+step "two containers on n1 ping each other by IP and by name"
+time_it "docker run (weft network)" run_ctr c1 n1
+run_ctr c2 n1
+ip1="$(ctr_ip c1 n1)"
+ip2="$(ctr_ip c2 n1)"
+assert_match '^10\.10\.0\.[0-9]+$' "$ip1" "c1's address on n1"
+assert_match '^10\.10\.0\.[0-9]+$' "$ip2" "c2's address on n1"
+assert_ne "$ip1" "$ip2" "c1 and c2 addresses"
+time_it "first ping c1->c2" ping_ok c1 "$ip2"
+ping_ok c2 "$ip1"
+ping_ok c1 c2
+assert_contains "$E2E_OUT" "($ip2)" "name c2 resolves to c2's address"
+ping_ok c2 c1
+# The endpoint's veth: host end went into the container, the sandbox end is on br0.
+eid="$(ep_id c1 n1)"
+assert_contains "$(sandbox_ip n1 -o link show "ws${eid:0:11}")" "master br0" "c1's sandbox veth on br0"
+assert_fails host_ip link show "wh${eid:0:11}"
+
+step "MTU: the underlay's 1500 - 50 = 1450 inside the container"
+assert_eq "1450" "$(d1 exec c1 cat /sys/class/net/eth0/mtu)" "c1 eth0 MTU"
+assert_eq "1450" "$(d1 exec c2 cat /sys/class/net/eth0/mtu)" "c2 eth0 MTU"
+# 1422 bytes of ICMP payload + 28 = 1450: one unfragmented packet; 1423 must
+# be fragmented by the container's own stack (so the MTU is exactly 1450 and
+# the fragment counter really counts).
+f0="$(ip_frag_creates c1)"
+assert_ok d1t exec c1 ping -c 2 -s 1422 -W 2 "$ip2"
+assert_contains "$E2E_OUT" "2 packets received" "1450-byte ping c1 -> c2"
+assert_eq "$f0" "$(ip_frag_creates c1)" "a 1450-byte packet was fragmented"
+assert_ok d1t exec c1 ping -c 2 -s 1423 -W 2 "$ip2"
+assert_contains "$E2E_OUT" "2 packets received" "1451-byte ping c1 -> c2 (fragmented)"
+f1="$(ip_frag_creates c1)"
+(( f1 >= f0 + 4 )) || fail "1451-byte pings were not fragmented (FragCreates $f0 -> $f1): MTU is not 1450"
+
+step "-o mtu=1400"
+run_ctr c4 n3
+assert_eq "1400" "$(d1 exec c4 cat /sys/class/net/eth0/mtu)" "c4 eth0 MTU on n3 (-o mtu=1400)"
+
+# ---------------------------------------------------------------- two networks
+step "a container on two weft networks at once"
+run_ctr c3 n2
+ip3="$(ctr_ip c3 n2)"
+assert_match '^10\.20\.0\.[0-9]+$' "$ip3" "c3's address from weft's IPAM"
+time_it "network connect" assert_ok d1t network connect n2 c1
+ip1b="$(ctr_ip c1 n2)"
+assert_match '^10\.20\.0\.[0-9]+$' "$ip1b" "c1's second address"
+assert_ne "$ip3" "$ip1b" "weft IPAM handed out one address twice"
+addrs="$(d1 exec c1 ip -o -4 addr show)"
+assert_contains "$addrs" "$ip1/24" "c1 keeps its n1 address"
+assert_contains "$addrs" "$ip1b/24" "c1 has its n2 address"
+ping_ok c1 "$ip3"   # over n2
+ping_ok c1 c3
+ping_ok c3 "$ip1b"
+ping_ok c1 "$ip2"   # still over n1
+ping_ok c2 "$ip1"
+step "network disconnect"
+assert_ok d1t network disconnect n2 c1
+eid1b="$(d1 inspect -f '{{json .NetworkSettings.Networks}}' c1 | jq -r '.n2.EndpointID // empty')"
+assert_empty "$eid1b" "c1 still on n2"
+assert_not_contains "$(d1 exec c1 ip -o -4 addr show)" "$ip1b/" "c1's n2 address after disconnect"
+ping_fails c3 "$ip1b"
+ping_ok c1 "$ip2"
+
+# ---------------------------------------------------------------- same subnet
+step "two weft networks with the same subnet (distinct -o weft.name) stay isolated"
+assert_ok d1t network create -d weft --ipam-driver weft --subnet 10.40.0.0/24 -o weft.name=blue na
+assert_ok d1t network create -d weft --ipam-driver weft --subnet 10.40.0.0/24 -o weft.name=red nb
+assert_fails d1t network create -d weft --ipam-driver weft --subnet 10.40.0.0/24 -o weft.name=blue nc
+assert_contains "$E2E_OUT" "distinct -o weft.name" "a second network named blue: weft's message"
+assert_ne "$(netns_file na)" "$(netns_file nb)" "one sandbox each"
+vtep_a="$(sandbox_ip na -o link show type vxlan | awk -F': ' '{print $2}' | sed 's/@.*//')"
+vtep_b="$(sandbox_ip nb -o link show type vxlan | awk -F': ' '{print $2}' | sed 's/@.*//')"
+assert_match '^wx-[0-9a-f]{6}$' "$vtep_a" "na's VTEP"
+assert_ne "$vtep_a" "$vtep_b" "na and nb share a VNI"
+# The same address (10.40.0.11) on both networks, each serving its own name.
+# shellcheck disable=SC2016  # $0 is expanded by the container's sh
+serve='mkdir -p /w && echo "$0" >/w/index.html && exec httpd -f -p 80 -h /w'
+assert_ok d1t run -d --name a1 --network na --ip 10.40.0.10 busybox:local sleep 3600
+assert_ok d1t run -d --name a2 --network na --ip 10.40.0.11 busybox:local sh -c "$serve" a2
+assert_ok d1t run -d --name b1 --network nb --ip 10.40.0.20 busybox:local sleep 3600
+assert_ok d1t run -d --name b2 --network nb --ip 10.40.0.11 busybox:local sh -c "$serve" b2
+ping_ok a1 10.40.0.11
+ping_ok b1 10.40.0.11
+# (wait_until: httpd may still be starting)
+wait_until 10 http_body_is a1 10.40.0.11 a2
+assert_eq "a2" "$(http_body a1 10.40.0.11)" "a1 (on na) reaches na's 10.40.0.11"
+wait_until 10 http_body_is b1 10.40.0.11 b2
+assert_eq "b2" "$(http_body b1 10.40.0.11)" "b1 (on nb) reaches nb's 10.40.0.11"
+ping_fails a1 10.40.0.20  # b1's address, only on nb
+ping_fails b1 10.40.0.10  # a1's address, only on na
+ping_fails a1 "$ip2"      # and nothing of n1
+ping_ok a1 a2
+
+e2e_pass
