@@ -101,7 +101,9 @@ Status checkObjectId(const char* field, const std::string& id) {
 }
 
 Driver::Driver(DriverConfig cfg, kernel::Kernel& kernel)
-    : cfg_(std::move(cfg)), kernel_(kernel), store_(cfg_.stateDir + "/state.json") {}
+    : cfg_(std::move(cfg)), kernel_(kernel), store_(cfg_.stateDir + "/state.json") {
+  retiredSeq_ = std::random_device{}();
+}
 
 // ---------------------------------------------------------------- state
 
@@ -479,7 +481,8 @@ Status Driver::deleteEndpoint(const std::string& networkId, const std::string& e
                                it->second.networkId.substr(0, 12) + ", not " + networkId.substr(0, 12)};
     Network& n = networks_.at(networkId);
     if (it->second.joined) {
-      if (auto st = unplugEndpoint(kernel_, n.netns, it->second.sandboxVeth); !st) return st;
+      if (auto st = unplugEndpoint(kernel_, n.netns, it->second.sandboxVeth, retiredNameLocked(n.netns)); !st)
+        return st;
       if (cluster_) cluster_->withdraw(n.identity, endpointId);
     }
     removed = std::move(it->second);
@@ -527,7 +530,8 @@ Status Driver::leave(const std::string& networkId, const std::string& endpointId
   if (eit == endpoints_.end() || !eit->second.joined) return Status::Ok();  // idempotent
   if (eit->second.networkId != networkId)
     return Error{EINVAL, "endpoint " + endpointId.substr(0, 12) + " belongs to another network"};
-  if (auto st = unplugEndpoint(kernel_, networks_.at(networkId).netns, eit->second.sandboxVeth); !st)
+  const std::string& ns = networks_.at(networkId).netns;
+  if (auto st = unplugEndpoint(kernel_, ns, eit->second.sandboxVeth, retiredNameLocked(ns)); !st)
     return st;
   eit->second.joined = false;
   if (cluster_) cluster_->withdraw(networks_.at(networkId).identity, endpointId);
@@ -671,6 +675,25 @@ std::vector<Endpoint> Driver::endpoints() const {
 std::set<std::string> Driver::discoveredNodes() const {
   std::lock_guard<std::mutex> lk(mu_);
   return discovered_;
+}
+
+std::string Driver::retiredNameLocked(const std::string& netns) {
+  retiredIn_.insert(netns);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "wr%08x", retiredSeq_++);
+  return buf;
+}
+
+size_t Driver::reapRetired() {
+  std::set<std::string> todo;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    todo.swap(retiredIn_);
+  }
+  // Outside the lock: deleting devices waits on the kernel.
+  for (const auto& ns : todo)
+    if (auto st = driver::reapRetired(kernel_, ns); !st) LOG_WARN("driver", st.error().message);
+  return todo.size();
 }
 
 size_t Driver::endpointCount() const {

@@ -132,6 +132,11 @@ class Driver {
   size_t prunePeers();
   std::vector<EndpointRecord> remoteEndpoints() const;
 
+  // Deletes veths that Leave/DeleteEndpoint took out of service, in one
+  // batch per namespace. Call it periodically (weft-plugin: every 100 ms).
+  // Returns the number of namespaces reaped.
+  size_t reapRetired();
+
   // --- inspection (weftctl, tests) ---
   std::vector<Network> networks() const;
   std::vector<Endpoint> endpoints() const;
@@ -153,6 +158,7 @@ class Driver {
                              const std::string& networkId) const;
 
   EndpointRecord localRecordLocked(const Endpoint& e) const;
+  std::string retiredNameLocked(const std::string& netns);
   void programPeerLocked(const Network& n, const EndpointRecord& r, bool add);
   void programAllPeersLocked(const Network& n);
 
@@ -170,6 +176,8 @@ class Driver {
   Ipam ipam_;
   std::set<std::string> discovered_;
   uint64_t changeSeq_ = 0;
+  std::set<std::string> retiredIn_;  // namespaces holding retired veths
+  uint32_t retiredSeq_ = 0;
 };
 
 // Docker object IDs: 12 to 128 characters of [0-9a-zA-Z] (Docker uses 64 hex).

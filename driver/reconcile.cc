@@ -17,6 +17,9 @@ bool startsWith(const std::string& s, const char* p) { return s.rfind(p, 0) == 0
 
 Status Driver::reconcileLocked(ReconcileReport* report) {
   auto& did = report->actions;
+  // 0. Veths retired before a restart and never reaped.
+  for (const auto& [id, n] : networks_) driver::reapRetired(kernel_, n.netns);
+  driver::reapRetired(kernel_, kernel::kHostNetns);
   // 1. Sandboxes of known networks.
   for (auto& [id, n] : networks_) {
     auto st = reconcileSandbox(kernel_, sandboxSpecLocked(n), &did);

@@ -166,9 +166,16 @@ Status plugEndpoint(kernel::Kernel& k, const std::string& netns, const std::stri
   return Status::Ok();
 }
 
-Status unplugEndpoint(kernel::Kernel& k, const std::string& netns, const std::string& sandboxVeth) {
-  auto st = k.deleteLink(netns, sandboxVeth);
-  if (!st.okOr(ENOENT)) return ctx(st, "delete veth " + sandboxVeth);
+Status unplugEndpoint(kernel::Kernel& k, const std::string& netns, const std::string& sandboxVeth,
+                      const std::string& retiredName) {
+  auto st = k.retireLink(netns, sandboxVeth, retiredName, kRetiredLinkGroup);
+  if (!st.okOr(ENOENT)) return ctx(st, "take veth " + sandboxVeth + " out of service");
+  return Status::Ok();
+}
+
+Status reapRetired(kernel::Kernel& k, const std::string& netns) {
+  auto st = k.deleteLinkGroup(netns, kRetiredLinkGroup);
+  if (!st.okOr(ENOENT)) return ctx(st, "delete retired veths in " + (netns.empty() ? "the host namespace" : netns));
   return Status::Ok();
 }
 

@@ -33,7 +33,15 @@ Status reconcileSandbox(kernel::Kernel& k, const SandboxSpec& s, std::vector<std
 
 Status plugEndpoint(kernel::Kernel& k, const std::string& netns, const std::string& hostVeth,
                     const std::string& sandboxVeth, uint32_t mtu);
-// Deleting the sandbox end removes the pair; a missing veth is fine.
-Status unplugEndpoint(kernel::Kernel& k, const std::string& netns, const std::string& sandboxVeth);
+// Link group of veths taken out of service but not yet deleted.
+inline constexpr uint32_t kRetiredLinkGroup = 0x77656674;  // "weft"
+
+// Takes the endpoint's veth out of service at once (down, off br0, renamed to
+// `retiredName`, in kRetiredLinkGroup); reapRetired() deletes retired veths
+// in one batch, off the request path. A missing veth is fine.
+Status unplugEndpoint(kernel::Kernel& k, const std::string& netns, const std::string& sandboxVeth,
+                      const std::string& retiredName);
+// Deletes the retired veths of a namespace (the container ends go with them).
+Status reapRetired(kernel::Kernel& k, const std::string& netns);
 
 }  // namespace weft::driver

@@ -329,3 +329,56 @@ Result<std::vector<LinkInfo>> FakeKernel::listLinks(const Netns& ns) {
 }
 
 }  // namespace weft::kernel
+
+namespace weft::kernel {
+
+Status FakeKernel::retireLink(const Netns& ns, const std::string& name, const std::string& newName,
+                              uint32_t group) {
+  FAKE_ENTER("retireLink");
+  if (auto s = checkLinkName("retireLink", name); !s) return s;
+  if (auto s = checkLinkName("retireLink", newName); !s) return s;
+  if (group == 0) return Error{EINVAL, "retireLink " + name + ": group must be non-zero"};
+  auto n = nsLocked("retireLink", ns);
+  if (!n) return n.error();
+  auto l = linkLocked("retireLink", **n, name);
+  if (!l) return l.error();
+  if (name == "lo") return Error{EOPNOTSUPP, "retireLink: the loopback device cannot be retired"};
+  if (newName != name && (*n)->links.count(newName))
+    return Error{EEXIST, "retireLink " + name + ": a link named '" + newName + "' exists"};
+  Link& link = **l;
+  if (std::string old = std::exchange(link.info.master, ""); !old.empty()) bridgeAutoMtuLocked(**n, old);
+  if (link.info.up) {
+    link.info.up = false;
+    flushOnDownLocked(**n, link);
+  }
+  link.info.group = group;
+  if (newName == name) return {};
+  Link moved = std::move(link);
+  (*n)->links.erase(name);
+  moved.info.name = newName;
+  std::erase_if((*n)->fdb, [&](const FdbEntry& e) { return e.dev == name; });
+  std::erase_if((*n)->neigh, [&](const auto& kv) { return kv.first.first == name; });
+  if (moved.info.kind == LinkKind::kVeth) {
+    auto pn = namespaces_.find(moved.peerNs);
+    if (pn != namespaces_.end()) {
+      auto peer = pn->second.links.find(moved.peerName);
+      if (peer != pn->second.links.end()) peer->second.peerName = newName;
+    }
+  }
+  (*n)->links.emplace(newName, std::move(moved));
+  return {};
+}
+
+Status FakeKernel::deleteLinkGroup(const Netns& ns, uint32_t group) {
+  FAKE_ENTER("deleteLinkGroup");
+  if (group == 0) return Error{EINVAL, "deleteLinkGroup: group must be non-zero"};
+  auto n = nsLocked("deleteLinkGroup", ns);
+  if (!n) return n.error();
+  std::vector<std::string> doomed;
+  for (const auto& [name, l] : (*n)->links)
+    if (l.info.group == group) doomed.push_back(name);
+  for (const auto& name : doomed) removeLinkLocked(ns, name);
+  return {};
+}
+
+}  // namespace weft::kernel

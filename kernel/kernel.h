@@ -42,6 +42,17 @@ class Kernel {
   // there), then moves it into `targetNs` (no move when targetNs is host).
   virtual Status createVxlan(const VxlanSpec& spec, const Netns& targetNs) = 0;
   virtual Status deleteLink(const Netns& ns, const std::string& name) = 0;
+  // Takes a link out of service at once and leaves the slow part of deleting
+  // it (the kernel waits for the device's references to go, ~20 ms a veth)
+  // to deleteLinkGroup: detaches it from its master, sets it down, renames it
+  // to `newName` (freeing its name) and moves it into link group `group`
+  // (non-zero). Missing link: ENOENT; `newName` taken: EEXIST.
+  virtual Status retireLink(const Netns& ns, const std::string& name, const std::string& newName,
+                            uint32_t group) = 0;
+  // Deletes every link of group `group` (non-zero) in `ns` in one kernel
+  // operation, whatever their number; veth peers elsewhere go with them.
+  // No link in the group is fine.
+  virtual Status deleteLinkGroup(const Netns& ns, uint32_t group) = 0;
   virtual Status setLinkUp(const Netns& ns, const std::string& name, bool up) = 0;
   virtual Status setMtu(const Netns& ns, const std::string& name, uint32_t mtu) = 0;
   // Empty master detaches.

@@ -61,6 +61,9 @@ class NetlinkKernel : public Kernel {
                     const std::string& peerName, uint32_t mtu) override;
   Status createVxlan(const VxlanSpec& spec, const Netns& targetNs) override;
   Status deleteLink(const Netns& ns, const std::string& name) override;
+  Status retireLink(const Netns& ns, const std::string& name, const std::string& newName,
+                    uint32_t group) override;
+  Status deleteLinkGroup(const Netns& ns, uint32_t group) override;
   Status setLinkUp(const Netns& ns, const std::string& name, bool up) override;
   Status setMtu(const Netns& ns, const std::string& name, uint32_t mtu) override;
   Status setMaster(const Netns& ns, const std::string& name, const std::string& master) override;

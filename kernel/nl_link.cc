@@ -27,6 +27,7 @@ LinkInfo parseLink(const nlmsghdr* nlh, int* masterIndex) {
   l.up = ifi->ifi_flags & IFF_UP;
   if (tb[IFLA_IFNAME]) l.name = mnl_attr_get_str(tb[IFLA_IFNAME]);
   if (tb[IFLA_MTU]) l.mtu = mnl_attr_get_u32(tb[IFLA_MTU]);
+  if (tb[IFLA_GROUP]) l.group = mnl_attr_get_u32(tb[IFLA_GROUP]);
   *masterIndex = tb[IFLA_MASTER] ? static_cast<int>(mnl_attr_get_u32(tb[IFLA_MASTER])) : 0;
   if (tb[IFLA_ADDRESS] && mnl_attr_get_payload_len(tb[IFLA_ADDRESS]) == 6) {
     MacAddr m;
@@ -219,6 +220,41 @@ Status NetlinkKernel::setMaster(const Netns& ns, const std::string& name, const 
   auto m = linkMessage(RTM_NEWLINK, 0, *index);
   mnl_attr_put_u32(m.hdr(), IFLA_MASTER, static_cast<uint32_t>(masterIndex));
   return nl::translate((*sock)->request(m, "setMaster " + name + " -> '" + master + "'"), ENODEV, ENOENT);
+}
+
+Status NetlinkKernel::retireLink(const Netns& ns, const std::string& name, const std::string& newName,
+                                 uint32_t group) {
+  if (auto s = checkLinkName("retireLink", name); !s) return s;
+  if (auto s = checkLinkName("retireLink", newName); !s) return s;
+  if (group == 0) return Error{EINVAL, "retireLink " + name + ": group must be non-zero"};
+  if (name == "lo") return Error{EOPNOTSUPP, "retireLink: the loopback device cannot be retired"};
+  auto sock = routeSocket(ns, "retireLink");
+  if (!sock) return sock.error();
+  auto index = ifIndex(**sock, name, "retireLink");
+  if (!index) return index.error();
+  // Down and detached first: the kernel renames only links that are down.
+  auto down = linkMessage(RTM_NEWLINK, 0, *index);
+  auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_get_payload(down.hdr()));
+  ifi->ifi_change = IFF_UP;
+  ifi->ifi_flags = 0;
+  mnl_attr_put_u32(down.hdr(), IFLA_MASTER, 0);
+  if (auto s = (*sock)->request(down, "retireLink " + name + ": down"); !s)
+    return nl::translate(s, ENODEV, ENOENT);
+  auto re = linkMessage(RTM_NEWLINK, 0, *index);
+  if (newName != name) mnl_attr_put_strz(re.hdr(), IFLA_IFNAME, newName.c_str());
+  mnl_attr_put_u32(re.hdr(), IFLA_GROUP, group);
+  return nl::translate((*sock)->request(re, "retireLink " + name + " -> " + newName), ENODEV, ENOENT);
+}
+
+Status NetlinkKernel::deleteLinkGroup(const Netns& ns, uint32_t group) {
+  if (group == 0) return Error{EINVAL, "deleteLinkGroup: group must be non-zero"};
+  auto sock = routeSocket(ns, "deleteLinkGroup");
+  if (!sock) return sock.error();
+  auto m = linkMessage(RTM_DELLINK, 0);
+  mnl_attr_put_u32(m.hdr(), IFLA_GROUP, group);
+  auto st = (*sock)->request(m, "deleteLinkGroup " + std::to_string(group));
+  if (!st && st.code() == ENODEV) return Status::Ok();  // the group is empty
+  return st;
 }
 
 Result<LinkInfo> NetlinkKernel::getLink(const Netns& ns, const std::string& name) {

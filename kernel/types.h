@@ -47,6 +47,7 @@ struct LinkInfo {
   uint32_t mtu = 0;
   bool up = false;
   std::string master;        // name of the master device, or empty
+  uint32_t group = 0;        // link group (IFLA_GROUP)
   std::string mac;           // "aa:bb:cc:dd:ee:ff"
   std::optional<uint32_t> vni;    // vxlan only
   std::optional<uint16_t> port;   // vxlan only

@@ -235,6 +235,39 @@ TEST_P(LinksTest, BridgePortsAndMasterRules) {
   EXPECT_EQ(linkNames(b), (std::set<std::string>{"lo", "q0"}));
 }
 
+TEST_P(LinksTest, RetiredLinksLeaveServiceAtOnceAndGoInOneBatch) {
+  Netns a = makeNs("ret");
+  Netns b = makeNs("ret2");
+  ASSERT_OK(k().createBridge(a, "br0", 0));
+  for (int i = 0; i < 5; ++i) {
+    std::string n = "v" + std::to_string(i);
+    ASSERT_OK(k().createVeth(a, n, b, "p" + std::to_string(i), 1400));
+    ASSERT_OK(k().setMaster(a, n, "br0"));
+    ASSERT_OK(k().setLinkUp(a, n, true));
+  }
+  for (int i = 0; i < 4; ++i)
+    ASSERT_OK(k().retireLink(a, "v" + std::to_string(i), "t" + std::to_string(i), 77));
+  LinkInfo t0 = link(a, "t0");
+  EXPECT_FALSE(t0.up);
+  EXPECT_TRUE(t0.master.empty());
+  EXPECT_EQ(t0.group, 77u);
+  EXPECT_ERRNO(k().getLink(a, "v0"), ENOENT);
+  // The old name is free again at once.
+  ASSERT_OK(k().createVeth(a, "v0", b, "q0", 1400));
+  EXPECT_ERRNO(k().retireLink(a, "v0", "t1", 77), EEXIST);
+  EXPECT_ERRNO(k().retireLink(a, "nope", "t9", 77), ENOENT);
+  EXPECT_ERRNO(k().retireLink(a, "v0", "t9", 0), EINVAL);
+  ASSERT_OK(k().deleteLinkGroup(a, 77));
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_ERRNO(k().getLink(a, "t" + std::to_string(i)), ENOENT);
+    EXPECT_ERRNO(k().getLink(b, "p" + std::to_string(i)), ENOENT);  // peers went too
+  }
+  EXPECT_OK(k().getLink(a, "v4").ok() ? Status::Ok() : Status(Error{ENOENT, "v4 gone"}));
+  EXPECT_OK(k().getLink(b, "p4").ok() ? Status::Ok() : Status(Error{ENOENT, "p4 gone"}));
+  EXPECT_OK(k().deleteLinkGroup(a, 77));  // empty group: fine
+  EXPECT_ERRNO(k().deleteLinkGroup(a, 0), EINVAL);
+}
+
 INSTANTIATE_TEST_SUITE_P(Kernels, LinksTest, ::testing::Values(Impl::kFake, Impl::kNetlink), implName);
 
 }  // namespace

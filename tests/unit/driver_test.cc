@@ -8,6 +8,7 @@
 #include "common/json_file.h"
 #include "driver/driver.h"
 #include "driver/names.h"
+#include "driver/sandbox.h"
 #include "kernel/fake_kernel.h"
 #include "tests/support/temp_dir.h"
 
@@ -174,8 +175,21 @@ TEST_F(DriverTest, EndpointLifecycle) {
   ASSERT_TRUE(info.ok());
   EXPECT_TRUE(info->joined);
   ASSERT_TRUE(driver_->leave(nid, eid).ok());
-  EXPECT_FALSE(hasLink(*kernel_, "", j->srcName));
+  // Out of service at once: off br0, down, its name free; deleted in a batch.
   EXPECT_FALSE(hasLink(*kernel_, netnsName(nid), sandboxVethName(eid)));
+  auto links = kernel_->listLinks(netnsName(nid));
+  ASSERT_TRUE(links.ok());
+  size_t retired = 0;
+  for (const auto& l : *links)
+    if (l.group == kRetiredLinkGroup) {
+      ++retired;
+      EXPECT_FALSE(l.up);
+      EXPECT_TRUE(l.master.empty());
+    }
+  EXPECT_EQ(retired, 1u);
+  EXPECT_EQ(driver_->reapRetired(), 1u);
+  EXPECT_FALSE(hasLink(*kernel_, "", j->srcName));
+  EXPECT_EQ(kernel_->listLinks(netnsName(nid))->size(), 3u);  // lo, br0, VTEP
   EXPECT_TRUE(driver_->leave(nid, eid).ok());  // repeat
   ASSERT_TRUE(driver_->deleteEndpoint(nid, eid).ok());
   EXPECT_TRUE(driver_->deleteEndpoint(nid, eid).ok());  // repeat
