@@ -1,5 +1,9 @@
 #include "plugin/http_service.h"
 
+#include <chrono>
+
+#include "common/log.h"
+
 namespace weft::plugin {
 
 void installRoutes(httplib::Server& server, Api& api, size_t threads, std::atomic<int>* inflight) {
@@ -15,7 +19,13 @@ void installRoutes(httplib::Server& server, Api& api, size_t threads, std::atomi
       explicit Count(std::atomic<int>* c) : n(c) { ++*n; }
       ~Count() { --*n; }
     } count(inflight);
+    auto t0 = std::chrono::steady_clock::now();
     ApiReply r = api.handle(req.path, req.body);
+    LOG_DEBUG("http", req.path << " " << r.status << " in "
+                               << std::chrono::duration_cast<std::chrono::microseconds>(
+                                      std::chrono::steady_clock::now() - t0)
+                                      .count()
+                               << " us");
     res.status = r.status;
     res.set_content(r.body, kContentType);
   });
