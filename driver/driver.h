@@ -127,8 +127,12 @@ class Driver {
   void setCluster(Cluster* cluster);
   // A remote endpoint appeared/changed (active) or went away.
   void applyRemote(const EndpointRecord& r, bool active);
-  // Removes neighbour/FDB entries no remote endpoint accounts for (left from
-  // before a restart once the cluster has re-synced). Returns how many.
+  // A new control-plane session starts (the sidecar was (re)started): remote
+  // endpoints it does not report again before the next prunePeers() go.
+  void beginResync();
+  // Forgets remote endpoints not confirmed since beginResync() and removes
+  // neighbour/FDB entries no remote endpoint accounts for (left from before a
+  // restart). Returns how many kernel entries it removed.
   size_t prunePeers();
   std::vector<EndpointRecord> remoteEndpoints() const;
 
@@ -167,6 +171,8 @@ class Driver {
   Cluster* cluster_ = nullptr;  // guarded by mu_
   // identity -> endpoint id -> remote record (in memory; re-learnt after a restart)
   std::map<std::string, std::map<std::string, EndpointRecord>> peers_;
+  std::map<std::pair<std::string, std::string>, uint64_t> peerSession_;  // when last confirmed
+  uint64_t session_ = 0;
   // identity -> remote VTEP -> number of its endpoints (flood entry refcount)
   std::map<std::string, std::map<std::string, int>> floodRefs_;
   StateStore store_;

@@ -98,6 +98,8 @@ void Driver::applyRemote(const EndpointRecord& r, bool active) {
   const Network* local = nullptr;
   for (const auto& [id, n] : networks_)
     if (n.identity == r.network) local = &n;
+  if (active) peerSession_[{r.network, r.endpoint}] = session_;
+  else peerSession_.erase({r.network, r.endpoint});
   if (old != table.end()) {
     if (active && old->second == r) return;  // nothing new
     if (local) programPeerLocked(*local, old->second, false);
@@ -119,9 +121,33 @@ void Driver::programAllPeersLocked(const Network& n) {
   for (const auto& [eid, r] : it->second) programPeerLocked(n, r, true);
 }
 
+void Driver::beginResync() {
+  std::lock_guard<std::mutex> lk(mu_);
+  ++session_;
+}
+
 size_t Driver::prunePeers() {
   std::lock_guard<std::mutex> lk(mu_);
   size_t removed = 0;
+  // Remote endpoints the current session never confirmed: deleted while the
+  // control plane was away.
+  for (auto& [identity, table] : peers_) {
+    const Network* local = nullptr;
+    for (const auto& [id, n] : networks_)
+      if (n.identity == identity) local = &n;
+    for (auto it = table.begin(); it != table.end();) {
+      auto s = peerSession_.find({identity, it->first});
+      if (s != peerSession_.end() && s->second == session_) {
+        ++it;
+        continue;
+      }
+      LOG_INFO("peers", "forgetting remote endpoint " << it->first.substr(0, 12) << " of " << identity
+                                                      << ": not confirmed by the cluster since the restart");
+      if (local) programPeerLocked(*local, it->second, false);
+      peerSession_.erase({identity, it->first});
+      it = table.erase(it);
+    }
+  }
   for (const auto& [id, n] : networks_) {
     const auto& table = peers_[n.identity];
     auto wantNeigh = [&](const kernel::NeighEntry& e) {

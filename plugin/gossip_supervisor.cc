@@ -120,6 +120,13 @@ bool GossipSupervisor::spawn() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     cfg["seeds"] = seeds_;
+    Json pub = Json::array();
+    sentInConfig_.clear();
+    for (const auto& [k, m] : published_) {
+      pub.push_back(m);
+      sentInConfig_[k] = m;
+    }
+    cfg["publish"] = pub;  // before it joins, so the join's sync carries our networks
     child_ = pid;
     fd_ = sv[0];
     ready_ = false;
@@ -141,10 +148,19 @@ void GossipSupervisor::serve(int fd) {
                                m.value("ipv6", ""),    m.value("mac", ""),      m.value("vtep", "")};
       driver_.applyRemote(r, m.value("active", false));
     } else if (ev == "ready") {
+      driver_.beginResync();  // remote endpoints not reported again get pruned
       std::lock_guard<std::mutex> lk(mu_);
       ready_ = true;
       ++readyGen_;
-      for (const auto& [k, pub] : published_) gossip::ipcSend(fd_, pub.dump());
+      // What was published between the configuration and now.
+      for (const auto& [k, pub] : published_) {
+        auto sent = sentInConfig_.find(k);
+        if (sent == sentInConfig_.end() || sent->second != pub) gossip::ipcSend(fd_, pub.dump());
+      }
+      for (const auto& [k, sent] : sentInConfig_)
+        if (!published_.count(k))
+          gossip::ipcSend(fd_, Json{{"op", "withdraw"}, {"network", k.first}, {"endpoint", k.second}}.dump());
+      sentInConfig_.clear();
       cv_.notify_all();
     } else if (ev == "status") {
       std::lock_guard<std::mutex> lk(mu_);

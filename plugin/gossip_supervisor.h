@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,6 +75,7 @@ class GossipSupervisor : public driver::Cluster {
   int restarts_ = 0;
   uint64_t readyGen_ = 0;    // bumps at each ready
   std::map<std::pair<std::string, std::string>, nlohmann::json> published_;
+  std::map<std::pair<std::string, std::string>, nlohmann::json> sentInConfig_;
   std::vector<std::string> seeds_;
   std::optional<nlohmann::json> lastStatus_;
   uint64_t statusGen_ = 0;

@@ -152,9 +152,11 @@ int run(int argc, char** argv) {
                                     << cfg->scope << ", state " << cfg->stateDir
                                     << (cfg->fakeKernel ? ", fake kernel" : "") << ")");
 
-  std::thread signals([&server, &inflight, &cfg, sigs] {
+  std::atomic<bool> stopping{false};
+  std::thread signals([&server, &inflight, &cfg, &stopping, sigs] {
     int sig = 0;
     sigwait(&sigs, &sig);
+    stopping = true;
     LOG_INFO("plugin", "signal " << sig << ": stopping");
     server.stop();  // no new connections
     // Let requests in progress finish (bounded), but do not wait for idle
@@ -168,6 +170,7 @@ int run(int argc, char** argv) {
   });
   signals.detach();
   bool ok = server.serve();
+  if (stopping) pause();  // the signal thread finishes the stop and exits
   ::unlink(cfg->socket.c_str());
   LOG_ERROR("plugin", "the HTTP server stopped unexpectedly");
   return ok ? 0 : 1;

@@ -112,6 +112,9 @@ int main(int argc, char** argv) {
   if (auto st = sockets.bind(str(cfg, "bind")); !st)
     return fail(ipc, "cannot listen for gossip on " + str(cfg, "bind") + ": " + st.error().message);
   if (auto st = dropPrivileges(); !st) return fail(ipc, "cannot drop privileges: " + st.error().message);
+  // Changing credentials clears the parent-death signal: set it again.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() == 1) return 1;
 
   AuditingTransport transport(sockets);
   NodeConfig nc;
@@ -128,6 +131,20 @@ int main(int argc, char** argv) {
     ipcSend(ipc, recordJson(r, active).dump());
   };
   node.start();
+  // The plugin's endpoints first, so the join below already says which
+  // networks this node carries and the full sync brings their records.
+  if (cfg.contains("publish") && cfg["publish"].is_array())
+    for (const auto& m : cfg["publish"]) {
+      if (!m.is_object()) continue;
+      EndpointRecord r;
+      r.network = str(m, "network");
+      r.endpoint = str(m, "endpoint");
+      r.ipv4 = str(m, "ipv4");
+      r.ipv6 = str(m, "ipv6");
+      r.mac = str(m, "mac");
+      r.vtep = str(m, "vtep");
+      node.publish(r);
+    }
   std::vector<std::string> seeds;
   if (cfg.contains("seeds") && cfg["seeds"].is_array())
     for (const auto& s : cfg["seeds"])
@@ -138,13 +155,28 @@ int main(int argc, char** argv) {
   LOG_INFO("gossip", "node " << nc.id << " listening on " << str(cfg, "bind") << " (key " << fingerprint
                              << "), " << seeds.size() << " seed(s); running without privileges");
 
-  // Periodically: re-join seeds while alone, and say who fails to authenticate.
+  // Periodically: re-join seeds while alone (and say so), and say who fails
+  // to authenticate.
   std::map<std::string, uint64_t> reported;
+  int aloneTicks = 0;
   std::function<void()> housekeeping = [&] {
     size_t others = 0;
     for (const auto& [id, m] : node.membership().members())
       if (id != nc.id && m.state == MemberState::kAlive) ++others;
-    if (others == 0 && !seeds.empty()) node.join(seeds);
+    if (others == 0 && !seeds.empty()) {
+      node.join(seeds);
+      if (++aloneTicks % 5 == 0) {
+        std::string list;
+        for (const auto& s : seeds) list += (list.empty() ? "" : ", ") + s;
+        LOG_WARN("gossip", "no other host has answered for " << aloneTicks * 2 << " s (seeds " << list
+                            << "); if they are up, check that they use the same cluster key (ours has "
+                               "fingerprint "
+                            << fingerprint << ") and that TCP+UDP " << str(cfg, "bind").substr(str(cfg, "bind").rfind(':') + 1)
+                            << " pass between the hosts");
+      }
+    } else {
+      aloneTicks = 0;
+    }
     for (const auto& [host, n] : transport.authFailures) {
       if (reported[host] == n) continue;
       LOG_WARN("gossip", (n - reported[host]) << " packet(s) from " << host
@@ -160,8 +192,10 @@ int main(int argc, char** argv) {
   loop.watch(ipc, EPOLLIN, [&](uint32_t ev) {
     auto msg = ipcRecv(ipc);
     if (!msg.ok()) {
-      LOG_INFO("gossip", "weft-plugin closed the channel; leaving the cluster");
-      node.leave();
+      // The plugin stopped or is being restarted or upgraded. Do not leave:
+      // the other hosts keep this host's endpoints programmed, and the next
+      // sidecar rejoins with a newer incarnation.
+      LOG_INFO("gossip", "weft-plugin closed the channel; stopping without leaving the cluster");
       loop.stop();
       return;
     }
@@ -200,6 +234,7 @@ int main(int argc, char** argv) {
       for (const auto& [host, n] : transport.authFailures) auth[host] = n;
       ipcSend(ipc, Json{{"event", "status"},
                         {"id", nc.id},
+                        {"aloneSeconds", aloneTicks * 2},
                         {"keyFingerprint", fingerprint},
                         {"members", members},
                         {"networks", node.networks()},

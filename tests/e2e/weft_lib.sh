@@ -97,3 +97,184 @@ http_body_is() {
   got="$(http_body "$1" "$2")"
   [[ $got == "$3" ]] || { echo "got '$got'"; return 1; }
 }
+
+# ---------------------------------------------------------------- multi-host
+# Helpers for tests with weft on several hosts of one bed (h1..hN), joined by
+# gossip. HOST is a bed host name (h1, h2, ...).
+
+WEFTCTL_BIN="${WEFT_BIN:-$E2E_REPO/build/bin}/weftctl"
+WEFT_GOSSIP_BIN="${WEFT_BIN:-$E2E_REPO/build/bin}/weft-gossip"
+
+# e2e_require_multihost : like e2e_require_weft, plus weft-gossip and weftctl.
+e2e_require_multihost() {
+  e2e_require_weft
+  [[ -x $WEFT_GOSSIP_BIN ]] || e2e_skip "no $WEFT_GOSSIP_BIN (build it: ninja -C build weft-gossip)"
+  [[ -x $WEFTCTL_BIN ]] || e2e_skip "no $WEFTCTL_BIN (build it: ninja -C build weftctl)"
+}
+
+# hvar HOST NAME : the bed's TB_<HOST>_<NAME> (e.g. hvar h2 WEFT_SOCK).
+hvar() { local v="TB_${1}_$2"; echo "${!v:?no $v in the bed env}"; }
+# haddr HOST : the host's underlay address (its gossip id and VTEP).
+haddr() { hvar "$1" ADDR; }
+
+# dh HOST ARGS... : docker on HOST, bounded in time.
+dh() {
+  local h="$1"
+  shift
+  timeout "${E2E_DOCKER_TIMEOUT:-60}" "$TESTBED" docker "$h" "$@"
+}
+# run_ctr_on HOST NAME NETWORK [docker run args...] : a container that sleeps.
+run_ctr_on() {
+  local h="$1" name="$2" net="$3"
+  shift 3
+  assert_ok dh "$h" run -d --name "$name" --network "$net" "$@" busybox:local sleep 3600
+}
+# ctr_ip_on HOST CONTAINER NETWORK ; ctr_mac_on HOST CONTAINER NETWORK
+ctr_ip_on() { dh "$1" inspect -f "{{(index .NetworkSettings.Networks \"$3\").IPAddress}}" "$2"; }
+ctr_mac_on() { dh "$1" inspect -f "{{(index .NetworkSettings.Networks \"$3\").MacAddress}}" "$2"; }
+
+# ping_ok_on HOST FROM TARGET [COUNT] : container FROM on HOST reaches TARGET.
+ping_ok_on() {
+  local n="${4:-2}"
+  assert_ok dh "$1" exec "$2" ping -c "$n" -i 0.2 -W 2 "$3"
+  assert_contains "$E2E_OUT" "$n packets received" "$1/$2 -> $3"
+}
+# ping_fails_on HOST FROM TARGET : no answer at all.
+ping_fails_on() {
+  assert_fails dh "$1" exec "$2" ping -c 2 -i 0.2 -W 1 "$3"
+  assert_contains "$E2E_OUT" "0 packets received" "$1/$2 -> $3 must not get answers"
+}
+# pings HOST FROM TARGET : succeeds when one ping is answered (for wait_until).
+pings() { dh "$1" exec "$2" ping -c 1 -W 1 "$3"; }
+
+# weftctl_on HOST ARGS... : weftctl against HOST's plugin.
+weftctl_on() {
+  local h="$1"
+  shift
+  timeout 10 "$WEFTCTL_BIN" --socket "$(hvar "$h" WEFT_SOCK)" "$@"
+}
+# peers_json HOST : `weftctl --json peers` of HOST.
+peers_json() { weftctl_on "$1" --json peers; }
+# member_state HOST ID : the state (alive/suspect/dead/left) of member ID in
+# HOST's view; "none" when HOST does not list it.
+member_state() {
+  peers_json "$1" | jq -r --arg id "$2" '[.gossip.members[] | select(.id == $id) | .state][0] // "none"'
+}
+# member_state_is HOST ID STATE... : ID's state in HOST's view is one of
+# STATEs (for wait_until).
+member_state_is() {
+  local h="$1" id="$2" s want
+  shift 2
+  s="$(member_state "$h" "$id")" || return 1
+  for want in "$@"; do [[ $s == "$want" ]] && return 0; done
+  echo "$h sees $id as $s, want one of: $*"
+  return 1
+}
+# remote_ips HOST : the IPv4 addresses of the remote endpoints HOST has
+# programmed, sorted, one a line.
+remote_ips() { peers_json "$1" | jq -r '.remoteEndpoints[].ipv4 | sub("/.*"; "")' | sort; }
+# remote_vteps HOST : the VTEPs of those remote endpoints, sorted, unique.
+remote_vteps() { peers_json "$1" | jq -r '.remoteEndpoints[].vtep' | sort -u; }
+# has_remote HOST IP / lacks_remote HOST IP (for wait_until)
+has_remote() {
+  local r
+  r="$(remote_ips "$1")" || return 1
+  grep -qxF "$2" <<<"$r" || { echo "$1 has no remote endpoint $2 (has: $(echo $r))"; return 1; }
+}
+lacks_remote() {
+  local r
+  r="$(remote_ips "$1")" || return 1
+  ! grep -qxF "$2" <<<"$r" || { echo "$1 still has remote endpoint $2"; return 1; }
+}
+# gossip_restarts HOST : how often HOST's plugin restarted its sidecar.
+gossip_restarts() { peers_json "$1" | jq -r '.gossip.restarts'; }
+# auth_failures HOST FROM_ADDR : packets from FROM_ADDR that failed
+# authentication at HOST (0 when none).
+auth_failures() { peers_json "$1" | jq -r --arg a "$2" '.gossip.authFailuresByHost[$a] // 0'; }
+# alive_members HOST : ids of the members HOST sees alive.
+alive_members() { peers_json "$1" | jq -r '.gossip.members[] | select(.state == "alive") | .id'; }
+
+# weft_pid_on HOST : pid of HOST's weft-plugin.
+weft_pid_on() { cat "$(hvar "$1" WEFT_PIDFILE)"; }
+# gossip_pid_on HOST : pid of HOST's weft-gossip sidecar: the child of HOST's
+# weft-plugin whose executable is weft-gossip (never found by name alone).
+gossip_pid_on() {
+  local pp p
+  pp="$(weft_pid_on "$1")"
+  for p in $(ps -o pid= --ppid "$pp"); do
+    [[ $(readlink "/proc/$p/exe" 2>/dev/null) == */weft-gossip ]] && { echo "$p"; return 0; }
+  done
+  echo "no weft-gossip child of weft-plugin $pp on $1" >&2
+  return 1
+}
+# gossip_running_on HOST : the sidecar runs and answers (for wait_until).
+gossip_running_on() { [[ $(peers_json "$1" | jq -r '.gossip.running') == true ]]; }
+
+# net_id_on HOST NETWORK ; netns_on HOST NETWORK : the network's sandbox there.
+net_id_on() { dh "$1" network inspect -f '{{.Id}}' "$2"; }
+netns_on() { echo "$(hvar "$1" WEFT_STATE)/netns/weft-$(net_id_on "$1" "$2" | cut -c1-12)"; }
+# in_sandbox HOST NETWORK CMD... : CMD inside the network's sandbox on HOST.
+in_sandbox() {
+  local f
+  f="$(netns_on "$1" "$2")"
+  shift 2
+  nsenter --net="$f" "$@"
+}
+# vtep_on HOST NETWORK : name of the network's VTEP (wx-...) on HOST.
+vtep_on() { in_sandbox "$1" "$2" ip -o link show type vxlan | awk -F': ' '{print $2}' | sed 's/@.*//'; }
+# sandbox_neigh HOST NETWORK : "IP MAC" of the permanent neighbour entries on
+# the VTEP. sandbox_fdb HOST NETWORK : "MAC DST" of its FDB entries with a dst.
+sandbox_neigh() {
+  in_sandbox "$1" "$2" ip neigh show dev "$(vtep_on "$1" "$2")" nud permanent | awk '{print $1, $3}' | sort
+}
+sandbox_fdb() {
+  in_sandbox "$1" "$2" bridge fdb show dev "$(vtep_on "$1" "$2")" | awk '$2 == "dst" {print $1, $3}' | sort
+}
+# has_peer_entries HOST NETWORK IP MAC VTEP : HOST's sandbox has the neighbour
+# entry IP -> MAC and the FDB entry MAC -> VTEP, and the flood entry for VTEP.
+has_peer_entries() {
+  local n f
+  n="$(sandbox_neigh "$1" "$2")"
+  f="$(sandbox_fdb "$1" "$2")"
+  grep -qxF "$3 $4" <<<"$n" || { echo "$1: no neighbour $3 $4 in:"$'\n'"$n"; return 1; }
+  grep -qxF "$4 $5" <<<"$f" || { echo "$1: no fdb $4 dst $5 in:"$'\n'"$f"; return 1; }
+  grep -qxF "00:00:00:00:00:00 $5" <<<"$f" || { echo "$1: no flood entry for $5 in:"$'\n'"$f"; return 1; }
+}
+# lacks_peer_entries HOST NETWORK IP MAC : neither neighbour nor FDB entry
+# for that endpoint is left.
+lacks_peer_entries() {
+  local n f
+  n="$(sandbox_neigh "$1" "$2")"
+  f="$(sandbox_fdb "$1" "$2")"
+  ! grep -q "^$3 " <<<"$n" || { echo "$1: neighbour for $3 left:"$'\n'"$n"; return 1; }
+  ! grep -q "^$4 " <<<"$f" || { echo "$1: fdb entry for $4 left:"$'\n'"$f"; return 1; }
+}
+# has_flood HOST NETWORK VTEP / lacks_flood HOST NETWORK VTEP
+has_flood() {
+  local f
+  f="$(sandbox_fdb "$1" "$2")" || return 1
+  grep -qxF "00:00:00:00:00:00 $3" <<<"$f" || { echo "$1: no flood entry for $3 in:"$'\n'"$f"; return 1; }
+}
+lacks_flood() {
+  local f
+  f="$(sandbox_fdb "$1" "$2")" || return 1
+  ! grep -qxF "00:00:00:00:00:00 $3" <<<"$f" || { echo "$1: flood entry for $3 left"; return 1; }
+}
+# no_entries_for_vtep HOST NETWORK VTEP : nothing on HOST points at VTEP.
+no_entries_for_vtep() {
+  local f
+  f="$(sandbox_fdb "$1" "$2")"
+  ! grep -q " $3\$" <<<"$f" || { echo "$1: fdb entries towards $3 left:"$'\n'"$f"; return 1; }
+}
+
+# weft_start_on HOST KEY [more weft-plugin args...] : weft on HOST, multi-host
+# with seed h1 (198.18.0.1) unless --peers is among the args.
+weft_start_on() {
+  local h="$1" key="$2"
+  shift 2
+  local args=("$@")
+  [[ " ${args[*]} " == *" --peers "* ]] || args=(--peers "$TB_h1_ADDR" "${args[@]}")
+  time_it "weft-start $h" assert_ok tb weft-start "$h" --key "$key" "${args[@]}"
+}
+# new_cluster_key : 32 random bytes, base64.
+new_cluster_key() { head -c 32 /dev/urandom | base64; }

@@ -159,3 +159,17 @@ TEST_F(PeerTest, DiscoveredNodesBecomeSeeds) {
   driver_->setCluster(&fresh);
   EXPECT_EQ(fresh.seeds, std::vector<std::string>{"198.18.0.7"});
 }
+
+TEST_F(PeerTest, AResyncForgetsRemoteEndpointsNotReportedAgain) {
+  createNetwork();
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), true);
+  driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.3"), true);
+  driver_->beginResync();  // a new sidecar: only 'b' is reported again
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), true);
+  driver_->prunePeers();
+  auto rem = driver_->remoteEndpoints();
+  ASSERT_EQ(rem.size(), 1u);
+  EXPECT_EQ(rem[0].endpoint, std::string(64, 'b'));
+  EXPECT_EQ(floods("198.18.0.3"), 0u);
+  EXPECT_EQ(neigh().size(), 1u);
+}
