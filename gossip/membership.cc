@@ -38,6 +38,7 @@ void Membership::stop() {
   forwards_.clear();
   for (auto& [id, s] : suspicions_) clock_.cancel(s.timer);
   suspicions_.clear();
+  finalChecks_.clear();
 }
 
 void Membership::leave() {
@@ -161,6 +162,13 @@ void Membership::handleAck(const Ack& a) {
     forwards_.erase(f);
     return;
   }
+  auto check = finalChecks_.find(a.seq);
+  if (check != finalChecks_.end()) {
+    auto sus = suspicions_.find(check->second);
+    if (sus != suspicions_.end()) sus->second.finalAcked = true;
+    finalChecks_.erase(check);
+    return;
+  }
   if (probe_.active && probe_.seq == a.seq && !probe_.acked) {
     probe_.acked = true;
     adjustAwareness(-1);
@@ -171,8 +179,14 @@ void Membership::handleNack(const Nack& n) {
   if (probe_.active && probe_.seq == n.seq) ++probe_.nacks;
 }
 
+namespace {
+bool isLive(MemberState s) { return s == MemberState::kAlive || s == MemberState::kSuspect; }
+}  // namespace
+
 void Membership::setState(Member& m, MemberState s) {
   MemberState prev = m.state;
+  if (isLive(prev) && !isLive(s)) --liveOthers_;
+  if (!isLive(prev) && isLive(s)) ++liveOthers_;
   m.state = s;
   m.stateSince = clock_.now();
   if (s != MemberState::kSuspect) {
@@ -185,11 +199,16 @@ void Membership::setState(Member& m, MemberState s) {
   if (prev != s) host_.memberChanged(m, prev, false);
 }
 
-void Membership::refute(uint64_t seenIncarnation) {
+void Membership::refute(uint64_t seenIncarnation, const std::string& accuser) {
   incarnation_ = std::max(incarnation_, seenIncarnation) + 1;
+  LOG_DEBUG("gossip", selfId_ << ": t=" << clock_.now().count() / 1000 << "ms refuting, incarnation now "
+                               << incarnation_);
   ++stats_.refutations;
   adjustAwareness(1);
   host_.broadcastMembership(selfId_, Alive{selfId_, selfAddr_, incarnation_});
+  // The accuser hears it first-hand as well as by gossip.
+  if (const Member* a = find(accuser))
+    host_.sendMessages(a->addr, a->id, {Alive{selfId_, selfAddr_, incarnation_}});
 }
 
 bool Membership::handleAlive(const Alive& a) {
@@ -197,7 +216,7 @@ bool Membership::handleAlive(const Alive& a) {
     if (a.incarnation > incarnation_ || (a.incarnation == incarnation_ && a.addr != selfAddr_)) {
       // Someone announces us with a newer incarnation (a previous life of
       // this node): take the lead again.
-      if (running_) refute(a.incarnation);
+      if (running_) refute(a.incarnation, "");
     }
     return false;
   }
@@ -205,12 +224,13 @@ bool Membership::handleAlive(const Alive& a) {
   if (it == members_.end()) {
     Member m{a.node, a.addr, a.incarnation, MemberState::kAlive, clock_.now()};
     auto& ref = members_[a.node] = m;
+    ++liveOthers_;
     probeOrder_.insert(probeOrder_.begin() + static_cast<std::ptrdiff_t>(
                                                  std::uniform_int_distribution<size_t>(
                                                      probeIndex_, probeOrder_.size())(rng_)),
                        a.node);
     host_.memberChanged(ref, MemberState::kAlive, true);
-    host_.broadcastMembership(a.node, a);
+    rebroadcast(a.node, a);
     return true;
   }
   Member& m = it->second;
@@ -218,19 +238,39 @@ bool Membership::handleAlive(const Alive& a) {
   m.incarnation = a.incarnation;
   m.addr = a.addr;
   setState(m, MemberState::kAlive);
-  host_.broadcastMembership(a.node, a);
+  rebroadcast(a.node, a);
   return true;
+}
+
+void Membership::correctStale(const std::string& from, const std::string& node) {
+  // The sender suspects (or buries) an older incarnation than we know: it
+  // missed a refutation. Tell it directly instead of letting its timer run
+  // out on a live node.
+  const Member* sender = find(from);
+  if (!sender || !running_) return;
+  if (node == selfId_) {
+    host_.sendMessages(sender->addr, sender->id, {Alive{selfId_, selfAddr_, incarnation_}});
+    return;
+  }
+  const Member* m = find(node);
+  if (m && (m->state == MemberState::kAlive || m->state == MemberState::kSuspect))
+    host_.sendMessages(sender->addr, sender->id, {Alive{m->id, m->addr, m->incarnation}});
 }
 
 bool Membership::handleSuspect(const Suspect& s) {
   if (s.node == selfId_) {
-    if (running_ && s.incarnation >= incarnation_) refute(s.incarnation);
+    if (!running_) return false;
+    if (s.incarnation >= incarnation_) refute(s.incarnation, s.from);
+    else correctStale(s.from, s.node);
     return false;
   }
   auto it = members_.find(s.node);
   if (it == members_.end()) return false;
   Member& m = it->second;
-  if (s.incarnation < m.incarnation) return false;
+  if (s.incarnation < m.incarnation) {
+    correctStale(s.from, s.node);
+    return false;
+  }
   if (m.state == MemberState::kDead || m.state == MemberState::kLeft) return false;
   if (m.state == MemberState::kSuspect) {
     auto sus = suspicions_.find(s.node);
@@ -238,13 +278,15 @@ bool Membership::handleSuspect(const Suspect& s) {
         !sus->second.confirmers.insert(s.from).second)
       return false;
     rescheduleSuspicion(s.node);
-    host_.broadcastMembership(s.node, s);  // carry the confirmation on
+    rebroadcast(s.node, s);  // carry the confirmation on
     return true;
   }
   m.incarnation = s.incarnation;
+  LOG_DEBUG("gossip", selfId_ << ": t=" << clock_.now().count() / 1000 << "ms suspects " << s.node << " inc "
+                               << s.incarnation << " from " << s.from);
   setState(m, MemberState::kSuspect);
   startSuspicion(s.node, s.from);
-  host_.broadcastMembership(s.node, s);
+  rebroadcast(s.node, s);
   return true;
 }
 
@@ -261,33 +303,91 @@ void Membership::rescheduleSuspicion(const std::string& node) {
   clock_.cancel(sus.timer);
   const Time deadline = sus.start + suspicionTimeout(sus.confirmers.size());
   const Duration wait = std::max(Duration(0), deadline - clock_.now());
-  sus.timer = clock_.schedule(wait, [this, node] { declareDead(node); });
+  sus.timer = clock_.schedule(wait, [this, node] { suspicionExpired(node); });
+}
+
+void Membership::suspicionExpired(const std::string& node) {
+  auto it = members_.find(node);
+  auto sus = suspicions_.find(node);
+  if (it == members_.end() || it->second.state != MemberState::kSuspect || sus == suspicions_.end()) return;
+  if (!running_ || sus->second.finalCheck) {
+    declareDead(node);
+    return;
+  }
+  sus->second.finalCheck = true;
+  sus->second.finalAcked = false;
+  const uint32_t seq = nextSeq();
+  finalChecks_[seq] = node;
+  host_.sendMessages(it->second.addr, node,
+                     {Ping{seq, node}, Suspect{node, it->second.incarnation, selfId_}});
+  // And through k others, as a probe would: one lost datagram must not kill.
+  std::vector<const Member*> helpers;
+  for (const Member* m : liveMembers())
+    if (m->id != node && m->state == MemberState::kAlive) helpers.push_back(m);
+  std::shuffle(helpers.begin(), helpers.end(), rng_);
+  if (helpers.size() > static_cast<size_t>(cfg_.indirectChecks)) helpers.resize(cfg_.indirectChecks);
+  for (const Member* h : helpers)
+    host_.sendMessages(h->addr, h->id, {IndirectPing{seq, node, it->second.addr}});
+  sus->second.timer = clock_.schedule(scaled(cfg_.probeTimeout) * 2, [this, node, seq] {
+    finalChecks_.erase(seq);
+    finishFinalCheck(node);
+  });
+}
+
+void Membership::finishFinalCheck(const std::string& node) {
+  auto it = members_.find(node);
+  auto sus = suspicions_.find(node);
+  if (it == members_.end() || it->second.state != MemberState::kSuspect || sus == suspicions_.end()) return;
+  if (!sus->second.finalAcked) {
+    declareDead(node);
+    return;
+  }
+  // It answers: not dead. Its refutation is on the way; suspect it afresh.
+  ++stats_.deathsAverted;
+  sus->second.finalCheck = false;
+  sus->second.start = clock_.now();
+  sus->second.confirmers.clear();
+  rescheduleSuspicion(node);
 }
 
 void Membership::declareDead(const std::string& node) {
   auto it = members_.find(node);
   if (it == members_.end() || it->second.state != MemberState::kSuspect) return;
   ++stats_.deadDeclared;
+  LOG_INFO("gossip", selfId_ << ": declaring " << node << " dead (incarnation " << it->second.incarnation
+                              << ", suspected for "
+                              << (clock_.now() - suspicions_[node].start).count() / 1000 << " ms, "
+                              << suspicions_[node].confirmers.size() << " confirmations)");
   handleDead(Dead{node, it->second.incarnation, selfId_});
 }
 
 bool Membership::handleDead(const Dead& d) {
   if (d.node == selfId_) {
-    if (running_ && d.from != selfId_ && d.incarnation >= incarnation_) refute(d.incarnation);
+    if (!running_ || d.from == selfId_) return false;
+    if (d.incarnation >= incarnation_) refute(d.incarnation, d.from);
+    else correctStale(d.from, d.node);
     return false;
   }
   auto it = members_.find(d.node);
   if (it == members_.end()) return false;
   Member& m = it->second;
-  if (d.incarnation < m.incarnation) return false;
+  if (d.incarnation < m.incarnation) {
+    if (d.from != d.node) correctStale(d.from, d.node);
+    return false;
+  }
   if (m.state == MemberState::kDead || m.state == MemberState::kLeft) return false;
   m.incarnation = d.incarnation;
   setState(m, d.from == d.node ? MemberState::kLeft : MemberState::kDead);
-  host_.broadcastMembership(d.node, d);
+  rebroadcast(d.node, d);
   return true;
 }
 
-void Membership::mergeRemote(const std::vector<MemberEntry>& entries) {
+void Membership::rebroadcast(const std::string& node, const Message& m) {
+  if (!quiet_) host_.broadcastMembership(node, m);
+}
+
+void Membership::mergeRemote(const std::vector<MemberEntry>& entries, bool rebroadcast) {
+  quiet_ = !rebroadcast;
   for (const MemberEntry& e : entries) {
     switch (e.state) {
       case MemberState::kAlive:
@@ -303,7 +403,7 @@ void Membership::mergeRemote(const std::vector<MemberEntry>& entries) {
         // A dead member we never knew is not worth learning; about ourselves
         // it is a reason to refute (rejoin after restart).
         if (e.node == selfId_) {
-          if (running_ && e.incarnation >= incarnation_) refute(e.incarnation);
+          if (running_ && e.incarnation >= incarnation_) refute(e.incarnation, "");
         } else if (members_.count(e.node)) {
           // Treated as suspicion: a sync is not a first-hand observation.
           handleSuspect(Suspect{e.node, e.incarnation, "sync"});
@@ -311,6 +411,7 @@ void Membership::mergeRemote(const std::vector<MemberEntry>& entries) {
         break;
     }
   }
+  quiet_ = false;
 }
 
 std::vector<MemberEntry> Membership::snapshot() const {
@@ -354,15 +455,8 @@ std::vector<const Member*> Membership::gossipCandidates() const {
   return out;
 }
 
-size_t Membership::liveCount() const {
-  size_t n = 1;
-  for (const auto& [id, m] : members_)
-    if (m.state == MemberState::kAlive || m.state == MemberState::kSuspect) ++n;
-  return n;
-}
-
 void Membership::reapTick() {
-  reapTimer_ = clock_.schedule(std::chrono::seconds(1), [this] { reapTick(); });
+  reapTimer_ = clock_.schedule(std::chrono::seconds(5), [this] { reapTick(); });
   const Time now = clock_.now();
   for (auto it = members_.begin(); it != members_.end();) {
     const Member& m = it->second;

@@ -69,6 +69,7 @@ struct MembershipStats {
   uint64_t suspicionsRaised = 0;
   uint64_t refutations = 0;
   uint64_t deadDeclared = 0;   // by this node
+  uint64_t deathsAverted = 0;  // final check before declaring dead was acked
 };
 
 class Membership {
@@ -94,8 +95,10 @@ class Membership {
   bool handleAlive(const Alive& a);
   bool handleSuspect(const Suspect& s);
   bool handleDead(const Dead& d);
-  // Merges a peer's full member list (sync).
-  void mergeRemote(const std::vector<MemberEntry>& entries);
+  // Merges a peer's full member list (sync). With rebroadcast = false the
+  // changes are applied without being gossiped on (a joiner pulling state the
+  // cluster already has); refutations about this node are always sent.
+  void mergeRemote(const std::vector<MemberEntry>& entries, bool rebroadcast = true);
 
   std::vector<MemberEntry> snapshot() const;
   // Hash of the (id, incarnation) of live members including self; equal
@@ -107,7 +110,7 @@ class Membership {
   std::vector<const Member*> liveMembers() const;
   // Live members plus members dead for less than gossipToDeadTime.
   std::vector<const Member*> gossipCandidates() const;
-  size_t liveCount() const;  // including self
+  size_t liveCount() const { return liveOthers_ + 1; }  // including self
   int health() const { return awareness_; }
   uint64_t incarnation() const { return incarnation_; }
   const std::string& selfId() const { return selfId_; }
@@ -124,6 +127,10 @@ class Membership {
     std::set<std::string> confirmers;  // independent suspecters after the first
     std::string first;
     Clock::TimerId timer = 0;
+    // When the timeout runs out we ping the suspect once more (carrying the
+    // suspicion) before declaring it dead; an ack restarts the suspicion.
+    bool finalCheck = false;
+    bool finalAcked = false;
   };
   struct Forward {
     std::string requesterAddr;
@@ -145,12 +152,16 @@ class Membership {
   void probeEnd(uint32_t seq);
   const Member* nextProbeTarget();
   void adjustAwareness(int delta);
-  void refute(uint64_t seenIncarnation);
+  void refute(uint64_t seenIncarnation, const std::string& accuser);
   void startSuspicion(const std::string& node, const std::string& from);
   void rescheduleSuspicion(const std::string& node);
+  void suspicionExpired(const std::string& node);
+  void finishFinalCheck(const std::string& node);
   void declareDead(const std::string& node);
   void setState(Member& m, MemberState s);
   void reapTick();
+  void rebroadcast(const std::string& node, const Message& m);
+  void correctStale(const std::string& from, const std::string& node);
   uint32_t nextSeq() { return ++seq_; }
 
   std::string selfId_;
@@ -161,14 +172,17 @@ class Membership {
   MembershipHost& host_;
 
   bool running_ = false;
+  bool quiet_ = false;  // inside a non-rebroadcasting mergeRemote
   uint64_t incarnation_ = 0;
   int awareness_ = 0;
   uint32_t seq_ = 0;
   std::map<std::string, Member> members_;  // excludes self
+  size_t liveOthers_ = 0;                  // members_ alive or suspect
   std::vector<std::string> probeOrder_;
   size_t probeIndex_ = 0;
   Probe probe_;
   std::map<uint32_t, Forward> forwards_;
+  std::map<uint32_t, std::string> finalChecks_;  // ping seq -> suspect
   std::map<std::string, Suspicion> suspicions_;
   Clock::TimerId probeTimer_ = 0;
   Clock::TimerId reapTimer_ = 0;

@@ -33,7 +33,10 @@ MergeOutcome mergeRecord(RecordTable& table, EndpointRecord in, Time now) {
   // The watermark is the highest version seen from the owner, accepted or
   // not, so it is independent of arrival order.
   uint64_t& wm = net.watermark[in.owner];
-  if (in.version > wm) wm = in.version;
+  if (in.version > wm) {
+    wm = in.version;
+    ++net.generation;
+  }
   auto it = net.records.find(in.endpoint);
   MergeOutcome outcome = MergeOutcome::kInserted;
   if (it != net.records.end()) {
@@ -41,6 +44,7 @@ MergeOutcome mergeRecord(RecordTable& table, EndpointRecord in, Time now) {
     outcome = MergeOutcome::kReplaced;
   }
   net.records[in.endpoint] = std::move(in);
+  ++net.generation;
   return outcome;
 }
 
@@ -51,6 +55,7 @@ std::vector<EndpointRecord> expireTombstones(RecordTable& table, Time now, Durat
       if (it->second.deleted && now - it->second.tombstoneTime > ttl) {
         expired.push_back(std::move(it->second));
         it = net.records.erase(it);
+        ++net.generation;
       } else {
         ++it;
       }
@@ -69,11 +74,12 @@ std::vector<EndpointRecord> dropOwner(RecordTable& table, const std::string& own
       if (it->second.owner == owner) {
         if (!it->second.deleted) removed.push_back(it->second);
         it = net.records.erase(it);
+        ++net.generation;
       } else {
         ++it;
       }
     }
-    net.watermark.erase(owner);
+    if (net.watermark.erase(owner)) ++net.generation;
   }
   table.suspendedOwners.erase(owner);
   return removed;

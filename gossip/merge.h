@@ -17,6 +17,7 @@ struct NetworkRecords {
   // Highest version ever accepted per owner in this network; survives the
   // expiry of tombstones so digests do not disagree when one expires.
   std::map<std::string, uint64_t> watermark;
+  uint64_t generation = 0;  // bumped on every change, for caches of digests
 };
 
 struct RecordTable {

@@ -172,6 +172,27 @@ void GossipNode::dispatch(const std::string& from, const std::string& sender, Me
              msg);
 }
 
+uint64_t GossipNode::networkRoot(const std::string& network) {
+  auto it = table_.networks.find(network);
+  const uint64_t gen = it == table_.networks.end() ? 0 : it->second.generation;
+  auto c = rootCache_.find(network);
+  if (c != rootCache_.end() && c->second.first == gen && gen != 0) return c->second.second;
+  const uint64_t root = digestRoot(computeDigest(table_, network));
+  rootCache_[network] = {gen, root};
+  return root;
+}
+
+uint64_t GossipNode::viewHash() const {
+  uint64_t h = membership_->viewHash();
+  for (const auto& [node, n] : peerNetworks_) {
+    const Member* m = membership_->find(node);
+    const bool live = node == cfg_.id ||
+                      (m && (m->state == MemberState::kAlive || m->state == MemberState::kSuspect));
+    if (live) h = fnv1a(fnv1a(h, node), n.version);
+  }
+  return h;
+}
+
 std::string GossipNode::addrOf(const std::string& nodeId) const {
   const Member* m = membership_->find(nodeId);
   return m ? m->addr : std::string();
@@ -251,7 +272,7 @@ void GossipNode::announceNetworks() {
   enqueue("n:" + cfg_.id, "", n);
 }
 
-void GossipNode::applyNetworks(const Networks& n) {
+void GossipNode::applyNetworks(const Networks& n, bool rebroadcast) {
   if (n.node == cfg_.id) {
     if (n.version > networksVersion_) {  // a previous life's view of us
       networksVersion_ = n.version;
@@ -262,7 +283,7 @@ void GossipNode::applyNetworks(const Networks& n) {
   auto it = peerNetworks_.find(n.node);
   if (it != peerNetworks_.end() && n.version <= it->second.version) return;
   peerNetworks_[n.node] = n;
-  enqueue("n:" + n.node, "", n);
+  if (rebroadcast) enqueue("n:" + n.node, "", n);
 }
 
 void GossipNode::notifyRecord(const EndpointRecord& before, bool hadBefore, const EndpointRecord* after) {
@@ -273,7 +294,7 @@ void GossipNode::notifyRecord(const EndpointRecord& before, bool hadBefore, cons
   else if (wasActive) onRecordChange(before, false);
 }
 
-void GossipNode::applyRecord(const EndpointRecord& r) {
+void GossipNode::applyRecord(const EndpointRecord& r, bool rebroadcast) {
   if (!localNetworks_.count(r.network)) return;
   if (r.owner == cfg_.id) {
     // Only we change our records. A newer one is from a previous life of this
@@ -296,7 +317,7 @@ void GossipNode::applyRecord(const EndpointRecord& r) {
   if (mergeRecord(table_, r, clock_.now()) == MergeOutcome::kStale) return;
   ++stats_.recordsApplied;
   notifyRecord(before, had, findRecord(table_, r.network, r.endpoint));
-  enqueue(recordKey(r), r.network, RecordUpdate{r});
+  if (rebroadcast) enqueue(recordKey(r), r.network, RecordUpdate{r});
 }
 
 void GossipNode::publish(EndpointRecord r) {
@@ -346,6 +367,7 @@ void GossipNode::unsubscribe(const std::string& network) {
       if (r.owner != cfg_.id && isActive(table_, r)) onRecordChange(r, false);
   }
   dropNetwork(table_, network);
+  rootCache_.erase(network);
   announceNetworks();
 }
 
@@ -373,17 +395,23 @@ void GossipNode::memberChanged(const Member& m, MemberState previous, bool isNew
   if (down) {
     auto affected = ownedActive();
     suspendOwner(table_, m.id);
+    if (!cfg_.reportDeadAsInactive && m.state == MemberState::kDead) {
+      silentlySuspended_.insert(m.id);
+      return;
+    }
     if (onRecordChange)
       for (const auto& r : affected) onRecordChange(r, false);
   } else {
     resumeOwner(table_, m.id);
+    if (silentlySuspended_.erase(m.id)) return;  // never reported inactive
     if (onRecordChange)
       for (const auto& r : ownedActive()) onRecordChange(r, true);
   }
 }
 
 void GossipNode::memberReaped(const Member& m) {
-  const bool suspended = table_.suspendedOwners.count(m.id) > 0;
+  const bool silent = silentlySuspended_.erase(m.id) > 0;
+  const bool suspended = table_.suspendedOwners.count(m.id) > 0 && !silent;
   auto removed = dropOwner(table_, m.id);
   if (!suspended && onRecordChange)
     for (const auto& r : removed) onRecordChange(r, false);
@@ -392,130 +420,9 @@ void GossipNode::memberReaped(const Member& m) {
 }
 
 void GossipNode::expiryTick() {
-  expiryTimer_ = clock_.schedule(std::chrono::seconds(1), [this] { expiryTick(); });
+  expiryTimer_ = clock_.schedule(std::max<Duration>(cfg_.tombstoneTtl / 10, std::chrono::seconds(1)),
+                                 [this] { expiryTick(); });
   expireTombstones(table_, clock_.now(), cfg_.tombstoneTtl);
-}
-
-// ----------------------------------------------------------- anti-entropy
-
-void GossipNode::antiEntropyTick() {
-  std::uniform_real_distribution<double> jitter(0.5, 1.5);
-  aeTimer_ = clock_.schedule(
-      Duration(static_cast<int64_t>(cfg_.antiEntropyInterval.count() * jitter(rng_))),
-      [this] { antiEntropyTick(); });
-  if (!membership_->running()) return;
-  std::vector<const Member*> candidates = membership_->gossipCandidates();
-  if (candidates.empty()) return;
-  std::uniform_int_distribution<size_t> pickIdx(0, candidates.size() - 1);
-  const Member* peer = candidates[pickIdx(rng_)];
-  const uint64_t view = membership_->viewHash();
-  DigestSummary main{view, {}};
-  std::map<const Member*, DigestSummary> extra;
-  for (const std::string& net : localNetworks_) {
-    const uint64_t root = digestRoot(computeDigest(table_, net));
-    if (carries(peer->id, net)) {
-      main.roots.emplace_back(net, root);
-      continue;
-    }
-    // Make sure every network we carry gets a round with one of its carriers.
-    std::vector<const Member*> carriers;
-    for (const Member* m : candidates)
-      if (m->state != MemberState::kDead && carries(m->id, net)) carriers.push_back(m);
-    if (carriers.empty()) continue;
-    std::uniform_int_distribution<size_t> pc(0, carriers.size() - 1);
-    const Member* c = carriers[pc(rng_)];
-    auto [it, fresh] = extra.try_emplace(c, DigestSummary{view, {}});
-    it->second.roots.emplace_back(net, root);
-  }
-  sendMessages(peer->addr, peer->id, {main});
-  for (auto& [m, s] : extra) sendMessages(m->addr, m->id, {s});
-}
-
-void GossipNode::handleSummary(const std::string& addr, const DigestSummary& s) {
-  if (s.memberHash != membership_->viewHash() &&
-      clock_.now() - lastMemberSync_ >= cfg_.memberSyncMinInterval) {
-    lastMemberSync_ = clock_.now();
-    requestSync(addr, {});
-  }
-  DigestDetail detail{false, {}};
-  for (const auto& [net, root] : s.roots) {
-    if (!localNetworks_.count(net)) continue;
-    NetworkDigest d = computeDigest(table_, net);
-    if (digestRoot(d) != root) detail.networks.emplace_back(net, std::move(d));
-  }
-  if (!detail.networks.empty()) sendMessages(addr, "", {detail});
-}
-
-void GossipNode::handleDetail(const std::string& addr, const DigestDetail& d) {
-  DigestDetail back{true, {}};
-  std::vector<EndpointRecord> toSend;
-  for (const auto& [net, theirs] : d.networks) {
-    if (!localNetworks_.count(net)) continue;
-    auto recs = recordsForDigestDiff(table_, net, theirs);
-    toSend.insert(toSend.end(), recs.begin(), recs.end());
-    NetworkDigest ours = computeDigest(table_, net);
-    if (!d.final && digestHasNews(ours, theirs)) back.networks.emplace_back(net, std::move(ours));
-  }
-  sendRecords(addr, toSend);
-  if (!back.networks.empty()) sendMessages(addr, "", {back});
-}
-
-void GossipNode::sendRecords(const std::string& addr, const std::vector<EndpointRecord>& records) {
-  if (records.empty()) return;
-  const size_t budget = cfg_.maxPacket - sealOverhead(cfg_.label.size()) - envelopeHeaderSize(cfg_.id);
-  std::vector<std::vector<uint8_t>> frames;
-  size_t used = 0, total = 0;
-  for (const auto& r : records) total += encodeMessage(RecordUpdate{r}).size();
-  const bool stream = total > 8 * budget;  // bulk repairs go over the stream
-  for (const auto& r : records) {
-    auto f = encodeMessage(RecordUpdate{r});
-    if (!stream && used + f.size() > budget && !frames.empty()) {
-      sendFramed(addr, frames, false);
-      frames.clear();
-      used = 0;
-    }
-    used += f.size();
-    frames.push_back(std::move(f));
-    if (stream && frames.size() == 65535) {
-      sendFramed(addr, frames, true);
-      frames.clear();
-    }
-  }
-  sendFramed(addr, frames, stream);
-}
-
-Sync GossipNode::buildSync(bool reply, const std::vector<std::string>& recordNets,
-                           const std::vector<std::string>& want) const {
-  Sync s;
-  s.reply = reply;
-  s.addr = cfg_.addr;
-  s.members = membership_->snapshot();
-  for (const auto& [node, n] : peerNetworks_) s.networks.push_back(n);
-  if (!peerNetworks_.count(cfg_.id))
-    s.networks.push_back(Networks{cfg_.id, networksVersion_, {localNetworks_.begin(), localNetworks_.end()}});
-  for (const std::string& net : recordNets) {
-    auto it = table_.networks.find(net);
-    if (!localNetworks_.count(net) || it == table_.networks.end()) continue;
-    for (const auto& [ep, r] : it->second.records) s.records.push_back(r);
-  }
-  s.want = want;
-  return s;
-}
-
-void GossipNode::requestSync(const std::string& addr, std::vector<std::string> want) {
-  ++stats_.syncs;
-  std::vector<std::string> mine(localNetworks_.begin(), localNetworks_.end());
-  sendStreamMessage(addr, buildSync(false, mine, want.empty() ? mine : want));
-}
-
-void GossipNode::handleSync(const std::string& sender, const Sync& s) {
-  membership_->mergeRemote(s.members);
-  for (const auto& n : s.networks) applyNetworks(n);
-  for (const auto& r : s.records) applyRecord(r);
-  if (!s.reply && !s.addr.empty()) {
-    ++stats_.syncs;
-    sendStreamMessage(s.addr, buildSync(true, s.want, {}));
-  }
 }
 
 }  // namespace weft::gossip

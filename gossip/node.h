@@ -34,9 +34,15 @@ struct NodeConfig {
   Duration eagerDelay = std::chrono::milliseconds(2);
   int retransmitMult = 3;
   size_t maxPacket = 1400;  // sealed datagram size budget
-  Duration antiEntropyInterval = std::chrono::seconds(5);
-  Duration memberSyncMinInterval = std::chrono::seconds(10);
+  Duration antiEntropyInterval = std::chrono::seconds(2);
+  Duration memberSyncMinInterval = std::chrono::seconds(30);
   Duration tombstoneTtl = std::chrono::minutes(10);
+  // A dead member (not one that left) may only have lost its control plane
+  // while its data plane still forwards (a restart or upgrade of weft there).
+  // When false, its records are suspended silently: onRecordChange is not
+  // told they went inactive until the member is reaped (or leaves), so the
+  // consumer keeps them programmed. weft-gossip sets this to false.
+  bool reportDeadAsInactive = true;
 };
 
 struct NodeStats {
@@ -73,6 +79,8 @@ class GossipNode : private MembershipHost {
   std::vector<EndpointRecord> endpoints(const std::string& network) const;
   const EndpointRecord* findEndpoint(const std::string& network, const std::string& endpoint) const;
   const std::set<std::string>& networks() const { return localNetworks_; }
+  // Whether this node believes `nodeId` carries `network`.
+  bool carries(const std::string& nodeId, const std::string& network) const;
   const RecordTable& table() const { return table_; }
   const Membership& membership() const { return *membership_; }
   const NodeStats& stats() const { return stats_; }
@@ -98,15 +106,15 @@ class GossipNode : private MembershipHost {
   void sendFramed(const std::string& addr, const std::vector<std::vector<uint8_t>>& framed, bool stream);
   void sendStreamMessage(const std::string& addr, const Message& m);
 
-  bool carries(const std::string& nodeId, const std::string& network) const;
+
   void enqueue(std::string key, std::string network, const Message& m);
   void scheduleEagerPush();
   void gossipRound();
   void gossipTick();
 
-  void applyNetworks(const Networks& n);
+  void applyNetworks(const Networks& n, bool rebroadcast = true);
   void announceNetworks();
-  void applyRecord(const EndpointRecord& r);
+  void applyRecord(const EndpointRecord& r, bool rebroadcast = true);
   void notifyRecord(const EndpointRecord& before, bool hadBefore, const EndpointRecord* after);
   void subscribe(const std::string& network);
   void unsubscribe(const std::string& network);
@@ -121,6 +129,9 @@ class GossipNode : private MembershipHost {
   void requestSync(const std::string& addr, std::vector<std::string> want);
   void expiryTick();
   std::string addrOf(const std::string& nodeId) const;
+  // Member view plus who carries which networks: equal hashes, equal views.
+  uint64_t viewHash() const;
+  uint64_t networkRoot(const std::string& network);
 
   NodeConfig cfg_;
   Keyring keyring_;
@@ -139,8 +150,10 @@ class GossipNode : private MembershipHost {
   std::map<std::pair<std::string, std::string>, EndpointRecord> local_;  // (network, endpoint)
   std::set<std::string> localNetworks_;
   std::map<std::string, Networks> peerNetworks_;  // by node
+  std::set<std::string> silentlySuspended_;       // dead owners not reported inactive
   uint64_t networksVersion_;
   Time lastMemberSync_{-1000000000000};
+  std::map<std::string, std::pair<uint64_t, uint64_t>> rootCache_;  // network -> (generation, root)
 
   Clock::TimerId gossipTimer_ = 0, eagerTimer_ = 0, aeTimer_ = 0, expiryTimer_ = 0;
   NodeStats stats_;

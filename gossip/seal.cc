@@ -15,10 +15,23 @@ struct CipherCtxDeleter {
 };
 using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxDeleter>;
 
-CipherCtxPtr newCtx() {
-  CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
+struct CipherDeleter {
+  void operator()(EVP_CIPHER* c) const { EVP_CIPHER_free(c); }
+};
+
+// The cipher is fetched once (OpenSSL 3 fetches are costly); contexts are
+// reused per thread and re-initialised for every packet.
+const EVP_CIPHER* aesGcm() {
+  static const std::unique_ptr<EVP_CIPHER, CipherDeleter> cipher(
+      EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr));
+  if (!cipher) throw std::runtime_error("seal: AES-256-GCM not available in OpenSSL");
+  return cipher.get();
+}
+
+EVP_CIPHER_CTX* threadCtx() {
+  thread_local CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   if (!ctx) throw std::bad_alloc();
-  return ctx;
+  return ctx.get();
 }
 
 std::vector<uint8_t> additionalData(const std::string& label) {
@@ -31,22 +44,22 @@ std::vector<uint8_t> additionalData(const std::string& label) {
 
 bool tryOpen(const Key& key, std::span<const uint8_t> aad, const uint8_t* nonce,
              std::span<const uint8_t> ciphertext, const uint8_t* tag, std::vector<uint8_t>* out) {
-  CipherCtxPtr ctx = newCtx();
+  EVP_CIPHER_CTX* ctx = threadCtx();
   int len = 0;
   out->resize(ciphertext.size());
-  if (EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceSize, nullptr) != 1 ||
-      EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, key.data(), nonce) != 1 ||
-      EVP_DecryptUpdate(ctx.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1)
+  if (EVP_DecryptInit_ex(ctx, aesGcm(), nullptr, nullptr, nullptr) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, kNonceSize, nullptr) != 1 ||
+      EVP_DecryptInit_ex(ctx, nullptr, nullptr, key.data(), nonce) != 1 ||
+      EVP_DecryptUpdate(ctx, nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1)
     return false;
   if (!ciphertext.empty() &&
-      EVP_DecryptUpdate(ctx.get(), out->data(), &len, ciphertext.data(),
+      EVP_DecryptUpdate(ctx, out->data(), &len, ciphertext.data(),
                         static_cast<int>(ciphertext.size())) != 1)
     return false;
-  if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagSize, const_cast<uint8_t*>(tag)) != 1)
+  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kTagSize, const_cast<uint8_t*>(tag)) != 1)
     return false;
   int finalLen = 0;
-  return EVP_DecryptFinal_ex(ctx.get(), out->data() + len, &finalLen) == 1;
+  return EVP_DecryptFinal_ex(ctx, out->data() + len, &finalLen) == 1;
 }
 
 }  // namespace
@@ -72,20 +85,20 @@ std::vector<uint8_t> seal(const Keyring& keyring, const std::string& label,
   uint8_t* nonce = out.data() + aadSize;
   if (RAND_bytes(nonce, kNonceSize) != 1) throw std::runtime_error("seal: RAND_bytes failed");
 
-  CipherCtxPtr ctx = newCtx();
+  EVP_CIPHER_CTX* ctx = threadCtx();
   int len = 0;
   uint8_t* ct = nonce + kNonceSize;
-  if (EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceSize, nullptr) != 1 ||
-      EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, keyring.primary().data(), nonce) != 1 ||
-      EVP_EncryptUpdate(ctx.get(), nullptr, &len, out.data(), static_cast<int>(aadSize)) != 1)
+  if (EVP_EncryptInit_ex(ctx, aesGcm(), nullptr, nullptr, nullptr) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, kNonceSize, nullptr) != 1 ||
+      EVP_EncryptInit_ex(ctx, nullptr, nullptr, keyring.primary().data(), nonce) != 1 ||
+      EVP_EncryptUpdate(ctx, nullptr, &len, out.data(), static_cast<int>(aadSize)) != 1)
     throw std::runtime_error("seal: EVP encrypt init failed");
   if (!plaintext.empty() &&
-      EVP_EncryptUpdate(ctx.get(), ct, &len, plaintext.data(), static_cast<int>(plaintext.size())) != 1)
+      EVP_EncryptUpdate(ctx, ct, &len, plaintext.data(), static_cast<int>(plaintext.size())) != 1)
     throw std::runtime_error("seal: EVP encrypt failed");
   int finalLen = 0;
-  if (EVP_EncryptFinal_ex(ctx.get(), ct + len, &finalLen) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagSize, ct + plaintext.size()) != 1)
+  if (EVP_EncryptFinal_ex(ctx, ct + len, &finalLen) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagSize, ct + plaintext.size()) != 1)
     throw std::runtime_error("seal: EVP encrypt final failed");
   return out;
 }

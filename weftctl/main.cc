@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -121,10 +122,17 @@ int main(int argc, char** argv) {
       }
       std::cout << "\n";
     }
+    // A remote endpoint's host is the member whose id is its VTEP address.
+    std::map<std::string, std::string> hostState;
+    if (g.value("running", false))
+      for (const auto& m : g["members"]) hostState[str(m["id"])] = str(m["state"]);
     std::vector<std::vector<std::string>> rows;
-    for (const auto& r : j["remoteEndpoints"])
-      rows.push_back({str(r["network"]), str(r["endpoint"]).substr(0, 12), str(r["ipv4"]), str(r["mac"]), str(r["vtep"])});
-    table({"NETWORK", "REMOTE ENDPOINT", "ADDRESS", "MAC", "VTEP"}, rows);
+    for (const auto& r : j["remoteEndpoints"]) {
+      auto hs = hostState.find(str(r["vtep"]));
+      rows.push_back({str(r["network"]), str(r["endpoint"]).substr(0, 12), str(r["ipv4"]), str(r["mac"]),
+                      str(r["vtep"]), hs == hostState.end() ? "?" : hs->second});
+    }
+    table({"NETWORK", "REMOTE ENDPOINT", "ADDRESS", "MAC", "VTEP", "HOST"}, rows);
   } else {
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : j["endpoints"])

@@ -121,6 +121,7 @@ int main(int argc, char** argv) {
   nc.id = str(cfg, "id");
   nc.addr = str(cfg, "advertise");
   if (cfg.contains("label") && cfg["label"].is_string()) nc.label = cfg["label"];
+  nc.reportDeadAsInactive = false;  // keep a dead host's endpoints programmed until it is reaped
   uint64_t epoch = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                              std::chrono::system_clock::now().time_since_epoch())
                                              .count());

@@ -238,6 +238,58 @@ TEST(Membership, SuspicionExpiresIntoDeathAndConfirmationsSpeedItUp) {
   EXPECT_EQ(slow.m.find("m0")->state, MemberState::kDead);
 }
 
+TEST(Membership, FinalCheckBeforeDeclaringDead) {
+  MembershipConfig cfg;
+  cfg.probeInterval = milliseconds(200);
+  cfg.probeTimeout = milliseconds(50);
+  for (bool answers : {false, true}) {
+    Harness h(cfg);
+    h.addMembers(1);  // k = 0: the timeout is fixed at min, confirmations or not
+    h.host.onSend = [&](const Sent& s) {
+      if (!answers || s.node != "m0") return;
+      for (const auto& msg : s.msgs)
+        if (auto* p = std::get_if<Ping>(&msg)) h.m.handleAck(Ack{p->seq});
+    };
+    h.m.start(0);
+    h.m.handleSuspect(Suspect{"m0", 1, "a"});
+    const Duration timeout = h.m.suspicionTimeout(0);
+    h.net.runFor(timeout + milliseconds(1));
+    // The last-chance ping carries the suspicion, so m0 can refute.
+    bool carried = false;
+    for (const auto& s : h.host.sent)
+      if (s.node == "m0" && s.msgs.size() == 2 && std::holds_alternative<Suspect>(s.msgs[1])) carried = true;
+    EXPECT_TRUE(carried);
+    EXPECT_EQ(h.m.find("m0")->state, MemberState::kSuspect) << "not before the final check is over";
+    h.net.runFor(h.m.scaled(cfg.probeTimeout) * 2);
+    if (answers) {
+      EXPECT_EQ(h.m.find("m0")->state, MemberState::kSuspect) << "it answered: suspicion restarts";
+      EXPECT_EQ(h.m.stats().deathsAverted, 1u);
+      EXPECT_EQ(h.m.stats().deadDeclared, 0u);
+      h.m.handleAlive(Alive{"m0", "m0:1", 2});
+      EXPECT_EQ(h.m.find("m0")->state, MemberState::kAlive);
+    } else {
+      EXPECT_EQ(h.m.find("m0")->state, MemberState::kDead);
+      EXPECT_EQ(h.m.stats().deadDeclared, 1u);
+    }
+  }
+}
+
+TEST(Membership, StaleAccusationsAreCorrectedFirstHand) {
+  Harness h;
+  h.m.start(5);
+  h.addMembers(2);
+  h.m.handleAlive(Alive{"m1", "m1:1", 9});
+  h.host.sent.clear();
+  h.m.handleSuspect(Suspect{"self", 3, "m0"});  // m0 missed our refutations
+  ASSERT_EQ(h.host.sent.size(), 1u);
+  EXPECT_EQ(h.host.sent[0].node, "m0");
+  EXPECT_TRUE(h.host.sent[0].msgs[0] == Message(Alive{"self", "self:1", 5}));
+  h.m.handleSuspect(Suspect{"m1", 4, "m0"});  // about another member
+  ASSERT_EQ(h.host.sent.size(), 2u);
+  EXPECT_TRUE(h.host.sent[1].msgs[0] == Message(Alive{"m1", "m1:1", 9}));
+  EXPECT_EQ(h.m.incarnation(), 5u);
+}
+
 TEST(Membership, DeadMembersAreReaped) {
   MembershipConfig cfg;
   cfg.reapAfter = seconds(10);
