@@ -396,25 +396,43 @@ void GossipNode::memberChanged(const Member& m, MemberState previous, bool isNew
     auto affected = ownedActive();
     suspendOwner(table_, m.id);
     if (!cfg_.reportDeadAsInactive && m.state == MemberState::kDead) {
-      silentlySuspended_.insert(m.id);
+      silentlySuspended_[m.id] = affected;
       return;
     }
     if (onRecordChange)
       for (const auto& r : affected) onRecordChange(r, false);
   } else {
     resumeOwner(table_, m.id);
-    if (silentlySuspended_.erase(m.id)) return;  // never reported inactive
+    auto silent = silentlySuspended_.find(m.id);
+    auto now = ownedActive();
+    if (silent != silentlySuspended_.end()) {
+      // The consumer still has what was active at the suspension: tell it
+      // what went meanwhile; what is active now is repeated below.
+      if (onRecordChange)
+        for (const auto& old : silent->second) {
+          bool still = std::any_of(now.begin(), now.end(), [&](const EndpointRecord& r) {
+            return r.network == old.network && r.endpoint == old.endpoint;
+          });
+          if (!still) onRecordChange(old, false);
+        }
+      silentlySuspended_.erase(silent);
+    }
     if (onRecordChange)
-      for (const auto& r : ownedActive()) onRecordChange(r, true);
+      for (const auto& r : now) onRecordChange(r, true);
   }
 }
 
 void GossipNode::memberReaped(const Member& m) {
-  const bool silent = silentlySuspended_.erase(m.id) > 0;
-  const bool suspended = table_.suspendedOwners.count(m.id) > 0 && !silent;
+  auto silent = silentlySuspended_.find(m.id);
+  const bool suspended = table_.suspendedOwners.count(m.id) > 0;
   auto removed = dropOwner(table_, m.id);
-  if (!suspended && onRecordChange)
+  if (silent != silentlySuspended_.end()) {
+    if (onRecordChange)
+      for (const auto& r : silent->second) onRecordChange(r, false);
+    silentlySuspended_.erase(silent);
+  } else if (!suspended && onRecordChange) {
     for (const auto& r : removed) onRecordChange(r, false);
+  }
   peerNetworks_.erase(m.id);
   replay_.forget(m.id);
 }

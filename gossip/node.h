@@ -150,7 +150,9 @@ class GossipNode : private MembershipHost {
   std::map<std::pair<std::string, std::string>, EndpointRecord> local_;  // (network, endpoint)
   std::set<std::string> localNetworks_;
   std::map<std::string, Networks> peerNetworks_;  // by node
-  std::set<std::string> silentlySuspended_;       // dead owners not reported inactive
+  // Dead owners not reported inactive, with their records as the consumer
+  // last saw them (active): reconciled when the owner returns or is reaped.
+  std::map<std::string, std::vector<EndpointRecord>> silentlySuspended_;
   uint64_t networksVersion_;
   Time lastMemberSync_{-1000000000000};
   std::map<std::string, std::pair<uint64_t, uint64_t>> rootCache_;  // network -> (generation, root)

@@ -149,13 +149,17 @@ timer_start part
 wait_until 20 member_state_is h1 "$A3" dead
 wait_until 20 member_state_is h2 "$A3" dead
 log "h1 and h2 declared h3 dead after $(timer_ms part) ms"
-# A dead member's records are suspended: its endpoints leave the others' peer
-# tables and kernels (and h3, alone, drops theirs).
-wait_until 10 gone_everywhere c3n
-for h in h1 h2; do wait_until 10 lacks_flood "$h" n1 "$A3"; done
+# A dead member's records are suspended, not dropped: a dead control plane
+# may have a live data plane, so its endpoints stay programmed (until it is
+# reaped, an hour later) and weftctl shows their host dead.
 wait_until 20 member_state_is h3 "$A1" dead
 wait_until 20 member_state_is h3 "$A2" dead
-wait_until 10 eval '[[ -z $(remote_ips h3) ]]'
+for h in h1 h2; do
+  assert_ok has_remote "$h" "${IP[c3n]}"
+  assert_ok has_peer_entries "$h" n1 "${IP[c3n]}" "${MAC[c3n]}" "$A3"
+  assert_ok has_flood "$h" n1 "$A3"
+done
+assert_ok has_remote h3 "${IP[c1]}"
 ping_ok_on h1 c1 "${IP[c2]}"   # h1 <-> h2 unaffected
 
 step "while h3 is cut off: c1b starts on h1, c2b is removed on h2"
@@ -204,7 +208,9 @@ refused() {
   local h
   for h in h1 h2; do
     member_state_is "$h" "$A3" none left dead || return 1
-    [[ $(remote_vteps "$h") != *"$A3"* ]] || { echo "$h has endpoints at $A3"; return 1; }
+    # What h3 publishes now never arrives (endpoints of its earlier life stay
+    # held, with their host dead, until it is reaped).
+    [[ $(remote_ips "$h") != *"${IP[c3w]}"* ]] || { echo "$h learned h3's new endpoint ${IP[c3w]}"; return 1; }
   done
   [[ -z $(alive_members h3) ]] || { echo "h3 sees live members: $(alive_members h3)"; return 1; }
   [[ -z $(remote_ips h3) ]] || { echo "h3 learned endpoints: $(remote_ips h3)"; return 1; }
@@ -230,7 +236,6 @@ ping_fails_on h1 c1 "${IP[c3w]}"
 ping_fails_on h2 c2 "${IP[c3w]}"
 ping_fails_on h3 c3w "${IP[c1]}"
 ping_fails_on h3 c3w "${IP[c2]}"
-ping_fails_on h1 c1b "${IP[c3n]}"
 assert_ok refused
 log "h1 counted $(auth_failures h1 "$A3"), h2 $(auth_failures h2 "$A3") packets from h3 that failed authentication"
 ping_ok_on h1 c1 "${IP[c2]}"   # h1 <-> h2 unaffected

@@ -308,3 +308,40 @@ TEST(Sim, SilentSuspensionKeepsADeadHostsRecordsUntilReaped) {
 
 }  // namespace
 }  // namespace weft::gossip::sim
+
+namespace weft::gossip::sim {
+namespace {
+
+// While a host is silently suspended its peers' records still change; when it
+// is alive again the consumer hears what was added and what went.
+TEST(Sim, SilentSuspensionCatchesUpWhenTheHostReturns) {
+  NodeConfig cfg = testConfig();
+  cfg.reportDeadAsInactive = false;
+  LinkModel link;
+  Fixture f(32, link, cfg);
+  ASSERT_TRUE(f.cluster.bootstrap(3, seconds(10)));
+  f.cluster.node(0).publish(endpoint("n", "a", "10.3.0.1"));
+  f.cluster.node(1).publish(endpoint("n", "b", "10.3.0.2"));
+  f.cluster.node(2).publish(endpoint("n", "c", "10.3.0.3"));
+  ASSERT_TRUE(f.net.runUntilTrue([&] { return recordsConverged(f.cluster, "n", 3); }, f.at(seconds(3))));
+  std::map<std::string, bool> view;  // node 2's consumer view
+  for (const auto& r : f.cluster.node(2).endpoints("n")) view[r.endpoint] = true;
+  f.cluster.node(2).onRecordChange = [&](const EndpointRecord& r, bool active) { view[r.endpoint] = active; };
+  f.net.setPartition(f.cluster.addr(2), 1);
+  ASSERT_TRUE(f.net.runUntilTrue(
+      [&] {
+        const auto* m = f.cluster.node(2).membership().find("node-0");
+        return m && m->state == MemberState::kDead;
+      },
+      f.at(seconds(15))));
+  f.cluster.node(0).publish(endpoint("n", "a2", "10.3.0.4"));  // added meanwhile
+  f.cluster.node(1).withdraw("n", "b");                        // removed meanwhile
+  f.net.runFor(seconds(1));
+  EXPECT_TRUE(view["b"]) << "kept while its host is dead";
+  f.net.healPartitions();
+  ASSERT_TRUE(f.net.runUntilTrue([&] { return view["a2"] && !view["b"]; }, f.at(seconds(15))));
+  EXPECT_TRUE(view["a"]);
+}
+
+}  // namespace
+}  // namespace weft::gossip::sim
