@@ -73,6 +73,18 @@ std::string str(const Json& j, const char* k) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// A local endpoint as the plugin sends it ({"op":"publish",...}).
+EndpointRecord recordFrom(const Json& m) {
+  EndpointRecord r;
+  r.network = str(m, "network");
+  r.endpoint = str(m, "endpoint");
+  r.ipv4 = str(m, "ipv4");
+  r.ipv6 = str(m, "ipv6");
+  r.mac = str(m, "mac");
+  r.vtep = str(m, "vtep");
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -136,15 +148,7 @@ int main(int argc, char** argv) {
   // networks this node carries and the full sync brings their records.
   if (cfg.contains("publish") && cfg["publish"].is_array())
     for (const auto& m : cfg["publish"]) {
-      if (!m.is_object()) continue;
-      EndpointRecord r;
-      r.network = str(m, "network");
-      r.endpoint = str(m, "endpoint");
-      r.ipv4 = str(m, "ipv4");
-      r.ipv6 = str(m, "ipv6");
-      r.mac = str(m, "mac");
-      r.vtep = str(m, "vtep");
-      node.publish(r);
+      if (m.is_object()) node.publish(recordFrom(m));
     }
   std::vector<std::string> seeds;
   if (cfg.contains("seeds") && cfg["seeds"].is_array())
@@ -207,14 +211,7 @@ int main(int argc, char** argv) {
     }
     std::string op = str(m, "op");
     if (op == "publish") {
-      EndpointRecord r;
-      r.network = str(m, "network");
-      r.endpoint = str(m, "endpoint");
-      r.ipv4 = str(m, "ipv4");
-      r.ipv6 = str(m, "ipv6");
-      r.mac = str(m, "mac");
-      r.vtep = str(m, "vtep");
-      node.publish(r);
+      node.publish(recordFrom(m));
     } else if (op == "withdraw") {
       node.withdraw(str(m, "network"), str(m, "endpoint"));
     } else if (op == "seeds") {

@@ -31,26 +31,8 @@ e2e_bed_up 3
 HOSTS=(h1 h2 h3)
 A1="$TB_h1_ADDR" A2="$TB_h2_ADDR" A3="$TB_h3_ADDR"
 KEY="$(new_cluster_key)"
-e2e_on_exit eval '((E2E_RC == 0)) || for h in h1 h2 h3; do echo "---- weftctl peers on $h" >&2; weftctl_on $h peers >&2; done'
+show_peers_on_failure
 
-# converged HOST... : each HOST sees every other host of the bed alive.
-converged() {
-  local h o
-  for h in "$@"; do
-    for o in "${HOSTS[@]}"; do
-      [[ $o == "$h" ]] && continue
-      member_state_is "$h" "$(haddr "$o")" alive || return 1
-    done
-  done
-}
-declare -A IP MAC HOST_OF
-# ctr HOST NAME : starts container NAME on HOST and notes its IP and MAC.
-ctr() {
-  run_ctr_on "$1" "$2" n1
-  IP[$2]="$(ctr_ip_on "$1" "$2" n1)"
-  MAC[$2]="$(ctr_mac_on "$1" "$2" n1)"
-  HOST_OF[$2]="$1"
-}
 # known_everywhere NAME : every other host has NAME's record and kernel entries.
 known_everywhere() {
   local c="$1" h

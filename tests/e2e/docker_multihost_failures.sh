@@ -25,24 +25,8 @@ HOSTS=(h1 h2 h3)
 A2="$TB_h2_ADDR" A3="$TB_h3_ADDR"
 KEY="$(new_cluster_key)"
 PING_INTERVAL=0.02 # s
-e2e_on_exit eval '((E2E_RC == 0)) || for h in h1 h2 h3; do echo "---- weftctl peers on $h" >&2; weftctl_on $h peers >&2; done'
+show_peers_on_failure
 
-converged() {
-  local h o
-  for h in "$@"; do
-    for o in "${HOSTS[@]}"; do
-      [[ $o == "$h" ]] && continue
-      member_state_is "$h" "$(haddr "$o")" alive || return 1
-    done
-  done
-}
-declare -A IP MAC HOST_OF
-ctr() {
-  run_ctr_on "$1" "$2" n1
-  IP[$2]="$(ctr_ip_on "$1" "$2" n1)"
-  MAC[$2]="$(ctr_mac_on "$1" "$2" n1)"
-  HOST_OF[$2]="$1"
-}
 # known_at HOST NAME... : HOST has the records and kernel entries of NAMEs.
 known_at() {
   local h="$1" c

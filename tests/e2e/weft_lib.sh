@@ -278,3 +278,28 @@ weft_start_on() {
 }
 # new_cluster_key : 32 random bytes, base64.
 new_cluster_key() { head -c 32 /dev/urandom | base64; }
+
+# ---------------------------------------------------------------- multi-host tests
+# (Tests set HOSTS=(h1 h2 h3) before using these.)
+# converged HOST... : each HOST sees every other host of the bed alive.
+converged() {
+  local h o
+  for h in "$@"; do
+    for o in "${HOSTS[@]}"; do
+      [[ $o == "$h" ]] && continue
+      member_state_is "$h" "$(haddr "$o")" alive || return 1
+    done
+  done
+}
+declare -A IP MAC HOST_OF
+# ctr HOST NAME : starts container NAME on HOST on n1 and notes its IP and MAC.
+ctr() {
+  run_ctr_on "$1" "$2" n1
+  IP[$2]="$(ctr_ip_on "$1" "$2" n1)"
+  MAC[$2]="$(ctr_mac_on "$1" "$2" n1)"
+  HOST_OF[$2]="$1"
+}
+# show_peers_on_failure : on a failed test, print every host's weftctl peers.
+show_peers_on_failure() {
+  e2e_on_exit eval '((E2E_RC == 0)) || for h in "${HOSTS[@]}"; do echo "---- weftctl peers on $h" >&2; weftctl_on $h peers >&2; done'
+}
