@@ -1,0 +1,126 @@
+// Docker's IPAM calls and swarm node discovery: each change made durable
+// before it is answered, and undone if it cannot be.
+
+#include "driver/driver.h"
+
+namespace weft::driver {
+
+// ---------------------------------------------------------------- discovery
+
+Status Driver::discoverNew(const std::string& address) {
+  if (!IpAddr::parse(address)) return Error{EINVAL, "DiscoveryData.Address \"" + address + "\" is not an IP address"};
+  uint64_t seq;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!discovered_.insert(address).second) return Status::Ok();
+    seq = bumpLocked();
+    if (cluster_) cluster_->addSeed(address);
+  }
+  if (auto st = commit(seq); !st) {
+    std::lock_guard<std::mutex> lk(mu_);
+    discovered_.erase(address);
+    bumpLocked();
+    return st;
+  }
+  return Status::Ok();
+}
+
+Status Driver::discoverDelete(const std::string& address) {
+  if (!IpAddr::parse(address)) return Error{EINVAL, "DiscoveryData.Address \"" + address + "\" is not an IP address"};
+  uint64_t seq;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (discovered_.erase(address) == 0) return Status::Ok();
+    seq = bumpLocked();
+  }
+  if (auto st = commit(seq); !st) {
+    std::lock_guard<std::mutex> lk(mu_);
+    discovered_.insert(address);
+    bumpLocked();
+    return st;
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- IPAM
+
+Result<PoolGrant> Driver::requestPool(const std::string& addressSpace, const std::string& pool,
+                                      const std::string& subPool,
+                                      const std::map<std::string, std::string>& options, bool v6) {
+  uint64_t seq;
+  PoolGrant g;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto r = ipam_.requestPool(addressSpace, pool, subPool, options, v6);
+    if (!r.ok()) return r.error();
+    g = *r;
+    seq = bumpLocked();
+  }
+  if (auto st = commit(seq); !st) {
+    std::lock_guard<std::mutex> lk(mu_);
+    ipam_.restorePool(g.poolId, std::nullopt);
+    bumpLocked();
+    return st.error();
+  }
+  return g;
+}
+
+Status Driver::releasePool(const std::string& poolId) {
+  uint64_t seq;
+  std::optional<AddressPool> saved;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    saved = ipam_.pool(poolId);
+    if (auto st = ipam_.releasePool(poolId); !st) return st;
+    seq = bumpLocked();
+  }
+  if (auto st = commit(seq); !st) {
+    std::lock_guard<std::mutex> lk(mu_);
+    ipam_.restorePool(poolId, saved);
+    bumpLocked();
+    return st;
+  }
+  return Status::Ok();
+}
+
+Result<std::string> Driver::requestAddress(const std::string& poolId, const std::string& address,
+                                           const std::map<std::string, std::string>& options) {
+  uint64_t seq;
+  std::string got;
+  std::optional<AddressPool> saved;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    saved = ipam_.pool(poolId);
+    auto r = ipam_.requestAddress(poolId, address, options);
+    if (!r.ok()) return r.error();
+    got = *r;
+    seq = bumpLocked();
+  }
+  if (auto st = commit(seq); !st) {
+    std::lock_guard<std::mutex> lk(mu_);
+    ipam_.restorePool(poolId, saved);
+    bumpLocked();
+    return st.error();
+  }
+  return got;
+}
+
+Status Driver::releaseAddress(const std::string& poolId, const std::string& address) {
+  uint64_t seq;
+  std::optional<AddressPool> saved;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    saved = ipam_.pool(poolId);
+    if (auto st = ipam_.releaseAddress(poolId, address); !st) return st;
+    seq = bumpLocked();
+  }
+  if (auto st = commit(seq); !st) {
+    std::lock_guard<std::mutex> lk(mu_);
+    ipam_.restorePool(poolId, saved);
+    bumpLocked();
+    return st;
+  }
+  return Status::Ok();
+}
+
+}  // namespace weft::driver
