@@ -148,7 +148,8 @@ size_t Driver::prunePeers() {
       it = table.erase(it);
     }
   }
-  for (const auto& [id, n] : networks_) {
+  for (const auto& kv : networks_) {
+    const Network& n = kv.second;  // (clang 14 cannot capture a structured binding)
     const auto& table = peers_[n.identity];
     auto wantNeigh = [&](const kernel::NeighEntry& e) {
       return std::any_of(table.begin(), table.end(), [&](const auto& kv) {
