@@ -9,6 +9,7 @@ PKGS=(
   libmnl-dev libssl-dev libgtest-dev libgmock-dev
   iproute2 iptables kmod procps util-linux psmisc curl
   docker.io busybox-static iperf3
+  debootstrap docker-registry tini jq
 )
 
 missing=()

@@ -16,6 +16,11 @@
 #   link-down <host>           take the host's underlay link down (cable pull)
 #   link-up <host>             bring it back
 #   status                     hosts, pids, addresses
+#   registry-start             a Docker registry (Debian's docker-registry) in its
+#                              own namespace on the underlay, $TB_REGISTRY_ADDR
+#                              (198.18.0.254:5000); dockerd needs
+#                              TB_DOCKERD_ARGS="--insecure-registry 198.18.0.254:5000"
+#   registry-stop              stop it (`down` does too)
 #   env                        print the path of the bed's env file
 #
 # <host> is h1..hN (or just the number).
@@ -31,6 +36,9 @@
 #                   (default "iperf3")
 #   TB_DOCKER_CLI   docker CLI (default /usr/bin/docker, Debian's 20.10)
 #   TB_KEEP_ON_FAIL if 1, a failed `up` leaves its state for inspection
+#   TB_RUN_SHARED   if 1, each daemon's private /run is a shared mount (as
+#                   on systemd hosts; the managed plugin's "hostrun" mount
+#                   needs it)
 #   WEFT_BIN        directory holding weft-plugin (default <repo>/build/bin)
 #
 # Processes are found and stopped by pid (pid files, the hosts' network
@@ -44,6 +52,8 @@ TB_DIR="${TB_DIR:-/tmp/weft-testbed}"
 readonly MARKER=".weft-testbed"
 readonly IMAGE="busybox:local"
 readonly UNDERLAY_NET="198.18.0"
+readonly REGISTRY_IP="$UNDERLAY_NET.254"
+readonly REGISTRY_PORT=5000
 
 die() { echo "testbed: $*" >&2; exit 1; }
 log() { echo "testbed: $*" >&2; }
@@ -98,6 +108,7 @@ bed_ns_names() {
   local i
   echo "${TB_NS_PREFIX}u"
   for ((i = 1; i <= TB_N; i++)); do echo "${TB_NS_PREFIX}h$i"; done
+  echo "${TB_NS_PREFIX}r"
 }
 
 # The hosts' cgroup directories (--cgroup-parent) in every hierarchy.
@@ -213,6 +224,9 @@ inner_dockerd() {
   while read -r m; do umount -n -l "$m" 2>/dev/null || true; done \
     < <(findmnt -rn -o TARGET | grep -E '^/run/netns(/|$)' | sort -r || true)
   mount -n -t tmpfs -o mode=0755,size=64m tbw-run /run
+  # TB_RUN_SHARED=1: /run is a shared mount, as on a systemd host (weft's
+  # managed plugin keeps its namespaces in the host's /run/weft/netns).
+  if [[ ${TB_RUN_SHARED:-0} == 1 ]]; then mount -n --make-rshared /run; fi
   mkdir -p /run/docker/plugins /run/lock
   mount -n --bind "$d/plugins" /run/docker/plugins
   # containerd's "opt" plugin creates /opt/containerd; keep that private too.
@@ -364,7 +378,7 @@ bed_pids() {
       seed[$p]=1
     done < <(stat -L -c '%n %i' /proc/[0-9]*/ns/net 2>/dev/null || true)
   fi
-  for f in "$TB_DIR"/h*/launcher.pid "$TB_DIR"/h*/dockerd.pid "$TB_DIR"/h*/weft.pid \
+  for f in "$TB_DIR"/h*/launcher.pid "$TB_DIR"/h*/dockerd.pid "$TB_DIR"/h*/weft.pid "$TB_DIR"/registry/registry.pid \
     "$TB_DIR"/h*/x/containerd/containerd.pid; do
     [[ -f $f ]] || continue
     p="$(cat "$f" 2>/dev/null || true)"
@@ -612,6 +626,78 @@ cmd_weft_stop() {
   log "$h: weft-plugin (pid $p) stopped with SIG$sig"
 }
 
+# ---------------------------------------------------------------- registry
+
+registry_pid() {
+  local pf="$TB_DIR/registry/registry.pid" p
+  [[ -f $pf ]] || return 1
+  p="$(cat "$pf")"
+  [[ $p =~ ^[0-9]+$ ]] && alive "$p" && cmdline_has "$p" "$TB_DIR/registry" || return 1
+  echo "$p"
+}
+
+# A registry (Debian's docker-registry, no auth, storage under $TB_DIR) in a
+# namespace of its own, cabled to the underlay bridge like a host.
+cmd_registry_start() {
+  load_env
+  local ns="${TB_NS_PREFIX}r" d="$TB_DIR/registry" addr="$REGISTRY_IP:$REGISTRY_PORT" p
+  local bin
+  bin="$(command -v docker-registry || true)"
+  [[ -n $bin ]] || die "docker-registry not found (apt-get install docker-registry)"
+  if p="$(registry_pid)"; then log "registry already running (pid $p) at $addr"; echo "$addr"; return 0; fi
+  mkdir -p "$d/data"
+  if [[ ! -e /run/netns/$ns ]]; then
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    ip -n "$TB_UNDERLAY_NS" link add reg mtu "$TB_MTU" type veth peer name eth0 mtu "$TB_MTU" netns "$ns"
+    ip -n "$TB_UNDERLAY_NS" link set reg master br0 up
+    ip -n "$ns" addr add "$REGISTRY_IP/24" dev eth0
+    ip -n "$ns" link set eth0 up
+  fi
+  cat >"$d/config.yml" <<EOC
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $d/data
+  delete:
+    enabled: true
+http:
+  addr: $addr
+EOC
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$d/registry.pid" \
+    nsenter --net="/run/netns/$ns" -- "$bin" serve "$d/config.yml" \
+    </dev/null >>"$d/registry.log" 2>&1 &
+  local launcher=$! deadline
+  deadline=$(($(now_ms) + 20000))
+  until nsenter --net="/run/netns/$ns" -- curl -sf --max-time 1 "http://$addr/v2/" >/dev/null 2>&1; do
+    if ! alive "$launcher"; then tail -n 20 "$d/registry.log" >&2 || true; die "registry exited"; fi
+    (($(now_ms) > deadline)) && { tail -n 20 "$d/registry.log" >&2 || true; die "registry did not answer at $addr"; }
+    sleep 0.1
+  done
+  grep -q '^TB_REGISTRY_ADDR=' "$TB_DIR/env" || printf 'TB_REGISTRY_ADDR=%q\nTB_REGISTRY_NS=%q\n' "$addr" "$ns" >>"$TB_DIR/env"
+  log "registry running (pid $(cat "$d/registry.pid")) at $addr (netns $ns)"
+  echo "$addr"
+}
+
+cmd_registry_stop() {
+  load_env
+  local ns="${TB_NS_PREFIX}r" p
+  if p="$(registry_pid)"; then
+    kill -TERM "$p"
+    local deadline=$(($(now_ms) + 10000))
+    while alive "$p"; do
+      (($(now_ms) > deadline)) && { kill -KILL "$p" 2>/dev/null || true; }
+      sleep 0.05
+    done
+  fi
+  rm -f "$TB_DIR/registry/registry.pid"
+  [[ -e /run/netns/$ns ]] && ip netns del "$ns"
+  log "registry stopped"
+}
+
 # ---------------------------------------------------------------- misc
 
 cmd_docker() {
@@ -681,6 +767,8 @@ main() {
     link-down) check_tb_dir; cmd_link down "$@" ;;
     link-up) check_tb_dir; cmd_link up "$@" ;;
     status) check_tb_dir; cmd_status ;;
+    registry-start) check_tb_dir; cmd_registry_start ;;
+    registry-stop) check_tb_dir; cmd_registry_stop ;;
     env) check_tb_dir; load_env; echo "$TB_DIR/env" ;;
     __dockerd) inner_dockerd "$@" ;;
     -h | --help | help) usage ;;

@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR disable=SC2154,SC2012
+# (SC2154: the bed's variables, TB_h1_ADDR ..., come from its env file.)
+# weft as a managed (v2) plugin on three dockerd hosts (issue 5):
+#
+#  1. build: packaging/build-plugin.sh --offline on h1 (Dockerfile on a base
+#     image made by debootstrap; no Docker Hub, no apt in the build), push to
+#     a registry in the bed (Debian's docker-registry), also as tag 2;
+#  2. install on h1..h3 (--disable, --alias weft), check the defaults, set
+#     SCOPE=local ADVERTISE_ADDR PEERS KEY, enable; the gossip cluster forms;
+#  3. standalone: the same network on each host, containers on different
+#     hosts ping each other;
+#  4. while a container on h1 pings one on h2 every 10 ms: kill -9 h2's
+#     weft-plugin (Docker restarts it), then `plugin disable -f` / `upgrade`
+#     to tag 2 / `enable` on h2; count lost replies and the longest gap;
+#  5. swarm: 1 manager + 2 workers, SCOPE=global and no PEERS (seeds come
+#     from Docker's DiscoverNew), `network create -d weft:latest --attachable`,
+#     a 3-replica service spread over the hosts, tasks ping each other by IP,
+#     a standalone container attached to the network reaches a task.
+#
+# Knobs: WEFT_IMAGE_CACHE (default /var/cache/weft-images: the debootstrapped
+# base and the plugin rootfs of identical inputs are reused from there),
+# WEFT_E2E_PLUGIN_REBUILD=1 (always docker build, ignore the rootfs cache),
+# WEFT_E2E_MAX_LOST (default 200: lost 10-ms replies allowed per event).
+#
+# Takes (2 cores): ~3.5 min when it builds (docker build ~2-3 min), ~1.3 min
+# when the rootfs cache hits; the first run on a machine adds ~2 min of
+# debootstrap (cached after). `down` takes ~30 s after a build (removing
+# h1's build layers).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$E2E_LIB_DIR/weft_lib.sh"
+
+e2e_require_root
+e2e_require_cmd dockerd containerd runc busybox ip nsenter unshare curl jq tar flock debootstrap docker-registry
+[[ -x $WEFTCTL_BIN ]] || e2e_skip "no $WEFTCTL_BIN (build it: ninja -C build weftctl)"
+
+REG_ADDR=198.18.0.254:5000 # testbed.sh registry-start
+export TB_DOCKERD_ARGS="--insecure-registry $REG_ADDR${TB_DOCKERD_ARGS:+ $TB_DOCKERD_ARGS}"
+export TB_RUN_SHARED=1 # the daemons' /run is shared, as on systemd hosts
+CACHE="${WEFT_IMAGE_CACHE:-/var/cache/weft-images}"
+MAX_LOST="${WEFT_E2E_MAX_LOST:-200}"
+export E2E_DOCKER_TIMEOUT=120
+E2E_TIMINGS="$(mktemp /tmp/weft-e2e-timings.XXXXXX)"
+export E2E_TIMINGS
+e2e_on_exit rm -f "$E2E_TIMINGS"
+
+e2e_bed_up 3
+HOSTS=(h1 h2 h3)
+
+# ---------------------------------------------------------------- helpers
+# The managed plugin's socket on HOST, as the root mount namespace sees it:
+# <plugin dir>/<64-hex id>/weft.sock is longer than a unix socket path may
+# be, so through a short symlink to the directory.
+psock() {
+  local l="$E2E_BED_PARENT/p$1"
+  ln -sfn "$(hvar "$1" PLUGIN_DIR)/$(dh "$1" plugin inspect -f '{{.Id}}' weft)" "$l"
+  echo "$l/weft.sock"
+}
+wctl() {
+  local h="$1"
+  shift
+  timeout 10 "$WEFTCTL_BIN" --socket "$(psock "$h")" "$@"
+}
+# pid of HOST's weft-plugin: shim (by the plugin's full id) -> entry -> weft-plugin.
+plugin_pid() {
+  local id shim entry p
+  id="$(dh "$1" plugin inspect -f '{{.Id}}' weft)"
+  shim="$(pgrep -f -- "-id $id( |\$)" | head -n1)" || return 1
+  entry="$(pgrep -P "$shim" | head -n1)" || return 1
+  for p in $(pgrep -P "$entry"); do
+    [[ $(readlink "/proc/$p/exe") == */weft-plugin ]] && { echo "$p"; return 0; }
+  done
+  return 1
+}
+# cluster_formed : every host sees every other host alive.
+cluster_formed() {
+  local h o st
+  for h in "${HOSTS[@]}"; do
+    for o in "${HOSTS[@]}"; do
+      [[ $h == "$o" ]] && continue
+      st="$(wctl "$h" --json peers | jq -r --arg id "$(haddr "$o")" '[.gossip.members[] | select(.id == $id) | .state][0] // "none"')"
+      [[ $st == alive ]] || { echo "$h sees $o as $st"; return 1; }
+    done
+  done
+}
+enabled_is() { [[ $(dh "$1" plugin inspect -f '{{.Enabled}}' weft) == "$2" ]]; }
+socket_answers() { wctl "$1" --json status >/dev/null; }
+
+# ping_bg HOST CTR TARGET COUNT FILE : COUNT pings every 10 ms, in the background.
+ping_bg() {
+  dh "$1" exec "$2" ping -c "$4" -i 0.01 -W 1 "$3" >"$5" 2>&1 &
+  PING_PID=$!
+}
+# ping_stats FILE : "received lost longest_run_of_lost last_seq" of a ping_bg run.
+ping_stats() {
+  awk -F'seq=' '/ bytes from /{split($2, a, " "); s = a[1] + 0; if (n == 0) gap = s; else if (s - prev - 1 > gap) gap = s - prev - 1; prev = s; n++}
+                /packets transmitted/{sent = $0 + 0}
+                END {if (n == 0) prev = -1; if (sent - 1 - prev > gap) gap = sent - 1 - prev
+                     printf "%d %d %d %d\n", n, sent - n, gap, prev}' "$1"
+}
+# check_pings LABEL FILE COUNT : prints the numbers; traffic must have come
+# back (the last 50 replies arrived) and at most MAX_LOST replies be lost.
+check_pings() {
+  local label="$1" f="$2" count="$3" recv lost gap last
+  read -r recv lost gap last < <(ping_stats "$f")
+  log "RESULT $label: $recv/$count replies, $lost lost, longest gap $gap replies (~$((gap * 10)) ms)"
+  echo "$label lost=$lost longest_gap_ms=$((gap * 10))" >>"$E2E_TIMINGS"
+  ((last == count - 1)) || fail "$label: traffic did not come back (last reply seq $last of $((count - 1)))"$'\n'"$(tail -n 5 "$f")"
+  local tail_lost
+  tail_lost="$(awk -F'seq=' -v from=$((count - 50)) '/ bytes from /{split($2, a, " "); if (a[1] + 0 >= from) n++} END {print 50 - n}' "$f")"
+  ((tail_lost == 0)) || fail "$label: $tail_lost of the last 50 replies lost"
+  assert_int_le "$lost" "$MAX_LOST" "$label: lost replies"
+}
+
+# ---------------------------------------------------------------- 1. build
+step "registry in the bed"
+REG="$(tb registry-start)"
+assert_eq "$REG_ADDR" "$REG" "registry address"
+
+step "build the plugin from the Dockerfile on h1 (offline), push"
+bp() {
+  DOCKER_HOST="$TB_h1_DOCKER_HOST" DOCKER_CONFIG="$TB_DIR/cli" DOCKER="${TB_DOCKER_CLI:-/usr/bin/docker}" \
+    WEFT_IMAGE_CACHE="$CACHE" "$E2E_REPO/packaging/build-plugin.sh" "$@"
+}
+cache_args=(--cache "$CACHE")
+[[ ${WEFT_E2E_PLUGIN_REBUILD:-0} == 1 ]] && cache_args=()
+PDIR="$E2E_BED_PARENT/plugin"
+time_it "build+push $REG/weft:1" bp --offline --network none "${cache_args[@]}" --push --keep-dir "$PDIR" "$REG/weft:1" >/dev/null ||
+  fail "build-plugin.sh failed"
+# The upgrade target: the same binaries under tag 2 (its /etc/weft-plugin-ref differs).
+cp -a "$PDIR" "$PDIR.2"
+echo "$REG/weft:2" >"$PDIR.2/rootfs/etc/weft-plugin-ref"
+time_it "create+push $REG/weft:2" assert_ok dh h1 plugin create "$REG/weft:2" "$PDIR.2"
+assert_ok dh h1 plugin push "$REG/weft:2"
+assert_ok dh h1 plugin rm "$REG/weft:1" "$REG/weft:2"
+log "rootfs: $(du -sh "$PDIR/rootfs" | cut -f1); $(ls "$PDIR/rootfs/usr/bin" | tr '\n' ' ')"
+
+# ---------------------------------------------------------------- 2. install
+step "install on every host, check defaults, configure, enable"
+KEY="$(new_cluster_key)"
+for h in "${HOSTS[@]}"; do
+  time_it "install $h" assert_ok dh "$h" plugin install --grant-all-permissions --disable --alias weft "$REG/weft:1"
+done
+assert_eq "weft:latest false" "$(dh h1 plugin ls --format '{{.Name}} {{.Enabled}}')" "installed, disabled"
+env_json="$(dh h1 plugin inspect -f '{{json .Settings.Env}}' weft)"
+for kv in SCOPE=global GOSSIP_PORT=7947 VXLAN_PORT=4789 STATE_DIR=/var/lib/weft SOCKET=/run/docker/plugins/weft.sock; do
+  assert_contains "$env_json" "\"$kv\"" "default setting"
+done
+assert_contains "$(dh h1 plugin inspect -f '{{json .Config.Linux.Capabilities}}' weft)" '"CAP_NET_ADMIN"'
+for h in "${HOSTS[@]}"; do
+  assert_ok dh "$h" plugin set weft SCOPE=local "ADVERTISE_ADDR=$(haddr "$h")" "PEERS=$TB_h1_ADDR" "KEY=$KEY"
+  time_it "enable $h" assert_ok dh "$h" plugin enable weft
+done
+for h in "${HOSTS[@]}"; do
+  wait_until 10 socket_answers "$h"
+  st="$(wctl "$h" --json status)"
+  assert_eq "local $(haddr "$h") /var/lib/weft" "$(jq -r '"\(.scope) \(.advertiseAddr) \(.stateDir)"' <<<"$st")" "$h: settings reached weft-plugin"
+  assert_contains "$(cat "$(hvar "$h" DIR)/dockerd.log")" "network namespaces are mirrored in the host's /run/weft/netns (0 restored)" "$h: entrypoint"
+done
+pid="$(plugin_pid h1)" || fail "no weft-plugin process found for h1's plugin"
+caps="$(awk '/^CapEff:/ {print $2}' "/proc/$pid/status")"
+# CAP_NET_ADMIN (12) and CAP_SYS_ADMIN (21) must be effective.
+(((0x$caps >> 12) & 1 && (0x$caps >> 21) & 1)) || fail "weft-plugin lacks NET_ADMIN/SYS_ADMIN: CapEff $caps"
+time_it "gossip cluster of 3" wait_until 30 cluster_formed
+gossip_user="$(wctl h1 --json peers | jq -r '.gossip.running')"
+assert_eq true "$gossip_user" "h1's weft-gossip runs"
+
+# ---------------------------------------------------------------- 3. standalone
+step "standalone: one network on three hosts (SCOPE=local, weft IPAM)"
+declare -A IP
+for i in 1 2 3; do
+  h="h$i"
+  time_it "network create $h" assert_ok dh "$h" network create -d weft:latest --ipam-driver weft:latest \
+    --subnet 10.77.0.0/24 --ip-range "10.77.0.$((64 * i))/26" mnet
+  time_it "run c$i" run_ctr_on "$h" "c$i" mnet
+  IP[c$i]="$(ctr_ip_on "$h" "c$i" mnet)"
+done
+log "c1=${IP[c1]} c2=${IP[c2]} c3=${IP[c3]}"
+time_it "first ping h1->h2" wait_until 20 pings h1 c1 "${IP[c2]}"
+ping_ok_on h1 c1 "${IP[c2]}" 3
+ping_ok_on h2 c2 "${IP[c3]}" 3
+ping_ok_on h3 c3 "${IP[c1]}" 3
+
+# ---------------------------------------------------------------- 4. restarts
+step "kill -9 h2's weft-plugin while c1 pings c2 every 10 ms"
+old="$(plugin_pid h2)"
+ping_bg h1 c1 "${IP[c2]}" 600 "$E2E_BED_PARENT/ping-kill.txt"
+sleep 1
+kill -KILL "$old"
+wait_until 30 socket_answers h2
+new="$(plugin_pid h2)"
+assert_ne "$old" "$new" "weft-plugin was restarted"
+wait "$PING_PID" || true
+check_pings "kill -9 + Docker's restart" "$E2E_BED_PARENT/ping-kill.txt" 600
+
+step "disable -f / upgrade to $REG/weft:2 / enable on h2 while c1 pings c2 every 10 ms"
+ping_bg h1 c1 "${IP[c2]}" 1200 "$E2E_BED_PARENT/ping-upgrade.txt"
+sleep 1
+timer_start upgrade
+time_it "plugin disable -f" assert_ok dh h2 plugin disable -f weft
+time_it "plugin upgrade" assert_ok dh h2 plugin upgrade --grant-all-permissions --skip-remote-check weft "$REG/weft:2"
+time_it "plugin enable" assert_ok dh h2 plugin enable weft
+log "disable+upgrade+enable: $(timer_ms upgrade) ms"
+wait "$PING_PID" || true
+assert_eq "$REG/weft:2" "$(dh h2 plugin inspect -f '{{.PluginReference}}' weft)" "h2 runs tag 2"
+assert_contains "$(dh h2 plugin inspect -f '{{json .Settings.Env}}' weft)" "\"ADVERTISE_ADDR=$TB_h2_ADDR\"" "settings survive the upgrade"
+assert_contains "$(dh h2 exec c2 ip -o link)" "eth0" "c2 keeps its interface"
+assert_contains "$(cat "$TB_h2_DIR/dockerd.log")" "mirrored in the host's /run/weft/netns (1 restored)" \
+  "h2's entrypoint put the sandbox back after the upgrade"
+check_pings "disable/upgrade/enable" "$E2E_BED_PARENT/ping-upgrade.txt" 1200
+ping_ok_on h3 c3 "${IP[c2]}" 3
+# A new container on the upgraded host joins the network too.
+run_ctr_on h2 c2b mnet
+ping_ok_on h1 c1 "$(ctr_ip_on h2 c2b mnet)" 3
+
+# ---------------------------------------------------------------- 5. swarm
+step "swarm: SCOPE=global, no PEERS (seeds from DiscoverNew)"
+for i in 1 2 3; do
+  assert_ok dh "h$i" rm -f "c$i"
+done
+assert_ok dh h2 rm -f c2b
+for h in "${HOSTS[@]}"; do
+  assert_ok dh "$h" network rm mnet
+  assert_ok dh "$h" plugin disable weft
+  assert_ok dh "$h" plugin set weft SCOPE=global PEERS=
+  assert_ok dh "$h" plugin enable weft
+done
+time_it "swarm init" assert_ok dh h1 swarm init --advertise-addr "$TB_h1_ADDR"
+tok="$(dh h1 swarm join-token -q worker)"
+for h in h2 h3; do
+  time_it "swarm join $h" assert_ok dh "$h" swarm join --advertise-addr "$(haddr "$h")" --token "$tok" "$TB_h1_ADDR:2377"
+done
+time_it "network create appnet" assert_ok dh h1 network create -d weft:latest --attachable --subnet 10.88.0.0/24 appnet
+time_it "service create" assert_ok dh h1 service create -d --name app --replicas 3 --network appnet \
+  --placement-pref spread=node.id busybox:local sleep 3600
+running_nodes() {
+  local n
+  n="$(dh h1 service ps app -f desired-state=running --format '{{.Node}} {{.CurrentState}}' | awk '$2 == "Running" {print $1}' | sort -u | wc -l)"
+  [[ $n == 3 ]] || { echo "tasks running on $n node(s)"; dh h1 service ps app --no-trunc; return 1; }
+}
+time_it "3 tasks on 3 nodes" wait_until 90 running_nodes
+declare -A TASK TIP
+for h in "${HOSTS[@]}"; do
+  TASK[$h]="$(dh "$h" ps -q -f label=com.docker.swarm.service.name=app | head -n1)"
+  [[ -n ${TASK[$h]} ]] || fail "no task of app on $h"
+  TIP[$h]="$(dh "$h" inspect -f '{{(index .NetworkSettings.Networks "appnet").IPAddress}}' "${TASK[$h]}")"
+done
+log "tasks: h1=${TIP[h1]} h2=${TIP[h2]} h3=${TIP[h3]}"
+time_it "first task ping h1->h2" wait_until 30 pings h1 "${TASK[h1]}" "${TIP[h2]}"
+ping_ok_on h1 "${TASK[h1]}" "${TIP[h2]}" 3
+ping_ok_on h2 "${TASK[h2]}" "${TIP[h3]}" 3
+ping_ok_on h3 "${TASK[h3]}" "${TIP[h1]}" 3
+disc="$(wctl h2 --json status | jq -r '.discoveredNodes | sort | join(",")')"
+assert_eq "$TB_h1_ADDR,$TB_h3_ADDR" "$disc" "h2 learnt the other nodes from DiscoverNew"
+# --attachable: a standalone container on h3 reaches the task on h1.
+run_ctr_on h3 att appnet
+ping_ok_on h3 att "${TIP[h1]}" 3
+
+step "timings"
+sed 's/^/  /' "$E2E_TIMINGS" >&2
+e2e_pass
