@@ -101,7 +101,9 @@ bool GossipSupervisor::spawn() {
     return false;
   }
   std::string lvl = opts_.logLevel;
-  const char* argv[] = {opts_.binary.c_str(), "--ipc-fd", "3", "--log-level", lvl.c_str(), nullptr};
+  std::string self = std::to_string(::getpid());
+  const char* argv[] = {opts_.binary.c_str(), "--ipc-fd", "3", "--parent-pid", self.c_str(),
+                        "--log-level", lvl.c_str(), nullptr};
   pid_t pid = ::fork();
   if (pid == 0) {
     // Only async-signal-safe calls until exec.

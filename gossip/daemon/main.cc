@@ -89,19 +89,24 @@ EndpointRecord recordFrom(const Json& m) {
 
 int main(int argc, char** argv) {
   int ipc = 3;
+  pid_t parent = 0;  // weft-plugin; 0: whoever started us
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--ipc-fd") && i + 1 < argc) ipc = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--parent-pid") && i + 1 < argc) parent = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--log-level") && i + 1 < argc) {
       log::Level l;
       if (log::parseLevel(argv[++i], &l)) log::setLevel(l);
     } else {
-      std::fprintf(stderr, "usage: weft-gossip [--ipc-fd N] [--log-level L]\n"
+      std::fprintf(stderr, "usage: weft-gossip [--ipc-fd N] [--parent-pid P] [--log-level L]\n"
                            "weft-gossip is started by weft-plugin; it is not run by hand.\n");
       return 2;
     }
   }
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the plugin
-  if (::getppid() == 1) return 1;      // the plugin died before we got here
+  // Never outlive the plugin (which may itself be process 1 of a managed
+  // plugin's pid namespace, so "parent is 1" proves nothing).
+  if (parent == 0) parent = ::getppid();
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != parent) return 1;  // the plugin died before we got here
   signal(SIGPIPE, SIG_IGN);
 
   auto first = ipcRecv(ipc);
@@ -126,7 +131,7 @@ int main(int argc, char** argv) {
   if (auto st = dropPrivileges(); !st) return fail(ipc, "cannot drop privileges: " + st.error().message);
   // Changing credentials clears the parent-death signal: set it again.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() == 1) return 1;
+  if (::getppid() != parent) return 1;
 
   AuditingTransport transport(sockets);
   NodeConfig nc;
