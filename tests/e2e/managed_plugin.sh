@@ -250,6 +250,15 @@ time_it "first task ping h1->h2" wait_until 30 pings h1 "${TASK[h1]}" "${TIP[h2]
 ping_ok_on h1 "${TASK[h1]}" "${TIP[h2]}" 3
 ping_ok_on h2 "${TASK[h2]}" "${TIP[h3]}" 3
 ping_ok_on h3 "${TASK[h3]}" "${TIP[h1]}" 3
+# By name: Docker's embedded DNS knows the service's tasks on appnet.
+tasks_resolve() {
+  local out ip
+  out="$(dh "$1" exec "$2" nslookup tasks.app 127.0.0.11 2>&1)" || { echo "$out"; return 1; }
+  for ip in "${TIP[@]}"; do [[ $out == *"$ip"* ]] || { echo "tasks.app lacks $ip: $out"; return 1; }; done
+}
+wait_until 30 tasks_resolve h1 "${TASK[h1]}"
+wait_until 30 tasks_resolve h3 "${TASK[h3]}"
+ping_ok_on h2 "${TASK[h2]}" tasks.app 3
 disc="$(wctl h2 --json status | jq -r '.discoveredNodes | sort | join(",")')"
 assert_eq "$TB_h1_ADDR,$TB_h3_ADDR" "$disc" "h2 learnt the other nodes from DiscoverNew"
 # --attachable: a standalone container on h3 reaches the task on h1.
