@@ -5,6 +5,7 @@
 // serializes peer operations) and is all-or-nothing.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -163,6 +164,9 @@ class Driver {
 
   EndpointRecord localRecordLocked(const Endpoint& e) const;
   std::string retiredNameLocked(const std::string& netns);
+  // Runs `change` on one address pool under the lock and makes it durable;
+  // if the state cannot be written, the pool is put back as it was.
+  Status changePoolDurably(const std::string& poolId, const std::function<Status()>& change);
   void programPeerLocked(const Network& n, const EndpointRecord& r, bool add);
   void programAllPeersLocked(const Network& n);
 

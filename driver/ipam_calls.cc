@@ -1,6 +1,8 @@
 // Docker's IPAM calls and swarm node discovery: each change made durable
 // before it is answered, and undone if it cannot be.
 
+#include <functional>
+
 #include "driver/driver.h"
 
 namespace weft::driver {
@@ -65,62 +67,43 @@ Result<PoolGrant> Driver::requestPool(const std::string& addressSpace, const std
   return g;
 }
 
-Status Driver::releasePool(const std::string& poolId) {
+Status Driver::changePoolDurably(const std::string& poolId, const std::function<Status()>& change) {
   uint64_t seq;
   std::optional<AddressPool> saved;
   {
     std::lock_guard<std::mutex> lk(mu_);
     saved = ipam_.pool(poolId);
-    if (auto st = ipam_.releasePool(poolId); !st) return st;
+    if (auto st = change(); !st) return st;
     seq = bumpLocked();
   }
   if (auto st = commit(seq); !st) {
     std::lock_guard<std::mutex> lk(mu_);
-    ipam_.restorePool(poolId, saved);
+    ipam_.restorePool(poolId, saved);  // as it was before: the change never happened
     bumpLocked();
     return st;
   }
   return Status::Ok();
+}
+
+Status Driver::releasePool(const std::string& poolId) {
+  return changePoolDurably(poolId, [&] { return ipam_.releasePool(poolId); });
 }
 
 Result<std::string> Driver::requestAddress(const std::string& poolId, const std::string& address,
                                            const std::map<std::string, std::string>& options) {
-  uint64_t seq;
   std::string got;
-  std::optional<AddressPool> saved;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    saved = ipam_.pool(poolId);
+  auto st = changePoolDurably(poolId, [&]() -> Status {
     auto r = ipam_.requestAddress(poolId, address, options);
     if (!r.ok()) return r.error();
     got = *r;
-    seq = bumpLocked();
-  }
-  if (auto st = commit(seq); !st) {
-    std::lock_guard<std::mutex> lk(mu_);
-    ipam_.restorePool(poolId, saved);
-    bumpLocked();
-    return st.error();
-  }
+    return Status::Ok();
+  });
+  if (!st) return st.error();
   return got;
 }
 
 Status Driver::releaseAddress(const std::string& poolId, const std::string& address) {
-  uint64_t seq;
-  std::optional<AddressPool> saved;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    saved = ipam_.pool(poolId);
-    if (auto st = ipam_.releaseAddress(poolId, address); !st) return st;
-    seq = bumpLocked();
-  }
-  if (auto st = commit(seq); !st) {
-    std::lock_guard<std::mutex> lk(mu_);
-    ipam_.restorePool(poolId, saved);
-    bumpLocked();
-    return st;
-  }
-  return Status::Ok();
+  return changePoolDurably(poolId, [&] { return ipam_.releaseAddress(poolId, address); });
 }
 
 }  // namespace weft::driver

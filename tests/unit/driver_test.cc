@@ -385,3 +385,21 @@ TEST(ObjectIds, DockerStyleIdsOnly) {
   EXPECT_FALSE(validObjectId("../../etc/passwd00"));
   EXPECT_FALSE(validObjectId(std::string(129, 'a')));
 }
+
+TEST_F(DriverTest, AFailedStateWriteUndoesAddressChanges) {
+  auto pool = driver_->requestPool("", "10.10.0.0/24", "", {}, false);
+  ASSERT_TRUE(pool.ok());
+  auto a = driver_->requestAddress(pool->poolId, "10.10.0.5", {});
+  ASSERT_TRUE(a.ok());
+  const std::string blocker = dir_ / ("state.json.tmp." + std::to_string(getpid()));
+  ASSERT_EQ(::mkdir(blocker.c_str(), 0700), 0);
+  EXPECT_FALSE(driver_->requestAddress(pool->poolId, "10.10.0.6", {}).ok());
+  EXPECT_FALSE(driver_->releaseAddress(pool->poolId, "10.10.0.5").ok());
+  EXPECT_FALSE(driver_->releasePool(pool->poolId).ok());
+  ::rmdir(blocker.c_str());
+  // Nothing of the failed changes stuck: .6 is free, .5 still taken, the pool there.
+  EXPECT_EQ(driver_->requestAddress(pool->poolId, "10.10.0.5", {}).code(), EEXIST);
+  auto six = driver_->requestAddress(pool->poolId, "10.10.0.6", {});
+  ASSERT_TRUE(six.ok()) << six.error().message;
+  EXPECT_TRUE(driver_->releasePool(pool->poolId).ok());
+}
