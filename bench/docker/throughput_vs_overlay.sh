@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# TCP throughput between containers on two hosts: a weft network versus
+# Docker's built-in overlay in swarm mode on the same two test-bed hosts, same
+# underlay MTU, printed side by side. iperf3 (in busybox:local), 10 s per run,
+# RUNS runs each (interleaved), one stream. Brings up its own bed and tears it
+# down. weft runs here in legacy socket mode; the data path (kernel VXLAN,
+# bridge, veth) is the one the managed plugin uses.
+#
+#   sudo bench/docker/throughput_vs_overlay.sh            (RUNS=3, SECONDS_PER_RUN=10, TB_MTU=1500)
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+testbed="$repo/tests/testbed/testbed.sh"
+runs="${RUNS:-3}"
+secs="${SECONDS_PER_RUN:-10}"
+[[ $(id -u) -eq 0 ]] || { echo "throughput_vs_overlay: needs root" >&2; exit 1; }
+bin="${WEFT_BIN:-$repo/build/bin}"
+for b in weft-plugin weft-gossip; do
+  [[ -x $bin/$b ]] || { echo "throughput_vs_overlay: build $b first (ninja -C build weft-plugin weft-gossip)" >&2; exit 1; }
+done
+
+parent="$(mktemp -d /tmp/weft-bench.XXXXXX)"
+export TB_DIR="$parent/bed" TB_NS_PREFIX="tbt-${parent##*.}-"
+cleanup() {
+  set +e
+  "$testbed" down >/dev/null 2>&1 || echo "throughput_vs_overlay: testbed down failed ($TB_DIR)" >&2
+  rm -rf --one-file-system "$parent"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+say() { echo "# $*" >&2; }
+d() { "$testbed" docker "$@"; }
+
+say "bringing up 2 hosts (underlay MTU ${TB_MTU:-1500})"
+"$testbed" up 2 >/dev/null 2>&1 || { echo "throughput_vs_overlay: testbed up failed" >&2; exit 1; }
+# shellcheck disable=SC1091
+source "$TB_DIR/env"
+key="$(head -c 32 /dev/urandom | base64)"
+for i in 1 2; do
+  "$testbed" weft-start "h$i" --peers "$TB_h1_ADDR" --key "$key" >/dev/null 2>&1
+done
+say "weft network on both hosts; swarm and an attachable overlay network"
+for i in 1 2; do
+  d "h$i" network create -d weft --ipam-driver weft --subnet 10.10.0.0/16 --ip-range "10.10.$i.0/24" wnet >/dev/null
+done
+d h1 swarm init --advertise-addr "$TB_h1_ADDR" >/dev/null
+token="$(d h1 swarm join-token -q worker)"
+d h2 swarm join --token "$token" --advertise-addr "$TB_h2_ADDR" "$TB_h1_ADDR:2377" >/dev/null
+d h1 network create -d overlay --attachable --subnet 10.30.0.0/16 onet >/dev/null
+
+declare -A server_ip mtu
+for net in wnet onet; do
+  d h2 run -d --name "srv-$net" --network "$net" --tmpfs /tmp busybox:local iperf3 -s >/dev/null
+  d h1 run -d --name "cli-$net" --network "$net" --tmpfs /tmp busybox:local sleep 3600 >/dev/null
+  server_ip[$net]="$(d h2 inspect -f "{{(index .NetworkSettings.Networks \"$net\").IPAddress}}" "srv-$net")"
+  mtu[$net]="$(d h1 exec "cli-$net" cat /sys/class/net/eth0/mtu)"
+  for _ in $(seq 1 50); do
+    d h1 exec "cli-$net" ping -c 1 -W 1 "${server_ip[$net]}" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+done
+
+declare -A results
+for r in $(seq 1 "$runs"); do
+  for net in wnet onet; do
+    out="$(d h1 exec "cli-$net" iperf3 -c "${server_ip[$net]}" -t "$secs" -f m 2>&1)" || {
+      echo "throughput_vs_overlay: iperf3 on $net failed: $out" >&2
+      exit 1
+    }
+    mbps="$(awk '/receiver/ {print $(NF-2)}' <<<"$out" | tail -n 1)"
+    say "run $r $net: $mbps Mbit/s"
+    results[$net]+="$mbps "
+  done
+done
+
+median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+w="$(median "${results[wnet]}")"
+o="$(median "${results[onet]}")"
+echo "# iperf3 TCP, 1 stream, ${secs} s x $runs runs, h1 -> h2 across the underlay; $(uname -r), $(nproc) cpus"
+printf '%-22s %6s %14s   %s\n' "network" "MTU" "median Mbit/s" "runs"
+printf '%-22s %6s %14s   %s\n' "weft" "${mtu[wnet]}" "$w" "${results[wnet]}"
+printf '%-22s %6s %14s   %s\n' "overlay (swarm)" "${mtu[onet]}" "$o" "${results[onet]}"
+awk -v w="$w" -v o="$o" 'BEGIN { if (o > 0) printf "weft / overlay: %.2fx (target >= 1.0x)\n", w / o }'
