@@ -89,16 +89,6 @@ int run(int argc, char** argv) {
 
   plugin::Api api(drv);
 
-  // Veths that Leave took out of service are deleted here, in batches, off
-  // the request path (deleting a veth waits ~20 ms on the kernel).
-  std::thread reaper([&drv] {
-    for (;;) {
-      usleep(100000);
-      drv.reapRetired();
-    }
-  });
-  reaper.detach();
-
   // Multi-host: the gossip sidecar, when this host has an underlay address.
   std::unique_ptr<plugin::GossipSupervisor> gossip;
   if (!cfg->advertiseAddr.empty()) {
@@ -141,6 +131,7 @@ int run(int argc, char** argv) {
   } else {
     LOG_INFO("plugin", "multi-host off (no ADVERTISE_ADDR): networks stay on this host");
   }
+
   plugin::UnixHttpServer server;
   std::atomic<int> inflight{0};
   plugin::installRoutes(server, api, 32, &inflight);  // one thread per open connection
@@ -148,6 +139,16 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "weft-plugin: %s\n", st.error().message.c_str());
     return 1;
   }
+  // Started once nothing can fail any more (it outlives this function).
+  // Veths that Leave took out of service are deleted here, in batches, off
+  // the request path (deleting a veth waits ~20 ms on the kernel).
+  std::thread reaper([&drv] {
+    for (;;) {
+      usleep(100000);
+      drv.reapRetired();
+    }
+  });
+  reaper.detach();
   LOG_INFO("plugin", "weft-plugin " << plugin::kVersion << " serving on " << cfg->socket << " (scope "
                                     << cfg->scope << ", state " << cfg->stateDir
                                     << (cfg->fakeKernel ? ", fake kernel" : "") << ")");
