@@ -19,10 +19,15 @@
 
 namespace weft::kernel {
 
-NetlinkKernel::NetlinkKernel(std::string netnsDir) : netnsDir_(std::move(netnsDir)) {
+NetlinkKernel::NetlinkKernel(std::string netnsDir, std::string keepDir)
+    : netnsDir_(std::move(netnsDir)), keepDir_(std::move(keepDir)) {
   std::error_code ec;
   std::filesystem::create_directories(netnsDir_, ec);
   if (ec) throw std::runtime_error("creating namespace directory " + netnsDir_ + ": " + ec.message());
+  if (!keepDir_.empty()) {
+    std::filesystem::create_directories(keepDir_, ec);
+    if (ec) throw std::runtime_error("creating namespace keep directory " + keepDir_ + ": " + ec.message());
+  }
   // The constructing thread is in the host namespace: remember it, so every
   // later operation on the host namespace uses this one, whatever thread asks.
   hostNs_ = Fd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
@@ -108,7 +113,49 @@ Status NetlinkKernel::createNetnsAt(const std::string& path) {
     ::unlink(path.c_str());
     return Error{s.code(), "createNetns: " + s.error().message};
   }
+  if (!keepDir_.empty()) {
+    std::string twin = keepDir_ + path.substr(path.rfind('/'));
+    if (auto s = bindNetnsFile(path, twin); !s) {
+      removeNetnsFile(path);  // nothing half-made: the namespace goes with it
+      return Error{s.code(), "createNetns: keeping a second mount: " + s.error().message};
+    }
+  }
   return {};
+}
+
+Result<NetlinkKernel::KeepReport> NetlinkKernel::adoptKeptNamespaces() {
+  KeepReport r;
+  if (keepDir_.empty()) return r;
+  std::lock_guard<std::mutex> lock(nsMu_);
+  auto names = [](const std::string& dir) -> Result<std::vector<std::string>> {
+    std::vector<std::string> out;
+    std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
+    if (!d) return Error::fromErrno(errno, "adoptKeptNamespaces: opening " + dir);
+    while (dirent* e = ::readdir(d.get()))
+      if (e->d_name[0] != '.') out.emplace_back(e->d_name);
+    return out;
+  };
+  auto kept = names(keepDir_);
+  if (!kept) return kept.error();
+  for (const auto& name : *kept) {
+    const std::string twin = keepDir_ + "/" + name, path = netnsDir_ + "/" + name;
+    if (!openNetnsFile(twin)) {
+      if (auto s = removeNetnsFile(twin); !s) return Error{s.code(), "adoptKeptNamespaces: " + s.error().message};
+      continue;
+    }
+    if (openNetnsFile(path)) continue;
+    if (auto s = bindNetnsFile(twin, path); !s) return Error{s.code(), "adoptKeptNamespaces: " + s.error().message};
+    ++r.restored;
+  }
+  auto live = names(netnsDir_);
+  if (!live) return live.error();
+  for (const auto& name : *live) {
+    const std::string twin = keepDir_ + "/" + name, path = netnsDir_ + "/" + name;
+    if (!openNetnsFile(path) || openNetnsFile(twin)) continue;
+    if (auto s = bindNetnsFile(path, twin); !s) return Error{s.code(), "adoptKeptNamespaces: " + s.error().message};
+    ++r.kept;
+  }
+  return r;
 }
 
 Status NetlinkKernel::createNetns(const Netns& name) {
@@ -121,9 +168,11 @@ Status NetlinkKernel::deleteNetns(const Netns& name) {
   if (auto s = checkNetnsName("deleteNetns", name); !s) return s;
   std::lock_guard<std::mutex> lock(nsMu_);
   const std::string path = netnsPath(name);
+  const std::string twin = keepDir_.empty() ? "" : keepDir_ + "/" + name;
   auto fd = openNetnsFile(path);
   if (!fd) {
     ::unlink(path.c_str());  // a stale plain file, if any
+    if (!twin.empty()) removeNetnsFile(twin);
     dropSocket(name);
     return Error{ENOENT, "deleteNetns: namespace '" + name + "' does not exist"};
   }
@@ -141,10 +190,9 @@ Status NetlinkKernel::deleteNetns(const Netns& name) {
   }
   dropSocket(name);
   fd = Fd();
-  if (::umount2(path.c_str(), MNT_DETACH) != 0 && errno != EINVAL)
-    return Error::fromErrno(errno, "deleteNetns: unmounting " + path);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-    return Error::fromErrno(errno, "deleteNetns: removing " + path);
+  if (!twin.empty())
+    if (auto s = removeNetnsFile(twin); !s) return Error{s.code(), "deleteNetns: " + s.error().message};
+  if (auto s = removeNetnsFile(path); !s) return Error{s.code(), "deleteNetns: " + s.error().message};
   return {};
 }
 

@@ -15,7 +15,8 @@
 // a bridge or lo as a bridge port (the kernel's EINVAL, kept).
 //
 // Namespaces are files <netnsDir>/<name> holding a bind mount of the
-// namespace; they are created from a short-lived thread that unshare()s, and
+// namespace (and, with a keep directory, a second one in <keepDir>/<name>:
+// see adoptKeptNamespaces); they are created from a short-lived thread that unshare()s, and
 // talked to through one cached NETLINK_ROUTE socket per namespace opened by a
 // short-lived thread that setns()ed into it. Listing functions report only
 // what weft manages: routes of protocol "static" in the main table,
@@ -43,8 +44,23 @@ class NetlinkKernel : public Kernel {
  public:
   // Creates netnsDir (and parents) if missing. Must be constructed on a
   // thread in the host network namespace.
-  explicit NetlinkKernel(std::string netnsDir);
+  explicit NetlinkKernel(std::string netnsDir, std::string keepDir = "");
   ~NetlinkKernel() override;
+
+  // The keep directory holds a second bind mount of every namespace, on a
+  // mount that whoever unmounts netnsDir leaves alone. It exists for the
+  // managed plugin: `docker plugin disable` (so every upgrade) unmounts
+  // everything under the plugin's directory, netnsDir included, which would
+  // end every namespace and with it the traffic of running containers.
+  // Called once at start-up, before anything else: binds each kept namespace
+  // whose netnsDir mount is gone back into netnsDir, gives each namespace in
+  // netnsDir without a kept twin one, and removes kept files that hold no
+  // namespace (left by a reboot). Without a keep directory it does nothing.
+  struct KeepReport {
+    int restored = 0;  // netnsDir mounts put back from the keep directory
+    int kept = 0;      // twins made for namespaces that had none
+  };
+  Result<KeepReport> adoptKeptNamespaces();
 
   // Creates bridge, veth and vxlan devices and an ESP rfc4106(gcm(aes)) SA in
   // a throwaway namespace, then a namespace mount under netnsDir. When only
@@ -116,6 +132,7 @@ class NetlinkKernel : public Kernel {
   Status createNetnsAt(const std::string& path);
 
   std::string netnsDir_;
+  std::string keepDir_;  // empty: no second mount
   Fd hostNs_;
   std::mutex nsMu_;    // serializes namespace create/delete
   std::mutex sockMu_;  // guards sockets_ and xfrm_

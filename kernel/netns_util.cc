@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 namespace weft::kernel {
@@ -58,6 +60,49 @@ Status mountNewNetns(const std::string& path) {
       return Error::fromErrno(errno, "bind-mounting the new namespace onto " + path);
     return {};
   });
+}
+
+Status bindNetnsFile(const std::string& from, const std::string& to) {
+  Fd file(::open(to.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0444));
+  if (!file) return Error::fromErrno(errno, "creating " + to);
+  file = Fd();
+  if (::mount(from.c_str(), to.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    int err = errno;
+    ::unlink(to.c_str());
+    return Error::fromErrno(err, "bind-mounting " + from + " onto " + to);
+  }
+  return {};
+}
+
+Status removeNetnsFile(const std::string& path) {
+  if (::umount2(path.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
+    return Error::fromErrno(errno, "unmounting " + path);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Error::fromErrno(errno, "removing " + path);
+  return {};
+}
+
+Result<bool> onSharedMount(const std::string& path) {
+  std::ifstream mi("/proc/self/mountinfo");
+  if (!mi) return Error::fromErrno(errno, "reading /proc/self/mountinfo");
+  std::string line, best;
+  bool shared = false, found = false;
+  while (std::getline(mi, line)) {
+    std::istringstream ls(line);
+    std::string id, parent, dev, root, mnt, opts, field;
+    ls >> id >> parent >> dev >> root >> mnt >> opts;
+    bool under = path == mnt || mnt == "/" ||
+                 (path.size() > mnt.size() && path.compare(0, mnt.size(), mnt) == 0 && path[mnt.size()] == '/');
+    // The longest mount point holding `path` wins; of equal ones, the last
+    // listed (the one on top).
+    if (!under || mnt.size() < best.size()) continue;
+    best = mnt;
+    found = true;
+    shared = false;
+    while (ls >> field && field != "-")
+      if (field.rfind("shared:", 0) == 0) shared = true;
+  }
+  if (!found) return Error{ENOENT, "no mount holds " + path};
+  return shared;
 }
 
 Status runInThrowawayNetns(const std::function<Status()>& fn) {

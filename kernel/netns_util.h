@@ -37,6 +37,15 @@ Status runInNetns(int nsFd, const std::function<Status()>& fn);
 // Creates a new network namespace and bind-mounts it onto `path` (an
 // existing empty file), from a dedicated thread.
 Status mountNewNetns(const std::string& path);
+// Bind-mounts the namespace file `from` onto `to` (created if missing; a
+// plain file left by a reboot is reused). On failure `to` is removed again.
+Status bindNetnsFile(const std::string& from, const std::string& to);
+// Unmounts (lazily) and removes a namespace file; a missing file or one with
+// nothing mounted is fine.
+Status removeNetnsFile(const std::string& path);
+// Whether the mount holding `path` propagates to peer mount namespaces
+// ("shared:N" in /proc/self/mountinfo). ENOENT when no mount holds it.
+Result<bool> onSharedMount(const std::string& path);
 // Runs fn in a new thread inside a fresh anonymous namespace that dies with
 // the thread (used by probe()).
 Status runInThrowawayNetns(const std::function<Status()>& fn);

@@ -95,14 +95,15 @@ Status NetlinkKernel::probe() {
     return Status::Ok();
   });
   if (!s) return Error{s.code(), "kernel probe: " + s.error().message};  // keeps EPROTONOSUPPORT
-  // Finally the state directory must take namespace bind mounts.
-  const std::string probe = netnsDir_ + "/.probe-" + std::to_string(::getpid());
+  // Finally the state directory (and the keep directory) must take
+  // namespace bind mounts.
+  const std::string name = "/.probe-" + std::to_string(::getpid());
   std::lock_guard<std::mutex> lock(nsMu_);
-  if (auto c = createNetnsAt(probe); !c)
+  if (auto c = createNetnsAt(netnsDir_ + name); !c)
     return Error{c.code(), "kernel probe: cannot keep namespaces under " + netnsDir_ + " (needs CAP_SYS_ADMIN): " +
                                c.error().message};
-  ::umount2(probe.c_str(), MNT_DETACH);
-  ::unlink(probe.c_str());
+  removeNetnsFile(netnsDir_ + name);
+  if (!keepDir_.empty()) removeNetnsFile(keepDir_ + name);
   // Last, encryption: its absence is EPROTONOSUPPORT (see the header).
   if (auto x = runInThrowawayNetns(tryXfrm); !x) return Error{x.code(), "kernel probe: " + x.error().message};
   return {};

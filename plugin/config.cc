@@ -21,6 +21,10 @@ const std::vector<SettingInfo>& settings() {
       {"MTU", "default MTU of new networks; 0 derives it from the underlay", "0"},
       {"LOG_LEVEL", "debug, info, warn or error", "info"},
       {"STATE_DIR", "where weft keeps its state and namespace mounts", "/var/lib/weft"},
+      {"NETNS_KEEP_DIR",
+       "also keep each network namespace mounted here, on a mount nobody else unmounts (managed plugin: "
+       "survives docker plugin disable/upgrade)",
+       ""},
       {"SOCKET", "unix socket Docker dials", "/run/docker/plugins/weft.sock"},
       {"FAKE_KERNEL", "true: serve against the in-memory kernel shim (testing, no root)", "false"},
   };
@@ -99,6 +103,9 @@ Status apply(Config& c, const std::string& name, const std::string& v) {
   } else if (name == "STATE_DIR") {
     if (v.empty() || v[0] != '/') return Error{EINVAL, "STATE_DIR must be an absolute path"};
     c.stateDir = v;
+  } else if (name == "NETNS_KEEP_DIR") {
+    if (!v.empty() && v[0] != '/') return Error{EINVAL, "NETNS_KEEP_DIR must be an absolute path (or empty)"};
+    c.netnsKeepDir = v;
   } else if (name == "SOCKET") {
     if (v.empty() || v.size() > 100) return Error{EINVAL, "SOCKET must be a path of at most 100 bytes"};
     c.socket = v;

@@ -21,6 +21,7 @@ struct Config {
   uint32_t mtu = 0;                         // MTU: default network MTU, 0 = from the underlay
   std::string logLevel = "info";            // LOG_LEVEL: debug | info | warn | error
   std::string stateDir = "/var/lib/weft";   // STATE_DIR
+  std::string netnsKeepDir;                 // NETNS_KEEP_DIR: second home of namespace mounts
   std::string socket = "/run/docker/plugins/weft.sock";  // SOCKET
   bool fakeKernel = false;                  // FAKE_KERNEL: in-memory kernel shim (testing)
   bool help = false;

@@ -60,7 +60,7 @@ int run(int argc, char** argv) {
     return 1;
   }
   std::string netnsDir = cfg->stateDir + "/netns";
-  auto kernel = plugin::makeKernel(cfg->fakeKernel, netnsDir);
+  auto kernel = plugin::makeKernel(cfg->fakeKernel, netnsDir, cfg->netnsKeepDir);
   if (!kernel.ok()) {
     std::fprintf(stderr, "weft-plugin: %s\n", kernel.error().message.c_str());
     return 1;

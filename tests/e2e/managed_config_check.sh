@@ -34,6 +34,9 @@ check '[.env[] | select(.name == "SOCKET") | .value][0]' '"/run/docker/plugins/w
 check '[.env[] | select(.name == "STATE_DIR") | .value][0]' '"/var/lib/weft"'
 check '[.env[] | select(.name == "SCOPE") | .value][0]' '"global"'
 check '[.env[] | select(.name == "FAKE_KERNEL") | .value][0]' '"false"'
+# Namespaces outlive disable/upgrade: a second mount in the host's /run.
+check '[.env[] | select(.name == "NETNS_KEEP_DIR") | .value][0]' '"/host/run/weft/netns"'
+check '[.mounts[] | select(.name == "hostrun") | [.source, .destination, .options]][0]' '["/run","/host/run",["rbind","rshared"]]'
 # Fixed settings are not settable; all others are.
 check '[.env[] | select(.settable == ["value"]) | .name] | sort' \
   "$(jq -c '[.env[].name | select(. != "SOCKET" and . != "STATE_DIR" and . != "FAKE_KERNEL")] | sort' "$CFG")"

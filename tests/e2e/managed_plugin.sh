@@ -155,7 +155,7 @@ for h in "${HOSTS[@]}"; do
   wait_until 10 socket_answers "$h"
   st="$(wctl "$h" --json status)"
   assert_eq "local $(haddr "$h") /var/lib/weft" "$(jq -r '"\(.scope) \(.advertiseAddr) \(.stateDir)"' <<<"$st")" "$h: settings reached weft-plugin"
-  assert_contains "$(cat "$(hvar "$h" DIR)/dockerd.log")" "network namespaces are mirrored in the host's /run/weft/netns (0 restored)" "$h: entrypoint"
+  assert_contains "$(cat "$(hvar "$h" DIR)/dockerd.log")" "network namespaces are also kept in /host/run/weft/netns (0 restored" "$h: NETNS_KEEP_DIR"
 done
 pid="$(plugin_pid h1)" || fail "no weft-plugin process found for h1's plugin"
 caps="$(awk '/^CapEff:/ {print $2}' "/proc/$pid/status")"
@@ -205,8 +205,8 @@ wait "$PING_PID" || true
 assert_eq "$REG/weft:2" "$(dh h2 plugin inspect -f '{{.PluginReference}}' weft)" "h2 runs tag 2"
 assert_contains "$(dh h2 plugin inspect -f '{{json .Settings.Env}}' weft)" "\"ADVERTISE_ADDR=$TB_h2_ADDR\"" "settings survive the upgrade"
 assert_contains "$(dh h2 exec c2 ip -o link)" "eth0" "c2 keeps its interface"
-assert_contains "$(cat "$TB_h2_DIR/dockerd.log")" "mirrored in the host's /run/weft/netns (1 restored)" \
-  "h2's entrypoint put the sandbox back after the upgrade"
+assert_contains "$(cat "$TB_h2_DIR/dockerd.log")" "also kept in /host/run/weft/netns (1 restored" \
+  "h2's weft put the sandbox back from NETNS_KEEP_DIR after the upgrade"
 check_pings "disable/upgrade/enable" "$E2E_BED_PARENT/ping-upgrade.txt" 1200
 ping_ok_on h3 c3 "${IP[c2]}" 3
 # A new container on the upgraded host joins the network too.

@@ -1,6 +1,7 @@
 // Behaviour only the real kernel shim has: probe, namespace files and mounts,
 // sysctls seen from the namespace itself. Root only (skips otherwise).
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -87,6 +88,99 @@ TEST_P(NetlinkOnlyTest, SysctlIsWrittenInsideTheNamespace) {
   f >> v;
   EXPECT_EQ(v, "0");
 }
+
+// NETNS_KEEP_DIR: a second mount of every namespace, so that unmounting the
+// state directory (what `docker plugin disable` does to the managed plugin's
+// propagated mount) does not end the namespaces; the next start binds them
+// back and finds them exactly as they were.
+class KeepDirTest : public NetlinkOnlyTest {
+ protected:
+  void SetUp() override {
+    NetlinkOnlyTest::SetUp();
+    if (::testing::Test::IsSkipped()) return;
+    const std::string base = stateDir() + "/keep-" + std::to_string(::getpid()) + "-" +
+                             ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    nsDir_ = base + "/netns";
+    keepDir_ = base + "/kept";
+  }
+  void TearDown() override {
+    // Whatever a failed test left: both directories' mounts.
+    for (const auto& dir : {nsDir_, keepDir_}) {
+      std::error_code ec;
+      if (dir.empty() || !std::filesystem::exists(dir, ec)) continue;
+      for (auto& e : std::filesystem::directory_iterator(dir, ec)) removeNetnsFile(e.path().string());
+    }
+    NetlinkOnlyTest::TearDown();
+  }
+  static bool isNs(const std::string& path) { return openNetnsFile(path).ok(); }
+  std::string nsDir_, keepDir_;
+};
+
+TEST_P(KeepDirTest, NamespaceOutlivesUnmountOfTheStateDirectoryAndIsAdopted) {
+  {
+    NetlinkKernel first(nsDir_, keepDir_);
+    auto r = first.adoptKeptNamespaces();
+    ASSERT_OK(r);
+    EXPECT_EQ(r->restored, 0);
+    EXPECT_EQ(r->kept, 0);
+    ASSERT_OK(first.createNetns("weft-keep"));
+    ASSERT_OK(first.createBridge("weft-keep", "br0", 1400));
+    EXPECT_TRUE(isNs(keepDir_ + "/weft-keep"));
+  }
+  // Docker's RecursiveUnmount of the plugin directory.
+  ASSERT_EQ(::umount2((nsDir_ + "/weft-keep").c_str(), MNT_DETACH), 0);
+  EXPECT_FALSE(isNs(nsDir_ + "/weft-keep"));
+
+  NetlinkKernel next(nsDir_, keepDir_);
+  auto r = next.adoptKeptNamespaces();
+  ASSERT_OK(r);
+  EXPECT_EQ(r->restored, 1);
+  EXPECT_EQ(r->kept, 0);
+  auto ns = next.listNetns();
+  ASSERT_OK(ns);
+  EXPECT_EQ(*ns, (std::vector<Netns>{"weft-keep"}));
+  auto br = next.getLink("weft-keep", "br0");  // the same namespace, not a new one
+  ASSERT_OK(br);
+  EXPECT_EQ(br->mtu, 1400u);
+  // A second start changes nothing.
+  auto again = next.adoptKeptNamespaces();
+  ASSERT_OK(again);
+  EXPECT_EQ(again->restored + again->kept, 0);
+
+  ASSERT_OK(next.deleteNetns("weft-keep"));
+  EXPECT_NE(::access((nsDir_ + "/weft-keep").c_str(), F_OK), 0);
+  EXPECT_NE(::access((keepDir_ + "/weft-keep").c_str(), F_OK), 0);
+}
+
+TEST_P(KeepDirTest, NamespacesWithoutATwinGetOneAndStaleFilesGo) {
+  {
+    NetlinkKernel legacy(nsDir_);  // made before the keep directory was set
+    ASSERT_OK(legacy.createNetns("weft-old"));
+  }
+  NetlinkKernel k2(nsDir_, keepDir_);
+  { std::ofstream(keepDir_ + "/weft-gone").put('\0'); }  // a plain file, as after a reboot
+  auto r = k2.adoptKeptNamespaces();
+  ASSERT_OK(r);
+  EXPECT_EQ(r->restored, 0);
+  EXPECT_EQ(r->kept, 1);
+  EXPECT_TRUE(isNs(keepDir_ + "/weft-old"));
+  EXPECT_NE(::access((keepDir_ + "/weft-gone").c_str(), F_OK), 0);
+  EXPECT_NE(::access((nsDir_ + "/weft-gone").c_str(), F_OK), 0);
+  // A missing namespace is still ENOENT, and clears its twin too.
+  ASSERT_EQ(::umount2((nsDir_ + "/weft-old").c_str(), MNT_DETACH), 0);
+  EXPECT_ERRNO(k2.deleteNetns("weft-old"), ENOENT);
+  EXPECT_NE(::access((keepDir_ + "/weft-old").c_str(), F_OK), 0);
+}
+
+TEST_P(KeepDirTest, ProbeLeavesNothingInTheKeepDirectory) {
+  NetlinkKernel k2(nsDir_, keepDir_);
+  Status s = k2.probe();
+  EXPECT_TRUE(s.ok() || s.code() == EPROTONOSUPPORT) << s.error().message;
+  EXPECT_TRUE(std::filesystem::is_empty(keepDir_));
+  EXPECT_TRUE(std::filesystem::is_empty(nsDir_));
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, KeepDirTest, ::testing::Values(Impl::kNetlink), implName);
 
 INSTANTIATE_TEST_SUITE_P(Kernels, NetlinkOnlyTest, ::testing::Values(Impl::kNetlink), implName);
 

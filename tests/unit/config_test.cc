@@ -50,13 +50,15 @@ TEST(Config, DefaultsMatchTheDesign) {
   EXPECT_EQ(c->vxlanPort, 4789);
   EXPECT_EQ(c->scope, "local");
   EXPECT_FALSE(c->fakeKernel);
+  EXPECT_EQ(c->netnsKeepDir, "");  // legacy mode: nobody unmounts STATE_DIR
 }
 
 TEST(Config, EveryDesignSettingIsAFlagAndAnEnvironmentVariable) {
   std::vector<std::pair<std::string, std::string>> vals = {
       {"SCOPE", "global"}, {"ADVERTISE_ADDR", "198.18.0.1"}, {"PEERS", "198.18.0.2,198.18.0.3"},
       {"GOSSIP_PORT", "8000"}, {"VXLAN_PORT", "4790"}, {"KEY", "k"}, {"KEY_FILE", "/k"},
-      {"MTU", "1400"}, {"LOG_LEVEL", "debug"}, {"STATE_DIR", "/s"}, {"SOCKET", "/x.sock"}};
+      {"MTU", "1400"}, {"LOG_LEVEL", "debug"}, {"STATE_DIR", "/s"}, {"SOCKET", "/x.sock"},
+      {"NETNS_KEEP_DIR", "/run/keep"}};
   std::vector<std::string> env;
   for (auto& [k, v] : vals) env.push_back("WEFT_" + k + "=" + v);
   auto viaEnv = parse({}, env);
@@ -83,6 +85,7 @@ TEST(Config, EveryDesignSettingIsAFlagAndAnEnvironmentVariable) {
     EXPECT_EQ(c->logLevel, "debug");
     EXPECT_EQ(c->stateDir, "/s");
     EXPECT_EQ(c->socket, "/x.sock");
+    EXPECT_EQ(c->netnsKeepDir, "/run/keep");
   }
 }
 
@@ -101,6 +104,7 @@ TEST(Config, BadValuesAreClearErrors) {
   EXPECT_NE(parse({"--bogus=1"}).error().message.find("unknown flag"), std::string::npos);
   EXPECT_NE(parse({"--socket"}).error().message.find("needs a value"), std::string::npos);
   EXPECT_NE(parse({"--state-dir=relative"}).error().message.find("absolute"), std::string::npos);
+  EXPECT_NE(parse({"--netns-keep-dir=run/x"}).error().message.find("NETNS_KEEP_DIR"), std::string::npos);
   EXPECT_NE(parse({}, {"WEFT_LOG_LEVEL=loud"}).error().message.find("WEFT_LOG_LEVEL"), std::string::npos);
   EXPECT_FALSE(parse({"positional"}).ok());
 }

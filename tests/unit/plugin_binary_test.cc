@@ -187,6 +187,17 @@ TEST_F(PluginBinary, BadSettingsAreRefusedAtStart) {
   EXPECT_NE(logText().find("SCOPE"), std::string::npos);
 }
 
+TEST_F(PluginBinary, KeepDirInsideTheStateDirectoryIsRefused) {
+  // A second namespace mount there would vanish with the first one.
+  test::ChildProcess p({WEFT_PLUGIN_BIN, "--fake-kernel", "--socket", sock(), "--state-dir", dir_ / "state",
+                        "--netns-keep-dir", dir_ / "state/netns/kept"},
+                       log());
+  ASSERT_TRUE(p.waitExit(5000));
+  EXPECT_EQ(WEXITSTATUS(p.exitStatus()), 1);
+  EXPECT_NE(logText().find("NETNS_KEEP_DIR"), std::string::npos) << logText();
+  EXPECT_NE(::access(sock().c_str(), F_OK), 0);
+}
+
 namespace {
 std::string runCapture(const std::string& cmd, int* status) {
   std::string out;
