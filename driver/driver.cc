@@ -87,7 +87,7 @@ std::pair<std::string, uint64_t> Driver::snapshotLocked() const {
                       {"networks", std::move(nets)},
                       {"endpoints", std::move(eps)},
                       {"ipam", ipam_.toJson()},
-                      {"discovered", discovered_}};
+                      {"discovered", {{"self", swarmSelf_}, {"nodes", discovered_}}}};
   return {j.dump(), changeSeq_};
 }
 
@@ -120,7 +120,8 @@ Status Driver::loadFrom(const nlohmann::json& j) {
     auto ipam = Ipam::fromJson(j.at("ipam"));
     if (!ipam.ok()) return Error{EINVAL, "state file " + store_.path() + ": " + ipam.error().message};
     ipam_ = std::move(*ipam);
-    discovered_ = j.at("discovered").get<std::set<std::string>>();
+    discovered_ = j.at("discovered").at("nodes").get<std::set<std::string>>();
+    swarmSelf_ = j.at("discovered").at("self").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
     return Error{EINVAL, "state file " + store_.path() + " is corrupt: " + e.what() +
                              "; weft will not overwrite it"};
@@ -144,6 +145,10 @@ Status Driver::start(ReconcileReport* report) {
       LOG_INFO("driver", "restored " << networks_.size() << " networks, " << endpoints_.size()
                                      << " endpoints, " << ipam_.pools().size()
                                      << " address pools from " << store_.path());
+      if (store_.loadedVersion() < kStateFormatVersion)
+        LOG_INFO("driver", "state file " << store_.path() << " migrated from format " << store_.loadedVersion()
+                                         << " to " << kStateFormatVersion << " (the old file is kept as "
+                                         << store_.path() << ".v" << store_.loadedVersion() << ")");
     }
     ReconcileReport local;
     auto st = reconcileLocked(report ? report : &local);
@@ -347,6 +352,11 @@ std::vector<Endpoint> Driver::endpoints() const {
 std::set<std::string> Driver::discoveredNodes() const {
   std::lock_guard<std::mutex> lk(mu_);
   return discovered_;
+}
+
+std::string Driver::swarmAddress() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return swarmSelf_;
 }
 
 std::string Driver::retiredNameLocked(const std::string& netns) {

@@ -109,8 +109,10 @@ class Driver {
   Result<JoinResult> join(const std::string& networkId, const std::string& endpointId,
                           const std::string& sandboxKey);
   Status leave(const std::string& networkId, const std::string& endpointId);
-  Status discoverNew(const std::string& address);
-  Status discoverDelete(const std::string& address);
+  // Swarm node discovery (DiscoverNew/DiscoverDelete): another node's
+  // address seeds the gossip; this node's own (self) is kept to compare with
+  // ADVERTISE_ADDR and to show.
+  Status discover(const std::string& address, bool self, bool add);
   Status checkEndpoint(const std::string& networkId, const std::string& endpointId);
 
   // --- IpamDriver ---
@@ -146,6 +148,7 @@ class Driver {
   std::vector<Network> networks() const;
   std::vector<Endpoint> endpoints() const;
   std::set<std::string> discoveredNodes() const;
+  std::string swarmAddress() const;  // this node's address as swarm sent it, or ""
   size_t endpointCount() const;
   uint64_t stateWrites() const { return store_.writes(); }
 
@@ -185,6 +188,7 @@ class Driver {
   std::map<std::string, Endpoint> endpoints_;
   Ipam ipam_;
   std::set<std::string> discovered_;
+  std::string swarmSelf_;
   uint64_t changeSeq_ = 0;
   std::set<std::string> retiredIn_;  // namespaces holding retired veths
   uint32_t retiredSeq_ = 0;

@@ -3,41 +3,48 @@
 
 #include <functional>
 
+#include "common/log.h"
+
 #include "driver/driver.h"
 
 namespace weft::driver {
 
 // ---------------------------------------------------------------- discovery
 
-Status Driver::discoverNew(const std::string& address) {
+Status Driver::discover(const std::string& address, bool self, bool add) {
   if (!IpAddr::parse(address)) return Error{EINVAL, "DiscoveryData.Address \"" + address + "\" is not an IP address"};
   uint64_t seq;
+  std::set<std::string> savedNodes;
+  std::string savedSelf;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (!discovered_.insert(address).second) return Status::Ok();
+    savedNodes = discovered_;
+    savedSelf = swarmSelf_;
+    if (self) {
+      if (add) swarmSelf_ = address;
+      else if (swarmSelf_ == address) swarmSelf_.clear();
+    } else if (add) {
+      discovered_.insert(address);
+    } else {
+      discovered_.erase(address);
+    }
+    if (discovered_ == savedNodes && swarmSelf_ == savedSelf) return Status::Ok();
     seq = bumpLocked();
-    if (cluster_) cluster_->addSeed(address);
+    if (cluster_ && add && !self) cluster_->addSeed(address);
   }
+  if (self && add && !cfg_.advertiseAddr.empty() && cfg_.advertiseAddr != address)
+    LOG_WARN("driver", "swarm knows this node as " << address << " but ADVERTISE_ADDR is " << cfg_.advertiseAddr
+                                                   << ": other hosts reach this one's VTEP and gossip at "
+                                                   << cfg_.advertiseAddr << "; make sure that is intended");
+  if (self && add && cfg_.advertiseAddr.empty())
+    LOG_WARN("driver", "swarm knows this node as " << address
+                                                   << " but ADVERTISE_ADDR is not set, so weft runs single-host: "
+                                                      "set ADVERTISE_ADDR="
+                                                   << address << " (docker plugin set) to join the weft cluster");
   if (auto st = commit(seq); !st) {
     std::lock_guard<std::mutex> lk(mu_);
-    discovered_.erase(address);
-    bumpLocked();
-    return st;
-  }
-  return Status::Ok();
-}
-
-Status Driver::discoverDelete(const std::string& address) {
-  if (!IpAddr::parse(address)) return Error{EINVAL, "DiscoveryData.Address \"" + address + "\" is not an IP address"};
-  uint64_t seq;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    if (discovered_.erase(address) == 0) return Status::Ok();
-    seq = bumpLocked();
-  }
-  if (auto st = commit(seq); !st) {
-    std::lock_guard<std::mutex> lk(mu_);
-    discovered_.insert(address);
+    discovered_ = std::move(savedNodes);
+    swarmSelf_ = std::move(savedSelf);
     bumpLocked();
     return st;
   }

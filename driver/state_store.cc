@@ -1,10 +1,51 @@
 #include "driver/state_store.h"
 
+#include <iterator>
+
 #include <nlohmann/json.hpp>
 
 #include "common/json_file.h"
 
 namespace weft::driver {
+
+// Format versions:
+//   1  weft 0.1: networks, endpoints, ipam, and "discovered": the swarm
+//      nodes' addresses (DiscoverNew), an array of strings.
+//   2  "discovered" becomes {"self": <this node's address as swarm sees it,
+//      or "">, "nodes": [<the other nodes' addresses>]}: swarm's DiscoverNew
+//      for the node itself (Self: true) is kept, so weft can check its
+//      ADVERTISE_ADDR against swarm's and show it (weftctl status).
+namespace {
+Status migrate1to2(nlohmann::json& j) {
+  auto d = j.find("discovered");
+  if (d == j.end() || !d->is_array()) return Error{EINVAL, "format 1 needs \"discovered\" to be an array"};
+  for (const auto& a : *d)
+    if (!a.is_string()) return Error{EINVAL, "format 1 needs \"discovered\" to hold strings"};
+  nlohmann::json nodes = std::move(*d);
+  *d = {{"self", ""}, {"nodes", std::move(nodes)}};
+  return Status::Ok();
+}
+}  // namespace
+
+Status migrateState(nlohmann::json& j) {
+  using Step = Status (*)(nlohmann::json&);
+  static const Step steps[] = {nullptr, migrate1to2};  // steps[v]: v -> v+1
+  static_assert(std::size(steps) == kStateFormatVersion, "one migration per format version");
+  auto v = j.find("version");
+  if (!j.is_object() || v == j.end() || !v->is_number_integer())
+    return Error{EINVAL, "no format version"};
+  int from = v->get<int>();
+  if (from < 1 || from > kStateFormatVersion)
+    return Error{EINVAL, "format version " + std::to_string(from) + " is not one this weft knows (1 to " +
+                             std::to_string(kStateFormatVersion) + ")"};
+  for (int at = from; at < kStateFormatVersion; ++at) {
+    if (auto st = steps[at](j); !st)
+      return Error{EINVAL, "migrating format " + std::to_string(at) + " to " + std::to_string(at + 1) + ": " +
+                               st.error().message};
+    j["version"] = at + 1;
+  }
+  return Status::Ok();
+}
 
 Result<std::optional<nlohmann::json>> StateStore::load() {
   auto text = readFile(path_);
@@ -25,6 +66,16 @@ Result<std::optional<nlohmann::json>> StateStore::load() {
                              std::to_string(v->get<int>()) + ", this weft reads up to " +
                              std::to_string(kStateFormatVersion) +
                              "; weft will not overwrite it (downgrade is not supported)"};
+  int version = v->get<int>();
+  if (version < kStateFormatVersion) {
+    if (auto st = migrateState(j); !st)
+      return Error{EINVAL, "state file " + path_ + ": " + st.error().message + "; weft will not overwrite it"};
+    const std::string keep = path_ + ".v" + std::to_string(version);
+    if (auto st = writeFileAtomic(keep, *text, 0600); !st)
+      return Error{st.code(), "state file " + path_ + ": cannot keep a copy of format " + std::to_string(version) +
+                                  " before migrating it: " + st.error().message};
+  }
+  loadedVersion_ = version;
   return std::optional<nlohmann::json>(std::move(j));
 }
 

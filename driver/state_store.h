@@ -17,7 +17,16 @@
 
 namespace weft::driver {
 
-inline constexpr int kStateFormatVersion = 1;
+// The state file's format. Each version's change, and how an older file is
+// brought up to date (migrateState), is listed in state_store.cc; every
+// version ever released has a file in tests/unit/testdata/ that the tests
+// read through the migration.
+inline constexpr int kStateFormatVersion = 2;
+
+// Brings a state document of an older format version up to the current one,
+// in place. EINVAL (naming the problem) when it is not a document of a
+// version this weft knows.
+Status migrateState(nlohmann::json& j);
 
 class StateStore {
  public:
@@ -27,8 +36,13 @@ class StateStore {
 
   // Reads the state file. Absent: nullopt (first start). Unreadable,
   // corrupt or of an unknown version: an Error naming the file; the file is
-  // left untouched and must not be overwritten.
+  // left untouched and must not be overwritten. An older format is migrated
+  // (the caller's next write stores the current format); the file as it was
+  // is first copied to <path>.v<N>, so the previous weft version can still
+  // be put back.
   Result<std::optional<nlohmann::json>> load();
+  // The format version of the file load() read (0 before, or when absent).
+  int loadedVersion() const { return loadedVersion_; }
 
   // A snapshot of the current state as text, and the change number it covers.
   using Snapshot = std::function<std::pair<std::string, uint64_t>()>;
@@ -40,6 +54,7 @@ class StateStore {
 
  private:
   std::string path_;
+  int loadedVersion_ = 0;
   std::mutex writeMu_;
   uint64_t durableSeq_ = 0;  // guarded by writeMu_
   uint64_t writes_ = 0;      // guarded by writeMu_

@@ -190,8 +190,7 @@ void Api::addNetworkRoutes() {
       TRY_ASSIGN(data, getObject(j, "DiscoveryData", Need::kRequired));
       TRY_ASSIGN(addr, getString(data, "Address", Need::kRequired));
       TRY_ASSIGN(self, getBool(data, "Self", Need::kOptional));
-      if (self) return kEmpty;
-      TRY_STATUS(add ? d.discoverNew(addr) : d.discoverDelete(addr));
+      TRY_STATUS(d.discover(addr, self, add));
       return kEmpty;
     };
   };
@@ -275,7 +274,8 @@ void Api::addAdminRoutes() {
               {"networks", d.networks().size()},
               {"endpoints", d.endpointCount()},
               {"stateWrites", d.stateWrites()},
-              {"discoveredNodes", d.discoveredNodes()}};
+              {"discoveredNodes", d.discoveredNodes()},
+              {"swarmAddress", d.swarmAddress()}};
     return j.dump();
   });
   add("/weft.Networks", false, true, [&d](const std::string&) -> Result<std::string> {

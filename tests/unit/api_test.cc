@@ -183,7 +183,9 @@ TEST_F(ApiTest, Discovery) {
   auto body = [](int type, Json data) { return Json{{"DiscoveryType", type}, {"DiscoveryData", data}}; };
   expectOk(call("/NetworkDriver.DiscoverNew", body(1, {{"Address", "198.18.0.2"}, {"BindAddress", "198.18.0.2"}, {"Self", false}})));
   expectOk(call("/NetworkDriver.DiscoverNew", body(1, {{"Address", "198.18.0.1"}, {"Self", true}})));
-  EXPECT_EQ(driver_->discoveredNodes(), (std::set<std::string>{"198.18.0.2"}));
+  EXPECT_EQ(driver_->discoveredNodes(), (std::set<std::string>{"198.18.0.2"}));  // self is no seed
+  EXPECT_EQ(driver_->swarmAddress(), "198.18.0.1");
+  EXPECT_EQ(call("/weft.Status", "")["swarmAddress"], "198.18.0.1");
   expectOk(call("/NetworkDriver.DiscoverNew", body(2, {{"anything", 1}})));  // not node discovery: ignored
   expectErr("/NetworkDriver.DiscoverNew", body(1, {{"Address", "not-an-ip"}}).dump(), "not an IP");
   expectErr("/NetworkDriver.DiscoverNew", Json{{"DiscoveryType", "1"}}.dump(), "must be an integer");
@@ -191,6 +193,8 @@ TEST_F(ApiTest, Discovery) {
   expectErr("/NetworkDriver.DiscoverDelete", body(1, Json::object()).dump(), "Address");
   expectOk(call("/NetworkDriver.DiscoverDelete", body(1, {{"Address", "198.18.0.2"}})));
   EXPECT_TRUE(driver_->discoveredNodes().empty());
+  expectOk(call("/NetworkDriver.DiscoverDelete", body(1, {{"Address", "198.18.0.1"}, {"Self", true}})));
+  EXPECT_EQ(driver_->swarmAddress(), "");
 }
 
 TEST_F(ApiTest, IpamCycleAndErrorsUseTheErrorField) {

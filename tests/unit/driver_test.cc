@@ -5,10 +5,13 @@
 #include <fstream>
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
 #include "common/json_file.h"
 #include "driver/driver.h"
 #include "driver/names.h"
 #include "driver/sandbox.h"
+#include "driver/state_store.h"
 #include "kernel/fake_kernel.h"
 #include "tests/support/temp_dir.h"
 
@@ -264,7 +267,8 @@ TEST_F(DriverTest, StateSurvivesARestart) {
   ASSERT_TRUE(driver_->createNetwork(net(nid)).ok());
   ASSERT_TRUE(driver_->createEndpoint(ep(nid, eid, *addr)).ok());
   ASSERT_TRUE(driver_->join(nid, eid, "").ok());
-  ASSERT_TRUE(driver_->discoverNew("198.18.0.9").ok());
+  ASSERT_TRUE(driver_->discover("198.18.0.9", false, true).ok());
+  ASSERT_TRUE(driver_->discover("198.18.0.4", true, true).ok());
 
   ReconcileReport report;
   ASSERT_TRUE(restart(&report).ok());
@@ -272,7 +276,8 @@ TEST_F(DriverTest, StateSurvivesARestart) {
   ASSERT_EQ(driver_->networks().size(), 1u);
   ASSERT_EQ(driver_->endpoints().size(), 1u);
   EXPECT_TRUE(driver_->endpoints()[0].joined);
-  EXPECT_EQ(driver_->discoveredNodes().count("198.18.0.9"), 1u);
+  EXPECT_EQ(driver_->discoveredNodes(), (std::set<std::string>{"198.18.0.9"}));
+  EXPECT_EQ(driver_->swarmAddress(), "198.18.0.4");
   // IPAM remembers what it handed out.
   auto next = driver_->requestAddress(pool->poolId, "", {});
   ASSERT_TRUE(next.ok());
@@ -349,6 +354,75 @@ TEST_F(DriverTest, CorruptStateStopsStartAndIsNotOverwritten) {
   st = restart();
   ASSERT_FALSE(st.ok());
   EXPECT_NE(readFile(path)->find("bad"), std::string::npos);
+}
+
+// tests/unit/testdata/state-v1.json was written by weft-plugin with state
+// format 1 (a swarm-scope network with -o vni=300 -o mtu=1400, one endpoint
+// with a MAC weft chose, an IPAM pool with a sub-pool, gateway and two
+// addresses, two discovered swarm nodes).
+TEST_F(DriverTest, StateOfFormatOneIsMigratedAndTheOldFileKept) {
+  const std::string path = dir_ / "state.json";
+  auto v1 = readFile(std::string(WEFT_TESTDATA_DIR) + "/state-v1.json");
+  ASSERT_TRUE(v1.ok());
+  ASSERT_TRUE(writeFileAtomic(path, *v1).ok());
+  ASSERT_TRUE(restart().ok());
+
+  const std::string nid = "aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111";
+  const std::string eid = "eeeeeeeeeeee2222222222222222222222222222222222222222222222222222";
+  auto nets = driver_->networks();
+  ASSERT_EQ(nets.size(), 1u);
+  EXPECT_EQ(nets[0].id, nid);
+  EXPECT_EQ(nets[0].vni, 300u);
+  EXPECT_EQ(nets[0].mtu, 1400u);
+  EXPECT_EQ(nets[0].ipv4, (std::vector<Subnet>{{"10.20.0.0/24", "10.20.0.1/24"}}));
+  EXPECT_TRUE(hasNetns(*kernel_, netnsName(nid)));  // reconcile built the sandbox
+  auto eps = driver_->endpoints();
+  ASSERT_EQ(eps.size(), 1u);
+  EXPECT_EQ(eps[0].id, eid);
+  EXPECT_EQ(eps[0].address, "10.20.0.2/24");
+  EXPECT_EQ(eps[0].mac, "02:42:0a:14:00:02");
+  EXPECT_TRUE(eps[0].macChosenByWeft);
+  EXPECT_EQ(driver_->discoveredNodes(), (std::set<std::string>{"198.18.0.2", "198.18.0.3"}));
+  EXPECT_EQ(driver_->swarmAddress(), "");
+  // IPAM remembers what format 1 recorded: taken addresses stay taken, the
+  // next one comes from the sub-pool after them.
+  const std::string pool = "weft-global/10.20.0.0/24/1";
+  EXPECT_EQ(driver_->requestAddress(pool, "10.20.0.129", {}).code(), EEXIST);
+  auto next = driver_->requestAddress(pool, "", {});
+  ASSERT_TRUE(next.ok()) << next.error().message;
+  EXPECT_EQ(*next, "10.20.0.131/24");
+
+  // Written back in the current format; format 1 kept next to it.
+  auto now = nlohmann::json::parse(*readFile(path));
+  EXPECT_EQ(now["version"], kStateFormatVersion);
+  EXPECT_EQ(now["discovered"]["nodes"], (nlohmann::json{"198.18.0.2", "198.18.0.3"}));
+  EXPECT_EQ(*readFile(path + ".v1"), *v1);
+  // A later start reads the current format and keeps no further copies.
+  ASSERT_TRUE(restart().ok());
+  EXPECT_EQ(driver_->endpoints().size(), 1u);
+  EXPECT_FALSE(readFile(path + ".v2").ok());
+}
+
+TEST(StateFormat, MigrationStepsAndTheirErrors) {
+  nlohmann::json j = {{"format", "weft-state"}, {"version", 1}, {"discovered", {"198.18.0.5"}}};
+  ASSERT_TRUE(migrateState(j).ok());
+  EXPECT_EQ(j["version"], 2);
+  EXPECT_EQ(j["discovered"], (nlohmann::json{{"self", ""}, {"nodes", {"198.18.0.5"}}}));
+  nlohmann::json current = j;
+  ASSERT_TRUE(migrateState(current).ok());  // already current: unchanged
+  EXPECT_EQ(current, j);
+
+  auto errorOf = [](nlohmann::json doc) {
+    auto st = migrateState(doc);
+    return st.ok() ? std::string("ok") : st.error().message;
+  };
+  EXPECT_NE(errorOf({{"version", 1}, {"discovered", "198.18.0.5"}}).find("array"), std::string::npos);
+  EXPECT_NE(errorOf({{"version", 1}, {"discovered", {1, 2}}}).find("strings"), std::string::npos);
+  EXPECT_NE(errorOf({{"version", 1}}).find("discovered"), std::string::npos);
+  EXPECT_NE(errorOf({{"version", 0}}).find("version 0"), std::string::npos);
+  EXPECT_NE(errorOf({{"version", kStateFormatVersion + 1}}).find("not one this weft knows"), std::string::npos);
+  EXPECT_NE(errorOf({{"version", "1"}}).find("no format version"), std::string::npos);
+  EXPECT_NE(errorOf(nlohmann::json::array()).find("no format version"), std::string::npos);
 }
 
 TEST_F(DriverTest, AFailedStateWriteUndoesTheChange) {

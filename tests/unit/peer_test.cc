@@ -153,7 +153,7 @@ TEST_F(PeerTest, AttachingTheClusterPublishesJoinedEndpoints) {
 }
 
 TEST_F(PeerTest, DiscoveredNodesBecomeSeeds) {
-  ASSERT_TRUE(driver_->discoverNew("198.18.0.7").ok());
+  ASSERT_TRUE(driver_->discover("198.18.0.7", false, true).ok());
   EXPECT_EQ(cluster_.seeds, std::vector<std::string>{"198.18.0.7"});
   RecordingCluster fresh;
   driver_->setCluster(&fresh);
