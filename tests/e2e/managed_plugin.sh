@@ -261,6 +261,7 @@ wait_until 30 tasks_resolve h3 "${TASK[h3]}"
 ping_ok_on h2 "${TASK[h2]}" tasks.app 3
 disc="$(wctl h2 --json status | jq -r '.discoveredNodes | sort | join(",")')"
 assert_eq "$TB_h1_ADDR,$TB_h3_ADDR" "$disc" "h2 learnt the other nodes from DiscoverNew"
+assert_eq "$TB_h2_ADDR" "$(wctl h2 --json status | jq -r .swarmAddress)" "h2 knows swarm's address for itself (DiscoverNew Self)"
 # --attachable: a standalone container on h3 reaches the task on h1.
 run_ctr_on h3 att appnet
 ping_ok_on h3 att "${TIP[h1]}" 3
