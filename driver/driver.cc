@@ -216,6 +216,12 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
   auto opts = parseNetworkOptions(r.generic);
   if (!opts.ok()) return opts.error();
   if (auto st = refuseUnbuilt(*opts); !st) return st;
+  if (r.internal && opts->gwbridge.value_or(false)) {
+    const std::string& v = opts->raw.at("weft.gwbridge");
+    return Error{EINVAL, "option weft.gwbridge" + (v.empty() ? "" : "=" + v) +
+                             " contradicts --internal: an internal network never gets docker_gwbridge; "
+                             "drop one of the two"};
+  }
   std::vector<Subnet> v4, v6;
   for (const auto& d : r.ipv4) {
     auto s = checkSubnet(d, false);

@@ -74,6 +74,9 @@ struct CreateEndpointResult {
 struct JoinResult {
   std::string srcName;
   std::string dstPrefix = "eth";
+  // Join's DisableGatewayService: true keeps Docker from adding the
+  // container to docker_gwbridge (see Network::wantsGwbridge).
+  bool disableGatewayService = false;
 };
 
 struct EndpointInfo {

@@ -168,6 +168,7 @@ Result<JoinResult> Driver::join(const std::string& networkId, const std::string&
   Endpoint& e = eit->second;
   JoinResult res;
   res.srcName = e.hostVeth;
+  res.disableGatewayService = !nit->second.wantsGwbridge();
   if (e.joined) return res;
   // No state write: the veth itself records the join, and outlives weft.
   if (auto st = plugEndpoint(kernel_, nit->second.netns, e.hostVeth, e.sandboxVeth, nit->second.mtu); !st)

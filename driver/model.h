@@ -35,6 +35,11 @@ struct Network {
   std::string netns;       // sandbox namespace name
   std::string vxlanName;   // VTEP device name (inside the sandbox)
   std::set<std::string> endpoints;
+
+  // Whether Docker should attach this network's containers to
+  // docker_gwbridge for outside access: not for --internal networks, nor
+  // with -o weft.gwbridge=false.
+  bool wantsGwbridge() const { return !internal && options.wantsGwbridge(); }
 };
 
 struct Endpoint {

@@ -26,9 +26,16 @@ bool validName(const std::string& s) {
   return true;
 }
 
+// -o key (no value) and -o key=true|1|yes mean true; false|0|no mean false.
+std::optional<bool> parseBool(const std::string& v) {
+  if (v.empty() || v == "true" || v == "1" || v == "yes") return true;
+  if (v == "false" || v == "0" || v == "no") return false;
+  return std::nullopt;
+}
+
 }  // namespace
 
-const char* acceptedOptionKeys() { return "mtu, encrypted, vni, weft.name"; }
+const char* acceptedOptionKeys() { return "mtu, encrypted, vni, weft.name, weft.gwbridge"; }
 
 Result<NetworkOptions> parseNetworkOptions(const std::map<std::string, std::string>& generic) {
   NetworkOptions o;
@@ -43,10 +50,9 @@ Result<NetworkOptions> parseNetworkOptions(const std::map<std::string, std::stri
         return Error{EINVAL, "options mtu and com.docker.network.driver.mtu disagree"};
       o.mtu = static_cast<uint32_t>(*n);
     } else if (k == "encrypted") {
-      if (v.empty() || v == "true" || v == "1" || v == "yes") o.encrypted = true;
-      else if (v == "false" || v == "0" || v == "no") o.encrypted = false;
-      else
-        return Error{EINVAL, "option encrypted=\"" + v + "\": use -o encrypted or -o encrypted=false"};
+      auto b = parseBool(v);
+      if (!b) return Error{EINVAL, "option encrypted=\"" + v + "\": use -o encrypted or -o encrypted=false"};
+      o.encrypted = *b;
     } else if (k == "vni") {
       auto n = parseUint(v);
       if (!n || *n < 1 || *n > kMaxWeftVni)
@@ -59,6 +65,13 @@ Result<NetworkOptions> parseNetworkOptions(const std::map<std::string, std::stri
         return Error{EINVAL, "option weft.name=\"" + v +
                                  "\": use 1-64 characters from a-z, A-Z, 0-9, '-', '_', '.'"};
       o.name = v;
+    } else if (k == "weft.gwbridge") {
+      auto b = parseBool(v);
+      if (!b)
+        return Error{EINVAL, "option weft.gwbridge=\"" + v +
+                                 "\": use -o weft.gwbridge=false (containers get no docker_gwbridge, "
+                                 "so no outside access through it) or =true (the default)"};
+      o.gwbridge = *b;
     } else {
       return Error{EINVAL, "unknown option \"" + k + "\" (weft accepts " + acceptedOptionKeys() + ")"};
     }

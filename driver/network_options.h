@@ -19,6 +19,14 @@ struct NetworkOptions {
   bool encrypted = false;       // -o encrypted[=true|false]
   std::optional<uint32_t> vni;  // -o vni=N, 1..4095
   std::string name;             // -o weft.name=NAME: cluster-wide identity
+  // -o weft.gwbridge=false: Join asks Docker not to attach containers to
+  // docker_gwbridge (no outside access through it, no eth1). Unset when not
+  // given (then true, as with Docker's overlay), so that an explicit true can
+  // be refused next to --internal.
+  std::optional<bool> gwbridge;
+
+  // Whether containers on the network get docker_gwbridge (the default).
+  bool wantsGwbridge() const { return gwbridge.value_or(true); }
 
   // The options exactly as the user gave them (echoed by AllocateNetwork).
   std::map<std::string, std::string> raw;

@@ -170,7 +170,7 @@ void Api::addNetworkRoutes() {
     (void)opts;
     TRY_ASSIGN(res, d.join(nid, eid, key));
     return Json{{"InterfaceName", {{"SrcName", res.srcName}, {"DstPrefix", res.dstPrefix}}},
-                {"DisableGatewayService", false}}
+                {"DisableGatewayService", res.disableGatewayService}}
         .dump();
   });
 
@@ -292,6 +292,8 @@ void Api::addAdminRoutes() {
                    {"sandbox", n.netns},
                    {"vtep", n.vxlanName},
                    {"endpoints", n.endpoints.size()},
+                   {"internal", n.internal},
+                   {"gwbridge", n.wantsGwbridge()},
                    {"options", n.options.raw}});
     }
     return Json{{"networks", a}}.dump();

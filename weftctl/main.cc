@@ -23,7 +23,7 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  status      version, scope, addresses, counts\n"
-    "  networks    weft networks on this host: identity, VNI, MTU, subnets, sandbox\n"
+    "  networks    weft networks on this host: identity, VNI, MTU, subnets, outside access, sandbox\n"
     "  endpoints   endpoints on this host: address, MAC, joined, host interface\n"
     "  peers       cluster members (gossip) and the remote endpoints programmed here\n"
     "\n"
@@ -100,10 +100,14 @@ int main(int argc, char** argv) {
     for (const auto& n : j["networks"]) {
       std::string subs;
       for (const auto& s : n["subnets"]) subs += (subs.empty() ? "" : ",") + s.get<std::string>();
+      // How its containers reach outside: Docker's docker_gwbridge, or not at all.
+      std::string outside = n.value("gwbridge", true) ? "gwbridge"
+                            : n.value("internal", false) ? "none (internal)"
+                                                         : "none (weft.gwbridge=false)";
       rows.push_back({str(n["id"]).substr(0, 12), str(n["identity"]), str(n["vni"]), str(n["mtu"]), subs,
-                      str(n["endpoints"]), str(n["sandbox"])});
+                      str(n["endpoints"]), outside, str(n["sandbox"])});
     }
-    table({"NETWORK", "IDENTITY", "VNI", "MTU", "SUBNETS", "ENDPOINTS", "SANDBOX"}, rows);
+    table({"NETWORK", "IDENTITY", "VNI", "MTU", "SUBNETS", "ENDPOINTS", "OUTSIDE", "SANDBOX"}, rows);
   } else if (cmd == "peers") {
     const Json& g = j["gossip"];
     if (!g.value("running", false)) {

@@ -2,8 +2,10 @@
 # weft on a real dockerd (one host): networks made with `docker network
 # create -d weft` (Docker's IPAM and weft's), containers pinging each other by
 # IP and by name, the MTU taken from the underlay (1500 - 50) and -o mtu, a
-# container on two weft networks at once, and two weft networks with the same
-# subnet staying isolated.
+# container on two weft networks at once, two weft networks with the same
+# subnet staying isolated, and outside access: docker_gwbridge (eth1, the
+# default route) by default, none on an --internal network or one made with
+# -o weft.gwbridge=false, whose containers still reach each other.
 # shellcheck disable=SC2154  # TB_h1_* come from the bed's env file
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -119,5 +121,46 @@ ping_fails a1 10.40.0.20  # b1's address, only on nb
 ping_fails b1 10.40.0.10  # a1's address, only on na
 ping_fails a1 "$ip2"      # and nothing of n1
 ping_ok a1 a2
+
+# ---------------------------------------------------------------- gwbridge
+step "outside access: docker_gwbridge by default, not with -o weft.gwbridge=false or --internal"
+# c1 is on n1 (a default weft network): eth1 on docker_gwbridge, default route there.
+assert_contains "$(d1 exec c1 ls /sys/class/net)" "eth1" "c1 (on n1) has docker_gwbridge's eth1"
+assert_match '^default via [0-9.]+ dev eth1' "$(d1 exec c1 ip route | grep '^default')" "c1's default route"
+assert_ok d1t network create -d weft --subnet 10.70.0.0/24 -o weft.gwbridge=false ng
+assert_ok d1t network create -d weft --subnet 10.71.0.0/24 --internal ni
+assert_eq "none (weft.gwbridge=false)" \
+  "$("$WEFTCTL_BIN" --socket "$TB_h1_WEFT_SOCK" networks | awk -v id="$(net_id ng | cut -c1-12)" '$1 == id' | grep -o 'none ([a-z.=]*)')" \
+  "weftctl networks: ng's outside access"
+assert_eq "false false" "$("$WEFTCTL_BIN" --socket "$TB_h1_WEFT_SOCK" --json networks |
+  jq -r --arg a "$(net_id ng)" --arg b "$(net_id ni)" '[.networks[] | select(.id == $a or .id == $b) | .gwbridge] | join(" ")')" \
+  "weftctl --json networks: gwbridge of ng and ni"
+run_ctr g1 ng
+run_ctr g2 ng
+run_ctr i1 ni
+run_ctr i2 ni
+# docker_gwbridge's endpoints, by the id of the container they serve
+# shellcheck disable=SC2016  # a Go template, not shell
+gw_ctrs="$(d1 network inspect -f '{{range $id, $c := .Containers}}{{$id}} {{end}}' docker_gwbridge)"
+assert_contains "$gw_ctrs" "$(d1 inspect -f '{{.Id}}' c1)" "c1's endpoint on docker_gwbridge"
+for c in g1 g2 i1 i2; do
+  assert_eq "eth0 lo" "$(d1 exec "$c" ls /sys/class/net | sort | xargs)" "$c's interfaces (no eth1)"
+  assert_empty "$(d1 exec "$c" ip route | grep '^default' || true)" "$c's default route"
+  assert_not_contains "$gw_ctrs" "$(d1 inspect -f '{{.Id}}' "$c")" "$c's endpoint on docker_gwbridge"
+done
+ping_ok g1 "$(ctr_ip g2 ng)"
+ping_ok g2 g1
+ping_ok i1 "$(ctr_ip i2 ni)"
+ping_ok i2 i1
+# A container on ng and on n1 gets docker_gwbridge through n1.
+assert_ok d1t network connect ng c2
+ping_ok c2 g1
+assert_contains "$(d1 exec c2 ls /sys/class/net)" "eth1" "c2 (n1 + ng) keeps docker_gwbridge"
+step "-o weft.gwbridge: bad values and --internal with weft.gwbridge=true are refused"
+assert_fails d1t network create -d weft --subnet 10.72.0.0/24 -o weft.gwbridge=maybe nx
+assert_contains "$E2E_OUT" 'option weft.gwbridge="maybe"' "weft.gwbridge=maybe"
+assert_fails d1t network create -d weft --subnet 10.72.0.0/24 --internal -o weft.gwbridge=true nx
+assert_contains "$E2E_OUT" "contradicts --internal" "--internal with weft.gwbridge=true"
+assert_fails d1 network inspect nx
 
 e2e_pass

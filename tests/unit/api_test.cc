@@ -106,6 +106,7 @@ TEST_F(ApiTest, FullNetworkCycle) {
   EXPECT_EQ(info["Value"]["weft.joined"], false);
   auto join = call("/NetworkDriver.Join", Json{{"NetworkID", kNid}, {"EndpointID", kEid}, {"SandboxKey", "/var/run/docker/netns/abc"}, {"Options", nullptr}});
   EXPECT_EQ(join["InterfaceName"]["DstPrefix"], "eth");
+  EXPECT_EQ(join["DisableGatewayService"], false);  // outside access through docker_gwbridge
   std::string src = join["InterfaceName"]["SrcName"];
   EXPECT_TRUE(kernel_->getLink("", src).ok()) << src;
   expectOk(call("/NetworkDriver.ProgramExternalConnectivity", Json{{"NetworkID", kNid}, {"EndpointID", kEid}, {"Options", Json::object()}}));
@@ -117,6 +118,48 @@ TEST_F(ApiTest, FullNetworkCycle) {
   EXPECT_EQ(call("/NetworkDriver.DeleteNetwork", Json{{"NetworkID", kNid}}), Json::object());
   EXPECT_EQ(call("/NetworkDriver.DeleteNetwork", Json{{"NetworkID", kNid}}), Json::object());
   EXPECT_TRUE(driver_->networks().empty());
+}
+
+TEST_F(ApiTest, JoinDisablesTheGatewayServiceForInternalAndGwbridgeFalseNetworks) {
+  // network id char -> (CreateNetwork options, DisableGatewayService wanted)
+  struct Case { char id; Json options; bool disable; };
+  const std::vector<Case> cases = {
+      {'a', Json::object(), false},
+      {'b', {{"com.docker.network.generic", {{"weft.gwbridge", "false"}}}}, true},
+      {'c', {{"com.docker.network.internal", true}}, true},
+      {'d', {{"com.docker.network.internal", false}, {"com.docker.network.generic", {{"weft.gwbridge", "true"}}}}, false},
+  };
+  int subnet = 1;
+  for (const auto& c : cases) {
+    const std::string nid(64, c.id), eid(64, static_cast<char>(c.id + 16));
+    const std::string pfx = "10." + std::to_string(subnet++) + ".0.";
+    expectOk(call("/NetworkDriver.CreateNetwork",
+                  Json{{"NetworkID", nid}, {"Options", c.options},
+                       {"IPv4Data", {{{"AddressSpace", "weft-local"}, {"Pool", pfx + "0/24"}, {"Gateway", pfx + "1/24"}}}}}));
+    expectOk(call("/NetworkDriver.CreateEndpoint",
+                  Json{{"NetworkID", nid}, {"EndpointID", eid}, {"Interface", {{"Address", pfx + "2/24"}}}}));
+    auto join = call("/NetworkDriver.Join", Json{{"NetworkID", nid}, {"EndpointID", eid}, {"SandboxKey", "/k"}});
+    ASSERT_TRUE(join.contains("DisableGatewayService")) << join.dump();
+    EXPECT_EQ(join["DisableGatewayService"], c.disable) << c.id << ": " << join.dump();
+  }
+  auto nets = call("/weft.Networks", "");
+  ASSERT_EQ(nets["networks"].size(), cases.size());
+  for (const auto& n : nets["networks"]) {
+    char c = n["id"].get<std::string>()[0];
+    EXPECT_EQ(n["gwbridge"], c == 'a' || c == 'd') << n.dump();
+    EXPECT_EQ(n["internal"], c == 'c') << n.dump();
+  }
+  // --internal together with weft.gwbridge=true is refused, naming both.
+  expectErr("/NetworkDriver.CreateNetwork",
+            Json{{"NetworkID", std::string(64, 'f')},
+                 {"Options", {{"com.docker.network.internal", true}, {"com.docker.network.generic", {{"weft.gwbridge", "true"}}}}},
+                 {"IPv4Data", {{{"Pool", "10.9.0.0/24"}, {"Gateway", "10.9.0.1/24"}}}}}.dump(),
+            "weft.gwbridge=true contradicts --internal");
+  expectErr("/NetworkDriver.CreateNetwork",
+            Json{{"NetworkID", std::string(64, 'f')},
+                 {"Options", {{"com.docker.network.generic", {{"weft.gwbridge", "maybe"}}}}}}.dump(),
+            "option weft.gwbridge=\"maybe\"");
+  EXPECT_EQ(driver_->networks().size(), cases.size());
 }
 
 TEST_F(ApiTest, CreateNetworkBadInput) {

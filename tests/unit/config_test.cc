@@ -13,6 +13,24 @@ TEST(NetworkOptions, AcceptsKnownOptions) {
   EXPECT_EQ(*o->vni, 42u);
   EXPECT_EQ(o->name, "blue-1");
   EXPECT_EQ(o->raw.size(), 4u);
+  EXPECT_FALSE(o->gwbridge);  // not given: the default, docker_gwbridge
+  EXPECT_TRUE(o->wantsGwbridge());
+}
+
+TEST(NetworkOptions, GwbridgeIsABooleanThatDefaultsToOn) {
+  for (const char* v : {"false", "0", "no"}) {
+    auto o = driver::parseNetworkOptions({{"weft.gwbridge", v}});
+    ASSERT_TRUE(o.ok()) << v << ": " << o.error().message;
+    EXPECT_EQ(o->gwbridge, false) << v;
+    EXPECT_FALSE(o->wantsGwbridge()) << v;
+    EXPECT_EQ(o->raw.at("weft.gwbridge"), v);  // echoed as given (AllocateNetwork)
+  }
+  for (const char* v : {"", "true", "1", "yes"}) {
+    auto o = driver::parseNetworkOptions({{"weft.gwbridge", v}});
+    ASSERT_TRUE(o.ok()) << v << ": " << o.error().message;
+    EXPECT_EQ(o->gwbridge, true) << v;
+    EXPECT_TRUE(o->wantsGwbridge()) << v;
+  }
 }
 
 TEST(NetworkOptions, RefusesUnknownAndMalformedNamingTheOption) {
@@ -25,6 +43,9 @@ TEST(NetworkOptions, RefusesUnknownAndMalformedNamingTheOption) {
       {{{"vni", "0"}}, "vni"},
       {{{"vni", "4096"}}, "4096"},
       {{{"encrypted", "maybe"}}, "encrypted"},
+      {{{"weft.gwbridge", "off"}}, "weft.gwbridge=\"off\""},
+      {{{"weft.gwbridge", "False"}}, "weft.gwbridge"},
+      {{{"gwbridge", "false"}}, "unknown option \"gwbridge\""},
       {{{"weft.name", "has space"}}, "weft.name"},
       {{{"weft.name", ""}}, "weft.name"},
       {{{"mtu", "1400"}, {"com.docker.network.driver.mtu", "1300"}}, "disagree"},

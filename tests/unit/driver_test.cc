@@ -158,6 +158,52 @@ TEST_F(DriverTest, AllocateNetworkEchoesOptionsAndIsStable) {
   EXPECT_TRUE(driver_->createNetwork(net(id('a'), "10.5.0.0/24", *a)).ok());
 }
 
+TEST_F(DriverTest, JoinAsksForDockerGwbridgeUnlessInternalOrOptedOut) {
+  auto internal = [](CreateNetworkRequest r) {
+    r.internal = true;
+    return r;
+  };
+  ASSERT_TRUE(driver_->createNetwork(net(id('a'), "10.1.0.0/24")).ok());
+  ASSERT_TRUE(driver_->createNetwork(net(id('b'), "10.2.0.0/24", {{"weft.gwbridge", "false"}})).ok());
+  ASSERT_TRUE(driver_->createNetwork(internal(net(id('c'), "10.3.0.0/24"))).ok());
+  ASSERT_TRUE(driver_->createNetwork(net(id('d'), "10.4.0.0/24", {{"weft.gwbridge", "true"}})).ok());
+  ASSERT_TRUE(driver_->createNetwork(internal(net(id('f'), "10.6.0.0/24", {{"weft.gwbridge", "false"}}))).ok());
+  // --internal with an explicit weft.gwbridge=true asks for two opposite
+  // things: refused, and nothing is built.
+  auto both = driver_->createNetwork(internal(net(id('g'), "10.7.0.0/24", {{"weft.gwbridge", "yes"}})));
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.error().message.find("weft.gwbridge=yes contradicts --internal"), std::string::npos)
+      << both.error().message;
+  EXPECT_FALSE(hasNetns(*kernel_, netnsName(id('g'))));
+
+  // network -> whether Join asks Docker to leave docker_gwbridge out
+  const std::map<char, bool> want = {{'a', false}, {'b', true}, {'c', true}, {'d', false}, {'f', true}};
+  auto check = [&](const char* when) {
+    for (const auto& [n, disable] : want) {
+      auto j = driver_->join(id(n), id(n, 63) + "1", "");
+      ASSERT_TRUE(j.ok()) << when << " " << n << ": " << j.error().message;
+      EXPECT_EQ(j->disableGatewayService, disable) << when << ": network " << n;
+    }
+    for (const auto& nw : driver_->networks())
+      EXPECT_EQ(nw.wantsGwbridge(), !want.at(nw.id[0])) << when << ": network " << nw.id[0];
+  };
+  for (const auto& [n, disable] : want) {
+    (void)disable;
+    std::string addr = "10." + std::to_string(n - 'a' + 1) + ".0.2/24";  // a: 10.1.0.2, f: 10.6.0.2
+    ASSERT_TRUE(driver_->createEndpoint(ep(id(n), id(n, 63) + "1", addr)).ok()) << n;
+  }
+  check("first join");
+  check("repeated join");  // an already joined endpoint answers the same
+  // The choice is kept in the state file: after a restart, repeated joins and
+  // new endpoints get the same answer.
+  ASSERT_TRUE(restart().ok());
+  check("after restart");
+  ASSERT_TRUE(driver_->createEndpoint(ep(id('b'), id('x'), "10.2.0.3/24")).ok());
+  auto jb = driver_->join(id('b'), id('x'), "");
+  ASSERT_TRUE(jb.ok());
+  EXPECT_TRUE(jb->disableGatewayService);
+}
+
 TEST_F(DriverTest, EndpointLifecycle) {
   const auto nid = id('a'), eid = id('e');
   ASSERT_TRUE(driver_->createNetwork(net(nid)).ok());
