@@ -234,52 +234,68 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
     v6.push_back(*s);
   }
 
-  uint64_t seq;
+  uint64_t seq = 0;
+  bool repeat = false;
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (auto it = networks_.find(r.networkId); it != networks_.end()) {
-      const Network& n = it->second;
-      if (n.options.raw == opts->raw && n.ipv4 == v4 && n.ipv6 == v6) return Status::Ok();
-      return Error{EEXIST, "network " + r.networkId.substr(0, 12) +
-                               " already exists with different options or subnets"};
+      Network& n = it->second;
+      if (!(n.options.raw == opts->raw && n.ipv4 == v4 && n.ipv6 == v6))
+        return Error{EEXIST, "network " + r.networkId.substr(0, 12) +
+                                 " already exists with different options or subnets"};
+      // Docker repeats CreateNetwork: a swarm node after a daemon restart
+      // (the engine does not keep swarm networks). Docker holds no endpoint
+      // on a network it creates, so endpoints weft has that are not joined
+      // (their containers died with a crashed daemon) are orphans.
+      size_t dropped = dropOrphansLocked(n);
+      LOG_INFO("driver", "network " << n.id.substr(0, 12) << " created again with the same options: kept (vni "
+                                    << n.vni << ")"
+                                    << (dropped ? "; forgot " + std::to_string(dropped) +
+                                                      " endpoint(s) of containers that are gone"
+                                                : ""));
+      if (!dropped) return Status::Ok();
+      seq = bumpLocked();
+      repeat = true;
+    } else {
+      Network n;
+      n.id = r.networkId;
+      n.options = *opts;
+      n.ipv4 = v4;
+      n.ipv6 = v6;
+      n.internal = r.internal;
+      n.enableIpv6 = r.enableIpv6;
+      if (cfg_.scope == "global") n.identity = "id:" + r.networkId;
+      else if (!opts->name.empty()) n.identity = "name:" + opts->name;
+      else if (!v4.empty()) n.identity = "subnet:" + v4.front().pool;
+      else if (!v6.empty()) n.identity = "subnet:" + v6.front().pool;
+      else n.identity = "id:" + r.networkId;
+      for (const auto& [id, other] : networks_) {
+        if (other.identity == n.identity)
+          return Error{EEXIST, "weft network " + id.substr(0, 12) + " on this host already is " +
+                                   n.identity.substr(n.identity.find(':') + 1) +
+                                   "; networks that share a subnet need distinct -o weft.name=NAME"};
+      }
+      auto vni = chooseVni(*opts, n.identity, n.id);
+      if (!vni.ok()) return vni.error();
+      n.vni = *vni;
+      auto mtu = mtuFor(*opts);
+      if (!mtu.ok()) return mtu.error();
+      n.mtu = *mtu;
+      n.netns = netnsName(n.id);
+      n.vxlanName = vxlanName(n.vni);
+      for (const auto& [id, other] : networks_)
+        if (other.netns == n.netns)
+          return Error{EEXIST, "network " + id + " already uses namespace " + n.netns};
+      if (auto st = buildSandbox(kernel_, sandboxSpecLocked(n)); !st) return st;
+      LOG_INFO("driver", "created network " << n.id.substr(0, 12) << " vni " << n.vni << " mtu "
+                                            << n.mtu << " (" << n.identity << ")");
+      auto& placed = networks_.emplace(n.id, std::move(n)).first->second;
+      floodRefs_.erase(placed.identity);
+      programAllPeersLocked(placed);
+      seq = bumpLocked();
     }
-    Network n;
-    n.id = r.networkId;
-    n.options = *opts;
-    n.ipv4 = v4;
-    n.ipv6 = v6;
-    n.internal = r.internal;
-    n.enableIpv6 = r.enableIpv6;
-    if (cfg_.scope == "global") n.identity = "id:" + r.networkId;
-    else if (!opts->name.empty()) n.identity = "name:" + opts->name;
-    else if (!v4.empty()) n.identity = "subnet:" + v4.front().pool;
-    else if (!v6.empty()) n.identity = "subnet:" + v6.front().pool;
-    else n.identity = "id:" + r.networkId;
-    for (const auto& [id, other] : networks_) {
-      if (other.identity == n.identity)
-        return Error{EEXIST, "weft network " + id.substr(0, 12) + " on this host already is " +
-                                 n.identity.substr(n.identity.find(':') + 1) +
-                                 "; networks that share a subnet need distinct -o weft.name=NAME"};
-    }
-    auto vni = chooseVni(*opts, n.identity, n.id);
-    if (!vni.ok()) return vni.error();
-    n.vni = *vni;
-    auto mtu = mtuFor(*opts);
-    if (!mtu.ok()) return mtu.error();
-    n.mtu = *mtu;
-    n.netns = netnsName(n.id);
-    n.vxlanName = vxlanName(n.vni);
-    for (const auto& [id, other] : networks_)
-      if (other.netns == n.netns)
-        return Error{EEXIST, "network " + id + " already uses namespace " + n.netns};
-    if (auto st = buildSandbox(kernel_, sandboxSpecLocked(n)); !st) return st;
-    LOG_INFO("driver", "created network " << n.id.substr(0, 12) << " vni " << n.vni << " mtu "
-                                          << n.mtu << " (" << n.identity << ")");
-    auto& placed = networks_.emplace(n.id, std::move(n)).first->second;
-    floodRefs_.erase(placed.identity);
-    programAllPeersLocked(placed);
-    seq = bumpLocked();
   }
+  if (repeat) return commit(seq);
   if (auto st = commit(seq); !st) {
     std::lock_guard<std::mutex> lk(mu_);
     auto it = networks_.find(r.networkId);
@@ -306,6 +322,11 @@ Result<std::map<std::string, std::string>> Driver::allocateNetwork(const Allocat
   // another manager after failover) gives the same answer.
   auto out = opts->raw;
   if (!opts->vni) out["vni"] = std::to_string(stableHash("id:" + r.networkId) % kMaxWeftVni + 1);
+  // Once per network and leader: shows which manager allocated it, and that
+  // a new leader's answer matches the old one's.
+  std::string shown;
+  for (const auto& [k, v] : out) shown += (shown.empty() ? "" : ",") + k + "=" + v;
+  LOG_INFO("driver", "allocated network " << r.networkId.substr(0, 12) << ": " << shown);
   return out;
 }
 
@@ -382,6 +403,52 @@ size_t Driver::reapRetired() {
   for (const auto& ns : todo)
     if (auto st = driver::reapRetired(kernel_, ns); !st) LOG_WARN("driver", st.error().message);
   return todo.size();
+}
+
+size_t Driver::markVanishedLocked(const Network& n) {
+  size_t found = 0;
+  std::optional<std::vector<kernel::LinkInfo>> links;
+  for (const auto& eid : n.endpoints) {
+    Endpoint& e = endpoints_.at(eid);
+    if (!e.joined) continue;
+    if (!links) {
+      auto l = kernel_.listLinks(n.netns);
+      if (!l.ok()) return found;  // the sandbox itself is a matter for reconcile
+      links = std::move(*l);
+    }
+    bool present = std::any_of(links->begin(), links->end(),
+                               [&](const kernel::LinkInfo& l) { return l.name == e.sandboxVeth; });
+    if (present) continue;
+    e.joined = false;
+    if (cluster_) cluster_->withdraw(n.identity, e.id);
+    LOG_INFO("driver", "endpoint " << e.id.substr(0, 12) << " (" << e.address << ") of network " << n.id.substr(0, 12)
+                                   << ": its veth is gone (its container died without Leave); withdrawn");
+    ++found;
+  }
+  return found;
+}
+
+size_t Driver::dropOrphansLocked(Network& n) {
+  markVanishedLocked(n);
+  size_t dropped = 0;
+  for (auto it = n.endpoints.begin(); it != n.endpoints.end();) {
+    auto e = endpoints_.find(*it);
+    if (e != endpoints_.end() && e->second.joined) {
+      ++it;
+      continue;
+    }
+    if (e != endpoints_.end()) endpoints_.erase(e);
+    it = n.endpoints.erase(it);
+    ++dropped;
+  }
+  return dropped;
+}
+
+size_t Driver::sweepVanished() {
+  std::lock_guard<std::mutex> lk(mu_);
+  size_t found = 0;
+  for (const auto& [id, n] : networks_) found += markVanishedLocked(n);
+  return found;
 }
 
 size_t Driver::endpointCount() const {

@@ -147,6 +147,14 @@ class Driver {
   // Returns the number of namespaces reaped.
   size_t reapRetired();
 
+  // Joined endpoints whose container died without a Leave -- the
+  // sandbox-side veth vanished with the container's namespace (a daemon
+  // crash; Docker never replays Leave for swarm networks, which it does not
+  // keep) -- stop being joined and are withdrawn from the cluster, so no
+  // host keeps sending their addresses here. Call it periodically
+  // (weft-plugin: every 2 s). Returns how many it found.
+  size_t sweepVanished();
+
   // --- inspection (weftctl, tests) ---
   std::vector<Network> networks() const;
   std::vector<Endpoint> endpoints() const;
@@ -169,6 +177,13 @@ class Driver {
                              const std::string& networkId) const;
 
   EndpointRecord localRecordLocked(const Endpoint& e) const;
+  // Under mu_: n's joined endpoints whose sandbox-side veth is gone become
+  // not joined (and are withdrawn). Returns how many.
+  size_t markVanishedLocked(const Network& n);
+  // Under mu_: forgets n's endpoints that are not joined (after
+  // markVanishedLocked). Only for when Docker holds no endpoint on n: when
+  // it creates n (again). Returns how many.
+  size_t dropOrphansLocked(Network& n);
   std::string retiredNameLocked(const std::string& netns);
   // Runs `change` on one address pool under the lock and makes it durable;
   // if the state cannot be written, the pool is put back as it was.

@@ -169,7 +169,10 @@ Result<JoinResult> Driver::join(const std::string& networkId, const std::string&
   JoinResult res;
   res.srcName = e.hostVeth;
   res.disableGatewayService = !nit->second.wantsGwbridge();
-  if (e.joined) return res;
+  if (e.joined) {
+    if (kernel_.getLink(nit->second.netns, e.sandboxVeth).ok()) return res;
+    e.joined = false;  // its veth vanished (see sweepVanished): plug it anew
+  }
   // No state write: the veth itself records the join, and outlives weft.
   if (auto st = plugEndpoint(kernel_, nit->second.netns, e.hostVeth, e.sandboxVeth, nit->second.mtu); !st)
     return st.error();

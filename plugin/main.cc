@@ -141,11 +141,13 @@ int run(int argc, char** argv) {
   }
   // Started once nothing can fail any more (it outlives this function).
   // Veths that Leave took out of service are deleted here, in batches, off
-  // the request path (deleting a veth waits ~20 ms on the kernel).
+  // the request path (deleting a veth waits ~20 ms on the kernel); every 2 s
+  // it also looks for endpoints whose container died without Leave.
   std::thread reaper([&drv] {
-    for (;;) {
+    for (unsigned tick = 1;; ++tick) {
       usleep(100000);
       drv.reapRetired();
+      if (tick % 20 == 0) drv.sweepVanished();
     }
   });
   reaper.detach();

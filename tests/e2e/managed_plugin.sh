@@ -29,62 +29,17 @@
 # h1's build layers).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$E2E_LIB_DIR/weft_lib.sh"
+source "$E2E_LIB_DIR/managed_lib.sh"
 
-e2e_require_root
-e2e_require_cmd dockerd containerd runc busybox ip nsenter unshare curl jq tar flock debootstrap docker-registry
-[[ -x $WEFTCTL_BIN ]] || e2e_skip "no $WEFTCTL_BIN (build it: ninja -C build weftctl)"
-
-REG_ADDR=198.18.0.254:5000 # testbed.sh registry-start
-export TB_DOCKERD_ARGS="--insecure-registry $REG_ADDR${TB_DOCKERD_ARGS:+ $TB_DOCKERD_ARGS}"
-export TB_RUN_SHARED=1 # the daemons' /run is shared, as on systemd hosts
-CACHE="${WEFT_IMAGE_CACHE:-/var/cache/weft-images}"
+managed_require
 MAX_LOST="${WEFT_E2E_MAX_LOST:-200}"
-export E2E_DOCKER_TIMEOUT=120
-E2E_TIMINGS="$(mktemp /tmp/weft-e2e-timings.XXXXXX)"
-export E2E_TIMINGS
-e2e_on_exit rm -f "$E2E_TIMINGS"
 
 e2e_bed_up 3
 HOSTS=(h1 h2 h3)
+MGR=h1
 
 # ---------------------------------------------------------------- helpers
-# The managed plugin's socket on HOST, as the root mount namespace sees it:
-# <plugin dir>/<64-hex id>/weft.sock is longer than a unix socket path may
-# be, so through a short symlink to the directory.
-psock() {
-  local l="$E2E_BED_PARENT/p$1"
-  ln -sfn "$(hvar "$1" PLUGIN_DIR)/$(dh "$1" plugin inspect -f '{{.Id}}' weft)" "$l"
-  echo "$l/weft.sock"
-}
-wctl() {
-  local h="$1"
-  shift
-  timeout 10 "$WEFTCTL_BIN" --socket "$(psock "$h")" "$@"
-}
-# pid of HOST's weft-plugin: shim (by the plugin's full id) -> entry -> weft-plugin.
-plugin_pid() {
-  local id shim entry p
-  id="$(dh "$1" plugin inspect -f '{{.Id}}' weft)"
-  shim="$(pgrep -f -- "-id $id( |\$)" | head -n1)" || return 1
-  entry="$(pgrep -P "$shim" | head -n1)" || return 1
-  for p in $(pgrep -P "$entry"); do
-    [[ $(readlink "/proc/$p/exe") == */weft-plugin ]] && { echo "$p"; return 0; }
-  done
-  return 1
-}
-# cluster_formed : every host sees every other host alive.
-cluster_formed() {
-  local h o st
-  for h in "${HOSTS[@]}"; do
-    for o in "${HOSTS[@]}"; do
-      [[ $h == "$o" ]] && continue
-      st="$(wctl "$h" --json peers | jq -r --arg id "$(haddr "$o")" '[.gossip.members[] | select(.id == $id) | .state][0] // "none"')"
-      [[ $st == alive ]] || { echo "$h sees $o as $st"; return 1; }
-    done
-  done
-}
 enabled_is() { [[ $(dh "$1" plugin inspect -f '{{.Enabled}}' weft) == "$2" ]]; }
-socket_answers() { wctl "$1" --json status >/dev/null; }
 
 # ping_bg HOST CTR TARGET COUNT FILE : COUNT pings every 10 ms, in the background.
 ping_bg() {
@@ -113,34 +68,21 @@ check_pings() {
 }
 
 # ---------------------------------------------------------------- 1. build
-step "registry in the bed"
-REG="$(tb registry-start)"
-assert_eq "$REG_ADDR" "$REG" "registry address"
-
 step "build the plugin from the Dockerfile on h1 (offline), push"
-bp() {
-  DOCKER_HOST="$TB_h1_DOCKER_HOST" DOCKER_CONFIG="$TB_DIR/cli" DOCKER="${TB_DOCKER_CLI:-/usr/bin/docker}" \
-    WEFT_IMAGE_CACHE="$CACHE" "$E2E_REPO/packaging/build-plugin.sh" "$@"
-}
-cache_args=(--cache "$CACHE")
-[[ ${WEFT_E2E_PLUGIN_REBUILD:-0} == 1 ]] && cache_args=()
-PDIR="$E2E_BED_PARENT/plugin"
-time_it "build+push $REG/weft:1" bp --offline --network none "${cache_args[@]}" --push --keep-dir "$PDIR" "$REG/weft:1" >/dev/null ||
-  fail "build-plugin.sh failed"
+managed_build_push
+REG="$REG_ADDR"
 # The upgrade target: the same binaries under tag 2 (its /etc/weft-plugin-ref differs).
 cp -a "$PDIR" "$PDIR.2"
 echo "$REG/weft:2" >"$PDIR.2/rootfs/etc/weft-plugin-ref"
 time_it "create+push $REG/weft:2" assert_ok dh h1 plugin create "$REG/weft:2" "$PDIR.2"
 assert_ok dh h1 plugin push "$REG/weft:2"
-assert_ok dh h1 plugin rm "$REG/weft:1" "$REG/weft:2"
+assert_ok dh h1 plugin rm "$REG/weft:2"
 log "rootfs: $(du -sh "$PDIR/rootfs" | cut -f1); $(ls "$PDIR/rootfs/usr/bin" | tr '\n' ' ')"
 
 # ---------------------------------------------------------------- 2. install
 step "install on every host, check defaults, configure, enable"
 KEY="$(new_cluster_key)"
-for h in "${HOSTS[@]}"; do
-  time_it "install $h" assert_ok dh "$h" plugin install --grant-all-permissions --disable --alias weft "$REG/weft:1"
-done
+managed_install "${HOSTS[@]}"
 assert_eq "weft:latest false" "$(dh h1 plugin ls --format '{{.Name}} {{.Enabled}}')" "installed, disabled"
 env_json="$(dh h1 plugin inspect -f '{{json .Settings.Env}}' weft)"
 for kv in SCOPE=global GOSSIP_PORT=7947 VXLAN_PORT=4789 STATE_DIR=/var/lib/weft SOCKET=/run/docker/plugins/weft.sock; do
@@ -233,17 +175,11 @@ done
 time_it "network create appnet" assert_ok dh h1 network create -d weft:latest --attachable --subnet 10.88.0.0/24 appnet
 time_it "service create" assert_ok dh h1 service create -d --name app --replicas 3 --network appnet \
   --placement-pref spread=node.id busybox:local sleep 3600
-running_nodes() {
-  local n
-  n="$(dh h1 service ps app -f desired-state=running --format '{{.Node}} {{.CurrentState}}' | awk '$2 == "Running" {print $1}' | sort -u | wc -l)"
-  [[ $n == 3 ]] || { echo "tasks running on $n node(s)"; dh h1 service ps app --no-trunc; return 1; }
-}
-time_it "3 tasks on 3 nodes" wait_until 90 running_nodes
+time_it "3 tasks on 3 nodes" wait_until 90 svc_on_hosts app "${HOSTS[@]}"
 declare -A TASK TIP
 for h in "${HOSTS[@]}"; do
-  TASK[$h]="$(dh "$h" ps -q -f label=com.docker.swarm.service.name=app | head -n1)"
-  [[ -n ${TASK[$h]} ]] || fail "no task of app on $h"
-  TIP[$h]="$(dh "$h" inspect -f '{{(index .NetworkSettings.Networks "appnet").IPAddress}}' "${TASK[$h]}")"
+  TASK[$h]="$(task_on "$h" app)" || fail "no task of app on $h"
+  TIP[$h]="$(task_ip "$h" "${TASK[$h]}" appnet)"
 done
 log "tasks: h1=${TIP[h1]} h2=${TIP[h2]} h3=${TIP[h3]}"
 time_it "first task ping h1->h2" wait_until 30 pings h1 "${TASK[h1]}" "${TIP[h2]}"
@@ -251,13 +187,8 @@ ping_ok_on h1 "${TASK[h1]}" "${TIP[h2]}" 3
 ping_ok_on h2 "${TASK[h2]}" "${TIP[h3]}" 3
 ping_ok_on h3 "${TASK[h3]}" "${TIP[h1]}" 3
 # By name: Docker's embedded DNS knows the service's tasks on appnet.
-tasks_resolve() {
-  local out ip
-  out="$(dh "$1" exec "$2" nslookup tasks.app 127.0.0.11 2>&1)" || { echo "$out"; return 1; }
-  for ip in "${TIP[@]}"; do [[ $out == *"$ip"* ]] || { echo "tasks.app lacks $ip: $out"; return 1; }; done
-}
-wait_until 30 tasks_resolve h1 "${TASK[h1]}"
-wait_until 30 tasks_resolve h3 "${TASK[h3]}"
+wait_until 30 resolves h1 "${TASK[h1]}" tasks.app "${TIP[@]}"
+wait_until 30 resolves h3 "${TASK[h3]}" tasks.app "${TIP[@]}"
 ping_ok_on h2 "${TASK[h2]}" tasks.app 3
 disc="$(wctl h2 --json status | jq -r '.discoveredNodes | sort | join(",")')"
 assert_eq "$TB_h1_ADDR,$TB_h3_ADDR" "$disc" "h2 learnt the other nodes from DiscoverNew"

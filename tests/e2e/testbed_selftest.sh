@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Self-test of the test bed (tests/testbed/testbed.sh): two real dockerd
 # hosts, containers on each, underlay reachability, per-host isolation of
-# daemons and plugin directories, link-down/up, weft-start/stop (against a
-# stand-in plugin), a clean `down` -- and a `down` after a failed `up`.
+# daemons and plugin directories, link-down/up, dockerd-stop/start,
+# weft-start/stop (against a stand-in plugin), a clean `down` -- and a `down`
+# after a failed `up`.
 # TB_h1_ADDR and friends come from the bed's env file:
 # shellcheck disable=SC2154
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -86,6 +87,37 @@ assert_ok tb link-up h2
 wait_until 15 tb_exec h1 busybox ping -c 1 -W 1 "$TB_h2_ADDR"
 log "h2 reachable again ${E2E_WAITED_MS} ms after link-up"
 
+step "dockerd-stop / dockerd-start: a daemon restart that keeps the host's mount namespace"
+assert_ok tb_docker h2 run -d --network none --restart always --stop-timeout 1 --name selftest-r busybox:local sleep 600
+assert_ok tb_docker h2 stop -t 0 "selftest-h2"
+old_dockerd="$(cat "$TB_h2_DIR/launcher.pid")"
+mntns="$(readlink "/proc/$old_dockerd/ns/mnt")"
+time_it "dockerd-stop h2" assert_ok tb dockerd-stop h2
+assert_fails test -e "/proc/$old_dockerd/cmdline"
+assert_fails tb_docker h2 info
+assert_fails tb dockerd-stop h2
+assert_contains "$E2E_OUT" "not running"
+holder="$(cat "$TB_h2_DIR/mntns.pid")"
+assert_eq "$mntns" "$(readlink "/proc/$holder/ns/mnt")" "the holder keeps dockerd's mount namespace"
+assert_eq "net:[$(stat -L -c %i "$TB_h2_NETNS")]" "$(readlink "/proc/$holder/ns/net")" "the holder is in h2's netns"
+time_it "dockerd-start h2" assert_ok tb dockerd-start h2
+new_dockerd="$(cat "$TB_h2_DIR/launcher.pid")"
+assert_ne "$old_dockerd" "$new_dockerd" "a new dockerd"
+assert_eq "$mntns" "$(readlink "/proc/$new_dockerd/ns/mnt")" "the new dockerd runs in the kept mount namespace"
+assert_eq "$id2" "$(tb_docker h2 info -f '{{.ID}}')" "h2's engine ID after the restart"
+assert_eq "h2" "$(tb_docker h2 info -f '{{.Name}}')" "h2's hostname after the restart"
+wait_until 20 test "$(tb_docker h2 inspect -f '{{.State.Status}}' selftest-r)" == running
+assert_fails tb dockerd-start h2
+assert_contains "$E2E_OUT" "already running"
+# a second stop/start (holder already there), the hard way
+assert_ok tb dockerd-stop h2 --kill
+assert_eq "$holder" "$(cat "$TB_h2_DIR/mntns.pid")" "one holder"
+assert_ok tb dockerd-start h2
+assert_ok tb_docker h2 rm -f selftest-r
+assert_ok tb_docker h2 start "selftest-h2"
+assert_ok tb_docker h2 ps -q
+assert_eq 1 "$(wc -l <<<"$E2E_OUT")" "h2's containers after the restarts"
+
 step "weft-start / weft-stop with a stand-in plugin"
 if [[ -x /usr/bin/python3 ]]; then
   fake_bin="$E2E_BED_PARENT/fakebin"
@@ -154,6 +186,7 @@ ns_ino="$(stat -L -c %i "$TB_h1_NETNS")"
 for p in /proc/[0-9]*; do
   [[ $(readlink "$p/ns/net" 2>/dev/null) == "net:[$ns_ino]" ]] && bed_pids+=("${p#/proc/}")
 done
+bed_pids+=("$(cat "$TB_h2_DIR/mntns.pid")")
 log "bed processes: ${bed_pids[*]}"
 assert_int_le 6 "${#bed_pids[@]}" "too few bed processes found"
 bed_dir="$TB_DIR"

@@ -13,6 +13,13 @@
 #   exec <host> <cmd...>       run a command in that host's network namespace
 #   weft-start <host> [args]   start weft-plugin for that host
 #   weft-stop <host> [--kill]  stop it (SIGTERM and wait, or SIGKILL)
+#   dockerd-stop <host> [--kill]
+#                              stop the host's dockerd (SIGTERM and wait, as
+#                              `systemctl stop docker`; or SIGKILL); its mount
+#                              namespace (private /run) is kept, as a host's is
+#   dockerd-start <host> [--no-wait]
+#                              start it again in that mount namespace; waits
+#                              until it answers unless --no-wait
 #   link-down <host>           take the host's underlay link down (cable pull)
 #   link-up <host>             bring it back
 #   status                     hosts, pids, addresses
@@ -163,6 +170,8 @@ write_env() {
     printf 'TB_MTU=%d\n' "$TB_MTU"
     printf 'TB_SUBNET=%q\n' "$UNDERLAY_NET.0/24"
     printf 'TB_IMAGE=%q\n' "$IMAGE"
+    # (dockerd-start starts the daemon again with the same arguments)
+    printf 'TB_DOCKERD_ARGS=%q\n' "${TB_DOCKERD_ARGS:-}"
     local hosts=()
     for ((i = 1; i <= n; i++)); do hosts+=("h$i"); done
     printf 'TB_HOSTS=%q\n' "${hosts[*]}"
@@ -234,6 +243,14 @@ inner_dockerd() {
   # This engine reads the trust key (which fixes the engine ID) from
   # /etc/docker/key.json unless its config file names another path.
   [[ -f $d/daemon.json ]] || printf '{"deprecated-key-path": "%s"}\n' "$d/key.json" >"$d/daemon.json"
+  exec_dockerd "$h"
+}
+
+# Becomes the host's dockerd (in a mount namespace set up by inner_dockerd).
+exec_dockerd() {
+  local h="$1" d ns
+  d="$(host_var "$h" DIR)"
+  ns="$(host_var "$h" NS)"
   local extra=()
   # shellcheck disable=SC2206  # word splitting of TB_DOCKERD_ARGS is intended
   [[ -n ${TB_DOCKERD_ARGS:-} ]] && extra=($TB_DOCKERD_ARGS)
@@ -596,17 +613,22 @@ cmd_weft_start() {
   log "$h: weft-plugin running (pid $(cat "$pf")), socket $sock"
 }
 
+# stop_signal [--kill] : the signal a stop command sends (TERM, or KILL).
+stop_signal() {
+  case "$1" in
+    --kill) echo KILL ;;
+    "") echo TERM ;;
+    *) return 1 ;;
+  esac
+}
+
 cmd_weft_stop() {
   load_env
   local h
   h="$(norm_host "${1:-}")"
   shift
-  local sig=TERM
-  case "${1:-}" in
-    --kill) sig=KILL ;;
-    "") ;;
-    *) die "usage: testbed.sh weft-stop <host> [--kill]" ;;
-  esac
+  local sig
+  sig="$(stop_signal "${1:-}")" || die "usage: testbed.sh weft-stop <host> [--kill]"
   local p pf
   pf="$(host_var "$h" WEFT_PIDFILE)"
   if ! p="$(weft_pid "$h")"; then
@@ -624,6 +646,81 @@ cmd_weft_stop() {
   done
   rm -f "$pf"
   log "$h: weft-plugin (pid $p) stopped with SIG$sig"
+}
+
+# ---------------------------------------------------------------- dockerd
+
+# pid_of HOST FILE PATTERN : the live pid in the host's FILE whose command
+# line holds PATTERN.
+pid_of() {
+  local d p
+  d="$(host_var "$1" DIR)"
+  p="$(cat "$d/$2" 2>/dev/null || true)"
+  [[ $p =~ ^[0-9]+$ ]] && alive "$p" && cmdline_has "$p" "${3//@DIR@/$d}" || return 1
+  echo "$p"
+}
+# dockerd_pid HOST : pid of the host's running dockerd (the launcher execs it).
+dockerd_pid() { pid_of "$1" launcher.pid "@DIR@/data"; }
+# mntns_holder HOST : pid of the process that keeps the host's mount namespace
+# while its dockerd is stopped (see cmd_dockerd_stop).
+mntns_holder() { pid_of "$1" mntns.pid "tbw-mntns @DIR@"; }
+
+# A host's mount namespace (private /run with /run/docker/plugins, the shim
+# sockets, a managed plugin's mounts) outlives its dockerd, as a real host's
+# does across `systemctl restart docker`: before the first stop, a holder
+# process (in the host's netns, so `down` finds it) joins it.
+cmd_dockerd_stop() {
+  load_env
+  local h
+  h="$(norm_host "${1:-}")"
+  shift
+  local sig
+  sig="$(stop_signal "${1:-}")" || die "usage: testbed.sh dockerd-stop <host> [--kill]"
+  local d ns p hp
+  d="$(host_var "$h" DIR)"
+  ns="$(host_var "$h" NS)"
+  p="$(dockerd_pid "$h")" || die "$h: dockerd is not running"
+  if ! hp="$(mntns_holder "$h")"; then
+    # shellcheck disable=SC2016  # expanded by the inner bash
+    setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$d/mntns.pid" \
+      nsenter -t "$p" -m -u --net="/run/netns/$ns" -- \
+      bash -c 'exec -a "$0" sleep infinity' "tbw-mntns $d" </dev/null >/dev/null 2>&1 &
+    local deadline=$(($(now_ms) + 5000))
+    until hp="$(mntns_holder "$h")" && [[ $(readlink "/proc/$hp/ns/mnt") == "$(readlink "/proc/$p/ns/mnt")" ]]; do
+      (($(now_ms) > deadline)) && die "$h: could not keep dockerd's mount namespace"
+      sleep 0.05
+    done
+  fi
+  kill "-$sig" "$p"
+  local deadline=$(($(now_ms) + ${TB_DOCKERD_STOP_TIMEOUT:-120} * 1000))
+  while alive "$p"; do
+    (($(now_ms) > deadline)) && die "$h: dockerd (pid $p) still running ${TB_DOCKERD_STOP_TIMEOUT:-120}s after SIG$sig"
+    sleep 0.05
+  done
+  log "$h: dockerd (pid $p) stopped with SIG$sig"
+}
+
+cmd_dockerd_start() {
+  load_env
+  local h
+  h="$(norm_host "${1:-}")"
+  shift
+  local wait=1
+  case "${1:-}" in
+    --no-wait) wait=0 ;;
+    "") ;;
+    *) die "usage: testbed.sh dockerd-start <host> [--no-wait]" ;;
+  esac
+  local d ns p hp
+  d="$(host_var "$h" DIR)"
+  ns="$(host_var "$h" NS)"
+  if p="$(dockerd_pid "$h")"; then die "$h: dockerd already running (pid $p)"; fi
+  hp="$(mntns_holder "$h")" || die "$h: no kept mount namespace (stop dockerd with dockerd-stop first)"
+  TB_DIR="$TB_DIR" setsid nsenter -t "$hp" -m -u --net="/run/netns/$ns" -- \
+    bash "$SELF" __dockerd_again "$h" </dev/null >>"$d/dockerd.log" 2>&1 &
+  echo "$!" >"$d/launcher.pid"
+  if ((wait)); then wait_dockerd "$h" || die "$h: dockerd did not come back"; fi
+  log "$h: dockerd started again (pid $(cat "$d/launcher.pid"))"
 }
 
 # ---------------------------------------------------------------- registry
@@ -764,6 +861,8 @@ main() {
     exec) check_tb_dir; cmd_exec "$@" ;;
     weft-start) check_tb_dir; cmd_weft_start "$@" ;;
     weft-stop) check_tb_dir; cmd_weft_stop "$@" ;;
+    dockerd-stop) check_tb_dir; cmd_dockerd_stop "$@" ;;
+    dockerd-start) check_tb_dir; cmd_dockerd_start "$@" ;;
     link-down) check_tb_dir; cmd_link down "$@" ;;
     link-up) check_tb_dir; cmd_link up "$@" ;;
     status) check_tb_dir; cmd_status ;;
@@ -771,6 +870,7 @@ main() {
     registry-stop) check_tb_dir; cmd_registry_stop ;;
     env) check_tb_dir; load_env; echo "$TB_DIR/env" ;;
     __dockerd) inner_dockerd "$@" ;;
+    __dockerd_again) load_env; exec_dockerd "$@" ;;
     -h | --help | help) usage ;;
     *) usage >&2; exit 2 ;;
   esac

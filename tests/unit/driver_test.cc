@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <memory>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -202,6 +203,77 @@ TEST_F(DriverTest, JoinAsksForDockerGwbridgeUnlessInternalOrOptedOut) {
   auto jb = driver_->join(id('b'), id('x'), "");
   ASSERT_TRUE(jb.ok());
   EXPECT_TRUE(jb->disableGatewayService);
+}
+
+// Swarm leader failover: the new leader's allocator calls AllocateNetwork
+// again with the spec's options merged with the old leader's answer (swarmkit's
+// allocateDriverState), on another manager's weft. Same answer, for a VNI the
+// user chose and for one weft chose.
+TEST_F(DriverTest, AllocateNetworkOnANewLeaderGivesTheOldLeadersAnswer) {
+  for (auto spec : {std::map<std::string, std::string>{{"vni", "3210"}},
+                    std::map<std::string, std::string>{{"mtu", "1400"}}}) {
+    AllocateNetworkRequest first{id('a'), spec, {{"", "10.88.0.0/24", "10.88.0.1/24", {}}}, {}};
+    auto old = driver_->allocateNetwork(first);
+    ASSERT_TRUE(old.ok());
+    DriverConfig other = cfg_;
+    test::TempDir otherDir;
+    other.stateDir = otherDir.path();
+    other.advertiseAddr = "198.18.0.2";
+    kernel::FakeKernel otherKernel(otherDir / "netns");
+    Driver leader2(other, otherKernel);
+    ASSERT_TRUE(leader2.start().ok());
+    AllocateNetworkRequest again = first;
+    for (const auto& [k, v] : *old) again.options[k] = v;
+    auto now = leader2.allocateNetwork(again);
+    ASSERT_TRUE(now.ok()) << now.error().message;
+    EXPECT_EQ(*old, *now);
+    EXPECT_EQ(*old, *leader2.allocateNetwork(again));
+  }
+}
+
+// A swarm worker's daemon restart: the plugin restarts with it, restores the
+// network, and Docker sends CreateNetwork again (the engine does not keep
+// swarm networks). Accepted, the network kept as it was.
+TEST_F(DriverTest, CreateNetworkAgainAfterARestartKeepsTheNetwork) {
+  auto r = net(id('a'), "10.88.0.0/24", {{"vni", "3210"}});
+  ASSERT_TRUE(driver_->createNetwork(r).ok());
+  ASSERT_TRUE(driver_->createEndpoint(ep(id('a'), id('e'), "10.88.0.2/24")).ok());
+  ASSERT_TRUE(driver_->join(id('a'), id('e'), "").ok());
+  ReconcileReport report;
+  ASSERT_TRUE(restart(&report).ok());
+  EXPECT_TRUE(report.actions.empty()) << report.actions.front();
+  ASSERT_TRUE(driver_->createNetwork(r).ok());
+  auto nets = driver_->networks();
+  ASSERT_EQ(nets.size(), 1u);
+  EXPECT_EQ(nets[0].vni, 3210u);
+  EXPECT_EQ(nets[0].endpoints.size(), 1u);
+  EXPECT_TRUE(hasNetns(*kernel_, netnsName(id('a'))));
+}
+
+// A swarm node's daemon crashed (SIGKILL): weft restarted while the old
+// tasks still ran, then Docker killed them without Leave/DeleteEndpoint (it
+// does not keep swarm networks) and creates the network again for the new
+// tasks. The dead tasks' endpoints are forgotten (durably); a live one stays.
+TEST_F(DriverTest, CreateNetworkAgainForgetsEndpointsOfDeadContainers) {
+  auto r = net(id('a'), "10.88.0.0/24", {{"vni", "3210"}});
+  ASSERT_TRUE(driver_->createNetwork(r).ok());
+  for (char c : {'e', 'f', 'g'}) {
+    std::string addr = std::string("10.88.0.") + std::to_string(c - 'a') + "/24";
+    ASSERT_TRUE(driver_->createEndpoint(ep(id('a'), id(c), addr)).ok());
+  }
+  ASSERT_TRUE(driver_->join(id('a'), id('e'), "").ok());
+  ASSERT_TRUE(driver_->join(id('a'), id('f'), "").ok());
+  ASSERT_TRUE(restart().ok());
+  const auto ns = netnsName(id('a'));
+  ASSERT_TRUE(kernel_->deleteLink(ns, driver_->endpointInfo(id('a'), id('f'))->sandboxVeth).ok());
+  ASSERT_TRUE(driver_->createNetwork(r).ok());
+  std::set<std::string> left;
+  for (const auto& e : driver_->endpoints()) left.insert(e.id);
+  EXPECT_EQ(left, (std::set<std::string>{id('e')}));  // 'g' was never joined, 'f' died
+  ASSERT_TRUE(restart().ok());
+  EXPECT_EQ(driver_->endpoints().size(), 1u);
+  // The address of a forgotten endpoint can be given out again.
+  EXPECT_TRUE(driver_->createEndpoint(ep(id('a'), id('h'), "10.88.0.5/24")).ok());
 }
 
 TEST_F(DriverTest, EndpointLifecycle) {

@@ -81,6 +81,34 @@ TEST_F(PeerTest, JoinPublishesAndLeaveWithdraws) {
   EXPECT_EQ(cluster_.withdrawn[0], std::make_pair(kIdentity, eid));
 }
 
+// A container that dies without Leave (its daemon crashed; Docker never
+// replays Leave on swarm networks): its veth vanishes with its namespace. The
+// sweep withdraws it, so other hosts stop sending its address here; a Join
+// of the same endpoint plugs a new veth.
+TEST_F(PeerTest, AnEndpointWhoseVethVanishedIsWithdrawn) {
+  createNetwork();
+  const std::string a(64, 'e'), b(64, 'f');
+  ASSERT_TRUE(driver_->createEndpoint({kNid, a, {"10.10.0.2/24", "", ""}}).ok());
+  ASSERT_TRUE(driver_->createEndpoint({kNid, b, {"10.10.0.3/24", "", ""}}).ok());
+  ASSERT_TRUE(driver_->join(kNid, a, "").ok());
+  ASSERT_TRUE(driver_->join(kNid, b, "").ok());
+  EXPECT_EQ(driver_->sweepVanished(), 0u);
+  const auto veth = driver_->endpointInfo(kNid, a)->sandboxVeth;
+  ASSERT_TRUE(kernel_->deleteLink(ns(), veth).ok());  // the container's netns is gone
+  EXPECT_EQ(driver_->sweepVanished(), 1u);
+  ASSERT_EQ(cluster_.withdrawn.size(), 1u);
+  EXPECT_EQ(cluster_.withdrawn[0], std::make_pair(kIdentity, a));
+  EXPECT_FALSE(driver_->endpointInfo(kNid, a)->joined);
+  EXPECT_TRUE(driver_->endpointInfo(kNid, b)->joined);
+  EXPECT_EQ(driver_->sweepVanished(), 0u);
+  EXPECT_EQ(cluster_.withdrawn.size(), 1u);
+  // Joining again before the sweep saw it: a new veth, published again.
+  ASSERT_TRUE(kernel_->deleteLink(ns(), driver_->endpointInfo(kNid, b)->sandboxVeth).ok());
+  ASSERT_TRUE(driver_->join(kNid, b, "").ok());
+  EXPECT_TRUE(kernel_->getLink(ns(), driver_->endpointInfo(kNid, b)->sandboxVeth).ok());
+  EXPECT_EQ(driver_->sweepVanished(), 0u);
+}
+
 TEST_F(PeerTest, RemoteEndpointsAreProgrammedAndRemoved) {
   createNetwork();
   driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), true);

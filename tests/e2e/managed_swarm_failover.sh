@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR disable=SC2154
+# (SC2154: the bed's variables, TB_h1_ADDR ..., come from its env file.)
+# weft's managed plugin in a swarm of three managers (issue 5): leader
+# failover and daemon restarts.
+#
+#  1. build+push the plugin (rootfs cache), install it on h1..h3 (SCOPE=global,
+#     LOG_LEVEL=debug), swarm init on h1, h2 and h3 join as managers;
+#  2. on the leader h1: `network create -d weft:latest --attachable -o vni=N
+#     appnet`; a global service (a task on every host): tasks reach each
+#     other by IP and by tasks.app;
+#  3. leader failover: h1's dockerd stops; a new leader is elected (timed);
+#     its AllocateNetwork answer for appnet is the same as h1's (both logged
+#     by weft), `network inspect` shows the same options there; on the new
+#     leader app is updated (new tasks on appnet), and a second network
+#     (VNI chosen by weft) with a second service (dnsrr) is created: tasks
+#     reach each other by IP, by tasks.<svc> and by service name;
+#  4. h1's dockerd starts again: it rejoins as a manager and its new tasks
+#     reach the others;
+#  5. the manager of h2/h3 that is not the leader is demoted to a worker and
+#     its dockerd restarted (SIGTERM, then SIGKILL): its weft gets
+#     CreateNetwork again for both networks (timed), its tasks restart and
+#     reach the others; after the SIGKILL, the dead tasks' endpoints (no
+#     Leave ever comes for them) are forgotten there and no longer routed to
+#     by the other hosts.
+#
+# Prints the time to a new leader, for the old leader and its tasks to come
+# back, and for a worker's networks and tasks to come back after a restart.
+# Takes (2 cores): 1.5-2 min when the plugin rootfs cache hits, ~2 min more
+# when the plugin must be built (docker build).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$E2E_LIB_DIR/weft_lib.sh"
+source "$E2E_LIB_DIR/managed_lib.sh"
+
+managed_require
+e2e_bed_up 3
+HOSTS=(h1 h2 h3)
+MGR=h1
+VNI=3210 # appnet's -o vni
+
+# ---------------------------------------------------------------- helpers
+# leader_seen_by HOST : hostname of the swarm's leader as HOST sees it.
+leader_seen_by() { dh "$1" node ls --format '{{.Hostname}} {{.ManagerStatus}}' | awk '$2 == "Leader" {print $1}'; }
+# new_leader_on HOST OLD : HOST sees a leader other than OLD (for wait_until).
+new_leader_on() {
+  local l
+  l="$(leader_seen_by "$1")" || return 1
+  [[ -n $l && $l != "$2" ]] || { echo "leader: '${l:-none}'"; return 1; }
+}
+# node_is HOST NODE STATUS AVAILABILITY MANAGER_STATUS : as HOST's manager sees NODE.
+node_is() {
+  local got
+  got="$(dh "$1" node inspect -f '{{.Status.State}} {{.Spec.Availability}} {{with .ManagerStatus}}{{.Reachability}}{{else}}worker{{end}}' "$2")" || return 1
+  [[ $got == "$3" ]] || { echo "$2: $got"; return 1; }
+}
+# plugin_log HOST : what HOST's plugin wrote since its dockerd.log was marked (mark_log HOST).
+declare -A LOGMARK
+mark_log() { LOGMARK[$1]="$(wc -l <"$(hvar "$1" DIR)/dockerd.log")"; }
+plugin_log() { tail -n +"$((${LOGMARK[$1]:-0} + 1))" "$(hvar "$1" DIR)/dockerd.log" | grep -F "plugin=$(dh "$1" plugin inspect -f '{{.Id}}' weft)"; }
+# allocated_line HOST NETID : weft's log line for AllocateNetwork of NETID on HOST.
+allocated_line() { plugin_log "$1" | grep -o "allocated network ${2:0:12}: .*" | sed 's/\\*".*//' | tail -n1; }
+# weft_vni HOST NETID : the VNI HOST's weft gave network NETID ("" if it has none).
+weft_vni() { wctl "$1" --json networks | jq -r --arg id "$2" '.networks[] | select(.id == $id) | .vni'; }
+has_weft_net() { [[ -n $(weft_vni "$1" "$2") ]] || { echo "$1's weft has no network ${2:0:12}"; return 1; }; }
+# svc_ips SVC NET HOST... : fills TASK[HOST] and TIP[HOST] for SVC's task on each HOST.
+declare -A TASK TIP
+svc_ips() {
+  local svc="$1" net="$2" h
+  shift 2
+  for h in "$@"; do
+    TASK[$h]="$(task_on "$h" "$svc")" || fail "no running task of $svc on $h"
+    TIP[$h]="$(task_ip "$h" "${TASK[$h]}" "$net")"
+    [[ -n ${TIP[$h]} ]] || fail "$svc's task on $h has no address on $net"
+  done
+  log "$svc on $net: $(for h in "$@"; do printf '%s=%s ' "$h" "${TIP[$h]}"; done)"
+}
+# all_ping SVC HOST... : SVC's tasks on the HOSTs reach each other (svc_ips first).
+all_ping() {
+  local svc="$1" a b
+  shift
+  for a in "$@"; do
+    for b in "$@"; do
+      [[ $a == "$b" ]] && continue
+      wait_until 20 pings "$a" "${TASK[$a]}" "${TIP[$b]}"
+      ping_ok_on "$a" "${TASK[$a]}" "${TIP[$b]}" 2
+    done
+  done
+}
+# svc_create NAME ENDPOINT_MODE NETWORK... : a global service whose tasks
+# serve their hostname on port 80.
+SVC_CMD=(sh -c 'mkdir -p /www && hostname >/www/index.html && exec httpd -f -p 80 -h /www')
+svc_create() {
+  local name="$1" mode="$2" n args=()
+  shift 2
+  for n in "$@"; do args+=(--network "$n"); done
+  time_it "service create $name" assert_ok dh "$MGR" service create -d --name "$name" --mode global \
+    --endpoint-mode "$mode" --stop-grace-period 1s "${args[@]}" busybox:local "${SVC_CMD[@]}"
+}
+# updated_on HOST... : app's running task on each HOST is the updated one.
+updated_on() {
+  local h c
+  for h in "$@"; do
+    c="$(task_on "$h" app)" || return 1
+    [[ $(dh "$h" inspect -f '{{range .Config.Env}}{{if eq . "GEN=2"}}{{.}}{{end}}{{end}}' "$c") == GEN=2 ]] ||
+      { echo "app's task on $h is not the updated one"; return 1; }
+  done
+}
+# http_from HOST CTR TARGET : body served at TARGET:80, fetched in CTR on HOST.
+http_from() { dh "$1" exec "$2" sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 $3 80" | tr -d '\r' | tail -n 1; }
+
+# no_stale_endpoints HOST : HOST's weft keeps exactly the endpoints of the
+# containers Docker runs there (for wait_until).
+no_stale_endpoints() {
+  local d w c
+  w="$(wctl "$1" --json endpoints | jq -r '.endpoints[].id' | sort)"
+  d="$(for c in $(dh "$1" ps -q); do
+    dh "$1" inspect -f '{{range .NetworkSettings.Networks}}{{println .EndpointID}}{{end}}' "$c"
+  done | grep . | sort)"
+  [[ $w == "$d" ]] || { echo "$1: weft's endpoints:"$'\n'"$w"$'\n'"Docker's:"$'\n'"$d"; return 1; }
+}
+
+# no_stale_remotes HOST OWNER : the endpoints HOST has programmed towards
+# OWNER's VTEP are all live endpoints of OWNER's weft (for wait_until).
+no_stale_remotes() {
+  local r live
+  r="$(wctl "$1" --json peers | jq -r --arg v "$(haddr "$2")" '.remoteEndpoints[] | select(.vtep == $v) | .endpoint' | sort)"
+  live="$(wctl "$2" --json endpoints | jq -r '.endpoints[] | select(.joined) | .id' | sort)"
+  [[ -z $(comm -23 <(echo "$r") <(echo "$live")) ]] || { echo "$1 still routes to $2:"$'\n'"$(comm -23 <(echo "$r") <(echo "$live"))"; return 1; }
+}
+
+# ---------------------------------------------------------------- 1. setup
+step "build, push, install on h1..h3 (SCOPE=global, LOG_LEVEL=debug)"
+managed_build_push
+managed_install "${HOSTS[@]}"
+KEY="$(new_cluster_key)"
+for h in "${HOSTS[@]}"; do
+  assert_ok dh "$h" plugin set weft "ADVERTISE_ADDR=$(haddr "$h")" "KEY=$KEY" LOG_LEVEL=debug
+  time_it "enable $h" assert_ok dh "$h" plugin enable weft
+done
+for h in "${HOSTS[@]}"; do wait_until 10 socket_answers "$h"; done
+
+step "swarm of three managers"
+time_it "swarm init" assert_ok dh h1 swarm init --advertise-addr "$TB_h1_ADDR"
+tok="$(dh h1 swarm join-token -q manager)"
+for h in h2 h3; do
+  time_it "swarm join $h (manager)" assert_ok dh "$h" swarm join --advertise-addr "$(haddr "$h")" --token "$tok" "$TB_h1_ADDR:2377"
+done
+for h in "${HOSTS[@]}"; do wait_until 30 node_is h1 "$h" "ready active reachable"; done
+assert_eq h1 "$(leader_seen_by h2)" "leader before the failover"
+
+# ---------------------------------------------------------------- 2. network + service
+step "on the leader h1: network appnet (-o vni=$VNI), global service app"
+for h in "${HOSTS[@]}"; do mark_log "$h"; done
+time_it "network create appnet" assert_ok dh h1 network create -d weft:latest --attachable -o "vni=$VNI" --subnet 10.88.0.0/24 appnet
+NET1="$(dh h1 network inspect -f '{{.Id}}' appnet)"
+opts_h1="$(dh h1 network inspect -f '{{json .Options}}' appnet)"
+log "appnet ${NET1:0:12} on h1: options $opts_h1"
+assert_eq "$VNI" "$(jq -r '.vni' <<<"$opts_h1")" "appnet's options on h1"
+alloc_h1="$(allocated_line h1 "$NET1")"
+assert_contains "$alloc_h1" "vni=$VNI" "h1's weft answered AllocateNetwork for appnet"
+svc_create app vip appnet
+time_it "app on 3 nodes" wait_until 90 svc_on_hosts app "${HOSTS[@]}"
+for h in "${HOSTS[@]}"; do
+  wait_until 10 has_weft_net "$h" "$NET1"
+  assert_eq "$VNI" "$(weft_vni "$h" "$NET1")" "appnet's VNI in $h's weft"
+done
+svc_ips app appnet "${HOSTS[@]}"
+all_ping app "${HOSTS[@]}"
+wait_until 30 resolves h1 "${TASK[h1]}" tasks.app "${TIP[@]}"
+ping_ok_on h2 "${TASK[h2]}" tasks.app 2
+
+# ---------------------------------------------------------------- 3. failover
+step "leader failover: stop h1's dockerd"
+for h in h2 h3; do mark_log "$h"; done
+timer_start failover
+time_it "dockerd-stop h1" assert_ok tb dockerd-stop h1
+timer_start election
+wait_until 60 new_leader_on h2 h1
+MGR="$(leader_seen_by h2)"
+T_LEADER="$(timer_ms failover)"
+log "RESULT new leader $MGR: $T_LEADER ms after h1's dockerd was told to stop ($(timer_ms election) ms after it exited)"
+echo "new leader $T_LEADER" >>"$E2E_TIMINGS"
+OTHER=h2
+[[ $MGR == h2 ]] && OTHER=h3
+assert_eq "$MGR" "$(leader_seen_by "$OTHER")" "both managers agree on the leader"
+
+step "on the new leader $MGR: same options for appnet, AllocateNetwork gave the same answer"
+opts_new="$(dh "$MGR" network inspect -f '{{json .Options}}' appnet)"
+assert_eq "$opts_h1" "$opts_new" "appnet's options on the new leader"
+allocated_on() { [[ -n $(allocated_line "$1" "$2") ]] || { echo "no AllocateNetwork for ${2:0:12} logged on $1"; return 1; }; }
+wait_until 30 allocated_on "$MGR" "$NET1"
+assert_eq "$alloc_h1" "$(allocated_line "$MGR" "$NET1")" "AllocateNetwork for appnet on the new leader"
+
+step "on the new leader: network appnet2 (weft picks the VNI), service app2 on both, app updated"
+time_it "network create appnet2" assert_ok dh "$MGR" network create -d weft:latest --attachable --subnet 10.89.0.0/24 appnet2
+NET2="$(dh "$MGR" network inspect -f '{{.Id}}' appnet2)"
+vni2="$(dh "$MGR" network inspect -f '{{index .Options "vni"}}' appnet2)"
+assert_match '^[0-9]+$' "$vni2" "appnet2's VNI in its options (AllocateNetwork's answer)"
+assert_contains "$(allocated_line "$MGR" "$NET2")" "vni=$vni2" "the new leader's weft allocated appnet2"
+# (dnsrr: Docker 20.10 gives service VIPs only on its own overlay networks,
+# see below)
+svc_create app2 dnsrr appnet2
+# All at once: h1's task of a global service stays pending while h1 is down,
+# and a one-by-one update would wait for it.
+time_it "service update app" assert_ok dh "$MGR" service update -d --update-parallelism 0 --env-add GEN=2 app
+time_it "app2 on h2+h3" wait_until 90 svc_on_hosts app2 h2 h3
+time_it "app updated on h2+h3" wait_until 90 updated_on h2 h3
+for h in h2 h3; do
+  wait_until 10 has_weft_net "$h" "$NET2"
+  assert_eq "$vni2" "$(weft_vni "$h" "$NET2")" "appnet2's VNI in $h's weft"
+  assert_eq "$VNI" "$(weft_vni "$h" "$NET1")" "appnet's VNI in $h's weft"
+done
+svc_ips app appnet h2 h3
+all_ping app h2 h3
+svc_ips app2 appnet2 h2 h3
+all_ping app2 h2 h3
+wait_until 30 resolves h2 "${TASK[h2]}" tasks.app2 "${TIP[h2]}" "${TIP[h3]}"
+ping_ok_on h3 "${TASK[h3]}" tasks.app2 2
+# By service name: app2 (dnsrr) resolves to its tasks, and serves.
+wait_until 30 resolves h3 "${TASK[h3]}" app2 "${TIP[h2]}" "${TIP[h3]}"
+body="$(http_from h2 "${TASK[h2]}" app2)"
+log "http://app2/ from h2: '$body'"
+assert_match '^[0-9a-f]{12}$' "$body" "HTTP to app2 by its name"
+# app (vip) has a VIP on appnet, but Docker 20.10 programs VIPs only in the
+# load-balancer endpoint it makes for its own overlay driver ("addLBBackend
+# ...: Unable to find load balancing endpoint" in dockerd's log): shown, not
+# asserted.
+vip="$(dh "$MGR" service inspect -f '{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}' app)"
+log "app's VIP ${vip:-none}; http://app/ from h2: '$(http_from h2 "$(task_on h2 app)" app 2>/dev/null || true)'"
+
+# ---------------------------------------------------------------- 4. old leader back
+step "h1's dockerd starts again: it rejoins as a manager, its tasks work"
+timer_start h1back
+time_it "dockerd-start h1" assert_ok tb dockerd-start h1
+wait_until 60 node_is "$MGR" h1 "ready active reachable"
+log "RESULT h1 ready and reachable again $(timer_ms h1back) ms after dockerd-start"
+both_on() { svc_on_hosts app "$@" && svc_on_hosts app2 "$@"; }
+time_it "app and app2 on h1 again" wait_until 90 both_on "${HOSTS[@]}"
+echo "h1 back with tasks $(timer_ms h1back)" >>"$E2E_TIMINGS"
+assert_eq "$MGR" "$(leader_seen_by h1)" "h1 follows the new leader"
+assert_eq "$opts_h1" "$(dh h1 network inspect -f '{{json .Options}}' appnet)" "appnet's options on h1"
+svc_ips app appnet "${HOSTS[@]}"
+all_ping app "${HOSTS[@]}"
+svc_ips app2 appnet2 "${HOSTS[@]}"
+all_ping app2 "${HOSTS[@]}"
+wait_until 30 resolves h1 "${TASK[h1]}" tasks.app2 "${TIP[@]}"
+
+# ---------------------------------------------------------------- 5. worker restart
+WK="$OTHER" # h2 or h3, whichever is not the leader
+step "$WK (not the leader) becomes a worker; its dockerd restarts: CreateNetwork again"
+assert_ok dh "$MGR" node demote "$WK"
+wait_until 30 node_is "$MGR" "$WK" "ready active worker"
+created_again() {
+  local l
+  l="$(plugin_log "$WK")"
+  for n in "${NET1:0:12}" "${NET2:0:12}"; do
+    grep -qE "created network $n|network $n created again" <<<"$l" || { echo "no CreateNetwork for $n yet"; return 1; }
+  done
+}
+# restart_worker LABEL [--kill] : stops $WK's dockerd (SIGTERM, or SIGKILL)
+# and starts it again; weft gets CreateNetwork for both networks, the tasks
+# come back and reach the others. Prints and records the times.
+restart_worker() {
+  local label="$1" n
+  shift
+  mark_log "$WK"
+  time_it "dockerd-stop $WK $*" assert_ok tb dockerd-stop "$WK" "$@"
+  timer_start wstart
+  time_it "dockerd-start $WK" assert_ok tb dockerd-start "$WK"
+  wait_until 90 created_again
+  T_NET="$(timer_ms wstart)"
+  for n in "$NET1" "$NET2"; do
+    assert_ok has_weft_net "$WK" "$n"
+  done
+  time_it "$WK's tasks running again" wait_until 90 both_on "$WK"
+  svc_ips app appnet "${HOSTS[@]}"
+  all_ping app "${HOSTS[@]}"
+  svc_ips app2 appnet2 h1 "$WK"
+  all_ping app2 h1 "$WK"
+  T_TASK="$(timer_ms wstart)"
+  log "RESULT worker $WK ($label): networks back in weft $T_NET ms, tasks reach the others $T_TASK ms after dockerd-start"
+  echo "worker network back ($label) $T_NET" >>"$E2E_TIMINGS"
+  echo "worker tasks reach others ($label) $T_TASK" >>"$E2E_TIMINGS"
+  plugin_log "$WK" | grep -E "(created network|deleted network|network) (${NET1:0:12}|${NET2:0:12})" | sed "s/^/  $WK weft: /" >&2
+  wait_until 30 no_stale_endpoints "$WK"
+}
+restart_worker "graceful"
+
+step "$WK's dockerd is killed (SIGKILL) and started again"
+restart_worker "SIGKILL" --kill
+# The killed tasks' endpoints: Docker sent no Leave/DeleteEndpoint for them
+# (it does not keep swarm networks); weft forgot them when the network was
+# created again, and no host keeps routing their addresses to $WK.
+wait_until 30 no_stale_endpoints "$WK"
+assert_contains "$(plugin_log "$WK")" "endpoint(s) of containers that are gone" "$WK's weft forgot the dead tasks' endpoints"
+for h in h1 "$MGR"; do wait_until 30 no_stale_remotes "$h" "$WK"; done
+
+step "timings"
+sed 's/^/  /' "$E2E_TIMINGS" >&2
+e2e_pass
