@@ -83,7 +83,7 @@ Status makeDirs(const std::string& path, int mode) {
       return Error::fromErrno(errno, "mkdir " + cur);
     i = j + 1;
   }
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return Error::fromErrno(errno, "stat " + path);
   if (!S_ISDIR(st.st_mode)) return Error{ENOTDIR, path + " exists and is not a directory"};
   return Status::Ok();

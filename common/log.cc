@@ -12,21 +12,30 @@ std::atomic<Level> g_level{Level::kInfo};
 std::mutex g_mu;
 const char* name(Level l) {
   switch (l) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warn";
-    case Level::kError: return "error";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warn";
+    case Level::kError:
+      return "error";
   }
   return "?";
 }
 }  // namespace
 
 bool parseLevel(const std::string& s, Level* out) {
-  if (s == "debug") *out = Level::kDebug;
-  else if (s == "info") *out = Level::kInfo;
-  else if (s == "warn" || s == "warning") *out = Level::kWarn;
-  else if (s == "error") *out = Level::kError;
-  else return false;
+  if (s == "debug")
+    *out = Level::kDebug;
+  else if (s == "info")
+    *out = Level::kInfo;
+  else if (s == "warn" || s == "warning")
+    *out = Level::kWarn;
+  else if (s == "error")
+    *out = Level::kError;
+  else
+    return false;
   return true;
 }
 void setLevel(Level l) { g_level = l; }
@@ -42,8 +51,7 @@ void write(Level l, const char* component, const std::string& msg) {
   char ts[32];
   std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
   std::lock_guard<std::mutex> lk(g_mu);
-  std::fprintf(stderr, "%s.%03dZ %s %s: %s\n", ts, static_cast<int>(ms), name(l), component,
-               msg.c_str());
+  std::fprintf(stderr, "%s.%03dZ %s %s: %s\n", ts, static_cast<int>(ms), name(l), component, msg.c_str());
   std::fflush(stderr);
 }
 }  // namespace weft::log

@@ -15,13 +15,13 @@ void write(Level l, const char* component, const std::string& msg);
 
 }  // namespace weft::log
 
-#define WEFT_LOG(lvl, component, expr)                                  \
-  do {                                                                  \
+#define WEFT_LOG(lvl, component, expr)                                     \
+  do {                                                                     \
     if (static_cast<int>(lvl) >= static_cast<int>(::weft::log::level())) { \
-      std::ostringstream weft_log_os_;                                  \
-      weft_log_os_ << expr;                                             \
-      ::weft::log::write(lvl, component, weft_log_os_.str());           \
-    }                                                                   \
+      std::ostringstream weft_log_os_;                                     \
+      weft_log_os_ << expr;                                                \
+      ::weft::log::write(lvl, component, weft_log_os_.str());              \
+    }                                                                      \
   } while (0)
 #define LOG_DEBUG(c, e) WEFT_LOG(::weft::log::Level::kDebug, c, e)
 #define LOG_INFO(c, e) WEFT_LOG(::weft::log::Level::kInfo, c, e)

@@ -1,12 +1,12 @@
 #include "common/unix_http_client.h"
 
 #include <poll.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
-#include <strings.h>
 
 namespace weft {
 
@@ -99,8 +99,7 @@ Result<HttpResponse> UnixHttpClient::readResponse() {
   std::string head = buf_.substr(0, hdrEnd);
   buf_.erase(0, hdrEnd + 4);
   HttpResponse resp;
-  if (head.size() < 12 || head.compare(0, 5, "HTTP/") != 0)
-    return Error{EPROTO, "malformed status line"};
+  if (head.size() < 12 || head.compare(0, 5, "HTTP/") != 0) return Error{EPROTO, "malformed status line"};
   resp.status = std::atoi(head.c_str() + 9);
   size_t contentLength = 0;
   bool chunked = false;

@@ -26,8 +26,9 @@ constexpr uint32_t kEspOverhead = 40;  // ESP header + IV + ICV + trailer (AES-G
 // option that silently did nothing would be a lie, so it is refused.
 Status refuseUnbuilt(const NetworkOptions& o) {
   if (o.encrypted)
-    return Error{ENOTSUP, "option encrypted: this weft does not encrypt the data plane yet; "
-                          "create the network without -o encrypted"};
+    return Error{ENOTSUP,
+                 "option encrypted: this weft does not encrypt the data plane yet; "
+                 "create the network without -o encrypted"};
   return Status::Ok();
 }
 
@@ -49,8 +50,8 @@ Result<Subnet> checkSubnet(const IpamData& d, bool v6) {
   if (!d.gateway.empty()) {
     auto g = Prefix::parse(d.gateway);
     if (!g || g->addr.v6 != v6 || !p->contains(g->addr))
-      return Error{EINVAL, std::string(fam) + " Gateway \"" + d.gateway +
-                               "\" must be a CIDR inside Pool " + d.pool};
+      return Error{EINVAL,
+                   std::string(fam) + " Gateway \"" + d.gateway + "\" must be a CIDR inside Pool " + d.pool};
   }
   return Subnet{d.pool, d.gateway};
 }
@@ -82,12 +83,10 @@ std::pair<std::string, uint64_t> Driver::snapshotLocked() const {
   for (const auto& [id, n] : networks_) nets.push_back(toJson(n));
   nlohmann::json eps = nlohmann::json::array();
   for (const auto& [id, e] : endpoints_) eps.push_back(toJson(e));
-  nlohmann::json j = {{"format", "weft-state"},
-                      {"version", kStateFormatVersion},
-                      {"networks", std::move(nets)},
-                      {"endpoints", std::move(eps)},
-                      {"ipam", ipam_.toJson()},
-                      {"discovered", {{"self", swarmSelf_}, {"nodes", discovered_}}}};
+  nlohmann::json j = {
+      {"format", "weft-state"},      {"version", kStateFormatVersion},
+      {"networks", std::move(nets)}, {"endpoints", std::move(eps)},
+      {"ipam", ipam_.toJson()},      {"discovered", {{"self", swarmSelf_}, {"nodes", discovered_}}}};
   return {j.dump(), changeSeq_};
 }
 
@@ -123,8 +122,8 @@ Status Driver::loadFrom(const nlohmann::json& j) {
     discovered_ = j.at("discovered").at("nodes").get<std::set<std::string>>();
     swarmSelf_ = j.at("discovered").at("self").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
-    return Error{EINVAL, "state file " + store_.path() + " is corrupt: " + e.what() +
-                             "; weft will not overwrite it"};
+    return Error{EINVAL,
+                 "state file " + store_.path() + " is corrupt: " + e.what() + "; weft will not overwrite it"};
   }
   return Status::Ok();
 }
@@ -143,12 +142,13 @@ Status Driver::start(ReconcileReport* report) {
         return st;
       }
       LOG_INFO("driver", "restored " << networks_.size() << " networks, " << endpoints_.size()
-                                     << " endpoints, " << ipam_.pools().size()
-                                     << " address pools from " << store_.path());
+                                     << " endpoints, " << ipam_.pools().size() << " address pools from "
+                                     << store_.path());
       if (store_.loadedVersion() < kStateFormatVersion)
-        LOG_INFO("driver", "state file " << store_.path() << " migrated from format " << store_.loadedVersion()
-                                         << " to " << kStateFormatVersion << " (the old file is kept as "
-                                         << store_.path() << ".v" << store_.loadedVersion() << ")");
+        LOG_INFO("driver", "state file " << store_.path() << " migrated from format "
+                                         << store_.loadedVersion() << " to " << kStateFormatVersion
+                                         << " (the old file is kept as " << store_.path() << ".v"
+                                         << store_.loadedVersion() << ")");
     }
     ReconcileReport local;
     auto st = reconcileLocked(report ? report : &local);
@@ -179,8 +179,7 @@ SandboxSpec Driver::sandboxSpecLocked(const Network& n) const {
 
 Result<uint32_t> Driver::mtuFor(const NetworkOptions& o) const {
   auto under = kernel_.underlayMtu(cfg_.advertiseAddr);
-  if (!under.ok())
-    return Error{under.code(), "cannot find the underlay MTU: " + under.error().message};
+  if (!under.ok()) return Error{under.code(), "cannot find the underlay MTU: " + under.error().message};
   bool v6 = cfg_.advertiseAddr.find(':') != std::string::npos;
   uint32_t overhead = (v6 ? kVxlanOverheadV6 : kVxlanOverheadV4) + (o.encrypted ? kEspOverhead : 0);
   if (*under <= overhead + kMinMtu)
@@ -248,8 +247,8 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
       // on a network it creates, so endpoints weft has that are not joined
       // (their containers died with a crashed daemon) are orphans.
       size_t dropped = dropOrphansLocked(n);
-      LOG_INFO("driver", "network " << n.id.substr(0, 12) << " created again with the same options: kept (vni "
-                                    << n.vni << ")"
+      LOG_INFO("driver", "network " << n.id.substr(0, 12)
+                                    << " created again with the same options: kept (vni " << n.vni << ")"
                                     << (dropped ? "; forgot " + std::to_string(dropped) +
                                                       " endpoint(s) of containers that are gone"
                                                 : ""));
@@ -264,11 +263,16 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
       n.ipv6 = v6;
       n.internal = r.internal;
       n.enableIpv6 = r.enableIpv6;
-      if (cfg_.scope == "global") n.identity = "id:" + r.networkId;
-      else if (!opts->name.empty()) n.identity = "name:" + opts->name;
-      else if (!v4.empty()) n.identity = "subnet:" + v4.front().pool;
-      else if (!v6.empty()) n.identity = "subnet:" + v6.front().pool;
-      else n.identity = "id:" + r.networkId;
+      if (cfg_.scope == "global")
+        n.identity = "id:" + r.networkId;
+      else if (!opts->name.empty())
+        n.identity = "name:" + opts->name;
+      else if (!v4.empty())
+        n.identity = "subnet:" + v4.front().pool;
+      else if (!v6.empty())
+        n.identity = "subnet:" + v6.front().pool;
+      else
+        n.identity = "id:" + r.networkId;
       for (const auto& [id, other] : networks_) {
         if (other.identity == n.identity)
           return Error{EEXIST, "weft network " + id.substr(0, 12) + " on this host already is " +
@@ -287,8 +291,8 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
         if (other.netns == n.netns)
           return Error{EEXIST, "network " + id + " already uses namespace " + n.netns};
       if (auto st = buildSandbox(kernel_, sandboxSpecLocked(n)); !st) return st;
-      LOG_INFO("driver", "created network " << n.id.substr(0, 12) << " vni " << n.vni << " mtu "
-                                            << n.mtu << " (" << n.identity << ")");
+      LOG_INFO("driver", "created network " << n.id.substr(0, 12) << " vni " << n.vni << " mtu " << n.mtu
+                                            << " (" << n.identity << ")");
       auto& placed = networks_.emplace(n.id, std::move(n)).first->second;
       floodRefs_.erase(placed.identity);
       programAllPeersLocked(placed);
@@ -421,7 +425,8 @@ size_t Driver::markVanishedLocked(const Network& n) {
     if (present) continue;
     e.joined = false;
     if (cluster_) cluster_->withdraw(n.identity, e.id);
-    LOG_INFO("driver", "endpoint " << e.id.substr(0, 12) << " (" << e.address << ") of network " << n.id.substr(0, 12)
+    LOG_INFO("driver", "endpoint " << e.id.substr(0, 12) << " (" << e.address << ") of network "
+                                   << n.id.substr(0, 12)
                                    << ": its veth is gone (its container died without Leave); withdrawn");
     ++found;
   }

@@ -8,12 +8,11 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "common/result.h"
 #include "driver/cluster.h"
@@ -26,10 +25,10 @@ namespace weft::driver {
 
 struct DriverConfig {
   std::string stateDir = "/var/lib/weft";
-  std::string scope = "local";      // "local" or "global"
-  std::string advertiseAddr;        // local VTEP address; empty: let the kernel choose
+  std::string scope = "local";  // "local" or "global"
+  std::string advertiseAddr;    // local VTEP address; empty: let the kernel choose
   uint16_t vxlanPort = 4789;
-  uint32_t defaultMtu = 0;          // 0: derive from the underlay
+  uint32_t defaultMtu = 0;  // 0: derive from the underlay
 };
 
 struct IpamData {
@@ -120,8 +119,8 @@ class Driver {
 
   // --- IpamDriver ---
   Result<PoolGrant> requestPool(const std::string& addressSpace, const std::string& pool,
-                                const std::string& subPool,
-                                const std::map<std::string, std::string>& options, bool v6);
+                                const std::string& subPool, const std::map<std::string, std::string>& options,
+                                bool v6);
   Status releasePool(const std::string& poolId);
   Result<std::string> requestAddress(const std::string& poolId, const std::string& address,
                                      const std::map<std::string, std::string>& options);

@@ -48,7 +48,8 @@ Result<CreateEndpointResult> Driver::createEndpoint(const CreateEndpointRequest&
                   e.addressIpv6 == r.iface.addressIpv6 &&
                   (r.iface.macAddress.empty() ? e.macChosenByWeft : e.mac == r.iface.macAddress);
       if (!same)
-        return Error{EEXIST, "endpoint " + r.endpointId.substr(0, 12) + " already exists with different settings"};
+        return Error{EEXIST,
+                     "endpoint " + r.endpointId.substr(0, 12) + " already exists with different settings"};
       if (e.macChosenByWeft) result.macAddress = e.mac;
       return result;
     }
@@ -107,8 +108,9 @@ Result<EndpointInfo> Driver::endpointInfo(const std::string& networkId, const st
     return notFound("endpoint", endpointId);
   }
   const Endpoint& e = it->second;
-  EndpointInfo i{e.networkId, e.id, e.address, e.addressIpv6, e.mac, e.hostVeth, e.sandboxVeth, e.joined,
-                 networks_.at(networkId).vni};
+  EndpointInfo i{e.networkId,   e.id,     e.address,
+                 e.addressIpv6, e.mac,    e.hostVeth,
+                 e.sandboxVeth, e.joined, networks_.at(networkId).vni};
   return i;
 }
 
@@ -190,8 +192,7 @@ Status Driver::leave(const std::string& networkId, const std::string& endpointId
   if (eit->second.networkId != networkId)
     return Error{EINVAL, "endpoint " + endpointId.substr(0, 12) + " belongs to another network"};
   const std::string& ns = networks_.at(networkId).netns;
-  if (auto st = unplugEndpoint(kernel_, ns, eit->second.sandboxVeth, retiredNameLocked(ns)); !st)
-    return st;
+  if (auto st = unplugEndpoint(kernel_, ns, eit->second.sandboxVeth, retiredNameLocked(ns)); !st) return st;
   eit->second.joined = false;
   if (cluster_) cluster_->withdraw(networks_.at(networkId).identity, endpointId);
   return Status::Ok();

@@ -52,8 +52,7 @@ std::string IpAddr::str() const {
 
 std::optional<Prefix> Prefix::parse(const std::string& s) {
   auto slash = s.find('/');
-  if (slash == std::string::npos || slash + 1 >= s.size() || s.size() - slash > 4)
-    return std::nullopt;
+  if (slash == std::string::npos || slash + 1 >= s.size() || s.size() - slash > 4) return std::nullopt;
   auto a = IpAddr::parse(s.substr(0, slash));
   if (!a) return std::nullopt;
   int len = 0;

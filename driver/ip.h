@@ -26,13 +26,13 @@ struct Prefix {
 
   // "10.0.0.0/24", "fd00::/64"; rejects a missing or out-of-range length.
   static std::optional<Prefix> parse(const std::string& s);
-  std::string str() const;          // addr/len as stored
-  Prefix network() const;           // host bits cleared
-  IpAddr first() const;             // network address
-  IpAddr last() const;              // broadcast / last address
+  std::string str() const;  // addr/len as stored
+  Prefix network() const;   // host bits cleared
+  IpAddr first() const;     // network address
+  IpAddr last() const;      // broadcast / last address
   bool contains(const IpAddr& a) const;
   bool overlaps(const Prefix& o) const;
-  u128 size() const;                // number of addresses (saturating for /0 v6)
+  u128 size() const;  // number of addresses (saturating for /0 v6)
   bool operator==(const Prefix&) const = default;
 };
 

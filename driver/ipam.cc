@@ -47,10 +47,9 @@ Result<Prefix> Ipam::defaultPool(bool v6) const {
 Result<PoolGrant> Ipam::requestPool(const std::string& addressSpace, const std::string& pool,
                                     const std::string& subPool,
                                     const std::map<std::string, std::string>& options, bool v6) {
-  if (!addressSpace.empty() && addressSpace != kLocalAddressSpace &&
-      addressSpace != kGlobalAddressSpace)
-    return Error{EINVAL, "unknown address space \"" + addressSpace + "\" (weft has \"" +
-                             kLocalAddressSpace + "\" and \"" + kGlobalAddressSpace + "\")"};
+  if (!addressSpace.empty() && addressSpace != kLocalAddressSpace && addressSpace != kGlobalAddressSpace)
+    return Error{EINVAL, "unknown address space \"" + addressSpace + "\" (weft has \"" + kLocalAddressSpace +
+                             "\" and \"" + kGlobalAddressSpace + "\")"};
   AddressPool ap;
   ap.addressSpace = addressSpace.empty() ? kLocalAddressSpace : addressSpace;
   ap.options = options;
@@ -63,20 +62,18 @@ Result<PoolGrant> Ipam::requestPool(const std::string& addressSpace, const std::
     auto p = Prefix::parse(pool);
     if (!p) return Error{EINVAL, "Pool \"" + pool + "\" is not a valid CIDR"};
     if (p->addr.v6 != v6)
-      return Error{EINVAL, "Pool \"" + pool + "\" is " + (p->addr.v6 ? "IPv6" : "IPv4") +
-                               " but V6 is " + (v6 ? "true" : "false")};
+      return Error{EINVAL, "Pool \"" + pool + "\" is " + (p->addr.v6 ? "IPv6" : "IPv4") + " but V6 is " +
+                               (v6 ? "true" : "false")};
     if (*p != p->network())
-      return Error{EINVAL, "Pool \"" + pool + "\" has host bits set; did you mean " +
-                               p->network().str() + "?"};
-    if (p->len == p->addr.bits())
-      return Error{EINVAL, "Pool \"" + pool + "\" has no room for addresses"};
+      return Error{EINVAL,
+                   "Pool \"" + pool + "\" has host bits set; did you mean " + p->network().str() + "?"};
+    if (p->len == p->addr.bits()) return Error{EINVAL, "Pool \"" + pool + "\" has no room for addresses"};
     ap.pool = *p;
   }
   if (!subPool.empty()) {
     auto sp = Prefix::parse(subPool);
     if (!sp) return Error{EINVAL, "SubPool \"" + subPool + "\" is not a valid CIDR"};
-    if (sp->addr.v6 != ap.pool.addr.v6 || sp->len < ap.pool.len ||
-        !ap.pool.contains(sp->first()))
+    if (sp->addr.v6 != ap.pool.addr.v6 || sp->len < ap.pool.len || !ap.pool.contains(sp->first()))
       return Error{EINVAL, "SubPool \"" + subPool + "\" is not inside Pool \"" + ap.pool.str() + "\""};
     ap.subPool = sp->network();
   }
@@ -160,8 +157,7 @@ Status Ipam::releaseAddress(const std::string& poolId, const std::string& addres
     a = pf->addr;
   }
   AddressPool& p = it->second;
-  if (!p.pool.contains(*a))
-    return Error{EINVAL, "address " + a->str() + " is outside pool " + p.pool.str()};
+  if (!p.pool.contains(*a)) return Error{EINVAL, "address " + a->str() + " is outside pool " + p.pool.str()};
   p.allocated.erase(a->value);  // releasing a free address is a no-op (Docker may repeat)
   if (p.gateway && *p.gateway == *a) p.gateway.reset();
   return Status::Ok();
@@ -174,8 +170,10 @@ std::optional<AddressPool> Ipam::pool(const std::string& id) const {
 }
 
 void Ipam::restorePool(const std::string& id, const std::optional<AddressPool>& saved) {
-  if (saved) pools_[id] = *saved;
-  else pools_.erase(id);
+  if (saved)
+    pools_[id] = *saved;
+  else
+    pools_.erase(id);
 }
 
 nlohmann::json Ipam::toJson() const {
@@ -183,12 +181,9 @@ nlohmann::json Ipam::toJson() const {
   for (const auto& [id, p] : pools_) {
     nlohmann::json addrs = nlohmann::json::array();
     for (auto v : p.allocated) addrs.push_back(make(p.pool.addr.v6, v).str());
-    nlohmann::json j = {{"id", p.id},
-                        {"addressSpace", p.addressSpace},
-                        {"pool", p.pool.str()},
-                        {"options", p.options},
-                        {"allocated", addrs},
-                        {"cursor", make(p.pool.addr.v6, p.cursor).str()}};
+    nlohmann::json j = {{"id", p.id},           {"addressSpace", p.addressSpace},
+                        {"pool", p.pool.str()}, {"options", p.options},
+                        {"allocated", addrs},   {"cursor", make(p.pool.addr.v6, p.cursor).str()}};
     if (p.subPool) j["subPool"] = p.subPool->str();
     if (p.gateway) j["gateway"] = p.gateway->str();
     pools.push_back(std::move(j));

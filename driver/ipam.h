@@ -5,11 +5,10 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <set>
 #include <string>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "common/result.h"
 #include "driver/ip.h"
@@ -33,15 +32,15 @@ struct AddressPool {
 
 struct PoolGrant {
   std::string poolId;
-  std::string pool;                          // CIDR
-  std::map<std::string, std::string> data;   // e.g. gateway
+  std::string pool;                         // CIDR
+  std::map<std::string, std::string> data;  // e.g. gateway
 };
 
 class Ipam {
  public:
   Result<PoolGrant> requestPool(const std::string& addressSpace, const std::string& pool,
-                                const std::string& subPool,
-                                const std::map<std::string, std::string>& options, bool v6);
+                                const std::string& subPool, const std::map<std::string, std::string>& options,
+                                bool v6);
   Status releasePool(const std::string& poolId);
   // Returns "a.b.c.d/len". `address` may be empty (any free address).
   Result<std::string> requestAddress(const std::string& poolId, const std::string& address,

@@ -4,7 +4,6 @@
 #include <functional>
 
 #include "common/log.h"
-
 #include "driver/driver.h"
 
 namespace weft::driver {
@@ -12,7 +11,8 @@ namespace weft::driver {
 // ---------------------------------------------------------------- discovery
 
 Status Driver::discover(const std::string& address, bool self, bool add) {
-  if (!IpAddr::parse(address)) return Error{EINVAL, "DiscoveryData.Address \"" + address + "\" is not an IP address"};
+  if (!IpAddr::parse(address))
+    return Error{EINVAL, "DiscoveryData.Address \"" + address + "\" is not an IP address"};
   uint64_t seq;
   std::set<std::string> savedNodes;
   std::string savedSelf;
@@ -21,8 +21,10 @@ Status Driver::discover(const std::string& address, bool self, bool add) {
     savedNodes = discovered_;
     savedSelf = swarmSelf_;
     if (self) {
-      if (add) swarmSelf_ = address;
-      else if (swarmSelf_ == address) swarmSelf_.clear();
+      if (add)
+        swarmSelf_ = address;
+      else if (swarmSelf_ == address)
+        swarmSelf_.clear();
     } else if (add) {
       discovered_.insert(address);
     } else {
@@ -33,14 +35,16 @@ Status Driver::discover(const std::string& address, bool self, bool add) {
     if (cluster_ && add && !self) cluster_->addSeed(address);
   }
   if (self && add && !cfg_.advertiseAddr.empty() && cfg_.advertiseAddr != address)
-    LOG_WARN("driver", "swarm knows this node as " << address << " but ADVERTISE_ADDR is " << cfg_.advertiseAddr
-                                                   << ": other hosts reach this one's VTEP and gossip at "
-                                                   << cfg_.advertiseAddr << "; make sure that is intended");
+    LOG_WARN("driver", "swarm knows this node as "
+                           << address << " but ADVERTISE_ADDR is " << cfg_.advertiseAddr
+                           << ": other hosts reach this one's VTEP and gossip at " << cfg_.advertiseAddr
+                           << "; make sure that is intended");
   if (self && add && cfg_.advertiseAddr.empty())
-    LOG_WARN("driver", "swarm knows this node as " << address
-                                                   << " but ADVERTISE_ADDR is not set, so weft runs single-host: "
-                                                      "set ADVERTISE_ADDR="
-                                                   << address << " (docker plugin set) to join the weft cluster");
+    LOG_WARN("driver", "swarm knows this node as "
+                           << address
+                           << " but ADVERTISE_ADDR is not set, so weft runs single-host: "
+                              "set ADVERTISE_ADDR="
+                           << address << " (docker plugin set) to join the weft cluster");
   if (auto st = commit(seq); !st) {
     std::lock_guard<std::mutex> lk(mu_);
     discovered_ = std::move(savedNodes);

@@ -3,12 +3,11 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "common/result.h"
 #include "driver/network_options.h"
@@ -32,8 +31,8 @@ struct Network {
   std::string identity;  // what makes hosts agree it is one network
   uint32_t vni = 0;
   uint32_t mtu = 0;
-  std::string netns;       // sandbox namespace name
-  std::string vxlanName;   // VTEP device name (inside the sandbox)
+  std::string netns;      // sandbox namespace name
+  std::string vxlanName;  // VTEP device name (inside the sandbox)
   std::set<std::string> endpoints;
 
   // Whether Docker should attach this network's containers to

@@ -8,15 +8,13 @@
 
 namespace weft::driver {
 
-inline constexpr const char* kNetnsPrefix = "weft-";   // sandbox namespaces
-inline constexpr const char* kVxlanPrefix = "wx-";     // VTEPs
-inline constexpr const char* kHostVethPrefix = "wh";   // host end, returned to Docker
+inline constexpr const char* kNetnsPrefix = "weft-";     // sandbox namespaces
+inline constexpr const char* kVxlanPrefix = "wx-";       // VTEPs
+inline constexpr const char* kHostVethPrefix = "wh";     // host end, returned to Docker
 inline constexpr const char* kSandboxVethPrefix = "ws";  // on br0 in the sandbox
 inline constexpr const char* kBridgeName = "br0";
 
-inline std::string netnsName(const std::string& networkId) {
-  return kNetnsPrefix + networkId.substr(0, 12);
-}
+inline std::string netnsName(const std::string& networkId) { return kNetnsPrefix + networkId.substr(0, 12); }
 inline std::string vxlanName(uint32_t vni) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "wx-%06x", vni & 0xffffffu);

@@ -19,8 +19,8 @@ std::optional<uint64_t> parseUint(const std::string& s) {
 bool validName(const std::string& s) {
   if (s.empty() || s.size() > 64) return false;
   for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_' || c == '.';
     if (!ok) return false;
   }
   return true;
@@ -62,8 +62,8 @@ Result<NetworkOptions> parseNetworkOptions(const std::map<std::string, std::stri
       o.vni = static_cast<uint32_t>(*n);
     } else if (k == "weft.name") {
       if (!validName(v))
-        return Error{EINVAL, "option weft.name=\"" + v +
-                                 "\": use 1-64 characters from a-z, A-Z, 0-9, '-', '_', '.'"};
+        return Error{EINVAL,
+                     "option weft.name=\"" + v + "\": use 1-64 characters from a-z, A-Z, 0-9, '-', '_', '.'"};
       o.name = v;
     } else if (k == "weft.gwbridge") {
       auto b = parseBool(v);

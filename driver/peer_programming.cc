@@ -50,8 +50,8 @@ void Driver::programPeerLocked(const Network& n, const EndpointRecord& r, bool a
     if (st.ok()) return;
     for (int b : benign)
       if (st.code() == b) return;
-    LOG_WARN("peers", what << " for " << r.endpoint.substr(0, 12) << " in " << n.netns << ": "
-                            << st.error().message);
+    LOG_WARN("peers",
+             what << " for " << r.endpoint.substr(0, 12) << " in " << n.netns << ": " << st.error().message);
   };
   std::vector<std::string> ips;
   for (const auto* c : {&r.ipv4, &r.ipv6})
@@ -80,7 +80,8 @@ void Driver::programPeerLocked(const Network& n, const EndpointRecord& r, bool a
     if (vteps[r.vtep]++ == 0)
       ensure(kernel_.addFdb(n.netns, {n.vxlanName, kZeroMac, r.vtep}, true), "flood entry", {EEXIST});
   } else {
-    for (const auto& ip : ips) ensure(kernel_.delNeigh(n.netns, {n.vxlanName, ip, r.mac}), "removing neighbour", {ENOENT});
+    for (const auto& ip : ips)
+      ensure(kernel_.delNeigh(n.netns, {n.vxlanName, ip, r.mac}), "removing neighbour", {ENOENT});
     ensure(kernel_.delFdb(n.netns, {n.vxlanName, r.mac, r.vtep}), "removing fdb entry", {ENOENT});
     auto it = vteps.find(r.vtep);
     if (it != vteps.end() && --it->second == 0) {
@@ -98,8 +99,10 @@ void Driver::applyRemote(const EndpointRecord& r, bool active) {
   const Network* local = nullptr;
   for (const auto& [id, n] : networks_)
     if (n.identity == r.network) local = &n;
-  if (active) peerSession_[{r.network, r.endpoint}] = session_;
-  else peerSession_.erase({r.network, r.endpoint});
+  if (active)
+    peerSession_[{r.network, r.endpoint}] = session_;
+  else
+    peerSession_.erase({r.network, r.endpoint});
   if (old != table.end()) {
     if (active && old->second == r) return;  // nothing new
     if (local) programPeerLocked(*local, old->second, false);
@@ -111,8 +114,8 @@ void Driver::applyRemote(const EndpointRecord& r, bool active) {
   }
   table.emplace(r.endpoint, r);
   if (local) programPeerLocked(*local, r, true);
-  LOG_DEBUG("peers", "remote endpoint " << r.endpoint.substr(0, 12) << " " << r.ipv4 << " " << r.mac
-                                        << " at " << r.vtep << " (" << r.network << ")");
+  LOG_DEBUG("peers", "remote endpoint " << r.endpoint.substr(0, 12) << " " << r.ipv4 << " " << r.mac << " at "
+                                        << r.vtep << " (" << r.network << ")");
 }
 
 void Driver::programAllPeersLocked(const Network& n) {

@@ -129,8 +129,8 @@ Status reconcileSandbox(kernel::Kernel& k, const SandboxSpec& s, std::vector<std
     if (vx.ok()) k.deleteLink(s.netns, s.vxlanName);
     if (k.getLink(kernel::kHostNetns, s.vxlanName).ok()) k.deleteLink(kernel::kHostNetns, s.vxlanName);
     if (auto st = addVtep(k, s); !st) return st;
-    did->push_back(std::string(vx.ok() ? "replaced drifted " : "recreated missing ") + s.vxlanName +
-                   " in " + s.netns);
+    did->push_back(std::string(vx.ok() ? "replaced drifted " : "recreated missing ") + s.vxlanName + " in " +
+                   s.netns);
   } else {
     if (vx->mtu != s.mtu) {
       k.setMtu(s.netns, s.vxlanName, s.mtu);
@@ -175,7 +175,8 @@ Status unplugEndpoint(kernel::Kernel& k, const std::string& netns, const std::st
 
 Status reapRetired(kernel::Kernel& k, const std::string& netns) {
   auto st = k.deleteLinkGroup(netns, kRetiredLinkGroup);
-  if (!st.okOr(ENOENT)) return ctx(st, "delete retired veths in " + (netns.empty() ? "the host namespace" : netns));
+  if (!st.okOr(ENOENT))
+    return ctx(st, "delete retired veths in " + (netns.empty() ? "the host namespace" : netns));
   return Status::Ok();
 }
 

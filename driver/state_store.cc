@@ -1,7 +1,6 @@
 #include "driver/state_store.h"
 
 #include <iterator>
-
 #include <nlohmann/json.hpp>
 
 #include "common/json_file.h"
@@ -32,8 +31,7 @@ Status migrateState(nlohmann::json& j) {
   static const Step steps[] = {nullptr, migrate1to2};  // steps[v]: v -> v+1
   static_assert(std::size(steps) == kStateFormatVersion, "one migration per format version");
   auto v = j.find("version");
-  if (!j.is_object() || v == j.end() || !v->is_number_integer())
-    return Error{EINVAL, "no format version"};
+  if (!j.is_object() || v == j.end() || !v->is_number_integer()) return Error{EINVAL, "no format version"};
   int from = v->get<int>();
   if (from < 1 || from > kStateFormatVersion)
     return Error{EINVAL, "format version " + std::to_string(from) + " is not one this weft knows (1 to " +
@@ -62,18 +60,18 @@ Result<std::optional<nlohmann::json>> StateStore::load() {
   if (v == j.end() || !v->is_number_integer())
     return Error{EINVAL, "state file " + path_ + " has no format version; weft will not overwrite it"};
   if (v->get<int>() > kStateFormatVersion || v->get<int>() < 1)
-    return Error{EINVAL, "state file " + path_ + " has format version " +
-                             std::to_string(v->get<int>()) + ", this weft reads up to " +
-                             std::to_string(kStateFormatVersion) +
+    return Error{EINVAL, "state file " + path_ + " has format version " + std::to_string(v->get<int>()) +
+                             ", this weft reads up to " + std::to_string(kStateFormatVersion) +
                              "; weft will not overwrite it (downgrade is not supported)"};
   int version = v->get<int>();
   if (version < kStateFormatVersion) {
     if (auto st = migrateState(j); !st)
-      return Error{EINVAL, "state file " + path_ + ": " + st.error().message + "; weft will not overwrite it"};
+      return Error{EINVAL,
+                   "state file " + path_ + ": " + st.error().message + "; weft will not overwrite it"};
     const std::string keep = path_ + ".v" + std::to_string(version);
     if (auto st = writeFileAtomic(keep, *text, 0600); !st)
-      return Error{st.code(), "state file " + path_ + ": cannot keep a copy of format " + std::to_string(version) +
-                                  " before migrating it: " + st.error().message};
+      return Error{st.code(), "state file " + path_ + ": cannot keep a copy of format " +
+                                  std::to_string(version) + " before migrating it: " + st.error().message};
   }
   loadedVersion_ = version;
   return std::optional<nlohmann::json>(std::move(j));

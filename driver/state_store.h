@@ -7,11 +7,10 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <utility>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "common/result.h"
 

@@ -12,9 +12,8 @@ namespace weft::gossip {
 
 void GossipNode::antiEntropyTick() {
   std::uniform_real_distribution<double> jitter(0.5, 1.5);
-  aeTimer_ = clock_.schedule(
-      Duration(static_cast<int64_t>(cfg_.antiEntropyInterval.count() * jitter(rng_))),
-      [this] { antiEntropyTick(); });
+  aeTimer_ = clock_.schedule(Duration(static_cast<int64_t>(cfg_.antiEntropyInterval.count() * jitter(rng_))),
+                             [this] { antiEntropyTick(); });
   if (!membership_->running()) return;
   std::vector<const Member*> candidates = membership_->gossipCandidates();
   if (candidates.empty()) return;
@@ -44,8 +43,7 @@ void GossipNode::antiEntropyTick() {
 }
 
 void GossipNode::handleSummary(const std::string& addr, const DigestSummary& s) {
-  if (s.memberHash != viewHash() &&
-      clock_.now() - lastMemberSync_ >= cfg_.memberSyncMinInterval) {
+  if (s.memberHash != viewHash() && clock_.now() - lastMemberSync_ >= cfg_.memberSyncMinInterval) {
     lastMemberSync_ = clock_.now();
     // Members and subscriptions only: records are repaired by the digests.
     ++stats_.syncs;

@@ -30,9 +30,9 @@ void BroadcastQueue::enqueue(std::string key, std::string network, std::vector<u
   items_.emplace(id, Item{id, std::move(key), std::move(network), std::move(bytes), 0});
 }
 
-std::vector<std::vector<uint8_t>> BroadcastQueue::take(
-    size_t budget, int limit, const std::function<bool(const std::string&)>& wants,
-    std::set<uint64_t>* exclude) {
+std::vector<std::vector<uint8_t>> BroadcastQueue::take(size_t budget, int limit,
+                                                       const std::function<bool(const std::string&)>& wants,
+                                                       std::set<uint64_t>* exclude) {
   constexpr size_t kSmallestFrame = 8;
   // k-way merge over the per-network orders the destination wants.
   using Iter = std::set<OrderKey>::const_iterator;

@@ -23,9 +23,9 @@ inline int retransmitLimit(int mult, size_t clusterSize) {
 class BroadcastQueue {
  public:
   struct Item {
-    uint64_t id = 0;        // insertion order, newer is larger
-    std::string key;        // "m:<node>", "n:<node>", "r:<network>/<endpoint>"
-    std::string network;    // empty: for every member; else only for carriers
+    uint64_t id = 0;             // insertion order, newer is larger
+    std::string key;             // "m:<node>", "n:<node>", "r:<network>/<endpoint>"
+    std::string network;         // empty: for every member; else only for carriers
     std::vector<uint8_t> bytes;  // framed message
     int transmits = 0;
   };

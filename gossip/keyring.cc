@@ -24,8 +24,7 @@ int base64Value(char c) {
   return -1;
 }
 
-constexpr char kBase64Chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr char kBase64Chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 Result<std::vector<uint8_t>> decodeBase64(std::string_view s) {
   while (!s.empty() && s.back() == '=') s.remove_suffix(1);
@@ -62,8 +61,8 @@ Result<Key> parseKey(std::string_view text) {
   }
   auto bytes = decodeBase64(text);
   if (allHex && (!bytes.ok() || bytes->size() != kKeySize))
-    return Error{EINVAL, "key: " + std::to_string(text.size()) +
-                             " hex digits, want 64 (32 bytes for AES-256)"};
+    return Error{EINVAL,
+                 "key: " + std::to_string(text.size()) + " hex digits, want 64 (32 bytes for AES-256)"};
   if (!bytes.ok()) return bytes.error();
   if (bytes->size() != kKeySize)
     return Error{EINVAL, "key: decodes to " + std::to_string(bytes->size()) +
@@ -123,11 +122,9 @@ Status Keyring::use(const Key& key) {
 
 Status Keyring::remove(const Key& key) {
   auto it = std::find(keys_.begin(), keys_.end(), key);
-  if (it == keys_.end())
-    return Error{ENOENT, "keyring: key " + keyFingerprint(key) + " is not installed"};
+  if (it == keys_.end()) return Error{ENOENT, "keyring: key " + keyFingerprint(key) + " is not installed"};
   if (it == keys_.begin())
-    return Error{EBUSY, "keyring: key " + keyFingerprint(key) +
-                            " is the primary key; use another key first"};
+    return Error{EBUSY, "keyring: key " + keyFingerprint(key) + " is the primary key; use another key first"};
   keys_.erase(it);
   return Status::Ok();
 }

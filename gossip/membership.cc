@@ -202,7 +202,7 @@ void Membership::setState(Member& m, MemberState s) {
 void Membership::refute(uint64_t seenIncarnation, const std::string& accuser) {
   incarnation_ = std::max(incarnation_, seenIncarnation) + 1;
   LOG_DEBUG("gossip", selfId_ << ": t=" << clock_.now().count() / 1000 << "ms refuting, incarnation now "
-                               << incarnation_);
+                              << incarnation_);
   ++stats_.refutations;
   adjustAwareness(1);
   host_.broadcastMembership(selfId_, Alive{selfId_, selfAddr_, incarnation_});
@@ -225,10 +225,10 @@ bool Membership::handleAlive(const Alive& a) {
     Member m{a.node, a.addr, a.incarnation, MemberState::kAlive, clock_.now()};
     auto& ref = members_[a.node] = m;
     ++liveOthers_;
-    probeOrder_.insert(probeOrder_.begin() + static_cast<std::ptrdiff_t>(
-                                                 std::uniform_int_distribution<size_t>(
-                                                     probeIndex_, probeOrder_.size())(rng_)),
-                       a.node);
+    probeOrder_.insert(
+        probeOrder_.begin() + static_cast<std::ptrdiff_t>(std::uniform_int_distribution<size_t>(
+                                  probeIndex_, probeOrder_.size())(rng_)),
+        a.node);
     host_.memberChanged(ref, MemberState::kAlive, true);
     rebroadcast(a.node, a);
     return true;
@@ -260,8 +260,10 @@ void Membership::correctStale(const std::string& from, const std::string& node) 
 bool Membership::handleSuspect(const Suspect& s) {
   if (s.node == selfId_) {
     if (!running_) return false;
-    if (s.incarnation >= incarnation_) refute(s.incarnation, s.from);
-    else correctStale(s.from, s.node);
+    if (s.incarnation >= incarnation_)
+      refute(s.incarnation, s.from);
+    else
+      correctStale(s.from, s.node);
     return false;
   }
   auto it = members_.find(s.node);
@@ -283,7 +285,7 @@ bool Membership::handleSuspect(const Suspect& s) {
   }
   m.incarnation = s.incarnation;
   LOG_DEBUG("gossip", selfId_ << ": t=" << clock_.now().count() / 1000 << "ms suspects " << s.node << " inc "
-                               << s.incarnation << " from " << s.from);
+                              << s.incarnation << " from " << s.from);
   setState(m, MemberState::kSuspect);
   startSuspicion(s.node, s.from);
   rebroadcast(s.node, s);
@@ -355,17 +357,18 @@ void Membership::declareDead(const std::string& node) {
   if (it == members_.end() || it->second.state != MemberState::kSuspect) return;
   ++stats_.deadDeclared;
   LOG_INFO("gossip", selfId_ << ": declaring " << node << " dead (incarnation " << it->second.incarnation
-                              << ", suspected for "
-                              << (clock_.now() - suspicions_[node].start).count() / 1000 << " ms, "
-                              << suspicions_[node].confirmers.size() << " confirmations)");
+                             << ", suspected for " << (clock_.now() - suspicions_[node].start).count() / 1000
+                             << " ms, " << suspicions_[node].confirmers.size() << " confirmations)");
   handleDead(Dead{node, it->second.incarnation, selfId_});
 }
 
 bool Membership::handleDead(const Dead& d) {
   if (d.node == selfId_) {
     if (!running_ || d.from == selfId_) return false;
-    if (d.incarnation >= incarnation_) refute(d.incarnation, d.from);
-    else correctStale(d.from, d.node);
+    if (d.incarnation >= incarnation_)
+      refute(d.incarnation, d.from);
+    else
+      correctStale(d.from, d.node);
     return false;
   }
   auto it = members_.find(d.node);
@@ -416,8 +419,8 @@ void Membership::mergeRemote(const std::vector<MemberEntry>& entries, bool rebro
 
 std::vector<MemberEntry> Membership::snapshot() const {
   std::vector<MemberEntry> out;
-  out.push_back(MemberEntry{selfId_, selfAddr_, incarnation_,
-                            running_ ? MemberState::kAlive : MemberState::kLeft});
+  out.push_back(
+      MemberEntry{selfId_, selfAddr_, incarnation_, running_ ? MemberState::kAlive : MemberState::kLeft});
   for (const auto& [id, m] : members_) out.push_back(MemberEntry{id, m.addr, m.incarnation, m.state});
   return out;
 }

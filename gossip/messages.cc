@@ -9,8 +9,18 @@ constexpr uint8_t kLongFrame = 0x80;
 
 // Type tags on the wire; never reuse a number.
 enum Tag : uint8_t {
-  kPing = 1, kIndirectPing = 2, kAck = 3, kNack = 4, kAlive = 5, kSuspect = 6, kDead = 7,
-  kNetworks = 8, kRecord = 9, kDigestSummary = 10, kDigestDetail = 11, kSync = 12,
+  kPing = 1,
+  kIndirectPing = 2,
+  kAck = 3,
+  kNack = 4,
+  kAlive = 5,
+  kSuspect = 6,
+  kDead = 7,
+  kNetworks = 8,
+  kRecord = 9,
+  kDigestSummary = 10,
+  kDigestDetail = 11,
+  kSync = 12,
 };
 
 void putRecord(ByteWriter& w, const EndpointRecord& r) {
@@ -85,75 +95,90 @@ template <class... Ts>
 Overloaded(Ts...) -> Overloaded<Ts...>;
 
 uint8_t encodeBody(ByteWriter& w, const Message& m) {
-  return std::visit(
-      Overloaded{
-          [&](const Ping& p) { w.u32(p.seq); w.str(p.target); return kPing; },
-          [&](const IndirectPing& p) {
-            w.u32(p.seq);
-            w.str(p.target);
-            w.str(p.targetAddr);
-            return kIndirectPing;
-          },
-          [&](const Ack& a) { w.u32(a.seq); return kAck; },
-          [&](const Nack& a) { w.u32(a.seq); return kNack; },
-          [&](const Alive& a) {
-            w.str(a.node);
-            w.str(a.addr);
-            w.u64(a.incarnation);
-            return kAlive;
-          },
-          [&](const Suspect& s) {
-            w.str(s.node);
-            w.u64(s.incarnation);
-            w.str(s.from);
-            return kSuspect;
-          },
-          [&](const Dead& s) {
-            w.str(s.node);
-            w.u64(s.incarnation);
-            w.str(s.from);
-            return kDead;
-          },
-          [&](const Networks& n) { putNetworks(w, n); return kNetworks; },
-          [&](const RecordUpdate& r) { putRecord(w, r.record); return kRecord; },
-          [&](const DigestSummary& d) {
-            w.u64(d.memberHash);
-            w.u16(static_cast<uint16_t>(d.roots.size()));
-            for (const auto& [net, root] : d.roots) {
-              w.str(net);
-              w.u64(root);
-            }
-            return kDigestSummary;
-          },
-          [&](const DigestDetail& d) {
-            w.u8(d.final ? 1 : 0);
-            w.u16(static_cast<uint16_t>(d.networks.size()));
-            for (const auto& [net, digest] : d.networks) {
-              w.str(net);
-              putDigest(w, digest);
-            }
-            return kDigestDetail;
-          },
-          [&](const Sync& s) {
-            w.u8(s.reply ? 1 : 0);
-            w.str(s.addr);
-            w.u16(static_cast<uint16_t>(s.members.size()));
-            for (const auto& m : s.members) {
-              w.str(m.node);
-              w.str(m.addr);
-              w.u64(m.incarnation);
-              w.u8(static_cast<uint8_t>(m.state));
-            }
-            w.u16(static_cast<uint16_t>(s.networks.size()));
-            for (const auto& n : s.networks) putNetworks(w, n);
-            w.u16(static_cast<uint16_t>(s.records.size()));
-            for (const auto& r : s.records) putRecord(w, r);
-            w.u16(static_cast<uint16_t>(s.want.size()));
-            for (const auto& n : s.want) w.str(n);
-            return kSync;
-          },
-      },
-      m);
+  return std::visit(Overloaded{
+                        [&](const Ping& p) {
+                          w.u32(p.seq);
+                          w.str(p.target);
+                          return kPing;
+                        },
+                        [&](const IndirectPing& p) {
+                          w.u32(p.seq);
+                          w.str(p.target);
+                          w.str(p.targetAddr);
+                          return kIndirectPing;
+                        },
+                        [&](const Ack& a) {
+                          w.u32(a.seq);
+                          return kAck;
+                        },
+                        [&](const Nack& a) {
+                          w.u32(a.seq);
+                          return kNack;
+                        },
+                        [&](const Alive& a) {
+                          w.str(a.node);
+                          w.str(a.addr);
+                          w.u64(a.incarnation);
+                          return kAlive;
+                        },
+                        [&](const Suspect& s) {
+                          w.str(s.node);
+                          w.u64(s.incarnation);
+                          w.str(s.from);
+                          return kSuspect;
+                        },
+                        [&](const Dead& s) {
+                          w.str(s.node);
+                          w.u64(s.incarnation);
+                          w.str(s.from);
+                          return kDead;
+                        },
+                        [&](const Networks& n) {
+                          putNetworks(w, n);
+                          return kNetworks;
+                        },
+                        [&](const RecordUpdate& r) {
+                          putRecord(w, r.record);
+                          return kRecord;
+                        },
+                        [&](const DigestSummary& d) {
+                          w.u64(d.memberHash);
+                          w.u16(static_cast<uint16_t>(d.roots.size()));
+                          for (const auto& [net, root] : d.roots) {
+                            w.str(net);
+                            w.u64(root);
+                          }
+                          return kDigestSummary;
+                        },
+                        [&](const DigestDetail& d) {
+                          w.u8(d.final ? 1 : 0);
+                          w.u16(static_cast<uint16_t>(d.networks.size()));
+                          for (const auto& [net, digest] : d.networks) {
+                            w.str(net);
+                            putDigest(w, digest);
+                          }
+                          return kDigestDetail;
+                        },
+                        [&](const Sync& s) {
+                          w.u8(s.reply ? 1 : 0);
+                          w.str(s.addr);
+                          w.u16(static_cast<uint16_t>(s.members.size()));
+                          for (const auto& m : s.members) {
+                            w.str(m.node);
+                            w.str(m.addr);
+                            w.u64(m.incarnation);
+                            w.u8(static_cast<uint8_t>(m.state));
+                          }
+                          w.u16(static_cast<uint16_t>(s.networks.size()));
+                          for (const auto& n : s.networks) putNetworks(w, n);
+                          w.u16(static_cast<uint16_t>(s.records.size()));
+                          for (const auto& r : s.records) putRecord(w, r);
+                          w.u16(static_cast<uint16_t>(s.want.size()));
+                          for (const auto& n : s.want) w.str(n);
+                          return kSync;
+                        },
+                    },
+                    m);
 }
 
 // Returns false on malformed body; *known=false for an unknown tag.
@@ -290,10 +315,14 @@ bool decodeBody(uint8_t tag, ByteReader& r, Message* out, bool* known) {
 
 const char* describe(MemberState s) {
   switch (s) {
-    case MemberState::kAlive: return "alive";
-    case MemberState::kSuspect: return "suspect";
-    case MemberState::kDead: return "dead";
-    case MemberState::kLeft: return "left";
+    case MemberState::kAlive:
+      return "alive";
+    case MemberState::kSuspect:
+      return "suspect";
+    case MemberState::kDead:
+      return "dead";
+    case MemberState::kLeft:
+      return "left";
   }
   return "unknown";
 }
@@ -351,8 +380,7 @@ Result<Envelope> decodeEnvelope(std::span<const uint8_t> data) {
   r.str(&e.sender, kMaxNameSize);
   r.u64(&e.epoch);
   r.u64(&e.seq);
-  if (!r.count(&count, 3) || e.sender.empty())
-    return Error{EBADMSG, "gossip: malformed envelope header"};
+  if (!r.count(&count, 3) || e.sender.empty()) return Error{EBADMSG, "gossip: malformed envelope header"};
   for (uint16_t i = 0; i < count; ++i) {
     uint8_t tag = 0;
     uint32_t len = 0;
@@ -365,8 +393,7 @@ Result<Envelope> decodeEnvelope(std::span<const uint8_t> data) {
       len = l16;
     }
     std::span<const uint8_t> body;
-    if (!r.bytes(len, &body))
-      return Error{EBADMSG, "gossip: message " + std::to_string(i) + " truncated"};
+    if (!r.bytes(len, &body)) return Error{EBADMSG, "gossip: message " + std::to_string(i) + " truncated"};
     ByteReader br(body);
     Message m;
     bool known = false;

@@ -105,8 +105,8 @@ struct Sync {
   bool operator==(const Sync& o) const;
 };
 
-using Message = std::variant<Ping, IndirectPing, Ack, Nack, Alive, Suspect, Dead, Networks,
-                             RecordUpdate, DigestSummary, DigestDetail, Sync>;
+using Message = std::variant<Ping, IndirectPing, Ack, Nack, Alive, Suspect, Dead, Networks, RecordUpdate,
+                             DigestSummary, DigestDetail, Sync>;
 
 struct Envelope {
   std::string sender;

@@ -20,8 +20,8 @@ std::string recordKey(const EndpointRecord& r) { return "r:" + r.network + "/" +
 
 }  // namespace
 
-GossipNode::GossipNode(NodeConfig cfg, Keyring keyring, Transport& transport, Clock& clock,
-                       uint64_t seed, uint64_t epoch)
+GossipNode::GossipNode(NodeConfig cfg, Keyring keyring, Transport& transport, Clock& clock, uint64_t seed,
+                       uint64_t epoch)
     : cfg_(std::move(cfg)),
       keyring_(std::move(keyring)),
       transport_(transport),
@@ -86,16 +86,17 @@ void GossipNode::sendFramed(const std::string& addr, const std::vector<std::vect
   std::vector<uint8_t> packet = sealEnvelope(framed);
   ++stats_.packetsSent;
   stats_.bytesSent += packet.size();
-  if (stream) transport_.sendStream(addr, std::move(packet));
-  else transport_.sendDatagram(addr, std::move(packet));
+  if (stream)
+    transport_.sendStream(addr, std::move(packet));
+  else
+    transport_.sendDatagram(addr, std::move(packet));
 }
 
 void GossipNode::sendStreamMessage(const std::string& addr, const Message& m) {
   sendFramed(addr, {encodeMessage(m)}, true);
 }
 
-void GossipNode::sendMessages(const std::string& addr, const std::string& nodeId,
-                              std::vector<Message> msgs) {
+void GossipNode::sendMessages(const std::string& addr, const std::string& nodeId, std::vector<Message> msgs) {
   if (!running_) return;
   std::vector<std::vector<uint8_t>> framed;
   size_t used = sealOverhead(cfg_.label.size()) + envelopeHeaderSize(cfg_.id);
@@ -105,9 +106,9 @@ void GossipNode::sendMessages(const std::string& addr, const std::string& nodeId
   }
   if (used < cfg_.maxPacket && !queue_.empty()) {
     std::set<uint64_t> exclude;
-    auto extra = queue_.take(cfg_.maxPacket - used, retransmitLimit(cfg_.retransmitMult, membership_->liveCount()),
-                             [&](const std::string& net) { return net.empty() || carries(nodeId, net); },
-                             &exclude);
+    auto extra = queue_.take(
+        cfg_.maxPacket - used, retransmitLimit(cfg_.retransmitMult, membership_->liveCount()),
+        [&](const std::string& net) { return net.empty() || carries(nodeId, net); }, &exclude);
     for (auto& e : extra) framed.push_back(std::move(e));
   }
   sendFramed(addr, framed, false);
@@ -119,7 +120,8 @@ void GossipNode::onPacket(const std::string& from, std::vector<uint8_t> data, bo
   stats_.bytesReceived += data.size();
   Opened opened = open(keyring_, cfg_.label, data);
   switch (opened.error) {
-    case OpenError::kNone: break;
+    case OpenError::kNone:
+      break;
     case OpenError::kAuthFailed:
       ++stats_.forged;
       LOG_DEBUG("gossip", cfg_.id << ": dropped packet from " << from << ": " << describe(opened.error));
@@ -186,8 +188,8 @@ uint64_t GossipNode::viewHash() const {
   uint64_t h = membership_->viewHash();
   for (const auto& [node, n] : peerNetworks_) {
     const Member* m = membership_->find(node);
-    const bool live = node == cfg_.id ||
-                      (m && (m->state == MemberState::kAlive || m->state == MemberState::kSuspect));
+    const bool live =
+        node == cfg_.id || (m && (m->state == MemberState::kAlive || m->state == MemberState::kSuspect));
     if (live) h = fnv1a(fnv1a(h, node), n.version);
   }
   return h;
@@ -253,11 +255,9 @@ void GossipNode::gossipRound() {
   for (const auto& [id, m] : targets) {
     std::set<uint64_t> exclude;
     for (int packets = 0; packets < 4 && !queue_.empty(); ++packets) {
-      auto frames = queue_.take(budget, limit,
-                                [&, nodeId = id](const std::string& net) {
-                                  return net.empty() || carries(nodeId, net);
-                                },
-                                &exclude);
+      auto frames = queue_.take(
+          budget, limit,
+          [&, nodeId = id](const std::string& net) { return net.empty() || carries(nodeId, net); }, &exclude);
       if (frames.empty()) break;
       sendFramed(m->addr, frames, false);
     }
@@ -290,8 +290,10 @@ void GossipNode::notifyRecord(const EndpointRecord& before, bool hadBefore, cons
   if (!onRecordChange) return;
   const bool wasActive = hadBefore && isActive(table_, before);
   const bool nowActive = after && isActive(table_, *after);
-  if (nowActive) onRecordChange(*after, true);
-  else if (wasActive) onRecordChange(before, false);
+  if (nowActive)
+    onRecordChange(*after, true);
+  else if (wasActive)
+    onRecordChange(before, false);
 }
 
 void GossipNode::applyRecord(const EndpointRecord& r, bool rebroadcast) {
@@ -342,8 +344,8 @@ void GossipNode::withdraw(const std::string& network, const std::string& endpoin
   // Queued even if we stop carrying the network: carriers still get it, and
   // their anti-entropy repairs any that missed it.
   enqueue(recordKey(tomb), network, RecordUpdate{tomb});
-  bool last = std::none_of(local_.begin(), local_.end(),
-                           [&](const auto& kv) { return kv.first.first == network; });
+  bool last =
+      std::none_of(local_.begin(), local_.end(), [&](const auto& kv) { return kv.first.first == network; });
   if (last) unsubscribe(network);
 }
 

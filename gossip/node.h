@@ -24,8 +24,8 @@
 namespace weft::gossip {
 
 struct NodeConfig {
-  std::string id;     // unique node name
-  std::string addr;   // advertised "host:port"
+  std::string id;              // unique node name
+  std::string addr;            // advertised "host:port"
   std::string label = "weft";  // cluster label, bound into every packet
   MembershipConfig membership;
   Duration gossipInterval = std::chrono::milliseconds(200);
@@ -53,7 +53,7 @@ struct NodeStats {
   uint64_t wrongLabel = 0;  // other cluster's label
   uint64_t malformed = 0;   // truncated, bad version, undecodable
   uint64_t recordsApplied = 0;
-  uint64_t syncs = 0;       // stream syncs sent
+  uint64_t syncs = 0;  // stream syncs sent
 };
 
 class GossipNode : private MembershipHost {
@@ -94,8 +94,7 @@ class GossipNode : private MembershipHost {
 
  private:
   // MembershipHost
-  void sendMessages(const std::string& addr, const std::string& nodeId,
-                    std::vector<Message> msgs) override;
+  void sendMessages(const std::string& addr, const std::string& nodeId, std::vector<Message> msgs) override;
   void broadcastMembership(const std::string& node, const Message& m) override;
   void memberChanged(const Member& m, MemberState previous, bool isNew) override;
   void memberReaped(const Member& m) override;
@@ -105,7 +104,6 @@ class GossipNode : private MembershipHost {
   std::vector<uint8_t> sealEnvelope(const std::vector<std::vector<uint8_t>>& framed);
   void sendFramed(const std::string& addr, const std::vector<std::vector<uint8_t>>& framed, bool stream);
   void sendStreamMessage(const std::string& addr, const Message& m);
-
 
   void enqueue(std::string key, std::string network, const Message& m);
   void scheduleEagerPush();

@@ -15,8 +15,10 @@ ReplayVerdict ReplayWindow::check(const std::string& sender, uint64_t epoch, uin
   if (epoch < s.epoch) return ReplayVerdict::kStaleEpoch;
   if (seq > s.highest) {
     const uint64_t shift = seq - s.highest;
-    if (shift >= kWindow) s.seen.reset();
-    else s.seen <<= shift;
+    if (shift >= kWindow)
+      s.seen.reset();
+    else
+      s.seen <<= shift;
     s.seen.set(0);
     s.highest = seq;
     return ReplayVerdict::kAccept;

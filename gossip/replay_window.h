@@ -29,8 +29,8 @@ class ReplayWindow {
  private:
   struct State {
     uint64_t epoch = 0;
-    uint64_t highest = 0;            // highest sequence accepted
-    std::bitset<kWindow> seen;       // bit i: highest - i was accepted
+    uint64_t highest = 0;       // highest sequence accepted
+    std::bitset<kWindow> seen;  // bit i: highest - i was accepted
   };
   std::unordered_map<std::string, State> senders_;
 };

@@ -53,11 +53,9 @@ bool tryOpen(const Key& key, std::span<const uint8_t> aad, const uint8_t* nonce,
       EVP_DecryptUpdate(ctx, nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1)
     return false;
   if (!ciphertext.empty() &&
-      EVP_DecryptUpdate(ctx, out->data(), &len, ciphertext.data(),
-                        static_cast<int>(ciphertext.size())) != 1)
+      EVP_DecryptUpdate(ctx, out->data(), &len, ciphertext.data(), static_cast<int>(ciphertext.size())) != 1)
     return false;
-  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kTagSize, const_cast<uint8_t*>(tag)) != 1)
-    return false;
+  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kTagSize, const_cast<uint8_t*>(tag)) != 1) return false;
   int finalLen = 0;
   return EVP_DecryptFinal_ex(ctx, out->data() + len, &finalLen) == 1;
 }
@@ -66,11 +64,16 @@ bool tryOpen(const Key& key, std::span<const uint8_t> aad, const uint8_t* nonce,
 
 const char* describe(OpenError e) {
   switch (e) {
-    case OpenError::kNone: return "ok";
-    case OpenError::kTruncated: return "truncated packet";
-    case OpenError::kBadVersion: return "unsupported protocol version";
-    case OpenError::kLabelMismatch: return "cluster label mismatch";
-    case OpenError::kAuthFailed: return "authentication failed (wrong key or forged packet)";
+    case OpenError::kNone:
+      return "ok";
+    case OpenError::kTruncated:
+      return "truncated packet";
+    case OpenError::kBadVersion:
+      return "unsupported protocol version";
+    case OpenError::kLabelMismatch:
+      return "cluster label mismatch";
+    case OpenError::kAuthFailed:
+      return "authentication failed (wrong key or forged packet)";
   }
   return "unknown";
 }

@@ -23,16 +23,14 @@ inline constexpr size_t kTagSize = 16;
 inline constexpr size_t kMaxLabelSize = 255;
 
 // Overhead a sealed packet adds to its plaintext.
-inline constexpr size_t sealOverhead(size_t labelSize) {
-  return 2 + labelSize + kNonceSize + kTagSize;
-}
+inline constexpr size_t sealOverhead(size_t labelSize) { return 2 + labelSize + kNonceSize + kTagSize; }
 
 enum class OpenError {
   kNone,
-  kTruncated,       // shorter than its header says it must be
-  kBadVersion,      // a protocol version this node does not speak
-  kLabelMismatch,   // another cluster's label
-  kAuthFailed,      // no key in the keyring authenticates it: wrong key or forged
+  kTruncated,      // shorter than its header says it must be
+  kBadVersion,     // a protocol version this node does not speak
+  kLabelMismatch,  // another cluster's label
+  kAuthFailed,     // no key in the keyring authenticates it: wrong key or forged
 };
 const char* describe(OpenError e);
 

@@ -172,8 +172,7 @@ Status FakeKernel::createVxlan(const VxlanSpec& spec, const Netns& targetNs) {
     return exists("createVxlan", "link '" + spec.name + "' in host namespace");
   for (auto& [nsn, other] : namespaces_)
     for (auto& [ln, l] : other.links)
-      if (l.info.kind == LinkKind::kVxlan && l.info.vni == spec.vni && l.info.port == port &&
-          l.vxlanV6 == v6)
+      if (l.info.kind == LinkKind::kVxlan && l.info.vni == spec.vni && l.info.port == port && l.vxlanV6 == v6)
         return exists("createVxlan", "VXLAN with VNI " + std::to_string(spec.vni) + " port " +
                                          std::to_string(port) + " ('" + ln + "' in " + nsName(nsn) + ")");
   if ((*n)->links.count(spec.name))

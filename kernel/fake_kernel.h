@@ -100,10 +100,10 @@ class FakeKernel : public Kernel {
  private:
   struct Link {
     LinkInfo info;
-    Netns peerNs;            // veth only
-    std::string peerName;    // veth only
-    bool vxlanV6 = false;    // vxlan only: IPv6 local address
-    bool mtuByUser = false;  // bridge only
+    Netns peerNs;             // veth only
+    std::string peerName;     // veth only
+    bool vxlanV6 = false;     // vxlan only: IPv6 local address
+    bool mtuByUser = false;   // bridge only
     std::vector<Cidr> addrs;  // in the order added
   };
   struct StoredRoute {
@@ -115,9 +115,9 @@ class FakeKernel : public Kernel {
     std::map<std::string, Link> links;
     int nextIfindex = 2;
     std::vector<StoredRoute> routes;
-    std::set<FdbEntry> fdb;                                   // canonical spelling
+    std::set<FdbEntry> fdb;                                      // canonical spelling
     std::map<std::pair<std::string, IpAddr>, NeighEntry> neigh;  // (dev, ip)
-    std::map<std::string, std::string> sysctls;               // values written
+    std::map<std::string, std::string> sysctls;                  // values written
   };
 
   std::optional<Error> takeFault(const std::string& op);

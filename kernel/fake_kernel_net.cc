@@ -155,8 +155,7 @@ Status FakeKernel::addFdb(const Netns& ns, const FdbEntry& e, bool append) {
   if (!n) return n.error();
   auto l = linkLocked("addFdb", **n, e.dev);
   if (!l) return l.error();
-  if ((*l)->info.kind != LinkKind::kVxlan)
-    return invalid("addFdb: '" + e.dev + "' is not a vxlan device");
+  if ((*l)->info.kind != LinkKind::kVxlan) return invalid("addFdb: '" + e.dev + "' is not a vxlan device");
   FdbEntry entry{e.dev, p->mac.str(), p->dst.str()};
   auto& fdb = (*n)->fdb;
   bool macPresent = std::any_of(fdb.begin(), fdb.end(),
@@ -175,8 +174,7 @@ Status FakeKernel::delFdb(const Netns& ns, const FdbEntry& e) {
   if (!n) return n.error();
   auto l = linkLocked("delFdb", **n, e.dev);
   if (!l) return l.error();
-  if ((*l)->info.kind != LinkKind::kVxlan)
-    return invalid("delFdb: '" + e.dev + "' is not a vxlan device");
+  if ((*l)->info.kind != LinkKind::kVxlan) return invalid("delFdb: '" + e.dev + "' is not a vxlan device");
   const std::string mac = p->mac.str();
   const std::string dst = e.dst.empty() ? "" : p->dst.str();
   size_t removed = std::erase_if((*n)->fdb, [&](const FdbEntry& x) {

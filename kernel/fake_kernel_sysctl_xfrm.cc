@@ -19,13 +19,13 @@ struct KnownLeaf {
 };
 // Per-device sysctls the fake knows, under net/<family>/<table>/<dev>/<leaf>.
 constexpr KnownLeaf kIpv4Conf[] = {
-    {"forwarding", "0"},   {"rp_filter", "0"},        {"proxy_arp", "0"},      {"accept_local", "0"},
-    {"arp_ignore", "0"},   {"arp_announce", "0"},     {"send_redirects", "1"}, {"accept_redirects", "1"},
-    {"route_localnet", "0"}, {"arp_accept", "0"},     {"log_martians", "0"},   {"proxy_arp_pvlan", "0"},
-    {"arp_notify", "0"},   {"promote_secondaries", "0"}};
-constexpr KnownLeaf kIpv6Conf[] = {
-    {"forwarding", "0"}, {"disable_ipv6", "0"}, {"accept_dad", "1"},       {"accept_ra", "1"},
-    {"autoconf", "1"},   {"proxy_ndp", "0"},    {"keep_addr_on_down", "0"}, {"accept_redirects", "1"}};
+    {"forwarding", "0"},     {"rp_filter", "0"},          {"proxy_arp", "0"},      {"accept_local", "0"},
+    {"arp_ignore", "0"},     {"arp_announce", "0"},       {"send_redirects", "1"}, {"accept_redirects", "1"},
+    {"route_localnet", "0"}, {"arp_accept", "0"},         {"log_martians", "0"},   {"proxy_arp_pvlan", "0"},
+    {"arp_notify", "0"},     {"promote_secondaries", "0"}};
+constexpr KnownLeaf kIpv6Conf[] = {{"forwarding", "0"},        {"disable_ipv6", "0"},    {"accept_dad", "1"},
+                                   {"accept_ra", "1"},         {"autoconf", "1"},        {"proxy_ndp", "0"},
+                                   {"keep_addr_on_down", "0"}, {"accept_redirects", "1"}};
 constexpr KnownLeaf kNeigh[] = {{"gc_stale_time", "60"},
                                 {"base_reachable_time_ms", "30000"},
                                 {"mcast_solicit", "3"},
@@ -141,9 +141,8 @@ Status FakeKernel::delXfrmState(const XfrmState& s) {
   FAKE_ENTER("delXfrmState");
   auto p = parseXfrmState("delXfrmState", s, true);
   if (!p) return p.error();
-  size_t removed = std::erase_if(xfrmStates_, [&](const XfrmState& have) {
-    return have.dst == p->dst.str() && have.spi == s.spi;
-  });
+  size_t removed = std::erase_if(
+      xfrmStates_, [&](const XfrmState& have) { return have.dst == p->dst.str() && have.spi == s.spi; });
   if (!removed) return notFound("delXfrmState", "SA to " + s.dst + " spi " + std::to_string(s.spi));
   return {};
 }

@@ -33,8 +33,8 @@ struct Cidr {
   // "a.b.c.d/n" or "x::y/n"; without "/n" the prefix is the full length.
   // "default" is accepted only when defaultFamily is AF_INET or AF_INET6.
   static std::optional<Cidr> parse(const std::string& s, int defaultFamily = 0);
-  std::string str() const;    // "10.0.0.1/24"
-  Cidr network() const;       // host bits cleared
+  std::string str() const;  // "10.0.0.1/24"
+  Cidr network() const;     // host bits cleared
   bool hostBitsZero() const { return network().addr == addr; }
   bool contains(const IpAddr& ip) const;
   bool operator==(const Cidr&) const = default;

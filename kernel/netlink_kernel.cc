@@ -47,7 +47,8 @@ Result<Fd> NetlinkKernel::nsFd(const Netns& ns, const std::string& op) const {
     if (!fd) return Error::fromErrno(errno, op + ": duplicating host namespace fd");
     return fd;
   }
-  if (auto s = checkNetnsName(op, ns); !s) return Error{ENOENT, op + ": namespace '" + ns + "' does not exist"};
+  if (auto s = checkNetnsName(op, ns); !s)
+    return Error{ENOENT, op + ": namespace '" + ns + "' does not exist"};
   auto fd = openNetnsFile(netnsPath(ns));
   if (!fd) return Error{ENOENT, op + ": namespace '" + ns + "' does not exist"};
   return fd;
@@ -140,11 +141,13 @@ Result<NetlinkKernel::KeepReport> NetlinkKernel::adoptKeptNamespaces() {
   for (const auto& name : *kept) {
     const std::string twin = keepDir_ + "/" + name, path = netnsDir_ + "/" + name;
     if (!openNetnsFile(twin)) {
-      if (auto s = removeNetnsFile(twin); !s) return Error{s.code(), "adoptKeptNamespaces: " + s.error().message};
+      if (auto s = removeNetnsFile(twin); !s)
+        return Error{s.code(), "adoptKeptNamespaces: " + s.error().message};
       continue;
     }
     if (openNetnsFile(path)) continue;
-    if (auto s = bindNetnsFile(twin, path); !s) return Error{s.code(), "adoptKeptNamespaces: " + s.error().message};
+    if (auto s = bindNetnsFile(twin, path); !s)
+      return Error{s.code(), "adoptKeptNamespaces: " + s.error().message};
     ++r.restored;
   }
   auto live = names(netnsDir_);
@@ -152,7 +155,8 @@ Result<NetlinkKernel::KeepReport> NetlinkKernel::adoptKeptNamespaces() {
   for (const auto& name : *live) {
     const std::string twin = keepDir_ + "/" + name, path = netnsDir_ + "/" + name;
     if (!openNetnsFile(path) || openNetnsFile(twin)) continue;
-    if (auto s = bindNetnsFile(path, twin); !s) return Error{s.code(), "adoptKeptNamespaces: " + s.error().message};
+    if (auto s = bindNetnsFile(path, twin); !s)
+      return Error{s.code(), "adoptKeptNamespaces: " + s.error().message};
     ++r.kept;
   }
   return r;

@@ -90,8 +90,9 @@ Result<bool> onSharedMount(const std::string& path) {
     std::istringstream ls(line);
     std::string id, parent, dev, root, mnt, opts, field;
     ls >> id >> parent >> dev >> root >> mnt >> opts;
-    bool under = path == mnt || mnt == "/" ||
-                 (path.size() > mnt.size() && path.compare(0, mnt.size(), mnt) == 0 && path[mnt.size()] == '/');
+    bool under =
+        path == mnt || mnt == "/" ||
+        (path.size() > mnt.size() && path.compare(0, mnt.size(), mnt) == 0 && path[mnt.size()] == '/');
     // The longest mount point holding `path` wins; of equal ones, the last
     // listed (the one on top).
     if (!under || mnt.size() < best.size()) continue;

@@ -162,13 +162,13 @@ Result<std::vector<Route>> NetlinkKernel::listRoutes(const Netns& ns) {
       const nlattr* tb[RTA_MAX + 1];
       nl::parseAttrs(r, sizeof(rtmsg), tb, RTA_MAX);
       uint32_t table = tb[RTA_TABLE] ? mnl_attr_get_u32(tb[RTA_TABLE]) : rtm->rtm_table;
-      if (table != RT_TABLE_MAIN || rtm->rtm_protocol != kRouteProto || rtm->rtm_type != RTN_UNICAST)
-        return;
+      if (table != RT_TABLE_MAIN || rtm->rtm_protocol != kRouteProto || rtm->rtm_type != RTN_UNICAST) return;
       ParsedRoute pr;
       pr.dst.addr.family = rtm->rtm_family;
       pr.dst.prefix = rtm->rtm_dst_len;
       if (tb[RTA_DST]) pr.dst.addr = IpAddr::fromBytes(rtm->rtm_family, mnl_attr_get_payload(tb[RTA_DST]));
-      if (tb[RTA_GATEWAY]) pr.gateway = IpAddr::fromBytes(rtm->rtm_family, mnl_attr_get_payload(tb[RTA_GATEWAY]));
+      if (tb[RTA_GATEWAY])
+        pr.gateway = IpAddr::fromBytes(rtm->rtm_family, mnl_attr_get_payload(tb[RTA_GATEWAY]));
       if (tb[RTA_OIF]) pr.dev = names[static_cast<int>(mnl_attr_get_u32(tb[RTA_OIF]))];
       out.push_back(canonicalRoute(pr));
     });

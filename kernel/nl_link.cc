@@ -37,9 +37,12 @@ LinkInfo parseLink(const nlmsghdr* nlh, int* masterIndex) {
   const nlattr* info[IFLA_INFO_MAX + 1];
   parseNested(tb[IFLA_LINKINFO], info, IFLA_INFO_MAX);
   if (info[IFLA_INFO_KIND]) l.kindName = mnl_attr_get_str(info[IFLA_INFO_KIND]);
-  if (l.kindName == "bridge") l.kind = LinkKind::kBridge;
-  else if (l.kindName == "veth") l.kind = LinkKind::kVeth;
-  else if (l.kindName == "vxlan") l.kind = LinkKind::kVxlan;
+  if (l.kindName == "bridge")
+    l.kind = LinkKind::kBridge;
+  else if (l.kindName == "veth")
+    l.kind = LinkKind::kVeth;
+  else if (l.kindName == "vxlan")
+    l.kind = LinkKind::kVxlan;
   if (l.kind == LinkKind::kVxlan && info[IFLA_INFO_DATA]) {
     const nlattr* vx[IFLA_VXLAN_MAX + 1];
     parseNested(info[IFLA_INFO_DATA], vx, IFLA_VXLAN_MAX);

@@ -108,8 +108,7 @@ Status Socket::exchange(nlmsghdr* nlh, const std::string& what, const MessageFn&
       if (r->nlmsg_flags & NLM_F_DUMP_INTR) *interrupted = true;
       if (r->nlmsg_type == NLMSG_DONE) {
         const auto* code = static_cast<const int*>(mnl_nlmsg_get_payload(r));
-        if (r->nlmsg_len >= NLMSG_LENGTH(sizeof(int)) && *code < 0)
-          return Error::fromErrno(-*code, what);
+        if (r->nlmsg_len >= NLMSG_LENGTH(sizeof(int)) && *code < 0) return Error::fromErrno(-*code, what);
         return {};
       }
       if (r->nlmsg_type == NLMSG_ERROR) {

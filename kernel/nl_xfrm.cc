@@ -31,7 +31,8 @@ void infiniteLifetime(xfrm_lifetime_cfg* l) {
 
 std::vector<uint8_t> unhex(const std::string& hex) {
   std::vector<uint8_t> out(hex.size() / 2);
-  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<uint8_t>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = static_cast<uint8_t>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
   return out;
 }
 
@@ -44,9 +45,12 @@ std::string tohex(const uint8_t* p, size_t n) {
 
 uint8_t dirCode(XfrmDir d) {
   switch (d) {
-    case XfrmDir::kIn: return XFRM_POLICY_IN;
-    case XfrmDir::kOut: return XFRM_POLICY_OUT;
-    case XfrmDir::kFwd: return XFRM_POLICY_FWD;
+    case XfrmDir::kIn:
+      return XFRM_POLICY_IN;
+    case XfrmDir::kOut:
+      return XFRM_POLICY_OUT;
+    case XfrmDir::kFwd:
+      return XFRM_POLICY_FWD;
   }
   return XFRM_POLICY_OUT;
 }
@@ -121,8 +125,8 @@ Status NetlinkKernel::delXfrmState(const XfrmState& s) {
   xfrm_address_t src{};
   putAddr(&src, p->src);
   mnl_attr_put(m.hdr(), XFRMA_SRCADDR, sizeof src, &src);
-  return nl::translate((*sock)->request(m, "delXfrmState " + s.dst + " spi " + std::to_string(s.spi)),
-                       ESRCH, ENOENT);
+  return nl::translate((*sock)->request(m, "delXfrmState " + s.dst + " spi " + std::to_string(s.spi)), ESRCH,
+                       ENOENT);
 }
 
 Result<std::vector<XfrmState>> NetlinkKernel::listXfrmStates() {
@@ -209,7 +213,9 @@ Result<std::vector<XfrmPolicy>> NetlinkKernel::listXfrmPolicies() {
     if (t->id.proto != IPPROTO_ESP || t->mode != XFRM_MODE_TRANSPORT) return;
     int family = pol->sel.family;
     XfrmPolicy p;
-    p.dir = pol->dir == XFRM_POLICY_IN ? XfrmDir::kIn : pol->dir == XFRM_POLICY_OUT ? XfrmDir::kOut : XfrmDir::kFwd;
+    p.dir = pol->dir == XFRM_POLICY_IN    ? XfrmDir::kIn
+            : pol->dir == XFRM_POLICY_OUT ? XfrmDir::kOut
+                                          : XfrmDir::kFwd;
     p.src = getAddr(pol->sel.saddr, family).str();
     p.dst = getAddr(pol->sel.daddr, family).str();
     p.udpPort = pol->sel.dport_mask ? ntohs(pol->sel.dport) : 0;

@@ -30,7 +30,9 @@ Status tryCreate(nl::Socket& sock, const char* kind, const char* name, const std
   }
   mnl_attr_nest_end(m.hdr(), li);
   Status s = sock.request(m, std::string("creating a ") + kind + " device");
-  if (!s) return Error{s.code(), "kernel lacks " + std::string(kind) + " devices (" + s.error().message + "); " + hint};
+  if (!s)
+    return Error{s.code(),
+                 "kernel lacks " + std::string(kind) + " devices (" + s.error().message + "); " + hint};
   return {};
 }
 
@@ -38,7 +40,7 @@ Status tryXfrm() {
   auto sock = nl::Socket::open(NETLINK_XFRM);
   if (!sock)
     return Error{EPROTONOSUPPORT, "kernel lacks xfrm netlink (" + sock.error().message +
-                                  "); load xfrm_user (CONFIG_XFRM_USER) for encrypted networks"};
+                                      "); load xfrm_user (CONFIG_XFRM_USER) for encrypted networks"};
   nl::Message m(XFRM_MSG_NEWSA, NLM_F_CREATE | NLM_F_EXCL);
   auto* sa = m.extra<xfrm_usersa_info>();
   sa->sel.family = AF_INET;
@@ -59,8 +61,8 @@ Status tryXfrm() {
   Status s = (*sock)->request(m, "adding an ESP AES-GCM state");
   if (!s)
     return Error{EPROTONOSUPPORT, "kernel cannot do ESP with rfc4106(gcm(aes)) (" + s.error().message +
-                               "); load esp4/esp6 and the gcm/aes crypto modules (CONFIG_INET_ESP, "
-                               "CONFIG_CRYPTO_GCM) for encrypted networks"};
+                                      "); load esp4/esp6 and the gcm/aes crypto modules (CONFIG_INET_ESP, "
+                                      "CONFIG_CRYPTO_GCM) for encrypted networks"};
   return {};
 }
 
@@ -75,8 +77,10 @@ Status NetlinkKernel::probe() {
   Status s = runInThrowawayNetns([]() -> Status {
     auto sock = nl::Socket::open(NETLINK_ROUTE);
     if (!sock) return Error{sock.code(), "cannot open a NETLINK_ROUTE socket: " + sock.error().message};
-    if (auto r = tryCreate(**sock, "bridge", "wprobe-br", "load the bridge module (CONFIG_BRIDGE)"); !r) return r;
-    if (auto r = tryCreate(**sock, "vxlan", "wprobe-vx", "load the vxlan module (CONFIG_VXLAN)"); !r) return r;
+    if (auto r = tryCreate(**sock, "bridge", "wprobe-br", "load the bridge module (CONFIG_BRIDGE)"); !r)
+      return r;
+    if (auto r = tryCreate(**sock, "vxlan", "wprobe-vx", "load the vxlan module (CONFIG_VXLAN)"); !r)
+      return r;
     // veth needs a peer: create it the way createVeth does.
     nl::Message m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
     m.extra<ifinfomsg>();
@@ -91,7 +95,8 @@ Status NetlinkKernel::probe() {
     mnl_attr_nest_end(m.hdr(), data);
     mnl_attr_nest_end(m.hdr(), li);
     if (auto r = (*sock)->request(m, "creating a veth pair"); !r)
-      return Error{r.code(), "kernel lacks veth devices (" + r.error().message + "); load veth (CONFIG_VETH)"};
+      return Error{r.code(),
+                   "kernel lacks veth devices (" + r.error().message + "); load veth (CONFIG_VETH)"};
     return Status::Ok();
   });
   if (!s) return Error{s.code(), "kernel probe: " + s.error().message};  // keeps EPROTONOSUPPORT
@@ -100,8 +105,8 @@ Status NetlinkKernel::probe() {
   const std::string name = "/.probe-" + std::to_string(::getpid());
   std::lock_guard<std::mutex> lock(nsMu_);
   if (auto c = createNetnsAt(netnsDir_ + name); !c)
-    return Error{c.code(), "kernel probe: cannot keep namespaces under " + netnsDir_ + " (needs CAP_SYS_ADMIN): " +
-                               c.error().message};
+    return Error{c.code(), "kernel probe: cannot keep namespaces under " + netnsDir_ +
+                               " (needs CAP_SYS_ADMIN): " + c.error().message};
   removeNetnsFile(netnsDir_ + name);
   if (!keepDir_.empty()) removeNetnsFile(keepDir_ + name);
   // Last, encryption: its absence is EPROTONOSUPPORT (see the header).

@@ -24,8 +24,8 @@ std::optional<MacAddr> MacAddr::parse(const std::string& s) {
 
 std::string MacAddr::str() const {
   char buf[18];
-  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", bytes[0], bytes[1], bytes[2],
-                bytes[3], bytes[4], bytes[5]);
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", bytes[0], bytes[1], bytes[2], bytes[3],
+                bytes[4], bytes[5]);
   return buf;
 }
 
@@ -37,10 +37,14 @@ bool MacAddr::isZero() const {
 
 const char* linkKindName(LinkKind k) {
   switch (k) {
-    case LinkKind::kBridge: return "bridge";
-    case LinkKind::kVeth: return "veth";
-    case LinkKind::kVxlan: return "vxlan";
-    case LinkKind::kOther: return "other";
+    case LinkKind::kBridge:
+      return "bridge";
+    case LinkKind::kVeth:
+      return "veth";
+    case LinkKind::kVxlan:
+      return "vxlan";
+    case LinkKind::kOther:
+      return "other";
   }
   return "other";
 }

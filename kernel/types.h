@@ -30,28 +30,28 @@ const char* linkKindName(LinkKind k);
 struct VxlanSpec {
   std::string name;
   uint32_t vni = 0;
-  uint16_t port = 4789;      // UDP destination port (host order here)
-  std::string local;         // local VTEP IPv4/IPv6 address; may be empty
+  uint16_t port = 4789;  // UDP destination port (host order here)
+  std::string local;     // local VTEP IPv4/IPv6 address; may be empty
   bool learning = false;
-  bool proxy = true;         // answer ARP/ND from the neighbour table
+  bool proxy = true;  // answer ARP/ND from the neighbour table
   bool l2miss = false;
   bool l3miss = false;
-  uint32_t mtu = 0;          // 0: kernel default
+  uint32_t mtu = 0;  // 0: kernel default
 };
 
 struct LinkInfo {
   std::string name;
   LinkKind kind = LinkKind::kOther;
-  std::string kindName;      // IFLA_INFO_KIND as the kernel reports it
+  std::string kindName;  // IFLA_INFO_KIND as the kernel reports it
   int ifindex = 0;
   uint32_t mtu = 0;
   bool up = false;
-  std::string master;        // name of the master device, or empty
-  uint32_t group = 0;        // link group (IFLA_GROUP)
-  std::string mac;           // "aa:bb:cc:dd:ee:ff"
-  std::optional<uint32_t> vni;    // vxlan only
-  std::optional<uint16_t> port;   // vxlan only
-  std::optional<bool> learning;   // vxlan only
+  std::string master;            // name of the master device, or empty
+  uint32_t group = 0;            // link group (IFLA_GROUP)
+  std::string mac;               // "aa:bb:cc:dd:ee:ff"
+  std::optional<uint32_t> vni;   // vxlan only
+  std::optional<uint16_t> port;  // vxlan only
+  std::optional<bool> learning;  // vxlan only
 };
 
 // A bridge forwarding entry on a VXLAN device: MAC -> remote VTEP
@@ -60,7 +60,7 @@ struct LinkInfo {
 struct FdbEntry {
   std::string dev;
   std::string mac;
-  std::string dst;           // remote VTEP IP
+  std::string dst;  // remote VTEP IP
   bool operator==(const FdbEntry&) const = default;
   auto operator<=>(const FdbEntry&) const = default;
 };
@@ -75,9 +75,9 @@ struct NeighEntry {
 };
 
 struct Route {
-  std::string dst;           // CIDR, "default" allowed
-  std::string gateway;       // may be empty
-  std::string dev;           // may be empty when gateway is set
+  std::string dst;      // CIDR, "default" allowed
+  std::string gateway;  // may be empty
+  std::string dev;      // may be empty when gateway is set
   bool operator==(const Route&) const = default;
   auto operator<=>(const Route&) const = default;
 };
@@ -88,7 +88,7 @@ struct XfrmState {
   std::string dst;
   uint32_t spi = 0;
   uint32_t reqid = 0;
-  std::string aeadKeyHex;    // rfc4106(gcm(aes)) key material incl. 4-byte salt, hex
+  std::string aeadKeyHex;  // rfc4106(gcm(aes)) key material incl. 4-byte salt, hex
   uint32_t icvBits = 128;
   bool esn = true;
   bool operator==(const XfrmState&) const = default;
@@ -100,13 +100,13 @@ enum class XfrmDir { kIn, kOut, kFwd };
 // requires ESP with reqid.
 struct XfrmPolicy {
   XfrmDir dir = XfrmDir::kOut;
-  std::string src;           // selector source host address
-  std::string dst;           // selector destination host address
-  uint16_t udpPort = 0;      // selector destination port (0 = any)
+  std::string src;       // selector source host address
+  std::string dst;       // selector destination host address
+  uint16_t udpPort = 0;  // selector destination port (0 = any)
   std::string tmplSrc;
   std::string tmplDst;
   uint32_t reqid = 0;
-  uint32_t spi = 0;          // 0 = any
+  uint32_t spi = 0;  // 0 = any
   bool operator==(const XfrmPolicy&) const = default;
 };
 

@@ -30,8 +30,8 @@ Status checkNetnsName(const std::string& op, const Netns& name) {
 Status checkMtu(const std::string& op, uint32_t mtu, bool allowZero, uint32_t max) {
   if (mtu == 0 && allowZero) return {};
   if (mtu < kMinMtu || mtu > max)
-    return invalid(op + ": mtu " + std::to_string(mtu) + " outside " + std::to_string(kMinMtu) +
-                   ".." + std::to_string(max));
+    return invalid(op + ": mtu " + std::to_string(mtu) + " outside " + std::to_string(kMinMtu) + ".." +
+                   std::to_string(max));
   return {};
 }
 
@@ -61,7 +61,8 @@ Result<ParsedRoute> parseRoute(const std::string& op, const Route& r) {
     p.gateway = IpAddr::parse(r.gateway);
     if (!p.gateway) return invalid(op + ": gateway '" + r.gateway + "'");
   }
-  if (r.dev.empty() && !p.gateway) return invalid(op + ": route to " + r.dst + " needs a gateway or a device");
+  if (r.dev.empty() && !p.gateway)
+    return invalid(op + ": route to " + r.dst + " needs a gateway or a device");
   if (!r.dev.empty())
     if (auto s = checkLinkName(op, r.dev); !s) return s.error();
   auto dst = Cidr::parse(r.dst, p.gateway ? p.gateway->family : AF_INET);

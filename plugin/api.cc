@@ -15,10 +15,10 @@ const std::string kEmpty = "{}";
   if (!var##_r.ok()) return var##_r.error(); \
   auto var = std::move(*var##_r)
 
-#define TRY_STATUS(expr)            \
-  do {                              \
-    auto st_ = (expr);              \
-    if (!st_) return st_.error();   \
+#define TRY_STATUS(expr)          \
+  do {                            \
+    auto st_ = (expr);            \
+    if (!st_) return st_.error(); \
   } while (0)
 
 }  // namespace
@@ -301,8 +301,12 @@ void Api::addAdminRoutes() {
   add("/weft.Peers", false, true, [this, &d](const std::string&) -> Result<std::string> {
     Json remote = Json::array();
     for (const auto& r : d.remoteEndpoints())
-      remote.push_back({{"network", r.network}, {"endpoint", r.endpoint}, {"ipv4", r.ipv4},
-                        {"ipv6", r.ipv6}, {"mac", r.mac}, {"vtep", r.vtep}});
+      remote.push_back({{"network", r.network},
+                        {"endpoint", r.endpoint},
+                        {"ipv4", r.ipv4},
+                        {"ipv6", r.ipv6},
+                        {"mac", r.mac},
+                        {"vtep", r.vtep}});
     Json j = {{"remoteEndpoints", remote}};
     if (!clusterStatus_) {
       j["gossip"] = {{"running", false}, {"reason", "multi-host is off: set ADVERTISE_ADDR"}};

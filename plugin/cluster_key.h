@@ -16,7 +16,7 @@ struct ClusterKeys {
   std::vector<std::string> keys;  // base64, primary first
   std::string source;             // where they came from, for messages
   bool generated = false;
-  std::string path;               // the generated key's file
+  std::string path;  // the generated key's file
 };
 
 Result<ClusterKeys> loadClusterKeys(const Config& cfg);

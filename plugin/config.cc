@@ -12,7 +12,8 @@ namespace weft::plugin {
 const std::vector<SettingInfo>& settings() {
   static const std::vector<SettingInfo> s = {
       {"SCOPE", "driver scope: local (standalone engines) or global (swarm)", "local"},
-      {"ADVERTISE_ADDR", "this host's underlay IP address: VTEP source and gossip address", "(kernel's choice)"},
+      {"ADVERTISE_ADDR", "this host's underlay IP address: VTEP source and gossip address",
+       "(kernel's choice)"},
       {"PEERS", "comma-separated addresses of other weft hosts to join (standalone mode)", ""},
       {"GOSSIP_PORT", "TCP+UDP port of the gossip control plane", "7947"},
       {"VXLAN_PORT", "UDP port of VXLAN traffic", "4789"},
@@ -53,13 +54,15 @@ Result<uint64_t> number(const std::string& name, const std::string& v, uint64_t 
     return Error{EINVAL, name + "=\"" + v + "\" is not a number"};
   uint64_t n = std::stoull(v);
   if (n < lo || n > hi)
-    return Error{EINVAL, name + "=" + v + " is out of range (" + std::to_string(lo) + "-" + std::to_string(hi) + ")"};
+    return Error{EINVAL,
+                 name + "=" + v + " is out of range (" + std::to_string(lo) + "-" + std::to_string(hi) + ")"};
   return n;
 }
 
 Status apply(Config& c, const std::string& name, const std::string& v) {
   if (name == "SCOPE") {
-    if (v != "local" && v != "global") return Error{EINVAL, "SCOPE must be local or global, not \"" + v + "\""};
+    if (v != "local" && v != "global")
+      return Error{EINVAL, "SCOPE must be local or global, not \"" + v + "\""};
     c.scope = v;
   } else if (name == "ADVERTISE_ADDR") {
     if (!v.empty() && !driver::IpAddr::parse(v))
@@ -98,7 +101,8 @@ Status apply(Config& c, const std::string& name, const std::string& v) {
     }
   } else if (name == "LOG_LEVEL") {
     log::Level l;
-    if (!log::parseLevel(v, &l)) return Error{EINVAL, "LOG_LEVEL must be debug, info, warn or error, not \"" + v + "\""};
+    if (!log::parseLevel(v, &l))
+      return Error{EINVAL, "LOG_LEVEL must be debug, info, warn or error, not \"" + v + "\""};
     c.logLevel = v;
   } else if (name == "STATE_DIR") {
     if (v.empty() || v[0] != '/') return Error{EINVAL, "STATE_DIR must be an absolute path"};
@@ -110,9 +114,12 @@ Status apply(Config& c, const std::string& name, const std::string& v) {
     if (v.empty() || v.size() > 100) return Error{EINVAL, "SOCKET must be a path of at most 100 bytes"};
     c.socket = v;
   } else if (name == "FAKE_KERNEL") {
-    if (v == "" || v == "true" || v == "1") c.fakeKernel = true;
-    else if (v == "false" || v == "0") c.fakeKernel = false;
-    else return Error{EINVAL, "FAKE_KERNEL must be true or false"};
+    if (v == "" || v == "true" || v == "1")
+      c.fakeKernel = true;
+    else if (v == "false" || v == "0")
+      c.fakeKernel = false;
+    else
+      return Error{EINVAL, "FAKE_KERNEL must be true or false"};
   } else {
     return Error{EINVAL, "unknown setting " + name};
   }
@@ -140,8 +147,14 @@ Result<Config> parseConfig(int argc, const char* const* argv, const std::vector<
   }
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--help" || a == "-h") { c.help = true; continue; }
-    if (a == "--version") { c.version = true; continue; }
+    if (a == "--help" || a == "-h") {
+      c.help = true;
+      continue;
+    }
+    if (a == "--version") {
+      c.version = true;
+      continue;
+    }
     if (a.rfind("--", 0) != 0) return Error{EINVAL, "unexpected argument \"" + a + "\" (see --help)"};
     std::string flag = a.substr(2), value;
     bool hasValue = false;
@@ -151,7 +164,8 @@ Result<Config> parseConfig(int argc, const char* const* argv, const std::vector<
       hasValue = true;
     }
     std::string name;
-    for (char ch : flag) name += (ch == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    for (char ch : flag)
+      name += (ch == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     if (!known(name)) return Error{EINVAL, "unknown flag --" + flag + " (see --help)"};
     if (!hasValue) {
       if (name == "FAKE_KERNEL") {
@@ -162,7 +176,8 @@ Result<Config> parseConfig(int argc, const char* const* argv, const std::vector<
         return Error{EINVAL, "flag --" + flag + " needs a value"};
       }
     }
-    if (auto st = apply(c, name, value); !st) return Error{EINVAL, "flag --" + flag + ": " + st.error().message};
+    if (auto st = apply(c, name, value); !st)
+      return Error{EINVAL, "flag --" + flag + ": " + st.error().message};
   }
   return c;
 }

@@ -11,25 +11,25 @@
 namespace weft::plugin {
 
 struct Config {
-  std::string scope = "local";              // SCOPE: local | global
-  std::string advertiseAddr;                // ADVERTISE_ADDR: this host's underlay address
-  std::vector<std::string> peers;           // PEERS: comma-separated seed addresses
-  uint16_t gossipPort = 7947;               // GOSSIP_PORT
-  uint16_t vxlanPort = 4789;                // VXLAN_PORT
-  std::string key;                          // KEY: cluster key (base64 or hex, 32 bytes)
-  std::string keyFile;                      // KEY_FILE
-  uint32_t mtu = 0;                         // MTU: default network MTU, 0 = from the underlay
-  std::string logLevel = "info";            // LOG_LEVEL: debug | info | warn | error
-  std::string stateDir = "/var/lib/weft";   // STATE_DIR
-  std::string netnsKeepDir;                 // NETNS_KEEP_DIR: second home of namespace mounts
+  std::string scope = "local";                           // SCOPE: local | global
+  std::string advertiseAddr;                             // ADVERTISE_ADDR: this host's underlay address
+  std::vector<std::string> peers;                        // PEERS: comma-separated seed addresses
+  uint16_t gossipPort = 7947;                            // GOSSIP_PORT
+  uint16_t vxlanPort = 4789;                             // VXLAN_PORT
+  std::string key;                                       // KEY: cluster key (base64 or hex, 32 bytes)
+  std::string keyFile;                                   // KEY_FILE
+  uint32_t mtu = 0;                                      // MTU: default network MTU, 0 = from the underlay
+  std::string logLevel = "info";                         // LOG_LEVEL: debug | info | warn | error
+  std::string stateDir = "/var/lib/weft";                // STATE_DIR
+  std::string netnsKeepDir;                              // NETNS_KEEP_DIR: second home of namespace mounts
   std::string socket = "/run/docker/plugins/weft.sock";  // SOCKET
-  bool fakeKernel = false;                  // FAKE_KERNEL: in-memory kernel shim (testing)
+  bool fakeKernel = false;                               // FAKE_KERNEL: in-memory kernel shim (testing)
   bool help = false;
   bool version = false;
 };
 
 struct SettingInfo {
-  const char* name;     // ADVERTISE_ADDR
+  const char* name;  // ADVERTISE_ADDR
   const char* meaning;
   const char* deflt;
 };

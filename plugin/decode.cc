@@ -21,7 +21,8 @@ Result<Json> parseBody(const std::string& body, bool allowEmpty) {
   }
   Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Error{EINVAL, "request body is not valid JSON"};
-  if (!j.is_object()) return Error{EINVAL, std::string("request body must be a JSON object, got ") + typeName(j)};
+  if (!j.is_object())
+    return Error{EINVAL, std::string("request body must be a JSON object, got ") + typeName(j)};
   return j;
 }
 
@@ -33,7 +34,8 @@ Result<std::string> getString(const Json& j, const char* key, Need need) {
   }
   if (!it->is_string()) return wrongType(key, "a string", *it);
   const auto& s = it->get_ref<const std::string&>();
-  if (need == Need::kRequired && s.empty()) return Error{EINVAL, std::string("field \"") + key + "\" is empty"};
+  if (need == Need::kRequired && s.empty())
+    return Error{EINVAL, std::string("field \"") + key + "\" is empty"};
   return s;
 }
 

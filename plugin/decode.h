@@ -4,10 +4,9 @@
 // "absent" for optional maps, lists and strings.
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/result.h"
 #include "driver/driver.h"

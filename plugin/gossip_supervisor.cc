@@ -102,8 +102,8 @@ bool GossipSupervisor::spawn() {
   }
   std::string lvl = opts_.logLevel;
   std::string self = std::to_string(::getpid());
-  const char* argv[] = {opts_.binary.c_str(), "--ipc-fd", "3", "--parent-pid", self.c_str(),
-                        "--log-level", lvl.c_str(), nullptr};
+  const char* argv[] = {opts_.binary.c_str(), "--ipc-fd",    "3",         "--parent-pid",
+                        self.c_str(),         "--log-level", lvl.c_str(), nullptr};
   pid_t pid = ::fork();
   if (pid == 0) {
     // Only async-signal-safe calls until exec.
@@ -117,8 +117,9 @@ bool GossipSupervisor::spawn() {
     LOG_ERROR("gossip", "fork: " << std::strerror(errno));
     return false;
   }
-  Json cfg = {{"op", "config"},     {"id", opts_.id},  {"bind", opts_.bind},
-              {"advertise", opts_.advertise}, {"label", opts_.label}, {"keys", opts_.keys}};
+  Json cfg = {{"op", "config"},       {"id", opts_.id},
+              {"bind", opts_.bind},   {"advertise", opts_.advertise},
+              {"label", opts_.label}, {"keys", opts_.keys}};
   {
     std::lock_guard<std::mutex> lk(mu_);
     cfg["seeds"] = seeds_;

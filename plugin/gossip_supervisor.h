@@ -12,13 +12,12 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/result.h"
 #include "driver/cluster.h"
@@ -27,11 +26,11 @@
 namespace weft::plugin {
 
 struct GossipOptions {
-  std::string binary;          // path of weft-gossip
-  std::string id;              // node id (the advertise address)
-  std::string bind;            // "ip:port"
-  std::string advertise;       // "ip:port"
-  uint16_t port = 7947;        // for seeds given without a port
+  std::string binary;              // path of weft-gossip
+  std::string id;                  // node id (the advertise address)
+  std::string bind;                // "ip:port"
+  std::string advertise;           // "ip:port"
+  uint16_t port = 7947;            // for seeds given without a port
   std::vector<std::string> seeds;  // "ip" or "ip:port"
   std::vector<std::string> keys;   // base64, primary first
   std::string label = "weft";
@@ -69,11 +68,11 @@ class GossipSupervisor : public driver::Cluster {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  int fd_ = -1;              // channel to the current sidecar, -1 when down
+  int fd_ = -1;  // channel to the current sidecar, -1 when down
   pid_t child_ = -1;
   bool ready_ = false;
   int restarts_ = 0;
-  uint64_t readyGen_ = 0;    // bumps at each ready
+  uint64_t readyGen_ = 0;  // bumps at each ready
   std::map<std::pair<std::string, std::string>, nlohmann::json> published_;
   std::map<std::pair<std::string, std::string>, nlohmann::json> sentInConfig_;
   std::vector<std::string> seeds_;

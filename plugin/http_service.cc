@@ -32,10 +32,18 @@ void installRoutes(httplib::Server& server, Api& api, size_t threads, std::atomi
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     std::string msg;
     switch (res.status) {
-      case 404: msg = "weft does not implement " + req.method + " " + req.path; break;
-      case 413: msg = "request body is larger than 1 MiB"; break;
-      case 400: msg = "malformed HTTP request"; break;
-      default: msg = "HTTP error " + std::to_string(res.status); break;
+      case 404:
+        msg = "weft does not implement " + req.method + " " + req.path;
+        break;
+      case 413:
+        msg = "request body is larger than 1 MiB";
+        break;
+      case 400:
+        msg = "malformed HTTP request";
+        break;
+      default:
+        msg = "HTTP error " + std::to_string(res.status);
+        break;
     }
     res.set_content(Api::errorBody(req.path, msg), kContentType);
   });

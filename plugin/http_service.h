@@ -3,9 +3,9 @@
 // answers everything else (unknown paths, other methods, oversized bodies,
 // malformed requests) with a JSON error body.
 
-#include <atomic>
-
 #include <httplib.h>
+
+#include <atomic>
 
 #include "plugin/api.h"
 

@@ -12,7 +12,8 @@ namespace weft::plugin {
 Result<kernel::KernelPtr> makeKernel(bool fake, const std::string& netnsDir, const std::string& keepDir) {
   if (!keepDir.empty()) {
     std::error_code ec;
-    auto a = std::filesystem::weakly_canonical(keepDir, ec), b = std::filesystem::weakly_canonical(netnsDir, ec);
+    auto a = std::filesystem::weakly_canonical(keepDir, ec),
+         b = std::filesystem::weakly_canonical(netnsDir, ec);
     if (a == b || a.string().rfind(b.string() + "/", 0) == 0)
       return Error{EINVAL, "NETNS_KEEP_DIR (" + keepDir + ") must be outside " + netnsDir +
                                ": the point is a second mount that survives when that one is unmounted"};
@@ -27,14 +28,16 @@ Result<kernel::KernelPtr> makeKernel(bool fake, const std::string& netnsDir, con
   if (keepDir.empty()) return kernel::KernelPtr(std::move(k));
   auto shared = kernel::onSharedMount(keepDir);
   if (!shared.ok() || !*shared)
-    LOG_WARN("plugin", "NETNS_KEEP_DIR " << keepDir
-                       << " is not on a shared mount: its namespace mounts stay in weft's own mount namespace, "
-                          "so `docker plugin disable` and `upgrade` will still cut running containers' traffic "
-                          "(the managed plugin needs the host's /run to be a shared mount, as systemd makes it)");
+    LOG_WARN("plugin",
+             "NETNS_KEEP_DIR "
+                 << keepDir
+                 << " is not on a shared mount: its namespace mounts stay in weft's own mount namespace, "
+                    "so `docker plugin disable` and `upgrade` will still cut running containers' traffic "
+                    "(the managed plugin needs the host's /run to be a shared mount, as systemd makes it)");
   auto r = k->adoptKeptNamespaces();
   if (!r.ok()) return Error{r.code(), "namespace keep directory " + keepDir + ": " + r.error().message};
-  LOG_INFO("plugin", "network namespaces are also kept in " << keepDir << " (" << r->restored
-                                                            << " restored, " << r->kept << " newly kept)");
+  LOG_INFO("plugin", "network namespaces are also kept in " << keepDir << " (" << r->restored << " restored, "
+                                                            << r->kept << " newly kept)");
   return kernel::KernelPtr(std::move(k));
 }
 

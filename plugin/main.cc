@@ -13,12 +13,12 @@
 #include "common/json_file.h"
 #include "common/log.h"
 #include "driver/driver.h"
-#include "plugin/kernel_select.h"
 #include "plugin/api.h"
 #include "plugin/cluster_key.h"
-#include "plugin/gossip_supervisor.h"
 #include "plugin/config.h"
+#include "plugin/gossip_supervisor.h"
 #include "plugin/http_service.h"
+#include "plugin/kernel_select.h"
 #include "plugin/unix_server.h"
 #include "plugin/version.h"
 
@@ -98,17 +98,18 @@ int run(int argc, char** argv) {
       return 1;
     }
     if (keys->generated)
-      LOG_WARN("plugin", "generated a new cluster key in " << keys->path
-                         << ". Every weft host of this cluster needs the same key: copy that file to the "
-                            "other hosts and start weft there with --key-file (WEFT_KEY_FILE), or pass "
-                            "its content as WEFT_KEY");
+      LOG_WARN("plugin", "generated a new cluster key in "
+                             << keys->path
+                             << ". Every weft host of this cluster needs the same key: copy that file to the "
+                                "other hosts and start weft there with --key-file (WEFT_KEY_FILE), or pass "
+                                "its content as WEFT_KEY");
     char self[4096];
     ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
     std::string dir = n > 0 ? std::string(self, static_cast<size_t>(n)) : std::string(argv[0]);
     dir = dir.substr(0, dir.rfind('/'));
     bool v6 = cfg->advertiseAddr.find(':') != std::string::npos;
-    std::string hostPort = (v6 ? "[" + cfg->advertiseAddr + "]" : cfg->advertiseAddr) + ":" +
-                           std::to_string(cfg->gossipPort);
+    std::string hostPort =
+        (v6 ? "[" + cfg->advertiseAddr + "]" : cfg->advertiseAddr) + ":" + std::to_string(cfg->gossipPort);
     plugin::GossipOptions go;
     go.binary = dir + "/weft-gossip";
     go.id = cfg->advertiseAddr;

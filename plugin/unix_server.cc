@@ -17,7 +17,7 @@ Status UnixHttpServer::bindUnix(const std::string& path, int mode) {
   auto slash = path.rfind('/');
   if (slash != std::string::npos && slash > 0)
     if (auto st = makeDirs(path.substr(0, slash), 0755); !st) return st;
-  struct stat st{};
+  struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) return Error{EEXIST, path + " exists and is not a socket"};
     // Is someone serving on it?

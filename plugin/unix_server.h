@@ -2,9 +2,9 @@
 // cpp-httplib's server on an AF_UNIX socket (Debian's 0.11 cannot bind one
 // itself): we bind and listen, hand the fd to httplib, and let it serve.
 
-#include <string>
-
 #include <httplib.h>
+
+#include <string>
 
 #include "common/result.h"
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+  build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
   libcpp-httplib-dev nlohmann-json3-dev libnl-3-dev libnl-route-3-dev
   libmnl-dev libssl-dev libgtest-dev libgmock-dev
   iproute2 iptables kmod procps util-linux psmisc curl

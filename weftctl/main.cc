@@ -63,19 +63,35 @@ int main(int argc, char** argv) {
   std::string cmd;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--json") json = true;
-    else if (a == "--socket" && i + 1 < argc) sock = argv[++i];
-    else if (a.rfind("--socket=", 0) == 0) sock = a.substr(9);
-    else if (a == "-h" || a == "--help") { std::cout << kUsage; return 0; }
-    else if (cmd.empty() && a[0] != '-') cmd = a;
-    else { std::cerr << "weftctl: unexpected argument " << a << "\n" << kUsage; return 2; }
+    if (a == "--json")
+      json = true;
+    else if (a == "--socket" && i + 1 < argc)
+      sock = argv[++i];
+    else if (a.rfind("--socket=", 0) == 0)
+      sock = a.substr(9);
+    else if (a == "-h" || a == "--help") {
+      std::cout << kUsage;
+      return 0;
+    } else if (cmd.empty() && a[0] != '-')
+      cmd = a;
+    else {
+      std::cerr << "weftctl: unexpected argument " << a << "\n" << kUsage;
+      return 2;
+    }
   }
   std::string path;
-  if (cmd == "status") path = "/weft.Status";
-  else if (cmd == "networks") path = "/weft.Networks";
-  else if (cmd == "endpoints") path = "/weft.Endpoints";
-  else if (cmd == "peers") path = "/weft.Peers";
-  else { std::cerr << (cmd.empty() ? "weftctl: no command\n" : "weftctl: unknown command " + cmd + "\n") << kUsage; return 2; }
+  if (cmd == "status")
+    path = "/weft.Status";
+  else if (cmd == "networks")
+    path = "/weft.Networks";
+  else if (cmd == "endpoints")
+    path = "/weft.Endpoints";
+  else if (cmd == "peers")
+    path = "/weft.Peers";
+  else {
+    std::cerr << (cmd.empty() ? "weftctl: no command\n" : "weftctl: unknown command " + cmd + "\n") << kUsage;
+    return 2;
+  }
 
   weft::UnixHttpClient client(sock, 5000);
   auto r = client.post(path, "{}");
@@ -101,7 +117,7 @@ int main(int argc, char** argv) {
       std::string subs;
       for (const auto& s : n["subnets"]) subs += (subs.empty() ? "" : ",") + s.get<std::string>();
       // How its containers reach outside: Docker's docker_gwbridge, or not at all.
-      std::string outside = n.value("gwbridge", true) ? "gwbridge"
+      std::string outside = n.value("gwbridge", true)    ? "gwbridge"
                             : n.value("internal", false) ? "none (internal)"
                                                          : "none (weft.gwbridge=false)";
       rows.push_back({str(n["id"]).substr(0, 12), str(n["identity"]), str(n["vni"]), str(n["mtu"]), subs,

@@ -39,7 +39,8 @@ NodeConfig benchConfig() {
   c.membership.suspicionMaxTimeoutMult = 6;
   c.membership.reapAfter = std::chrono::minutes(30);
   c.gossipInterval = milliseconds(200);
-  c.gossipFanout = 5;  // eager first round reaches e^-5 more nodes; total sends still capped by the retransmit limit
+  c.gossipFanout =
+      5;  // eager first round reaches e^-5 more nodes; total sends still capped by the retransmit limit
   c.eagerDelay = milliseconds(2);
   c.retransmitMult = 3;
   c.antiEntropyInterval = seconds(2);
@@ -83,8 +84,8 @@ Bootstrapped bootstrap(SimNetwork& net, SimCluster& c, size_t n) {
     if (idx > 0) c.join(idx, {idx % 5 == 0 || idx < 5 ? 0 : static_cast<size_t>(idx % 5)});
     if (i % 50 == 49) net.runFor(milliseconds(100));
   }
-  b.membership = net.runUntilTrue([&] { return c.membershipConverged(); }, net.now() + seconds(120),
-                                  milliseconds(50));
+  b.membership =
+      net.runUntilTrue([&] { return c.membershipConverged(); }, net.now() + seconds(120), milliseconds(50));
   // Let the initial records settle.
   net.runUntilTrue(
       [&] {
@@ -121,14 +122,18 @@ void dissemination(size_t n, const std::vector<double>& losses, int trials, uint
       arrival[origin] = t0;
       c.node(origin).publish(endpoint(watched, origin));
       net.runUntilTrue(
-          [&] { return std::none_of(arrival.begin(), arrival.end(), [](Time a) { return a == Time::max(); }); },
+          [&] {
+            return std::none_of(arrival.begin(), arrival.end(), [](Time a) { return a == Time::max(); });
+          },
           t0 + seconds(10), milliseconds(1));
       std::vector<Time> sorted = arrival;
       std::sort(sorted.begin(), sorted.end());
       size_t k99 = static_cast<size_t>(std::ceil(0.99 * static_cast<double>(n))) - 1;
       p99.push_back(sorted[k99] == Time::max() ? -1 : ms(sorted[k99] - t0));
-      if (sorted.back() == Time::max()) ++incomplete;
-      else p100.push_back(ms(sorted.back() - t0));
+      if (sorted.back() == Time::max())
+        ++incomplete;
+      else
+        p100.push_back(ms(sorted.back() - t0));
       net.runFor(seconds(1));
     }
     auto median = [](std::vector<double> v) {
@@ -139,11 +144,13 @@ void dissemination(size_t n, const std::vector<double>& losses, int trials, uint
     auto maxOf = [](const std::vector<double>& v) {
       return v.empty() ? -1.0 : *std::max_element(v.begin(), v.end());
     };
-    std::printf("  N=%-5zu loss=%2.0f%%  (bootstrap %s in %.1fs virtual) %d trials | 99%%: median %6.1f ms, max %6.1f ms | "
-                "100%%: median %6.1f ms, max %6.1f ms%s\n",
-                n, loss * 100, b.membership ? "converged" : "NOT converged", b.seconds, trials, median(p99),
-                maxOf(p99), median(p100), maxOf(p100),
-                incomplete ? (" (" + std::to_string(incomplete) + " trials incomplete after 10 s)").c_str() : "");
+    std::printf(
+        "  N=%-5zu loss=%2.0f%%  (bootstrap %s in %.1fs virtual) %d trials | 99%%: median %6.1f ms, max "
+        "%6.1f ms | "
+        "100%%: median %6.1f ms, max %6.1f ms%s\n",
+        n, loss * 100, b.membership ? "converged" : "NOT converged", b.seconds, trials, median(p99),
+        maxOf(p99), median(p100), maxOf(p100),
+        incomplete ? (" (" + std::to_string(incomplete) + " trials incomplete after 10 s)").c_str() : "");
     std::fflush(stdout);
   }
 }
@@ -175,9 +182,10 @@ void crashDetection(size_t n, int trials, uint64_t seed) {
   }
   std::sort(all.begin(), all.end());
   std::sort(first.begin(), first.end());
-  std::printf("  N=%zu, %d crashes: first node marks dead after median %.0f ms; every node: median %.0f ms, "
-              "max %.0f ms (target <= 3000 ms)\n",
-              n, trials, first[first.size() / 2], all[all.size() / 2], all.back());
+  std::printf(
+      "  N=%zu, %d crashes: first node marks dead after median %.0f ms; every node: median %.0f ms, "
+      "max %.0f ms (target <= 3000 ms)\n",
+      n, trials, first[first.size() / 2], all[all.size() / 2], all.back());
   std::fflush(stdout);
 }
 
@@ -193,8 +201,7 @@ void falsePositives(size_t n, double minutes, double loss, uint64_t seed) {
     refBefore += c.node(i).membership().stats().refutations;
   }
   size_t deadEvents = 0;
-  for (size_t i = 0; i < n; ++i)
-    c.node(i).onRecordChange = nullptr;
+  for (size_t i = 0; i < n; ++i) c.node(i).onRecordChange = nullptr;
   net.runFor(Duration(static_cast<int64_t>(minutes * 60e6)));
   uint64_t dead = 0, sus = 0, ref = 0, averted = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -205,13 +212,15 @@ void falsePositives(size_t n, double minutes, double loss, uint64_t seed) {
   }
   (void)deadEvents;
   size_t deadViews = 0;
-  for (size_t i = 0; i < n; ++i) deadViews += c.countSeeing(c.id(i), {MemberState::kDead, MemberState::kLeft});
-  std::printf("  N=%zu for %.0f min at %.0f%% loss = %.0f node-minutes: %llu false dead declarations "
-              "(target 0); %llu suspicions raised, %llu refutations, %llu saved by the final check; "
-              "dead entries in any view at end: %zu\n",
-              n, minutes, loss * 100, n * minutes, static_cast<unsigned long long>(dead - deadBefore),
-              static_cast<unsigned long long>(sus - susBefore), static_cast<unsigned long long>(ref - refBefore),
-              static_cast<unsigned long long>(averted), deadViews);
+  for (size_t i = 0; i < n; ++i)
+    deadViews += c.countSeeing(c.id(i), {MemberState::kDead, MemberState::kLeft});
+  std::printf(
+      "  N=%zu for %.0f min at %.0f%% loss = %.0f node-minutes: %llu false dead declarations "
+      "(target 0); %llu suspicions raised, %llu refutations, %llu saved by the final check; "
+      "dead entries in any view at end: %zu\n",
+      n, minutes, loss * 100, n * minutes, static_cast<unsigned long long>(dead - deadBefore),
+      static_cast<unsigned long long>(sus - susBefore), static_cast<unsigned long long>(ref - refBefore),
+      static_cast<unsigned long long>(averted), deadViews);
   std::fflush(stdout);
 }
 
@@ -243,8 +252,10 @@ void bandwidth(size_t n, double changesPerSecond, double loss, uint64_t seed) {
           c.node(i).publish(endpoint("home-" + std::to_string(i), i));
           break;
         default:
-          if (k > 0) c.node(i).withdraw("bench", "churn-" + std::to_string(i) + "-" + std::to_string(--k));
-          else c.node(i).publish(endpoint("home-" + std::to_string(i), i));
+          if (k > 0)
+            c.node(i).withdraw("bench", "churn-" + std::to_string(i) + "-" + std::to_string(--k));
+          else
+            c.node(i).publish(endpoint("home-" + std::to_string(i), i));
       }
       ++changes;
       net.runFor(step);
@@ -255,9 +266,14 @@ void bandwidth(size_t n, double changesPerSecond, double loss, uint64_t seed) {
   uint64_t after = 0;
   for (size_t i = 0; i < n; ++i) after += c.node(i).stats().bytesSent;
   const double perNode = static_cast<double>(after - before) / n / (ms(net.now() - t0) / 1000.0);
-  const double wirePerNode = static_cast<double>(net.totalBytes() - netBefore) / n / (ms(net.now() - t0) / 1000.0);
+  const double wirePerNode =
+      static_cast<double>(net.totalBytes() - netBefore) / n / (ms(net.now() - t0) / 1000.0);
   std::printf("  N=%zu, %s, loss %.0f%%: %.0f B/s sent per node (sealed payloads; sim-counted %.0f B/s)\n", n,
-              changesPerSecond > 0 ? (std::to_string(static_cast<int>(changesPerSecond)) + " endpoint changes/s cluster-wide (" + std::to_string(changes) + " changes)").c_str() : "idle",
+              changesPerSecond > 0
+                  ? (std::to_string(static_cast<int>(changesPerSecond)) +
+                     " endpoint changes/s cluster-wide (" + std::to_string(changes) + " changes)")
+                        .c_str()
+                  : "idle",
               loss * 100, perNode, wirePerNode);
   std::fflush(stdout);
 }
@@ -268,30 +284,35 @@ int main(int argc, char** argv) {
   bool quick = false;
   std::string only;  // sections to run, e.g. "1" or "234"
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
-    else if (std::strncmp(argv[i], "--only=", 7) == 0) only = argv[i] + 7;
+    if (std::strcmp(argv[i], "--quick") == 0)
+      quick = true;
+    else if (std::strncmp(argv[i], "--only=", 7) == 0)
+      only = argv[i] + 7;
   }
   auto want = [&](const char* s) { return only.empty() || only.find(s) != std::string::npos; };
   const auto wall0 = std::chrono::steady_clock::now();
   weft::log::setLevel(weft::log::Level::kWarn);
   NodeConfig cfg = benchConfig();
   std::printf("weft gossip simulation benchmark (virtual time, real sealed packets)\n");
-  std::printf("settings: probe interval %lld ms, probe timeout %lld ms, k=%d indirect, suspicion mult %d "
-              "(max x%d), gossip interval %lld ms fan-out %d, eager push after %lld ms, retransmit mult %d, "
-              "anti-entropy every %lld s; links 0.2-2 ms + exp(0.3 ms) jitter\n",
-              static_cast<long long>(cfg.membership.probeInterval.count() / 1000),
-              static_cast<long long>(cfg.membership.probeTimeout.count() / 1000), cfg.membership.indirectChecks,
-              cfg.membership.suspicionMult, cfg.membership.suspicionMaxTimeoutMult,
-              static_cast<long long>(cfg.gossipInterval.count() / 1000), cfg.gossipFanout,
-              static_cast<long long>(cfg.eagerDelay.count() / 1000), cfg.retransmitMult,
-              static_cast<long long>(cfg.antiEntropyInterval.count() / 1000000));
+  std::printf(
+      "settings: probe interval %lld ms, probe timeout %lld ms, k=%d indirect, suspicion mult %d "
+      "(max x%d), gossip interval %lld ms fan-out %d, eager push after %lld ms, retransmit mult %d, "
+      "anti-entropy every %lld s; links 0.2-2 ms + exp(0.3 ms) jitter\n",
+      static_cast<long long>(cfg.membership.probeInterval.count() / 1000),
+      static_cast<long long>(cfg.membership.probeTimeout.count() / 1000), cfg.membership.indirectChecks,
+      cfg.membership.suspicionMult, cfg.membership.suspicionMaxTimeoutMult,
+      static_cast<long long>(cfg.gossipInterval.count() / 1000), cfg.gossipFanout,
+      static_cast<long long>(cfg.eagerDelay.count() / 1000), cfg.retransmitMult,
+      static_cast<long long>(cfg.antiEntropyInterval.count() / 1000000));
 
   if (want("1")) {
-  std::printf("\n[1] new record -> 99%% / 100%% of nodes (targets at N=1000: 99%% <= 500 ms at 0%% loss, <= 1 s at 10%%)\n");
-  for (size_t n : {size_t{3}, size_t{100}, size_t{1000}}) {
-    if (quick && n == 1000) continue;
-    dissemination(n, {0.0, 0.10}, n >= 1000 ? 5 : 20, 100 + n);
-  }
+    std::printf(
+        "\n[1] new record -> 99%% / 100%% of nodes (targets at N=1000: 99%% <= 500 ms at 0%% loss, <= 1 s at "
+        "10%%)\n");
+    for (size_t n : {size_t{3}, size_t{100}, size_t{1000}}) {
+      if (quick && n == 1000) continue;
+      dissemination(n, {0.0, 0.10}, n >= 1000 ? 5 : 20, 100 + n);
+    }
   }
   if (want("2")) {
     std::printf("\n[2] crash detection\n");

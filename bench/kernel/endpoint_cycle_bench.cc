@@ -18,7 +18,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <thread>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +26,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/log.h"
@@ -76,17 +76,13 @@ size_t countLines(const char* path) {
 }
 
 struct Counts {
-  size_t hostLinks = 0, sandboxLinks = 0, netns = 0, netnsFiles = 0, mounts = 0, fds = 0,
-         endpoints = 0, threads = 0;
+  size_t hostLinks = 0, sandboxLinks = 0, netns = 0, netnsFiles = 0, mounts = 0, fds = 0, endpoints = 0,
+         threads = 0;
   std::vector<std::pair<const char*, size_t>> list() const {
-    return {{"host-ns interfaces", hostLinks},
-            {"sandbox interfaces", sandboxLinks},
-            {"namespaces (kernel shim)", netns},
-            {"namespace files", netnsFiles},
-            {"mounts (/proc/self/mountinfo)", mounts},
-            {"open fds (/proc/self/fd)", fds},
-            {"driver endpoints", endpoints},
-            {"threads (/proc/self/task)", threads}};
+    return {{"host-ns interfaces", hostLinks},         {"sandbox interfaces", sandboxLinks},
+            {"namespaces (kernel shim)", netns},       {"namespace files", netnsFiles},
+            {"mounts (/proc/self/mountinfo)", mounts}, {"open fds (/proc/self/fd)", fds},
+            {"driver endpoints", endpoints},           {"threads (/proc/self/task)", threads}};
   }
 };
 
@@ -122,13 +118,17 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) die("missing value after " + a);
       return argv[++i];
     };
-    if (a == "--cycles") cycles = std::stoi(next());
-    else if (a == "--warmup") warmup = std::stoi(next());
-    else if (a == "--state-dir") stateParent = next();
+    if (a == "--cycles")
+      cycles = std::stoi(next());
+    else if (a == "--warmup")
+      warmup = std::stoi(next());
+    else if (a == "--state-dir")
+      stateParent = next();
     else if (a == "-h" || a == "--help") {
       std::puts("usage: weft-kernel-bench [--cycles N (1000)] [--warmup N (20)] [--state-dir PARENT (/tmp)]");
       return 0;
-    } else die("unknown argument " + a);
+    } else
+      die("unknown argument " + a);
   }
   if (cycles < 1 || warmup < 0) die("--cycles must be >= 1, --warmup >= 0");
   if (::geteuid() != 0) {
@@ -233,9 +233,12 @@ int main(int argc, char** argv) {
                 cycles, secs, cycles / secs);
     std::printf("target >= 100 cycles/s: %s\n", cycles / secs >= 100 ? "met" : "NOT met");
     std::printf("%-16s %10s %10s %10s %10s\n", "latency (us)", "p50", "p90", "p99", "max");
-    for (auto& [name, v] : std::vector<std::pair<const char*, std::vector<double>*>>{
-             {"CreateEndpoint", &tCreate}, {"Join", &tJoin}, {"Leave", &tLeave},
-             {"DeleteEndpoint", &tDelete}, {"full cycle", &tCycle}})
+    for (auto& [name, v] :
+         std::vector<std::pair<const char*, std::vector<double>*>>{{"CreateEndpoint", &tCreate},
+                                                                   {"Join", &tJoin},
+                                                                   {"Leave", &tLeave},
+                                                                   {"DeleteEndpoint", &tDelete},
+                                                                   {"full cycle", &tCycle}})
       std::printf("%-16s %10.0f %10.0f %10.0f %10.0f\n", name, pct(*v, 50), pct(*v, 90), pct(*v, 99),
                   pct(*v, 100));
     std::printf("state writes: %llu\n", static_cast<unsigned long long>(drv.stateWrites()));

@@ -28,8 +28,9 @@ const std::string kNid(64, 'a');
 
 std::string eid(int conn, int i) {
   char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx",
-                (static_cast<unsigned long long>(conn) << 40 | static_cast<unsigned>(i)) * 0x9e3779b97f4a7c15ull);
+  std::snprintf(
+      buf, sizeof buf, "%016llx",
+      (static_cast<unsigned long long>(conn) << 40 | static_cast<unsigned>(i)) * 0x9e3779b97f4a7c15ull);
   return std::string(buf) + std::string(48, 'e');
 }
 
@@ -83,8 +84,9 @@ int main(int argc, char** argv) {
   weft::UnixHttpClient setup(sock);
   for (int i = 0; i < 500 && !setup.post("/Plugin.Activate", "{}").ok(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  auto created = setup.post("/NetworkDriver.CreateNetwork",
-                            "{\"NetworkID\":\"" + kNid + "\",\"IPv4Data\":[{\"Pool\":\"10.0.0.0/8\",\"Gateway\":\"10.0.0.1/8\"}]}");
+  auto created = setup.post(
+      "/NetworkDriver.CreateNetwork",
+      "{\"NetworkID\":\"" + kNid + "\",\"IPv4Data\":[{\"Pool\":\"10.0.0.0/8\",\"Gateway\":\"10.0.0.1/8\"}]}");
   if (!okReply(created)) {
     std::fprintf(stderr, "CreateNetwork failed\n");
     cleanup();
@@ -129,8 +131,9 @@ int main(int argc, char** argv) {
   std::vector<double> all;
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
   size_t n = all.size();
-  std::printf("endpoint cycles (CreateEndpoint+Join+Leave+DeleteEndpoint), %d keep-alive connections, %.1f s\n",
-              conns, elapsed);
+  std::printf(
+      "endpoint cycles (CreateEndpoint+Join+Leave+DeleteEndpoint), %d keep-alive connections, %.1f s\n",
+      conns, elapsed);
   std::printf("  requests      %zu (%ld failed)\n", n, failures.load());
   std::printf("  throughput    %.0f requests/s, %.0f cycles/s\n", n / elapsed, n / elapsed / 4);
   std::printf("  latency       p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms\n",
@@ -144,7 +147,8 @@ int main(int argc, char** argv) {
     char addr[32];
     std::snprintf(addr, sizeof addr, "10.200.%d.%d/8", i / 250, i % 250 + 2);
     std::string ids = "\"NetworkID\":\"" + kNid + "\",\"EndpointID\":\"" + e + "\"";
-    if (!okReply(setup.post("/NetworkDriver.CreateEndpoint", "{" + ids + ",\"Interface\":{\"Address\":\"" + addr + "\"}}")) ||
+    if (!okReply(setup.post("/NetworkDriver.CreateEndpoint",
+                            "{" + ids + ",\"Interface\":{\"Address\":\"" + addr + "\"}}")) ||
         !okReply(setup.post("/NetworkDriver.Join", "{" + ids + ",\"SandboxKey\":\"/x\"}"))) {
       std::fprintf(stderr, "endpoint %d failed\n", i);
       cleanup();

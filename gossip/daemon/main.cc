@@ -40,8 +40,12 @@ std::string hostOf(const std::string& hostPort) {
 class AuditingTransport : public Transport {
  public:
   explicit AuditingTransport(SocketTransport& inner) : inner_(inner) {}
-  void sendDatagram(const std::string& to, std::vector<uint8_t> p) override { inner_.sendDatagram(to, std::move(p)); }
-  void sendStream(const std::string& to, std::vector<uint8_t> f) override { inner_.sendStream(to, std::move(f)); }
+  void sendDatagram(const std::string& to, std::vector<uint8_t> p) override {
+    inner_.sendDatagram(to, std::move(p));
+  }
+  void sendStream(const std::string& to, std::vector<uint8_t> f) override {
+    inner_.sendStream(to, std::move(f));
+  }
   void setHandler(Handler h) override {
     inner_.setHandler([this, h](const std::string& from, std::vector<uint8_t> data, bool stream) {
       uint64_t before = node ? node->stats().forged + node->stats().wrongLabel : 0;
@@ -57,9 +61,9 @@ class AuditingTransport : public Transport {
 };
 
 Json recordJson(const EndpointRecord& r, bool active) {
-  return {{"event", "record"}, {"active", active}, {"network", r.network}, {"endpoint", r.endpoint},
-          {"ipv4", r.ipv4},    {"ipv6", r.ipv6},    {"mac", r.mac},         {"vtep", r.vtep},
-          {"owner", r.owner}};
+  return {{"event", "record"},      {"active", active}, {"network", r.network},
+          {"endpoint", r.endpoint}, {"ipv4", r.ipv4},   {"ipv6", r.ipv6},
+          {"mac", r.mac},           {"vtep", r.vtep},   {"owner", r.owner}};
 }
 
 int fail(int ipc, const std::string& msg) {
@@ -91,14 +95,17 @@ int main(int argc, char** argv) {
   int ipc = 3;
   pid_t parent = 0;  // weft-plugin; 0: whoever started us
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--ipc-fd") && i + 1 < argc) ipc = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--parent-pid") && i + 1 < argc) parent = std::atoi(argv[++i]);
+    if (!std::strcmp(argv[i], "--ipc-fd") && i + 1 < argc)
+      ipc = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--parent-pid") && i + 1 < argc)
+      parent = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--log-level") && i + 1 < argc) {
       log::Level l;
       if (log::parseLevel(argv[++i], &l)) log::setLevel(l);
     } else {
-      std::fprintf(stderr, "usage: weft-gossip [--ipc-fd N] [--parent-pid P] [--log-level L]\n"
-                           "weft-gossip is started by weft-plugin; it is not run by hand.\n");
+      std::fprintf(stderr,
+                   "usage: weft-gossip [--ipc-fd N] [--parent-pid P] [--log-level L]\n"
+                   "weft-gossip is started by weft-plugin; it is not run by hand.\n");
       return 2;
     }
   }
@@ -112,7 +119,8 @@ int main(int argc, char** argv) {
   auto first = ipcRecv(ipc);
   if (!first.ok()) return fail(ipc, "no configuration from weft-plugin: " + first.error().message);
   Json cfg = Json::parse(*first, nullptr, false);
-  if (cfg.is_discarded() || str(cfg, "op") != "config") return fail(ipc, "first message must be the configuration");
+  if (cfg.is_discarded() || str(cfg, "op") != "config")
+    return fail(ipc, "first message must be the configuration");
 
   Keyring keyring;
   if (!cfg.contains("keys") || !cfg["keys"].is_array() || cfg["keys"].empty())
@@ -120,8 +128,10 @@ int main(int argc, char** argv) {
   for (const auto& k : cfg["keys"]) {
     auto key = parseKey(k.is_string() ? k.get<std::string>() : "");
     if (!key.ok()) return fail(ipc, "bad cluster key: " + key.error().message);
-    if (keyring.empty()) keyring = Keyring(*key);
-    else keyring.add(*key);
+    if (keyring.empty())
+      keyring = Keyring(*key);
+    else
+      keyring.add(*key);
   }
 
   EventLoop loop;
@@ -178,21 +188,24 @@ int main(int argc, char** argv) {
       if (++aloneTicks % 5 == 0) {
         std::string list;
         for (const auto& s : seeds) list += (list.empty() ? "" : ", ") + s;
-        LOG_WARN("gossip", "no other host has answered for " << aloneTicks * 2 << " s (seeds " << list
-                            << "); if they are up, check that they use the same cluster key (ours has "
-                               "fingerprint "
-                            << fingerprint << ") and that TCP+UDP " << str(cfg, "bind").substr(str(cfg, "bind").rfind(':') + 1)
-                            << " pass between the hosts");
+        LOG_WARN("gossip", "no other host has answered for "
+                               << aloneTicks * 2 << " s (seeds " << list
+                               << "); if they are up, check that they use the same cluster key (ours has "
+                                  "fingerprint "
+                               << fingerprint << ") and that TCP+UDP "
+                               << str(cfg, "bind").substr(str(cfg, "bind").rfind(':') + 1)
+                               << " pass between the hosts");
       }
     } else {
       aloneTicks = 0;
     }
     for (const auto& [host, n] : transport.authFailures) {
       if (reported[host] == n) continue;
-      LOG_WARN("gossip", (n - reported[host]) << " packet(s) from " << host
-                          << " failed authentication: that host uses a different cluster key or label "
-                             "(our key fingerprint "
-                          << fingerprint << ")");
+      LOG_WARN("gossip", (n - reported[host])
+                             << " packet(s) from " << host
+                             << " failed authentication: that host uses a different cluster key or label "
+                                "(our key fingerprint "
+                             << fingerprint << ")");
       reported[host] = n;
     }
     loop.schedule(std::chrono::seconds(2), housekeeping);
@@ -230,7 +243,9 @@ int main(int argc, char** argv) {
     } else if (op == "status") {
       Json members = Json::array();
       for (const auto& [id, mem] : node.membership().members())
-        members.push_back({{"id", id}, {"addr", mem.addr}, {"state", describe(mem.state)},
+        members.push_back({{"id", id},
+                           {"addr", mem.addr},
+                           {"state", describe(mem.state)},
                            {"incarnation", mem.incarnation}});
       const auto& s = node.stats();
       Json auth = Json::object();
@@ -243,10 +258,15 @@ int main(int argc, char** argv) {
                         {"networks", node.networks()},
                         {"authFailuresByHost", auth},
                         {"stats",
-                         {{"packetsSent", s.packetsSent}, {"bytesSent", s.bytesSent},
-                          {"packetsReceived", s.packetsReceived}, {"bytesReceived", s.bytesReceived},
-                          {"forged", s.forged}, {"replayed", s.replayed}, {"wrongLabel", s.wrongLabel},
-                          {"malformed", s.malformed}, {"recordsApplied", s.recordsApplied},
+                         {{"packetsSent", s.packetsSent},
+                          {"bytesSent", s.bytesSent},
+                          {"packetsReceived", s.packetsReceived},
+                          {"bytesReceived", s.bytesReceived},
+                          {"forged", s.forged},
+                          {"replayed", s.replayed},
+                          {"wrongLabel", s.wrongLabel},
+                          {"malformed", s.malformed},
+                          {"recordsApplied", s.recordsApplied},
                           {"droppedSends", sockets.droppedSends()}}}}
                        .dump());
     } else {

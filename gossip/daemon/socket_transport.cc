@@ -13,8 +13,6 @@ namespace weft::gossip {
 
 namespace {
 constexpr auto kConnTimeout = std::chrono::seconds(5);
-
-void setNonBlocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 }  // namespace
 
 Result<sockaddr_storage> parseHostPort(const std::string& s, socklen_t* len) {
@@ -112,7 +110,8 @@ void SocketTransport::sendDatagram(const std::string& to, std::vector<uint8_t> p
     ++droppedSends_;
     return;
   }
-  if (::sendto(udp_, packet.data(), packet.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&*addr), len) < 0)
+  if (::sendto(udp_, packet.data(), packet.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&*addr), len) <
+      0)
     ++droppedSends_;  // like any lost datagram; SWIM copes
 }
 
@@ -211,7 +210,8 @@ void SocketTransport::onConn(int fd, uint32_t events) {
         len = ntohl(len);
         if (len > kMaxStreamFrame) {
           ++oversized_;
-          LOG_WARN("gossip", "dropping stream from " << c.peer << ": frame of " << len << " bytes is too big");
+          LOG_WARN("gossip",
+                   "dropping stream from " << c.peer << ": frame of " << len << " bytes is too big");
           closeConn(fd);
           return;
         }

@@ -83,8 +83,10 @@ bool SimNetwork::runUntilTrue(const std::function<bool()>& pred, Time deadline, 
 }
 
 void SimNetwork::setDown(const std::string& addr, bool down) {
-  if (down) down_.insert(addr);
-  else down_.erase(addr);
+  if (down)
+    down_.insert(addr);
+  else
+    down_.erase(addr);
 }
 
 uint64_t SimNetwork::bytesSent(const std::string& addr) const {

@@ -84,9 +84,7 @@ class SimNetwork {
     std::function<void()> fn;
   };
   struct Later {
-    bool operator()(const Event& a, const Event& b) const {
-      return a.at != b.at ? a.at > b.at : a.id > b.id;
-    }
+    bool operator()(const Event& a, const Event& b) const { return a.at != b.at ? a.at > b.at : a.id > b.id; }
   };
   bool step(Time limit);
   Duration linkLatency(const std::string& from, const std::string& to);

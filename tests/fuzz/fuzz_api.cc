@@ -2,13 +2,14 @@
 // route, the rest is the body. Any crash, sanitizer report or non-JSON reply
 // is a finding.
 
+#include <unistd.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <unistd.h>
 
 #include "common/log.h"
 #include "driver/driver.h"

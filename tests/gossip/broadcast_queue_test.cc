@@ -66,7 +66,8 @@ TEST(BroadcastQueue, NetworkFilter) {
   q.enqueue("m:a", "", item(3));
   EXPECT_EQ(q.pendingNetworks(), (std::set<std::string>{"", "x", "y"}));
   std::set<uint64_t> ex;
-  auto out = q.take(1000, 10, [](const std::string& n) { return n.empty() || n == "x"; }, &ex);
+  auto out = q.take(
+      1000, 10, [](const std::string& n) { return n.empty() || n == "x"; }, &ex);
   EXPECT_EQ(out.size(), 2u);
   for (const auto& o : out) EXPECT_NE(o[0], 2);
 }

@@ -55,7 +55,8 @@ struct Harness {
   explicit Harness(MembershipConfig cfg = {})
       : net(1), clock(net.makeClock()), rng(5), m("self", "self:1", cfg, *clock, rng, host) {}
   void addMembers(int n) {
-    for (int i = 0; i < n; ++i) m.handleAlive(Alive{"m" + std::to_string(i), "m" + std::to_string(i) + ":1", 1});
+    for (int i = 0; i < n; ++i)
+      m.handleAlive(Alive{"m" + std::to_string(i), "m" + std::to_string(i) + ":1", 1});
   }
   sim::SimNetwork net;
   std::unique_ptr<Clock> clock;
@@ -70,7 +71,7 @@ TEST(Membership, SuspicionTimeoutFollowsLifeguardFormula) {
   cfg.suspicionMult = 4;
   cfg.suspicionMaxTimeoutMult = 6;
   Harness h(cfg);
-  h.addMembers(99);  // N = 100 with self
+  h.addMembers(99);                                  // N = 100 with self
   const double minMs = 4 * std::log10(100.0) * 200;  // 1600
   const double maxMs = 6 * minMs;
   auto msOf = [](Duration d) { return static_cast<double>(d.count()) / 1000.0; };
@@ -189,7 +190,8 @@ TEST(Membership, AcksKeepEveryoneAliveAndLowerHealthScore) {
   answer = true;
   h.net.runFor(seconds(3));  // let the probe in flight finish
   // Those suspected refute (as real members would).
-  for (int i = 0; i < 5; ++i) h.m.handleAlive(Alive{"m" + std::to_string(i), "m" + std::to_string(i) + ":1", 10});
+  for (int i = 0; i < 5; ++i)
+    h.m.handleAlive(Alive{"m" + std::to_string(i), "m" + std::to_string(i) + ":1", 10});
   h.net.runFor(seconds(20));
   EXPECT_EQ(h.m.health(), 0);
   for (const Member* mem : h.m.liveMembers()) EXPECT_EQ(mem->state, MemberState::kAlive);

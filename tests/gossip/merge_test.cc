@@ -63,8 +63,11 @@ TEST(Supersedes, IsAStrictTotalOrderOnDistinctRecords) {
         continue;
       }
       EXPECT_NE(supersedes(x, y), supersedes(y, x)) << "exactly one direction must win";
-      for (const auto& z : all)
-        if (supersedes(x, y) && supersedes(y, z)) EXPECT_TRUE(supersedes(x, z)) << "transitive";
+      for (const auto& z : all) {
+        if (supersedes(x, y) && supersedes(y, z)) {
+          EXPECT_TRUE(supersedes(x, z)) << "transitive";
+        }
+      }
     }
 }
 

@@ -145,7 +145,8 @@ TEST(Messages, RandomGarbageAndMutationsNeverCrash) {
       for (auto& b : buf) b = static_cast<uint8_t>(rng());
     } else {
       buf = valid;
-      for (int k = 0; k < 1 + static_cast<int>(rng() % 4); ++k) buf[rng() % buf.size()] = static_cast<uint8_t>(rng());
+      for (int k = 0; k < 1 + static_cast<int>(rng() % 4); ++k)
+        buf[rng() % buf.size()] = static_cast<uint8_t>(rng());
     }
     auto r = decodeEnvelope(buf);
     if (r.ok()) {

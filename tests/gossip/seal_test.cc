@@ -66,8 +66,7 @@ TEST(Seal, TruncatedAndVersion) {
   EXPECT_EQ(open(ring, "l", std::span<const uint8_t>(p.data(), sealOverhead(1) - 1)).error,
             OpenError::kTruncated);
   // Cut inside the ciphertext: the tag no longer matches.
-  EXPECT_EQ(open(ring, "l", std::span<const uint8_t>(p.data(), p.size() - 1)).error,
-            OpenError::kAuthFailed);
+  EXPECT_EQ(open(ring, "l", std::span<const uint8_t>(p.data(), p.size() - 1)).error, OpenError::kAuthFailed);
   auto v = p;
   v[0] = 2;
   EXPECT_EQ(open(ring, "l", v).error, OpenError::kBadVersion);
@@ -135,8 +134,8 @@ TEST(ReplayWindow, ExhaustiveAgainstModel) {
   for (int i = 0; i < 20000; ++i) {
     x = x * 6364136223846793005ULL + 1442695040888963407ULL;
     uint64_t seq = 1 + (x >> 33) % 3000 + static_cast<uint64_t>(i) / 4;
-    bool expectAccept = !seen.count(seq) && !(highest >= ReplayWindow::kWindow &&
-                                               seq <= highest - ReplayWindow::kWindow);
+    bool expectAccept =
+        !seen.count(seq) && !(highest >= ReplayWindow::kWindow && seq <= highest - ReplayWindow::kWindow);
     EXPECT_EQ(w.check("s", 1, seq) == ReplayVerdict::kAccept, expectAccept) << "i=" << i;
     if (expectAccept) {
       seen.insert(seq);

@@ -203,8 +203,8 @@ TEST(Sim, BriefIsolationIsRefutedNotDeclaredDead) {
   Fixture f(10);
   ASSERT_TRUE(f.cluster.bootstrap(10, seconds(5)));
   f.net.setPartition(f.cluster.addr(4), 1);
-  ASSERT_TRUE(f.net.runUntilTrue(
-      [&] { return f.cluster.countSeeing("node-4", {MemberState::kSuspect}) > 0; }, f.at(seconds(10))));
+  ASSERT_TRUE(f.net.runUntilTrue([&] { return f.cluster.countSeeing("node-4", {MemberState::kSuspect}) > 0; },
+                                 f.at(seconds(10))));
   f.net.healPartitions();
   ASSERT_TRUE(f.net.runUntilTrue([&] { return f.cluster.membershipConverged(); }, f.at(seconds(10))));
   EXPECT_GT(f.cluster.node(4).membership().incarnation(), 0u) << "refuted by raising its incarnation";
@@ -218,7 +218,8 @@ TEST(Sim, ReplayedAndForgedPacketsAreDroppedAndCounted) {
   Fixture f(11);
   ASSERT_TRUE(f.cluster.bootstrap(3, seconds(5)));
   std::vector<std::pair<std::string, std::vector<uint8_t>>> captured;
-  f.net.tap = [&](const std::string& from, const std::string& to, const std::vector<uint8_t>& d, bool stream) {
+  f.net.tap = [&](const std::string& from, const std::string& to, const std::vector<uint8_t>& d,
+                  bool stream) {
     if (!stream && to == f.cluster.addr(1) && captured.size() < 20) captured.emplace_back(from, d);
   };
   f.net.runFor(seconds(3));

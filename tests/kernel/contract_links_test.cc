@@ -136,8 +136,15 @@ TEST_P(LinksTest, DeletingANamespaceDeletesItsLinksAndTheirPeers) {
 
 TEST_P(LinksTest, VxlanIsCreatedInHostAndMovedToTarget) {
   Netns a = makeNs("vx");
-  VxlanSpec spec{.name = "vx0", .vni = 256, .port = 4789, .local = "198.18.0.1", .learning = false,
-                 .proxy = true, .l2miss = true, .l3miss = true, .mtu = 1450};
+  VxlanSpec spec{.name = "vx0",
+                 .vni = 256,
+                 .port = 4789,
+                 .local = "198.18.0.1",
+                 .learning = false,
+                 .proxy = true,
+                 .l2miss = true,
+                 .l3miss = true,
+                 .mtu = 1450};
   ASSERT_OK(k().createVxlan(spec, a));
   EXPECT_FALSE(linkNames(kHostNetns).count("vx0"));
   LinkInfo vx = link(a, "vx0");
@@ -211,15 +218,15 @@ TEST_P(LinksTest, BridgePortsAndMasterRules) {
   EXPECT_EQ(link(a, "p0").master, "br0");
   EXPECT_EQ(link(a, "br0").mtu, 9000u);  // follows its only port
   ASSERT_OK(k().setMaster(a, "vx0", "br0"));
-  EXPECT_EQ(link(a, "br0").mtu, 1450u);  // the smallest port
+  EXPECT_EQ(link(a, "br0").mtu, 1450u);       // the smallest port
   EXPECT_OK(k().setMaster(a, "vx0", "br0"));  // again: no change
   ASSERT_OK(k().setMaster(a, "vx0", ""));
   EXPECT_EQ(link(a, "vx0").master, "");
   EXPECT_EQ(link(a, "br0").mtu, 9000u);
-  EXPECT_OK(k().setMaster(a, "vx0", ""));  // detaching a free link is fine
+  EXPECT_OK(k().setMaster(a, "vx0", ""));    // detaching a free link is fine
   ASSERT_OK(k().setMaster(a, "p0", "br1"));  // moves between bridges
   EXPECT_EQ(link(a, "p0").master, "br1");
-  EXPECT_EQ(link(a, "br0").mtu, 1500u);  // no ports left
+  EXPECT_EQ(link(a, "br0").mtu, 1500u);   // no ports left
   ASSERT_OK(k().setMtu(a, "br0", 2000));  // set by hand: no longer follows
   ASSERT_OK(k().setMaster(a, "vx0", "br0"));
   EXPECT_EQ(link(a, "br0").mtu, 2000u);

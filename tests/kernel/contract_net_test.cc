@@ -143,9 +143,8 @@ TEST_P(NetTest, FdbEntriesOnVxlan) {
   EXPECT_ERRNO(k().addFdb(a, FdbEntry{"vx0", zero, "198.18.0.4"}, false), EEXIST);
   auto fdb = k().listFdb(a, "vx0");
   ASSERT_OK(fdb);
-  EXPECT_EQ(sorted(*fdb), sorted(std::vector<FdbEntry>{uni,
-                                                       {"vx0", zero, "198.18.0.2"},
-                                                       {"vx0", zero, "198.18.0.3"}}));
+  EXPECT_EQ(sorted(*fdb),
+            sorted(std::vector<FdbEntry>{uni, {"vx0", zero, "198.18.0.2"}, {"vx0", zero, "198.18.0.3"}}));
   // Entries survive the device going down and up (they are permanent).
   ASSERT_OK(k().setLinkUp(a, "vx0", true));
   ASSERT_OK(k().setLinkUp(a, "vx0", false));

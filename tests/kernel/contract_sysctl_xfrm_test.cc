@@ -62,8 +62,10 @@ TEST_P(SysctlXfrmTest, XfrmStates) {
   XfrmState inLower = in;
   inLower.aeadKeyHex = "0123456789abcdef0123456789abcdef01020304";
   for (auto& s : *list) {
-    if (s.spi == out.spi) EXPECT_EQ(s, out);
-    else EXPECT_EQ(s, inLower);
+    if (s.spi == out.spi)
+      EXPECT_EQ(s, out);
+    else
+      EXPECT_EQ(s, inLower);
   }
   ASSERT_OK(k().delXfrmState(out));
   EXPECT_ERRNO(k().delXfrmState(out), ENOENT);

@@ -1,8 +1,9 @@
 // Behaviour only the in-memory kernel has: fault injection, determinism,
 // the configured underlay MTU, thread safety.
+#include "kernel/fake_kernel.h"
+
 #include <thread>
 
-#include "kernel/fake_kernel.h"
 #include "tests/kernel/kernel_test_env.h"
 
 namespace weft::kernel::testing {

@@ -59,8 +59,8 @@ class KernelTest : public ::testing::TestWithParam<Impl> {
     auto&& r_ = (expr);                                          \
     EXPECT_TRUE(r_.ok()) << #expr << ": " << r_.error().message; \
   } while (0)
-#define EXPECT_ERRNO(expr, err)                                                           \
-  do {                                                                                    \
-    auto&& r_ = (expr);                                                                   \
+#define EXPECT_ERRNO(expr, err)                                                            \
+  do {                                                                                     \
+    auto&& r_ = (expr);                                                                    \
     EXPECT_EQ(r_.code(), err) << #expr << " -> " << (r_.ok() ? "ok" : r_.error().message); \
   } while (0)

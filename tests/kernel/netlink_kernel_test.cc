@@ -1,5 +1,7 @@
 // Behaviour only the real kernel shim has: probe, namespace files and mounts,
 // sysctls seen from the namespace itself. Root only (skips otherwise).
+#include "kernel/netlink_kernel.h"
+
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -10,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "kernel/netlink_kernel.h"
 #include "tests/kernel/kernel_test_env.h"
 
 namespace weft::kernel::testing {

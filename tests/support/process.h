@@ -2,10 +2,10 @@
 // A child process for tests: started with fork/exec, output to a log file,
 // killed (SIGKILL) and reaped when the object goes away, also on failure.
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <fcntl.h>
 
 #include <chrono>
 #include <string>

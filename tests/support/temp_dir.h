@@ -1,11 +1,10 @@
 #pragma once
 // A directory removed (recursively) when the test ends, also on failure.
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <system_error>
-
-#include <cstdlib>
 
 namespace weft::test {
 

@@ -1,6 +1,8 @@
 // Every route of the plugin protocol, with good and bad input, through
 // Api::handle (the same function the HTTP server calls).
 
+#include "plugin/api.h"
+
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -8,7 +10,6 @@
 
 #include "driver/driver.h"
 #include "kernel/fake_kernel.h"
-#include "plugin/api.h"
 #include "tests/support/temp_dir.h"
 
 using namespace weft;
@@ -54,15 +55,18 @@ class ApiTest : public ::testing::Test {
   }
 
   void createNetwork() {
-    expectOk(call("/NetworkDriver.CreateNetwork",
-                  Json{{"NetworkID", kNid},
-                       {"Options", {{"com.docker.network.generic", {{"mtu", "1400"}}}}},
-                       {"IPv4Data", {{{"AddressSpace", "weft-local"}, {"Pool", "10.10.0.0/24"}, {"Gateway", "10.10.0.1/24"}}}},
-                       {"IPv6Data", nullptr}}));
+    expectOk(
+        call("/NetworkDriver.CreateNetwork",
+             Json{{"NetworkID", kNid},
+                  {"Options", {{"com.docker.network.generic", {{"mtu", "1400"}}}}},
+                  {"IPv4Data",
+                   {{{"AddressSpace", "weft-local"}, {"Pool", "10.10.0.0/24"}, {"Gateway", "10.10.0.1/24"}}}},
+                  {"IPv6Data", nullptr}}));
   }
   void createEndpoint() {
-    expectOk(call("/NetworkDriver.CreateEndpoint",
-                  Json{{"NetworkID", kNid}, {"EndpointID", kEid}, {"Interface", {{"Address", "10.10.0.2/24"}}}}));
+    expectOk(
+        call("/NetworkDriver.CreateEndpoint",
+             Json{{"NetworkID", kNid}, {"EndpointID", kEid}, {"Interface", {{"Address", "10.10.0.2/24"}}}}));
   }
   // What a state snapshot looks like, to show a bad request changed nothing.
   std::string state() const {
@@ -97,24 +101,34 @@ TEST_F(ApiTest, ActivateAndCapabilitiesAcceptEmptyBodies) {
 TEST_F(ApiTest, FullNetworkCycle) {
   createNetwork();
   auto ce = call("/NetworkDriver.CreateEndpoint",
-                 Json{{"NetworkID", kNid}, {"EndpointID", kEid}, {"Interface", {{"Address", "10.10.0.2/24"}, {"AddressIPv6", ""}, {"MacAddress", ""}}}, {"Options", Json::object()}});
+                 Json{{"NetworkID", kNid},
+                      {"EndpointID", kEid},
+                      {"Interface", {{"Address", "10.10.0.2/24"}, {"AddressIPv6", ""}, {"MacAddress", ""}}},
+                      {"Options", Json::object()}});
   ASSERT_TRUE(ce.contains("Interface"));
   EXPECT_EQ(ce["Interface"].size(), 1u);  // only the MAC, never the address
   EXPECT_EQ(ce["Interface"]["MacAddress"], "02:42:0a:0a:00:02");
   auto info = call("/NetworkDriver.EndpointOperInfo", Json{{"NetworkID", kNid}, {"EndpointID", kEid}});
   ASSERT_TRUE(info.contains("Value"));
   EXPECT_EQ(info["Value"]["weft.joined"], false);
-  auto join = call("/NetworkDriver.Join", Json{{"NetworkID", kNid}, {"EndpointID", kEid}, {"SandboxKey", "/var/run/docker/netns/abc"}, {"Options", nullptr}});
+  auto join = call("/NetworkDriver.Join", Json{{"NetworkID", kNid},
+                                               {"EndpointID", kEid},
+                                               {"SandboxKey", "/var/run/docker/netns/abc"},
+                                               {"Options", nullptr}});
   EXPECT_EQ(join["InterfaceName"]["DstPrefix"], "eth");
   EXPECT_EQ(join["DisableGatewayService"], false);  // outside access through docker_gwbridge
   std::string src = join["InterfaceName"]["SrcName"];
   EXPECT_TRUE(kernel_->getLink("", src).ok()) << src;
-  expectOk(call("/NetworkDriver.ProgramExternalConnectivity", Json{{"NetworkID", kNid}, {"EndpointID", kEid}, {"Options", Json::object()}}));
-  expectOk(call("/NetworkDriver.RevokeExternalConnectivity", Json{{"NetworkID", kNid}, {"EndpointID", kEid}}));
+  expectOk(call("/NetworkDriver.ProgramExternalConnectivity",
+                Json{{"NetworkID", kNid}, {"EndpointID", kEid}, {"Options", Json::object()}}));
+  expectOk(
+      call("/NetworkDriver.RevokeExternalConnectivity", Json{{"NetworkID", kNid}, {"EndpointID", kEid}}));
   EXPECT_EQ(call("/NetworkDriver.Leave", Json{{"NetworkID", kNid}, {"EndpointID", kEid}}), Json::object());
   EXPECT_EQ(call("/NetworkDriver.Leave", Json{{"NetworkID", kNid}, {"EndpointID", kEid}}), Json::object());
-  EXPECT_EQ(call("/NetworkDriver.DeleteEndpoint", Json{{"NetworkID", kNid}, {"EndpointID", kEid}}), Json::object());
-  EXPECT_EQ(call("/NetworkDriver.DeleteEndpoint", Json{{"NetworkID", kNid}, {"EndpointID", kEid}}), Json::object());
+  EXPECT_EQ(call("/NetworkDriver.DeleteEndpoint", Json{{"NetworkID", kNid}, {"EndpointID", kEid}}),
+            Json::object());
+  EXPECT_EQ(call("/NetworkDriver.DeleteEndpoint", Json{{"NetworkID", kNid}, {"EndpointID", kEid}}),
+            Json::object());
   EXPECT_EQ(call("/NetworkDriver.DeleteNetwork", Json{{"NetworkID", kNid}}), Json::object());
   EXPECT_EQ(call("/NetworkDriver.DeleteNetwork", Json{{"NetworkID", kNid}}), Json::object());
   EXPECT_TRUE(driver_->networks().empty());
@@ -122,23 +136,33 @@ TEST_F(ApiTest, FullNetworkCycle) {
 
 TEST_F(ApiTest, JoinDisablesTheGatewayServiceForInternalAndGwbridgeFalseNetworks) {
   // network id char -> (CreateNetwork options, DisableGatewayService wanted)
-  struct Case { char id; Json options; bool disable; };
+  struct Case {
+    char id;
+    Json options;
+    bool disable;
+  };
   const std::vector<Case> cases = {
       {'a', Json::object(), false},
       {'b', {{"com.docker.network.generic", {{"weft.gwbridge", "false"}}}}, true},
       {'c', {{"com.docker.network.internal", true}}, true},
-      {'d', {{"com.docker.network.internal", false}, {"com.docker.network.generic", {{"weft.gwbridge", "true"}}}}, false},
+      {'d',
+       {{"com.docker.network.internal", false}, {"com.docker.network.generic", {{"weft.gwbridge", "true"}}}},
+       false},
   };
   int subnet = 1;
   for (const auto& c : cases) {
     const std::string nid(64, c.id), eid(64, static_cast<char>(c.id + 16));
     const std::string pfx = "10." + std::to_string(subnet++) + ".0.";
-    expectOk(call("/NetworkDriver.CreateNetwork",
-                  Json{{"NetworkID", nid}, {"Options", c.options},
-                       {"IPv4Data", {{{"AddressSpace", "weft-local"}, {"Pool", pfx + "0/24"}, {"Gateway", pfx + "1/24"}}}}}));
+    expectOk(
+        call("/NetworkDriver.CreateNetwork",
+             Json{{"NetworkID", nid},
+                  {"Options", c.options},
+                  {"IPv4Data",
+                   {{{"AddressSpace", "weft-local"}, {"Pool", pfx + "0/24"}, {"Gateway", pfx + "1/24"}}}}}));
     expectOk(call("/NetworkDriver.CreateEndpoint",
                   Json{{"NetworkID", nid}, {"EndpointID", eid}, {"Interface", {{"Address", pfx + "2/24"}}}}));
-    auto join = call("/NetworkDriver.Join", Json{{"NetworkID", nid}, {"EndpointID", eid}, {"SandboxKey", "/k"}});
+    auto join =
+        call("/NetworkDriver.Join", Json{{"NetworkID", nid}, {"EndpointID", eid}, {"SandboxKey", "/k"}});
     ASSERT_TRUE(join.contains("DisableGatewayService")) << join.dump();
     EXPECT_EQ(join["DisableGatewayService"], c.disable) << c.id << ": " << join.dump();
   }
@@ -152,12 +176,16 @@ TEST_F(ApiTest, JoinDisablesTheGatewayServiceForInternalAndGwbridgeFalseNetworks
   // --internal together with weft.gwbridge=true is refused, naming both.
   expectErr("/NetworkDriver.CreateNetwork",
             Json{{"NetworkID", std::string(64, 'f')},
-                 {"Options", {{"com.docker.network.internal", true}, {"com.docker.network.generic", {{"weft.gwbridge", "true"}}}}},
-                 {"IPv4Data", {{{"Pool", "10.9.0.0/24"}, {"Gateway", "10.9.0.1/24"}}}}}.dump(),
+                 {"Options",
+                  {{"com.docker.network.internal", true},
+                   {"com.docker.network.generic", {{"weft.gwbridge", "true"}}}}},
+                 {"IPv4Data", {{{"Pool", "10.9.0.0/24"}, {"Gateway", "10.9.0.1/24"}}}}}
+                .dump(),
             "weft.gwbridge=true contradicts --internal");
   expectErr("/NetworkDriver.CreateNetwork",
             Json{{"NetworkID", std::string(64, 'f')},
-                 {"Options", {{"com.docker.network.generic", {{"weft.gwbridge", "maybe"}}}}}}.dump(),
+                 {"Options", {{"com.docker.network.generic", {{"weft.gwbridge", "maybe"}}}}}}
+                .dump(),
             "option weft.gwbridge=\"maybe\"");
   EXPECT_EQ(driver_->networks().size(), cases.size());
 }
@@ -171,23 +199,37 @@ TEST_F(ApiTest, CreateNetworkBadInput) {
   expectErr(p, R"({"NetworkID":42})", "must be a string");
   expectErr(p, R"({"NetworkID":"short"})", "not a valid ID");
   expectErr(p, Json{{"NetworkID", kNid}, {"Options", "x"}}.dump(), "\"Options\" must be an object");
-  expectErr(p, Json{{"NetworkID", kNid}, {"Options", {{"com.docker.network.generic", {{"mtu", 5}}}}}}.dump(), "\"mtu\" must be a string");
-  expectErr(p, Json{{"NetworkID", kNid}, {"Options", {{"com.docker.network.generic", {{"colour", "red"}}}}}}.dump(), "unknown option \"colour\"");
-  expectErr(p, Json{{"NetworkID", kNid}, {"Options", {{"com.docker.network.enable_ipv6", "yes"}}}}.dump(), "enable_ipv6");
-  expectErr(p, Json{{"NetworkID", kNid}, {"IPv4Data", {{{"Gateway", "10.0.0.1/24"}}}}}.dump(), "IPv4Data[0]: missing field \"Pool\"");
-  expectErr(p, Json{{"NetworkID", kNid}, {"IPv4Data", {{{"Pool", "10.0.0.0/33"}}}}}.dump(), "not a valid CIDR");
-  expectErr(p, Json{{"NetworkID", kNid}, {"IPv4Data", {{{"Pool", "10.0.0.0/24"}, {"Gateway", "10.1.0.1/24"}}}}}.dump(), "Gateway");
+  expectErr(p, Json{{"NetworkID", kNid}, {"Options", {{"com.docker.network.generic", {{"mtu", 5}}}}}}.dump(),
+            "\"mtu\" must be a string");
+  expectErr(
+      p, Json{{"NetworkID", kNid}, {"Options", {{"com.docker.network.generic", {{"colour", "red"}}}}}}.dump(),
+      "unknown option \"colour\"");
+  expectErr(p, Json{{"NetworkID", kNid}, {"Options", {{"com.docker.network.enable_ipv6", "yes"}}}}.dump(),
+            "enable_ipv6");
+  expectErr(p, Json{{"NetworkID", kNid}, {"IPv4Data", {{{"Gateway", "10.0.0.1/24"}}}}}.dump(),
+            "IPv4Data[0]: missing field \"Pool\"");
+  expectErr(p, Json{{"NetworkID", kNid}, {"IPv4Data", {{{"Pool", "10.0.0.0/33"}}}}}.dump(),
+            "not a valid CIDR");
+  expectErr(
+      p,
+      Json{{"NetworkID", kNid}, {"IPv4Data", {{{"Pool", "10.0.0.0/24"}, {"Gateway", "10.1.0.1/24"}}}}}.dump(),
+      "Gateway");
   expectErr(p, Json{{"NetworkID", kNid}, {"IPv4Data", 7}}.dump(), "must be a list");
   EXPECT_TRUE(driver_->networks().empty());
 }
 
 TEST_F(ApiTest, AllocateAndFreeNetwork) {
-  auto a = call("/NetworkDriver.AllocateNetwork", Json{{"NetworkID", kNid}, {"Options", {{"mtu", "1400"}}}, {"IPv4Data", {{{"Pool", "10.0.0.0/24"}}}}});
+  auto a = call(
+      "/NetworkDriver.AllocateNetwork",
+      Json{{"NetworkID", kNid}, {"Options", {{"mtu", "1400"}}}, {"IPv4Data", {{{"Pool", "10.0.0.0/24"}}}}});
   EXPECT_EQ(a["Options"]["mtu"], "1400");
   EXPECT_TRUE(a["Options"].contains("vni"));
-  auto b = call("/NetworkDriver.AllocateNetwork", Json{{"NetworkID", kNid}, {"Options", {{"mtu", "1400"}}}, {"IPv4Data", {{{"Pool", "10.0.0.0/24"}}}}});
+  auto b = call(
+      "/NetworkDriver.AllocateNetwork",
+      Json{{"NetworkID", kNid}, {"Options", {{"mtu", "1400"}}}, {"IPv4Data", {{{"Pool", "10.0.0.0/24"}}}}});
   EXPECT_EQ(a, b);
-  expectErr("/NetworkDriver.AllocateNetwork", Json{{"NetworkID", kNid}, {"Options", {{"nope", "1"}}}}.dump(), "nope");
+  expectErr("/NetworkDriver.AllocateNetwork", Json{{"NetworkID", kNid}, {"Options", {{"nope", "1"}}}}.dump(),
+            "nope");
   expectErr("/NetworkDriver.AllocateNetwork", "{}", "NetworkID");
   expectOk(call("/NetworkDriver.FreeNetwork", Json{{"NetworkID", kNid}}));
   expectErr("/NetworkDriver.FreeNetwork", "", "empty");
@@ -198,9 +240,10 @@ TEST_F(ApiTest, EndpointCallsBadInputChangeNothing) {
   createNetwork();
   createEndpoint();
   const auto before = state();
-  for (const std::string p : {"/NetworkDriver.CreateEndpoint", "/NetworkDriver.DeleteEndpoint", "/NetworkDriver.Join",
-                              "/NetworkDriver.Leave", "/NetworkDriver.EndpointOperInfo",
-                              "/NetworkDriver.ProgramExternalConnectivity", "/NetworkDriver.RevokeExternalConnectivity"}) {
+  for (const std::string p :
+       {"/NetworkDriver.CreateEndpoint", "/NetworkDriver.DeleteEndpoint", "/NetworkDriver.Join",
+        "/NetworkDriver.Leave", "/NetworkDriver.EndpointOperInfo",
+        "/NetworkDriver.ProgramExternalConnectivity", "/NetworkDriver.RevokeExternalConnectivity"}) {
     expectErr(p, "", "empty");
     expectErr(p, "nope", "not valid JSON");
     expectErr(p, "{}", "missing field \"NetworkID\"");
@@ -211,20 +254,39 @@ TEST_F(ApiTest, EndpointCallsBadInputChangeNothing) {
   const std::string unknown(64, 'f');
   expectErr("/NetworkDriver.Join", Json{{"NetworkID", kNid}, {"EndpointID", unknown}}.dump(), "not found");
   expectErr("/NetworkDriver.Join", Json{{"NetworkID", unknown}, {"EndpointID", kEid}}.dump(), "not found");
-  expectErr("/NetworkDriver.EndpointOperInfo", Json{{"NetworkID", kNid}, {"EndpointID", unknown}}.dump(), "not found");
-  expectErr("/NetworkDriver.ProgramExternalConnectivity", Json{{"NetworkID", kNid}, {"EndpointID", unknown}}.dump(), "not found");
-  expectErr("/NetworkDriver.CreateEndpoint", Json{{"NetworkID", unknown}, {"EndpointID", unknown}, {"Interface", {{"Address", "10.10.0.9/24"}}}}.dump(), "not found");
-  expectErr("/NetworkDriver.CreateEndpoint", Json{{"NetworkID", kNid}, {"EndpointID", unknown}, {"Interface", {{"Address", "banana"}}}}.dump(), "not an IPv4 CIDR");
-  expectErr("/NetworkDriver.CreateEndpoint", Json{{"NetworkID", kNid}, {"EndpointID", unknown}, {"Interface", {{"Address", "10.10.0.9/24"}, {"MacAddress", "zz"}}}}.dump(), "MacAddress");
-  expectErr("/NetworkDriver.CreateEndpoint", Json{{"NetworkID", kNid}, {"EndpointID", unknown}, {"Interface", "x"}}.dump(), "\"Interface\" must be an object");
-  expectErr("/NetworkDriver.CreateEndpoint", Json{{"NetworkID", kNid}, {"EndpointID", unknown}, {"Interface", {{"Address", "10.10.0.2/24"}}}}.dump(), "already used");
+  expectErr("/NetworkDriver.EndpointOperInfo", Json{{"NetworkID", kNid}, {"EndpointID", unknown}}.dump(),
+            "not found");
+  expectErr("/NetworkDriver.ProgramExternalConnectivity",
+            Json{{"NetworkID", kNid}, {"EndpointID", unknown}}.dump(), "not found");
+  expectErr(
+      "/NetworkDriver.CreateEndpoint",
+      Json{{"NetworkID", unknown}, {"EndpointID", unknown}, {"Interface", {{"Address", "10.10.0.9/24"}}}}
+          .dump(),
+      "not found");
+  expectErr("/NetworkDriver.CreateEndpoint",
+            Json{{"NetworkID", kNid}, {"EndpointID", unknown}, {"Interface", {{"Address", "banana"}}}}.dump(),
+            "not an IPv4 CIDR");
+  expectErr("/NetworkDriver.CreateEndpoint",
+            Json{{"NetworkID", kNid},
+                 {"EndpointID", unknown},
+                 {"Interface", {{"Address", "10.10.0.9/24"}, {"MacAddress", "zz"}}}}
+                .dump(),
+            "MacAddress");
+  expectErr("/NetworkDriver.CreateEndpoint",
+            Json{{"NetworkID", kNid}, {"EndpointID", unknown}, {"Interface", "x"}}.dump(),
+            "\"Interface\" must be an object");
+  expectErr(
+      "/NetworkDriver.CreateEndpoint",
+      Json{{"NetworkID", kNid}, {"EndpointID", unknown}, {"Interface", {{"Address", "10.10.0.2/24"}}}}.dump(),
+      "already used");
   expectErr("/NetworkDriver.DeleteNetwork", Json{{"NetworkID", kNid}}.dump(), "endpoint");
   EXPECT_EQ(state(), before);
 }
 
 TEST_F(ApiTest, Discovery) {
   auto body = [](int type, Json data) { return Json{{"DiscoveryType", type}, {"DiscoveryData", data}}; };
-  expectOk(call("/NetworkDriver.DiscoverNew", body(1, {{"Address", "198.18.0.2"}, {"BindAddress", "198.18.0.2"}, {"Self", false}})));
+  expectOk(call("/NetworkDriver.DiscoverNew",
+                body(1, {{"Address", "198.18.0.2"}, {"BindAddress", "198.18.0.2"}, {"Self", false}})));
   expectOk(call("/NetworkDriver.DiscoverNew", body(1, {{"Address", "198.18.0.1"}, {"Self", true}})));
   EXPECT_EQ(driver_->discoveredNodes(), (std::set<std::string>{"198.18.0.2"}));  // self is no seed
   EXPECT_EQ(driver_->swarmAddress(), "198.18.0.1");
@@ -241,23 +303,33 @@ TEST_F(ApiTest, Discovery) {
 }
 
 TEST_F(ApiTest, IpamCycleAndErrorsUseTheErrorField) {
-  auto pool = call("/IpamDriver.RequestPool", Json{{"AddressSpace", "weft-local"}, {"Pool", "10.20.0.0/24"}, {"SubPool", ""}, {"Options", nullptr}, {"V6", false}});
+  auto pool = call("/IpamDriver.RequestPool", Json{{"AddressSpace", "weft-local"},
+                                                   {"Pool", "10.20.0.0/24"},
+                                                   {"SubPool", ""},
+                                                   {"Options", nullptr},
+                                                   {"V6", false}});
   std::string pid = pool["PoolID"];
   EXPECT_EQ(pool["Pool"], "10.20.0.0/24");
   EXPECT_TRUE(pool["Data"].is_object());
-  auto gw = call("/IpamDriver.RequestAddress", Json{{"PoolID", pid}, {"Address", ""}, {"Options", {{"RequestAddressType", "com.docker.network.gateway"}}}});
+  auto gw = call("/IpamDriver.RequestAddress",
+                 Json{{"PoolID", pid},
+                      {"Address", ""},
+                      {"Options", {{"RequestAddressType", "com.docker.network.gateway"}}}});
   EXPECT_EQ(gw["Address"], "10.20.0.1/24");
   auto a = call("/IpamDriver.RequestAddress", Json{{"PoolID", pid}});
   EXPECT_EQ(a["Address"], "10.20.0.2/24");
   auto want = call("/IpamDriver.RequestAddress", Json{{"PoolID", pid}, {"Address", "10.20.0.50"}});
   EXPECT_EQ(want["Address"], "10.20.0.50/24");
-  expectErr("/IpamDriver.RequestAddress", Json{{"PoolID", pid}, {"Address", "10.20.0.50"}}.dump(), "already allocated");
+  expectErr("/IpamDriver.RequestAddress", Json{{"PoolID", pid}, {"Address", "10.20.0.50"}}.dump(),
+            "already allocated");
   expectErr("/IpamDriver.RequestAddress", Json{{"PoolID", "nope"}}.dump(), "unknown PoolID");
-  expectErr("/IpamDriver.RequestAddress", Json{{"PoolID", pid}, {"Options", {{"RequestAddressType", 3}}}}.dump(), "must be a string");
+  expectErr("/IpamDriver.RequestAddress",
+            Json{{"PoolID", pid}, {"Options", {{"RequestAddressType", 3}}}}.dump(), "must be a string");
   expectErr("/IpamDriver.RequestAddress", "{}", "missing field \"PoolID\"");
   expectOk(call("/IpamDriver.ReleaseAddress", Json{{"PoolID", pid}, {"Address", "10.20.0.50"}}));
   expectErr("/IpamDriver.ReleaseAddress", Json{{"PoolID", pid}}.dump(), "missing field \"Address\"");
-  expectErr("/IpamDriver.ReleaseAddress", Json{{"PoolID", pid}, {"Address", "10.99.0.1"}}.dump(), "outside pool");
+  expectErr("/IpamDriver.ReleaseAddress", Json{{"PoolID", pid}, {"Address", "10.99.0.1"}}.dump(),
+            "outside pool");
   expectErr("/IpamDriver.RequestPool", Json{{"Pool", "10.20.0.0/99"}}.dump(), "not a valid CIDR");
   expectErr("/IpamDriver.RequestPool", Json{{"Pool", "10.20.0.0/24"}, {"V6", "no"}}.dump(), "true or false");
   expectErr("/IpamDriver.RequestPool", "", "empty");

@@ -1,12 +1,14 @@
+#include "plugin/config.h"
+
 #include <gtest/gtest.h>
 
 #include "driver/network_options.h"
-#include "plugin/config.h"
 
 using namespace weft;
 
 TEST(NetworkOptions, AcceptsKnownOptions) {
-  auto o = driver::parseNetworkOptions({{"mtu", "9000"}, {"encrypted", ""}, {"vni", "42"}, {"weft.name", "blue-1"}});
+  auto o = driver::parseNetworkOptions(
+      {{"mtu", "9000"}, {"encrypted", ""}, {"vni", "42"}, {"weft.name", "blue-1"}});
   ASSERT_TRUE(o.ok()) << o.error().message;
   EXPECT_EQ(*o->mtu, 9000u);
   EXPECT_TRUE(o->encrypted);
@@ -34,7 +36,10 @@ TEST(NetworkOptions, GwbridgeIsABooleanThatDefaultsToOn) {
 }
 
 TEST(NetworkOptions, RefusesUnknownAndMalformedNamingTheOption) {
-  struct Case { std::map<std::string, std::string> in; std::string mention; };
+  struct Case {
+    std::map<std::string, std::string> in;
+    std::string mention;
+  };
   std::vector<Case> cases = {
       {{{"colour", "red"}}, "colour"},
       {{{"mtu", "abc"}}, "mtu"},
@@ -75,11 +80,18 @@ TEST(Config, DefaultsMatchTheDesign) {
 }
 
 TEST(Config, EveryDesignSettingIsAFlagAndAnEnvironmentVariable) {
-  std::vector<std::pair<std::string, std::string>> vals = {
-      {"SCOPE", "global"}, {"ADVERTISE_ADDR", "198.18.0.1"}, {"PEERS", "198.18.0.2,198.18.0.3"},
-      {"GOSSIP_PORT", "8000"}, {"VXLAN_PORT", "4790"}, {"KEY", "k"}, {"KEY_FILE", "/k"},
-      {"MTU", "1400"}, {"LOG_LEVEL", "debug"}, {"STATE_DIR", "/s"}, {"SOCKET", "/x.sock"},
-      {"NETNS_KEEP_DIR", "/run/keep"}};
+  std::vector<std::pair<std::string, std::string>> vals = {{"SCOPE", "global"},
+                                                           {"ADVERTISE_ADDR", "198.18.0.1"},
+                                                           {"PEERS", "198.18.0.2,198.18.0.3"},
+                                                           {"GOSSIP_PORT", "8000"},
+                                                           {"VXLAN_PORT", "4790"},
+                                                           {"KEY", "k"},
+                                                           {"KEY_FILE", "/k"},
+                                                           {"MTU", "1400"},
+                                                           {"LOG_LEVEL", "debug"},
+                                                           {"STATE_DIR", "/s"},
+                                                           {"SOCKET", "/x.sock"},
+                                                           {"NETNS_KEEP_DIR", "/run/keep"}};
   std::vector<std::string> env;
   for (auto& [k, v] : vals) env.push_back("WEFT_" + k + "=" + v);
   auto viaEnv = parse({}, env);

@@ -1,15 +1,15 @@
+#include "driver/driver.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 
-#include <nlohmann/json.hpp>
-
 #include "common/json_file.h"
-#include "driver/driver.h"
 #include "driver/names.h"
 #include "driver/sandbox.h"
 #include "driver/state_store.h"
@@ -168,7 +168,8 @@ TEST_F(DriverTest, JoinAsksForDockerGwbridgeUnlessInternalOrOptedOut) {
   ASSERT_TRUE(driver_->createNetwork(net(id('b'), "10.2.0.0/24", {{"weft.gwbridge", "false"}})).ok());
   ASSERT_TRUE(driver_->createNetwork(internal(net(id('c'), "10.3.0.0/24"))).ok());
   ASSERT_TRUE(driver_->createNetwork(net(id('d'), "10.4.0.0/24", {{"weft.gwbridge", "true"}})).ok());
-  ASSERT_TRUE(driver_->createNetwork(internal(net(id('f'), "10.6.0.0/24", {{"weft.gwbridge", "false"}}))).ok());
+  ASSERT_TRUE(
+      driver_->createNetwork(internal(net(id('f'), "10.6.0.0/24", {{"weft.gwbridge", "false"}}))).ok());
   // --internal with an explicit weft.gwbridge=true asks for two opposite
   // things: refused, and nothing is built.
   auto both = driver_->createNetwork(internal(net(id('g'), "10.7.0.0/24", {{"weft.gwbridge", "yes"}})));
@@ -311,7 +312,7 @@ TEST_F(DriverTest, EndpointLifecycle) {
   EXPECT_EQ(driver_->reapRetired(), 1u);
   EXPECT_FALSE(hasLink(*kernel_, "", j->srcName));
   EXPECT_EQ(kernel_->listLinks(netnsName(nid))->size(), 3u);  // lo, br0, VTEP
-  EXPECT_TRUE(driver_->leave(nid, eid).ok());  // repeat
+  EXPECT_TRUE(driver_->leave(nid, eid).ok());                 // repeat
   ASSERT_TRUE(driver_->deleteEndpoint(nid, eid).ok());
   EXPECT_TRUE(driver_->deleteEndpoint(nid, eid).ok());  // repeat
   ASSERT_TRUE(driver_->deleteNetwork(nid).ok());
@@ -468,7 +469,10 @@ TEST_F(DriverTest, CorruptStateStopsStartAndIsNotOverwritten) {
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message.find("version 99"), std::string::npos);
 
-  ASSERT_TRUE(writeFileAtomic(path, R"({"format":"weft-state","version":1,"networks":[],"endpoints":[{"bad":1}],"ipam":{}})").ok());
+  ASSERT_TRUE(
+      writeFileAtomic(
+          path, R"({"format":"weft-state","version":1,"networks":[],"endpoints":[{"bad":1}],"ipam":{}})")
+          .ok());
   st = restart();
   ASSERT_FALSE(st.ok());
   EXPECT_NE(readFile(path)->find("bad"), std::string::npos);
@@ -538,7 +542,8 @@ TEST(StateFormat, MigrationStepsAndTheirErrors) {
   EXPECT_NE(errorOf({{"version", 1}, {"discovered", {1, 2}}}).find("strings"), std::string::npos);
   EXPECT_NE(errorOf({{"version", 1}}).find("discovered"), std::string::npos);
   EXPECT_NE(errorOf({{"version", 0}}).find("version 0"), std::string::npos);
-  EXPECT_NE(errorOf({{"version", kStateFormatVersion + 1}}).find("not one this weft knows"), std::string::npos);
+  EXPECT_NE(errorOf({{"version", kStateFormatVersion + 1}}).find("not one this weft knows"),
+            std::string::npos);
   EXPECT_NE(errorOf({{"version", "1"}}).find("no format version"), std::string::npos);
   EXPECT_NE(errorOf(nlohmann::json::array()).find("no format version"), std::string::npos);
 }

@@ -1,10 +1,11 @@
+#include "driver/ipam.h"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "driver/ip.h"
-#include "driver/ipam.h"
 
 using namespace weft::driver;
 
@@ -99,8 +100,8 @@ TEST(Ipam, GatewayRequestTakesTheFirstAddressOrTheRequestedOne) {
 
 TEST(Ipam, PoolValidation) {
   Ipam ipam;
-  EXPECT_EQ(ipam.requestPool("", "10.9.0.1/24", "", {}, false).code(), EINVAL);   // host bits
-  EXPECT_EQ(ipam.requestPool("", "10.9.0.0/24", "", {}, true).code(), EINVAL);    // family
+  EXPECT_EQ(ipam.requestPool("", "10.9.0.1/24", "", {}, false).code(), EINVAL);  // host bits
+  EXPECT_EQ(ipam.requestPool("", "10.9.0.0/24", "", {}, true).code(), EINVAL);   // family
   EXPECT_EQ(ipam.requestPool("", "bogus", "", {}, false).code(), EINVAL);
   EXPECT_EQ(ipam.requestPool("", "10.9.0.0/24", "10.8.0.0/25", {}, false).code(), EINVAL);
   EXPECT_EQ(ipam.requestPool("", "", "10.8.0.0/25", {}, false).code(), EINVAL);

@@ -75,7 +75,8 @@ TEST_F(PeerTest, JoinPublishesAndLeaveWithdraws) {
   EXPECT_TRUE(cluster_.published.empty());  // only joined endpoints are reachable
   ASSERT_TRUE(driver_->join(kNid, eid, "").ok());
   ASSERT_EQ(cluster_.published.size(), 1u);
-  EXPECT_EQ(cluster_.published[0], (EndpointRecord{kIdentity, eid, "10.10.0.2/24", "", "02:42:0a:0a:00:02", "198.18.0.1"}));
+  EXPECT_EQ(cluster_.published[0],
+            (EndpointRecord{kIdentity, eid, "10.10.0.2/24", "", "02:42:0a:0a:00:02", "198.18.0.1"}));
   ASSERT_TRUE(driver_->leave(kNid, eid).ok());
   ASSERT_EQ(cluster_.withdrawn.size(), 1u);
   EXPECT_EQ(cluster_.withdrawn[0], std::make_pair(kIdentity, eid));
@@ -116,9 +117,11 @@ TEST_F(PeerTest, RemoteEndpointsAreProgrammedAndRemoved) {
   driver_->applyRemote(remote('d', "10.10.0.30", "198.18.0.3"), true);
   auto n = neigh();
   EXPECT_EQ(n.size(), 3u);
-  EXPECT_NE(std::find(n.begin(), n.end(), kernel::NeighEntry{vx(), "10.10.0.20", "02:42:0a:0a:00:bb"}), n.end());
+  EXPECT_NE(std::find(n.begin(), n.end(), kernel::NeighEntry{vx(), "10.10.0.20", "02:42:0a:0a:00:bb"}),
+            n.end());
   auto f = fdb();
-  EXPECT_NE(std::find(f.begin(), f.end(), kernel::FdbEntry{vx(), "02:42:0a:0a:00:cc", "198.18.0.2"}), f.end());
+  EXPECT_NE(std::find(f.begin(), f.end(), kernel::FdbEntry{vx(), "02:42:0a:0a:00:cc", "198.18.0.2"}),
+            f.end());
   EXPECT_EQ(floods("198.18.0.2"), 1u);  // one flood entry per remote VTEP
   EXPECT_EQ(floods("198.18.0.3"), 1u);
   driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), false);
@@ -143,8 +146,10 @@ TEST_F(PeerTest, AMovedEndpointIsReprogrammed) {
   driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), true);
   driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.3"), true);
   auto f = fdb();
-  EXPECT_NE(std::find(f.begin(), f.end(), kernel::FdbEntry{vx(), "02:42:0a:0a:00:bb", "198.18.0.3"}), f.end());
-  EXPECT_EQ(std::find(f.begin(), f.end(), kernel::FdbEntry{vx(), "02:42:0a:0a:00:bb", "198.18.0.2"}), f.end());
+  EXPECT_NE(std::find(f.begin(), f.end(), kernel::FdbEntry{vx(), "02:42:0a:0a:00:bb", "198.18.0.3"}),
+            f.end());
+  EXPECT_EQ(std::find(f.begin(), f.end(), kernel::FdbEntry{vx(), "02:42:0a:0a:00:bb", "198.18.0.2"}),
+            f.end());
   EXPECT_EQ(floods("198.18.0.2"), 0u);
   EXPECT_EQ(floods("198.18.0.3"), 1u);
 }

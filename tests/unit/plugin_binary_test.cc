@@ -37,8 +37,8 @@ class PluginBinary : public ::testing::Test {
   std::string log() const { return dir_ / "plugin.log"; }
 
   void startPlugin(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {WEFT_PLUGIN_BIN, "--fake-kernel", "--socket", sock(),
-                                     "--state-dir", dir_ / "state"};
+    std::vector<std::string> argv = {WEFT_PLUGIN_BIN, "--fake-kernel", "--socket",
+                                     sock(),          "--state-dir",   dir_ / "state"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc_ = std::make_unique<test::ChildProcess>(argv, log());
     client_ = std::make_unique<UnixHttpClient>(sock(), 2000);
@@ -71,21 +71,29 @@ class PluginBinary : public ::testing::Test {
 
   // The calls Docker makes for `docker network create -d weft --ipam-driver weft`.
   std::string createNetwork() {
-    auto pool = call("/IpamDriver.RequestPool", {{"AddressSpace", "weft-local"}, {"Pool", "10.10.0.0/24"}, {"V6", false}});
+    auto pool = call("/IpamDriver.RequestPool",
+                     {{"AddressSpace", "weft-local"}, {"Pool", "10.10.0.0/24"}, {"V6", false}});
     std::string pid = pool["PoolID"];
-    auto gw = call("/IpamDriver.RequestAddress", {{"PoolID", pid}, {"Options", {{"RequestAddressType", "com.docker.network.gateway"}}}});
-    ok("/NetworkDriver.CreateNetwork", {{"NetworkID", kNid},
-                                        {"Options", {{"com.docker.network.generic", Json::object()}, {"com.docker.network.enable_ipv6", false}}},
-                                        {"IPv4Data", {{{"AddressSpace", "weft-local"}, {"Pool", "10.10.0.0/24"}, {"Gateway", gw["Address"]}}}}});
+    auto gw = call("/IpamDriver.RequestAddress",
+                   {{"PoolID", pid}, {"Options", {{"RequestAddressType", "com.docker.network.gateway"}}}});
+    ok("/NetworkDriver.CreateNetwork",
+       {{"NetworkID", kNid},
+        {"Options",
+         {{"com.docker.network.generic", Json::object()}, {"com.docker.network.enable_ipv6", false}}},
+        {"IPv4Data",
+         {{{"AddressSpace", "weft-local"}, {"Pool", "10.10.0.0/24"}, {"Gateway", gw["Address"]}}}}});
     return pid;
   }
   // `docker run --network`: address, endpoint, join.
   std::string runContainer(const std::string& pool, int i) {
     auto a = call("/IpamDriver.RequestAddress", {{"PoolID", pool}});
     std::string addr = a["Address"];
-    auto ce = call("/NetworkDriver.CreateEndpoint", {{"NetworkID", kNid}, {"EndpointID", eid(i)}, {"Interface", {{"Address", addr}}}});
+    auto ce = call("/NetworkDriver.CreateEndpoint",
+                   {{"NetworkID", kNid}, {"EndpointID", eid(i)}, {"Interface", {{"Address", addr}}}});
     EXPECT_TRUE(ce["Interface"].contains("MacAddress")) << ce.dump() << " addr=" << addr;
-    auto j = call("/NetworkDriver.Join", {{"NetworkID", kNid}, {"EndpointID", eid(i)}, {"SandboxKey", "/var/run/docker/netns/c" + std::to_string(i)}});
+    auto j = call("/NetworkDriver.Join", {{"NetworkID", kNid},
+                                          {"EndpointID", eid(i)},
+                                          {"SandboxKey", "/var/run/docker/netns/c" + std::to_string(i)}});
     EXPECT_EQ(j["InterfaceName"]["DstPrefix"], "eth");
     EXPECT_FALSE(j["InterfaceName"]["SrcName"].get<std::string>().empty());
     return addr;
@@ -152,7 +160,8 @@ TEST_F(PluginBinary, StateSurvivesCleanStopAndKill9) {
     auto info = call("/NetworkDriver.EndpointOperInfo", {{"NetworkID", kNid}, {"EndpointID", eid(1)}});
     EXPECT_EQ(info["Value"]["weft.address"], a1);
     // IPAM remembers: the same addresses are not handed out again.
-    auto again = call("/IpamDriver.RequestAddress", {{"PoolID", pool}, {"Address", a2.substr(0, a2.find('/'))}});
+    auto again =
+        call("/IpamDriver.RequestAddress", {{"PoolID", pool}, {"Address", a2.substr(0, a2.find('/'))}});
     EXPECT_NE(again.value("Error", ""), "");
     auto next = call("/IpamDriver.RequestAddress", {{"PoolID", pool}});
     EXPECT_NE(next["Address"], a1);
@@ -172,7 +181,8 @@ TEST_F(PluginBinary, StateSurvivesCleanStopAndKill9) {
 TEST_F(PluginBinary, CorruptStateFileStopsStartUpAndIsKept) {
   ASSERT_TRUE(makeDirs(dir_ / "state").ok());
   ASSERT_TRUE(writeFileAtomic(dir_ / "state/state.json", "{not json").ok());
-  test::ChildProcess p({WEFT_PLUGIN_BIN, "--fake-kernel", "--socket", sock(), "--state-dir", dir_ / "state"}, log());
+  test::ChildProcess p({WEFT_PLUGIN_BIN, "--fake-kernel", "--socket", sock(), "--state-dir", dir_ / "state"},
+                       log());
   ASSERT_TRUE(p.waitExit(5000));
   EXPECT_TRUE(WIFEXITED(p.exitStatus()));
   EXPECT_NE(WEXITSTATUS(p.exitStatus()), 0);
