@@ -58,7 +58,7 @@ wait_until 10 replies_grow "$pingout" 10
 step "stop weft cleanly (SIGTERM); traffic flows while it is down; restart"
 old_pid="$(weft_pid)"
 time_it "weft-stop h1" assert_ok tb weft-stop h1
-assert_fails test -e "/proc/$old_pid/cmdline"
+assert_ok proc_gone "$old_pid"
 assert_fails answers_activate
 # Everything weft made stays in the kernel without it.
 assert_eq "nsfs" "$(findmnt -rn -o FSTYPE --mountpoint "$nsf")" "sandbox mount while weft is down"
@@ -74,7 +74,7 @@ wait_until 10 replies_grow "$pingout" $((n + 25))
 step "kill -9 weft; traffic flows while it is down; restart"
 old_pid="$(weft_pid)"
 time_it "weft-stop h1 --kill" assert_ok tb weft-stop h1 --kill
-assert_fails test -e "/proc/$old_pid/cmdline"
+assert_ok proc_gone "$old_pid"
 n="$(replies_so_far "$pingout")"
 wait_until 10 replies_grow "$pingout" $((n + 25))
 time_it "weft-start h1 (after SIGKILL)" assert_ok tb weft-start h1

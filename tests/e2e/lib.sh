@@ -114,6 +114,14 @@ assert_ok() {
   ((rc == 0)) || fail "command failed (exit $rc): $*"$'\n'"$out"
   E2E_OUT="$out"
 }
+# proc_gone PID : the process has exited (gone, or a zombie its parent has
+# not reaped yet: a daemon whose launcher exited belongs to whichever init
+# reaps orphans, whenever it does).
+proc_gone() {
+  local st
+  st="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null || true)"
+  [[ -z $st || $st == Z ]]
+}
 # assert_fails CMD... : CMD must fail.
 assert_fails() {
   local out rc=0

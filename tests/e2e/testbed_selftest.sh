@@ -93,7 +93,7 @@ assert_ok tb_docker h2 stop -t 0 "selftest-h2"
 old_dockerd="$(cat "$TB_h2_DIR/launcher.pid")"
 mntns="$(readlink "/proc/$old_dockerd/ns/mnt")"
 time_it "dockerd-stop h2" assert_ok tb dockerd-stop h2
-assert_fails test -e "/proc/$old_dockerd/cmdline"
+assert_ok proc_gone "$old_dockerd"
 assert_fails tb_docker h2 info
 assert_fails tb dockerd-stop h2
 assert_contains "$E2E_OUT" "not running"
@@ -146,12 +146,12 @@ if [[ -x /usr/bin/python3 ]]; then
   assert_fails test -e /run/docker/plugins/weft.sock
   assert_ok tb_docker h1 network rm selftest-net
   assert_ok tb weft-stop h1
-  assert_fails test -e "/proc/$wpid/cmdline"
+  assert_ok proc_gone "$wpid"
   # --kill, and a plugin left running for `down` to find
   assert_ok env WEFT_BIN="$fake_bin" "$TESTBED" weft-start h1
   wpid="$(cat "$TB_h1_WEFT_PIDFILE")"
   assert_ok tb weft-stop h1 --kill
-  assert_fails test -e "/proc/$wpid/cmdline"
+  assert_ok proc_gone "$wpid"
   assert_ok env WEFT_BIN="$fake_bin" "$TESTBED" weft-start h2
   assert_ok env WEFT_BIN="$fake_bin" "$TESTBED" weft-start h1
 else
@@ -235,7 +235,7 @@ kill -KILL "${half_pids[0]}"
 e2e_bed_down
 assert_empty "$(ip netns list | grep -F -- "$TB_NS_PREFIX" || true)" "namespaces left after failed up"
 assert_fails test -e "$TB_DIR"
-for p in "${half_pids[@]}"; do assert_fails test -e "/proc/$p"; done
+for p in "${half_pids[@]}"; do assert_ok proc_gone "$p"; done
 assert_ok tb down # idempotent
 
 e2e_pass
