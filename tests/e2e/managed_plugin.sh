@@ -12,7 +12,8 @@
 #     hosts ping each other;
 #  4. while a container on h1 pings one on h2 every 10 ms: kill -9 h2's
 #     weft-plugin (Docker restarts it), then `plugin disable -f` / `upgrade`
-#     to tag 2 / `enable` on h2; count lost replies and the longest gap;
+#     to tag 2 / `enable` on every host in turn; count lost replies and the
+#     longest gap;
 #  5. swarm: 1 manager + 2 workers, SCOPE=global and no PEERS (seeds come
 #     from Docker's DiscoverNew), `network create -d weft:latest --attachable`,
 #     a 3-replica service spread over the hosts, tasks ping each other by IP,
@@ -21,7 +22,8 @@
 # Knobs: WEFT_IMAGE_CACHE (default /var/cache/weft-images: the debootstrapped
 # base and the plugin rootfs of identical inputs are reused from there),
 # WEFT_E2E_PLUGIN_REBUILD=1 (always docker build, ignore the rootfs cache),
-# WEFT_E2E_MAX_LOST (default 200: lost 10-ms replies allowed per event).
+# WEFT_E2E_MAX_LOST (default 0: lost 10-ms replies allowed per event; the
+# issue asks for zero, and the data plane does not involve the plugin).
 #
 # Takes (2 cores): ~3.5 min when it builds (docker build ~2-3 min), ~1.3 min
 # when the rootfs cache hits; the first run on a machine adds ~2 min of
@@ -32,7 +34,7 @@ source "$E2E_LIB_DIR/weft_lib.sh"
 source "$E2E_LIB_DIR/managed_lib.sh"
 
 managed_require
-MAX_LOST="${WEFT_E2E_MAX_LOST:-200}"
+MAX_LOST="${WEFT_E2E_MAX_LOST:-0}"
 
 e2e_bed_up 3
 HOSTS=(h1 h2 h3)
@@ -135,21 +137,28 @@ assert_ne "$old" "$new" "weft-plugin was restarted"
 wait "$PING_PID" || true
 check_pings "kill -9 + Docker's restart" "$E2E_BED_PARENT/ping-kill.txt" 600
 
-step "disable -f / upgrade to $REG/weft:2 / enable on h2 while c1 pings c2 every 10 ms"
-ping_bg h1 c1 "${IP[c2]}" 1200 "$E2E_BED_PARENT/ping-upgrade.txt"
+step "every host in turn: disable -f / upgrade to $REG/weft:2 / enable, while c1 (h1) pings c2 (h2) every 10 ms"
+ping_bg h1 c1 "${IP[c2]}" 2000 "$E2E_BED_PARENT/ping-upgrade.txt"
 sleep 1
-timer_start upgrade
-time_it "plugin disable -f" assert_ok dh h2 plugin disable -f weft
-time_it "plugin upgrade" assert_ok dh h2 plugin upgrade --grant-all-permissions --skip-remote-check weft "$REG/weft:2"
-time_it "plugin enable" assert_ok dh h2 plugin enable weft
-log "disable+upgrade+enable: $(timer_ms upgrade) ms"
+for h in "${HOSTS[@]}"; do
+  timer_start upgrade
+  time_it "plugin disable -f $h" assert_ok dh "$h" plugin disable -f weft
+  time_it "plugin upgrade $h" assert_ok dh "$h" plugin upgrade --grant-all-permissions --skip-remote-check weft "$REG/weft:2"
+  time_it "plugin enable $h" assert_ok dh "$h" plugin enable weft
+  log "$h: disable+upgrade+enable: $(timer_ms upgrade) ms"
+done
 wait "$PING_PID" || true
-assert_eq "$REG/weft:2" "$(dh h2 plugin inspect -f '{{.PluginReference}}' weft)" "h2 runs tag 2"
-assert_contains "$(dh h2 plugin inspect -f '{{json .Settings.Env}}' weft)" "\"ADVERTISE_ADDR=$TB_h2_ADDR\"" "settings survive the upgrade"
-assert_contains "$(dh h2 exec c2 ip -o link)" "eth0" "c2 keeps its interface"
-assert_contains "$(cat "$TB_h2_DIR/dockerd.log")" "also kept in /host/run/weft/netns (1 restored" \
-  "h2's weft put the sandbox back from NETNS_KEEP_DIR after the upgrade"
-check_pings "disable/upgrade/enable" "$E2E_BED_PARENT/ping-upgrade.txt" 1200
+for h in "${HOSTS[@]}"; do
+  assert_eq "$REG/weft:2" "$(dh "$h" plugin inspect -f '{{.PluginReference}}' weft)" "$h runs tag 2"
+  assert_contains "$(dh "$h" plugin inspect -f '{{json .Settings.Env}}' weft)" "\"ADVERTISE_ADDR=$(haddr "$h")\"" \
+    "$h: settings survive the upgrade"
+  assert_contains "$(cat "$(hvar "$h" DIR)/dockerd.log")" "also kept in /host/run/weft/netns (1 restored" \
+    "$h's weft put the sandbox back from NETNS_KEEP_DIR after the upgrade"
+done
+for i in 1 2 3; do
+  assert_contains "$(dh "h$i" exec "c$i" ip -o link)" "eth0" "c$i keeps its interface"
+done
+check_pings "disable/upgrade/enable on every host" "$E2E_BED_PARENT/ping-upgrade.txt" 2000
 ping_ok_on h3 c3 "${IP[c2]}" 3
 # A new container on the upgraded host joins the network too.
 run_ctr_on h2 c2b mnet
