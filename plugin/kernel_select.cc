@@ -11,9 +11,11 @@ namespace weft::plugin {
 
 Result<kernel::KernelPtr> makeKernel(bool fake, const std::string& netnsDir, const std::string& keepDir) {
   if (!keepDir.empty()) {
-    std::error_code ec;
-    auto a = std::filesystem::weakly_canonical(keepDir, ec),
-         b = std::filesystem::weakly_canonical(netnsDir, ec);
+    std::error_code ea, eb;  // an unresolvable path is compared as given
+    auto a = std::filesystem::weakly_canonical(keepDir, ea),
+         b = std::filesystem::weakly_canonical(netnsDir, eb);
+    if (ea) a = std::filesystem::path(keepDir).lexically_normal();
+    if (eb) b = std::filesystem::path(netnsDir).lexically_normal();
     if (a == b || a.string().rfind(b.string() + "/", 0) == 0)
       return Error{EINVAL, "NETNS_KEEP_DIR (" + keepDir + ") must be outside " + netnsDir +
                                ": the point is a second mount that survives when that one is unmounted"};
