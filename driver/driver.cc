@@ -233,10 +233,9 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
     v6.push_back(*s);
   }
 
-  uint64_t seq = 0;
-  bool repeat = false;
+  uint64_t seq;
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    std::unique_lock<std::mutex> lk(mu_);
     if (auto it = networks_.find(r.networkId); it != networks_.end()) {
       Network& n = it->second;
       if (!(n.options.raw == opts->raw && n.ipv4 == v4 && n.ipv6 == v6))
@@ -253,53 +252,52 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
                                                       " endpoint(s) of containers that are gone"
                                                 : ""));
       if (!dropped) return Status::Ok();
-      seq = bumpLocked();
-      repeat = true;
-    } else {
-      Network n;
-      n.id = r.networkId;
-      n.options = *opts;
-      n.ipv4 = v4;
-      n.ipv6 = v6;
-      n.internal = r.internal;
-      n.enableIpv6 = r.enableIpv6;
-      if (cfg_.scope == "global")
-        n.identity = "id:" + r.networkId;
-      else if (!opts->name.empty())
-        n.identity = "name:" + opts->name;
-      else if (!v4.empty())
-        n.identity = "subnet:" + v4.front().pool;
-      else if (!v6.empty())
-        n.identity = "subnet:" + v6.front().pool;
-      else
-        n.identity = "id:" + r.networkId;
-      for (const auto& [id, other] : networks_) {
-        if (other.identity == n.identity)
-          return Error{EEXIST, "weft network " + id.substr(0, 12) + " on this host already is " +
-                                   n.identity.substr(n.identity.find(':') + 1) +
-                                   "; networks that share a subnet need distinct -o weft.name=NAME"};
-      }
-      auto vni = chooseVni(*opts, n.identity, n.id);
-      if (!vni.ok()) return vni.error();
-      n.vni = *vni;
-      auto mtu = mtuFor(*opts);
-      if (!mtu.ok()) return mtu.error();
-      n.mtu = *mtu;
-      n.netns = netnsName(n.id);
-      n.vxlanName = vxlanName(n.vni);
-      for (const auto& [id, other] : networks_)
-        if (other.netns == n.netns)
-          return Error{EEXIST, "network " + id + " already uses namespace " + n.netns};
-      if (auto st = buildSandbox(kernel_, sandboxSpecLocked(n)); !st) return st;
-      LOG_INFO("driver", "created network " << n.id.substr(0, 12) << " vni " << n.vni << " mtu " << n.mtu
-                                            << " (" << n.identity << ")");
-      auto& placed = networks_.emplace(n.id, std::move(n)).first->second;
-      floodRefs_.erase(placed.identity);
-      programAllPeersLocked(placed);
-      seq = bumpLocked();
+      uint64_t seq = bumpLocked();
+      lk.unlock();
+      return commit(seq);
     }
+    Network n;
+    n.id = r.networkId;
+    n.options = *opts;
+    n.ipv4 = v4;
+    n.ipv6 = v6;
+    n.internal = r.internal;
+    n.enableIpv6 = r.enableIpv6;
+    if (cfg_.scope == "global")
+      n.identity = "id:" + r.networkId;
+    else if (!opts->name.empty())
+      n.identity = "name:" + opts->name;
+    else if (!v4.empty())
+      n.identity = "subnet:" + v4.front().pool;
+    else if (!v6.empty())
+      n.identity = "subnet:" + v6.front().pool;
+    else
+      n.identity = "id:" + r.networkId;
+    for (const auto& [id, other] : networks_) {
+      if (other.identity == n.identity)
+        return Error{EEXIST, "weft network " + id.substr(0, 12) + " on this host already is " +
+                                 n.identity.substr(n.identity.find(':') + 1) +
+                                 "; networks that share a subnet need distinct -o weft.name=NAME"};
+    }
+    auto vni = chooseVni(*opts, n.identity, n.id);
+    if (!vni.ok()) return vni.error();
+    n.vni = *vni;
+    auto mtu = mtuFor(*opts);
+    if (!mtu.ok()) return mtu.error();
+    n.mtu = *mtu;
+    n.netns = netnsName(n.id);
+    n.vxlanName = vxlanName(n.vni);
+    for (const auto& [id, other] : networks_)
+      if (other.netns == n.netns)
+        return Error{EEXIST, "network " + id + " already uses namespace " + n.netns};
+    if (auto st = buildSandbox(kernel_, sandboxSpecLocked(n)); !st) return st;
+    LOG_INFO("driver", "created network " << n.id.substr(0, 12) << " vni " << n.vni << " mtu " << n.mtu
+                                          << " (" << n.identity << ")");
+    auto& placed = networks_.emplace(n.id, std::move(n)).first->second;
+    floodRefs_.erase(placed.identity);
+    programAllPeersLocked(placed);
+    seq = bumpLocked();
   }
-  if (repeat) return commit(seq);
   if (auto st = commit(seq); !st) {
     std::lock_guard<std::mutex> lk(mu_);
     auto it = networks_.find(r.networkId);
