@@ -117,8 +117,38 @@ Result<std::vector<Netns>> FakeKernel::listNetns() {
   FAKE_ENTER("listNetns");
   std::vector<Netns> out;
   for (auto& [name, n] : namespaces_)
-    if (!name.empty()) out.push_back(name);
+    if (!name.empty() && name[0] != '/') out.push_back(name);  // '/': orphans (orphanNetns)
   return out;
+}
+
+Result<int> FakeKernel::orphanNetns(const Netns& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = namespaces_.find(name);
+  if (name.empty() || it == namespaces_.end()) return notFound("orphanNetns", nsName(name));
+  const int nsid = nextNsid_++;
+  const Netns key = "/orphan:" + std::to_string(nsid);  // no valid namespace name starts with '/'
+  namespaces_.emplace(key, std::move(it->second));
+  namespaces_.erase(it);
+  for (auto& [nsn, other] : namespaces_)  // veth peers follow it
+    for (auto& [ln, l] : other.links)
+      if (l.info.kind == LinkKind::kVeth && l.peerNs == name) l.peerNs = key;
+  return nsid;
+}
+
+Result<int> FakeKernel::removeUnreachableVxlan(const std::string& name, uint32_t vni, uint16_t port) {
+  FAKE_ENTER("removeUnreachableVxlan");
+  for (auto& [key, n] : namespaces_) {
+    if (key.rfind("/orphan:", 0) != 0) continue;
+    auto it = n.links.find(name);
+    if (it == n.links.end()) continue;
+    const LinkInfo& l = it->second.info;
+    if (l.kind != LinkKind::kVxlan || l.vni != vni || l.port != port) continue;
+    const Netns ns = key;
+    removeLinkLocked(ns, name);
+    return std::stoi(ns.substr(8));
+  }
+  return notFound("removeUnreachableVxlan",
+                  "VXLAN '" + name + "' with VNI " + std::to_string(vni) + " in a namespace no file reaches");
 }
 
 std::string FakeKernel::netnsPath(const Netns& name) const {

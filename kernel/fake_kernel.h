@@ -50,6 +50,11 @@ class FakeKernel : public Kernel {
   // The next call of method `op` (e.g. "createVeth") fails with `err` and
   // changes nothing. Several calls queue up.
   void failNext(const std::string& op, int err);
+  // The namespace stays alive with everything in it, but no file reaches it
+  // any more (as when its mounts are gone and something else holds it): it
+  // leaves listNetns() and cannot be named, its VXLAN devices still hold
+  // their VNIs. Returns its id in the host (see removeUnreachableVxlan).
+  Result<int> orphanNetns(const Netns& name);
 
   Status probe() override;
   Status createNetns(const Netns& name) override;
@@ -62,6 +67,7 @@ class FakeKernel : public Kernel {
                     const std::string& peerName, uint32_t mtu) override;
   Status createVxlan(const VxlanSpec& spec, const Netns& targetNs) override;
   Status deleteLink(const Netns& ns, const std::string& name) override;
+  Result<int> removeUnreachableVxlan(const std::string& name, uint32_t vni, uint16_t port) override;
   Status retireLink(const Netns& ns, const std::string& name, const std::string& newName,
                     uint32_t group) override;
   Status deleteLinkGroup(const Netns& ns, uint32_t group) override;
@@ -135,7 +141,8 @@ class FakeKernel : public Kernel {
 
   mutable std::mutex mu_;
   std::string netnsDir_;
-  std::map<Netns, Namespace> namespaces_;
+  std::map<Netns, Namespace> namespaces_;  // orphans under kOrphanKey + their id
+  int nextNsid_ = 0;
   std::map<std::string, std::deque<int>> faults_;
   uint64_t macSeed_ = 0x5745465400000000ull;  // "WEFT"
   uint32_t underlayMtu_ = 1500;

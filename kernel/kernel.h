@@ -42,6 +42,14 @@ class Kernel {
   // there), then moves it into `targetNs` (no move when targetNs is host).
   virtual Status createVxlan(const VxlanSpec& spec, const Netns& targetNs) = 0;
   virtual Status deleteLink(const Netns& ns, const std::string& name) = 0;
+  // Deletes a VXLAN device named `name` with this VNI and UDP port that lives
+  // in a network namespace no namespace file of this shim reaches any more
+  // (an orphaned sandbox: its mounts gone, the namespace kept alive by
+  // something else, so its VTEP still holds the VNI on the host's VXLAN
+  // socket). It is found through the ids the host namespace keeps for its
+  // peers (RTM_GETNSID) and deleted there (IFLA_TARGET_NETNSID). Returns that
+  // namespace's id in the host; ENOENT when there is no such device.
+  virtual Result<int> removeUnreachableVxlan(const std::string& name, uint32_t vni, uint16_t port) = 0;
   // Takes a link out of service at once and leaves the slow part of deleting
   // it (the kernel waits for the device's references to go, ~20 ms a veth)
   // to deleteLinkGroup: detaches it from its master, sets it down, renames it

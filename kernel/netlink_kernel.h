@@ -77,6 +77,7 @@ class NetlinkKernel : public Kernel {
                     const std::string& peerName, uint32_t mtu) override;
   Status createVxlan(const VxlanSpec& spec, const Netns& targetNs) override;
   Status deleteLink(const Netns& ns, const std::string& name) override;
+  Result<int> removeUnreachableVxlan(const std::string& name, uint32_t vni, uint16_t port) override;
   Status retireLink(const Netns& ns, const std::string& name, const std::string& newName,
                     uint32_t group) override;
   Status deleteLinkGroup(const Netns& ns, uint32_t group) override;

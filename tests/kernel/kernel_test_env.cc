@@ -1,9 +1,11 @@
 #include "tests/kernel/kernel_test_env.h"
 
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -40,6 +42,8 @@ void KernelTest::SetUp() {
 }
 
 void KernelTest::TearDown() {
+  for (int fd : orphanHolders_) ::close(fd);  // real orphans die with their last reference
+  orphanHolders_.clear();
   if (!kernel_) return;
   for (auto it = createdNs_.rbegin(); it != createdNs_.rend(); ++it) {
     auto s = k().deleteNetns(*it);
@@ -59,6 +63,22 @@ Netns KernelTest::makeNs(const std::string& base) {
   EXPECT_TRUE(s.ok()) << "createNetns " << name << ": " << s.error().message;
   createdNs_.push_back(name);
   return name;
+}
+
+void KernelTest::orphanNs(const Netns& ns) {
+  const std::string path = k().netnsPath(ns);
+  if (real()) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0) << path;
+    orphanHolders_.push_back(fd);
+    ASSERT_EQ(::umount2(path.c_str(), MNT_DETACH), 0) << path;
+    ASSERT_EQ(::unlink(path.c_str()), 0) << path;
+  } else {
+    ASSERT_OK(static_cast<FakeKernel&>(k()).orphanNetns(ns));
+  }
+  auto list = k().listNetns();
+  ASSERT_OK(list);
+  ASSERT_EQ(std::count(list->begin(), list->end(), ns), 0) << ns << " is still listed";
 }
 
 std::string KernelTest::makeUnderlay(uint32_t mtu) {

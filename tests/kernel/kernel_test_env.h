@@ -37,6 +37,12 @@ class KernelTest : public ::testing::TestWithParam<Impl> {
   // default route through it; returns the address to pass to underlayMtu.
   std::string makeUnderlay(uint32_t mtu);
 
+  // No namespace file reaches `ns` any more, but it lives on until TearDown
+  // (real kernel: its mount is removed and an open fd stands for whatever
+  // else holds it; fake: FakeKernel::orphanNetns). Returns nothing; check
+  // with ASSERT_NO_FATAL_FAILURE.
+  void orphanNs(const Netns& ns);
+
   std::set<std::string> linkNames(const Netns& ns);
   LinkInfo link(const Netns& ns, const std::string& name);
 
@@ -45,6 +51,7 @@ class KernelTest : public ::testing::TestWithParam<Impl> {
   std::set<std::string> baselineHostLinks_;
   std::vector<Netns> createdNs_;
   std::vector<std::string> hostLinks_;
+  std::vector<int> orphanHolders_;  // fds keeping real orphaned namespaces alive
 };
 
 }  // namespace weft::kernel::testing
