@@ -245,6 +245,7 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
       // (the engine does not keep swarm networks). Docker holds no endpoint
       // on a network it creates, so endpoints weft has that are not joined
       // (their containers died with a crashed daemon) are orphans.
+      if (auto st = usableLocked(n); !st) return st;
       size_t dropped = dropOrphansLocked(n);
       LOG_INFO("driver", "network " << n.id.substr(0, 12)
                                     << " created again with the same options: kept (vni " << n.vni << ")"
@@ -347,6 +348,7 @@ Status Driver::deleteNetwork(const std::string& networkId) {
                               std::to_string(it->second.endpoints.size()) + " endpoint(s)"};
     if (auto st = removeSandbox(kernel_, sandboxSpecLocked(it->second)); !st) return st;
     floodRefs_.erase(it->second.identity);
+    faults_.erase(networkId);
     removed = std::move(it->second);
     networks_.erase(it);
     seq = bumpLocked();

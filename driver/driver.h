@@ -4,6 +4,7 @@
 // from several threads (one lock serializes changes, as libnetwork's peerdb
 // serializes peer operations) and is all-or-nothing.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -29,6 +30,9 @@ struct DriverConfig {
   std::string advertiseAddr;    // local VTEP address; empty: let the kernel choose
   uint16_t vxlanPort = 4789;
   uint32_t defaultMtu = 0;  // 0: derive from the underlay
+  // First retry of a network that could not be restored; it doubles up to
+  // 60 s (see faults()).
+  std::chrono::milliseconds repairRetry{2000};
 };
 
 struct IpamData {
@@ -88,6 +92,8 @@ struct SandboxSpec;
 
 struct ReconcileReport {
   std::vector<std::string> actions;
+  // Networks whose sandbox could not be restored: network id -> why.
+  std::map<std::string, std::string> faults;
 };
 
 class Driver {
@@ -154,6 +160,16 @@ class Driver {
   // (weft-plugin: every 2 s). Returns how many it found.
   size_t sweepVanished();
 
+  // Networks whose sandbox could not be restored (at start, or when one of
+  // their repairs failed): they stay in the state and keep their endpoints,
+  // Docker calls that need the sandbox fail naming the reason, and every
+  // call of repairFaulted() (weft-plugin: every 2 s) tries again. Network
+  // id -> why it is not usable.
+  std::map<std::string, std::string> faults() const;
+  // Tries to restore each faulted network (sandbox, endpoints, remote
+  // peers); returns how many are usable again.
+  size_t repairFaulted();
+
   // --- inspection (weftctl, tests) ---
   std::vector<Network> networks() const;
   std::vector<Endpoint> endpoints() const;
@@ -170,6 +186,18 @@ class Driver {
   uint64_t bumpLocked() { return ++changeSeq_; }
   Status loadFrom(const nlohmann::json& j);
   Status reconcileLocked(ReconcileReport* report);
+  // Under mu_: brings one network's sandbox and endpoints in line with the
+  // state (start-up reconcile and repair).
+  Status reconcileNetworkLocked(Network& n, std::vector<std::string>* did);
+  // Under mu_: OK when n's sandbox is usable, repairing a faulted network
+  // first; otherwise an error that says why.
+  Status usableLocked(Network& n);
+  // Under mu_: n's sandbox is not usable (reason): its endpoints are not
+  // joined, and a retry is scheduled.
+  void markFaultyLocked(Network& n, const std::string& reason);
+  // Under mu_: one repair attempt; on success n's peers are programmed and
+  // its joined endpoints published again.
+  Status repairLocked(Network& n);
   Result<uint32_t> mtuFor(const NetworkOptions& o) const;
   SandboxSpec sandboxSpecLocked(const Network& n) const;
   Result<uint32_t> chooseVni(const NetworkOptions& o, const std::string& identity,
@@ -208,6 +236,12 @@ class Driver {
   std::string swarmSelf_;
   uint64_t changeSeq_ = 0;
   std::set<std::string> retiredIn_;  // namespaces holding retired veths
+  struct Fault {
+    std::string reason;
+    std::chrono::steady_clock::duration delay{};  // until the next retry, doubling
+    std::chrono::steady_clock::time_point next;
+  };
+  std::map<std::string, Fault> faults_;  // network id -> why it is not usable (see faults())
   uint32_t retiredSeq_ = 0;
 };
 

@@ -53,6 +53,7 @@ Result<CreateEndpointResult> Driver::createEndpoint(const CreateEndpointRequest&
       if (e.macChosenByWeft) result.macAddress = e.mac;
       return result;
     }
+    if (auto st = usableLocked(n); !st) return st.error();
     if (a4 && !inSubnets(n.ipv4, a4->addr))
       return Error{EINVAL, "address " + r.iface.address + " is outside the network's IPv4 subnets"};
     if (a6 && !inSubnets(n.ipv6, a6->addr))
@@ -175,6 +176,7 @@ Result<JoinResult> Driver::join(const std::string& networkId, const std::string&
     if (kernel_.getLink(nit->second.netns, e.sandboxVeth).ok()) return res;
     e.joined = false;  // its veth vanished (see sweepVanished): plug it anew
   }
+  if (auto st = usableLocked(nit->second); !st) return st.error();
   // No state write: the veth itself records the join, and outlives weft.
   if (auto st = plugEndpoint(kernel_, nit->second.netns, e.hostVeth, e.sandboxVeth, nit->second.mtu); !st)
     return st.error();

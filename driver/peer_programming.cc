@@ -45,6 +45,7 @@ EndpointRecord Driver::localRecordLocked(const Endpoint& e) const {
 }
 
 void Driver::programPeerLocked(const Network& n, const EndpointRecord& r, bool add) {
+  if (faults_.count(n.id)) return;  // no sandbox to program: repairLocked programs every peer
   auto& vteps = floodRefs_[n.identity];
   auto ensure = [&](Status st, const char* what, std::initializer_list<int> benign) {
     if (st.ok()) return;

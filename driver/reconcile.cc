@@ -15,47 +15,57 @@ namespace {
 bool startsWith(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
 }  // namespace
 
-Status Driver::reconcileLocked(ReconcileReport* report) {
-  auto& did = report->actions;
-  // 0. Veths retired before a restart and never reaped.
-  for (const auto& [id, n] : networks_) driver::reapRetired(kernel_, n.netns);
-  driver::reapRetired(kernel_, kernel::kHostNetns);
-  // 1. Sandboxes of known networks.
-  for (auto& [id, n] : networks_) {
-    auto st = reconcileSandbox(kernel_, sandboxSpecLocked(n), &did);
-    if (!st) return Error{st.code(), "restoring network " + id.substr(0, 12) + ": " + st.error().message};
-  }
+Status Driver::reconcileNetworkLocked(Network& n, std::vector<std::string>* did) {
+  // 1. The sandbox.
+  if (auto st = reconcileSandbox(kernel_, sandboxSpecLocked(n), did); !st)
+    return Error{st.code(), "restoring network " + n.id.substr(0, 12) + ": " + st.error().message};
   // 2. Endpoints: joined is whatever the kernel says -- an endpoint whose
   //    sandbox-side veth exists is joined (adopted and repaired), one whose
   //    veth vanished (its container died while weft was down) is not.
-  for (auto& [id, e] : endpoints_) {
-    const Network& n = networks_.at(e.networkId);
+  for (const auto& eid : n.endpoints) {
+    Endpoint& e = endpoints_.at(eid);
     auto l = kernel_.getLink(n.netns, e.sandboxVeth);
     e.joined = l.ok();
     if (!l.ok()) continue;
     if (l->master != kBridgeName) {
       kernel_.setMaster(n.netns, e.sandboxVeth, kBridgeName);
-      did.push_back("re-attached " + e.sandboxVeth + " to br0");
+      did->push_back("re-attached " + e.sandboxVeth + " to br0");
     }
     if (!l->up) {
       kernel_.setLinkUp(n.netns, e.sandboxVeth, true);
-      did.push_back("set " + e.sandboxVeth + " up");
+      did->push_back("set " + e.sandboxVeth + " up");
     }
   }
-  // 3. Stale veths inside known sandboxes.
+  // 3. Stale veths inside the sandbox.
+  auto links = kernel_.listLinks(n.netns);
+  if (!links.ok())
+    return Error{links.code(), "restoring network " + n.id.substr(0, 12) + ": " + links.error().message};
+  for (const auto& l : *links) {
+    if (!startsWith(l.name, kSandboxVethPrefix)) continue;
+    bool known = std::any_of(n.endpoints.begin(), n.endpoints.end(), [&](const std::string& eid) {
+      const Endpoint& e = endpoints_.at(eid);
+      return e.joined && e.sandboxVeth == l.name;
+    });
+    if (!known) {
+      kernel_.deleteLink(n.netns, l.name);
+      did->push_back("removed stale veth " + l.name + " from " + n.netns);
+    }
+  }
+  return Status::Ok();
+}
+
+Status Driver::reconcileLocked(ReconcileReport* report) {
+  auto& did = report->actions;
+  // 0. Veths retired before a restart and never reaped.
+  for (const auto& [id, n] : networks_) driver::reapRetired(kernel_, n.netns);
+  driver::reapRetired(kernel_, kernel::kHostNetns);
+  // 1-3. Each known network on its own: one that cannot be restored is
+  //      reported and retried (repairFaulted), and does not keep weft from
+  //      serving the others.
   for (auto& [id, n] : networks_) {
-    auto links = kernel_.listLinks(n.netns);
-    if (!links.ok()) return links.error();
-    for (const auto& l : *links) {
-      if (!startsWith(l.name, kSandboxVethPrefix)) continue;
-      bool known = std::any_of(n.endpoints.begin(), n.endpoints.end(), [&](const std::string& eid) {
-        const Endpoint& e = endpoints_.at(eid);
-        return e.joined && e.sandboxVeth == l.name;
-      });
-      if (!known) {
-        kernel_.deleteLink(n.netns, l.name);
-        did.push_back("removed stale veth " + l.name + " from " + n.netns);
-      }
+    if (auto st = reconcileNetworkLocked(n, &did); !st) {
+      markFaultyLocked(n, st.error().message);
+      report->faults[id] = st.error().message;
     }
   }
   // 4. Stale sandboxes: namespaces of networks deleted while weft was down.

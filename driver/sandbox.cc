@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/log.h"
 #include "driver/ip.h"
 #include "driver/names.h"
 
@@ -28,11 +29,24 @@ kernel::VxlanSpec vxlanSpec(const SandboxSpec& s) {
 
 Status addVtep(kernel::Kernel& k, const SandboxSpec& s) {
   auto st = k.createVxlan(vxlanSpec(s), s.netns);
+  if (!st && st.code() == EEXIST) {
+    // weft's own VTEP for this VNI (same name) may be stuck in an orphaned
+    // sandbox -- a namespace whose files are gone but that something else
+    // keeps alive, e.g. across a plugin upgrade. It serves nothing there.
+    if (auto orphan = k.removeUnreachableVxlan(s.vxlanName, s.vni, s.port); orphan.ok()) {
+      LOG_WARN("sandbox", "removed " << s.vxlanName << " (vni " << s.vni
+                                     << ") from an orphaned sandbox that no namespace file reaches "
+                                        "(host nsid "
+                                     << *orphan << "); it held the VNI this network needs");
+      st = k.createVxlan(vxlanSpec(s), s.netns);
+    }
+  }
   if (!st && st.code() == EEXIST)
     return Error{EEXIST, "cannot create VTEP " + s.vxlanName + " (vni " + std::to_string(s.vni) +
                              ", udp port " + std::to_string(s.port) +
-                             "): a VXLAN device with that name or VNI already exists on this host; "
-                             "pick another with -o vni="};
+                             "): a VXLAN device that is not weft's holds that name or VNI on this host "
+                             "(see `ip -d link show type vxlan`); remove it, or give the network another VNI "
+                             "with -o vni="};
   if (!st) return ctx(st, "create VTEP " + s.vxlanName);
   if (auto m = k.setMaster(s.netns, s.vxlanName, kBridgeName); !m)
     return ctx(m, "enslave " + s.vxlanName + " to br0");

@@ -264,8 +264,13 @@ void Api::addIpamRoutes() {
 
 void Api::addAdminRoutes() {
   auto& d = driver_;
-  add("/weft.Status", false, true, [&d](const std::string&) -> Result<std::string> {
+  add("/weft.Status", false, true, [this, &d](const std::string&) -> Result<std::string> {
     const auto& c = d.config();
+    // What is wrong on this host that weft could not repair (weftctl check).
+    Json problems = Json::array();
+    for (const auto& w : hostWarnings_) problems.push_back({{"kind", "host"}, {"message", w}});
+    for (const auto& [id, why] : d.faults())
+      problems.push_back({{"kind", "network"}, {"network", id}, {"message", why}});
     Json j = {{"version", kVersion},
               {"scope", c.scope},
               {"stateDir", c.stateDir},
@@ -275,7 +280,8 @@ void Api::addAdminRoutes() {
               {"endpoints", d.endpointCount()},
               {"stateWrites", d.stateWrites()},
               {"discoveredNodes", d.discoveredNodes()},
-              {"swarmAddress", d.swarmAddress()}};
+              {"swarmAddress", d.swarmAddress()},
+              {"problems", problems}};
     return j.dump();
   });
   add("/weft.Networks", false, true, [&d](const std::string&) -> Result<std::string> {

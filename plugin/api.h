@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "driver/driver.h"
 
@@ -28,6 +29,9 @@ class Api {
   static std::string errorBody(const std::string& path, const std::string& message);
   // Where /weft.Peers gets the control plane's view (unset: single host).
   void setClusterStatus(std::function<Result<std::string>()> fn) { clusterStatus_ = std::move(fn); }
+  // Problems of this host found at start that do not stop weft (shown by
+  // /weft.Status under "problems", with the driver's faulted networks).
+  void setHostWarnings(std::vector<std::string> w) { hostWarnings_ = std::move(w); }
 
  private:
   struct Route {
@@ -44,6 +48,7 @@ class Api {
   driver::Driver& driver_;
   std::unordered_map<std::string, Route> routes_;
   std::function<Result<std::string>()> clusterStatus_;
+  std::vector<std::string> hostWarnings_;
 };
 
 }  // namespace weft::plugin

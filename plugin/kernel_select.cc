@@ -9,7 +9,8 @@
 
 namespace weft::plugin {
 
-Result<kernel::KernelPtr> makeKernel(bool fake, const std::string& netnsDir, const std::string& keepDir) {
+Result<kernel::KernelPtr> makeKernel(bool fake, const std::string& netnsDir, const std::string& keepDir,
+                                     std::vector<std::string>* warnings) {
   if (!keepDir.empty()) {
     std::error_code ea, eb;  // an unresolvable path is compared as given
     auto a = std::filesystem::weakly_canonical(keepDir, ea),
@@ -29,13 +30,15 @@ Result<kernel::KernelPtr> makeKernel(bool fake, const std::string& netnsDir, con
   }
   if (keepDir.empty()) return kernel::KernelPtr(std::move(k));
   auto shared = kernel::onSharedMount(keepDir);
-  if (!shared.ok() || !*shared)
-    LOG_WARN("plugin",
-             "NETNS_KEEP_DIR "
-                 << keepDir
-                 << " is not on a shared mount: its namespace mounts stay in weft's own mount namespace, "
+  if (!shared.ok() || !*shared) {
+    std::string w = "NETNS_KEEP_DIR " + keepDir +
+                    " is not on a shared mount: its namespace mounts stay in weft's own mount namespace, "
                     "so `docker plugin disable` and `upgrade` will still cut running containers' traffic "
-                    "(the managed plugin needs the host's /run to be a shared mount, as systemd makes it)");
+                    "(the managed plugin needs the host's /run to be a shared mount, as systemd makes it: "
+                    "`mount --make-rshared /run`)";
+    LOG_WARN("plugin", w);
+    warnings->push_back(std::move(w));
+  }
   auto r = k->adoptKeptNamespaces();
   if (!r.ok()) return Error{r.code(), "namespace keep directory " + keepDir + ": " + r.error().message};
   LOG_INFO("plugin", "network namespaces are also kept in " << keepDir << " (" << r->restored << " restored, "

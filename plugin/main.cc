@@ -60,7 +60,8 @@ int run(int argc, char** argv) {
     return 1;
   }
   std::string netnsDir = cfg->stateDir + "/netns";
-  auto kernel = plugin::makeKernel(cfg->fakeKernel, netnsDir, cfg->netnsKeepDir);
+  std::vector<std::string> hostWarnings;
+  auto kernel = plugin::makeKernel(cfg->fakeKernel, netnsDir, cfg->netnsKeepDir, &hostWarnings);
   if (!kernel.ok()) {
     std::fprintf(stderr, "weft-plugin: %s\n", kernel.error().message.c_str());
     return 1;
@@ -88,6 +89,7 @@ int run(int argc, char** argv) {
   }
 
   plugin::Api api(drv);
+  api.setHostWarnings(hostWarnings);
 
   // Multi-host: the gossip sidecar, when this host has an underlay address.
   std::unique_ptr<plugin::GossipSupervisor> gossip;
@@ -143,12 +145,16 @@ int run(int argc, char** argv) {
   // Started once nothing can fail any more (it outlives this function).
   // Veths that Leave took out of service are deleted here, in batches, off
   // the request path (deleting a veth waits ~20 ms on the kernel); every 2 s
-  // it also looks for endpoints whose container died without Leave.
+  // it also looks for endpoints whose container died without Leave, and
+  // retries networks that could not be restored (with their own backoff).
   std::thread reaper([&drv] {
     for (unsigned tick = 1;; ++tick) {
       usleep(100000);
       drv.reapRetired();
-      if (tick % 20 == 0) drv.sweepVanished();
+      if (tick % 20 == 0) {
+        drv.sweepVanished();
+        drv.repairFaulted();
+      }
     }
   });
   reaper.detach();

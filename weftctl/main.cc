@@ -1,7 +1,7 @@
 // weftctl: look at a running weft-plugin. Human tables by default, --json for
 // scripts.
 //
-//   weftctl [--socket PATH] [--json] status|networks|endpoints
+//   weftctl [--socket PATH] [--json] status|check|networks|endpoints|peers
 
 #include <cstdio>
 #include <cstring>
@@ -22,7 +22,8 @@ const char* kUsage =
     "usage: weftctl [--socket PATH] [--json] COMMAND\n"
     "\n"
     "commands:\n"
-    "  status      version, scope, addresses, counts\n"
+    "  status      version, scope, addresses, counts, problems\n"
+    "  check       what is wrong on this host and what to do; exit status 1 when anything is\n"
     "  networks    weft networks on this host: identity, VNI, MTU, subnets, outside access, sandbox\n"
     "  endpoints   endpoints on this host: address, MAC, joined, host interface\n"
     "  peers       cluster members (gossip) and the remote endpoints programmed here\n"
@@ -54,6 +55,32 @@ std::string str(const Json& v) {
   return v.dump();
 }
 
+// weftctl check: the problems /weft.Status reports, each with what to do.
+// Exit status 0 when there are none, 1 otherwise.
+int check(const Json& status, bool json) {
+  const Json& p = status.value("problems", Json::array());
+  if (json) {
+    std::cout << Json{{"ok", p.empty()}, {"problems", p}}.dump(2) << "\n";
+    return p.empty() ? 0 : 1;
+  }
+  if (p.empty()) {
+    std::cout << "ok: no problems found on this host\n";
+    return 0;
+  }
+  for (const auto& x : p) {
+    std::string kind = x.value("kind", "");
+    if (kind == "network")
+      std::cout << "PROBLEM network " << x.value("network", "").substr(0, 12) << ": "
+                << x.value("message", "")
+                << "\n  weft serves the host's other networks and retries this one (every 2 s, backing off "
+                   "to 60 s); Docker calls on it fail with this reason. If it does not recover, remove the "
+                   "network (docker network rm) and create it again.\n";
+    else
+      std::cout << "PROBLEM " << x.value("message", "") << "\n";
+  }
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -80,7 +107,7 @@ int main(int argc, char** argv) {
     }
   }
   std::string path;
-  if (cmd == "status")
+  if (cmd == "status" || cmd == "check")
     path = "/weft.Status";
   else if (cmd == "networks")
     path = "/weft.Networks";
@@ -105,12 +132,17 @@ int main(int argc, char** argv) {
     std::cerr << "weftctl: weft-plugin answered " << r->status << ": " << r->body << "\n";
     return 1;
   }
+  if (cmd == "check") return check(j, json);
   if (json) {
     std::cout << j.dump(2) << "\n";
     return 0;
   }
   if (cmd == "status") {
-    for (auto it = j.begin(); it != j.end(); ++it) std::cout << pad(it.key(), 16) << str(it.value()) << "\n";
+    for (auto it = j.begin(); it != j.end(); ++it)
+      if (it.key() != "problems") std::cout << pad(it.key(), 16) << str(it.value()) << "\n";
+    const Json& p = j.value("problems", Json::array());
+    std::cout << pad("problems", 16) << (p.empty() ? "none" : std::to_string(p.size()) + " (weftctl check)")
+              << "\n";
   } else if (cmd == "networks") {
     std::vector<std::vector<std::string>> rows;
     for (const auto& n : j["networks"]) {
