@@ -69,16 +69,41 @@ check_pings() {
   assert_int_le "$lost" "$MAX_LOST" "$label: lost replies"
 }
 
+# restored_logged HOST : how often HOST's weft logged that it put one sandbox
+# back from NETNS_KEEP_DIR at start.
+restored_logged() { grep -c "also kept in /host/run/weft/netns (1 restored" "$(hvar "$1" DIR)/dockerd.log" || true; }
+# upgrade_every_host REF : on each host in turn, `plugin disable -f`, `upgrade`
+# to REF, `enable`; each host's new weft must log that it put its sandbox back
+# from NETNS_KEEP_DIR, and run REF.
+upgrade_every_host() {
+  local ref="$1" h before
+  for h in "${HOSTS[@]}"; do
+    before="$(restored_logged "$h")"
+    timer_start upgrade
+    time_it "plugin disable -f $h" assert_ok dh "$h" plugin disable -f weft
+    time_it "plugin upgrade $h" assert_ok dh "$h" plugin upgrade --grant-all-permissions --skip-remote-check weft "$ref"
+    time_it "plugin enable $h" assert_ok dh "$h" plugin enable weft
+    log "$h: disable+upgrade+enable: $(timer_ms upgrade) ms"
+    wait_until 10 socket_answers "$h"
+    assert_eq "$((before + 1))" "$(restored_logged "$h")" \
+      "$h's weft logged '(1 restored' (sandbox put back from NETNS_KEEP_DIR) after the upgrade"
+    assert_eq "$ref" "$(dh "$h" plugin inspect -f '{{.PluginReference}}' weft)" "$h runs $ref"
+  done
+}
+
 # ---------------------------------------------------------------- 1. build
 step "build the plugin from the Dockerfile on h1 (offline), push"
 managed_build_push
 REG="$REG_ADDR"
-# The upgrade target: the same binaries under tag 2 (its /etc/weft-plugin-ref differs).
-cp -a "$PDIR" "$PDIR.2"
-echo "$REG/weft:2" >"$PDIR.2/rootfs/etc/weft-plugin-ref"
-time_it "create+push $REG/weft:2" assert_ok dh h1 plugin create "$REG/weft:2" "$PDIR.2"
-assert_ok dh h1 plugin push "$REG/weft:2"
-assert_ok dh h1 plugin rm "$REG/weft:2"
+# The upgrade targets: the same binaries under tags 2 (standalone) and 3
+# (swarm); their /etc/weft-plugin-ref differs.
+for tag in 2 3; do
+  cp -a "$PDIR" "$PDIR.$tag"
+  echo "$REG/weft:$tag" >"$PDIR.$tag/rootfs/etc/weft-plugin-ref"
+  time_it "create+push $REG/weft:$tag" assert_ok dh h1 plugin create "$REG/weft:$tag" "$PDIR.$tag"
+  assert_ok dh h1 plugin push "$REG/weft:$tag"
+  assert_ok dh h1 plugin rm "$REG/weft:$tag"
+done
 log "rootfs: $(du -sh "$PDIR/rootfs" | cut -f1); $(ls "$PDIR/rootfs/usr/bin" | tr '\n' ' ')"
 
 # ---------------------------------------------------------------- 2. install
@@ -140,20 +165,11 @@ check_pings "kill -9 + Docker's restart" "$E2E_BED_PARENT/ping-kill.txt" 600
 step "every host in turn: disable -f / upgrade to $REG/weft:2 / enable, while c1 (h1) pings c2 (h2) every 10 ms"
 ping_bg h1 c1 "${IP[c2]}" 2000 "$E2E_BED_PARENT/ping-upgrade.txt"
 sleep 1
-for h in "${HOSTS[@]}"; do
-  timer_start upgrade
-  time_it "plugin disable -f $h" assert_ok dh "$h" plugin disable -f weft
-  time_it "plugin upgrade $h" assert_ok dh "$h" plugin upgrade --grant-all-permissions --skip-remote-check weft "$REG/weft:2"
-  time_it "plugin enable $h" assert_ok dh "$h" plugin enable weft
-  log "$h: disable+upgrade+enable: $(timer_ms upgrade) ms"
-done
+upgrade_every_host "$REG/weft:2"
 wait "$PING_PID" || true
 for h in "${HOSTS[@]}"; do
-  assert_eq "$REG/weft:2" "$(dh "$h" plugin inspect -f '{{.PluginReference}}' weft)" "$h runs tag 2"
   assert_contains "$(dh "$h" plugin inspect -f '{{json .Settings.Env}}' weft)" "\"ADVERTISE_ADDR=$(haddr "$h")\"" \
     "$h: settings survive the upgrade"
-  assert_contains "$(cat "$(hvar "$h" DIR)/dockerd.log")" "also kept in /host/run/weft/netns (1 restored" \
-    "$h's weft put the sandbox back from NETNS_KEEP_DIR after the upgrade"
 done
 for i in 1 2 3; do
   assert_contains "$(dh "h$i" exec "c$i" ip -o link)" "eth0" "c$i keeps its interface"
@@ -205,6 +221,28 @@ assert_eq "$TB_h2_ADDR" "$(wctl h2 --json status | jq -r .swarmAddress)" "h2 kno
 # --attachable: a standalone container on h3 reaches the task on h1.
 run_ctr_on h3 att appnet
 ping_ok_on h3 att "${TIP[h1]}" 3
+
+step "swarm: every node in turn: disable -f / upgrade to $REG/weft:3 / enable, while the task on h1 pings the task on h2 and att (h3) pings the task on h1 every 10 ms"
+declare -A LINK
+for h in "${HOSTS[@]}"; do
+  LINK[$h]="$(dh "$h" exec "${TASK[$h]}" ip -o link show eth0)" || fail "task on $h has no eth0"
+done
+LINK[att]="$(dh h3 exec att ip -o link show eth0)" || fail "att has no eth0"
+ping_bg h1 "${TASK[h1]}" "${TIP[h2]}" 2500 "$E2E_BED_PARENT/ping-swarm-upgrade.txt"
+task_ping=$PING_PID
+ping_bg h3 att "${TIP[h1]}" 2500 "$E2E_BED_PARENT/ping-att-upgrade.txt"
+att_ping=$PING_PID
+sleep 1
+upgrade_every_host "$REG/weft:3"
+wait "$task_ping" || true
+wait "$att_ping" || true
+for h in "${HOSTS[@]}"; do
+  assert_eq "${LINK[$h]}" "$(dh "$h" exec "${TASK[$h]}" ip -o link show eth0)" "the task on $h keeps its interface"
+done
+assert_eq "${LINK[att]}" "$(dh h3 exec att ip -o link show eth0)" "att keeps its interface"
+check_pings "swarm: task h1 -> task h2 across upgrades" "$E2E_BED_PARENT/ping-swarm-upgrade.txt" 2500
+check_pings "swarm: att (h3) -> task h1 across upgrades" "$E2E_BED_PARENT/ping-att-upgrade.txt" 2500
+ping_ok_on h2 "${TASK[h2]}" tasks.app 3
 
 step "timings"
 sed 's/^/  /' "$E2E_TIMINGS" >&2
