@@ -31,7 +31,7 @@
 # and the differences that say whose time it is. Brings up its own bed
 # (dockerd with --debug unless PHASES=0) and tears it down.
 #
-#   sudo bench/docker/docker_run_overhead.sh [N]        (default N=30)
+#   bench/docker/docker_run_overhead.sh [N]        (as root; default N=30)
 #
 # Environment: WARMUP (default 3 rounds), PHASES (default 1; 0: plain dockerd,
 # no breakdown), WEFT_BIN (default <repo>/build/bin).

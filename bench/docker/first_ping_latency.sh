@@ -10,7 +10,7 @@
 # Prints p50/p90/p99/max of both, side by side. Brings up its own bed and
 # tears it down.
 #
-#   sudo bench/docker/first_ping_latency.sh [N]      (default N=50)
+#   bench/docker/first_ping_latency.sh [N]      (as root; default N=50)
 #
 # Environment: WARMUP (default 2 trials per network, not counted), COLD=1
 # (no other container of the network on h2 during a trial: each trial is the

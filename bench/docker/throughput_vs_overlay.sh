@@ -5,7 +5,7 @@
 # RUNS runs each (interleaved), one stream. Brings up its own bed and tears it
 # down.
 #
-#   sudo bench/docker/throughput_vs_overlay.sh [--managed]
+#   bench/docker/throughput_vs_overlay.sh [--managed]      (as root)
 #        (RUNS=3, SECONDS_PER_RUN=10, TB_MTU=1500)
 #
 # Default: weft in legacy socket mode, standalone containers on both
