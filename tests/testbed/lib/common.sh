@@ -95,6 +95,16 @@ stop_signal() {
   esac
 }
 
+# spawn_recording_pid PIDFILE CMD... : becomes CMD, detached from the
+# caller's session (setsid), after writing its own pid to PIDFILE; run it in
+# the background (`spawn_recording_pid f cmd ... &`): $! is then CMD's pid.
+spawn_recording_pid() {
+  local pf="$1"
+  shift
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  exec setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pf" "$@"
+}
+
 # stop_pid PID SIG TIMEOUT_S WHAT : sends SIG to PID and waits until it is
 # gone; dies naming WHAT if it still runs TIMEOUT_S seconds later.
 stop_pid() {

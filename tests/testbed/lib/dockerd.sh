@@ -123,8 +123,7 @@ cmd_dockerd_stop() {
   p="$(dockerd_pid "$h")" || die "$h: dockerd is not running"
   if ! hp="$(mntns_holder "$h")"; then
     # shellcheck disable=SC2016  # expanded by the inner bash
-    setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$d/mntns.pid" \
-      nsenter -t "$p" -m -u --net="/run/netns/$ns" -- \
+    spawn_recording_pid "$d/mntns.pid" nsenter -t "$p" -m -u --net="/run/netns/$ns" -- \
       bash -c 'exec -a "$0" sleep infinity' "tbw-mntns $d" </dev/null >/dev/null 2>&1 &
     local deadline=$(($(now_ms) + 5000))
     until hp="$(mntns_holder "$h")" && [[ $(readlink "/proc/$hp/ns/mnt") == "$(readlink "/proc/$p/ns/mnt")" ]]; do

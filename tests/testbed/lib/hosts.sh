@@ -41,21 +41,25 @@ write_env() {
   mv "$TB_DIR/env.tmp" "$TB_DIR/env"
 }
 
+# cable_ns NS PORT ADDR : a new namespace NS with loopback up and eth0
+# (ADDR/24, MTU TB_MTU) cabled to port PORT of the underlay bridge.
+cable_ns() {
+  local ns="$1" port="$2" addr="$3" u="${TB_NS_PREFIX}u"
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+  ip -n "$u" link add "$port" mtu "$TB_MTU" type veth peer name eth0 mtu "$TB_MTU" netns "$ns"
+  ip -n "$u" link set "$port" master br0 up
+  ip -n "$ns" addr add "$addr/24" dev eth0
+  ip -n "$ns" link set eth0 up
+}
+
 setup_underlay() {
-  local n="$1" u="${TB_NS_PREFIX}u" i ns
+  local n="$1" u="${TB_NS_PREFIX}u" i
   ip netns add "$u"
   ip -n "$u" link set lo up
   ip -n "$u" link add br0 mtu "$TB_MTU" type bridge stp_state 0 forward_delay 0 mcast_snooping 0
   ip -n "$u" link set br0 up
-  for ((i = 1; i <= n; i++)); do
-    ns="${TB_NS_PREFIX}h$i"
-    ip netns add "$ns"
-    ip -n "$ns" link set lo up
-    ip -n "$u" link add "h$i" mtu "$TB_MTU" type veth peer name eth0 mtu "$TB_MTU" netns "$ns"
-    ip -n "$u" link set "h$i" master br0 up
-    ip -n "$ns" addr add "$UNDERLAY_NET.$i/24" dev eth0
-    ip -n "$ns" link set eth0 up
-  done
+  for ((i = 1; i <= n; i++)); do cable_ns "${TB_NS_PREFIX}h$i" "h$i" "$UNDERLAY_NET.$i"; done
 }
 
 cmd_up() {

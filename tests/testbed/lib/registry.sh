@@ -20,14 +20,7 @@ cmd_registry_start() {
   [[ -n $bin ]] || die "docker-registry not found (apt-get install docker-registry)"
   if p="$(registry_pid)"; then log "registry already running (pid $p) at $addr"; echo "$addr"; return 0; fi
   mkdir -p "$d/data"
-  if [[ ! -e /run/netns/$ns ]]; then
-    ip netns add "$ns"
-    ip -n "$ns" link set lo up
-    ip -n "$TB_UNDERLAY_NS" link add reg mtu "$TB_MTU" type veth peer name eth0 mtu "$TB_MTU" netns "$ns"
-    ip -n "$TB_UNDERLAY_NS" link set reg master br0 up
-    ip -n "$ns" addr add "$REGISTRY_IP/24" dev eth0
-    ip -n "$ns" link set eth0 up
-  fi
+  if [[ ! -e /run/netns/$ns ]]; then cable_ns "$ns" reg "$REGISTRY_IP"; fi
   cat >"$d/config.yml" <<EOC
 version: 0.1
 log:
@@ -40,9 +33,7 @@ storage:
 http:
   addr: $addr
 EOC
-  # shellcheck disable=SC2016  # expanded by the inner bash
-  setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$d/registry.pid" \
-    nsenter --net="/run/netns/$ns" -- "$bin" serve "$d/config.yml" \
+  spawn_recording_pid "$d/registry.pid" nsenter --net="/run/netns/$ns" -- "$bin" serve "$d/config.yml" \
     </dev/null >>"$d/registry.log" 2>&1 &
   local launcher=$! deadline
   deadline=$(($(now_ms) + 20000))

@@ -29,10 +29,8 @@ cmd_weft_start() {
   mkdir -p "$state"
   rm -f "$sock"
   echo "=== $(date -Is) weft-start $h: $bin $*" >>"$logf"
-  # bash writes its own pid, then execs nsenter, which execs weft-plugin.
-  # shellcheck disable=SC2016  # expanded by the inner bash
-  setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pf" \
-    nsenter --net="/run/netns/$ns" -- \
+  # (the pid file holds nsenter's pid, which execs weft-plugin)
+  spawn_recording_pid "$pf" nsenter --net="/run/netns/$ns" -- \
     "$bin" --socket "$sock" --state-dir "$state" --advertise-addr "$addr" "$@" \
     </dev/null >>"$logf" 2>&1 &
   local launcher=$! deadline
