@@ -3,7 +3,7 @@
 #
 #   docker build -t weft-rootfs .                     # ordinary path: debian:bookworm + apt-get
 #   docker build --build-arg BUILD_BASE=<image> .     # offline: an image that already holds
-#                                                     # BUILD_DEPS (packaging/base-images.sh)
+#                                                     # the build deps (packaging/base-images.sh)
 #
 # Written for the classic builder as well as BuildKit (Debian's docker.io
 # 20.10 has no buildx).
@@ -11,11 +11,11 @@
 ARG BUILD_BASE=debian:bookworm
 
 FROM ${BUILD_BASE} AS deps
-# Keep in step with packaging/build-deps.sh.
-ARG BUILD_DEPS="g++ make cmake ninja-build pkg-config libcpp-httplib-dev nlohmann-json3-dev libnl-3-dev libnl-route-3-dev libmnl-dev libssl-dev"
-# apt-get only for what the base lacks: nothing, on the offline base.
+# The packages marked "build" in weft's one list of Debian packages; apt-get
+# only for what the base lacks: nothing, on the offline base.
+COPY packaging/debian-deps.txt /tmp/debian-deps.txt
 RUN missing=""; \
-    for p in $BUILD_DEPS; do \
+    for p in $(awk '!/^#/ && $2 == "build" {print $1}' /tmp/debian-deps.txt); do \
       dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"; \
     done; \
     if [ -n "$missing" ]; then \

@@ -3,7 +3,7 @@
 # weft-kernel-bench and runs it (as root; it makes its own throwaway network
 # and mount namespaces, so nothing on the machine is touched).
 #
-#   sudo bench/kernel_bench.sh [--cycles N] [--warmup N] [--state-dir PARENT]
+#   bench/kernel_bench.sh [--cycles N] [--warmup N] [--state-dir PARENT]
 #
 # --state-dir picks the filesystem the state file (fsynced on every
 # CreateEndpoint/DeleteEndpoint) lives on; default /tmp. Prints cycles/s,

@@ -4,8 +4,8 @@
 # network, runs containers on it and shows them talking. Leaves everything up
 # for you to look around, and prints how to tear it down.
 #
-#   sudo ./scripts/demo.sh          # bring up and show
-#   sudo ./scripts/demo.sh down     # tear the demo down
+#   ./scripts/demo.sh          # bring up and show (as root)
+#   ./scripts/demo.sh down     # tear the demo down
 #
 # Environment: WEFT_DEMO_DIR (default /tmp/weft-demo), WEFT_DEMO_HOSTS (default 2).
 set -euo pipefail
@@ -18,13 +18,13 @@ tb() { "$here/tests/testbed/testbed.sh" "$@"; }
 say() { printf '\n\033[1m# %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
+if [[ $(id -u) -ne 0 ]]; then
+  echo "demo: run as root (it creates network namespaces and Docker daemons); e.g. sudo $0${*:+ $*}" >&2
+  exit 1
+fi
 if [[ ${1:-} == down ]]; then
   tb down
   exit 0
-fi
-if [[ $(id -u) -ne 0 ]]; then
-  echo "demo: run as root (it creates network namespaces and Docker daemons)" >&2
-  exit 1
 fi
 
 say "installing dependencies and building weft"
@@ -86,5 +86,5 @@ Look around:
   cat $TB_DIR/h1/weft/state.json                               # weft's persisted state
 
 Tear everything down:
-  sudo $here/scripts/demo.sh down
+  $here/scripts/demo.sh down        # as root
 TXT

@@ -3,14 +3,10 @@
 # packages. Idempotent: packages already present are not touched again.
 set -euo pipefail
 
-PKGS=(
-  build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
-  libcpp-httplib-dev nlohmann-json3-dev libnl-3-dev libnl-route-3-dev
-  libmnl-dev libssl-dev libgtest-dev libgmock-dev
-  iproute2 iptables kmod procps util-linux psmisc curl
-  docker.io busybox-static iperf3
-  debootstrap docker-registry tini jq
-)
+# The one list (packaging/debian-deps.txt), all of it.
+# shellcheck source=packaging/build-deps.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../packaging/build-deps.sh"
+PKGS=("${WEFT_ALL_DEPS[@]}")
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -14,6 +14,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
+if [[ $(id -u) -ne 0 ]]; then
+  echo "test: run as root (kernel and Docker tests create namespaces and daemons; it installs packages); e.g. sudo $0" >&2
+  exit 1
+fi
 jobs=$(nproc)
 fuzz_seconds=${WEFT_FUZZ_SECONDS:-60}
 
@@ -30,7 +34,8 @@ record() {  # name, status
 run_ctest() {  # name, build dir, ctest args...
   local name=$1 dir=$2
   shift 2
-  local log="$logdir/$(basename "$dir").log" rc
+  local log rc
+  log="$logdir/$(basename "$dir").log"
   set +e
   (cd "$dir" && ctest --output-on-failure -j 1 --timeout 900 "$@") 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}

@@ -31,37 +31,28 @@
 # and the differences that say whose time it is. Brings up its own bed
 # (dockerd with --debug unless PHASES=0) and tears it down.
 #
-#   sudo bench/docker/docker_run_overhead.sh [N]        (default N=30)
+#   bench/docker/docker_run_overhead.sh [N]        (as root; default N=30)
 #
 # Environment: WARMUP (default 3 rounds), PHASES (default 1; 0: plain dockerd,
 # no breakdown), WEFT_BIN (default <repo>/build/bin).
-# shellcheck disable=SC1091,SC2154  # the bed's env file
-set -euo pipefail
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-testbed="$repo/tests/testbed/testbed.sh"
+# The bed, its teardown and the helpers come from the e2e library
+# (tests/e2e/lib.sh, weft_lib.sh).
+# shellcheck disable=SC2154  # TB_h1_DOCKER_HOST and friends: the bed's env file
+# shellcheck source-path=SCRIPTDIR source=../../tests/e2e/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../tests/e2e/lib.sh"
+# shellcheck source=../../tests/e2e/weft_lib.sh
+source "$E2E_LIB_DIR/weft_lib.sh"
 n="${1:-30}"
 warmup="${WARMUP:-3}"
 phases="${PHASES:-1}"
 if ! [[ $n =~ ^[0-9]+$ ]] || ((n < 1)); then echo "docker_run_overhead: N must be a positive number" >&2; exit 2; fi
-[[ $(id -u) -eq 0 ]] || { echo "docker_run_overhead: needs root" >&2; exit 1; }
-[[ -x ${WEFT_BIN:-$repo/build/bin}/weft-plugin ]] || { echo "docker_run_overhead: build weft-plugin first" >&2; exit 1; }
+e2e_require_weft
 
-parent="$(mktemp -d /tmp/weft-bench.XXXXXX)"
-export TB_DIR="$parent/bed" TB_NS_PREFIX="tbb-${parent##*.}-"
 if [[ $phases == 1 ]]; then export TB_DOCKERD_ARGS="${TB_DOCKERD_ARGS:+$TB_DOCKERD_ARGS }--debug"; fi
-cleanup() {
-  "$testbed" down >/dev/null 2>&1 || echo "docker_run_overhead: testbed down failed ($TB_DIR)" >&2
-  rm -rf --one-file-system "$parent"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-"$testbed" up 1 >/dev/null 2>&1
-source "$TB_DIR/env"
 weft_args=()
 if [[ $phases == 1 ]]; then weft_args=(--log-level debug); fi
-"$testbed" weft-start h1 "${weft_args[@]}" >/dev/null 2>&1
+weft_bed_up 1 "${weft_args[@]}"
+# The docker CLI itself, not through testbed.sh: what is timed is `docker run`.
 docker_cli="${TB_DOCKER_CLI:-/usr/bin/docker}"
 d() { DOCKER_CONFIG="$TB_DIR/cli" "$docker_cli" -H "$TB_h1_DOCKER_HOST" "$@"; }
 dlog="$TB_h1_DIR/dockerd.log"

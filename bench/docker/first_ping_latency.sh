@@ -10,7 +10,7 @@
 # Prints p50/p90/p99/max of both, side by side. Brings up its own bed and
 # tears it down.
 #
-#   sudo bench/docker/first_ping_latency.sh [N]      (default N=50)
+#   bench/docker/first_ping_latency.sh [N]      (as root; default N=50)
 #
 # Environment: WARMUP (default 2 trials per network, not counted), COLD=1
 # (no other container of the network on h2 during a trial: each trial is the
@@ -24,67 +24,51 @@
 # as this script's). Each trial uses a fresh IP (so no ARP cache helps), and
 # the pinging container's ARP retransmit time is 5 ms (default 1 s, which
 # would quantise every sample to whole seconds, for both networks alike).
-# shellcheck disable=SC1091,SC2154  # the bed's env file
-set -euo pipefail
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-testbed="$repo/tests/testbed/testbed.sh"
-pinger="$repo/bench/docker/first_ping_pinger.py"
+# The bed, its teardown and the helpers come from the e2e library
+# (tests/e2e/lib.sh, weft_lib.sh).
+# shellcheck disable=SC2154  # TB_h1_ADDR and friends: the bed's env file
+# shellcheck source-path=SCRIPTDIR source=../../tests/e2e/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../tests/e2e/lib.sh"
+# shellcheck source=../../tests/e2e/weft_lib.sh
+source "$E2E_LIB_DIR/weft_lib.sh"
+pinger="$E2E_REPO/bench/docker/first_ping_pinger.py"
 n="${1:-50}"
 warmup="${WARMUP:-2}"
 cold="${COLD:-0}"
 ((n >= 1 && n <= 150)) || { echo "first_ping_latency: N must be 1..150" >&2; exit 2; }
-[[ $(id -u) -eq 0 ]] || { echo "first_ping_latency: needs root" >&2; exit 1; }
-bin="${WEFT_BIN:-$repo/build/bin}"
-for b in weft-plugin weft-gossip; do
-  [[ -x $bin/$b ]] || { echo "first_ping_latency: build $b first (ninja -C build weft-plugin weft-gossip)" >&2; exit 1; }
-done
-command -v python3 >/dev/null || { echo "first_ping_latency: needs python3" >&2; exit 1; }
-
-parent="$(mktemp -d /tmp/weft-bench.XXXXXX)"
-export TB_DIR="$parent/bed" TB_NS_PREFIX="tbf-${parent##*.}-"
+e2e_require_multihost
+e2e_require_cmd python3
+export E2E_DOCKER_TIMEOUT=120
 pinger_pids=()
-cleanup() {
-  local p
-  set +e
-  for p in "${pinger_pids[@]}"; do kill "$p" 2>/dev/null; done
-  "$testbed" down >/dev/null 2>&1 || echo "first_ping_latency: testbed down failed ($TB_DIR)" >&2
-  rm -rf --one-file-system "$parent"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+kill_pingers() { local p; for p in "${pinger_pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+e2e_on_exit kill_pingers
 say() { echo "# $*" >&2; }
 
 say "bringing up 3 hosts"
-"$testbed" up 3 >/dev/null 2>&1 || { echo "first_ping_latency: testbed up failed" >&2; exit 1; }
-source "$TB_DIR/env"
-d() {
-  local h="$1"
-  shift
-  timeout 120 "$testbed" docker "$h" "$@"
-}
-key="$(head -c 32 /dev/urandom | base64)"
-for i in 1 2 3; do
-  "$testbed" weft-start "h$i" --peers "$TB_h1_ADDR" --key "$key" >/dev/null 2>&1
-done
+e2e_bed_up 3
+parent="$E2E_BED_PARENT"
+key="$(new_cluster_key)"
+for i in 1 2 3; do weft_start_on "h$i" "$key"; done
 say "weft network on each host; swarm (h1 manager) and an attachable overlay network"
 for i in 1 2 3; do
-  d "h$i" network create -d weft --ipam-driver weft --subnet 10.10.0.0/16 --ip-range "10.10.$i.0/24" wnet >/dev/null
+  dh "h$i" network create -d weft --ipam-driver weft --subnet 10.10.0.0/16 --ip-range "10.10.$i.0/24" wnet >/dev/null
 done
-d h1 swarm init --advertise-addr "$TB_h1_ADDR" >/dev/null
-token="$(d h1 swarm join-token -q worker)"
+dh h1 swarm init --advertise-addr "$TB_h1_ADDR" >/dev/null
+token="$(dh h1 swarm join-token -q worker)"
 for i in 2 3; do
-  addr_var="TB_h${i}_ADDR"
-  d "h$i" swarm join --token "$token" --advertise-addr "${!addr_var}" "$TB_h1_ADDR:2377" >/dev/null
+  dh "h$i" swarm join --token "$token" --advertise-addr "$(haddr "h$i")" "$TB_h1_ADDR:2377" >/dev/null
 done
-d h1 network create -d overlay --attachable --subnet 10.30.0.0/16 onet >/dev/null
+dh h1 network create -d overlay --attachable --subnet 10.30.0.0/16 onet >/dev/null
 
 # The pinging container on h1, on both networks.
-d h1 run -d --name pinger --network wnet busybox:local sleep 86400 >/dev/null
-d h1 network connect onet pinger
-ppid="$(d h1 inspect -f '{{.State.Pid}}' pinger)"
+dh h1 run -d --name pinger --network wnet busybox:local sleep 86400 >/dev/null
+dh h1 network connect onet pinger
+ppid="$(dh h1 inspect -f '{{.State.Pid}}' pinger)"
 pns="/proc/$ppid/ns/net"
-nsenter --net="$pns" sh -c 'for f in /proc/sys/net/ipv4/neigh/eth*/retrans_time_ms; do echo 5 >"$f"; done'
+# fast_arp NETNS_FILE : ARP retransmit time 5 ms on every eth* there.
+# shellcheck disable=SC2016  # expanded by the inner sh
+fast_arp() { nsenter --net="$1" sh -c 'for f in /proc/sys/net/ipv4/neigh/eth*/retrans_time_ms; do echo 5 >"$f"; done'; }
+fast_arp "$pns"
 # start_pinger NETNS_FILE : a pinger in that namespace, on FIFOs; sets PW
 # (its stdin) and PR (its stdout) to descriptors of this shell.
 pinger_pids=()
@@ -106,10 +90,10 @@ RW=$PW RR=$PR
 # is the moment the container's network was up; the remote reply's lag
 # behind it is what the control plane adds.
 if [[ $cold != 1 ]]; then
-  d h2 run -d --name anchor --network wnet busybox:local sleep 86400 >/dev/null
-  d h2 network connect onet anchor
-  apid="$(d h2 inspect -f '{{.State.Pid}}' anchor)"
-  nsenter --net="/proc/$apid/ns/net" sh -c 'for f in /proc/sys/net/ipv4/neigh/eth*/retrans_time_ms; do echo 5 >"$f"; done'
+  dh h2 run -d --name anchor --network wnet busybox:local sleep 86400 >/dev/null
+  dh h2 network connect onet anchor
+  apid="$(dh h2 inspect -f '{{.State.Pid}}' anchor)"
+  fast_arp "/proc/$apid/ns/net"
   start_pinger "/proc/$apid/ns/net"
   LW=$PW LR=$PR
 fi
@@ -130,13 +114,13 @@ trial() {
   echo "go $ip 2" >&"$RW"
   [[ $cold == 1 ]] || echo "go $ip 2" >&"$LW"
   t0=$(us)
-  d h2 run -d --name "$name" --network "$net" --ip "$ip" busybox:local sleep 3600 >/dev/null
+  dh h2 run -d --name "$name" --network "$net" --ip "$ip" busybox:local sleep 3600 >/dev/null
   t1=$(us)
   read -r -t 30 res ts _ <&"$RR" || res=none
   local lres=none lts=0
   [[ $cold == 1 ]] || read -r -t 30 lres lts _ <&"$LR" || lres=none
-  started="$(date -d "$(d h2 inspect -f '{{.State.StartedAt}}' "$name")" +%s%N)"
-  d h2 rm -f "$name" >/dev/null
+  started="$(date -d "$(dh h2 inspect -f '{{.State.StartedAt}}' "$name")" +%s%N)"
+  dh h2 rm -f "$name" >/dev/null
   RUNMS=$(((t1 - t0) / 1000))
   if [[ $res != reply ]]; then
     LAT=timeout

@@ -5,7 +5,7 @@
 # RUNS runs each (interleaved), one stream. Brings up its own bed and tears it
 # down.
 #
-#   sudo bench/docker/throughput_vs_overlay.sh [--managed]
+#   bench/docker/throughput_vs_overlay.sh [--managed]      (as root)
 #        (RUNS=3, SECONDS_PER_RUN=10, TB_MTU=1500)
 #
 # Default: weft in legacy socket mode, standalone containers on both
@@ -15,9 +15,13 @@
 # host, SCOPE=global, no PEERS), `docker network create -d weft:latest
 # --attachable appnet`, and the iperf3 endpoints are the tasks of a global
 # service on each network (one task per host).
-set -euo pipefail
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-testbed="$repo/tests/testbed/testbed.sh"
+# The bed, its teardown and the helpers come from the e2e library
+# (tests/e2e/lib.sh, weft_lib.sh).
+# shellcheck disable=SC2154  # TB_h1_ADDR and friends: the bed's env file
+# shellcheck source-path=SCRIPTDIR source=../../tests/e2e/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../tests/e2e/lib.sh"
+# shellcheck source=../../tests/e2e/weft_lib.sh
+source "$E2E_LIB_DIR/weft_lib.sh"
 mode=legacy
 case "${1:-}" in
   --managed) mode=managed ;;
@@ -26,36 +30,19 @@ case "${1:-}" in
 esac
 runs="${RUNS:-3}"
 secs="${SECONDS_PER_RUN:-10}"
-[[ $(id -u) -eq 0 ]] || { echo "throughput_vs_overlay: needs root" >&2; exit 1; }
-bin="${WEFT_BIN:-$repo/build/bin}"
-for b in weft-plugin weft-gossip; do
-  [[ -x $bin/$b ]] || { echo "throughput_vs_overlay: build $b first (ninja -C build weft-plugin weft-gossip)" >&2; exit 1; }
-done
-
-parent="$(mktemp -d /tmp/weft-bench.XXXXXX)"
-export TB_DIR="$parent/bed" TB_NS_PREFIX="tbt-${parent##*.}-"
-cleanup() {
-  set +e
-  "$testbed" down >/dev/null 2>&1 || echo "throughput_vs_overlay: testbed down failed ($TB_DIR)" >&2
-  rm -rf --one-file-system "$parent"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+e2e_require_multihost
 say() { echo "# $*" >&2; }
-d() { "$testbed" docker "$@"; }
+# docker on a host, unbounded in time (iperf3 runs take what they take)
+d() { tb_docker "$@"; }
 
 say "bringing up 2 hosts (underlay MTU ${TB_MTU:-1500})"
 [[ $mode == managed ]] && export TB_RUN_SHARED=1  # the plugin's hostrun mount, as on systemd hosts
-"$testbed" up 2 >/dev/null 2>&1 || { echo "throughput_vs_overlay: testbed up failed" >&2; exit 1; }
-# shellcheck disable=SC1091
-source "$TB_DIR/env"
-key="$(head -c 32 /dev/urandom | base64)"
+e2e_bed_up 2
+parent="$E2E_BED_PARENT"
+key="$(new_cluster_key)"
 wnet=wnet
 if [[ $mode == legacy ]]; then
-  for i in 1 2; do
-    "$testbed" weft-start "h$i" --peers "$TB_h1_ADDR" --key "$key" >/dev/null 2>&1
-  done
+  for i in 1 2; do weft_start_on "h$i" "$key"; done
   say "weft network on both hosts"
   for i in 1 2; do
     d "h$i" network create -d weft --ipam-driver weft --subnet 10.10.0.0/16 --ip-range "10.10.$i.0/24" wnet >/dev/null
@@ -64,13 +51,12 @@ else
   say "building the managed plugin (cache ${WEFT_IMAGE_CACHE:-/var/cache/weft-images})"
   pdir="$parent/plugin"
   DOCKER_HOST="$TB_h1_DOCKER_HOST" DOCKER_CONFIG="$TB_DIR/cli" DOCKER="${TB_DOCKER_CLI:-/usr/bin/docker}" \
-    "$repo/packaging/build-plugin.sh" --offline --network none --cache "${WEFT_IMAGE_CACHE:-/var/cache/weft-images}" \
+    "$E2E_REPO/packaging/build-plugin.sh" --offline --network none --cache "${WEFT_IMAGE_CACHE:-/var/cache/weft-images}" \
     --keep-dir "$pdir" weft >/dev/null 2>"$parent/build.log" ||
     { tail -n 20 "$parent/build.log" >&2; echo "throughput_vs_overlay: build-plugin.sh failed" >&2; exit 1; }
   d h2 plugin create weft "$pdir" >/dev/null
   for i in 1 2; do
-    addr_var="TB_h${i}_ADDR"
-    d "h$i" plugin set weft SCOPE=global "ADVERTISE_ADDR=${!addr_var}" "KEY=$key" >/dev/null
+    d "h$i" plugin set weft SCOPE=global "ADVERTISE_ADDR=$(haddr "h$i")" "KEY=$key" >/dev/null
     d "h$i" plugin enable weft >/dev/null
   done
   wnet=appnet

@@ -6,7 +6,7 @@
 // driver's own records are counted before and after; any growth is a failure
 // (exit 1).
 //
-//   sudo build/bin/weft-kernel-bench [--cycles N] [--warmup N] [--state-dir DIR]
+//   build/bin/weft-kernel-bench [--cycles N] [--warmup N] [--state-dir DIR]
 //
 // Needs root (CAP_SYS_ADMIN + CAP_NET_ADMIN). The underlay is a veth pair
 // with 198.18.0.1/24 (this kernel may have no dummy module).

@@ -30,10 +30,10 @@ answers_activate() {
 }
 # docker_responsive : the daemon answers (bounded by timeouts, never hangs).
 docker_responsive() {
-  E2E_DOCKER_TIMEOUT=10 assert_ok d1t info -f '{{.ID}}'
-  E2E_DOCKER_TIMEOUT=10 assert_ok d1t network ls
+  E2E_DOCKER_TIMEOUT=10 assert_ok dh h1 info -f '{{.ID}}'
+  E2E_DOCKER_TIMEOUT=10 assert_ok dh h1 network ls
   assert_contains "$E2E_OUT" "n1" "network list"
-  E2E_DOCKER_TIMEOUT=10 assert_ok d1t ps -q
+  E2E_DOCKER_TIMEOUT=10 assert_ok dh h1 ps -q
 }
 # replies_so_far FILE : how many echo replies the background ping printed.
 replies_so_far() { grep -c 'bytes from' "$1" || true; }
@@ -41,32 +41,32 @@ replies_so_far() { grep -c 'bytes from' "$1" || true; }
 replies_grow() { (($(replies_so_far "$1") > $2)); }
 
 step "network and two containers"
-assert_ok d1t network create -d weft --ipam-driver weft --subnet 10.10.0.0/24 n1
-run_ctr c1 n1
-run_ctr c2 n1
-ip1="$(ctr_ip c1 n1)"
-ip2="$(ctr_ip c2 n1)"
-ping_ok c1 "$ip2"
-nsf="$(netns_file n1)"
-vtep="$(sandbox_ip n1 -o link show type vxlan | awk -F': ' '{print $2}' | sed 's/@.*//')"
+assert_ok dh h1 network create -d weft --ipam-driver weft --subnet 10.10.0.0/24 n1
+run_ctr_on h1 c1 n1
+run_ctr_on h1 c2 n1
+ip1="$(ctr_ip_on h1 c1 n1)"
+ip2="$(ctr_ip_on h1 c2 n1)"
+ping_ok_on h1 c1 "$ip2" 3
+nsf="$(netns_on h1 n1)"
+vtep="$(in_sandbox h1 n1 ip -o link show type vxlan | awk -F': ' '{print $2}' | sed 's/@.*//')"
 assert_match '^wx-[0-9a-f]{6}$' "$vtep" "n1's VTEP"
-eid1="$(ep_id c1 n1)"
-eid2="$(ep_id c2 n1)"
+eid1="$(ep_id_on h1 c1 n1)"
+eid2="$(ep_id_on h1 c2 n1)"
 
 step "continuous ping c1 -> c2 (every ${PING_INTERVAL}s, $PING_COUNT packets) across restarts"
 pingout="$E2E_BED_PARENT/ping.out"
-d1 exec c1 ping -i "$PING_INTERVAL" -c "$PING_COUNT" -W 5 "$ip2" >"$pingout" 2>&1 &
+tb_docker h1 exec c1 ping -i "$PING_INTERVAL" -c "$PING_COUNT" -W 5 "$ip2" >"$pingout" 2>&1 &
 ping_pid=$!
 wait_until 10 replies_grow "$pingout" 10
 
 step "stop weft cleanly (SIGTERM); traffic flows while it is down; restart"
-old_pid="$(weft_pid)"
+old_pid="$(weft_pid_on h1)"
 time_it "weft-stop h1" assert_ok tb weft-stop h1
 assert_ok proc_gone "$old_pid"
 assert_fails answers_activate
 # Everything weft made stays in the kernel without it.
 assert_eq "nsfs" "$(findmnt -rn -o FSTYPE --mountpoint "$nsf")" "sandbox mount while weft is down"
-assert_contains "$(sandbox_ip n1 -o link show "$vtep")" "master br0" "VTEP while weft is down"
+assert_contains "$(in_sandbox h1 n1 ip -o link show "$vtep")" "master br0" "VTEP while weft is down"
 n="$(replies_so_far "$pingout")"
 wait_until 10 replies_grow "$pingout" $((n + 25))
 time_it "weft-start h1 (after SIGTERM)" assert_ok tb weft-start h1
@@ -76,7 +76,7 @@ n="$(replies_so_far "$pingout")"
 wait_until 10 replies_grow "$pingout" $((n + 25))
 
 step "kill -9 weft; traffic flows while it is down; restart"
-old_pid="$(weft_pid)"
+old_pid="$(weft_pid_on h1)"
 time_it "weft-stop h1 --kill" assert_ok tb weft-stop h1 --kill
 assert_ok proc_gone "$old_pid"
 n="$(replies_so_far "$pingout")"
@@ -96,35 +96,35 @@ assert_not_contains "$(cat "$pingout")" "DUP!" "duplicate replies"
 
 step "after the restarts: the daemon answers, a new container joins and reaches the old ones"
 docker_responsive
-time_it "docker run after restarts" run_ctr c3 n1
-ip3="$(ctr_ip c3 n1)"
-ping_ok c3 "$ip1"
-ping_ok c3 "$ip2"
-ping_ok c1 c3
+time_it "docker run after restarts" run_ctr_on h1 c3 n1
+ip3="$(ctr_ip_on h1 c3 n1)"
+ping_ok_on h1 c3 "$ip1" 3
+ping_ok_on h1 c3 "$ip2" 3
+ping_ok_on h1 c1 c3 3
 assert_ne "$ip1" "$ip3" "weft IPAM after restart gave out c1's address"
 assert_ne "$ip2" "$ip3" "weft IPAM after restart gave out c2's address"
 
 step "an old container is stopped and removed (Leave, DeleteEndpoint)"
-assert_ok d1t stop -t 1 c2
-assert_fails sandbox_ip n1 link show "ws${eid2:0:11}"
-assert_ok d1t rm c2
+assert_ok dh h1 stop -t 1 c2
+assert_fails in_sandbox h1 n1 ip link show "ws${eid2:0:11}"
+assert_ok dh h1 rm c2
 assert_eq "" "$(jq -r --arg e "$eid2" '.endpoints[] | select(.id == $e) | .id' "$TB_h1_WEFT_STATE/state.json")" "c2's endpoint in weft's state"
 assert_fails host_ip link show "wh${eid2:0:11}"
-assert_ok sandbox_ip n1 link show "ws${eid1:0:11}"
-ping_fails c1 "$ip2"
-ping_ok c1 "$ip3"
+assert_ok in_sandbox h1 n1 ip link show "ws${eid1:0:11}"
+ping_fails_on h1 c1 "$ip2"
+ping_ok_on h1 c1 "$ip3" 3
 docker_responsive
 
 # ---------------------------------------------------------------- reconcile
 step "reconcile: VTEP deleted from the sandbox and a stray wx-0000ff in the host namespace, weft down"
 assert_ok tb weft-stop h1
 assert_ok nsenter --net="$nsf" ip link del "$vtep"
-assert_fails sandbox_ip n1 link show "$vtep"
+assert_fails in_sandbox h1 n1 ip link show "$vtep"
 assert_ok host_ip link add wx-0000ff type vxlan id 255 dstport 4789 local "$TB_h1_ADDR" nolearning
 assert_ok host_ip link show wx-0000ff
-ping_ok c1 "$ip3" # (same host: br0 carries it, the VTEP is not needed)
+ping_ok_on h1 c1 "$ip3" 3 # (same host: br0 carries it, the VTEP is not needed)
 time_it "weft-start h1 (reconcile)" assert_ok tb weft-start h1
-assert_ok sandbox_ip n1 -d -o link show "$vtep"
+assert_ok in_sandbox h1 n1 ip -d -o link show "$vtep"
 vt="$E2E_OUT"
 assert_contains "$vt" "master br0" "VTEP back on br0"
 assert_contains "$vt" "state UNKNOWN" "VTEP up" # vxlan devices report UNKNOWN when up
@@ -136,10 +136,10 @@ assert_fails host_ip link show wx-0000ff
 assert_empty "$(host_links | grep -E '^wx-' || true)" "VTEPs left in the host namespace"
 log_text="$(cat "$TB_h1_WEFT_LOG")"
 assert_contains "$log_text" "removed stray wx-0000ff" "weft's reconcile log"
-ping_ok c1 "$ip3"
-ping_ok c3 c1
-run_ctr c4 n1
-ping_ok c4 c1
+ping_ok_on h1 c1 "$ip3" 3
+ping_ok_on h1 c3 c1 3
+run_ctr_on h1 c4 n1
+ping_ok_on h1 c4 c1 3
 docker_responsive
 
 # ---------------------------------------------------------------- a network that cannot be restored

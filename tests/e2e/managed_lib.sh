@@ -95,8 +95,6 @@ task_on() {
   [[ -n $c ]] || { echo "no running task of $2 on $1" >&2; return 1; }
   echo "$c"
 }
-# task_ip HOST CTR NETWORK : the container's address on NETWORK.
-task_ip() { dh "$1" inspect -f "{{(index .NetworkSettings.Networks \"$3\").IPAddress}}" "$2"; }
 # svc_on_hosts SVC HOST... : SVC has a running task on each HOST (for wait_until).
 svc_on_hosts() {
   local svc="$1" h running

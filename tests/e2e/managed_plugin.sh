@@ -204,7 +204,7 @@ time_it "3 tasks on 3 nodes" wait_until 90 svc_on_hosts app "${HOSTS[@]}"
 declare -A TASK TIP
 for h in "${HOSTS[@]}"; do
   TASK[$h]="$(task_on "$h" app)" || fail "no task of app on $h"
-  TIP[$h]="$(task_ip "$h" "${TASK[$h]}" appnet)"
+  TIP[$h]="$(ctr_ip_on "$h" "${TASK[$h]}" appnet)"
 done
 log "tasks: h1=${TIP[h1]} h2=${TIP[h2]} h3=${TIP[h3]}"
 time_it "first task ping h1->h2" wait_until 30 pings h1 "${TASK[h1]}" "${TIP[h2]}"

@@ -69,7 +69,7 @@ svc_ips() {
   shift 2
   for h in "$@"; do
     TASK[$h]="$(task_on "$h" "$svc")" || fail "no running task of $svc on $h"
-    TIP[$h]="$(task_ip "$h" "${TASK[$h]}" "$net")"
+    TIP[$h]="$(ctr_ip_on "$h" "${TASK[$h]}" "$net")"
     [[ -n ${TIP[$h]} ]] || fail "$svc's task on $h has no address on $net"
   done
   log "$svc on $net: $(for h in "$@"; do printf '%s=%s ' "$h" "${TIP[$h]}"; done)"

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Helpers shared by weft's Docker end-to-end tests (source after lib.sh).
-# Everything here talks to host h1 of the test's bed unless told otherwise.
+# Most take the bed HOST (h1, h2, ...) they talk to as their first argument
+# (the *_on forms); a few for the single-host tests talk to h1.
 # Variables such as TB_h1_WEFT_STATE come from the bed's env file:
 # shellcheck disable=SC2154
 
@@ -21,45 +22,6 @@ weft_bed_up() {
   time_it "weft-start h1" tb weft-start h1 "$@" >/dev/null || fail "weft-start h1 failed"
 }
 
-d1() { tb_docker h1 "$@"; }
-
-# Docker with a bound on time: a wedged daemon fails the test instead of
-# hanging it.
-d1t() { timeout "${E2E_DOCKER_TIMEOUT:-60}" "$TESTBED" docker h1 "$@"; }
-
-net_id() { d1 network inspect -f '{{.Id}}' "$1"; }
-# netns_file NETWORK : the bind-mounted sandbox namespace of a network.
-netns_file() { echo "$TB_h1_WEFT_STATE/netns/weft-$(net_id "$1" | cut -c1-12)"; }
-# ctr_ip CONTAINER NETWORK
-ctr_ip() { d1 inspect -f "{{(index .NetworkSettings.Networks \"$2\").IPAddress}}" "$1"; }
-# ep_id CONTAINER NETWORK
-ep_id() { d1 inspect -f "{{(index .NetworkSettings.Networks \"$2\").EndpointID}}" "$1"; }
-# run_ctr NAME NETWORK [docker run args...] : a container that sleeps.
-run_ctr() {
-  local name="$1" net="$2"
-  shift 2
-  assert_ok d1t run -d --name "$name" --network "$net" "$@" busybox:local sleep 3600
-}
-
-# ping_ok FROM TARGET [COUNT] : FROM reaches TARGET, every packet answered.
-ping_ok() {
-  local n="${3:-3}"
-  assert_ok d1t exec "$1" ping -c "$n" -i 0.2 -W 2 "$2"
-  assert_contains "$E2E_OUT" "$n packets received" "$1 -> $2"
-}
-# ping_fails FROM TARGET : no answer at all.
-ping_fails() {
-  assert_fails d1t exec "$1" ping -c 2 -i 0.2 -W 1 "$2"
-  assert_contains "$E2E_OUT" "0 packets received" "$1 -> $2 must not get answers"
-}
-
-# sandbox_ip NETWORK ARGS... : `ip ARGS` inside the network's sandbox.
-sandbox_ip() {
-  local f
-  f="$(netns_file "$1")"
-  shift
-  nsenter --net="$f" ip "$@"
-}
 # host_ip ARGS... : `ip ARGS` in h1's network namespace.
 host_ip() { ip -n "$TB_h1_NS" "$@"; }
 
@@ -77,19 +39,16 @@ weft_leftovers() {
 }
 
 # ip_frag_creates CONTAINER : the container's IP FragCreates counter (how many
-# fragments its stack made).
+# fragments its stack made), on h1.
 ip_frag_creates() {
-  d1 exec "$1" cat /proc/net/snmp | awk '$1 == "Ip:" && !h {for (i = 1; i <= NF; i++) col[$i] = i; h = 1; next}
+  tb_docker h1 exec "$1" cat /proc/net/snmp | awk '$1 == "Ip:" && !h {for (i = 1; i <= NF; i++) col[$i] = i; h = 1; next}
                                        $1 == "Ip:" {print $col["FragCreates"]}'
 }
 
-# weft_pid : pid of h1's weft-plugin.
-weft_pid() { cat "$TB_h1_WEFT_PIDFILE"; }
-
 # http_body FROM IP : what the busybox httpd at IP:80 serves, fetched from
-# container FROM (with nc: busybox-static's wget crashes in these images).
+# container FROM on h1 (with nc: busybox-static's wget crashes in these images).
 http_body() {
-  d1 exec "$1" sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 $2 80" | tr -d '\r' | tail -n 1
+  tb_docker h1 exec "$1" sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 $2 80" | tr -d '\r' | tail -n 1
 }
 # http_body_is FROM IP WANT : succeeds when it is WANT (for wait_until).
 http_body_is() {
@@ -98,9 +57,9 @@ http_body_is() {
   [[ $got == "$3" ]] || { echo "got '$got'"; return 1; }
 }
 
-# ---------------------------------------------------------------- multi-host
-# Helpers for tests with weft on several hosts of one bed (h1..hN), joined by
-# gossip. HOST is a bed host name (h1, h2, ...).
+# ---------------------------------------------------------------- any host
+# Helpers for any host of the bed (h1..hN); with weft on several hosts they
+# are joined by gossip. HOST is a bed host name (h1, h2, ...).
 
 WEFTCTL_BIN="${WEFT_BIN:-$E2E_REPO/build/bin}/weftctl"
 WEFT_GOSSIP_BIN="${WEFT_BIN:-$E2E_REPO/build/bin}/weft-gossip"
@@ -117,7 +76,8 @@ hvar() { local v="TB_${1}_$2"; echo "${!v:?no $v in the bed env}"; }
 # haddr HOST : the host's underlay address (its gossip id and VTEP).
 haddr() { hvar "$1" ADDR; }
 
-# dh HOST ARGS... : docker on HOST, bounded in time.
+# dh HOST ARGS... : docker on HOST, bounded in time (a wedged daemon fails the
+# test instead of hanging it; tb_docker HOST is the unbounded form).
 dh() {
   local h="$1"
   shift
@@ -129,9 +89,11 @@ run_ctr_on() {
   shift 3
   assert_ok dh "$h" run -d --name "$name" --network "$net" "$@" busybox:local sleep 3600
 }
-# ctr_ip_on HOST CONTAINER NETWORK ; ctr_mac_on HOST CONTAINER NETWORK
+# ctr_ip_on HOST CONTAINER NETWORK ; ctr_mac_on HOST CONTAINER NETWORK ;
+# ep_id_on HOST CONTAINER NETWORK
 ctr_ip_on() { dh "$1" inspect -f "{{(index .NetworkSettings.Networks \"$3\").IPAddress}}" "$2"; }
 ctr_mac_on() { dh "$1" inspect -f "{{(index .NetworkSettings.Networks \"$3\").MacAddress}}" "$2"; }
+ep_id_on() { dh "$1" inspect -f "{{(index .NetworkSettings.Networks \"$3\").EndpointID}}" "$2"; }
 
 # ping_ok_on HOST FROM TARGET [COUNT] : container FROM on HOST reaches TARGET.
 ping_ok_on() {
@@ -179,7 +141,7 @@ remote_vteps() { peers_json "$1" | jq -r '.remoteEndpoints[].vtep' | sort -u; }
 has_remote() {
   local r
   r="$(remote_ips "$1")" || return 1
-  grep -qxF "$2" <<<"$r" || { echo "$1 has no remote endpoint $2 (has: $(echo $r))"; return 1; }
+  grep -qxF "$2" <<<"$r" || { echo "$1 has no remote endpoint $2 (has: ${r//$'\n'/ })"; return 1; }
 }
 lacks_remote() {
   local r
@@ -293,6 +255,7 @@ converged() {
 }
 declare -A IP MAC HOST_OF
 # ctr HOST NAME : starts container NAME on HOST on n1 and notes its IP and MAC.
+# shellcheck disable=SC2034  # IP, MAC and HOST_OF are read by the tests
 ctr() {
   run_ctr_on "$1" "$2" n1
   IP[$2]="$(ctr_ip_on "$1" "$2" n1)"
@@ -301,5 +264,6 @@ ctr() {
 }
 # show_peers_on_failure : on a failed test, print every host's weftctl peers.
 show_peers_on_failure() {
+  # shellcheck disable=SC2016  # expanded when the hook runs
   e2e_on_exit eval '((E2E_RC == 0)) || for h in "${HOSTS[@]}"; do echo "---- weftctl peers on $h" >&2; weftctl_on $h peers >&2; done'
 }
