@@ -144,12 +144,12 @@ docker_responsive
 
 # ---------------------------------------------------------------- a network that cannot be restored
 step "n2 cannot be restored: its sandbox is gone and a device that is not weft's holds its VNI"
-assert_ok d1t network create -d weft --ipam-driver weft --subnet 10.11.0.0/24 -o vni=3333 n2
-run_ctr d1 n2
+assert_ok dh h1 network create -d weft --ipam-driver weft --subnet 10.11.0.0/24 -o vni=3333 n2
+run_ctr_on h1 d1 n2
 assert_ok weftctl_on h1 check
 assert_ok tb weft-stop h1
-assert_ok d1t rm -f d1
-nsf2="$(netns_file n2)"
+assert_ok dh h1 rm -f d1
+nsf2="$(netns_on h1 n2)"
 # The VTEP first (synchronously): a namespace's own teardown is asynchronous.
 assert_ok nsenter --net="$nsf2" ip link del wx-000d05
 assert_ok umount "$nsf2"
@@ -157,30 +157,30 @@ assert_ok rm -f "$nsf2"
 assert_ok host_ip link add squat0 type vxlan id 3333 dstport 4789 local "$TB_h1_ADDR" nolearning
 time_it "weft-start h1 (n2 broken)" assert_ok tb weft-start h1
 assert_ok answers_activate
-assert_contains "$(cat "$TB_h1_WEFT_LOG")" "restoring network $(net_id n2 | cut -c1-12)" "weft's log names n2"
+assert_contains "$(cat "$TB_h1_WEFT_LOG")" "restoring network $(net_id_on h1 n2 | cut -c1-12)" "weft's log names n2"
 # n1 is served as before.
-ping_ok c1 "$ip3"
-run_ctr c5 n1
-ping_ok c5 c1
+ping_ok_on h1 c1 "$ip3" 3
+run_ctr_on h1 c5 n1
+ping_ok_on h1 c5 c1 3
 # n2 is reported, and Docker's calls on it fail with the reason.
 assert_ok weftctl_on h1 status
 assert_contains "$E2E_OUT" "problems" "weftctl status"
 assert_contains "$E2E_OUT" "1 (weftctl check)" "weftctl status counts the problem"
 assert_fails weftctl_on h1 check
-assert_contains "$E2E_OUT" "PROBLEM network $(net_id n2 | cut -c1-12)" "weftctl check names n2"
+assert_contains "$E2E_OUT" "PROBLEM network $(net_id_on h1 n2 | cut -c1-12)" "weftctl check names n2"
 assert_contains "$E2E_OUT" "VNI" "weftctl check says why"
 assert_eq "network" "$(weftctl_on h1 --json status | jq -r '.problems[0].kind')" "weftctl --json status"
-assert_fails d1t run -d --name d2 --network n2 busybox:local sleep 3600
+assert_fails dh h1 run -d --name d2 --network n2 busybox:local sleep 3600
 assert_contains "$E2E_OUT" "cannot be used on this host" "docker run on n2"
-d1t rm -f d2 >/dev/null 2>&1 || true
+dh h1 rm -f d2 >/dev/null 2>&1 || true
 step "the device goes: weft rebuilds n2 by itself"
 assert_ok host_ip link del squat0
 time_it "n2 repaired" wait_until 10 weftctl_on h1 check
 assert_contains "$(cat "$TB_h1_WEFT_LOG")" "is usable again" "weft's log"
-run_ctr d2 n2
-run_ctr d3 n2
-ping_ok d2 d3
-ping_ok c1 c5
+run_ctr_on h1 d2 n2
+run_ctr_on h1 d3 n2
+ping_ok_on h1 d2 d3 3
+ping_ok_on h1 c1 c5 3
 docker_responsive
 
 e2e_pass
