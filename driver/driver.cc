@@ -72,7 +72,10 @@ Status checkObjectId(const char* field, const std::string& id) {
 }
 
 Driver::Driver(DriverConfig cfg, kernel::Kernel& kernel)
-    : cfg_(std::move(cfg)), kernel_(kernel), store_(cfg_.stateDir + "/state.json") {
+    : cfg_(std::move(cfg)),
+      kernel_(kernel),
+      peers_(kernel_, cfg_.advertiseAddr),
+      store_(cfg_.stateDir + "/state.json") {
   retiredSeq_ = std::random_device{}();
 }
 
@@ -295,20 +298,21 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
     LOG_INFO("driver", "created network " << n.id.substr(0, 12) << " vni " << n.vni << " mtu " << n.mtu
                                           << " (" << n.identity << ")");
     auto& placed = networks_.emplace(n.id, std::move(n)).first->second;
-    floodRefs_.erase(placed.identity);
-    programAllPeersLocked(placed);
+    peers_.attach(placed.identity, {placed.netns, placed.vxlanName});
     seq = bumpLocked();
   }
   if (auto st = commit(seq); !st) {
     std::lock_guard<std::mutex> lk(mu_);
     auto it = networks_.find(r.networkId);
     if (it != networks_.end()) {
+      peers_.detach(it->second.identity);
       removeSandbox(kernel_, sandboxSpecLocked(it->second));
       networks_.erase(it);
       bumpLocked();
     }
     return st;
   }
+  peers_.sync();  // remote endpoints already known for this network
   return Status::Ok();
 }
 
@@ -347,17 +351,21 @@ Status Driver::deleteNetwork(const std::string& networkId) {
       return Error{EBUSY, "network " + networkId.substr(0, 12) + " still has " +
                               std::to_string(it->second.endpoints.size()) + " endpoint(s)"};
     if (auto st = removeSandbox(kernel_, sandboxSpecLocked(it->second)); !st) return st;
-    floodRefs_.erase(it->second.identity);
+    peers_.detach(it->second.identity);
     faults_.erase(networkId);
     removed = std::move(it->second);
     networks_.erase(it);
     seq = bumpLocked();
   }
   if (auto st = commit(seq); !st) {
-    std::lock_guard<std::mutex> lk(mu_);
-    buildSandbox(kernel_, sandboxSpecLocked(removed));
-    networks_.emplace(removed.id, std::move(removed));
-    bumpLocked();
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (buildSandbox(kernel_, sandboxSpecLocked(removed)))
+        peers_.attach(removed.identity, {removed.netns, removed.vxlanName});
+      networks_.emplace(removed.id, std::move(removed));
+      bumpLocked();
+    }
+    peers_.sync();
     return st;
   }
   LOG_INFO("driver", "deleted network " << networkId.substr(0, 12));

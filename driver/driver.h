@@ -19,6 +19,7 @@
 #include "driver/cluster.h"
 #include "driver/ipam.h"
 #include "driver/model.h"
+#include "driver/peer_table.h"
 #include "driver/state_store.h"
 #include "kernel/kernel.h"
 
@@ -146,6 +147,11 @@ class Driver {
   // restart). Returns how many kernel entries it removed.
   size_t prunePeers();
   std::vector<EndpointRecord> remoteEndpoints() const;
+  // Programs remote endpoints' entries that are due: new ones, and failed
+  // ones whose retry time has come. Call it periodically (weft-plugin: every
+  // 100 ms); changes the driver makes are programmed by the call that makes
+  // them. Returns what the peer table did.
+  PeerTable::SyncResult syncPeers();
 
   // Deletes veths that Leave/DeleteEndpoint took out of service, in one
   // batch per namespace. Call it periodically (weft-plugin: every 100 ms).
@@ -195,9 +201,11 @@ class Driver {
   // Under mu_: n's sandbox is not usable (reason): its endpoints are not
   // joined, and a retry is scheduled.
   void markFaultyLocked(Network& n, const std::string& reason);
-  // Under mu_: one repair attempt; on success n's peers are programmed and
-  // its joined endpoints published again.
+  // Under mu_: one repair attempt; on success n's sandbox is attached to the
+  // peer table again and its joined endpoints are published again.
   Status repairLocked(Network& n);
+  // Takes mu_ itself: one repair attempt of every faulted network that is due.
+  size_t repairDue();
   Result<uint32_t> mtuFor(const NetworkOptions& o) const;
   SandboxSpec sandboxSpecLocked(const Network& n) const;
   Result<uint32_t> chooseVni(const NetworkOptions& o, const std::string& identity,
@@ -215,18 +223,14 @@ class Driver {
   // Runs `change` on one address pool under the lock and makes it durable;
   // if the state cannot be written, the pool is put back as it was.
   Status changePoolDurably(const std::string& poolId, const std::function<Status()>& change);
-  void programPeerLocked(const Network& n, const EndpointRecord& r, bool add);
-  void programAllPeersLocked(const Network& n);
 
   DriverConfig cfg_;
   kernel::Kernel& kernel_;
   Cluster* cluster_ = nullptr;  // guarded by mu_
-  // identity -> endpoint id -> remote record (in memory; re-learnt after a restart)
-  std::map<std::string, std::map<std::string, EndpointRecord>> peers_;
-  std::map<std::pair<std::string, std::string>, uint64_t> peerSession_;  // when last confirmed
-  uint64_t session_ = 0;
-  // identity -> remote VTEP -> number of its endpoints (flood entry refcount)
-  std::map<std::string, std::map<std::string, int>> floodRefs_;
+  // Remote endpoints and their kernel entries (in memory; re-learnt after a
+  // restart). Its own lock: it never waits for mu_, and programs the kernel
+  // only in peers_.sync(), which is never called with mu_ held.
+  PeerTable peers_;
   StateStore store_;
   mutable std::mutex mu_;
   std::map<std::string, Network> networks_;

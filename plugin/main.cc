@@ -147,10 +147,12 @@ int run(int argc, char** argv) {
   // the request path (deleting a veth waits ~20 ms on the kernel); every 2 s
   // it also looks for endpoints whose container died without Leave, and
   // retries networks that could not be restored (with their own backoff).
+  // Remote endpoints' kernel entries that failed are retried from here too.
   std::thread reaper([&drv] {
     for (unsigned tick = 1;; ++tick) {
       usleep(100000);
       drv.reapRetired();
+      drv.syncPeers();  // retries of remote entries that could not be programmed
       if (tick % 20 == 0) {
         drv.sweepVanished();
         drv.repairFaulted();
