@@ -189,6 +189,12 @@ class Driver {
   std::pair<std::string, uint64_t> snapshotLocked() const;
   // Without mu_: make the current change durable.
   Status commit(uint64_t seq);
+  // Every durable change goes through here: `change` runs under mu_ and
+  // says whether it changed the state (an error: it changed nothing). A
+  // change is durable before this returns; if the state cannot be written,
+  // `undo` runs under mu_ and the change never happened.
+  enum class Changed { kNo, kYes };
+  Status changeDurably(const std::function<Result<Changed>()>& change, const std::function<void()>& undo);
   uint64_t bumpLocked() { return ++changeSeq_; }
   Status loadFrom(const nlohmann::json& j);
   Status reconcileLocked(ReconcileReport* report);
