@@ -42,7 +42,7 @@ const Json* Fields::find(const char* key, const char* type) {
     fail(key, "is missing");
     return nullptr;
   }
-  bool right = std::string_view(type) == "string"    ? it->is_string()
+  bool right = std::string_view(type) == "string"     ? it->is_string()
                : std::string_view(type) == "unsigned" ? it->is_number_unsigned()
                : std::string_view(type) == "boolean"  ? it->is_boolean()
                : std::string_view(type) == "object"   ? it->is_object()
@@ -114,7 +114,8 @@ void Fields::counters(const char* key, std::map<std::string, uint64_t>* out, siz
   if (v->size() > maxEntries) return fail(key, "has more than " + std::to_string(maxEntries) + " entries");
   std::map<std::string, uint64_t> m;
   for (auto it = v->begin(); it != v->end(); ++it) {
-    if (it.key().empty() || it.key().size() > maxKey) return fail(key, "holds a key that is empty or too long");
+    if (it.key().empty() || it.key().size() > maxKey)
+      return fail(key, "holds a key that is empty or too long");
     if (!it.value().is_number_unsigned()) return fail(key, "holds a value that is not an unsigned number");
     m[it.key()] = it.value().get<uint64_t>();
   }

@@ -108,8 +108,8 @@ void writeRecord(Json& j, const Record& r) {
 // ---------------------------------------------------------------- encoders
 
 Json toJson(const ConfigMsg& m) {
-  return {{"op", "config"},       {"id", m.id},     {"bind", m.bind}, {"advertise", m.advertise},
-          {"label", m.label},     {"keys", m.keys}, {"seeds", m.seeds}};
+  return {{"op", "config"},   {"id", m.id},     {"bind", m.bind},  {"advertise", m.advertise},
+          {"label", m.label}, {"keys", m.keys}, {"seeds", m.seeds}};
 }
 Json toJson(const PublishMsg& m) {
   Json j = {{"op", "publish"}};
@@ -117,7 +117,9 @@ Json toJson(const PublishMsg& m) {
   return j;
 }
 Json toJson(const StartMsg&) { return {{"op", "start"}}; }
-Json toJson(const WithdrawMsg& m) { return {{"op", "withdraw"}, {"network", m.network}, {"endpoint", m.endpoint}}; }
+Json toJson(const WithdrawMsg& m) {
+  return {{"op", "withdraw"}, {"network", m.network}, {"endpoint", m.endpoint}};
+}
 Json toJson(const SeedsMsg& m) { return {{"op", "seeds"}, {"seeds", m.seeds}}; }
 Json toJson(const StatusRequest&) { return {{"op", "status"}}; }
 
@@ -132,7 +134,8 @@ Json toJson(const RecordEvent& m) {
 Json toJson(const StatusEvent& m) {
   Json members = Json::array();
   for (const auto& mem : m.members)
-    members.push_back({{"id", mem.id}, {"addr", mem.addr}, {"state", mem.state}, {"incarnation", mem.incarnation}});
+    members.push_back(
+        {{"id", mem.id}, {"addr", mem.addr}, {"state", mem.state}, {"incarnation", mem.incarnation}});
   return {{"event", "status"},
           {"id", m.id},
           {"aloneSeconds", m.aloneSeconds},

@@ -100,7 +100,7 @@ struct StatusEvent {
   std::vector<std::string> networks;
   std::map<std::string, uint64_t> authFailuresByHost;
   std::map<std::string, uint64_t> stats;  // counter name -> value
-  uint64_t restarts = 0;  // sidecar restarts: filled in by the plugin, 0 from the sidecar
+  uint64_t restarts = 0;                  // sidecar restarts: filled in by the plugin, 0 from the sidecar
   bool operator==(const StatusEvent&) const = default;
 };
 struct ErrorEvent {  // fatal: the sidecar exits after it
@@ -110,10 +110,10 @@ struct ErrorEvent {  // fatal: the sidecar exits after it
 using FromSidecar = std::variant<ReadyEvent, RecordEvent, StatusEvent, ErrorEvent>;
 
 // Bounds a decoder enforces (an encoder's input is trusted).
-inline constexpr size_t kMaxName = 256;      // ids, network identities, labels, hosts
-inline constexpr size_t kMaxText = 4096;     // free text (error messages)
-inline constexpr size_t kMaxList = 4096;     // members, seeds, networks, hosts, keys
-inline constexpr size_t kMaxNesting = 8;     // JSON depth of any message
+inline constexpr size_t kMaxName = 256;   // ids, network identities, labels, hosts
+inline constexpr size_t kMaxText = 4096;  // free text (error messages)
+inline constexpr size_t kMaxList = 4096;  // members, seeds, networks, hosts, keys
+inline constexpr size_t kMaxNesting = 8;  // JSON depth of any message
 inline constexpr size_t kMaxEndpointId = 128;
 
 std::string encode(const ToSidecar& m);

@@ -182,10 +182,11 @@ void Supervisor::refuse(const std::string& why) {
   }
   size_t suppressed = 0;
   if (refusedLog_.allow(&suppressed))
-    LOG_WARN("gossip", "refused a message from weft-gossip: "
-                           << why
-                           << (suppressed ? " (" + std::to_string(suppressed) + " more refused since the last report)"
-                                          : std::string()));
+    LOG_WARN("gossip",
+             "refused a message from weft-gossip: "
+                 << why
+                 << (suppressed ? " (" + std::to_string(suppressed) + " more refused since the last report)"
+                                : std::string()));
 }
 
 void Supervisor::serve(const SidecarPtr& sidecar) {
