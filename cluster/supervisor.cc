@@ -54,6 +54,7 @@ void Supervisor::stop() {
     if (sidecar_) sidecar_->terminate();
   }
   cv_.notify_all();
+  sendCv_.notify_all();
   for (auto* t : {&supervisor_, &sender_, &pruner_})
     if (t->joinable()) t->join();
 }
@@ -73,6 +74,11 @@ uint64_t Supervisor::droppedRecords() const {
   return dropped_;
 }
 
+size_t Supervisor::pendingSends() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return dirty_.size();
+}
+
 // ---------------------------------------------------------------- outgoing
 
 void Supervisor::publish(const driver::EndpointRecord& r) {
@@ -81,15 +87,19 @@ void Supervisor::publish(const driver::EndpointRecord& r) {
   auto [it, added] = published_.insert_or_assign(k, toIpc(r));
   if (added) ++carried_[r.network];
   dirty_.insert(k);
-  cv_.notify_all();
+  sendCv_.notify_one();
 }
 
 void Supervisor::withdraw(const std::string& network, const std::string& endpoint) {
   Key k{network, endpoint};
   std::lock_guard<std::mutex> lk(mu_);
   if (published_.erase(k) && --carried_[network] == 0) carried_.erase(network);
-  dirty_.insert(k);
-  cv_.notify_all();
+  if (told_.count(k)) {
+    dirty_.insert(k);
+    sendCv_.notify_one();
+  } else {
+    dirty_.erase(k);  // the sidecar never heard of it: nothing to send
+  }
 }
 
 void Supervisor::addSeed(const std::string& address) {
@@ -98,13 +108,13 @@ void Supervisor::addSeed(const std::string& address) {
   if (std::find(seeds_.begin(), seeds_.end(), s) != seeds_.end()) return;
   seeds_.push_back(s);
   seedsToSend_.push_back(s);  // the next sidecar gets it in its configuration
-  cv_.notify_all();
+  sendCv_.notify_one();
 }
 
 void Supervisor::senderLoop() {
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
-    cv_.wait(lk, [&] { return stopping_ || (ready_ && (!dirty_.empty() || !seedsToSend_.empty())); });
+    sendCv_.wait(lk, [&] { return stopping_ || (ready_ && (!dirty_.empty() || !seedsToSend_.empty())); });
     if (stopping_) return;
     SidecarPtr to = sidecar_;
     std::vector<std::string> batch;
@@ -214,6 +224,7 @@ void Supervisor::handle(const ipc::FromSidecar& m) {
     for (const auto& [k, r] : published_) dirty_.insert(k);
     for (const auto& [k, r] : told_) dirty_.insert(k);
     cv_.notify_all();
+    sendCv_.notify_all();
   } else if (const auto* st = std::get_if<ipc::StatusEvent>(&m)) {
     std::lock_guard<std::mutex> lk(mu_);
     lastStatus_ = *st;

@@ -15,7 +15,8 @@
 // * No blocking for callers: publish/withdraw/addSeed only record the desired
 //   state and mark the key dirty (one entry per endpoint key, so the queue is
 //   bounded by the endpoints and the latest state wins); a sender thread
-//   does the IPC. A stopped sidecar stalls that thread, never a Docker call.
+//   does the IPC. A stopped sidecar stalls that thread, never a Docker call
+//   (the driver publishes under its lock).
 // * Untrusted input: every message from the sidecar is decoded with
 //   validation (cluster/ipc_messages.h); refused ones are counted and logged
 //   (rate-limited). Records of networks this host does not carry (no local
@@ -76,6 +77,8 @@ class Supervisor : public driver::Cluster {
   // because this host does not carry their network.
   uint64_t refusedMessages() const;
   uint64_t droppedRecords() const;
+  // Endpoint keys waiting for the sender.
+  size_t pendingSends() const;
 
  private:
   using Key = std::pair<std::string, std::string>;  // network identity, endpoint id
@@ -97,7 +100,8 @@ class Supervisor : public driver::Cluster {
   LogLimiter refusedLog_{5, std::chrono::seconds(60)};
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;      // state changes: ready, status, stopping
+  std::condition_variable sendCv_;  // work for the sender (not to wake the others per publish)
   bool stopping_ = false;
   SidecarPtr sidecar_;  // the current one, null when down
   bool ready_ = false;
@@ -112,7 +116,10 @@ class Supervisor : public driver::Cluster {
   std::set<Key> applied_;
   std::vector<std::string> seeds_;
   // What the current sidecar was told, and the keys where that may differ
-  // from published_ (one entry per key: bounded, coalescing).
+  // from published_: one entry per key, so the queue coalesces, and only
+  // keys in published_ or told_, so it is bounded by the live state however
+  // long the sidecar stalls (an endpoint created and deleted meanwhile
+  // leaves nothing behind).
   std::map<Key, ipc::Record> told_;
   std::set<Key> dirty_;
   std::vector<std::string> seedsToSend_;

@@ -351,6 +351,22 @@ TEST_F(SupervisorTest, PublishingNeverWaitsForAStalledSidecar) {
   EXPECT_LT(messages, static_cast<size_t>(2 * kEndpoints + 50));  // coalesced
 }
 
+// The queue is bounded by the live state, not by the churn: containers
+// started and stopped while the sidecar is stopped leave nothing queued.
+TEST_F(SupervisorTest, EndpointsThatComeAndGoDuringAStallLeaveNothingQueued) {
+  sup.start();
+  auto end = readySidecar(launcher, 0);
+  ASSERT_TRUE(end);
+  const size_t kLive = 5000;  // more than the channel holds: the sender blocks
+  for (size_t i = 0; i < kLive; ++i) sup.publish(local(static_cast<int>(i)));
+  for (int i = 10000; i < 30000; ++i) {
+    sup.publish(local(i));
+    sup.withdraw(kIdentity, local(i).endpoint);
+  }
+  EXPECT_LE(sup.pendingSends(), kLive);
+  EXPECT_GT(sup.pendingSends(), 0u);  // the sidecar really is not reading
+}
+
 TEST_F(SupervisorTest, ConfiguresASidecarWith5000EndpointsInBoundedMessages) {
   for (int i = 0; i < 5000; ++i) sup.publish(local(i));
   sup.start();
