@@ -117,9 +117,9 @@ void Supervisor::senderLoop() {
     sendCv_.wait(lk, [&] { return stopping_ || (ready_ && (!dirty_.empty() || !seedsToSend_.empty())); });
     if (stopping_) return;
     SidecarPtr to = sidecar_;
-    std::vector<std::string> batch;
+    std::vector<ipc::ToSidecar> batch;
     if (!seedsToSend_.empty()) {
-      batch.push_back(ipc::encode(ipc::SeedsMsg{seedsToSend_}));
+      batch.push_back(ipc::SeedsMsg{seedsToSend_});
       seedsToSend_.clear();
     }
     while (!dirty_.empty() && batch.size() < kSendBatch) {
@@ -130,17 +130,18 @@ void Supervisor::senderLoop() {
       if (want != published_.end()) {
         if (told != told_.end() && told->second == want->second) continue;
         told_[k] = want->second;
-        batch.push_back(ipc::encode(ipc::PublishMsg{want->second}));
+        batch.push_back(ipc::PublishMsg{want->second});
       } else if (told != told_.end()) {
         told_.erase(told);
-        batch.push_back(ipc::encode(ipc::WithdrawMsg{k.first, k.second}));
+        batch.push_back(ipc::WithdrawMsg{k.first, k.second});
       }
     }
-    // Without the lock: this blocks while the sidecar does not read. If the
-    // channel breaks, the next sidecar's configuration carries it all.
+    // Without the lock (publishers wait for it while holding the driver's):
+    // encoding, and sending, which blocks while the sidecar does not read.
+    // If the channel breaks, the next sidecar's configuration carries it all.
     lk.unlock();
     for (const auto& m : batch) {
-      if (auto st = ipc::send(to->fd(), m); !st) {
+      if (auto st = ipc::send(to->fd(), ipc::encode(m)); !st) {
         LOG_WARN("gossip", "cannot reach weft-gossip: " << st.error().message);
         break;
       }
