@@ -97,7 +97,7 @@ struct ReconcileReport {
   std::map<std::string, std::string> faults;
 };
 
-class Driver {
+class Driver : public PeerSink {
  public:
   Driver(DriverConfig cfg, kernel::Kernel& kernel);
 
@@ -137,15 +137,12 @@ class Driver {
   // Attaches the cluster (may be null: single host) and publishes every
   // joined local endpoint to it.
   void setCluster(Cluster* cluster);
-  // A remote endpoint appeared/changed (active) or went away.
-  void applyRemote(const EndpointRecord& r, bool active);
-  // A new control-plane session starts (the sidecar was (re)started): remote
-  // endpoints it does not report again before the next prunePeers() go.
-  void beginResync();
-  // Forgets remote endpoints not confirmed since beginResync() and removes
-  // neighbour/FDB entries no remote endpoint accounts for (left from before a
-  // restart). Returns how many kernel entries it removed.
-  size_t prunePeers();
+  // --- PeerSink (see driver/cluster.h) ---
+  void applyRemote(const EndpointRecord& r, bool active) override;
+  void beginResync() override;
+  // Also removes neighbour/FDB entries no remote endpoint accounts for (left
+  // from before a restart).
+  size_t prunePeers() override;
   std::vector<EndpointRecord> remoteEndpoints() const;
   // Programs remote endpoints' entries that are due: new ones, and failed
   // ones whose retry time has come. Call it periodically (weft-plugin: every
