@@ -248,7 +248,8 @@ void Supervisor::handleRecord(const ipc::RecordEvent& m) {
     }
     if (m.active) applied_.insert(k);
   }
-  sink_.applyRemote(toDriver(m.record), m.active);
+  sink_.applyRemote(toDriver(m.record),
+                    m.active ? driver::RecordState::kActive : driver::RecordState::kWithdrawn);
 }
 
 Result<ipc::StatusEvent> Supervisor::status(Millis timeout) {

@@ -21,6 +21,10 @@ struct EndpointRecord {
   bool operator==(const EndpointRecord&) const = default;
 };
 
+// What the control plane says of a remote endpoint: there (new or changed),
+// or gone.
+enum class RecordState { kActive, kWithdrawn };
+
 class Cluster {
  public:
   virtual ~Cluster() = default;
@@ -36,8 +40,8 @@ class Cluster {
 class PeerSink {
  public:
   virtual ~PeerSink() = default;
-  // A remote endpoint appeared or changed (active), or went away.
-  virtual void applyRemote(const EndpointRecord& r, bool active) = 0;
+  // A remote endpoint appeared or changed (kActive), or went away.
+  virtual void applyRemote(const EndpointRecord& r, RecordState state) = 0;
   // A new control-plane session starts (the sidecar was (re)started): remote
   // endpoints it does not report again before the next prunePeers() go.
   virtual void beginResync() = 0;

@@ -27,10 +27,10 @@ EndpointRecord Driver::localRecordLocked(const Endpoint& e) const {
   return EndpointRecord{n.identity, e.id, e.address, e.addressIpv6, e.mac, cfg_.advertiseAddr};
 }
 
-void Driver::applyRemote(const EndpointRecord& r, bool active) {
+void Driver::applyRemote(const EndpointRecord& r, RecordState state) {
   // No driver lock: the peer table has its own, and sync() programs outside it.
-  if (!peers_.apply(r, active)) return;
-  if (active)
+  if (!peers_.apply(r, state)) return;
+  if (state == RecordState::kActive)
     LOG_DEBUG("peers", "remote endpoint " << r.endpoint.substr(0, 12) << " " << r.ipv4 << " " << r.mac
                                           << " at " << r.vtep << " (" << r.network << ")");
   else

@@ -121,7 +121,9 @@ class Driver : public PeerSink {
   // Swarm node discovery (DiscoverNew/DiscoverDelete): another node's
   // address seeds the gossip; this node's own (self) is kept to compare with
   // ADVERTISE_ADDR and to show.
-  Status discover(const std::string& address, bool self, bool add);
+  enum class DiscoveredNode { kOther, kSelf };
+  enum class Discovery { kNew, kDeleted };
+  Status discover(const std::string& address, DiscoveredNode who, Discovery what);
   Status checkEndpoint(const std::string& networkId, const std::string& endpointId);
 
   // --- IpamDriver ---
@@ -138,7 +140,7 @@ class Driver : public PeerSink {
   // joined local endpoint to it.
   void setCluster(Cluster* cluster);
   // --- PeerSink (see driver/cluster.h) ---
-  void applyRemote(const EndpointRecord& r, bool active) override;
+  void applyRemote(const EndpointRecord& r, RecordState state) override;
   void beginResync() override;
   // Also removes neighbour/FDB entries no remote endpoint accounts for (left
   // from before a restart).

@@ -10,7 +10,8 @@ namespace weft::driver {
 
 // ---------------------------------------------------------------- discovery
 
-Status Driver::discover(const std::string& address, bool self, bool add) {
+Status Driver::discover(const std::string& address, DiscoveredNode who, Discovery what) {
+  const bool self = who == DiscoveredNode::kSelf, add = what == Discovery::kNew;
   if (!IpAddr::parse(address))
     return Error{EINVAL, "DiscoveryData.Address \"" + address + "\" is not an IP address"};
   std::set<std::string> savedNodes;

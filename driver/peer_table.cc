@@ -72,12 +72,12 @@ void PeerTable::touchLocked(const std::string& identity) {
   if (auto it = sandboxes_.find(identity); it != sandboxes_.end()) it->second.changed = true;
 }
 
-bool PeerTable::apply(const EndpointRecord& r, bool active) {
+bool PeerTable::apply(const EndpointRecord& r, RecordState state) {
   if (!self_.empty() && r.vtep == self_) return false;  // our own, echoed back
   std::lock_guard<std::mutex> lk(mu_);
   auto& table = records_[r.network];
   const std::pair<std::string, std::string> key{r.network, r.endpoint};
-  if (!active) {
+  if (state == RecordState::kWithdrawn) {
     confirmed_.erase(key);
     if (!table.erase(r.endpoint)) return false;
     touchLocked(r.network);

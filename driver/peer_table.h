@@ -70,9 +70,9 @@ class PeerTable {
       : PeerTable(kernel, std::move(selfVtep), Options{}) {}
 
   // --- records (cheap, no kernel call) ---
-  // A remote endpoint appeared or changed (active) or went away. Records of
+  // A remote endpoint appeared or changed (kActive) or went away. Records of
   // this host's own VTEP are ignored. Returns whether the table changed.
-  bool apply(const EndpointRecord& r, bool active);
+  bool apply(const EndpointRecord& r, RecordState state);
   // A new control-plane session: records not confirmed (applied active)
   // before forgetUnconfirmed() are forgotten then.
   void beginResync();

@@ -182,20 +182,22 @@ void Api::addNetworkRoutes() {
     return kEmpty;
   });
 
-  auto discovery = [&d](bool add) {
-    return [&d, add](const std::string& b) -> Result<std::string> {
+  using driver::Driver;
+  auto discovery = [&d](Driver::Discovery what) {
+    return [&d, what](const std::string& b) -> Result<std::string> {
       TRY_ASSIGN(j, parseBody(b, false));
       TRY_ASSIGN(type, getInt(j, "DiscoveryType", Need::kRequired));
       if (type != 1) return kEmpty;  // only node discovery reaches remote drivers
       TRY_ASSIGN(data, getObject(j, "DiscoveryData", Need::kRequired));
       TRY_ASSIGN(addr, getString(data, "Address", Need::kRequired));
       TRY_ASSIGN(self, getBool(data, "Self", Need::kOptional));
-      TRY_STATUS(d.discover(addr, self, add));
+      TRY_STATUS(
+          d.discover(addr, self ? Driver::DiscoveredNode::kSelf : Driver::DiscoveredNode::kOther, what));
       return kEmpty;
     };
   };
-  add("/NetworkDriver.DiscoverNew", false, false, discovery(true));
-  add("/NetworkDriver.DiscoverDelete", false, false, discovery(false));
+  add("/NetworkDriver.DiscoverNew", false, false, discovery(Driver::Discovery::kNew));
+  add("/NetworkDriver.DiscoverDelete", false, false, discovery(Driver::Discovery::kDeleted));
 
   add("/NetworkDriver.ProgramExternalConnectivity", false, false,
       [&d](const std::string& b) -> Result<std::string> {

@@ -23,7 +23,7 @@ namespace {
 
 class NullSink : public driver::PeerSink {
  public:
-  void applyRemote(const driver::EndpointRecord&, bool) override {}
+  void applyRemote(const driver::EndpointRecord&, driver::RecordState) override {}
   void beginResync() override {}
   size_t prunePeers() override { return 0; }
 };

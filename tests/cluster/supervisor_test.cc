@@ -57,9 +57,9 @@ ipc::Record toIpc(const driver::EndpointRecord& r) {
 
 class RecordingSink : public driver::PeerSink {
  public:
-  void applyRemote(const driver::EndpointRecord& r, bool active) override {
+  void applyRemote(const driver::EndpointRecord& r, driver::RecordState state) override {
     std::lock_guard<std::mutex> lk(mu_);
-    applied_.emplace_back(r, active);
+    applied_.emplace_back(r, state == driver::RecordState::kActive);
   }
   void beginResync() override { ++resyncs_; }
   size_t prunePeers() override {

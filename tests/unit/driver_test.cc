@@ -386,8 +386,8 @@ TEST_F(DriverTest, StateSurvivesARestart) {
   ASSERT_TRUE(driver_->createNetwork(net(nid)).ok());
   ASSERT_TRUE(driver_->createEndpoint(ep(nid, eid, *addr)).ok());
   ASSERT_TRUE(driver_->join(nid, eid, "").ok());
-  ASSERT_TRUE(driver_->discover("198.18.0.9", false, true).ok());
-  ASSERT_TRUE(driver_->discover("198.18.0.4", true, true).ok());
+  ASSERT_TRUE(driver_->discover("198.18.0.9", Driver::DiscoveredNode::kOther, Driver::Discovery::kNew).ok());
+  ASSERT_TRUE(driver_->discover("198.18.0.4", Driver::DiscoveredNode::kSelf, Driver::Discovery::kNew).ok());
 
   ReconcileReport report;
   ASSERT_TRUE(restart(&report).ok());

@@ -113,7 +113,7 @@ class PeerTableTest : public ::testing::Test {
 
 TEST_F(PeerTableTest, RecordsAreProgrammedOnlyBySyncAndOnlyIntoAnAttachedSandbox) {
   auto t = table();
-  EXPECT_TRUE(t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), true));
+  EXPECT_TRUE(t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), RecordState::kActive));
   EXPECT_EQ(t->sync().applied, 0u);  // no sandbox yet
   t->attach(kNet, kAt);
   EXPECT_EQ(kernelEntries(), PeerEntries{});  // attach alone touches nothing
@@ -124,11 +124,11 @@ TEST_F(PeerTableTest, RecordsAreProgrammedOnlyBySyncAndOnlyIntoAnAttachedSandbox
             desiredEntries(byId({rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2")})));
   EXPECT_EQ(t->sync().applied, 0u);  // nothing left to do
   // Own records (this host's VTEP) and repeats change nothing.
-  EXPECT_FALSE(t->apply(rec("me", "10.10.0.9", "02:00:00:00:00:09", "198.18.0.1"), true));
-  EXPECT_FALSE(t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), true));
+  EXPECT_FALSE(t->apply(rec("me", "10.10.0.9", "02:00:00:00:00:09", "198.18.0.1"), RecordState::kActive));
+  EXPECT_FALSE(t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), RecordState::kActive));
   // Detached: records still change, the kernel does not.
   t->detach(kNet);
-  EXPECT_TRUE(t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), false));
+  EXPECT_TRUE(t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), RecordState::kWithdrawn));
   EXPECT_EQ(t->sync().applied, 0u);
   EXPECT_EQ(kernelEntries().neigh.size(), 1u);
 }
@@ -136,14 +136,14 @@ TEST_F(PeerTableTest, RecordsAreProgrammedOnlyBySyncAndOnlyIntoAnAttachedSandbox
 TEST_F(PeerTableTest, FloodEntriesCountTheVtepsRecords) {
   auto t = table();
   t->attach(kNet, kAt);
-  t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), true);
-  t->apply(rec("e2", "10.10.0.3", "02:00:00:00:00:02", "198.18.0.2"), true);
+  t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), RecordState::kActive);
+  t->apply(rec("e2", "10.10.0.3", "02:00:00:00:00:02", "198.18.0.2"), RecordState::kActive);
   t->sync();
   EXPECT_EQ(kernelEntries().flood, (std::set<std::string>{"198.18.0.2"}));
-  t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), false);
+  t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), RecordState::kWithdrawn);
   t->sync();
   EXPECT_EQ(kernelEntries().flood, (std::set<std::string>{"198.18.0.2"}));  // e2 still there
-  t->apply(rec("e2", "10.10.0.3", "02:00:00:00:00:02", "198.18.0.2"), false);
+  t->apply(rec("e2", "10.10.0.3", "02:00:00:00:00:02", "198.18.0.2"), RecordState::kWithdrawn);
   t->sync();
   EXPECT_EQ(kernelEntries(), PeerEntries{});
 }
@@ -163,7 +163,7 @@ TEST_F(PeerTableTest, AnyOrderOfChangesEndsInExactlyTheDesiredEntries) {
       auto r = rec(id, "10.10.0." + std::to_string(ip), "02:00:00:00:00:0" + std::to_string(ip % 10),
                    "198.18.0." + std::to_string(host), rng() % 2 ? "fd00::" + std::to_string(ip) : "");
       bool active = rng() % 4 != 0;
-      t->apply(r, active);
+      t->apply(r, active ? RecordState::kActive : RecordState::kWithdrawn);
       if (active)
         live[id] = r;
       else
@@ -179,7 +179,7 @@ TEST_F(PeerTableTest, AnyOrderOfChangesEndsInExactlyTheDesiredEntries) {
 TEST_F(PeerTableTest, FailedProgrammingStaysWantedAndIsRetriedUntilItHolds) {
   auto t = table(0ms);
   t->attach(kNet, kAt);
-  t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), true);
+  t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), RecordState::kActive);
   kernel_->failNext("addNeigh", ENOBUFS);
   kernel_->failNext("addFdb", ENOBUFS);
   auto r = t->sync();
@@ -198,13 +198,13 @@ TEST_F(PeerTableTest, FailedProgrammingStaysWantedAndIsRetriedUntilItHolds) {
 TEST_F(PeerTableTest, ARetryWaitsForItsBackoffUnlessSomethingChanged) {
   auto t = table(3600000ms);
   t->attach(kNet, kAt);
-  t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), true);
+  t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), RecordState::kActive);
   kernel_->failNext("addNeigh", ENOBUFS);
   EXPECT_EQ(t->sync().failed, 1u);
   EXPECT_EQ(t->sync().applied, 0u);  // not due for an hour
   EXPECT_EQ(t->pending(), 1u);
   // A change to the network's records makes it due at once, retry included.
-  t->apply(rec("e2", "10.10.0.3", "02:00:00:00:00:02", "198.18.0.2"), true);
+  t->apply(rec("e2", "10.10.0.3", "02:00:00:00:00:02", "198.18.0.2"), RecordState::kActive);
   auto r = t->sync();
   EXPECT_EQ(r.failed, 0u);
   EXPECT_EQ(r.applied, 3u);  // e1's neighbour, e2's neighbour and fdb entry
@@ -214,7 +214,7 @@ TEST_F(PeerTableTest, ARetryWaitsForItsBackoffUnlessSomethingChanged) {
 TEST_F(PeerTableTest, ARebuiltSandboxIsProgrammedFromScratch) {
   auto t = table();
   t->attach(kNet, kAt);
-  t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), true);
+  t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), RecordState::kActive);
   t->sync();
   // The sandbox is rebuilt (empty) and attached again.
   ASSERT_TRUE(kernel_->deleteNetns("sb").ok());
@@ -235,7 +235,7 @@ TEST_F(PeerTableTest, PruneRemovesWhatNoRecordAsksForAndAdoptsTheRest) {
   ASSERT_TRUE(kernel_->addFdb("sb", {"wx-000001", kZero, "198.18.0.7"}, true).ok());
   auto t = table();
   t->attach(kNet, kAt);
-  t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), true);
+  t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), RecordState::kActive);
   EXPECT_EQ(t->pruneStale(), 3u);
   EXPECT_EQ(t->pending(), 0u);       // the wanted ones were adopted
   EXPECT_EQ(t->sync().applied, 0u);  // nothing to add again
@@ -250,7 +250,7 @@ TEST_F(PeerTableTest, EntriesOfAnUnknownPastAreReplacedNotDuplicated) {
   ASSERT_TRUE(kernel_->addFdb("sb", {"wx-000001", "02:00:00:00:00:01", "198.18.0.9"}, false).ok());
   auto t = table();
   t->attach(kNet, kAt);
-  t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), true);
+  t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), RecordState::kActive);
   EXPECT_EQ(t->sync().failed, 0u);
   auto k = kernelEntries();
   EXPECT_EQ(k.neigh.at("10.10.0.2"), "02:00:00:00:00:01");
@@ -262,11 +262,11 @@ TEST_F(PeerTableTest, AResyncForgetsWhatTheNewSessionDoesNotConfirm) {
   t->attach(kNet, kAt);
   auto a = rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2");
   auto b = rec("e2", "10.10.0.3", "02:00:00:00:00:02", "198.18.0.3");
-  t->apply(a, true);
-  t->apply(b, true);
+  t->apply(a, RecordState::kActive);
+  t->apply(b, RecordState::kActive);
   t->sync();
   t->beginResync();
-  t->apply(a, true);  // confirmed again; b is not
+  t->apply(a, RecordState::kActive);  // confirmed again; b is not
   auto gone = t->forgetUnconfirmed();
   ASSERT_EQ(gone.size(), 1u);
   EXPECT_EQ(gone[0].endpoint, "e2");

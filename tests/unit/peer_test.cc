@@ -112,9 +112,9 @@ TEST_F(PeerTest, AnEndpointWhoseVethVanishedIsWithdrawn) {
 
 TEST_F(PeerTest, RemoteEndpointsAreProgrammedAndRemoved) {
   createNetwork();
-  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), true);
-  driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.2"), true);
-  driver_->applyRemote(remote('d', "10.10.0.30", "198.18.0.3"), true);
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), RecordState::kActive);
+  driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.2"), RecordState::kActive);
+  driver_->applyRemote(remote('d', "10.10.0.30", "198.18.0.3"), RecordState::kActive);
   auto n = neigh();
   EXPECT_EQ(n.size(), 3u);
   EXPECT_NE(std::find(n.begin(), n.end(), kernel::NeighEntry{vx(), "10.10.0.20", "02:42:0a:0a:00:bb"}),
@@ -124,9 +124,9 @@ TEST_F(PeerTest, RemoteEndpointsAreProgrammedAndRemoved) {
             f.end());
   EXPECT_EQ(floods("198.18.0.2"), 1u);  // one flood entry per remote VTEP
   EXPECT_EQ(floods("198.18.0.3"), 1u);
-  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), false);
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), RecordState::kWithdrawn);
   EXPECT_EQ(floods("198.18.0.2"), 1u);  // 'c' still lives there
-  driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.2"), false);
+  driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.2"), RecordState::kWithdrawn);
   EXPECT_EQ(floods("198.18.0.2"), 0u);
   EXPECT_EQ(neigh().size(), 1u);
   EXPECT_EQ(driver_->remoteEndpoints().size(), 1u);
@@ -134,17 +134,17 @@ TEST_F(PeerTest, RemoteEndpointsAreProgrammedAndRemoved) {
 
 TEST_F(PeerTest, OwnRecordsAreIgnoredAndRepeatsAreHarmless) {
   createNetwork();
-  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.1"), true);  // our own VTEP
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.1"), RecordState::kActive);  // our own VTEP
   EXPECT_TRUE(fdb().empty());
-  driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.2"), true);
-  driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.2"), true);
+  driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.2"), RecordState::kActive);
+  driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.2"), RecordState::kActive);
   EXPECT_EQ(fdb().size(), 2u);  // MAC + flood
 }
 
 TEST_F(PeerTest, AMovedEndpointIsReprogrammed) {
   createNetwork();
-  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), true);
-  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.3"), true);
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), RecordState::kActive);
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.3"), RecordState::kActive);
   auto f = fdb();
   EXPECT_NE(std::find(f.begin(), f.end(), kernel::FdbEntry{vx(), "02:42:0a:0a:00:bb", "198.18.0.3"}),
             f.end());
@@ -155,7 +155,7 @@ TEST_F(PeerTest, AMovedEndpointIsReprogrammed) {
 }
 
 TEST_F(PeerTest, RecordsLearntBeforeTheNetworkAreProgrammedWhenItIsCreated) {
-  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), true);
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), RecordState::kActive);
   createNetwork();
   EXPECT_EQ(neigh().size(), 1u);
   EXPECT_EQ(floods("198.18.0.2"), 1u);
@@ -163,7 +163,7 @@ TEST_F(PeerTest, RecordsLearntBeforeTheNetworkAreProgrammedWhenItIsCreated) {
 
 TEST_F(PeerTest, PruneRemovesWhatNoRecordAccountsFor) {
   createNetwork();
-  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), true);
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), RecordState::kActive);
   // Entries left from before a restart, for an endpoint that went away meanwhile.
   ASSERT_TRUE(kernel_->addNeigh(ns(), {vx(), "10.10.0.99", "02:42:0a:0a:00:63"}).ok());
   ASSERT_TRUE(kernel_->addFdb(ns(), {vx(), "02:42:0a:0a:00:63", "198.18.0.9"}, false).ok());
@@ -186,7 +186,7 @@ TEST_F(PeerTest, AttachingTheClusterPublishesJoinedEndpoints) {
 }
 
 TEST_F(PeerTest, DiscoveredNodesBecomeSeeds) {
-  ASSERT_TRUE(driver_->discover("198.18.0.7", false, true).ok());
+  ASSERT_TRUE(driver_->discover("198.18.0.7", Driver::DiscoveredNode::kOther, Driver::Discovery::kNew).ok());
   EXPECT_EQ(cluster_.seeds, std::vector<std::string>{"198.18.0.7"});
   RecordingCluster fresh;
   driver_->setCluster(&fresh);
@@ -195,10 +195,10 @@ TEST_F(PeerTest, DiscoveredNodesBecomeSeeds) {
 
 TEST_F(PeerTest, AResyncForgetsRemoteEndpointsNotReportedAgain) {
   createNetwork();
-  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), true);
-  driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.3"), true);
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), RecordState::kActive);
+  driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.3"), RecordState::kActive);
   driver_->beginResync();  // a new sidecar: only 'b' is reported again
-  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), true);
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), RecordState::kActive);
   driver_->prunePeers();
   auto rem = driver_->remoteEndpoints();
   ASSERT_EQ(rem.size(), 1u);
