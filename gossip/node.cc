@@ -114,8 +114,7 @@ void GossipNode::sendMessages(const std::string& addr, const std::string& nodeId
   sendFramed(addr, framed, false);
 }
 
-void GossipNode::onPacket(const std::string& from, std::vector<uint8_t> data, bool stream) {
-  if (!running_) return;
+std::optional<Envelope> GossipNode::openEnvelope(const std::string& from, std::span<const uint8_t> data) {
   ++stats_.packetsReceived;
   stats_.bytesReceived += data.size();
   Opened opened = open(keyring_, cfg_.label, data);
@@ -125,29 +124,47 @@ void GossipNode::onPacket(const std::string& from, std::vector<uint8_t> data, bo
     case OpenError::kAuthFailed:
       ++stats_.forged;
       LOG_DEBUG("gossip", cfg_.id << ": dropped packet from " << from << ": " << describe(opened.error));
-      return;
+      return std::nullopt;
     case OpenError::kLabelMismatch:
       ++stats_.wrongLabel;
-      return;
+      return std::nullopt;
     default:
       ++stats_.malformed;
-      return;
+      return std::nullopt;
   }
   auto env = decodeEnvelope(opened.plaintext);
   if (!env.ok()) {
     ++stats_.malformed;
     LOG_DEBUG("gossip", cfg_.id << ": " << env.error().message << " from " << from);
-    return;
+    return std::nullopt;
   }
-  if (env->sender == cfg_.id) return;
+  if (env->sender == cfg_.id) return std::nullopt;
   if (replay_.check(env->sender, env->epoch, env->seq) != ReplayVerdict::kAccept) {
     ++stats_.replayed;
-    return;
+    return std::nullopt;
   }
+  return std::move(*env);
+}
+
+void GossipNode::onPacket(const std::string& from, std::vector<uint8_t> data, bool stream) {
+  if (!running_) return;
+  auto env = openEnvelope(from, data);
+  if (!env) return;
   for (auto& m : env->messages) {
     if (!running_) return;
     dispatch(from, env->sender, m);
   }
+}
+
+std::vector<uint8_t> GossipNode::streamHello(const std::string& to) {
+  (void)to;
+  return sealEnvelope({});
+}
+
+bool GossipNode::acceptStreamHello(const std::string& from, std::span<const uint8_t> hello) {
+  if (!running_) return false;
+  auto env = openEnvelope(from, hello);
+  return env && env->messages.empty();
 }
 
 void GossipNode::dispatch(const std::string& from, const std::string& sender, Message& msg) {

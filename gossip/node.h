@@ -8,8 +8,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,7 @@
 #include "gossip/keyring.h"
 #include "gossip/membership.h"
 #include "gossip/merge.h"
+#include "gossip/messages.h"
 #include "gossip/replay_window.h"
 #include "gossip/transport.h"
 
@@ -88,6 +91,14 @@ class GossipNode : private MembershipHost {
   Keyring& keyring() { return keyring_; }
   size_t broadcastBacklog() const { return queue_.size(); }
 
+  // Stream authentication for socket transports: a stream connection opens
+  // with a small sealed hello (an envelope without messages) so the receiver
+  // authenticates the peer before it accepts a frame larger than a datagram.
+  std::vector<uint8_t> streamHello(const std::string& to);
+  // Opens and replay-checks a hello (counted like any packet); true if it is
+  // authentic and fresh.
+  bool acceptStreamHello(const std::string& from, std::span<const uint8_t> hello);
+
   // Called when an endpoint becomes active/inactive on this node's view
   // (remote records only).
   std::function<void(const EndpointRecord&, bool active)> onRecordChange;
@@ -100,6 +111,8 @@ class GossipNode : private MembershipHost {
   void memberReaped(const Member& m) override;
 
   void onPacket(const std::string& from, std::vector<uint8_t> data, bool stream);
+  // Opens, decodes and replay-checks a packet, counting every failure.
+  std::optional<Envelope> openEnvelope(const std::string& from, std::span<const uint8_t> data);
   void dispatch(const std::string& from, const std::string& sender, Message& m);
   std::vector<uint8_t> sealEnvelope(const std::vector<std::vector<uint8_t>>& framed);
   void sendFramed(const std::string& addr, const std::vector<std::vector<uint8_t>>& framed, bool stream);

@@ -53,6 +53,14 @@ class AuditingTransport : public Transport {
       if (node && node->stats().forged + node->stats().wrongLabel > before) ++authFailures[hostOf(from)];
     });
   }
+  // The hello that opens an incoming stream, audited like any packet.
+  bool verifyHello(const std::string& from, std::span<const uint8_t> hello) {
+    if (!node) return false;
+    uint64_t before = node->stats().forged + node->stats().wrongLabel;
+    bool ok = node->acceptStreamHello(from, hello);
+    if (node->stats().forged + node->stats().wrongLabel > before) ++authFailures[hostOf(from)];
+    return ok;
+  }
   GossipNode* node = nullptr;
   std::map<std::string, uint64_t> authFailures;
 
@@ -155,6 +163,10 @@ int main(int argc, char** argv) {
   std::random_device rd;
   GossipNode node(nc, keyring, transport, loop, (static_cast<uint64_t>(rd()) << 32) | rd(), epoch);
   transport.node = &node;
+  sockets.setStreamAuth([&node](const std::string& to) { return node.streamHello(to); },
+                        [&transport](const std::string& from, std::span<const uint8_t> hello) {
+                          return transport.verifyHello(from, hello);
+                        });
   node.onRecordChange = [ipc](const EndpointRecord& r, bool active) {
     ipcSend(ipc, recordJson(r, active).dump());
   };
@@ -248,6 +260,16 @@ int main(int argc, char** argv) {
                            {"state", describe(mem.state)},
                            {"incarnation", mem.incarnation}});
       const auto& s = node.stats();
+      const auto& ts = sockets.stats();
+      Json transportStats = {{"helloFailures", ts.helloFailures},
+                             {"helloTimeouts", ts.helloTimeouts},
+                             {"oversizedFrames", ts.oversizedFrames},
+                             {"refusedConnections", ts.refusedConnections},
+                             {"unauthConnections", ts.unauthConns},
+                             {"unauthConnectionsPeak", ts.unauthConnsPeak},
+                             {"unauthBytes", ts.unauthBytes},
+                             {"unauthBytesPeak", ts.unauthBytesPeak},
+                             {"unauthConnBytesPeak", ts.unauthConnBytesPeak}};
       Json auth = Json::object();
       for (const auto& [host, n] : transport.authFailures) auth[host] = n;
       ipcSend(ipc, Json{{"event", "status"},
@@ -257,6 +279,7 @@ int main(int argc, char** argv) {
                         {"members", members},
                         {"networks", node.networks()},
                         {"authFailuresByHost", auth},
+                        {"transport", transportStats},
                         {"stats",
                          {{"packetsSent", s.packetsSent},
                           {"bytesSent", s.bytesSent},
