@@ -17,6 +17,7 @@
 #include <string>
 
 #include "common/log.h"
+#include "gossip/daemon/auth_audit.h"
 #include "gossip/daemon/event_loop.h"
 #include "gossip/daemon/ipc.h"
 #include "gossip/daemon/privileges.h"
@@ -36,10 +37,10 @@ std::string hostOf(const std::string& hostPort) {
 }
 
 // Counts, per source host, packets that failed authentication, so the status
-// can say who is knocking with the wrong key.
+// can say who is knocking with the wrong key (bounded: AuthAudit).
 class AuditingTransport : public Transport {
  public:
-  explicit AuditingTransport(SocketTransport& inner) : inner_(inner) {}
+  AuditingTransport(SocketTransport& inner, Clock& clock) : inner_(inner), clock_(clock) {}
   void sendDatagram(const std::string& to, std::vector<uint8_t> p) override {
     inner_.sendDatagram(to, std::move(p));
   }
@@ -48,24 +49,26 @@ class AuditingTransport : public Transport {
   }
   void setHandler(Handler h) override {
     inner_.setHandler([this, h](const std::string& from, std::vector<uint8_t> data, bool stream) {
-      uint64_t before = node ? node->stats().forged + node->stats().wrongLabel : 0;
+      uint64_t before = authFailures();
       h(from, std::move(data), stream);
-      if (node && node->stats().forged + node->stats().wrongLabel > before) ++authFailures[hostOf(from)];
+      if (authFailures() > before) audit.record(hostOf(from), clock_.now());
     });
   }
   // The hello that opens an incoming stream, audited like any packet.
   bool verifyHello(const std::string& from, std::span<const uint8_t> hello) {
     if (!node) return false;
-    uint64_t before = node->stats().forged + node->stats().wrongLabel;
+    uint64_t before = authFailures();
     bool ok = node->acceptStreamHello(from, hello);
-    if (node->stats().forged + node->stats().wrongLabel > before) ++authFailures[hostOf(from)];
+    if (authFailures() > before) audit.record(hostOf(from), clock_.now());
     return ok;
   }
   GossipNode* node = nullptr;
-  std::map<std::string, uint64_t> authFailures;
+  AuthAudit audit;
 
  private:
+  uint64_t authFailures() const { return node ? node->stats().forged + node->stats().wrongLabel : 0; }
   SocketTransport& inner_;
+  Clock& clock_;
 };
 
 Json recordJson(const EndpointRecord& r, bool active) {
@@ -151,7 +154,7 @@ int main(int argc, char** argv) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) return 1;
 
-  AuditingTransport transport(sockets);
+  AuditingTransport transport(sockets, loop);
   NodeConfig nc;
   nc.id = str(cfg, "id");
   nc.addr = str(cfg, "advertise");
@@ -189,7 +192,6 @@ int main(int argc, char** argv) {
 
   // Periodically: re-join seeds while alone (and say so), and say who fails
   // to authenticate.
-  std::map<std::string, uint64_t> reported;
   int aloneTicks = 0;
   std::function<void()> housekeeping = [&] {
     size_t others = 0;
@@ -211,15 +213,8 @@ int main(int argc, char** argv) {
     } else {
       aloneTicks = 0;
     }
-    for (const auto& [host, n] : transport.authFailures) {
-      if (reported[host] == n) continue;
-      LOG_WARN("gossip", (n - reported[host])
-                             << " packet(s) from " << host
-                             << " failed authentication: that host uses a different cluster key or label "
-                                "(our key fingerprint "
-                             << fingerprint << ")");
-      reported[host] = n;
-    }
+    transport.audit.expire(loop.now());
+    if (auto line = transport.audit.summary(loop.now(), fingerprint)) LOG_WARN("gossip", *line);
     loop.schedule(std::chrono::seconds(2), housekeeping);
   };
   loop.schedule(std::chrono::seconds(2), housekeeping);
@@ -271,7 +266,7 @@ int main(int argc, char** argv) {
                              {"unauthBytesPeak", ts.unauthBytesPeak},
                              {"unauthConnBytesPeak", ts.unauthConnBytesPeak}};
       Json auth = Json::object();
-      for (const auto& [host, n] : transport.authFailures) auth[host] = n;
+      for (const auto& [host, src] : transport.audit.sources()) auth[host] = src.failures;
       ipcSend(ipc, Json{{"event", "status"},
                         {"id", nc.id},
                         {"aloneSeconds", aloneTicks * 2},
@@ -279,6 +274,8 @@ int main(int argc, char** argv) {
                         {"members", members},
                         {"networks", node.networks()},
                         {"authFailuresByHost", auth},
+                        {"authFailuresTotal", transport.audit.total()},
+                        {"authFailuresOtherHosts", transport.audit.untracked()},
                         {"transport", transportStats},
                         {"stats",
                          {{"packetsSent", s.packetsSent},
