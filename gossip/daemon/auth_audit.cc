@@ -65,4 +65,23 @@ std::optional<std::string> AuthAudit::summary(Time now, const std::string& keyFi
   return line.str();
 }
 
+std::string describeAuthProblem(size_t aliveOthers, const std::map<std::string, uint64_t>& refusedBy,
+                                const AuthAudit& audit, const std::string& keyFingerprint) {
+  if (aliveOthers > 0 || (refusedBy.empty() && audit.sources().empty())) return {};
+  auto list = [](const auto& m) {
+    std::string out;
+    size_t n = 0;
+    for (const auto& [host, v] : m) {
+      if (n++ == kAuthLogTopSources) return out + ", ...";
+      out += (out.empty() ? "" : ", ") + host;
+    }
+    return out;
+  };
+  std::string s = "this host cannot authenticate with any other host:";
+  if (!refusedBy.empty()) s += " its streams are refused by " + list(refusedBy) + ";";
+  if (!audit.sources().empty()) s += " packets from " + list(audit.sources()) + " fail authentication here;";
+  return s + " check that every host uses the same cluster key and label (this host's key fingerprint " +
+         keyFingerprint + ")";
+}
+
 }  // namespace weft::gossip

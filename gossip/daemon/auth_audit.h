@@ -51,4 +51,10 @@ class AuthAudit {
   std::optional<Time> lastLog_;
 };
 
+// What the status says when this host authenticates with nobody: no other
+// member is alive, and peers refuse its streams (`refusedBy`, per address) or
+// their packets fail to open here. Empty when there is no such problem.
+std::string describeAuthProblem(size_t aliveOthers, const std::map<std::string, uint64_t>& refusedBy,
+                                const AuthAudit& audit, const std::string& keyFingerprint);
+
 }  // namespace weft::gossip

@@ -249,11 +249,14 @@ int main(int argc, char** argv) {
       if (!more.empty()) node.join(more);
     } else if (op == "status") {
       Json members = Json::array();
-      for (const auto& [id, mem] : node.membership().members())
+      size_t aliveOthers = 0;
+      for (const auto& [id, mem] : node.membership().members()) {
+        if (id != nc.id && mem.state == MemberState::kAlive) ++aliveOthers;
         members.push_back({{"id", id},
                            {"addr", mem.addr},
                            {"state", describe(mem.state)},
                            {"incarnation", mem.incarnation}});
+      }
       const auto& s = node.stats();
       const auto& ts = sockets.stats();
       Json transportStats = {{"helloFailures", ts.helloFailures},
@@ -277,6 +280,9 @@ int main(int argc, char** argv) {
                         {"authFailuresTotal", transport.audit.total()},
                         {"authFailuresOtherHosts", transport.audit.untracked()},
                         {"transport", transportStats},
+                        {"refusedBy", sockets.refusedBy()},
+                        {"authProblem",
+                         describeAuthProblem(aliveOthers, sockets.refusedBy(), transport.audit, fingerprint)},
                         {"stats",
                          {{"packetsSent", s.packetsSent},
                           {"bytesSent", s.bytesSent},

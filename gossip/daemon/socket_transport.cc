@@ -219,7 +219,7 @@ void SocketTransport::onConn(int fd, uint32_t events) {
   if (it == conns_.end()) return;
   Conn& c = it->second;
   if (events & (EPOLLERR)) {
-    if (c.outgoing) ++stats_.droppedSends;
+    if (c.outgoing) readRefusal(fd, c);  // a refusal may be queued before the reset
     closeConn(fd);
     return;
   }
