@@ -55,10 +55,10 @@ class AuditingTransport : public Transport {
     });
   }
   // The hello that opens an incoming stream, audited like any packet.
-  bool verifyHello(const std::string& from, std::span<const uint8_t> hello) {
-    if (!node) return false;
+  StreamHello verifyHello(const std::string& from, std::span<const uint8_t> hello) {
+    if (!node) return StreamHello::kDropped;
     uint64_t before = authFailures();
-    bool ok = node->acceptStreamHello(from, hello);
+    StreamHello ok = node->acceptStreamHello(from, hello);
     if (authFailures() > before) audit.record(hostOf(from), clock_.now());
     return ok;
   }
@@ -259,15 +259,12 @@ int main(int argc, char** argv) {
       }
       const auto& s = node.stats();
       const auto& ts = sockets.stats();
-      Json transportStats = {{"helloFailures", ts.helloFailures},
-                             {"helloTimeouts", ts.helloTimeouts},
-                             {"oversizedFrames", ts.oversizedFrames},
-                             {"refusedConnections", ts.refusedConnections},
-                             {"unauthConnections", ts.unauthConns},
-                             {"unauthConnectionsPeak", ts.unauthConnsPeak},
-                             {"unauthBytes", ts.unauthBytes},
-                             {"unauthBytesPeak", ts.unauthBytesPeak},
-                             {"unauthConnBytesPeak", ts.unauthConnBytesPeak}};
+      Json transportStats = {
+          {"helloFailures", ts.helloFailures},           {"helloDropped", ts.helloDropped},
+          {"helloTimeouts", ts.helloTimeouts},           {"oversizedFrames", ts.oversizedFrames},
+          {"refusedConnections", ts.refusedConnections}, {"unauthConnections", ts.unauthConns},
+          {"unauthConnectionsPeak", ts.unauthConnsPeak}, {"unauthBytes", ts.unauthBytes},
+          {"unauthBytesPeak", ts.unauthBytesPeak},       {"unauthConnBytesPeak", ts.unauthConnBytesPeak}};
       Json auth = Json::object();
       for (const auto& [host, src] : transport.audit.sources()) auth[host] = src.failures;
       ipcSend(ipc, Json{{"event", "status"},
@@ -290,6 +287,8 @@ int main(int argc, char** argv) {
                           {"bytesReceived", s.bytesReceived},
                           {"forged", s.forged},
                           {"replayed", s.replayed},
+                          {"misdirected", s.misdirected},
+                          {"staleSession", s.staleSession},
                           {"wrongLabel", s.wrongLabel},
                           {"malformed", s.malformed},
                           {"recordsApplied", s.recordsApplied},

@@ -308,9 +308,15 @@ bool SocketTransport::completeFrame(int fd, Conn& c) {
   c.in.clear();
   c.in.shrink_to_fit();
   if (!c.authenticated) {
-    if (!verifyHello_ || !verifyHello_(c.peer, frame)) {
+    const StreamHello verdict = verifyHello_ ? verifyHello_(c.peer, frame) : StreamHello::kRefused;
+    if (verdict == StreamHello::kRefused) {
       ++stats_.helloFailures;
       refuse(fd);
+      return false;
+    }
+    if (verdict == StreamHello::kDropped) {
+      ++stats_.helloDropped;
+      closeConn(fd);
       return false;
     }
     c.authenticated = true;

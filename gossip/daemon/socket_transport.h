@@ -56,6 +56,7 @@ struct TransportStats {
   uint64_t droppedSends = 0;
   uint64_t oversizedFrames = 0;      // length prefix beyond the limit of the connection's state
   uint64_t helloFailures = 0;        // hellos that did not authenticate
+  uint64_t helloDropped = 0;         // authentic hellos that were stale or not for this node
   uint64_t helloTimeouts = 0;        // connections that did not authenticate in time
   uint64_t refusedConnections = 0;   // over kMaxIncomingConns, or evicted for a newer unauthenticated one
   uint64_t unauthBytes = 0;          // buffered now by unauthenticated connections
@@ -68,7 +69,7 @@ struct TransportStats {
 class SocketTransport : public Transport {
  public:
   using HelloMaker = std::function<std::vector<uint8_t>(const std::string& to)>;
-  using HelloVerifier = std::function<bool(const std::string& from, std::span<const uint8_t> hello)>;
+  using HelloVerifier = std::function<StreamHello(const std::string& from, std::span<const uint8_t> hello)>;
 
   explicit SocketTransport(EventLoop& loop) : loop_(loop) {}
   ~SocketTransport() override;
