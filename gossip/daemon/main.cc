@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
   AuditingTransport transport(sockets, loop);
   NodeConfig nc;
   nc.id = str(cfg, "id");
-  nc.addr = str(cfg, "advertise");
+  nc.addr = canonicalHostPort(str(cfg, "advertise"));
   if (cfg.contains("label") && cfg["label"].is_string()) nc.label = cfg["label"];
   nc.reportDeadAsInactive = false;  // keep a dead host's endpoints programmed until it is reaped
   uint64_t epoch = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -183,7 +183,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> seeds;
   if (cfg.contains("seeds") && cfg["seeds"].is_array())
     for (const auto& s : cfg["seeds"])
-      if (s.is_string() && s.get<std::string>() != nc.addr) seeds.push_back(s);
+      if (s.is_string() && canonicalHostPort(s.get<std::string>()) != nc.addr)
+        seeds.push_back(canonicalHostPort(s.get<std::string>()));
   if (!seeds.empty()) node.join(seeds);
   const std::string fingerprint = keyFingerprint(keyring.primary());
   ipcSend(ipc, Json{{"event", "ready"}, {"id", nc.id}, {"keyFingerprint", fingerprint}}.dump());
@@ -243,7 +244,8 @@ int main(int argc, char** argv) {
       std::vector<std::string> more;
       if (m.contains("seeds") && m["seeds"].is_array())
         for (const auto& s : m["seeds"])
-          if (s.is_string() && s.get<std::string>() != nc.addr) more.push_back(s);
+          if (s.is_string() && canonicalHostPort(s.get<std::string>()) != nc.addr)
+            more.push_back(canonicalHostPort(s.get<std::string>()));
       for (const auto& s : more)
         if (std::find(seeds.begin(), seeds.end(), s) == seeds.end()) seeds.push_back(s);
       if (!more.empty()) node.join(more);

@@ -77,6 +77,12 @@ std::string formatHostPort(const sockaddr* sa) {
   return "[" + std::string(buf) + "]:" + std::to_string(ntohs(v6->sin6_port));
 }
 
+std::string canonicalHostPort(const std::string& s) {
+  socklen_t len = 0;
+  auto addr = parseHostPort(s, &len);
+  return addr.ok() ? formatHostPort(reinterpret_cast<const sockaddr*>(&*addr)) : s;
+}
+
 SocketTransport::~SocketTransport() {
   for (auto& [fd, c] : conns_) ::close(fd);
   if (udp_ >= 0) ::close(udp_);
@@ -151,6 +157,8 @@ void SocketTransport::sendStream(const std::string& to, std::vector<uint8_t> fra
     ++stats_.droppedSends;
     return;
   }
+  int one = 1;  // the port is picked at connect: binding the address alone does not use one up
+  ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
   if (localLen_ != 0 && local_.ss_family == addr->ss_family &&
       ::bind(fd, reinterpret_cast<sockaddr*>(&local_), localLen_) != 0) {
     LOG_DEBUG("gossip", "cannot bind an outgoing stream to our address: " << std::strerror(errno));

@@ -51,6 +51,10 @@ inline constexpr char kRefusalNotice[] = "WEFT-REFUSED\n";
 // "1.2.3.4:7947" or "[fd00::1]:7947" <-> sockaddr.
 Result<sockaddr_storage> parseHostPort(const std::string& s, socklen_t* len);
 std::string formatHostPort(const sockaddr* sa);
+// One spelling per address ("[fd00:0::1]:7947" -> "[fd00::1]:7947"), as
+// envelopes are bound to the address they are sent to; unparsable input is
+// returned as it is.
+std::string canonicalHostPort(const std::string& s);
 
 struct TransportStats {
   uint64_t droppedSends = 0;
