@@ -183,8 +183,8 @@ void GossipNode::answerStaleSession(const std::string& from, const std::string& 
   if (addr.empty()) return;
   const Time now = clock_.now();
   auto it = staleAnswered_.find(sender);
-  if (it != staleAnswered_.end() && now - it->second < std::chrono::seconds(1)) return;
-  if (staleAnswered_.size() >= 1024) staleAnswered_.clear();  // only authentic senders get here
+  if (it != staleAnswered_.end() && now - it->second < kStaleSessionAnswerInterval) return;
+  if (staleAnswered_.size() >= kMaxStaleSessionAnswered) staleAnswered_.clear();  // authentic senders only
   staleAnswered_[sender] = now;
   std::vector<uint8_t> packet = sealEnvelope(addr, sender, {});
   ++stats_.packetsSent;

@@ -26,6 +26,12 @@
 
 namespace weft::gossip {
 
+// A node answers an envelope sealed for an earlier boot of its own (so the
+// sender learns its new epoch) at most once per interval per sender, and
+// remembers at most this many senders it answered.
+inline constexpr auto kStaleSessionAnswerInterval = std::chrono::seconds(1);
+inline constexpr size_t kMaxStaleSessionAnswered = 1024;
+
 struct NodeConfig {
   std::string id;              // unique node name
   std::string addr;            // advertised "host:port"

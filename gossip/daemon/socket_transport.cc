@@ -205,6 +205,9 @@ void SocketTransport::onAccept() {
     ++incoming_;
     stats_.unauthConnsPeak = std::max(stats_.unauthConnsPeak, ++stats_.unauthConns);
     loop_.watch(fd, EPOLLIN, [this, fd](uint32_t ev) { onConn(fd, ev); });
+    // The hello is often here already: read it before the next accept, so a
+    // burst of real peers does not evict its own members.
+    onConn(fd, EPOLLIN);
   }
 }
 

@@ -2,6 +2,8 @@
 // process, virtual time, fixed seeds.
 #include <gtest/gtest.h>
 
+#include "gossip/messages.h"
+#include "gossip/seal.h"
 #include "gossip/sim/sim_cluster.h"
 
 namespace weft::gossip::sim {
@@ -272,7 +274,16 @@ TEST(Sim, DatagramsCapturedBeforeAReceiverRestartAreRefusedAfterIt) {
   f.cluster.restart(1);
   ASSERT_TRUE(f.net.runUntilTrue([&] { return f.cluster.membershipConverged(); }, f.at(seconds(10))));
   f.net.runFor(seconds(2));  // every peer has heard the new boot by now
+  // The restarted node tells the (supposed) sender its new epoch with an
+  // empty envelope, once per kStaleSessionAnswerInterval however many come.
+  const size_t emptyEnvelope = sealOverhead(testConfig().label.size()) + envelopeHeaderSize(f.cluster.id(1));
+  size_t answers = 0;
+  f.net.tap = [&](const std::string& src, const std::string& dst, const std::vector<uint8_t>& data, bool) {
+    if (src == f.cluster.addr(1) && dst == f.cluster.addr(0) && data.size() == emptyEnvelope) ++answers;
+  };
   EXPECT_EQ(replayInto(f, 0, 1, captured), captured.size()) << "every one refused";
+  f.net.tap = nullptr;
+  EXPECT_EQ(answers, 1u);
 }
 
 TEST(Sim, RestartedReceiversAndSendersAreHeardAtOnceWithoutFalseDeaths) {

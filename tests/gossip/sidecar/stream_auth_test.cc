@@ -12,14 +12,19 @@
 #include <vector>
 
 #include "gossip/daemon/socket_transport.h"
+#include "gossip/messages.h"
+#include "gossip/seal.h"
 #include "tests/gossip/sidecar/sidecar_harness.h"
 #include "tests/support/temp_dir.h"
 
 namespace weft::test {
 namespace {
 
+using gossip::kConnTimeout;
 using gossip::kHelloTimeout;
 using gossip::kMaxHelloFrame;
+using gossip::kMaxIncomingConns;
+using gossip::kMaxStreamFrame;
 using gossip::kMaxUnauthConns;
 using gossip::kUnauthConnBudget;
 using gossip::kUnauthGlobalBudget;
@@ -52,9 +57,10 @@ size_t sendSome(int fd, const std::vector<uint8_t>& data) {
 bool closedByPeer(int fd, int ms) {
   auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
   uint8_t buf[4096];
-  while (std::chrono::steady_clock::now() < end) {
+  for (auto now = std::chrono::steady_clock::now(); now < end; now = std::chrono::steady_clock::now()) {
     pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 50) <= 0) continue;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - now).count();
+    if (::poll(&p, 1, static_cast<int>(std::min<int64_t>(50, left + 1))) <= 0) continue;
     ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN)) return true;
   }
@@ -74,6 +80,17 @@ struct Fds {
       if (fd >= 0) ::close(fd);
   }
 };
+
+// A hello as a peer with the cluster key seals it for `receiverAddr`.
+std::vector<uint8_t> validHello(const std::string& receiverAddr, uint64_t seq) {
+  gossip::Key key;
+  key.fill('A');  // kKeyA
+  auto plain = gossip::encodeEnvelopeHeader("127.0.0.9", 1, seq, 0, gossip::receiverTag(receiverAddr), 0);
+  auto hello = gossip::seal(gossip::Keyring(key), "weft", plain);
+  auto framed = lengthPrefix(static_cast<uint32_t>(hello.size()));
+  framed.insert(framed.end(), hello.begin(), hello.end());
+  return framed;
+}
 
 class StreamAuth : public ::testing::Test {
  protected:
@@ -97,14 +114,21 @@ TEST_F(StreamAuth, LargeFrameBeforeHelloIsRefusedAtOnceAndNeverBuffered) {
     sendSome(fd, lengthPrefix(8u << 20));
     sendSome(fd, junk);
   }
+  // Just over the hello limit is as much too big.
+  int fd = connectTo(ip_, port_);
+  ASSERT_GE(fd, 0);
+  c.fds.push_back(fd);
+  auto over = lengthPrefix(kMaxHelloFrame + 1);
+  over.resize(4 + kMaxHelloFrame + 1, 0x11);
+  sendSome(fd, over);
   // Refused at the length prefix, well before any timeout.
-  for (int fd : c.fds) EXPECT_TRUE(closedByPeer(fd, 1000));
+  for (int f : c.fds) EXPECT_TRUE(closedByPeer(f, 1000));
   Json st = s.status();
   ASSERT_TRUE(st.contains("transport")) << st.dump();
   const Json& t = st["transport"];
   EXPECT_LE(t["unauthConnBytesPeak"].get<uint64_t>(), kUnauthConnBudget);
   EXPECT_LE(t["unauthBytesPeak"].get<uint64_t>(), kUnauthGlobalBudget);
-  EXPECT_GE(t["oversizedFrames"].get<uint64_t>(), 20u);
+  EXPECT_GE(t["oversizedFrames"].get<uint64_t>(), 21u);
   EXPECT_EQ(t["unauthConnections"].get<uint64_t>(), 0u);
   EXPECT_TRUE(s.running());
 }
@@ -150,6 +174,51 @@ TEST_F(StreamAuth, SlowUnauthenticatedConnectionsAreCappedBudgetedAndTimedOut) {
   st = s.status();
   EXPECT_EQ(st["transport"]["unauthConnections"].get<uint64_t>(), 0u);
   EXPECT_EQ(st["transport"]["unauthBytes"].get<uint64_t>(), 0u);
+}
+
+// Peers that authenticate still face limits: kMaxIncomingConns at a time,
+// kMaxStreamFrame per frame, kConnTimeout per connection.
+TEST_F(StreamAuth, AuthenticatedConnectionsAreCappedAndTimedOutAndTheirFramesBounded) {
+  Sidecar s({.id = ip_, .addr = addr_}, dir_ / "gossip.log");
+  ASSERT_TRUE(s.ready()) << s.log();
+  Fds c;
+  uint64_t seq = 0;
+  for (size_t i = 0; i < kMaxIncomingConns + 20; ++i) {
+    int fd = connectTo(ip_, port_);
+    ASSERT_GE(fd, 0);
+    c.fds.push_back(fd);
+    sendSome(fd, validHello(addr_, ++seq));
+    // Paced like real peers, well under kMaxUnauthConns hellos in flight.
+    if (i % 8 == 7) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  Json st = s.statusUntil(
+      [&](const Json& j) { return j["transport"]["refusedConnections"].get<uint64_t>() >= 20; }, 3000);
+  EXPECT_GE(st["transport"]["refusedConnections"].get<uint64_t>(), 20u) << st.dump();
+  EXPECT_EQ(st["transport"]["helloFailures"].get<uint64_t>(), 0u) << st.dump();
+  size_t closed = 0;
+  for (int fd : c.fds) closed += closedByPeer(fd, 10) ? 1 : 0;
+  EXPECT_GE(closed, 20u);
+  EXPECT_LE(c.fds.size() - closed, kMaxIncomingConns);
+  EXPECT_GE(c.fds.size() - closed, kMaxIncomingConns * 9 / 10) << "authenticated peers were not let in\n"
+                                                               << st.dump();
+  // Each one is closed once kConnTimeout has passed.
+  auto deadline =
+      static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(kConnTimeout).count());
+  for (int fd : c.fds) EXPECT_TRUE(closedByPeer(fd, deadline + 1000));
+
+  // An authenticated peer announcing more than kMaxStreamFrame is cut off at
+  // the length prefix.
+  int fd = connectTo(ip_, port_);
+  ASSERT_GE(fd, 0);
+  c.fds.push_back(fd);
+  auto bytes = validHello(addr_, ++seq);
+  auto big = lengthPrefix(static_cast<uint32_t>(kMaxStreamFrame + 1));
+  bytes.insert(bytes.end(), big.begin(), big.end());
+  sendSome(fd, bytes);
+  EXPECT_TRUE(closedByPeer(fd, 1000));
+  st = s.status();
+  EXPECT_GE(st["transport"]["oversizedFrames"].get<uint64_t>(), 1u) << st.dump();
+  EXPECT_TRUE(s.running());
 }
 
 }  // namespace
