@@ -1,8 +1,10 @@
 #pragma once
-// The driver's view of the control plane: it publishes its local endpoints
-// and is told about remote ones. The real implementation is the weft-gossip
-// sidecar behind plugin/gossip_supervisor; tests use an in-memory one.
+// The driver's view of the control plane, both ways: it publishes its local
+// endpoints through a Cluster and is told about remote ones as a PeerSink.
+// The real Cluster is cluster/supervisor (the weft-gossip sidecar behind it);
+// tests use in-memory ones. Nothing here knows about the sidecar's protocol.
 
+#include <cstddef>
 #include <string>
 
 namespace weft::driver {
@@ -26,6 +28,22 @@ class Cluster {
   virtual void withdraw(const std::string& network, const std::string& endpoint) = 0;
   // Another host's underlay address to join through (swarm's DiscoverNew).
   virtual void addSeed(const std::string& address) = 0;
+};
+
+// What arrives from the control plane. Calls come from the cluster's own
+// thread, one at a time; records reach it validated (well-formed addresses,
+// only networks this host carries).
+class PeerSink {
+ public:
+  virtual ~PeerSink() = default;
+  // A remote endpoint appeared or changed (active), or went away.
+  virtual void applyRemote(const EndpointRecord& r, bool active) = 0;
+  // A new control-plane session starts (the sidecar was (re)started): remote
+  // endpoints it does not report again before the next prunePeers() go.
+  virtual void beginResync() = 0;
+  // Ends the resync window: forgets remote endpoints not confirmed since
+  // beginResync(). Returns how many kernel entries it removed.
+  virtual size_t prunePeers() = 0;
 };
 
 }  // namespace weft::driver

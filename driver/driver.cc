@@ -72,7 +72,10 @@ Status checkObjectId(const char* field, const std::string& id) {
 }
 
 Driver::Driver(DriverConfig cfg, kernel::Kernel& kernel)
-    : cfg_(std::move(cfg)), kernel_(kernel), store_(cfg_.stateDir + "/state.json") {
+    : cfg_(std::move(cfg)),
+      kernel_(kernel),
+      peers_(kernel_, cfg_.advertiseAddr),
+      store_(cfg_.stateDir + "/state.json") {
   retiredSeq_ = std::random_device{}();
 }
 
@@ -95,6 +98,25 @@ Status Driver::commit(uint64_t seq) {
     std::lock_guard<std::mutex> lk(mu_);
     return snapshotLocked();
   });
+}
+
+Status Driver::changeDurably(const std::function<Result<Changed>()>& change,
+                             const std::function<void()>& undo) {
+  uint64_t seq;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto changed = change();
+    if (!changed.ok()) return changed.error();
+    if (*changed == Changed::kNo) return Status::Ok();
+    seq = bumpLocked();
+  }
+  if (auto st = commit(seq); !st) {
+    std::lock_guard<std::mutex> lk(mu_);
+    undo();  // as it was before: the change never happened
+    bumpLocked();
+    return st;
+  }
+  return Status::Ok();
 }
 
 Status Driver::loadFrom(const nlohmann::json& j) {
@@ -233,9 +255,8 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
     v6.push_back(*s);
   }
 
-  uint64_t seq;
-  {
-    std::unique_lock<std::mutex> lk(mu_);
+  bool created = false;
+  auto change = [&]() -> Result<Changed> {
     if (auto it = networks_.find(r.networkId); it != networks_.end()) {
       Network& n = it->second;
       if (!(n.options.raw == opts->raw && n.ipv4 == v4 && n.ipv6 == v6))
@@ -245,17 +266,14 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
       // (the engine does not keep swarm networks). Docker holds no endpoint
       // on a network it creates, so endpoints weft has that are not joined
       // (their containers died with a crashed daemon) are orphans.
-      if (auto st = usableLocked(n); !st) return st;
+      if (auto st = usableLocked(n); !st) return st.error();
       size_t dropped = dropOrphansLocked(n);
       LOG_INFO("driver", "network " << n.id.substr(0, 12)
                                     << " created again with the same options: kept (vni " << n.vni << ")"
                                     << (dropped ? "; forgot " + std::to_string(dropped) +
                                                       " endpoint(s) of containers that are gone"
                                                 : ""));
-      if (!dropped) return Status::Ok();
-      uint64_t seq = bumpLocked();
-      lk.unlock();
-      return commit(seq);
+      return dropped ? Changed::kYes : Changed::kNo;  // (forgotten orphans stay forgotten)
     }
     Network n;
     n.id = r.networkId;
@@ -291,24 +309,23 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
     for (const auto& [id, other] : networks_)
       if (other.netns == n.netns)
         return Error{EEXIST, "network " + id + " already uses namespace " + n.netns};
-    if (auto st = buildSandbox(kernel_, sandboxSpecLocked(n)); !st) return st;
+    if (auto st = buildSandbox(kernel_, sandboxSpecLocked(n)); !st) return st.error();
     LOG_INFO("driver", "created network " << n.id.substr(0, 12) << " vni " << n.vni << " mtu " << n.mtu
                                           << " (" << n.identity << ")");
     auto& placed = networks_.emplace(n.id, std::move(n)).first->second;
-    floodRefs_.erase(placed.identity);
-    programAllPeersLocked(placed);
-    seq = bumpLocked();
-  }
-  if (auto st = commit(seq); !st) {
-    std::lock_guard<std::mutex> lk(mu_);
+    peers_.attach(placed.identity, {placed.netns, placed.vxlanName});
+    created = true;
+    return Changed::kYes;
+  };
+  auto undo = [&] {
     auto it = networks_.find(r.networkId);
-    if (it != networks_.end()) {
-      removeSandbox(kernel_, sandboxSpecLocked(it->second));
-      networks_.erase(it);
-      bumpLocked();
-    }
-    return st;
-  }
+    if (!created || it == networks_.end()) return;
+    peers_.detach(it->second.identity);
+    removeSandbox(kernel_, sandboxSpecLocked(it->second));
+    networks_.erase(it);
+  };
+  if (auto st = changeDurably(change, undo); !st) return st;
+  if (created) peers_.sync();  // remote endpoints already known for this network
   return Status::Ok();
 }
 
@@ -337,30 +354,30 @@ Status Driver::freeNetwork(const std::string& networkId) { return checkObjectId(
 
 Status Driver::deleteNetwork(const std::string& networkId) {
   if (auto st = checkObjectId("NetworkID", networkId); !st) return st;
-  uint64_t seq;
-  Network removed;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
+  std::optional<Network> removed;
+  auto change = [&]() -> Result<Changed> {
     auto it = networks_.find(networkId);
-    if (it == networks_.end()) return Status::Ok();  // already gone: Docker may repeat
+    if (it == networks_.end()) return Changed::kNo;  // already gone: Docker may repeat
     if (!it->second.endpoints.empty())
       return Error{EBUSY, "network " + networkId.substr(0, 12) + " still has " +
                               std::to_string(it->second.endpoints.size()) + " endpoint(s)"};
-    if (auto st = removeSandbox(kernel_, sandboxSpecLocked(it->second)); !st) return st;
-    floodRefs_.erase(it->second.identity);
+    if (auto st = removeSandbox(kernel_, sandboxSpecLocked(it->second)); !st) return st.error();
+    peers_.detach(it->second.identity);
     faults_.erase(networkId);
     removed = std::move(it->second);
     networks_.erase(it);
-    seq = bumpLocked();
-  }
-  if (auto st = commit(seq); !st) {
-    std::lock_guard<std::mutex> lk(mu_);
-    buildSandbox(kernel_, sandboxSpecLocked(removed));
-    networks_.emplace(removed.id, std::move(removed));
-    bumpLocked();
+    return Changed::kYes;
+  };
+  auto undo = [&] {
+    if (buildSandbox(kernel_, sandboxSpecLocked(*removed)))
+      peers_.attach(removed->identity, {removed->netns, removed->vxlanName});
+    networks_.emplace(removed->id, std::move(*removed));
+  };
+  if (auto st = changeDurably(change, undo); !st) {
+    if (removed) peers_.sync();  // the sandbox is back: its remote entries too
     return st;
   }
-  LOG_INFO("driver", "deleted network " << networkId.substr(0, 12));
+  if (removed) LOG_INFO("driver", "deleted network " << networkId.substr(0, 12));
   return Status::Ok();
 }
 

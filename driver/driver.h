@@ -19,6 +19,7 @@
 #include "driver/cluster.h"
 #include "driver/ipam.h"
 #include "driver/model.h"
+#include "driver/peer_table.h"
 #include "driver/state_store.h"
 #include "kernel/kernel.h"
 
@@ -96,7 +97,7 @@ struct ReconcileReport {
   std::map<std::string, std::string> faults;
 };
 
-class Driver {
+class Driver : public PeerSink {
  public:
   Driver(DriverConfig cfg, kernel::Kernel& kernel);
 
@@ -136,16 +137,18 @@ class Driver {
   // Attaches the cluster (may be null: single host) and publishes every
   // joined local endpoint to it.
   void setCluster(Cluster* cluster);
-  // A remote endpoint appeared/changed (active) or went away.
-  void applyRemote(const EndpointRecord& r, bool active);
-  // A new control-plane session starts (the sidecar was (re)started): remote
-  // endpoints it does not report again before the next prunePeers() go.
-  void beginResync();
-  // Forgets remote endpoints not confirmed since beginResync() and removes
-  // neighbour/FDB entries no remote endpoint accounts for (left from before a
-  // restart). Returns how many kernel entries it removed.
-  size_t prunePeers();
+  // --- PeerSink (see driver/cluster.h) ---
+  void applyRemote(const EndpointRecord& r, bool active) override;
+  void beginResync() override;
+  // Also removes neighbour/FDB entries no remote endpoint accounts for (left
+  // from before a restart).
+  size_t prunePeers() override;
   std::vector<EndpointRecord> remoteEndpoints() const;
+  // Programs remote endpoints' entries that are due: new ones, and failed
+  // ones whose retry time has come. Call it periodically (weft-plugin: every
+  // 100 ms); changes the driver makes are programmed by the call that makes
+  // them. Returns what the peer table did.
+  PeerTable::SyncResult syncPeers();
 
   // Deletes veths that Leave/DeleteEndpoint took out of service, in one
   // batch per namespace. Call it periodically (weft-plugin: every 100 ms).
@@ -183,6 +186,12 @@ class Driver {
   std::pair<std::string, uint64_t> snapshotLocked() const;
   // Without mu_: make the current change durable.
   Status commit(uint64_t seq);
+  // Every durable change goes through here: `change` runs under mu_ and
+  // says whether it changed the state (an error: it changed nothing). A
+  // change is durable before this returns; if the state cannot be written,
+  // `undo` runs under mu_ and the change never happened.
+  enum class Changed { kNo, kYes };
+  Status changeDurably(const std::function<Result<Changed>()>& change, const std::function<void()>& undo);
   uint64_t bumpLocked() { return ++changeSeq_; }
   Status loadFrom(const nlohmann::json& j);
   Status reconcileLocked(ReconcileReport* report);
@@ -195,9 +204,11 @@ class Driver {
   // Under mu_: n's sandbox is not usable (reason): its endpoints are not
   // joined, and a retry is scheduled.
   void markFaultyLocked(Network& n, const std::string& reason);
-  // Under mu_: one repair attempt; on success n's peers are programmed and
-  // its joined endpoints published again.
+  // Under mu_: one repair attempt; on success n's sandbox is attached to the
+  // peer table again and its joined endpoints are published again.
   Status repairLocked(Network& n);
+  // Takes mu_ itself: one repair attempt of every faulted network that is due.
+  size_t repairDue();
   Result<uint32_t> mtuFor(const NetworkOptions& o) const;
   SandboxSpec sandboxSpecLocked(const Network& n) const;
   Result<uint32_t> chooseVni(const NetworkOptions& o, const std::string& identity,
@@ -215,18 +226,14 @@ class Driver {
   // Runs `change` on one address pool under the lock and makes it durable;
   // if the state cannot be written, the pool is put back as it was.
   Status changePoolDurably(const std::string& poolId, const std::function<Status()>& change);
-  void programPeerLocked(const Network& n, const EndpointRecord& r, bool add);
-  void programAllPeersLocked(const Network& n);
 
   DriverConfig cfg_;
   kernel::Kernel& kernel_;
   Cluster* cluster_ = nullptr;  // guarded by mu_
-  // identity -> endpoint id -> remote record (in memory; re-learnt after a restart)
-  std::map<std::string, std::map<std::string, EndpointRecord>> peers_;
-  std::map<std::pair<std::string, std::string>, uint64_t> peerSession_;  // when last confirmed
-  uint64_t session_ = 0;
-  // identity -> remote VTEP -> number of its endpoints (flood entry refcount)
-  std::map<std::string, std::map<std::string, int>> floodRefs_;
+  // Remote endpoints and their kernel entries (in memory; re-learnt after a
+  // restart). Its own lock: it never waits for mu_, and programs the kernel
+  // only in peers_.sync(), which is never called with mu_ held.
+  PeerTable peers_;
   StateStore store_;
   mutable std::mutex mu_;
   std::map<std::string, Network> networks_;

@@ -35,10 +35,8 @@ Result<CreateEndpointResult> Driver::createEndpoint(const CreateEndpointRequest&
       return Error{EINVAL, "Interface.MacAddress \"" + r.iface.macAddress + "\" is not a unicast MAC"};
   }
 
-  uint64_t seq;
   CreateEndpointResult result;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
+  auto change = [&]() -> Result<Changed> {
     auto nit = networks_.find(r.networkId);
     if (nit == networks_.end()) return notFound("network", r.networkId);
     Network& n = nit->second;
@@ -51,7 +49,7 @@ Result<CreateEndpointResult> Driver::createEndpoint(const CreateEndpointRequest&
         return Error{EEXIST,
                      "endpoint " + r.endpointId.substr(0, 12) + " already exists with different settings"};
       if (e.macChosenByWeft) result.macAddress = e.mac;
-      return result;
+      return Changed::kNo;
     }
     if (auto st = usableLocked(n); !st) return st.error();
     if (a4 && !inSubnets(n.ipv4, a4->addr))
@@ -86,16 +84,14 @@ Result<CreateEndpointResult> Driver::createEndpoint(const CreateEndpointRequest&
     e.sandboxVeth = sandboxVethName(e.id);
     n.endpoints.insert(e.id);
     endpoints_.emplace(e.id, std::move(e));
-    seq = bumpLocked();
-  }
-  if (auto st = commit(seq); !st) {
-    std::lock_guard<std::mutex> lk(mu_);
+    return Changed::kYes;
+  };
+  auto undo = [&] {
     endpoints_.erase(r.endpointId);
     if (auto nit = networks_.find(r.networkId); nit != networks_.end())
       nit->second.endpoints.erase(r.endpointId);
-    bumpLocked();
-    return st.error();
-  }
+  };
+  if (auto st = changeDurably(change, undo); !st) return st.error();
   return result;
 }
 
@@ -128,35 +124,30 @@ Status Driver::checkEndpoint(const std::string& networkId, const std::string& en
 Status Driver::deleteEndpoint(const std::string& networkId, const std::string& endpointId) {
   if (auto st = checkObjectId("NetworkID", networkId); !st) return st;
   if (auto st = checkObjectId("EndpointID", endpointId); !st) return st;
-  uint64_t seq;
-  Endpoint removed;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
+  std::optional<Endpoint> removed;
+  auto change = [&]() -> Result<Changed> {
     auto it = endpoints_.find(endpointId);
-    if (it == endpoints_.end()) return Status::Ok();  // already gone: Docker may repeat
+    if (it == endpoints_.end()) return Changed::kNo;  // already gone: Docker may repeat
     if (it->second.networkId != networkId)
       return Error{EINVAL, "endpoint " + endpointId.substr(0, 12) + " belongs to network " +
                                it->second.networkId.substr(0, 12) + ", not " + networkId.substr(0, 12)};
     Network& n = networks_.at(networkId);
     if (it->second.joined) {
       if (auto st = unplugEndpoint(kernel_, n.netns, it->second.sandboxVeth, retiredNameLocked(n.netns)); !st)
-        return st;
+        return st.error();
       if (cluster_) cluster_->withdraw(n.identity, endpointId);
     }
     removed = std::move(it->second);
     endpoints_.erase(it);
     n.endpoints.erase(endpointId);
-    seq = bumpLocked();
-  }
-  if (auto st = commit(seq); !st) {
-    std::lock_guard<std::mutex> lk(mu_);
-    removed.joined = false;  // its veth is gone
+    return Changed::kYes;
+  };
+  auto undo = [&] {
+    removed->joined = false;  // its veth is gone
     networks_.at(networkId).endpoints.insert(endpointId);
-    endpoints_.emplace(endpointId, std::move(removed));
-    bumpLocked();
-    return st;
-  }
-  return Status::Ok();
+    endpoints_.emplace(endpointId, std::move(*removed));
+  };
+  return changeDurably(change, undo);
 }
 
 Result<JoinResult> Driver::join(const std::string& networkId, const std::string& endpointId,

@@ -13,11 +13,10 @@ namespace weft::driver {
 Status Driver::discover(const std::string& address, bool self, bool add) {
   if (!IpAddr::parse(address))
     return Error{EINVAL, "DiscoveryData.Address \"" + address + "\" is not an IP address"};
-  uint64_t seq;
   std::set<std::string> savedNodes;
   std::string savedSelf;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
+  bool changed = false;
+  auto change = [&]() -> Result<Changed> {
     savedNodes = discovered_;
     savedSelf = swarmSelf_;
     if (self) {
@@ -30,10 +29,16 @@ Status Driver::discover(const std::string& address, bool self, bool add) {
     } else {
       discovered_.erase(address);
     }
-    if (discovered_ == savedNodes && swarmSelf_ == savedSelf) return Status::Ok();
-    seq = bumpLocked();
+    if (discovered_ == savedNodes && swarmSelf_ == savedSelf) return Changed::kNo;
     if (cluster_ && add && !self) cluster_->addSeed(address);
-  }
+    changed = true;
+    return Changed::kYes;
+  };
+  Status st = changeDurably(change, [&] {
+    discovered_ = std::move(savedNodes);
+    swarmSelf_ = std::move(savedSelf);
+  });
+  if (!changed) return st;
   if (self && add && !cfg_.advertiseAddr.empty() && cfg_.advertiseAddr != address)
     LOG_WARN("driver", "swarm knows this node as "
                            << address << " but ADVERTISE_ADDR is " << cfg_.advertiseAddr
@@ -45,14 +50,7 @@ Status Driver::discover(const std::string& address, bool self, bool add) {
                            << " but ADVERTISE_ADDR is not set, so weft runs single-host: "
                               "set ADVERTISE_ADDR="
                            << address << " (docker plugin set) to join the weft cluster");
-  if (auto st = commit(seq); !st) {
-    std::lock_guard<std::mutex> lk(mu_);
-    discovered_ = std::move(savedNodes);
-    swarmSelf_ = std::move(savedSelf);
-    bumpLocked();
-    return st;
-  }
-  return Status::Ok();
+  return st;
 }
 
 // ---------------------------------------------------------------- IPAM
@@ -60,40 +58,27 @@ Status Driver::discover(const std::string& address, bool self, bool add) {
 Result<PoolGrant> Driver::requestPool(const std::string& addressSpace, const std::string& pool,
                                       const std::string& subPool,
                                       const std::map<std::string, std::string>& options, bool v6) {
-  uint64_t seq;
   PoolGrant g;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
+  auto change = [&]() -> Result<Changed> {
     auto r = ipam_.requestPool(addressSpace, pool, subPool, options, v6);
     if (!r.ok()) return r.error();
     g = *r;
-    seq = bumpLocked();
-  }
-  if (auto st = commit(seq); !st) {
-    std::lock_guard<std::mutex> lk(mu_);
-    ipam_.restorePool(g.poolId, std::nullopt);
-    bumpLocked();
+    return Changed::kYes;
+  };
+  if (auto st = changeDurably(change, [&] { ipam_.restorePool(g.poolId, std::nullopt); }); !st)
     return st.error();
-  }
   return g;
 }
 
 Status Driver::changePoolDurably(const std::string& poolId, const std::function<Status()>& change) {
-  uint64_t seq;
   std::optional<AddressPool> saved;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    saved = ipam_.pool(poolId);
-    if (auto st = change(); !st) return st;
-    seq = bumpLocked();
-  }
-  if (auto st = commit(seq); !st) {
-    std::lock_guard<std::mutex> lk(mu_);
-    ipam_.restorePool(poolId, saved);  // as it was before: the change never happened
-    bumpLocked();
-    return st;
-  }
-  return Status::Ok();
+  return changeDurably(
+      [&]() -> Result<Changed> {
+        saved = ipam_.pool(poolId);
+        if (auto st = change(); !st) return st.error();
+        return Changed::kYes;
+      },
+      [&] { ipam_.restorePool(poolId, saved); });
 }
 
 Status Driver::releasePool(const std::string& poolId) {

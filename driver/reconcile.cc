@@ -66,6 +66,8 @@ Status Driver::reconcileLocked(ReconcileReport* report) {
     if (auto st = reconcileNetworkLocked(n, &did); !st) {
       markFaultyLocked(n, st.error().message);
       report->faults[id] = st.error().message;
+    } else {
+      peers_.attach(n.identity, {n.netns, n.vxlanName});
     }
   }
   // 4. Stale sandboxes: namespaces of networks deleted while weft was down.

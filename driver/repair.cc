@@ -24,6 +24,7 @@ std::map<std::string, std::string> Driver::faults() const {
 }
 
 void Driver::markFaultyLocked(Network& n, const std::string& reason) {
+  peers_.detach(n.identity);
   for (const auto& eid : n.endpoints) endpoints_.at(eid).joined = false;
   auto [it, added] = faults_.try_emplace(n.id);
   bool changed = added || it->second.reason != reason;
@@ -44,9 +45,8 @@ Status Driver::repairLocked(Network& n) {
   faults_.erase(n.id);
   for (const auto& a : did) LOG_INFO("reconcile", a);
   LOG_INFO("driver", "network " << n.id.substr(0, 12) << " is usable again (vni " << n.vni << ")");
-  // What could not be programmed while the sandbox was missing.
-  floodRefs_.erase(n.identity);
-  programAllPeersLocked(n);
+  // Remote endpoints' entries: programmed by the next syncPeers().
+  peers_.attach(n.identity, {n.netns, n.vxlanName});
   if (cluster_)
     for (const auto& eid : n.endpoints)
       if (const Endpoint& e = endpoints_.at(eid); e.joined) cluster_->publish(localRecordLocked(e));
@@ -61,7 +61,7 @@ Status Driver::usableLocked(Network& n) {
   return Status::Ok();
 }
 
-size_t Driver::repairFaulted() {
+size_t Driver::repairDue() {
   std::lock_guard<std::mutex> lk(mu_);
   const auto now = std::chrono::steady_clock::now();
   size_t repaired = 0;
@@ -76,6 +76,12 @@ size_t Driver::repairFaulted() {
   }
   for (const auto& id : due)
     if (repairLocked(networks_.at(id))) ++repaired;
+  return repaired;
+}
+
+size_t Driver::repairFaulted() {
+  size_t repaired = repairDue();
+  if (repaired) peers_.sync();
   return repaired;
 }
 

@@ -5,18 +5,21 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <thread>
 
+#include "cluster/ipc_messages.h"
+#include "cluster/sidecar_launcher.h"
+#include "cluster/supervisor.h"
 #include "common/json_file.h"
 #include "common/log.h"
 #include "driver/driver.h"
 #include "plugin/api.h"
 #include "plugin/cluster_key.h"
 #include "plugin/config.h"
-#include "plugin/gossip_supervisor.h"
 #include "plugin/http_service.h"
 #include "plugin/kernel_select.h"
 #include "plugin/unix_server.h"
@@ -92,7 +95,8 @@ int run(int argc, char** argv) {
   api.setHostWarnings(hostWarnings);
 
   // Multi-host: the gossip sidecar, when this host has an underlay address.
-  std::unique_ptr<plugin::GossipSupervisor> gossip;
+  std::unique_ptr<cluster::ProcessLauncher> sidecars;
+  std::unique_ptr<cluster::Supervisor> gossip;
   if (!cfg->advertiseAddr.empty()) {
     auto keys = plugin::loadClusterKeys(*cfg);
     if (!keys.ok()) {
@@ -112,22 +116,22 @@ int run(int argc, char** argv) {
     bool v6 = cfg->advertiseAddr.find(':') != std::string::npos;
     std::string hostPort =
         (v6 ? "[" + cfg->advertiseAddr + "]" : cfg->advertiseAddr) + ":" + std::to_string(cfg->gossipPort);
-    plugin::GossipOptions go;
-    go.binary = dir + "/weft-gossip";
-    go.id = cfg->advertiseAddr;
-    go.bind = hostPort;
-    go.advertise = hostPort;
-    go.port = cfg->gossipPort;
-    go.seeds = cfg->peers;
-    go.keys = keys->keys;
-    go.logLevel = cfg->logLevel;
-    gossip = std::make_unique<plugin::GossipSupervisor>(go, drv);
+    cluster::SupervisorOptions so;
+    so.config.id = cfg->advertiseAddr;
+    so.config.bind = hostPort;
+    so.config.advertise = hostPort;
+    so.config.label = "weft";
+    so.config.keys = keys->keys;
+    so.config.seeds = cfg->peers;
+    so.port = cfg->gossipPort;
+    sidecars = std::make_unique<cluster::ProcessLauncher>(dir + "/weft-gossip", cfg->logLevel);
+    gossip = std::make_unique<cluster::Supervisor>(so, *sidecars, drv);
     gossip->start();
     drv.setCluster(gossip.get());
     api.setClusterStatus([g = gossip.get()]() -> Result<std::string> {
-      auto s = g->status(2000);
+      auto s = g->status(std::chrono::milliseconds(2000));
       if (!s.ok()) return s.error();
-      return s->dump();
+      return cluster::ipc::encode(cluster::ipc::FromSidecar{*s});
     });
     LOG_INFO("plugin", "multi-host on: gossip at " << hostPort << ", " << cfg->peers.size()
                                                    << " peer(s), key from " << keys->source);
@@ -147,10 +151,12 @@ int run(int argc, char** argv) {
   // the request path (deleting a veth waits ~20 ms on the kernel); every 2 s
   // it also looks for endpoints whose container died without Leave, and
   // retries networks that could not be restored (with their own backoff).
+  // Remote endpoints' kernel entries that failed are retried from here too.
   std::thread reaper([&drv] {
     for (unsigned tick = 1;; ++tick) {
       usleep(100000);
       drv.reapRetired();
+      drv.syncPeers();  // retries of remote entries that could not be programmed
       if (tick % 20 == 0) {
         drv.sweepVanished();
         drv.repairFaulted();

@@ -2,9 +2,17 @@
 //  * throughput and latency percentiles of CreateEndpoint + Join + Leave +
 //    DeleteEndpoint cycles over keep-alive connections;
 //  * the daemon's RSS with 1,000 endpoints (created and joined).
-// Usage: weft-protocol-bench <path to weft-plugin> [--seconds S] [--connections C]
+// With --stall-sidecar, weft-plugin runs multi-host (gossip on a loopback
+// port, so every Join/Leave is published through its weft-gossip sidecar) and
+// the cycles run twice: with the sidecar running, then with it stopped
+// (SIGSTOP) -- Docker calls must not wait for a sidecar that does not read.
+// Usage: weft-protocol-bench <path to weft-plugin> [--seconds S] [--connections C] [--stall-sidecar]
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,30 +61,141 @@ double pct(std::vector<double>& v, double p) {
   return v[i];
 }
 
+// A loopback port free for both TCP and UDP right now (for the gossip).
+int freePort() {
+  int t = socket(AF_INET, SOCK_STREAM, 0), u = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  int port = 0;
+  if (bind(t, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      getsockname(t, reinterpret_cast<sockaddr*>(&a), &len) == 0 &&
+      bind(u, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0)
+    port = ntohs(a.sin_port);
+  close(t);
+  close(u);
+  return port;
+}
+
+// The weft-gossip child of `parent`, or -1.
+pid_t sidecarOf(pid_t parent) {
+  DIR* d = opendir("/proc");
+  if (!d) return -1;
+  pid_t found = -1;
+  while (dirent* e = readdir(d)) {
+    pid_t p = std::atoi(e->d_name);
+    if (p <= 0) continue;
+    std::ifstream f("/proc/" + std::to_string(p) + "/stat");
+    std::string stat;
+    std::getline(f, stat);
+    // "pid (comm) state ppid ..."
+    auto close = stat.rfind(')');
+    if (close == std::string::npos || stat.find("(weft-gossip)") == std::string::npos) continue;
+    if (std::atoi(stat.c_str() + close + 4) == parent) found = p;
+  }
+  closedir(d);
+  return found;
+}
+
+// Endpoint cycles over `conns` keep-alive connections for `seconds`;
+// `phase` keeps each run's endpoint IDs and addresses apart.
+// Returns the number of failed requests.
+long runCycles(const std::string& sock, int conns, double seconds, int phase, const char* title) {
+  std::atomic<bool> stop{false};
+  std::atomic<long> failures{0};
+  std::vector<std::vector<double>> lat(static_cast<size_t>(conns));
+  std::vector<std::thread> threads;
+  auto t0 = Clock::now();
+  for (int c = 0; c < conns; ++c) {
+    threads.emplace_back([&, c] {
+      weft::UnixHttpClient cl(sock);
+      auto& mine = lat[static_cast<size_t>(c)];
+      const int slot = phase * conns + c + 1;
+      for (int i = 0; !stop; ++i) {
+        std::string e = eid(slot, i);
+        char addr[32];
+        unsigned host = static_cast<unsigned>(slot) << 16 | static_cast<unsigned>(i % 65000 + 2);
+        std::snprintf(addr, sizeof addr, "10.%u.%u.%u/8", (host >> 16) & 255, (host >> 8) & 255, host & 255);
+        std::string ids = "\"NetworkID\":\"" + kNid + "\",\"EndpointID\":\"" + e + "\"";
+        const std::pair<const char*, std::string> calls[] = {
+            {"/NetworkDriver.CreateEndpoint", "{" + ids + ",\"Interface\":{\"Address\":\"" + addr + "\"}}"},
+            {"/NetworkDriver.Join", "{" + ids + ",\"SandboxKey\":\"/x\"}"},
+            {"/NetworkDriver.Leave", "{" + ids + "}"},
+            {"/NetworkDriver.DeleteEndpoint", "{" + ids + "}"},
+        };
+        for (const auto& [path, body] : calls) {
+          if (stop) break;
+          auto s = Clock::now();
+          auto r = cl.post(path, body);
+          mine.push_back(std::chrono::duration<double, std::micro>(Clock::now() - s).count());
+          if (!okReply(r)) ++failures;
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::vector<double> all;
+  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  size_t n = all.size();
+  std::printf(
+      "%s: endpoint cycles (CreateEndpoint+Join+Leave+DeleteEndpoint), %d keep-alive connections, %.1f s\n",
+      title, conns, elapsed);
+  std::printf("  requests      %zu (%ld failed)\n", n, failures.load());
+  std::printf("  throughput    %.0f requests/s, %.0f cycles/s\n", n / elapsed, n / elapsed / 4);
+  std::printf("  latency       p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms\n",
+              pct(all, 50) / 1000, pct(all, 90) / 1000, pct(all, 99) / 1000, pct(all, 99.9) / 1000,
+              (all.empty() ? 0 : *std::max_element(all.begin(), all.end())) / 1000);
+  std::fflush(stdout);
+  return failures.load();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s <weft-plugin> [--seconds S] [--connections C]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s <weft-plugin> [--seconds S] [--connections C] [--stall-sidecar]\n",
+                 argv[0]);
     return 2;
   }
   std::string bin = argv[1];
   double seconds = 5;
   int conns = 4;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--connections")) conns = std::atoi(argv[i + 1]);
+  bool stall = false;
+  for (int i = 2; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--stall-sidecar"))
+      stall = true;
+    else if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc)
+      seconds = std::atof(argv[++i]);
+    else if (!std::strcmp(argv[i], "--connections") && i + 1 < argc)
+      conns = std::atoi(argv[++i]);
+  }
+  int gossipPort = stall ? freePort() : 0;
+  if (stall && !gossipPort) {
+    std::fprintf(stderr, "no free loopback port for the gossip\n");
+    return 1;
   }
   char tmpl[] = "/tmp/weft-bench-XXXXXX";
   std::string dir = mkdtemp(tmpl);
   std::string sock = dir + "/weft.sock";
   pid_t pid = fork();
   if (pid == 0) {
+    if (stall) {
+      // Multi-host on loopback: the sidecar runs (a cluster of one).
+      setenv("WEFT_ADVERTISE_ADDR", "127.0.0.1", 1);
+      setenv("WEFT_GOSSIP_PORT", std::to_string(gossipPort).c_str(), 1);
+      setenv("WEFT_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 1);
+    }
     execl(bin.c_str(), bin.c_str(), "--fake-kernel", "--log-level", "error", "--socket", sock.c_str(),
           "--state-dir", (dir + "/state").c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
+  pid_t sidecar = -1;
   auto cleanup = [&] {
+    if (sidecar > 0) kill(sidecar, SIGCONT);
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
     std::system(("rm -rf " + dir).c_str());
@@ -94,51 +213,28 @@ int main(int argc, char** argv) {
   }
 
   // --- throughput and latency ---
-  std::atomic<bool> stop{false};
-  std::atomic<long> failures{0};
-  std::vector<std::vector<double>> lat(static_cast<size_t>(conns));
-  std::vector<std::thread> threads;
-  auto t0 = Clock::now();
-  for (int c = 0; c < conns; ++c) {
-    threads.emplace_back([&, c] {
-      weft::UnixHttpClient cl(sock);
-      auto& mine = lat[static_cast<size_t>(c)];
-      for (int i = 0; !stop; ++i) {
-        std::string e = eid(c + 1, i);
-        char addr[32];
-        unsigned host = static_cast<unsigned>(c + 1) << 16 | static_cast<unsigned>(i % 65000 + 2);
-        std::snprintf(addr, sizeof addr, "10.%u.%u.%u/8", (host >> 16) & 255, (host >> 8) & 255, host & 255);
-        std::string ids = "\"NetworkID\":\"" + kNid + "\",\"EndpointID\":\"" + e + "\"";
-        const std::pair<const char*, std::string> calls[] = {
-            {"/NetworkDriver.CreateEndpoint", "{" + ids + ",\"Interface\":{\"Address\":\"" + addr + "\"}}"},
-            {"/NetworkDriver.Join", "{" + ids + ",\"SandboxKey\":\"/x\"}"},
-            {"/NetworkDriver.Leave", "{" + ids + "}"},
-            {"/NetworkDriver.DeleteEndpoint", "{" + ids + "}"},
-        };
-        for (const auto& [path, body] : calls) {
-          auto s = Clock::now();
-          auto r = cl.post(path, body);
-          mine.push_back(std::chrono::duration<double, std::micro>(Clock::now() - s).count());
-          if (!okReply(r)) ++failures;
-        }
-      }
-    });
+  long failures = 0;
+  if (!stall) {
+    failures += runCycles(sock, conns, seconds, 0, "weft-plugin");
+  } else {
+    // The sidecar is up when weft.Peers says the gossip runs.
+    for (int i = 0; i < 500; ++i) {
+      auto r = setup.post("/weft.Peers", "{}");
+      if (r.ok() && r->body.find("\"running\":true") != std::string::npos) sidecar = sidecarOf(pid);
+      if (sidecar > 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (sidecar <= 0) {
+      std::fprintf(stderr, "weft-gossip did not start\n");
+      cleanup();
+      return 1;
+    }
+    failures += runCycles(sock, conns, seconds, 0, "sidecar running");
+    kill(sidecar, SIGSTOP);
+    std::printf("weft-gossip (pid %d) stopped with SIGSTOP\n", sidecar);
+    failures += runCycles(sock, conns, seconds, 1, "sidecar stopped");
+    kill(sidecar, SIGCONT);
   }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& t : threads) t.join();
-  double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::vector<double> all;
-  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
-  size_t n = all.size();
-  std::printf(
-      "endpoint cycles (CreateEndpoint+Join+Leave+DeleteEndpoint), %d keep-alive connections, %.1f s\n",
-      conns, elapsed);
-  std::printf("  requests      %zu (%ld failed)\n", n, failures.load());
-  std::printf("  throughput    %.0f requests/s, %.0f cycles/s\n", n / elapsed, n / elapsed / 4);
-  std::printf("  latency       p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms\n",
-              pct(all, 50) / 1000, pct(all, 90) / 1000, pct(all, 99) / 1000, pct(all, 99.9) / 1000,
-              (all.empty() ? 0 : *std::max_element(all.begin(), all.end())) / 1000);
 
   // --- RSS with 1,000 endpoints ---
   long before = rssKiB(pid);
@@ -159,5 +255,5 @@ int main(int argc, char** argv) {
   std::printf("RSS of weft-plugin: %.1f MiB idle after the run, %.1f MiB with 1,000 joined endpoints\n",
               before / 1024.0, after / 1024.0);
   cleanup();
-  return failures.load() ? 1 : 0;
+  return failures ? 1 : 0;
 }

@@ -7,27 +7,32 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <random>
+#include <span>
 #include <string>
+#include <tuple>
+#include <vector>
 
+#include "cluster/ipc_channel.h"
+#include "cluster/ipc_messages.h"
 #include "common/log.h"
 #include "gossip/daemon/auth_audit.h"
 #include "gossip/daemon/event_loop.h"
-#include "gossip/daemon/ipc.h"
 #include "gossip/daemon/privileges.h"
 #include "gossip/daemon/socket_transport.h"
 #include "gossip/keyring.h"
 #include "gossip/node.h"
 
-using Json = nlohmann::json;
 using namespace weft;
 using namespace weft::gossip;
+namespace ipc = weft::cluster::ipc;
 
 namespace {
 
@@ -58,9 +63,9 @@ class AuditingTransport : public Transport {
   StreamHello verifyHello(const std::string& from, std::span<const uint8_t> hello) {
     if (!node) return StreamHello::kDropped;
     uint64_t before = authFailures();
-    StreamHello ok = node->acceptStreamHello(from, hello);
+    StreamHello verdict = node->acceptStreamHello(from, hello);
     if (authFailures() > before) audit.record(hostOf(from), clock_.now());
-    return ok;
+    return verdict;
   }
   GossipNode* node = nullptr;
   AuthAudit audit;
@@ -71,32 +76,23 @@ class AuditingTransport : public Transport {
   Clock& clock_;
 };
 
-Json recordJson(const EndpointRecord& r, bool active) {
-  return {{"event", "record"},      {"active", active}, {"network", r.network},
-          {"endpoint", r.endpoint}, {"ipv4", r.ipv4},   {"ipv6", r.ipv6},
-          {"mac", r.mac},           {"vtep", r.vtep},   {"owner", r.owner}};
-}
+static_assert(kMaxAuditedSources <= ipc::kMaxList, "authFailuresByHost must fit the status");
 
-int fail(int ipc, const std::string& msg) {
+void send(int fd, const ipc::FromSidecar& m) { ipc::send(fd, ipc::encode(m)); }
+
+int fail(int fd, const std::string& msg) {
   LOG_ERROR("gossip", msg);
-  ipcSend(ipc, Json{{"event", "error"}, {"message", msg}}.dump());
+  send(fd, ipc::ErrorEvent{msg});
   return 1;
 }
 
-std::string str(const Json& j, const char* k) {
-  auto it = j.find(k);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
+ipc::Record toIpc(const EndpointRecord& r) { return {r.network, r.endpoint, r.ipv4, r.ipv6, r.mac, r.vtep}; }
 
-// A local endpoint as the plugin sends it ({"op":"publish",...}).
-EndpointRecord recordFrom(const Json& m) {
+// A local endpoint as the plugin publishes it.
+EndpointRecord fromIpc(const ipc::Record& m) {
   EndpointRecord r;
-  r.network = str(m, "network");
-  r.endpoint = str(m, "endpoint");
-  r.ipv4 = str(m, "ipv4");
-  r.ipv6 = str(m, "ipv6");
-  r.mac = str(m, "mac");
-  r.vtep = str(m, "vtep");
+  std::tie(r.network, r.endpoint, r.ipv4, r.ipv6, r.mac, r.vtep) =
+      std::tie(m.network, m.endpoint, m.ipv4, m.ipv6, m.mac, m.vtep);
   return r;
 }
 
@@ -127,17 +123,17 @@ int main(int argc, char** argv) {
   if (::getppid() != parent) return 1;  // the plugin died before we got here
   signal(SIGPIPE, SIG_IGN);
 
-  auto first = ipcRecv(ipc);
+  auto first = ipc::recv(ipc);
   if (!first.ok()) return fail(ipc, "no configuration from weft-plugin: " + first.error().message);
-  Json cfg = Json::parse(*first, nullptr, false);
-  if (cfg.is_discarded() || str(cfg, "op") != "config")
-    return fail(ipc, "first message must be the configuration");
+  auto firstMsg = ipc::decodeToSidecar(*first);
+  if (!firstMsg.ok()) return fail(ipc, "bad configuration from weft-plugin: " + firstMsg.error().message);
+  const auto* cfgp = std::get_if<ipc::ConfigMsg>(&*firstMsg);
+  if (!cfgp) return fail(ipc, "first message must be the configuration");
+  const ipc::ConfigMsg cfg = *cfgp;
 
   Keyring keyring;
-  if (!cfg.contains("keys") || !cfg["keys"].is_array() || cfg["keys"].empty())
-    return fail(ipc, "no cluster key in the configuration");
-  for (const auto& k : cfg["keys"]) {
-    auto key = parseKey(k.is_string() ? k.get<std::string>() : "");
+  for (const auto& k : cfg.keys) {
+    auto key = parseKey(k);
     if (!key.ok()) return fail(ipc, "bad cluster key: " + key.error().message);
     if (keyring.empty())
       keyring = Keyring(*key);
@@ -147,8 +143,8 @@ int main(int argc, char** argv) {
 
   EventLoop loop;
   SocketTransport sockets(loop);
-  if (auto st = sockets.bind(str(cfg, "bind")); !st)
-    return fail(ipc, "cannot listen for gossip on " + str(cfg, "bind") + ": " + st.error().message);
+  if (auto st = sockets.bind(cfg.bind); !st)
+    return fail(ipc, "cannot listen for gossip on " + cfg.bind + ": " + st.error().message);
   if (auto st = dropPrivileges(); !st) return fail(ipc, "cannot drop privileges: " + st.error().message);
   // Changing credentials clears the parent-death signal: set it again.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -156,9 +152,9 @@ int main(int argc, char** argv) {
 
   AuditingTransport transport(sockets, loop);
   NodeConfig nc;
-  nc.id = str(cfg, "id");
-  nc.addr = canonicalHostPort(str(cfg, "advertise"));
-  if (cfg.contains("label") && cfg["label"].is_string()) nc.label = cfg["label"];
+  nc.id = cfg.id;
+  nc.addr = canonicalHostPort(cfg.advertise);
+  if (!cfg.label.empty()) nc.label = cfg.label;
   nc.reportDeadAsInactive = false;  // keep a dead host's endpoints programmed until it is reaped
   uint64_t epoch = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                              std::chrono::system_clock::now().time_since_epoch())
@@ -171,25 +167,30 @@ int main(int argc, char** argv) {
                           return transport.verifyHello(from, hello);
                         });
   node.onRecordChange = [ipc](const EndpointRecord& r, bool active) {
-    ipcSend(ipc, recordJson(r, active).dump());
+    send(ipc, ipc::RecordEvent{active, toIpc(r), r.owner});
   };
   node.start();
-  // The plugin's endpoints first, so the join below already says which
-  // networks this node carries and the full sync brings their records.
-  if (cfg.contains("publish") && cfg["publish"].is_array())
-    for (const auto& m : cfg["publish"]) {
-      if (m.is_object()) node.publish(recordFrom(m));
-    }
+  // The plugin's endpoints first (one message each, until StartMsg), so the
+  // join below already says which networks this node carries and the full
+  // sync brings their records.
+  for (;;) {
+    auto text = ipc::recv(ipc);
+    if (!text.ok()) return fail(ipc, "configuration from weft-plugin cut short: " + text.error().message);
+    auto m = ipc::decodeToSidecar(*text);
+    if (!m.ok()) return fail(ipc, "bad configuration from weft-plugin: " + m.error().message);
+    if (std::holds_alternative<ipc::StartMsg>(*m)) break;
+    const auto* pub = std::get_if<ipc::PublishMsg>(&*m);
+    if (!pub) return fail(ipc, "only endpoints may follow the configuration");
+    node.publish(fromIpc(pub->record));
+  }
   std::vector<std::string> seeds;
-  if (cfg.contains("seeds") && cfg["seeds"].is_array())
-    for (const auto& s : cfg["seeds"])
-      if (s.is_string() && canonicalHostPort(s.get<std::string>()) != nc.addr)
-        seeds.push_back(canonicalHostPort(s.get<std::string>()));
+  for (const auto& s : cfg.seeds)
+    if (canonicalHostPort(s) != nc.addr) seeds.push_back(canonicalHostPort(s));
   if (!seeds.empty()) node.join(seeds);
   const std::string fingerprint = keyFingerprint(keyring.primary());
-  ipcSend(ipc, Json{{"event", "ready"}, {"id", nc.id}, {"keyFingerprint", fingerprint}}.dump());
-  LOG_INFO("gossip", "node " << nc.id << " listening on " << str(cfg, "bind") << " (key " << fingerprint
-                             << "), " << seeds.size() << " seed(s); running without privileges");
+  send(ipc, ipc::ReadyEvent{nc.id, fingerprint});
+  LOG_INFO("gossip", "node " << nc.id << " listening on " << cfg.bind << " (key " << fingerprint << "), "
+                             << seeds.size() << " seed(s); running without privileges");
 
   // Periodically: re-join seeds while alone (and say so), and say who fails
   // to authenticate.
@@ -208,8 +209,7 @@ int main(int argc, char** argv) {
                                << "); if they are up, check that they use the same cluster key (ours has "
                                   "fingerprint "
                                << fingerprint << ") and that TCP+UDP "
-                               << str(cfg, "bind").substr(str(cfg, "bind").rfind(':') + 1)
-                               << " pass between the hosts");
+                               << cfg.bind.substr(cfg.bind.rfind(':') + 1) << " pass between the hosts");
       }
     } else {
       aloneTicks = 0;
@@ -220,9 +220,9 @@ int main(int argc, char** argv) {
   };
   loop.schedule(std::chrono::seconds(2), housekeeping);
 
-  loop.watch(ipc, EPOLLIN, [&](uint32_t ev) {
-    auto msg = ipcRecv(ipc);
-    if (!msg.ok()) {
+  loop.watch(ipc, EPOLLIN, [&](uint32_t) {
+    auto text = ipc::recv(ipc);
+    if (!text.ok()) {
       // The plugin stopped or is being restarted or upgraded. Do not leave:
       // the other hosts keep this host's endpoints programmed, and the next
       // sidecar rejoins with a newer incarnation.
@@ -230,76 +230,68 @@ int main(int argc, char** argv) {
       loop.stop();
       return;
     }
-    Json m = Json::parse(*msg, nullptr, false);
-    if (m.is_discarded() || !m.is_object()) {
-      LOG_WARN("gossip", "ignoring a malformed message from weft-plugin");
+    auto msg = ipc::decodeToSidecar(*text);
+    if (!msg.ok()) {
+      LOG_WARN("gossip", "ignoring a message from weft-plugin: " << msg.error().message);
       return;
     }
-    std::string op = str(m, "op");
-    if (op == "publish") {
-      node.publish(recordFrom(m));
-    } else if (op == "withdraw") {
-      node.withdraw(str(m, "network"), str(m, "endpoint"));
-    } else if (op == "seeds") {
+    if (const auto* pub = std::get_if<ipc::PublishMsg>(&*msg)) {
+      node.publish(fromIpc(pub->record));
+    } else if (const auto* wd = std::get_if<ipc::WithdrawMsg>(&*msg)) {
+      node.withdraw(wd->network, wd->endpoint);
+    } else if (const auto* sm = std::get_if<ipc::SeedsMsg>(&*msg)) {
       std::vector<std::string> more;
-      if (m.contains("seeds") && m["seeds"].is_array())
-        for (const auto& s : m["seeds"])
-          if (s.is_string() && canonicalHostPort(s.get<std::string>()) != nc.addr)
-            more.push_back(canonicalHostPort(s.get<std::string>()));
+      for (const auto& s : sm->seeds)
+        if (canonicalHostPort(s) != nc.addr) more.push_back(canonicalHostPort(s));
       for (const auto& s : more)
         if (std::find(seeds.begin(), seeds.end(), s) == seeds.end()) seeds.push_back(s);
       if (!more.empty()) node.join(more);
-    } else if (op == "status") {
-      Json members = Json::array();
+    } else if (std::holds_alternative<ipc::StatusRequest>(*msg)) {
+      ipc::StatusEvent st;
+      st.id = nc.id;
+      st.aloneSeconds = static_cast<uint64_t>(aloneTicks) * 2;
+      st.keyFingerprint = fingerprint;
       size_t aliveOthers = 0;
       for (const auto& [id, mem] : node.membership().members()) {
+        st.members.push_back({id, mem.addr, describe(mem.state), mem.incarnation});
         if (id != nc.id && mem.state == MemberState::kAlive) ++aliveOthers;
-        members.push_back({{"id", id},
-                           {"addr", mem.addr},
-                           {"state", describe(mem.state)},
-                           {"incarnation", mem.incarnation}});
       }
+      for (const auto& n : node.networks()) st.networks.push_back(n);
+      for (const auto& [host, src] : transport.audit.sources()) st.authFailuresByHost[host] = src.failures;
+      st.refusedBy = sockets.refusedBy();
+      st.authProblem = describeAuthProblem(aliveOthers, sockets.refusedBy(), transport.audit, fingerprint);
       const auto& s = node.stats();
+      st.stats = {{"packetsSent", s.packetsSent},
+                  {"bytesSent", s.bytesSent},
+                  {"packetsReceived", s.packetsReceived},
+                  {"bytesReceived", s.bytesReceived},
+                  {"forged", s.forged},
+                  {"replayed", s.replayed},
+                  {"wrongLabel", s.wrongLabel},
+                  {"malformed", s.malformed},
+                  {"recordsApplied", s.recordsApplied},
+                  {"droppedSends", sockets.droppedSends()},
+                  {"misdirected", s.misdirected},
+                  {"staleSession", s.staleSession},
+                  {"authFailuresTotal", transport.audit.total()},
+                  {"authFailuresOtherHosts", transport.audit.untracked()}};
       const auto& ts = sockets.stats();
-      Json transportStats = {
-          {"helloFailures", ts.helloFailures},           {"helloDropped", ts.helloDropped},
-          {"helloTimeouts", ts.helloTimeouts},           {"oversizedFrames", ts.oversizedFrames},
-          {"refusedConnections", ts.refusedConnections}, {"unauthConnections", ts.unauthConns},
-          {"unauthConnectionsPeak", ts.unauthConnsPeak}, {"unauthBytes", ts.unauthBytes},
-          {"unauthBytesPeak", ts.unauthBytesPeak},       {"unauthConnBytesPeak", ts.unauthConnBytesPeak}};
-      Json auth = Json::object();
-      for (const auto& [host, src] : transport.audit.sources()) auth[host] = src.failures;
-      ipcSend(ipc, Json{{"event", "status"},
-                        {"id", nc.id},
-                        {"aloneSeconds", aloneTicks * 2},
-                        {"keyFingerprint", fingerprint},
-                        {"members", members},
-                        {"networks", node.networks()},
-                        {"authFailuresByHost", auth},
-                        {"authFailuresTotal", transport.audit.total()},
-                        {"authFailuresOtherHosts", transport.audit.untracked()},
-                        {"transport", transportStats},
-                        {"refusedBy", sockets.refusedBy()},
-                        {"authProblem",
-                         describeAuthProblem(aliveOthers, sockets.refusedBy(), transport.audit, fingerprint)},
-                        {"stats",
-                         {{"packetsSent", s.packetsSent},
-                          {"bytesSent", s.bytesSent},
-                          {"packetsReceived", s.packetsReceived},
-                          {"bytesReceived", s.bytesReceived},
-                          {"forged", s.forged},
-                          {"replayed", s.replayed},
-                          {"misdirected", s.misdirected},
-                          {"staleSession", s.staleSession},
-                          {"wrongLabel", s.wrongLabel},
-                          {"malformed", s.malformed},
-                          {"recordsApplied", s.recordsApplied},
-                          {"droppedSends", sockets.droppedSends()}}}}
-                       .dump());
+      for (const auto& [name, value] : std::initializer_list<std::pair<const char*, uint64_t>>{
+               {"helloFailures", ts.helloFailures},
+               {"helloDropped", ts.helloDropped},
+               {"helloTimeouts", ts.helloTimeouts},
+               {"oversizedFrames", ts.oversizedFrames},
+               {"refusedConnections", ts.refusedConnections},
+               {"unauthConnections", ts.unauthConns},
+               {"unauthConnectionsPeak", ts.unauthConnsPeak},
+               {"unauthBytes", ts.unauthBytes},
+               {"unauthBytesPeak", ts.unauthBytesPeak},
+               {"unauthConnBytesPeak", ts.unauthConnBytesPeak}})
+        st.stats[name] = value;
+      send(ipc, st);
     } else {
-      LOG_WARN("gossip", "ignoring unknown op \"" << op << "\" from weft-plugin");
+      LOG_WARN("gossip", "ignoring an unexpected message from weft-plugin (a second configuration?)");
     }
-    (void)ev;
   });
   loop.run();
   return 0;

@@ -11,7 +11,8 @@
 # that cannot be restored (issue 16): its sandbox is gone and a VXLAN device
 # that is not weft's holds its VNI; weft starts anyway, serves n1, reports
 # the broken network in `weftctl status`/`check` and in Docker's errors,
-# and rebuilds it by itself once the device is gone.
+# and rebuilds it by itself once the device is gone. And a namespace keep
+# directory on a private mount is reported by `weftctl check`.
 # shellcheck disable=SC2154  # TB_h1_* come from the bed's env file
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -182,5 +183,24 @@ run_ctr_on h1 d3 n2
 ping_ok_on h1 d2 d3 3
 ping_ok_on h1 c1 c5 3
 docker_responsive
+
+step "a namespace keep directory that is not on a shared mount is reported"
+keep="$E2E_BED_PARENT/keep"
+mkdir -p "$keep"
+assert_ok mount -t tmpfs -o size=1m weft-keep "$keep"
+e2e_on_exit umount -l "$keep"
+assert_ok mount --make-private "$keep"
+assert_ok tb weft-stop h1
+assert_ok tb weft-start h1 --netns-keep-dir "$keep/netns"
+assert_fails weftctl_on h1 check
+assert_contains "$E2E_OUT" "NETNS_KEEP_DIR $keep/netns is not on a shared mount" "weftctl check"
+assert_ok weftctl_on h1 --json status
+assert_eq "host" "$(jq -r '.problems[0].kind' <<<"$E2E_OUT")" "weftctl --json status"
+ping_ok_on h1 c1 c5 3
+assert_ok tb weft-stop h1
+assert_ok tb weft-start h1
+assert_ok weftctl_on h1 check
+assert_ok umount -l "$keep"
+ping_ok_on h1 c1 c5 3
 
 e2e_pass

@@ -63,8 +63,10 @@ class Sidecar {
               {"id", o.id},
               {"bind", o.addr},
               {"advertise", o.addr},
+              {"label", "weft"},
               {"keys", {o.key}},
               {"seeds", o.seeds}});
+    send(Json{{"op", "start"}});  // no endpoints to publish first
   }
   ~Sidecar() {
     proc_.reset();

@@ -124,8 +124,8 @@ TEST_F(StreamAuth, LargeFrameBeforeHelloIsRefusedAtOnceAndNeverBuffered) {
   // Refused at the length prefix, well before any timeout.
   for (int f : c.fds) EXPECT_TRUE(closedByPeer(f, 1000));
   Json st = s.status();
-  ASSERT_TRUE(st.contains("transport")) << st.dump();
-  const Json& t = st["transport"];
+  ASSERT_TRUE(st["stats"].contains("unauthBytesPeak")) << st.dump();
+  const Json& t = st["stats"];
   EXPECT_LE(t["unauthConnBytesPeak"].get<uint64_t>(), kUnauthConnBudget);
   EXPECT_LE(t["unauthBytesPeak"].get<uint64_t>(), kUnauthGlobalBudget);
   EXPECT_GE(t["oversizedFrames"].get<uint64_t>(), 21u);
@@ -150,11 +150,11 @@ TEST_F(StreamAuth, SlowUnauthenticatedConnectionsAreCappedBudgetedAndTimedOut) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   Json st = s.status();
-  ASSERT_TRUE(st.contains("transport")) << st.dump();
-  EXPECT_LE(st["transport"]["unauthConnectionsPeak"].get<uint64_t>(), kMaxUnauthConns);
-  EXPECT_LE(st["transport"]["unauthBytesPeak"].get<uint64_t>(), kUnauthGlobalBudget);
-  EXPECT_LE(st["transport"]["unauthConnBytesPeak"].get<uint64_t>(), kUnauthConnBudget);
-  EXPECT_GE(st["transport"]["refusedConnections"].get<uint64_t>(), kMaxUnauthConns);
+  ASSERT_TRUE(st["stats"].contains("unauthBytesPeak")) << st.dump();
+  EXPECT_LE(st["stats"]["unauthConnectionsPeak"].get<uint64_t>(), kMaxUnauthConns);
+  EXPECT_LE(st["stats"]["unauthBytesPeak"].get<uint64_t>(), kUnauthGlobalBudget);
+  EXPECT_LE(st["stats"]["unauthConnBytesPeak"].get<uint64_t>(), kUnauthConnBudget);
+  EXPECT_GE(st["stats"]["refusedConnections"].get<uint64_t>(), kMaxUnauthConns);
 
   // A real peer joins through the flood of half-open connections.
   std::string peerAddr = "127.0.0.3:" + std::to_string(port_);
@@ -172,8 +172,8 @@ TEST_F(StreamAuth, SlowUnauthenticatedConnectionsAreCappedBudgetedAndTimedOut) {
   // Past the hello deadline no unauthenticated connection is left.
   for (int fd : c.fds) EXPECT_TRUE(closedByPeer(fd, static_cast<int>(kHelloTimeout.count() * 1000 + 1000)));
   st = s.status();
-  EXPECT_EQ(st["transport"]["unauthConnections"].get<uint64_t>(), 0u);
-  EXPECT_EQ(st["transport"]["unauthBytes"].get<uint64_t>(), 0u);
+  EXPECT_EQ(st["stats"]["unauthConnections"].get<uint64_t>(), 0u);
+  EXPECT_EQ(st["stats"]["unauthBytes"].get<uint64_t>(), 0u);
 }
 
 // Peers that authenticate still face limits: kMaxIncomingConns at a time,
@@ -192,9 +192,9 @@ TEST_F(StreamAuth, AuthenticatedConnectionsAreCappedAndTimedOutAndTheirFramesBou
     if (i % 8 == 7) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   Json st = s.statusUntil(
-      [&](const Json& j) { return j["transport"]["refusedConnections"].get<uint64_t>() >= 20; }, 3000);
-  EXPECT_GE(st["transport"]["refusedConnections"].get<uint64_t>(), 20u) << st.dump();
-  EXPECT_EQ(st["transport"]["helloFailures"].get<uint64_t>(), 0u) << st.dump();
+      [&](const Json& j) { return j["stats"]["refusedConnections"].get<uint64_t>() >= 20; }, 3000);
+  EXPECT_GE(st["stats"]["refusedConnections"].get<uint64_t>(), 20u) << st.dump();
+  EXPECT_EQ(st["stats"]["helloFailures"].get<uint64_t>(), 0u) << st.dump();
   size_t closed = 0;
   for (int fd : c.fds) closed += closedByPeer(fd, 10) ? 1 : 0;
   EXPECT_GE(closed, 20u);
@@ -217,7 +217,7 @@ TEST_F(StreamAuth, AuthenticatedConnectionsAreCappedAndTimedOutAndTheirFramesBou
   sendSome(fd, bytes);
   EXPECT_TRUE(closedByPeer(fd, 1000));
   st = s.status();
-  EXPECT_GE(st["transport"]["oversizedFrames"].get<uint64_t>(), 1u) << st.dump();
+  EXPECT_GE(st["stats"]["oversizedFrames"].get<uint64_t>(), 1u) << st.dump();
   EXPECT_TRUE(s.running());
 }
 

@@ -54,8 +54,8 @@ TEST(WrongKey, NoProblemIsReportedBetweenHostsThatShareTheKey) {
   const std::string a = "127.0.0.2:" + std::to_string(port), c = "127.0.0.3:" + std::to_string(port);
   Sidecar x({.id = "127.0.0.2", .addr = a, .seeds = {c}}, dir / "x.log");
   Sidecar y({.id = "127.0.0.3", .addr = c, .seeds = {a}}, dir / "y.log");
-  ASSERT_TRUE(x.ready());
-  ASSERT_TRUE(y.ready());
+  ASSERT_TRUE(x.ready()) << x.log();
+  ASSERT_TRUE(y.ready()) << y.log();
   Json xs = x.statusUntil([](const Json& j) { return j["members"].size() == 1; }, 5000);
   ASSERT_EQ(xs["members"].size(), 1u) << xs.dump();
   EXPECT_EQ(xs["members"][0]["state"], "alive") << xs.dump();

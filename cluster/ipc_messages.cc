@@ -1,0 +1,299 @@
+#include "cluster/ipc_messages.h"
+
+#include <arpa/inet.h>
+
+#include <cctype>
+
+#include "cluster/ipc_channel.h"
+#include "cluster/ipc_fields.h"
+
+namespace weft::cluster::ipc {
+
+// ---------------------------------------------------------------- forms
+
+bool validIp(std::string_view s) {
+  if (s.empty() || s.size() > 45) return false;
+  std::string z(s);
+  unsigned char buf[16];
+  return ::inet_pton(AF_INET, z.c_str(), buf) == 1 || ::inet_pton(AF_INET6, z.c_str(), buf) == 1;
+}
+
+bool validCidr(std::string_view s, bool v6) {
+  auto slash = s.find('/');
+  if (slash == std::string_view::npos || slash + 1 >= s.size() || s.size() - slash > 4) return false;
+  std::string addr(s.substr(0, slash));
+  unsigned char buf[16];
+  if (::inet_pton(v6 ? AF_INET6 : AF_INET, addr.c_str(), buf) != 1) return false;
+  unsigned len = 0;
+  for (char c : s.substr(slash + 1)) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+    len = len * 10 + static_cast<unsigned>(c - '0');
+  }
+  return len <= (v6 ? 128u : 32u);
+}
+
+bool validMac(std::string_view s) {
+  if (s.size() != 17) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i % 3 == 2 ? s[i] != ':' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
+}
+
+bool validHostPort(std::string_view s) {
+  std::string_view host, port;
+  if (!s.empty() && s[0] == '[') {
+    auto close = s.find("]:");
+    if (close == std::string_view::npos) return false;
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+    if (host.find(':') == std::string_view::npos) return false;
+  } else {
+    auto colon = s.rfind(':');
+    if (colon == std::string_view::npos) return false;
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return false;
+  }
+  if (!validIp(host) || port.empty() || port.size() > 5) return false;
+  unsigned p = 0;
+  for (char c : port) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+    p = p * 10 + static_cast<unsigned>(c - '0');
+  }
+  return p >= 1 && p <= 65535;
+}
+
+bool validEndpointId(std::string_view s) {
+  if (s.empty() || s.size() > kMaxEndpointId) return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+  return true;
+}
+
+namespace {
+
+bool validIpv4Cidr(std::string_view s) { return validCidr(s, false); }
+bool validIpv6Cidr(std::string_view s) { return validCidr(s, true); }
+bool printable(std::string_view s) {
+  for (char c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  return true;
+}
+bool validKey(std::string_view s) {
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/' && c != '=') return false;
+  return true;
+}
+
+// Control characters never reach a log line or a kernel call from here.
+void readRecord(Fields& f, Record* r) {
+  f.str("network", &r->network, kMaxName, false, printable);
+  f.str("endpoint", &r->endpoint, kMaxEndpointId, false, validEndpointId);
+  f.str("ipv4", &r->ipv4, 64, true, validIpv4Cidr);
+  f.str("ipv6", &r->ipv6, 64, true, validIpv6Cidr);
+  f.str("mac", &r->mac, 17, true, validMac);
+  f.str("vtep", &r->vtep, 64, true, validIp);
+}
+
+void writeRecord(Json& j, const Record& r) {
+  j["network"] = r.network;
+  j["endpoint"] = r.endpoint;
+  j["ipv4"] = r.ipv4;
+  j["ipv6"] = r.ipv6;
+  j["mac"] = r.mac;
+  j["vtep"] = r.vtep;
+}
+
+// ---------------------------------------------------------------- encoders
+
+Json toJson(const ConfigMsg& m) {
+  return {{"op", "config"},   {"id", m.id},     {"bind", m.bind},  {"advertise", m.advertise},
+          {"label", m.label}, {"keys", m.keys}, {"seeds", m.seeds}};
+}
+Json toJson(const PublishMsg& m) {
+  Json j = {{"op", "publish"}};
+  writeRecord(j, m.record);
+  return j;
+}
+Json toJson(const StartMsg&) { return {{"op", "start"}}; }
+Json toJson(const WithdrawMsg& m) {
+  return {{"op", "withdraw"}, {"network", m.network}, {"endpoint", m.endpoint}};
+}
+Json toJson(const SeedsMsg& m) { return {{"op", "seeds"}, {"seeds", m.seeds}}; }
+Json toJson(const StatusRequest&) { return {{"op", "status"}}; }
+
+Json toJson(const ReadyEvent& m) {
+  return {{"event", "ready"}, {"id", m.id}, {"keyFingerprint", m.keyFingerprint}};
+}
+Json toJson(const RecordEvent& m) {
+  Json j = {{"event", "record"}, {"active", m.active}, {"owner", m.owner}};
+  writeRecord(j, m.record);
+  return j;
+}
+Json toJson(const StatusEvent& m) {
+  Json members = Json::array();
+  for (const auto& mem : m.members)
+    members.push_back(
+        {{"id", mem.id}, {"addr", mem.addr}, {"state", mem.state}, {"incarnation", mem.incarnation}});
+  return {{"event", "status"},
+          {"id", m.id},
+          {"aloneSeconds", m.aloneSeconds},
+          {"keyFingerprint", m.keyFingerprint},
+          {"members", members},
+          {"networks", m.networks},
+          {"authFailuresByHost", m.authFailuresByHost},
+          {"stats", m.stats},
+          {"refusedBy", m.refusedBy},
+          {"authProblem", m.authProblem},
+          {"restarts", m.restarts}};
+}
+Json toJson(const ErrorEvent& m) { return {{"event", "error"}, {"message", m.message}}; }
+
+// Never throws: text that is not UTF-8 (it may come from other hosts) is
+// replaced, not refused.
+std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+// ---------------------------------------------------------------- decoders
+
+Result<ToSidecar> decodeOp(const Json& j, std::string_view op) {
+  Fields f(j, op);
+  if (op == "config") {
+    ConfigMsg m;
+    f.str("id", &m.id, kMaxName, false, printable);
+    f.str("bind", &m.bind, kMaxName, false, validHostPort);
+    f.str("advertise", &m.advertise, kMaxName, false, validHostPort);
+    f.str("label", &m.label, kMaxName, true, printable);
+    f.strList("keys", &m.keys, 128, validKey);
+    f.strList("seeds", &m.seeds, kMaxName, validHostPort);
+    if (f.ok() && m.keys.empty()) f.fail("keys", "is empty");
+    if (!f.ok()) return f.status().error();
+    return ToSidecar{m};
+  }
+  if (op == "publish") {
+    PublishMsg m;
+    readRecord(f, &m.record);
+    if (!f.ok()) return f.status().error();
+    return ToSidecar{m};
+  }
+  if (op == "start") return ToSidecar{StartMsg{}};
+  if (op == "withdraw") {
+    WithdrawMsg m;
+    f.str("network", &m.network, kMaxName, false, printable);
+    f.str("endpoint", &m.endpoint, kMaxEndpointId, false, validEndpointId);
+    if (!f.ok()) return f.status().error();
+    return ToSidecar{m};
+  }
+  if (op == "seeds") {
+    SeedsMsg m;
+    f.strList("seeds", &m.seeds, kMaxName, validHostPort);
+    if (!f.ok()) return f.status().error();
+    return ToSidecar{m};
+  }
+  if (op == "status") return ToSidecar{StatusRequest{}};
+  return Error{EBADMSG, "unknown op \"" + std::string(op.substr(0, 32)) + "\""};
+}
+
+Result<FromSidecar> decodeEvent(const Json& j, std::string_view event) {
+  Fields f(j, event);
+  if (event == "ready") {
+    ReadyEvent m;
+    f.str("id", &m.id, kMaxName, false, printable);
+    f.str("keyFingerprint", &m.keyFingerprint, 64, true, printable);
+    if (!f.ok()) return f.status().error();
+    return FromSidecar{m};
+  }
+  if (event == "record") {
+    RecordEvent m;
+    f.boolean("active", &m.active);
+    f.str("owner", &m.owner, kMaxName, true, printable);
+    readRecord(f, &m.record);
+    // What the driver programs needs a MAC and a VTEP (addresses are
+    // optional: an endpoint without one is still reachable at layer 2); a
+    // withdrawal needs only its key.
+    if (f.ok() && m.active) {
+      if (m.record.mac.empty()) f.fail("mac", "is empty");
+      if (m.record.vtep.empty()) f.fail("vtep", "is empty");
+    }
+    if (!f.ok()) return f.status().error();
+    return FromSidecar{m};
+  }
+  if (event == "status") {
+    StatusEvent m;
+    f.str("id", &m.id, kMaxName, false, printable);
+    f.u64("aloneSeconds", &m.aloneSeconds);
+    f.str("keyFingerprint", &m.keyFingerprint, 64, true, printable);
+    f.strList("networks", &m.networks, kMaxName, printable);
+    f.counters("authFailuresByHost", &m.authFailuresByHost, kMaxList, kMaxName);
+    f.counters("stats", &m.stats, 64, 64);
+    // Added after the first typed version: absent in older sidecars' status.
+    if (j.contains("refusedBy")) f.counters("refusedBy", &m.refusedBy, kMaxList, kMaxName);
+    if (j.contains("authProblem")) f.str("authProblem", &m.authProblem, kMaxText, true, printable);
+    f.u64("restarts", &m.restarts);
+    if (const Json* members = f.array("members", kMaxList)) {
+      for (const auto& item : *members) {
+        if (!item.is_object()) {
+          f.fail("members", "holds a non-object item");
+          break;
+        }
+        Fields mf(item, "status member");
+        MemberInfo mi;
+        mf.str("id", &mi.id, kMaxName, false, printable);
+        // Shown, never used: a member's odd address must not hide the others.
+        mf.str("addr", &mi.addr, kMaxName, true, printable);
+        mf.str("state", &mi.state, 32, false, printable);
+        mf.u64("incarnation", &mi.incarnation);
+        if (!mf.ok()) return mf.status().error();
+        m.members.push_back(std::move(mi));
+      }
+    }
+    if (!f.ok()) return f.status().error();
+    return FromSidecar{m};
+  }
+  if (event == "error") {
+    ErrorEvent m;
+    f.str("message", &m.message, kMaxText, true);
+    if (!f.ok()) return f.status().error();
+    return FromSidecar{m};
+  }
+  return Error{EBADMSG, "unknown event \"" + std::string(event.substr(0, 32)) + "\""};
+}
+
+// The envelope: bounded depth, one JSON object, its kind under `kindKey`.
+Result<Json> parseEnvelope(std::string_view text, const char* kindKey, std::string* kind) {
+  if (text.size() > kMaxMessage) return Error{EMSGSIZE, "message larger than " + std::to_string(kMaxMessage)};
+  if (jsonDepth(text) > kMaxNesting)
+    return Error{EBADMSG, "message nested deeper than " + std::to_string(kMaxNesting) + " levels"};
+  Json j = Json::parse(text, nullptr, false);
+  if (j.is_discarded()) return Error{EBADMSG, "message is not JSON"};
+  if (!j.is_object()) return Error{EBADMSG, "message is not a JSON object"};
+  Fields f(j, "message");
+  f.str(kindKey, kind, 32, false, printable);
+  if (!f.ok()) return f.status().error();
+  return j;
+}
+
+}  // namespace
+
+std::string encode(const ToSidecar& m) {
+  return std::visit([](const auto& v) { return dump(toJson(v)); }, m);
+}
+std::string encode(const FromSidecar& m) {
+  return std::visit([](const auto& v) { return dump(toJson(v)); }, m);
+}
+
+Result<ToSidecar> decodeToSidecar(std::string_view text) {
+  std::string op;
+  auto j = parseEnvelope(text, "op", &op);
+  if (!j.ok()) return j.error();
+  return decodeOp(*j, op);
+}
+
+Result<FromSidecar> decodeFromSidecar(std::string_view text) {
+  std::string event;
+  auto j = parseEnvelope(text, "event", &event);
+  if (!j.ok()) return j.error();
+  return decodeEvent(*j, event);
+}
+
+}  // namespace weft::cluster::ipc

@@ -1,0 +1,135 @@
+#pragma once
+// The weft-plugin <-> weft-gossip protocol: one struct per message, one
+// encoder and one decoder for each, shared by both processes so the schema
+// is written once. On the wire every message is one JSON object whose "op"
+// (plugin -> sidecar) or "event" (sidecar -> plugin) names its kind.
+//
+// A sidecar's life, as the plugin sees it:
+//   plugin:  ConfigMsg, then one PublishMsg per local endpoint, then StartMsg
+//            (so the join already says which networks this node carries, and
+//            no message grows with the number of endpoints)
+//   sidecar: ReadyEvent, then RecordEvents as remote endpoints come and go
+//   plugin:  PublishMsg / WithdrawMsg / SeedsMsg / StatusRequest at any time
+//   sidecar: StatusEvent for each StatusRequest; ErrorEvent before it exits
+//
+// Decoding is validation. The sidecar parses untrusted packets and is the
+// part privilege separation assumes may be compromised, so the privileged
+// plugin accepts from it only messages whose every field has the right
+// type, a bounded size and, for addresses, a valid form; anything else is
+// an Error, never an exception.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/result.h"
+
+namespace weft::cluster::ipc {
+
+// One endpoint as it travels. `network` is the network's cluster identity.
+struct Record {
+  std::string network;
+  std::string endpoint;
+  std::string ipv4;  // CIDR ("10.0.0.2/24") or empty
+  std::string ipv6;  // CIDR or empty
+  std::string mac;   // "02:42:0a:00:00:02"
+  std::string vtep;  // the owner's underlay address
+  bool operator==(const Record&) const = default;
+};
+
+// ---- plugin -> sidecar ----
+
+struct ConfigMsg {
+  std::string id;                  // node id (the advertise address)
+  std::string bind;                // "ip:port"
+  std::string advertise;           // "ip:port"
+  std::string label;               // cluster label sealed into every packet
+  std::vector<std::string> keys;   // base64, primary first
+  std::vector<std::string> seeds;  // "ip:port"
+  bool operator==(const ConfigMsg&) const = default;
+};
+struct PublishMsg {
+  Record record;
+  bool operator==(const PublishMsg&) const = default;
+};
+struct StartMsg {  // the configuration is complete: join and answer ReadyEvent
+  bool operator==(const StartMsg&) const = default;
+};
+struct WithdrawMsg {
+  std::string network;
+  std::string endpoint;
+  bool operator==(const WithdrawMsg&) const = default;
+};
+struct SeedsMsg {  // join through more seeds
+  std::vector<std::string> seeds;
+  bool operator==(const SeedsMsg&) const = default;
+};
+struct StatusRequest {
+  bool operator==(const StatusRequest&) const = default;
+};
+using ToSidecar = std::variant<ConfigMsg, PublishMsg, StartMsg, WithdrawMsg, SeedsMsg, StatusRequest>;
+
+// ---- sidecar -> plugin ----
+
+struct ReadyEvent {
+  std::string id;
+  std::string keyFingerprint;
+  bool operator==(const ReadyEvent&) const = default;
+};
+struct RecordEvent {
+  bool active = false;  // false: the endpoint went away
+  Record record;
+  std::string owner;  // node id of the owner
+  bool operator==(const RecordEvent&) const = default;
+};
+struct MemberInfo {
+  std::string id;
+  std::string addr;
+  std::string state;
+  uint64_t incarnation = 0;
+  bool operator==(const MemberInfo&) const = default;
+};
+struct StatusEvent {
+  std::string id;
+  uint64_t aloneSeconds = 0;
+  std::string keyFingerprint;
+  std::vector<MemberInfo> members;
+  std::vector<std::string> networks;
+  std::map<std::string, uint64_t> authFailuresByHost;
+  std::map<std::string, uint64_t> stats;  // counter name -> value
+  uint64_t restarts = 0;                  // sidecar restarts: filled in by the plugin, 0 from the sidecar
+  // Peers (ip:port) that refused this host's streams: another cluster key.
+  std::map<std::string, uint64_t> refusedBy;
+  // Why this host authenticates with nobody, naming the hosts; empty if not.
+  std::string authProblem;
+  bool operator==(const StatusEvent&) const = default;
+};
+struct ErrorEvent {  // fatal: the sidecar exits after it
+  std::string message;
+  bool operator==(const ErrorEvent&) const = default;
+};
+using FromSidecar = std::variant<ReadyEvent, RecordEvent, StatusEvent, ErrorEvent>;
+
+// Bounds a decoder enforces (an encoder's input is trusted).
+inline constexpr size_t kMaxName = 256;   // ids, network identities, labels, hosts
+inline constexpr size_t kMaxText = 4096;  // free text (error messages)
+inline constexpr size_t kMaxList = 4096;  // members, seeds, networks, hosts, keys
+inline constexpr size_t kMaxNesting = 8;  // JSON depth of any message
+inline constexpr size_t kMaxEndpointId = 128;
+
+std::string encode(const ToSidecar& m);
+std::string encode(const FromSidecar& m);
+Result<ToSidecar> decodeToSidecar(std::string_view text);
+Result<FromSidecar> decodeFromSidecar(std::string_view text);
+
+// Field checks the decoders use, for whoever builds messages.
+bool validIp(std::string_view s);
+bool validCidr(std::string_view s, bool v6);
+bool validMac(std::string_view s);
+bool validHostPort(std::string_view s);  // "ip:port" or "[ipv6]:port"
+bool validEndpointId(std::string_view s);
+
+}  // namespace weft::cluster::ipc

@@ -1,0 +1,327 @@
+#include "cluster/supervisor.h"
+
+#include <algorithm>
+
+#include "cluster/ipc_channel.h"
+#include "common/log.h"
+
+namespace weft::cluster {
+
+using namespace std::chrono;
+
+namespace {
+
+// At most this many messages leave the sender per turn of its lock.
+constexpr size_t kSendBatch = 256;
+
+driver::EndpointRecord toDriver(const ipc::Record& r) {
+  return {r.network, r.endpoint, r.ipv4, r.ipv6, r.mac, r.vtep};
+}
+
+ipc::Record toIpc(const driver::EndpointRecord& r) {
+  return {r.network, r.endpoint, r.ipv4, r.ipv6, r.mac, r.vtep};
+}
+
+}  // namespace
+
+Supervisor::Supervisor(SupervisorOptions opts, SidecarLauncher& launcher, driver::PeerSink& sink)
+    : opts_(std::move(opts)), launcher_(launcher), sink_(sink) {
+  for (const auto& s : opts_.config.seeds) {
+    std::string full = withPort(s);
+    if (std::find(seeds_.begin(), seeds_.end(), full) == seeds_.end()) seeds_.push_back(full);
+  }
+}
+
+Supervisor::~Supervisor() { stop(); }
+
+std::string Supervisor::withPort(const std::string& a) const {
+  bool v6 = a.find(':') != std::string::npos && a.find('.') == std::string::npos;
+  if (a.find("]:") != std::string::npos || (!v6 && a.find(':') != std::string::npos)) return a;
+  return (v6 ? "[" + a + "]" : a) + ":" + std::to_string(opts_.port);
+}
+
+void Supervisor::start() {
+  supervisor_ = std::thread([this] { superviseLoop(); });
+  sender_ = std::thread([this] { senderLoop(); });
+  pruner_ = std::thread([this] { prunerLoop(); });
+}
+
+void Supervisor::stop() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    if (sidecar_) sidecar_->terminate();
+  }
+  cv_.notify_all();
+  sendCv_.notify_all();
+  for (auto* t : {&supervisor_, &sender_, &pruner_})
+    if (t->joinable()) t->join();
+}
+
+int Supervisor::restarts() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return restarts_;
+}
+
+uint64_t Supervisor::refusedMessages() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return refused_;
+}
+
+uint64_t Supervisor::droppedRecords() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return dropped_;
+}
+
+size_t Supervisor::pendingSends() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return dirty_.size();
+}
+
+// ---------------------------------------------------------------- outgoing
+
+void Supervisor::publish(const driver::EndpointRecord& r) {
+  Key k{r.network, r.endpoint};
+  std::lock_guard<std::mutex> lk(mu_);
+  auto [it, added] = published_.insert_or_assign(k, toIpc(r));
+  if (added) ++carried_[r.network];
+  dirty_.insert(k);
+  sendCv_.notify_one();
+}
+
+void Supervisor::withdraw(const std::string& network, const std::string& endpoint) {
+  Key k{network, endpoint};
+  std::lock_guard<std::mutex> lk(mu_);
+  if (published_.erase(k) && --carried_[network] == 0) carried_.erase(network);
+  if (told_.count(k)) {
+    dirty_.insert(k);
+    sendCv_.notify_one();
+  } else {
+    dirty_.erase(k);  // the sidecar never heard of it: nothing to send
+  }
+}
+
+void Supervisor::addSeed(const std::string& address) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string s = withPort(address);
+  if (std::find(seeds_.begin(), seeds_.end(), s) != seeds_.end()) return;
+  seeds_.push_back(s);
+  seedsToSend_.push_back(s);  // the next sidecar gets it in its configuration
+  sendCv_.notify_one();
+}
+
+void Supervisor::senderLoop() {
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    sendCv_.wait(lk, [&] { return stopping_ || (ready_ && (!dirty_.empty() || !seedsToSend_.empty())); });
+    if (stopping_) return;
+    SidecarPtr to = sidecar_;
+    std::vector<ipc::ToSidecar> batch;
+    if (!seedsToSend_.empty()) {
+      batch.push_back(ipc::SeedsMsg{seedsToSend_});
+      seedsToSend_.clear();
+    }
+    while (!dirty_.empty() && batch.size() < kSendBatch) {
+      Key k = *dirty_.begin();
+      dirty_.erase(dirty_.begin());
+      auto want = published_.find(k);
+      auto told = told_.find(k);
+      if (want != published_.end()) {
+        if (told != told_.end() && told->second == want->second) continue;
+        told_[k] = want->second;
+        batch.push_back(ipc::PublishMsg{want->second});
+      } else if (told != told_.end()) {
+        told_.erase(told);
+        batch.push_back(ipc::WithdrawMsg{k.first, k.second});
+      }
+    }
+    // Without the lock (publishers wait for it while holding the driver's):
+    // encoding, and sending, which blocks while the sidecar does not read.
+    // If the channel breaks, the next sidecar's configuration carries it all.
+    lk.unlock();
+    for (const auto& m : batch) {
+      if (auto st = ipc::send(to->fd(), ipc::encode(m)); !st) {
+        LOG_WARN("gossip", "cannot reach weft-gossip: " << st.error().message);
+        break;
+      }
+    }
+    lk.lock();
+  }
+}
+
+bool Supervisor::spawn() {
+  auto launched = launcher_.launch();
+  if (!launched.ok()) {
+    LOG_ERROR("gossip", "cannot start weft-gossip: " << launched.error().message);
+    return false;
+  }
+  SidecarPtr sc = *launched;
+  ipc::ConfigMsg cfg = opts_.config;
+  std::vector<ipc::Record> endpoints;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stopping_) {
+      sc->terminate();
+      sc->wait();
+      return false;
+    }
+    cfg.seeds = seeds_;
+    seedsToSend_.clear();
+    told_ = published_;
+    dirty_.clear();
+    for (const auto& [k, r] : published_) endpoints.push_back(r);
+    sidecar_ = sc;
+    ready_ = false;
+  }
+  // Our endpoints before it joins, so the join's sync carries our networks;
+  // one message each, so no message grows with the number of endpoints.
+  Status st = ipc::send(sc->fd(), ipc::encode(cfg));
+  for (size_t i = 0; st && i < endpoints.size(); ++i)
+    st = ipc::send(sc->fd(), ipc::encode(ipc::PublishMsg{endpoints[i]}));
+  if (st) st = ipc::send(sc->fd(), ipc::encode(ipc::StartMsg{}));
+  if (!st) LOG_WARN("gossip", "cannot configure weft-gossip: " << st.error().message);
+  return true;
+}
+
+// ---------------------------------------------------------------- incoming
+
+void Supervisor::refuse(const std::string& why) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++refused_;
+  }
+  size_t suppressed = 0;
+  if (refusedLog_.allow(&suppressed))
+    LOG_WARN("gossip",
+             "refused a message from weft-gossip: "
+                 << why
+                 << (suppressed ? " (" + std::to_string(suppressed) + " more refused since the last report)"
+                                : std::string()));
+}
+
+void Supervisor::serve(const SidecarPtr& sidecar) {
+  for (;;) {
+    auto text = ipc::recv(sidecar->fd());
+    if (!text.ok()) return;
+    auto m = ipc::decodeFromSidecar(*text);
+    if (!m.ok()) {
+      refuse(m.error().message);
+      continue;
+    }
+    handle(*m);
+  }
+}
+
+void Supervisor::handle(const ipc::FromSidecar& m) {
+  if (const auto* rec = std::get_if<ipc::RecordEvent>(&m)) {
+    handleRecord(*rec);
+  } else if (std::holds_alternative<ipc::ReadyEvent>(m)) {
+    sink_.beginResync();  // remote endpoints not reported again get pruned
+    std::lock_guard<std::mutex> lk(mu_);
+    ready_ = true;
+    ++readyGen_;
+    // What changed between the configuration and now goes out next.
+    for (const auto& [k, r] : published_) dirty_.insert(k);
+    for (const auto& [k, r] : told_) dirty_.insert(k);
+    cv_.notify_all();
+    sendCv_.notify_all();
+  } else if (const auto* st = std::get_if<ipc::StatusEvent>(&m)) {
+    std::lock_guard<std::mutex> lk(mu_);
+    lastStatus_ = *st;
+    ++statusGen_;
+    cv_.notify_all();
+  } else if (const auto* err = std::get_if<ipc::ErrorEvent>(&m)) {
+    LOG_ERROR("gossip", "weft-gossip: " << err->message);
+  }
+}
+
+void Supervisor::handleRecord(const ipc::RecordEvent& m) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    Key k{m.record.network, m.record.endpoint};
+    // The sidecar carries only our networks; anything else is not stored.
+    bool pass = m.active ? carried_.count(k.first) > 0 : applied_.erase(k) > 0;
+    if (!pass) {
+      ++dropped_;
+      return;
+    }
+    if (m.active) applied_.insert(k);
+  }
+  sink_.applyRemote(toDriver(m.record), m.active);
+}
+
+Result<ipc::StatusEvent> Supervisor::status(Millis timeout) {
+  std::unique_lock<std::mutex> lk(mu_);
+  if (!sidecar_ || !ready_)
+    return Error{ENOTCONN, "weft-gossip is not running (restarts so far: " + std::to_string(restarts_) + ")"};
+  SidecarPtr to = sidecar_;
+  uint64_t gen = statusGen_;
+  lk.unlock();
+  // Never waits for room: a stopped sidecar makes this fail, not hang.
+  auto sent = ipc::send(to->fd(), ipc::encode(ipc::StatusRequest{}), ipc::SendMode::kNonBlocking);
+  lk.lock();
+  if (!sent || !cv_.wait_for(lk, timeout, [&] { return statusGen_ != gen || stopping_; }) || !lastStatus_)
+    return Error{ETIMEDOUT, "weft-gossip did not answer"};
+  ipc::StatusEvent s = *lastStatus_;
+  s.restarts = static_cast<uint64_t>(restarts_);
+  return s;
+}
+
+// ---------------------------------------------------------------- policy
+
+void Supervisor::superviseLoop() {
+  Millis backoff = opts_.backoffInitial;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (stopping_) return;
+    }
+    auto started = steady_clock::now();
+    if (spawn()) {
+      SidecarPtr sc;
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        sc = sidecar_;
+      }
+      serve(sc);
+      sc->terminate();
+      std::string how = sc->wait();
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        sidecar_.reset();
+        ready_ = false;
+        if (stopping_) return;
+        ++restarts_;
+      }
+      if (steady_clock::now() - started > opts_.healthyAfter) backoff = opts_.backoffInitial;
+      LOG_WARN("gossip", "weft-gossip stopped (" << how << "); restarting in " << backoff.count()
+                                                 << " ms; established traffic is not affected");
+    }
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait_for(lk, backoff, [&] { return stopping_; });
+    backoff = std::min(backoff * 2, opts_.backoffMax);
+  }
+}
+
+void Supervisor::prunerLoop() {
+  std::unique_lock<std::mutex> lk(mu_);
+  uint64_t seen = 0;
+  while (!stopping_) {
+    cv_.wait(lk, [&] { return stopping_ || (ready_ && readyGen_ != seen); });
+    if (stopping_) break;
+    seen = readyGen_;
+    // Give the new sidecar time to sync, then prune, then keep pruning.
+    Millis wait = opts_.pruneAfterReady;
+    while (!stopping_ && readyGen_ == seen) {
+      if (cv_.wait_for(lk, wait, [&] { return stopping_ || readyGen_ != seen; })) break;
+      if (!ready_) break;
+      lk.unlock();
+      sink_.prunePeers();
+      lk.lock();
+      wait = opts_.prunePeriod;
+    }
+  }
+}
+
+}  // namespace weft::cluster

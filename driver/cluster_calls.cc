@@ -1,0 +1,59 @@
+// The driver and the cluster: its joined local endpoints are published, and
+// remote endpoints go to the peer table (driver/peer_table.h), which programs
+// them into each local sandbox.
+
+#include "common/log.h"
+#include "driver/driver.h"
+
+namespace weft::driver {
+
+void Driver::setCluster(Cluster* cluster) {
+  std::vector<EndpointRecord> mine;
+  std::set<std::string> seeds;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    cluster_ = cluster;
+    if (!cluster_) return;
+    for (const auto& [id, e] : endpoints_)
+      if (e.joined) mine.push_back(localRecordLocked(e));
+    seeds = discovered_;
+  }
+  for (const auto& a : seeds) cluster->addSeed(a);
+  for (const auto& r : mine) cluster->publish(r);
+}
+
+EndpointRecord Driver::localRecordLocked(const Endpoint& e) const {
+  const Network& n = networks_.at(e.networkId);
+  return EndpointRecord{n.identity, e.id, e.address, e.addressIpv6, e.mac, cfg_.advertiseAddr};
+}
+
+void Driver::applyRemote(const EndpointRecord& r, bool active) {
+  // No driver lock: the peer table has its own, and sync() programs outside it.
+  if (!peers_.apply(r, active)) return;
+  if (active)
+    LOG_DEBUG("peers", "remote endpoint " << r.endpoint.substr(0, 12) << " " << r.ipv4 << " " << r.mac
+                                          << " at " << r.vtep << " (" << r.network << ")");
+  else
+    LOG_DEBUG("peers", "remote endpoint " << r.endpoint.substr(0, 12) << " of " << r.network << " gone");
+  peers_.sync();
+}
+
+void Driver::beginResync() { peers_.beginResync(); }
+
+size_t Driver::prunePeers() {
+  // Remote endpoints the current session never confirmed: deleted while the
+  // control plane was away.
+  for (const auto& r : peers_.forgetUnconfirmed())
+    LOG_INFO("peers", "forgetting remote endpoint " << r.endpoint.substr(0, 12) << " of " << r.network
+                                                    << ": not confirmed by the cluster since the restart");
+  // Entries no record accounts for (left from before a restart), and theirs.
+  size_t removed = peers_.pruneStale();
+  peers_.sync();
+  return removed;
+}
+
+std::vector<EndpointRecord> Driver::remoteEndpoints() const { return peers_.records(); }
+
+PeerTable::SyncResult Driver::syncPeers() { return peers_.sync(); }
+
+}  // namespace weft::driver

@@ -1,0 +1,142 @@
+#pragma once
+// The peer table (libnetwork's peerdb): the remote endpoints the cluster
+// reports, per network identity; the kernel entries each local sandbox must
+// hold for them -- a permanent neighbour entry (IP -> MAC, answered locally
+// by the VTEP's ARP/ND proxy), a permanent FDB entry (MAC -> remote VTEP) and
+// one all-zero-MAC flood entry per remote VTEP; and their programming.
+//
+// Records and sandboxes change under the table's own short lock and never
+// touch the kernel; sync() alone programs, one caller at a time, with no lock
+// held during kernel calls -- so neither a Docker call nor the control plane
+// waits on netlink of another. What sync() could not program stays wanted
+// and is retried with backoff until it holds.
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "driver/cluster.h"
+#include "kernel/kernel.h"
+
+namespace weft::driver {
+
+// --- the rules, pure ---
+
+// Entries one sandbox holds (or should) for its remote endpoints.
+struct PeerEntries {
+  std::map<std::string, std::string> neigh;  // IP -> MAC
+  std::map<std::string, std::string> fdb;    // MAC -> remote VTEP
+  std::set<std::string> flood;               // remote VTEPs (all-zero-MAC entries)
+  bool operator==(const PeerEntries&) const = default;
+};
+
+// What a network's records ask of its sandbox. Every address of a record
+// maps to its MAC, its MAC to its VTEP, and every VTEP with at least one
+// record gets a flood entry. Should two records claim one IP or MAC (a
+// transient of a move), the record with the greater endpoint id wins, so the
+// answer does not depend on arrival order.
+PeerEntries desiredEntries(const std::map<std::string, EndpointRecord>& records);
+
+// Kernel operations that turn `have` into `want`, removals first (so a
+// changed entry is removed, then added anew).
+struct PeerOps {
+  std::vector<std::pair<std::string, std::string>> delNeigh, addNeigh;  // IP, MAC
+  std::vector<std::pair<std::string, std::string>> delFdb, addFdb;      // MAC, VTEP
+  std::vector<std::string> delFlood, addFlood;                          // VTEP
+  size_t size() const;
+};
+PeerOps diffEntries(const PeerEntries& have, const PeerEntries& want);
+
+// --- the table ---
+
+// Where a network's entries go.
+struct PeerSandbox {
+  std::string netns;
+  std::string vtep;  // the VXLAN device's name
+};
+
+class PeerTable {
+ public:
+  struct Options {
+    std::chrono::milliseconds firstRetry{100};  // doubling per failed sync of a sandbox
+    std::chrono::milliseconds maxRetry{30000};
+  };
+  PeerTable(kernel::Kernel& kernel, std::string selfVtep, Options options);
+  explicit PeerTable(kernel::Kernel& kernel, std::string selfVtep = "")
+      : PeerTable(kernel, std::move(selfVtep), Options{}) {}
+
+  // --- records (cheap, no kernel call) ---
+  // A remote endpoint appeared or changed (active) or went away. Records of
+  // this host's own VTEP are ignored. Returns whether the table changed.
+  bool apply(const EndpointRecord& r, bool active);
+  // A new control-plane session: records not confirmed (applied active)
+  // before forgetUnconfirmed() are forgotten then.
+  void beginResync();
+  // Returns the records forgotten.
+  std::vector<EndpointRecord> forgetUnconfirmed();
+  std::vector<EndpointRecord> records() const;
+
+  // --- sandboxes (cheap, no kernel call) ---
+  // The network `identity` has a usable sandbox at `where`: its entries are
+  // programmed there by the next sync(). What the sandbox already holds is
+  // not known (a new sandbox holds nothing; an adopted one may hold entries
+  // from before a restart, which pruneStale() removes).
+  void attach(const std::string& identity, const PeerSandbox& where);
+  // The sandbox is gone or not usable: nothing is programmed for it.
+  void detach(const std::string& identity);
+
+  // --- programming (serialized) ---
+  struct SyncResult {
+    size_t applied = 0;  // kernel operations that succeeded
+    size_t failed = 0;   // failed, kept for a retry
+  };
+  // Programs every attached sandbox whose entries differ from what its
+  // records ask and whose retry time has come (changed sandboxes at once).
+  SyncResult sync();
+  // Lists each attached sandbox's entries on its VTEP, removes those no
+  // record asks for (left from before a restart) and counts the others as
+  // programmed. Returns how many it removed.
+  size_t pruneStale();
+  // Kernel entries wanted but not (yet) programmed, over all sandboxes.
+  size_t pending() const;
+
+ private:
+  struct Sandbox {
+    PeerSandbox where;
+    PeerEntries have;     // what sync() has programmed there
+    uint64_t generation;  // attach() count: results of an older attach are dropped
+    std::chrono::steady_clock::time_point retryAt{};
+    std::chrono::milliseconds backoff{0};
+    bool failing = false;  // the last sync left something unprogrammed
+    bool changed = true;   // records or attach changed since the last sync
+  };
+  void touchLocked(const std::string& identity);
+  // A sandbox's state as of now, to program or prune without the lock.
+  struct Work {
+    std::string identity;
+    PeerSandbox where;
+    uint64_t generation;
+    PeerEntries have, want;
+  };
+  // Under mu_: every attached sandbox, or (onlyDue) those changed or due for
+  // a retry -- which then count as no longer changed.
+  std::vector<Work> snapshotLocked(bool onlyDue);
+
+  kernel::Kernel& kernel_;
+  const std::string self_;
+  const Options options_;
+  std::mutex syncMu_;  // one sync()/pruneStale() at a time; taken before mu_
+  mutable std::mutex mu_;
+  // identity -> endpoint id -> record
+  std::map<std::string, std::map<std::string, EndpointRecord>> records_;
+  std::map<std::pair<std::string, std::string>, uint64_t> confirmed_;  // -> session
+  uint64_t session_ = 0;
+  std::map<std::string, Sandbox> sandboxes_;  // identity -> its sandbox
+  uint64_t generation_ = 0;
+};
+
+}  // namespace weft::driver
