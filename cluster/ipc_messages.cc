@@ -144,6 +144,8 @@ Json toJson(const StatusEvent& m) {
           {"networks", m.networks},
           {"authFailuresByHost", m.authFailuresByHost},
           {"stats", m.stats},
+          {"refusedBy", m.refusedBy},
+          {"authProblem", m.authProblem},
           {"restarts", m.restarts}};
 }
 Json toJson(const ErrorEvent& m) { return {{"event", "error"}, {"message", m.message}}; }
@@ -224,6 +226,9 @@ Result<FromSidecar> decodeEvent(const Json& j, std::string_view event) {
     f.strList("networks", &m.networks, kMaxName, printable);
     f.counters("authFailuresByHost", &m.authFailuresByHost, kMaxList, kMaxName);
     f.counters("stats", &m.stats, 64, 64);
+    // Added after the first typed version: absent in older sidecars' status.
+    if (j.contains("refusedBy")) f.counters("refusedBy", &m.refusedBy, kMaxList, kMaxName);
+    if (j.contains("authProblem")) f.str("authProblem", &m.authProblem, kMaxText, true, printable);
     f.u64("restarts", &m.restarts);
     if (const Json* members = f.array("members", kMaxList)) {
       for (const auto& item : *members) {

@@ -101,6 +101,10 @@ struct StatusEvent {
   std::map<std::string, uint64_t> authFailuresByHost;
   std::map<std::string, uint64_t> stats;  // counter name -> value
   uint64_t restarts = 0;                  // sidecar restarts: filled in by the plugin, 0 from the sidecar
+  // Peers (ip:port) that refused this host's streams: another cluster key.
+  std::map<std::string, uint64_t> refusedBy;
+  // Why this host authenticates with nobody, naming the hosts; empty if not.
+  std::string authProblem;
   bool operator==(const StatusEvent&) const = default;
 };
 struct ErrorEvent {  // fatal: the sidecar exits after it

@@ -1,6 +1,7 @@
 #include "gossip/messages.h"
 
 #include "gossip/codec.h"
+#include "gossip/merge.h"
 
 namespace weft::gossip {
 namespace {
@@ -351,21 +352,25 @@ std::vector<uint8_t> encodeMessage(const Message& m) {
   return w.take();
 }
 
+uint64_t receiverTag(const std::string& nodeIdOrAddr) { return fnv1a(0xcbf29ce484222325ull, nodeIdOrAddr); }
+
 std::vector<uint8_t> encodeEnvelopeHeader(const std::string& sender, uint64_t epoch, uint64_t seq,
-                                          uint16_t count) {
+                                          uint16_t count, uint64_t receiver, uint64_t receiverEpoch) {
   ByteWriter w;
   w.str(sender);
   w.u64(epoch);
   w.u64(seq);
+  w.u64(receiver);
+  w.u64(receiverEpoch);
   w.u16(count);
   return w.take();
 }
 
-size_t envelopeHeaderSize(const std::string& sender) { return 2 + sender.size() + 8 + 8 + 2; }
+size_t envelopeHeaderSize(const std::string& sender) { return 2 + sender.size() + 8 + 8 + 8 + 8 + 2; }
 
 std::vector<uint8_t> encodeEnvelope(const Envelope& e) {
-  std::vector<uint8_t> out =
-      encodeEnvelopeHeader(e.sender, e.epoch, e.seq, static_cast<uint16_t>(e.messages.size()));
+  std::vector<uint8_t> out = encodeEnvelopeHeader(
+      e.sender, e.epoch, e.seq, static_cast<uint16_t>(e.messages.size()), e.receiver, e.receiverEpoch);
   for (const auto& m : e.messages) {
     auto b = encodeMessage(m);
     out.insert(out.end(), b.begin(), b.end());
@@ -380,6 +385,8 @@ Result<Envelope> decodeEnvelope(std::span<const uint8_t> data) {
   r.str(&e.sender, kMaxNameSize);
   r.u64(&e.epoch);
   r.u64(&e.seq);
+  r.u64(&e.receiver);
+  r.u64(&e.receiverEpoch);
   if (!r.count(&count, 3) || e.sender.empty()) return Error{EBADMSG, "gossip: malformed envelope header"};
   for (uint16_t i = 0; i < count; ++i) {
     uint8_t tag = 0;

@@ -108,18 +108,26 @@ struct Sync {
 using Message = std::variant<Ping, IndirectPing, Ack, Nack, Alive, Suspect, Dead, Networks, RecordUpdate,
                              DigestSummary, DigestDetail, Sync>;
 
+// An envelope is bound to its receiver and to the receiver's boot, so a
+// captured packet is good for one receiver process only: `receiver` is
+// receiverTag() of the receiver's node id (or, while the sender does not
+// know it, of the address it sends to); `receiverEpoch` is the receiver's boot
+// epoch as the sender last heard it, 0 while it has heard none.
 struct Envelope {
   std::string sender;
   uint64_t epoch = 0;
   uint64_t seq = 0;
   std::vector<Message> messages;
+  uint64_t receiver = 0;
+  uint64_t receiverEpoch = 0;
 };
+uint64_t receiverTag(const std::string& nodeIdOrAddr);
 
 // One message, framed (type, length, body), ready to be appended to a packet.
 std::vector<uint8_t> encodeMessage(const Message& m);
 // Header of an envelope; append `count` framed messages after it.
 std::vector<uint8_t> encodeEnvelopeHeader(const std::string& sender, uint64_t epoch, uint64_t seq,
-                                          uint16_t count);
+                                          uint16_t count, uint64_t receiver = 0, uint64_t receiverEpoch = 0);
 size_t envelopeHeaderSize(const std::string& sender);
 std::vector<uint8_t> encodeEnvelope(const Envelope& e);
 Result<Envelope> decodeEnvelope(std::span<const uint8_t> data);

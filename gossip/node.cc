@@ -73,17 +73,29 @@ void GossipNode::leave() {
 
 // ---------------------------------------------------------------- packets
 
-std::vector<uint8_t> GossipNode::sealEnvelope(const std::vector<std::vector<uint8_t>>& framed) {
+std::vector<uint8_t> GossipNode::sealEnvelope(const std::string& to, const std::string& nodeId,
+                                              const std::vector<std::vector<uint8_t>>& framed) {
+  std::string id = nodeId;
+  if (id.empty()) {
+    auto known = addrIds_.find(to);
+    if (known != addrIds_.end()) id = known->second;
+  }
+  uint64_t receiverEpoch = 0;
+  if (!id.empty()) {
+    auto e = peerEpochs_.find(id);
+    if (e != peerEpochs_.end()) receiverEpoch = e->second;
+  }
   std::vector<uint8_t> plain =
-      encodeEnvelopeHeader(cfg_.id, epoch_, ++sendSeq_, static_cast<uint16_t>(framed.size()));
+      encodeEnvelopeHeader(cfg_.id, epoch_, ++sendSeq_, static_cast<uint16_t>(framed.size()),
+                           receiverTag(id.empty() ? to : id), receiverEpoch);
   for (const auto& f : framed) plain.insert(plain.end(), f.begin(), f.end());
   return seal(keyring_, cfg_.label, plain);
 }
 
 void GossipNode::sendFramed(const std::string& addr, const std::vector<std::vector<uint8_t>>& framed,
-                            bool stream) {
+                            bool stream, const std::string& nodeId) {
   if (addr.empty() || framed.empty()) return;
-  std::vector<uint8_t> packet = sealEnvelope(framed);
+  std::vector<uint8_t> packet = sealEnvelope(addr, nodeId, framed);
   ++stats_.packetsSent;
   stats_.bytesSent += packet.size();
   if (stream)
@@ -111,13 +123,14 @@ void GossipNode::sendMessages(const std::string& addr, const std::string& nodeId
         [&](const std::string& net) { return net.empty() || carries(nodeId, net); }, &exclude);
     for (auto& e : extra) framed.push_back(std::move(e));
   }
-  sendFramed(addr, framed, false);
+  sendFramed(addr, framed, false, nodeId);
 }
 
-void GossipNode::onPacket(const std::string& from, std::vector<uint8_t> data, bool stream) {
-  if (!running_) return;
+std::optional<Envelope> GossipNode::openEnvelope(const std::string& from, std::span<const uint8_t> data,
+                                                 bool stream, StreamHello* verdict) {
   ++stats_.packetsReceived;
   stats_.bytesReceived += data.size();
+  if (verdict) *verdict = StreamHello::kRefused;
   Opened opened = open(keyring_, cfg_.label, data);
   switch (opened.error) {
     case OpenError::kNone:
@@ -125,29 +138,78 @@ void GossipNode::onPacket(const std::string& from, std::vector<uint8_t> data, bo
     case OpenError::kAuthFailed:
       ++stats_.forged;
       LOG_DEBUG("gossip", cfg_.id << ": dropped packet from " << from << ": " << describe(opened.error));
-      return;
+      return std::nullopt;
     case OpenError::kLabelMismatch:
       ++stats_.wrongLabel;
-      return;
+      return std::nullopt;
     default:
       ++stats_.malformed;
-      return;
+      return std::nullopt;
   }
+  if (verdict) *verdict = StreamHello::kDropped;  // authentic from here on
   auto env = decodeEnvelope(opened.plaintext);
   if (!env.ok()) {
     ++stats_.malformed;
     LOG_DEBUG("gossip", cfg_.id << ": " << env.error().message << " from " << from);
-    return;
+    return std::nullopt;
   }
-  if (env->sender == cfg_.id) return;
+  if (env->sender == cfg_.id) return std::nullopt;
+  // Sealed for another node (a capture replayed here), or for an earlier
+  // boot of this one (captured before it restarted).
+  if (env->receiver != receiverTag(cfg_.id) && env->receiver != receiverTag(cfg_.addr)) {
+    ++stats_.misdirected;
+    ++stats_.replayed;
+    return std::nullopt;
+  }
+  if (env->receiverEpoch != 0 && env->receiverEpoch != epoch_) {
+    ++stats_.staleSession;
+    ++stats_.replayed;
+    answerStaleSession(from, env->sender, stream);
+    return std::nullopt;
+  }
   if (replay_.check(env->sender, env->epoch, env->seq) != ReplayVerdict::kAccept) {
     ++stats_.replayed;
-    return;
+    return std::nullopt;
   }
+  auto& known = peerEpochs_[env->sender];
+  known = std::max(known, env->epoch);
+  if (verdict) *verdict = StreamHello::kAccepted;
+  return std::move(*env);
+}
+
+void GossipNode::answerStaleSession(const std::string& from, const std::string& sender, bool stream) {
+  std::string addr = addrOf(sender);
+  if (addr.empty() && !stream) addr = from;  // a datagram's source is the sender's socket
+  if (addr.empty()) return;
+  const Time now = clock_.now();
+  auto it = staleAnswered_.find(sender);
+  if (it != staleAnswered_.end() && now - it->second < kStaleSessionAnswerInterval) return;
+  if (staleAnswered_.size() >= kMaxStaleSessionAnswered) staleAnswered_.clear();  // authentic senders only
+  staleAnswered_[sender] = now;
+  std::vector<uint8_t> packet = sealEnvelope(addr, sender, {});
+  ++stats_.packetsSent;
+  stats_.bytesSent += packet.size();
+  transport_.sendDatagram(addr, std::move(packet));
+}
+
+void GossipNode::onPacket(const std::string& from, std::vector<uint8_t> data, bool stream) {
+  if (!running_) return;
+  auto env = openEnvelope(from, data, stream);
+  if (!env) return;
   for (auto& m : env->messages) {
     if (!running_) return;
     dispatch(from, env->sender, m);
   }
+}
+
+std::vector<uint8_t> GossipNode::streamHello(const std::string& to) { return sealEnvelope(to, "", {}); }
+
+StreamHello GossipNode::acceptStreamHello(const std::string& from, std::span<const uint8_t> hello) {
+  if (!running_) return StreamHello::kDropped;
+  StreamHello verdict;
+  auto env = openEnvelope(from, hello, true, &verdict);
+  if (env && !env->messages.empty()) return StreamHello::kDropped;
+  return verdict;
 }
 
 void GossipNode::dispatch(const std::string& from, const std::string& sender, Message& msg) {
@@ -384,6 +446,7 @@ const EndpointRecord* GossipNode::findEndpoint(const std::string& network,
 }
 
 void GossipNode::memberChanged(const Member& m, MemberState previous, bool isNew) {
+  addrIds_[m.addr] = m.id;
   const bool down = m.state == MemberState::kDead || m.state == MemberState::kLeft;
   const bool wasDown = previous == MemberState::kDead || previous == MemberState::kLeft;
   if (down == wasDown || isNew) return;
@@ -437,6 +500,9 @@ void GossipNode::memberReaped(const Member& m) {
   }
   peerNetworks_.erase(m.id);
   replay_.forget(m.id);
+  peerEpochs_.erase(m.id);
+  staleAnswered_.erase(m.id);
+  if (auto a = addrIds_.find(m.addr); a != addrIds_.end() && a->second == m.id) addrIds_.erase(a);
 }
 
 void GossipNode::expiryTick() {

@@ -8,8 +8,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -18,10 +20,17 @@
 #include "gossip/keyring.h"
 #include "gossip/membership.h"
 #include "gossip/merge.h"
+#include "gossip/messages.h"
 #include "gossip/replay_window.h"
 #include "gossip/transport.h"
 
 namespace weft::gossip {
+
+// A node answers an envelope sealed for an earlier boot of its own (so the
+// sender learns its new epoch) at most once per interval per sender, and
+// remembers at most this many senders it answered.
+inline constexpr auto kStaleSessionAnswerInterval = std::chrono::seconds(1);
+inline constexpr size_t kMaxStaleSessionAnswered = 1024;
 
 struct NodeConfig {
   std::string id;              // unique node name
@@ -48,10 +57,12 @@ struct NodeConfig {
 struct NodeStats {
   uint64_t packetsSent = 0, bytesSent = 0;  // sealed sizes, datagrams and streams
   uint64_t packetsReceived = 0, bytesReceived = 0;
-  uint64_t forged = 0;      // failed authentication (wrong key or forged)
-  uint64_t replayed = 0;    // replayed or from a stale epoch
-  uint64_t wrongLabel = 0;  // other cluster's label
-  uint64_t malformed = 0;   // truncated, bad version, undecodable
+  uint64_t forged = 0;        // failed authentication (wrong key or forged)
+  uint64_t replayed = 0;      // replayed, from a stale epoch, or not for this node (below)
+  uint64_t misdirected = 0;   // sealed for another receiver (also counted in replayed)
+  uint64_t staleSession = 0;  // sealed for an earlier boot of this node (also counted in replayed)
+  uint64_t wrongLabel = 0;    // other cluster's label
+  uint64_t malformed = 0;     // truncated, bad version, undecodable
   uint64_t recordsApplied = 0;
   uint64_t syncs = 0;  // stream syncs sent
 };
@@ -88,6 +99,13 @@ class GossipNode : private MembershipHost {
   Keyring& keyring() { return keyring_; }
   size_t broadcastBacklog() const { return queue_.size(); }
 
+  // Stream authentication for socket transports: a stream connection opens
+  // with a small sealed hello (an envelope without messages) so the receiver
+  // authenticates the peer before it accepts a frame larger than a datagram.
+  std::vector<uint8_t> streamHello(const std::string& to);
+  // Opens and replay-checks a hello (counted like any packet).
+  StreamHello acceptStreamHello(const std::string& from, std::span<const uint8_t> hello);
+
   // Called when an endpoint becomes active/inactive on this node's view
   // (remote records only).
   std::function<void(const EndpointRecord&, bool active)> onRecordChange;
@@ -100,9 +118,20 @@ class GossipNode : private MembershipHost {
   void memberReaped(const Member& m) override;
 
   void onPacket(const std::string& from, std::vector<uint8_t> data, bool stream);
+  // Opens, decodes, checks the receiver binding and the replay window,
+  // counting every failure. `verdict` (optional) says how a hello fared.
+  std::optional<Envelope> openEnvelope(const std::string& from, std::span<const uint8_t> data, bool stream,
+                                       StreamHello* verdict = nullptr);
+  // A sender that sealed for an earlier boot of ours learns our epoch from
+  // any packet of ours: answer with an empty envelope (at most once a second
+  // per sender).
+  void answerStaleSession(const std::string& from, const std::string& sender, bool stream);
   void dispatch(const std::string& from, const std::string& sender, Message& m);
-  std::vector<uint8_t> sealEnvelope(const std::vector<std::vector<uint8_t>>& framed);
-  void sendFramed(const std::string& addr, const std::vector<std::vector<uint8_t>>& framed, bool stream);
+  // `to` is the address; `nodeId` the receiver's id when the caller knows it.
+  std::vector<uint8_t> sealEnvelope(const std::string& to, const std::string& nodeId,
+                                    const std::vector<std::vector<uint8_t>>& framed);
+  void sendFramed(const std::string& addr, const std::vector<std::vector<uint8_t>>& framed, bool stream,
+                  const std::string& nodeId = "");
   void sendStreamMessage(const std::string& addr, const Message& m);
 
   void enqueue(std::string key, std::string network, const Message& m);
@@ -143,6 +172,9 @@ class GossipNode : private MembershipHost {
 
   std::unique_ptr<Membership> membership_;
   ReplayWindow replay_;
+  std::map<std::string, uint64_t> peerEpochs_;  // by node id: its boot epoch, from its authentic packets
+  std::map<std::string, Time> staleAnswered_;   // by node id: when answerStaleSession last answered
+  std::map<std::string, std::string> addrIds_;  // member address -> node id
   BroadcastQueue queue_;
   RecordTable table_;
   std::map<std::pair<std::string, std::string>, EndpointRecord> local_;  // (network, endpoint)

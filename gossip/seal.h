@@ -17,7 +17,9 @@
 
 namespace weft::gossip {
 
-inline constexpr uint8_t kProtocolVersion = 1;
+// 2: envelopes bound to their receiver and its boot (messages.h); hellos
+// open streams. Version 1 hosts and version 2 hosts do not talk.
+inline constexpr uint8_t kProtocolVersion = 2;
 inline constexpr size_t kNonceSize = 12;
 inline constexpr size_t kTagSize = 16;
 inline constexpr size_t kMaxLabelSize = 255;

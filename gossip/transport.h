@@ -23,4 +23,9 @@ class Transport {
 };
 using TransportPtr = std::shared_ptr<Transport>;
 
+// What a stream transport does with a connection after checking its hello:
+// go on, refuse it (it did not authenticate: say so, then close), or drop it
+// (authentic but stale or misdirected: close without a word).
+enum class StreamHello { kAccepted, kRefused, kDropped };
+
 }  // namespace weft::gossip

@@ -167,6 +167,7 @@ int main(int argc, char** argv) {
       for (const auto& m : g["members"])
         rows.push_back({str(m["id"]), str(m["addr"]), str(m["state"]), str(m["incarnation"])});
       table({"MEMBER", "ADDRESS", "STATE", "INCARNATION"}, rows);
+      if (!g.value("authProblem", "").empty()) std::cout << "\n" << str(g["authProblem"]) << "\n";
       if (g.contains("authFailuresByHost") && !g["authFailuresByHost"].empty()) {
         std::cout << "\npackets that failed authentication (a host with another cluster key?):\n";
         for (auto it = g["authFailuresByHost"].begin(); it != g["authFailuresByHost"].end(); ++it)

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "cluster/ipc_channel.h"
 #include "cluster/ipc_messages.h"
 #include "common/log.h"
+#include "gossip/daemon/auth_audit.h"
 #include "gossip/daemon/event_loop.h"
 #include "gossip/daemon/privileges.h"
 #include "gossip/daemon/socket_transport.h"
@@ -40,10 +42,10 @@ std::string hostOf(const std::string& hostPort) {
 }
 
 // Counts, per source host, packets that failed authentication, so the status
-// can say who is knocking with the wrong key.
+// can say who is knocking with the wrong key (bounded: AuthAudit).
 class AuditingTransport : public Transport {
  public:
-  explicit AuditingTransport(SocketTransport& inner) : inner_(inner) {}
+  AuditingTransport(SocketTransport& inner, Clock& clock) : inner_(inner), clock_(clock) {}
   void sendDatagram(const std::string& to, std::vector<uint8_t> p) override {
     inner_.sendDatagram(to, std::move(p));
   }
@@ -52,17 +54,29 @@ class AuditingTransport : public Transport {
   }
   void setHandler(Handler h) override {
     inner_.setHandler([this, h](const std::string& from, std::vector<uint8_t> data, bool stream) {
-      uint64_t before = node ? node->stats().forged + node->stats().wrongLabel : 0;
+      uint64_t before = authFailures();
       h(from, std::move(data), stream);
-      if (node && node->stats().forged + node->stats().wrongLabel > before) ++authFailures[hostOf(from)];
+      if (authFailures() > before) audit.record(hostOf(from), clock_.now());
     });
   }
+  // The hello that opens an incoming stream, audited like any packet.
+  StreamHello verifyHello(const std::string& from, std::span<const uint8_t> hello) {
+    if (!node) return StreamHello::kDropped;
+    uint64_t before = authFailures();
+    StreamHello verdict = node->acceptStreamHello(from, hello);
+    if (authFailures() > before) audit.record(hostOf(from), clock_.now());
+    return verdict;
+  }
   GossipNode* node = nullptr;
-  std::map<std::string, uint64_t> authFailures;
+  AuthAudit audit;
 
  private:
+  uint64_t authFailures() const { return node ? node->stats().forged + node->stats().wrongLabel : 0; }
   SocketTransport& inner_;
+  Clock& clock_;
 };
+
+static_assert(kMaxAuditedSources <= ipc::kMaxList, "authFailuresByHost must fit the status");
 
 void send(int fd, const ipc::FromSidecar& m) { ipc::send(fd, ipc::encode(m)); }
 
@@ -70,18 +84,6 @@ int fail(int fd, const std::string& msg) {
   LOG_ERROR("gossip", msg);
   send(fd, ipc::ErrorEvent{msg});
   return 1;
-}
-
-// The `n` hosts with the most failures: the plugin accepts no longer list
-// (forged packets can come from any number of source addresses).
-std::map<std::string, uint64_t> busiest(const std::map<std::string, uint64_t>& byHost, size_t n) {
-  if (byHost.size() <= n) return byHost;
-  std::vector<std::pair<uint64_t, std::string>> v;
-  for (const auto& [host, count] : byHost) v.emplace_back(count, host);
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(n), v.end(), std::greater<>());
-  std::map<std::string, uint64_t> out;
-  for (size_t i = 0; i < n; ++i) out[v[i].second] = v[i].first;
-  return out;
 }
 
 ipc::Record toIpc(const EndpointRecord& r) { return {r.network, r.endpoint, r.ipv4, r.ipv6, r.mac, r.vtep}; }
@@ -148,10 +150,10 @@ int main(int argc, char** argv) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) return 1;
 
-  AuditingTransport transport(sockets);
+  AuditingTransport transport(sockets, loop);
   NodeConfig nc;
   nc.id = cfg.id;
-  nc.addr = cfg.advertise;
+  nc.addr = canonicalHostPort(cfg.advertise);
   if (!cfg.label.empty()) nc.label = cfg.label;
   nc.reportDeadAsInactive = false;  // keep a dead host's endpoints programmed until it is reaped
   uint64_t epoch = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -160,6 +162,10 @@ int main(int argc, char** argv) {
   std::random_device rd;
   GossipNode node(nc, keyring, transport, loop, (static_cast<uint64_t>(rd()) << 32) | rd(), epoch);
   transport.node = &node;
+  sockets.setStreamAuth([&node](const std::string& to) { return node.streamHello(to); },
+                        [&transport](const std::string& from, std::span<const uint8_t> hello) {
+                          return transport.verifyHello(from, hello);
+                        });
   node.onRecordChange = [ipc](const EndpointRecord& r, bool active) {
     send(ipc, ipc::RecordEvent{active, toIpc(r), r.owner});
   };
@@ -179,7 +185,7 @@ int main(int argc, char** argv) {
   }
   std::vector<std::string> seeds;
   for (const auto& s : cfg.seeds)
-    if (s != nc.addr) seeds.push_back(s);
+    if (canonicalHostPort(s) != nc.addr) seeds.push_back(canonicalHostPort(s));
   if (!seeds.empty()) node.join(seeds);
   const std::string fingerprint = keyFingerprint(keyring.primary());
   send(ipc, ipc::ReadyEvent{nc.id, fingerprint});
@@ -188,7 +194,6 @@ int main(int argc, char** argv) {
 
   // Periodically: re-join seeds while alone (and say so), and say who fails
   // to authenticate.
-  std::map<std::string, uint64_t> reported;
   int aloneTicks = 0;
   std::function<void()> housekeeping = [&] {
     size_t others = 0;
@@ -209,15 +214,8 @@ int main(int argc, char** argv) {
     } else {
       aloneTicks = 0;
     }
-    for (const auto& [host, n] : transport.authFailures) {
-      if (reported[host] == n) continue;
-      LOG_WARN("gossip", (n - reported[host])
-                             << " packet(s) from " << host
-                             << " failed authentication: that host uses a different cluster key or label "
-                                "(our key fingerprint "
-                             << fingerprint << ")");
-      reported[host] = n;
-    }
+    transport.audit.expire(loop.now());
+    if (auto line = transport.audit.summary(loop.now(), fingerprint)) LOG_WARN("gossip", *line);
     loop.schedule(std::chrono::seconds(2), housekeeping);
   };
   loop.schedule(std::chrono::seconds(2), housekeeping);
@@ -244,7 +242,7 @@ int main(int argc, char** argv) {
     } else if (const auto* sm = std::get_if<ipc::SeedsMsg>(&*msg)) {
       std::vector<std::string> more;
       for (const auto& s : sm->seeds)
-        if (s != nc.addr) more.push_back(s);
+        if (canonicalHostPort(s) != nc.addr) more.push_back(canonicalHostPort(s));
       for (const auto& s : more)
         if (std::find(seeds.begin(), seeds.end(), s) == seeds.end()) seeds.push_back(s);
       if (!more.empty()) node.join(more);
@@ -253,10 +251,15 @@ int main(int argc, char** argv) {
       st.id = nc.id;
       st.aloneSeconds = static_cast<uint64_t>(aloneTicks) * 2;
       st.keyFingerprint = fingerprint;
-      for (const auto& [id, mem] : node.membership().members())
+      size_t aliveOthers = 0;
+      for (const auto& [id, mem] : node.membership().members()) {
         st.members.push_back({id, mem.addr, describe(mem.state), mem.incarnation});
+        if (id != nc.id && mem.state == MemberState::kAlive) ++aliveOthers;
+      }
       for (const auto& n : node.networks()) st.networks.push_back(n);
-      st.authFailuresByHost = busiest(transport.authFailures, ipc::kMaxList);
+      for (const auto& [host, src] : transport.audit.sources()) st.authFailuresByHost[host] = src.failures;
+      st.refusedBy = sockets.refusedBy();
+      st.authProblem = describeAuthProblem(aliveOthers, sockets.refusedBy(), transport.audit, fingerprint);
       const auto& s = node.stats();
       st.stats = {{"packetsSent", s.packetsSent},
                   {"bytesSent", s.bytesSent},
@@ -267,7 +270,24 @@ int main(int argc, char** argv) {
                   {"wrongLabel", s.wrongLabel},
                   {"malformed", s.malformed},
                   {"recordsApplied", s.recordsApplied},
-                  {"droppedSends", sockets.droppedSends()}};
+                  {"droppedSends", sockets.droppedSends()},
+                  {"misdirected", s.misdirected},
+                  {"staleSession", s.staleSession},
+                  {"authFailuresTotal", transport.audit.total()},
+                  {"authFailuresOtherHosts", transport.audit.untracked()}};
+      const auto& ts = sockets.stats();
+      for (const auto& [name, value] : std::initializer_list<std::pair<const char*, uint64_t>>{
+               {"helloFailures", ts.helloFailures},
+               {"helloDropped", ts.helloDropped},
+               {"helloTimeouts", ts.helloTimeouts},
+               {"oversizedFrames", ts.oversizedFrames},
+               {"refusedConnections", ts.refusedConnections},
+               {"unauthConnections", ts.unauthConns},
+               {"unauthConnectionsPeak", ts.unauthConnsPeak},
+               {"unauthBytes", ts.unauthBytes},
+               {"unauthBytesPeak", ts.unauthBytesPeak},
+               {"unauthConnBytesPeak", ts.unauthConnBytesPeak}})
+        st.stats[name] = value;
       send(ipc, st);
     } else {
       LOG_WARN("gossip", "ignoring an unexpected message from weft-plugin (a second configuration?)");

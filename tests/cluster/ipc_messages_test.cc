@@ -140,6 +140,28 @@ TEST(IpcMessages, MessagesThatAreNotMessagesAreRefused) {
   }
 }
 
+// refusedBy and authProblem came after the first typed status: they travel,
+// they are bounded, and a status without them still decodes.
+TEST(IpcMessages, StatusCarriesWhoRefusesThisHostAndWhy) {
+  StatusEvent s{"198.18.0.3", 4, "ab12", {}, {}, {}, {}, 0};
+  s.refusedBy = {{"198.18.0.1:7947", 3}};
+  s.authProblem =
+      "this host cannot authenticate with any other host: its streams are refused by 198.18.0.1:7947";
+  auto d = decodeFromSidecar(encode(FromSidecar{s}));
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(std::get<StatusEvent>(*d), s);
+  EXPECT_TRUE(
+      decodeFromSidecar("{\"event\":\"status\",\"id\":\"x\",\"aloneSeconds\":1,\"keyFingerprint\":\"\","
+                        "\"members\":[],\"networks\":[],\"authFailuresByHost\":{},\"stats\":{},"
+                        "\"restarts\":0}")
+          .ok());
+  s.authProblem = std::string(kMaxText + 1, 'x');
+  EXPECT_FALSE(decodeFromSidecar(encode(FromSidecar{s})).ok());
+  s.authProblem.clear();
+  for (size_t i = 0; i <= kMaxList; ++i) s.refusedBy["198.19.0." + std::to_string(i) + ":7947"] = 1;
+  EXPECT_FALSE(decodeFromSidecar(encode(FromSidecar{s})).ok());
+}
+
 TEST(IpcMessages, LongListsAreRefused) {
   StatusEvent s{"198.18.0.1", 0, "", {}, {}, {}, {}, 0};
   for (size_t i = 0; i <= kMaxList; ++i) s.authFailuresByHost["198.19." + std::to_string(i)] = 1;

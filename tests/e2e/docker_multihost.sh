@@ -182,8 +182,14 @@ assert_ne "$fp1" "$fp3" "h3's key fingerprint with the other key"
 auth_failures_from_h3() { (($(auth_failures "$1" "$A3") > 0)) || { echo "no auth failures from $A3 at $1"; return 1; }; }
 # logged_auth_failure HOST OFFSET : HOST's log says why h3 is refused.
 logged_auth_failure() {
-  tail -c +"$(($2 + 1))" "$(hvar "$1" WEFT_LOG)" |
-    grep -F "packet(s) from $A3 failed authentication: that host uses a different cluster key or label"
+  tail -c +"$(($2 + 1))" "$(hvar "$1" WEFT_LOG)" | grep -F "packet(s) failed authentication" |
+    grep -F "$A3 (" | grep -F "they use a different cluster key or label"
+}
+# h3_says_why : h3's status names the hosts that refuse it.
+h3_says_why() {
+  local p
+  p=$(peers_json h3 | jq -r '.gossip.authProblem // ""')
+  [[ $p == *"refused by $A1:"* && $p == *"cluster key"* ]] || { echo "h3 authProblem: '$p'"; return 1; }
 }
 # refused : h3 is not in the cluster, as seen from all three hosts.
 refused() {
@@ -203,6 +209,8 @@ wait_until 20 auth_failures_from_h3 h2
 wait_until 10 logged_auth_failure h1 "$log_off1"
 wait_until 10 logged_auth_failure h2 "$log_off2"
 log "h1: $(logged_auth_failure h1 "$log_off1" | tail -n 1)"
+wait_until 10 h3_says_why
+log "h3: $(peers_json h3 | jq -r '.gossip.authProblem')"
 # The old h3 did not leave (a restarting plugin never does), so h1 and h2
 # first see it suspect, then dead: its new self cannot authenticate to refute.
 wait_until 15 refused

@@ -68,7 +68,9 @@ TEST(Seal, TruncatedAndVersion) {
   // Cut inside the ciphertext: the tag no longer matches.
   EXPECT_EQ(open(ring, "l", std::span<const uint8_t>(p.data(), p.size() - 1)).error, OpenError::kAuthFailed);
   auto v = p;
-  v[0] = 2;
+  v[0] = kProtocolVersion + 1;
+  EXPECT_EQ(open(ring, "l", v).error, OpenError::kBadVersion);
+  v[0] = 1;  // before envelopes were bound to their receiver: refused as such
   EXPECT_EQ(open(ring, "l", v).error, OpenError::kBadVersion);
 }
 

@@ -2,6 +2,8 @@
 // process, virtual time, fixed seeds.
 #include <gtest/gtest.h>
 
+#include "gossip/messages.h"
+#include "gossip/seal.h"
 #include "gossip/sim/sim_cluster.h"
 
 namespace weft::gossip::sim {
@@ -233,6 +235,75 @@ TEST(Sim, ReplayedAndForgedPacketsAreDroppedAndCounted) {
   f.net.runFor(milliseconds(100));
   EXPECT_EQ(f.cluster.node(1).stats().replayed - replayedBefore, captured.size());
   EXPECT_EQ(f.cluster.node(1).stats().forged, 1u);
+}
+
+// Captures datagrams sent from node `from` to node `to` while `d` passes.
+std::vector<std::vector<uint8_t>> captureDatagrams(Fixture& f, size_t from, size_t to, Duration d) {
+  std::vector<std::vector<uint8_t>> captured;
+  f.net.tap = [&](const std::string& src, const std::string& dst, const std::vector<uint8_t>& data,
+                  bool stream) {
+    if (!stream && src == f.cluster.addr(from) && dst == f.cluster.addr(to)) captured.push_back(data);
+  };
+  f.net.runFor(d);
+  f.net.tap = nullptr;
+  return captured;
+}
+
+// Delivers `captured` to node `to` as if node `from` sent them again; returns
+// how many `to` refused as replays.
+uint64_t replayInto(Fixture& f, size_t from, size_t to, const std::vector<std::vector<uint8_t>>& captured) {
+  const uint64_t before = f.cluster.node(to).stats().replayed;
+  for (const auto& d : captured) f.net.inject(f.cluster.addr(from), f.cluster.addr(to), d, false);
+  f.net.runFor(milliseconds(100));
+  return f.cluster.node(to).stats().replayed - before;
+}
+
+TEST(Sim, DatagramsCapturedBetweenTwoNodesAreRefusedByAThird) {
+  Fixture f(21);
+  ASSERT_TRUE(f.cluster.bootstrap(3, seconds(5)));
+  auto captured = captureDatagrams(f, 0, 1, seconds(3));
+  ASSERT_GE(captured.size(), 5u);
+  EXPECT_EQ(replayInto(f, 0, 2, captured), captured.size()) << "every one refused";
+}
+
+TEST(Sim, DatagramsCapturedBeforeAReceiverRestartAreRefusedAfterIt) {
+  Fixture f(22);
+  ASSERT_TRUE(f.cluster.bootstrap(3, seconds(5)));
+  auto captured = captureDatagrams(f, 0, 1, seconds(3));
+  ASSERT_GE(captured.size(), 5u);
+  f.cluster.restart(1);
+  ASSERT_TRUE(f.net.runUntilTrue([&] { return f.cluster.membershipConverged(); }, f.at(seconds(10))));
+  f.net.runFor(seconds(2));  // every peer has heard the new boot by now
+  // The restarted node tells the (supposed) sender its new epoch with an
+  // empty envelope, once per kStaleSessionAnswerInterval however many come.
+  const size_t emptyEnvelope = sealOverhead(testConfig().label.size()) + envelopeHeaderSize(f.cluster.id(1));
+  size_t answers = 0;
+  f.net.tap = [&](const std::string& src, const std::string& dst, const std::vector<uint8_t>& data, bool) {
+    if (src == f.cluster.addr(1) && dst == f.cluster.addr(0) && data.size() == emptyEnvelope) ++answers;
+  };
+  EXPECT_EQ(replayInto(f, 0, 1, captured), captured.size()) << "every one refused";
+  f.net.tap = nullptr;
+  EXPECT_EQ(answers, 1u);
+}
+
+TEST(Sim, RestartedReceiversAndSendersAreHeardAtOnceWithoutFalseDeaths) {
+  Fixture f(23);
+  ASSERT_TRUE(f.cluster.bootstrap(5, seconds(5)));
+  f.cluster.restart(1);  // peers still seal for its previous boot until they hear it
+  f.cluster.restart(3);
+  ASSERT_TRUE(f.net.runUntilTrue([&] { return f.cluster.membershipConverged(); }, f.at(seconds(3))));
+  f.cluster.node(1).publish(endpoint("blue", "ep1", "10.0.0.2"));
+  f.cluster.node(4).publish(endpoint("blue", "ep4", "10.0.0.5"));
+  ASSERT_TRUE(f.net.runUntilTrue([&] { return recordsConverged(f.cluster, "blue", 2); }, f.at(seconds(3))));
+  f.net.runFor(seconds(20));
+  uint64_t dead = 0, suspected = 0;
+  for (size_t i = 0; i < 5; ++i) {
+    dead += f.cluster.node(i).membership().stats().deadDeclared;
+    suspected += f.cluster.countSeeing(f.cluster.id(i), {MemberState::kSuspect, MemberState::kDead});
+  }
+  EXPECT_EQ(dead, 0u);
+  EXPECT_EQ(suspected, 0u);
+  EXPECT_TRUE(f.cluster.membershipConverged());
 }
 
 TEST(Sim, WrongLabelIsCountedSeparately) {
