@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -241,7 +242,15 @@ TEST(Supervisor, ResyncKeepsReconfirmedRemoteEndpointsAndPrunesTheRest) {
   EXPECT_EQ(drv.remoteEndpoints().size(), 2u);  // within the window nothing is forgotten
   ASSERT_TRUE(eventually([&] { return drv.remoteEndpoints().size() == 1; }));
   EXPECT_EQ(drv.remoteEndpoints()[0].endpoint, stays.endpoint);
+  // The kernel follows the records (the peer table programs right after the
+  // prune, outside the driver's lock).
   const auto n = drv.networks().at(0);
+  auto towardsGone = [&] {
+    auto fdb = kernel.listFdb(n.netns, n.vxlanName);
+    return fdb.ok() &&
+           std::any_of(fdb->begin(), fdb->end(), [](const auto& e) { return e.dst == "198.18.0.2"; });
+  };
+  EXPECT_TRUE(eventually([&] { return !towardsGone(); }));
   auto fdb = kernel.listFdb(n.netns, n.vxlanName);
   ASSERT_TRUE(fdb.ok());
   EXPECT_FALSE(fdb->empty());  // `stays` is still programmed
