@@ -1,6 +1,10 @@
 #pragma once
 // NetlinkKernel: the real kernel shim (libmnl; NETLINK_ROUTE and
-// NETLINK_XFRM). Semantics and errno values are those of kernel/kernel.h and
+// NETLINK_XFRM). The netlink code has three tiers: messages built and
+// decoded by pure functions (kernel/nl_msg_*.h, checked byte for byte), one
+// socket type that only transports them (kernel/nl_socket.h), and this class,
+// which orchestrates: validates arguments, resolves names to indexes, sends,
+// and keeps the errno contract. Semantics and errno values are those of kernel/kernel.h and
 // match FakeKernel; where the kernel's own errno differs it is translated:
 //   * ENODEV for a missing link (RTM_GET/DEL/NEWLINK)      -> ENOENT
 //     (a missing *master* stays ENODEV)
@@ -31,6 +35,7 @@
 #include <mutex>
 #include <string>
 
+#include "kernel/inet.h"
 #include "kernel/kernel.h"
 #include "kernel/netns_util.h"
 
@@ -38,7 +43,8 @@ namespace weft::kernel {
 
 namespace nl {
 class Socket;
-}
+struct LinkRecord;
+}  // namespace nl
 
 class NetlinkKernel : public Kernel {
  public:
@@ -127,8 +133,17 @@ class NetlinkKernel : public Kernel {
   Result<SocketPtr> routeSocket(const Netns& ns, const std::string& op);
   Result<SocketPtr> xfrmSocket();
   void dropSocket(const Netns& ns);
-  Result<LinkInfo> queryLink(nl::Socket& sock, const std::string& name, int index, const std::string& op);
+  // One RTM_GETLINK, by name (index 0) or by index. ENOENT when missing.
+  Result<nl::LinkRecord> queryLink(nl::Socket& sock, const std::string& name, int index,
+                                   const std::string& op);
+  // queryLink plus the master's name (a second round trip when it has one).
+  Result<LinkInfo> queryLinkWithMaster(nl::Socket& sock, const std::string& name, int index,
+                                       const std::string& op);
   Result<int> ifIndex(nl::Socket& sock, const std::string& name, const std::string& op);
+  // Whether the FDB of `index` holds exactly this MAC -> destination (a
+  // dump of that one device).
+  Result<bool> hasFdb(nl::Socket& sock, int index, const MacAddr& mac, const IpAddr& dst,
+                      const std::string& op);
   Status deleteLinkWith(nl::Socket& sock, const std::string& name, const std::string& op);
   Status createNetnsAt(const std::string& path);
 

@@ -12,27 +12,17 @@
 
 #include "kernel/netlink_internal.h"
 #include "kernel/netlink_kernel.h"
+#include "kernel/nl_msg_link.h"
+#include "kernel/nl_msg_veth.h"
+#include "kernel/nl_msg_vxlan.h"
 
 namespace weft::kernel {
 
 namespace {
 
-Status tryCreate(nl::Socket& sock, const char* kind, const char* name, const std::string& hint) {
-  nl::Message m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-  m.extra<ifinfomsg>();
-  mnl_attr_put_strz(m.hdr(), IFLA_IFNAME, name);
-  nlattr* li = mnl_attr_nest_start(m.hdr(), IFLA_LINKINFO);
-  mnl_attr_put_strz(m.hdr(), IFLA_INFO_KIND, kind);
-  if (std::strcmp(kind, "vxlan") == 0) {
-    nlattr* data = mnl_attr_nest_start(m.hdr(), IFLA_INFO_DATA);
-    mnl_attr_put_u32(m.hdr(), IFLA_VXLAN_ID, 1);
-    mnl_attr_nest_end(m.hdr(), data);
-  }
-  mnl_attr_nest_end(m.hdr(), li);
-  Status s = sock.request(m, std::string("creating a ") + kind + " device");
-  if (!s)
-    return Error{s.code(),
-                 "kernel lacks " + std::string(kind) + " devices (" + s.error().message + "); " + hint};
+Status tryCreate(nl::Socket& sock, nl::Message m, const std::string& kind, const std::string& hint) {
+  Status s = sock.request(m, "creating a " + kind + " device");
+  if (!s) return Error{s.code(), "kernel lacks " + kind + " devices (" + s.error().message + "); " + hint};
   return {};
 }
 
@@ -77,26 +67,19 @@ Status NetlinkKernel::probe() {
   Status s = runInThrowawayNetns([]() -> Status {
     auto sock = nl::Socket::open(NETLINK_ROUTE);
     if (!sock) return Error{sock.code(), "cannot open a NETLINK_ROUTE socket: " + sock.error().message};
-    if (auto r = tryCreate(**sock, "bridge", "wprobe-br", "load the bridge module (CONFIG_BRIDGE)"); !r)
+    if (auto r = tryCreate(**sock, nl::bridgeCreate("wprobe-br", 0), "bridge",
+                           "load the bridge module (CONFIG_BRIDGE)");
+        !r)
       return r;
-    if (auto r = tryCreate(**sock, "vxlan", "wprobe-vx", "load the vxlan module (CONFIG_VXLAN)"); !r)
+    VxlanSpec vx;
+    vx.name = "wprobe-vx";
+    vx.vni = 1;
+    if (auto r = tryCreate(**sock, nl::vxlanCreate(vx), "vxlan", "load the vxlan module (CONFIG_VXLAN)"); !r)
       return r;
-    // veth needs a peer: create it the way createVeth does.
-    nl::Message m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-    m.extra<ifinfomsg>();
-    mnl_attr_put_strz(m.hdr(), IFLA_IFNAME, "wprobe-v0");
-    nlattr* li = mnl_attr_nest_start(m.hdr(), IFLA_LINKINFO);
-    mnl_attr_put_strz(m.hdr(), IFLA_INFO_KIND, "veth");
-    nlattr* data = mnl_attr_nest_start(m.hdr(), IFLA_INFO_DATA);
-    nlattr* peer = mnl_attr_nest_start(m.hdr(), VETH_INFO_PEER);
-    m.putRaw(sizeof(ifinfomsg));
-    mnl_attr_put_strz(m.hdr(), IFLA_IFNAME, "wprobe-v1");
-    mnl_attr_nest_end(m.hdr(), peer);
-    mnl_attr_nest_end(m.hdr(), data);
-    mnl_attr_nest_end(m.hdr(), li);
-    if (auto r = (*sock)->request(m, "creating a veth pair"); !r)
-      return Error{r.code(),
-                   "kernel lacks veth devices (" + r.error().message + "); load veth (CONFIG_VETH)"};
+    if (auto r = tryCreate(**sock, nl::vethCreate("wprobe-v0", "wprobe-v1", 0, nl::kSameNetns), "veth",
+                           "load veth (CONFIG_VETH)");
+        !r)
+      return r;
     return Status::Ok();
   });
   if (!s) return Error{s.code(), "kernel probe: " + s.error().message};  // keeps EPROTONOSUPPORT
