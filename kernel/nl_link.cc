@@ -2,6 +2,7 @@
 // Messages come from nl_msg_link.h, nl_msg_veth.h and nl_msg_vxlan.h.
 #include <map>
 
+#include "kernel/link_cache.h"
 #include "kernel/netlink_internal.h"
 #include "kernel/netlink_kernel.h"
 #include "kernel/nl_msg_link.h"
@@ -40,6 +41,34 @@ Result<int> NetlinkKernel::ifIndex(nl::Socket& sock, const std::string& name, co
   return l->info.ifindex;
 }
 
+Result<LinkRef> NetlinkKernel::linkRef(const NsConn& conn, const std::string& name, const std::string& op,
+                                       bool* cached) {
+  if (auto ref = conn.links->find(name)) {
+    *cached = true;
+    return *ref;
+  }
+  *cached = false;
+  auto l = queryLink(*conn, name, 0, op);
+  if (!l) return l.error();
+  LinkRef ref{l->info.ifindex, l->info.kind};
+  conn.links->put(name, ref);
+  return ref;
+}
+
+Status NetlinkKernel::withLink(const NsConn& conn, const std::string& name, const std::string& op,
+                               const std::function<Status(const LinkRef&)>& send) {
+  bool cached = false;
+  auto ref = linkRef(conn, name, op, &cached);
+  if (!ref) return ref.error();
+  Status s = send(*ref);
+  if (s.code() != ENODEV || !cached) return s;
+  // The link went behind our back (or was re-created): look it up again.
+  conn.links->forget(name);
+  ref = linkRef(conn, name, op, &cached);
+  if (!ref) return ref.error();
+  return send(*ref);
+}
+
 Status NetlinkKernel::deleteLinkWith(nl::Socket& sock, const std::string& name, const std::string& op) {
   auto m = nl::linkDelete(name);
   return nl::translate(sock.request(m, op + ": deleting link '" + name + "'"), ENODEV, ENOENT);
@@ -50,6 +79,7 @@ Status NetlinkKernel::createBridge(const Netns& ns, const std::string& name, uin
   if (auto s = checkMtu("createBridge " + name, mtu, true); !s) return s;
   auto sock = routeSocket(ns, "createBridge");
   if (!sock) return sock.error();
+  sock->links->forget(name);
   auto m = nl::bridgeCreate(name, mtu);
   return (*sock)->request(m, "createBridge " + name);
 }
@@ -63,6 +93,8 @@ Status NetlinkKernel::createVeth(const Netns& ns, const std::string& name, const
   if (!sock) return sock.error();
   auto peerFd = nsFd(peerNs, "createVeth");
   if (!peerFd) return peerFd.error();
+  sock->links->forget(name);
+  forgetLink(peerNs, peerName);
   auto m = nl::vethCreate(name, peerName, mtu, peerFd->get());
   return (*sock)->request(m, "createVeth " + name + "/" + peerName);
 }
@@ -74,6 +106,8 @@ Status NetlinkKernel::createVxlan(const VxlanSpec& spec, const Netns& targetNs) 
   if (!target) return target.error();
   auto host = routeSocket(kHostNetns, "createVxlan");
   if (!host) return host.error();
+  host->links->forget(spec.name);
+  forgetLink(targetNs, spec.name);
 
   auto m = nl::vxlanCreate(spec);
   if (auto s = (*host)->request(m, op); !s) return s;
@@ -94,6 +128,7 @@ Status NetlinkKernel::deleteLink(const Netns& ns, const std::string& name) {
   if (auto s = checkLinkName("deleteLink", name); !s) return s;
   auto sock = routeSocket(ns, "deleteLink");
   if (!sock) return sock.error();
+  sock->links->forget(name);
   return deleteLinkWith(**sock, name, "deleteLink");
 }
 
@@ -140,6 +175,8 @@ Status NetlinkKernel::retireLink(const Netns& ns, const std::string& name, const
   if (name == "lo") return Error{EOPNOTSUPP, "retireLink: the loopback device cannot be retired"};
   auto sock = routeSocket(ns, "retireLink");
   if (!sock) return sock.error();
+  sock->links->forget(name);
+  sock->links->forget(newName);
   auto index = ifIndex(**sock, name, "retireLink");
   if (!index) return index.error();
   auto down = nl::linkSetDownDetached(*index);
@@ -153,6 +190,7 @@ Status NetlinkKernel::deleteLinkGroup(const Netns& ns, uint32_t group) {
   if (group == 0) return Error{EINVAL, "deleteLinkGroup: group must be non-zero"};
   auto sock = routeSocket(ns, "deleteLinkGroup");
   if (!sock) return sock.error();
+  sock->links->clear();  // any link may have been in the group
   auto m = nl::linkDeleteGroup(group);
   auto st = (*sock)->request(m, "deleteLinkGroup " + std::to_string(group));
   if (!st && st.code() == ENODEV) return Status::Ok();  // the group is empty

@@ -1,14 +1,16 @@
 // NetlinkKernel: permanent neighbour entries (AF_INET/AF_INET6) and VXLAN
 // FDB entries (AF_BRIDGE, NTF_SELF; iproute2 bridge/fdb.c semantics).
-// Messages come from nl_msg_neigh.h and nl_msg_fdb.h. The contract's checks
-// the kernel cannot answer by itself (appending a destination that is
-// already there, deleting one that is not) dump the FDB of that one device.
+// Messages come from nl_msg_neigh.h and nl_msg_fdb.h. Adding, replacing and
+// deleting an entry is one round trip once the device's index is cached;
+// only the contract's checks the kernel cannot answer by itself (appending a
+// destination that is already there, deleting one that is not) dump the
+// FDB, and then only that one device's.
 #include <linux/neighbour.h>
 
+#include "kernel/link_cache.h"
 #include "kernel/netlink_internal.h"
 #include "kernel/netlink_kernel.h"
 #include "kernel/nl_msg_fdb.h"
-#include "kernel/nl_msg_link.h"
 #include "kernel/nl_msg_neigh.h"
 #include "kernel/validate.h"
 
@@ -16,7 +18,7 @@ namespace weft::kernel {
 
 namespace {
 
-Status vxlanOnly(const std::string& op, const std::string& dev, const LinkInfo& l) {
+Status vxlanOnly(const std::string& op, const std::string& dev, const LinkRef& l) {
   if (l.kind != LinkKind::kVxlan) return invalid(op + ": '" + dev + "' is not a vxlan device");
   return {};
 }
@@ -43,22 +45,33 @@ Status NetlinkKernel::addFdb(const Netns& ns, const FdbEntry& e, bool append) {
   auto sock = routeSocket(ns, "addFdb");
   if (!sock) return sock.error();
   const std::string what = "addFdb " + p->mac.str() + " -> " + p->dst.str() + " on " + e.dev;
-  auto link = queryLink(**sock, e.dev, 0, "addFdb");
-  if (!link) return link.error();
-  const LinkInfo& l = link->info;
-  return [&]() -> Status {
+  return withLink(*sock, e.dev, "addFdb", [&](const LinkRef& l) -> Status {
     if (auto s = vxlanOnly("addFdb", e.dev, l); !s) return s;
     if (append) {
       // The kernel accepts appending a destination that is already there;
       // the contract says EEXIST.
-      auto have = hasFdb(**sock, l.ifindex, p->mac, p->dst, what);
+      auto have = hasFdb(**sock, l.index, p->mac, p->dst, what);
       if (!have) return have.error();
       if (*have) return Error{EEXIST, what + ": already exists"};
     }
-    auto m = nl::fdbAdd(l.ifindex, {p->mac, p->dst, {}, {}},
-                        append ? nl::FdbWrite::kAppend : nl::FdbWrite::kCreate);
+    auto m =
+        nl::fdbAdd(l.index, {p->mac, p->dst, {}, {}}, append ? nl::FdbWrite::kAppend : nl::FdbWrite::kCreate);
     return (*sock)->request(m, what);
-  }();
+  });
+}
+
+Status NetlinkKernel::replaceFdb(const Netns& ns, const FdbEntry& e) {
+  auto p = parseFdb("replaceFdb", e, false, false);
+  if (!p) return p.error();
+  if (isFloodMac(p->mac))
+    return invalid("replaceFdb: " + p->mac.str() + " is a flood/multicast MAC (append its destinations)");
+  auto sock = routeSocket(ns, "replaceFdb");
+  if (!sock) return sock.error();
+  return withLink(*sock, e.dev, "replaceFdb", [&](const LinkRef& l) -> Status {
+    if (auto s = vxlanOnly("replaceFdb", e.dev, l); !s) return s;
+    auto m = nl::fdbAdd(l.index, {p->mac, p->dst, {}, {}}, nl::FdbWrite::kReplace);
+    return (*sock)->request(m, "replaceFdb " + p->mac.str() + " -> " + p->dst.str() + " on " + e.dev);
+  });
 }
 
 Status NetlinkKernel::delFdb(const Netns& ns, const FdbEntry& e) {
@@ -67,23 +80,20 @@ Status NetlinkKernel::delFdb(const Netns& ns, const FdbEntry& e) {
   auto sock = routeSocket(ns, "delFdb");
   if (!sock) return sock.error();
   const std::string what = "delFdb " + p->mac.str() + " " + e.dst + " on " + e.dev;
-  auto link = queryLink(**sock, e.dev, 0, "delFdb");
-  if (!link) return link.error();
-  const LinkInfo& l = link->info;
-  return [&]() -> Status {
+  return withLink(*sock, e.dev, "delFdb", [&](const LinkRef& l) -> Status {
     if (auto s = vxlanOnly("delFdb", e.dev, l); !s) return s;
     std::optional<IpAddr> dst;
     if (!e.dst.empty()) {
       // The kernel answers 0 when the MAC exists but not with this
       // destination; the contract says ENOENT.
-      auto have = hasFdb(**sock, l.ifindex, p->mac, p->dst, what);
+      auto have = hasFdb(**sock, l.index, p->mac, p->dst, what);
       if (!have) return have.error();
       if (!*have) return Error{ENOENT, what + ": does not exist"};
       dst = p->dst;
     }
-    auto m = nl::fdbDelete(l.ifindex, p->mac, dst);
+    auto m = nl::fdbDelete(l.index, p->mac, dst);
     return (*sock)->request(m, what);
-  }();
+  });
 }
 
 Result<std::vector<FdbEntry>> NetlinkKernel::listFdb(const Netns& ns, const std::string& dev) {
@@ -111,13 +121,21 @@ Status NetlinkKernel::addNeigh(const Netns& ns, const NeighEntry& e) {
   if (!p) return p.error();
   auto sock = routeSocket(ns, "addNeigh");
   if (!sock) return sock.error();
-  auto link = queryLink(**sock, e.dev, 0, "addNeigh");
-  if (!link) return link.error();
-  const LinkInfo& l = link->info;
-  return [&]() -> Status {
-    auto m = nl::neighAdd(l.ifindex, p->ip, p->mac, nl::NeighWrite::kCreate);
+  return withLink(*sock, e.dev, "addNeigh", [&](const LinkRef& l) {
+    auto m = nl::neighAdd(l.index, p->ip, p->mac, nl::NeighWrite::kCreate);
     return (*sock)->request(m, "addNeigh " + p->ip.str() + " on " + e.dev);
-  }();
+  });
+}
+
+Status NetlinkKernel::replaceNeigh(const Netns& ns, const NeighEntry& e) {
+  auto p = parseNeigh("replaceNeigh", e, false);
+  if (!p) return p.error();
+  auto sock = routeSocket(ns, "replaceNeigh");
+  if (!sock) return sock.error();
+  return withLink(*sock, e.dev, "replaceNeigh", [&](const LinkRef& l) {
+    auto m = nl::neighAdd(l.index, p->ip, p->mac, nl::NeighWrite::kReplace);
+    return (*sock)->request(m, "replaceNeigh " + p->ip.str() + " -> " + p->mac.str() + " on " + e.dev);
+  });
 }
 
 Status NetlinkKernel::delNeigh(const Netns& ns, const NeighEntry& e) {
@@ -125,13 +143,10 @@ Status NetlinkKernel::delNeigh(const Netns& ns, const NeighEntry& e) {
   if (!p) return p.error();
   auto sock = routeSocket(ns, "delNeigh");
   if (!sock) return sock.error();
-  auto link = queryLink(**sock, e.dev, 0, "delNeigh");
-  if (!link) return link.error();
-  const LinkInfo& l = link->info;
-  return [&]() -> Status {
-    auto m = nl::neighDelete(l.ifindex, p->ip);
+  return withLink(*sock, e.dev, "delNeigh", [&](const LinkRef& l) {
+    auto m = nl::neighDelete(l.index, p->ip);
     return (*sock)->request(m, "delNeigh " + p->ip.str() + " on " + e.dev);
-  }();
+  });
 }
 
 Result<std::vector<NeighEntry>> NetlinkKernel::listNeigh(const Netns& ns, const std::string& dev) {

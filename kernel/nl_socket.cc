@@ -12,8 +12,9 @@ constexpr size_t kRecvSize = 65536;
 constexpr int kDumpRetries = 5;
 }  // namespace
 
-Result<std::unique_ptr<Socket>> Socket::open(int bus) {
+Result<std::unique_ptr<Socket>> Socket::open(int bus, std::atomic<uint64_t>* roundTrips) {
   auto s = std::unique_ptr<Socket>(new Socket());
+  s->roundTrips_ = roundTrips;
   s->sock_.reset(mnl_socket_open2(bus, SOCK_CLOEXEC));
   if (!s->sock_) return Error::fromErrno(errno, "opening netlink socket");
   int on = 1;
@@ -53,6 +54,7 @@ Status Socket::dump(Message& m, const std::string& what, const MessageFn& onMess
 
 Status Socket::exchange(nlmsghdr* nlh, const std::string& what, const MessageFn& fn, bool* interrupted) {
   nlh->nlmsg_seq = ++seq_;
+  if (roundTrips_) roundTrips_->fetch_add(1, std::memory_order_relaxed);
   if (mnl_socket_sendto(sock_.get(), nlh, nlh->nlmsg_len) < 0)
     return Error::fromErrno(errno, what + ": sending netlink request");
   std::vector<char> buf(kRecvSize);

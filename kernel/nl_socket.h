@@ -9,6 +9,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/netlink.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -29,8 +30,10 @@ using MessageFn = std::function<void(const nlmsghdr*)>;
 class Socket {
  public:
   // Opens a socket of `bus` (NETLINK_ROUTE, NETLINK_XFRM) in the calling
-  // thread's network namespace.
-  static Result<std::unique_ptr<Socket>> open(int bus);
+  // thread's network namespace. Every round trip (one request sent and its
+  // answer read to the end) is counted in *roundTrips when given; it must
+  // outlive the socket.
+  static Result<std::unique_ptr<Socket>> open(int bus, std::atomic<uint64_t>* roundTrips = nullptr);
 
   // Sends one request and waits for its acknowledgement (NLM_F_ACK is
   // added); replies before it go to `onReply`. The error carries the
@@ -47,6 +50,7 @@ class Socket {
   std::unique_ptr<mnl_socket, MnlSocketCloser> sock_;
   uint32_t portid_ = 0;
   uint32_t seq_ = 0;
+  std::atomic<uint64_t>* roundTrips_ = nullptr;
 };
 
 }  // namespace weft::kernel::nl
