@@ -48,6 +48,12 @@ Message fdbDelete(int ifindex, const MacAddr& mac, const std::optional<IpAddr>& 
   return m;
 }
 
+Message fdbGet(int ifindex, const MacAddr& mac) {
+  Message m = fdbMessage(RTM_GETNEIGH, 0, ifindex, 0);
+  m.put(NDA_LLADDR, mac.bytes.data(), mac.bytes.size());
+  return m;
+}
+
 Message fdbDump(int ifindex) {
   Message m(RTM_GETNEIGH, NLM_F_DUMP);
   auto* ifi = m.extra<ifinfomsg>();

@@ -32,6 +32,10 @@ struct FdbTarget {
 Message fdbAdd(int ifindex, const FdbTarget& t, FdbWrite how);
 // Without dst: the MAC with all its destinations.
 Message fdbDelete(int ifindex, const MacAddr& mac, const std::optional<IpAddr>& dst);
+// The entry of one MAC (rtnl_fdb_get, a request, not a dump): the reply is
+// one RTM_NEWNEIGH with the MAC's first destination (a unicast MAC has only
+// one), or ENOENT.
+Message fdbGet(int ifindex, const MacAddr& mac);
 // The entries of one bridge port (device): the ifinfomsg header's index is
 // the kernel's filter (rtnl_fdb_dump); the bridge's own entries for that
 // port come along (without NTF_SELF).

@@ -2,9 +2,10 @@
 // FDB entries (AF_BRIDGE, NTF_SELF; iproute2 bridge/fdb.c semantics).
 // Messages come from nl_msg_neigh.h and nl_msg_fdb.h. Adding, replacing and
 // deleting an entry is one round trip once the device's index is cached;
-// only the contract's checks the kernel cannot answer by itself (appending a
-// destination that is already there, deleting one that is not) dump the
-// FDB, and then only that one device's.
+// the contract's checks the kernel cannot answer by itself (appending a
+// destination that is already there, deleting one that is not) cost one
+// more: a lookup of the MAC when it is unicast, else a dump of that one
+// device's FDB.
 #include <linux/neighbour.h>
 
 #include "kernel/link_cache.h"
@@ -29,13 +30,20 @@ Status vxlanOnly(const std::string& op, const std::string& dev, const LinkRef& l
 
 Result<bool> NetlinkKernel::hasFdb(nl::Socket& sock, int index, const MacAddr& mac, const IpAddr& dst,
                                    const std::string& op) {
-  auto m = nl::fdbDump(index);
   bool found = false;
-  Status s = sock.dump(m, op + ": listing the FDB", [&](const nlmsghdr* r) {
+  auto matches = [&](const nlmsghdr* r) {
     auto rec = nl::parseNeigh(r);
     found |= rec && rec->ifindex == index && (rec->flags & NTF_SELF) && rec->mac == mac && rec->dst == dst;
-  });
-  if (!s) return s.error();
+  };
+  if (!isFloodMac(mac)) {
+    // A unicast MAC has one destination: ask for that entry alone.
+    auto m = nl::fdbGet(index, mac);
+    Status s = sock.request(m, op + ": looking the MAC up", matches);
+    if (!s && s.code() != ENOENT) return s.error();
+    return found;
+  }
+  auto m = nl::fdbDump(index);
+  if (Status s = sock.dump(m, op + ": listing the FDB", matches); !s) return s.error();
   return found;
 }
 
@@ -80,6 +88,9 @@ Status NetlinkKernel::delFdb(const Netns& ns, const FdbEntry& e) {
   auto sock = routeSocket(ns, "delFdb");
   if (!sock) return sock.error();
   const std::string what = "delFdb " + p->mac.str() + " " + e.dst + " on " + e.dev;
+  // A dump by a stale index finds nothing rather than failing with ENODEV,
+  // which would read as ENOENT: a flood MAC's check uses a fresh index.
+  if (!e.dst.empty() && isFloodMac(p->mac)) sock->links->forget(e.dev);
   return withLink(*sock, e.dev, "delFdb", [&](const LinkRef& l) -> Status {
     if (auto s = vxlanOnly("delFdb", e.dev, l); !s) return s;
     std::optional<IpAddr> dst;

@@ -211,6 +211,8 @@ TEST_P(NetTest, ReplacingAnFdbEntryPointsTheMacElsewhere) {
   EXPECT_EQ(sorted(*fdb), sorted(std::vector<FdbEntry>{{"vx0", "02:42:0a:00:00:02", "198.18.0.3"},
                                                        {"vx0", "02:42:0a:00:00:04", "198.18.0.4"},
                                                        {"vx0", zero, "198.18.0.2"}}));
+  // The old destination is gone: deleting it is ENOENT and leaves the MAC be.
+  EXPECT_ERRNO(k().delFdb(a, FdbEntry{"vx0", "02:42:0a:00:00:02", "198.18.0.2"}), ENOENT);
   // Flood and multicast MACs have several destinations: no replacing them.
   EXPECT_ERRNO(k().replaceFdb(a, FdbEntry{"vx0", zero, "198.18.0.3"}), EINVAL);
   EXPECT_ERRNO(k().replaceFdb(a, FdbEntry{"vx0", "01:00:5e:00:00:01", "198.18.0.3"}), EINVAL);

@@ -181,6 +181,19 @@ TEST(NlMsgFdb, DeleteOneDestinationOrTheWholeMac) {
   EXPECT_EQ(all.hdr()->nlmsg_len, 40u);  // no NDA_DST: every destination of the MAC
 }
 
+TEST(NlMsgFdb, GetOneMacIsARequestNotADump) {
+  EXPECT_BYTES(nl::fdbGet(7, mac("02:42:0a:00:00:02")),
+               {
+                   0x28, 0, 0,    0,                       // nlmsg_len 40
+                   0x1e, 0,                                // RTM_GETNEIGH (30)
+                   0x05, 0,                                // REQUEST|ACK: no NLM_F_DUMP
+                   0,    0, 0,    0, 0,    0,    0,    0,  // seq, pid
+                   7,    0, 0,    0, 7,    0,    0,    0,  // AF_BRIDGE, ifindex 7
+                   0,    0, 0x02, 0,                       // state 0, NTF_SELF (strictly checked)
+                   0x0a, 0, 0x02, 0, 0x02, 0x42, 0x0a, 0, 0, 0x02, 0, 0,  // NDA_LLADDR
+               });
+}
+
 TEST(NlMsgFdb, DumpIsFilteredByDeviceThroughAnIfinfomsgHeader) {
   EXPECT_BYTES(nl::fdbDump(7), {
                                    0x20, 0, 0, 0,           // nlmsg_len 32
