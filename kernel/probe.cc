@@ -1,20 +1,15 @@
 // NetlinkKernel::probe(): checks, in a throwaway namespace, that everything
 // weft needs works, and names the missing piece when something does not.
-#include <linux/if_link.h>
-#include <linux/rtnetlink.h>
-#include <linux/veth.h>
-#include <linux/xfrm.h>
-#include <netinet/in.h>
 #include <sys/mount.h>
 #include <unistd.h>
-
-#include <cstring>
 
 #include "kernel/netlink_internal.h"
 #include "kernel/netlink_kernel.h"
 #include "kernel/nl_msg_link.h"
 #include "kernel/nl_msg_veth.h"
 #include "kernel/nl_msg_vxlan.h"
+#include "kernel/nl_msg_xfrm.h"
+#include "kernel/validate.h"
 
 namespace weft::kernel {
 
@@ -31,23 +26,16 @@ Status tryXfrm() {
   if (!sock)
     return Error{EPROTONOSUPPORT, "kernel lacks xfrm netlink (" + sock.error().message +
                                       "); load xfrm_user (CONFIG_XFRM_USER) for encrypted networks"};
-  nl::Message m(XFRM_MSG_NEWSA, NLM_F_CREATE | NLM_F_EXCL);
-  auto* sa = m.extra<xfrm_usersa_info>();
-  sa->sel.family = AF_INET;
-  sa->id.daddr.a4 = htonl(0xc6120002);  // 198.18.0.2
-  sa->saddr.a4 = htonl(0xc6120001);
-  sa->id.spi = htonl(0x100);
-  sa->id.proto = IPPROTO_ESP;
-  sa->family = AF_INET;
-  sa->mode = XFRM_MODE_TRANSPORT;
-  sa->lft.soft_byte_limit = sa->lft.hard_byte_limit = XFRM_INF;
-  sa->lft.soft_packet_limit = sa->lft.hard_packet_limit = XFRM_INF;
-  char alg[sizeof(xfrm_algo_aead) + 36] = {};
-  auto* aead = reinterpret_cast<xfrm_algo_aead*>(alg);
-  std::strcpy(aead->alg_name, "rfc4106(gcm(aes))");
-  aead->alg_key_len = 36 * 8;
-  aead->alg_icv_len = 128;
-  mnl_attr_put(m.hdr(), XFRMA_ALG_AEAD, sizeof alg, alg);
+  // Any well-formed state will do: a 256-bit key and its 4-byte salt.
+  XfrmState sa;
+  sa.src = "198.18.0.1";
+  sa.dst = "198.18.0.2";
+  sa.spi = 0x100;
+  sa.aeadKeyHex = std::string(72, '0');
+  sa.esn = false;
+  auto parsed = parseXfrmState("probe", sa, false);
+  if (!parsed) return parsed.error();
+  auto m = nl::xfrmStateAdd(sa, *parsed);
   Status s = (*sock)->request(m, "adding an ESP AES-GCM state");
   if (!s)
     return Error{EPROTONOSUPPORT, "kernel cannot do ESP with rfc4106(gcm(aes)) (" + s.error().message +

@@ -11,9 +11,11 @@
 #include <linux/neighbour.h>
 #include <linux/net_namespace.h>
 #include <linux/rtnetlink.h>
+#include <linux/xfrm.h>
 
 #include <algorithm>
 #include <bit>
+#include <cstddef>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -24,6 +26,8 @@
 #include "kernel/nl_msg_nsid.h"
 #include "kernel/nl_msg_veth.h"
 #include "kernel/nl_msg_vxlan.h"
+#include "kernel/nl_msg_xfrm.h"
+#include "kernel/validate.h"
 
 using namespace weft::kernel;
 using Bytes = std::vector<uint8_t>;
@@ -441,4 +445,47 @@ TEST(NlMsgLink, ParsesWhatTheKernelReportsOfAVxlan) {
   EXPECT_EQ(r->info.master, "");  // names are the caller's business
   m.hdr()->nlmsg_type = RTM_DELLINK;
   EXPECT_FALSE(nl::parseLink(m.hdr()));
+}
+
+// --- xfrm ---
+
+TEST(NlMsgXfrm, StateCarriesSpiInNetworkOrderAndDecodesToItself) {
+  XfrmState s;
+  s.src = "198.18.0.1";
+  s.dst = "198.18.0.2";
+  s.spi = 0x1234;
+  s.reqid = 7;
+  s.aeadKeyHex = std::string(64, 'a') + "01020304";  // AES-256 key + 4-byte salt
+  auto p = parseXfrmState("test", s, false);
+  ASSERT_TRUE(p.ok());
+  auto m = nl::xfrmStateAdd(s, *p);
+  EXPECT_EQ(m.hdr()->nlmsg_type, XFRM_MSG_NEWSA);
+  EXPECT_EQ(m.hdr()->nlmsg_flags, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+  const Bytes b = bytesOf(m);
+  const size_t spi = NLMSG_HDRLEN + offsetof(xfrm_usersa_info, id) + offsetof(xfrm_id, spi);
+  EXPECT_EQ(Bytes(b.begin() + spi, b.begin() + spi + 4), (Bytes{0, 0, 0x12, 0x34}));
+  auto back = nl::parseXfrmState(m.hdr());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, s);
+}
+
+TEST(NlMsgXfrm, PolicySelectsUdpPortAndDecodesToItself) {
+  XfrmPolicy pol;
+  pol.dir = XfrmDir::kIn;
+  pol.src = "198.18.0.2";
+  pol.dst = "198.18.0.1";
+  pol.udpPort = 4790;
+  pol.tmplSrc = "198.18.0.2";
+  pol.tmplDst = "198.18.0.1";
+  pol.reqid = 7;
+  auto parsed = parseXfrmPolicy("test", pol, false);
+  ASSERT_TRUE(parsed.ok());
+  auto m = nl::xfrmPolicyAdd(pol, *parsed);
+  const auto* info = static_cast<const xfrm_userpolicy_info*>(mnl_nlmsg_get_payload(m.hdr()));
+  EXPECT_EQ(info->sel.dport, htons(4790));
+  EXPECT_EQ(info->sel.dport_mask, 0xffff);
+  EXPECT_EQ(info->sel.proto, IPPROTO_UDP);
+  auto back = nl::parseXfrmPolicy(m.hdr());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, pol);
 }
