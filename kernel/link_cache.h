@@ -6,7 +6,10 @@
 // cache goes with its namespace's socket (namespace deleted or replaced). A
 // link deleted behind weft's back leaves a stale index; the kernel answers
 // ENODEV for it (interface indexes are not reused within a namespace), and
-// the caller then forgets the entry and looks the link up again.
+// the caller then forgets the entry and looks the link up again. A link
+// *renamed* behind weft's back keeps its index, and entries would follow it:
+// the shim assumes nobody else renames links in the namespaces it manages
+// (weft itself renames only through retireLink, which forgets the name).
 
 #include <map>
 #include <mutex>

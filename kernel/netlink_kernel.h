@@ -4,8 +4,9 @@
 // decoded by pure functions (kernel/nl_msg_*.h, checked byte for byte), one
 // socket type that only transports them (kernel/nl_socket.h), and this class,
 // which orchestrates: validates arguments, resolves names to indexes, sends,
-// and keeps the errno contract. Semantics and errno values are those of kernel/kernel.h and
-// match FakeKernel; where the kernel's own errno differs it is translated:
+// and keeps the errno contract. Semantics and errno values are those of
+// kernel/kernel.h and match FakeKernel; where the kernel's own errno differs
+// it is translated:
 //   * ENODEV for a missing link (RTM_GET/DEL/NEWLINK)      -> ENOENT
 //     (a missing *master* stays ENODEV)
 //   * EADDRNOTAVAIL deleting a missing address             -> ENOENT
@@ -171,8 +172,8 @@ class NetlinkKernel : public Kernel {
   // stale (ENODEV), forgets it and runs `send` once more with a fresh one.
   Status withLink(const NsConn& conn, const std::string& name, const std::string& op,
                   const std::function<Status(const LinkRef&)>& send);
-  // Whether the FDB of `index` holds exactly this MAC -> destination (a
-  // dump of that one device).
+  // Whether the FDB of `index` holds exactly this MAC -> destination: one
+  // lookup of the MAC when it is unicast, else a dump of that one device.
   Result<bool> hasFdb(nl::Socket& sock, int index, const MacAddr& mac, const IpAddr& dst,
                       const std::string& op);
   Status deleteLinkWith(nl::Socket& sock, const std::string& name, const std::string& op);
