@@ -108,6 +108,10 @@ TEST_P(NetlinkOnlyTest, ARemoteEndpointCostsTwoRoundTrips) {
               return k().addFdb(a, FdbEntry{"vx0", "00:00:00:00:00:00", "198.18.0.3"}, true);
             }),
             2u);
+  // Removing one: the neighbour, then the FDB entry after one lookup of its
+  // MAC (the contract's ENOENT for a destination that is not there).
+  EXPECT_EQ(cost([&] { return k().delNeigh(a, NeighEntry{"vx0", "10.7.0.1", "02:42:0a:07:00:01"}); }), 1u);
+  EXPECT_EQ(cost([&] { return k().delFdb(a, FdbEntry{"vx0", "02:42:0a:07:00:01", "198.18.0.2"}); }), 2u);
   // A link re-created behind the shim's back: the stale index costs one
   // failed request and one lookup, then the entry lands on the new link.
   NetlinkKernel other(stateDir() + "/netns");
@@ -117,6 +121,9 @@ TEST_P(NetlinkOnlyTest, ARemoteEndpointCostsTwoRoundTrips) {
   auto fdb = other.listFdb(a, "vx0");
   ASSERT_OK(fdb);
   EXPECT_EQ(*fdb, (std::vector<FdbEntry>{{"vx0", "02:42:0a:07:00:09", "198.18.0.2"}}));
+  // Deleted behind its back and not re-created: ENOENT, as ever.
+  ASSERT_OK(other.deleteLink(a, "vx0"));
+  EXPECT_ERRNO(k().replaceNeigh(a, NeighEntry{"vx0", "10.7.0.9", "02:42:0a:07:00:09"}), ENOENT);
 }
 
 TEST_P(NetlinkOnlyTest, SysctlIsWrittenInsideTheNamespace) {
