@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/if.h>
+#include <linux/if_addr.h>
 #include <linux/neighbour.h>
 #include <linux/net_namespace.h>
 #include <linux/rtnetlink.h>
@@ -20,10 +21,12 @@
 #include <string>
 #include <vector>
 
+#include "kernel/nl_msg_addr.h"
 #include "kernel/nl_msg_fdb.h"
 #include "kernel/nl_msg_link.h"
 #include "kernel/nl_msg_neigh.h"
 #include "kernel/nl_msg_nsid.h"
+#include "kernel/nl_msg_route.h"
 #include "kernel/nl_msg_veth.h"
 #include "kernel/nl_msg_vxlan.h"
 #include "kernel/nl_msg_xfrm.h"
@@ -488,4 +491,39 @@ TEST(NlMsgXfrm, PolicySelectsUdpPortAndDecodesToItself) {
   auto back = nl::parseXfrmPolicy(m.hdr());
   ASSERT_TRUE(back);
   EXPECT_EQ(*back, pol);
+}
+
+// --- addresses and routes ---
+
+TEST(NlMsgAddr, Ipv6AddressSkipsDadAndDecodesToItself) {
+  Cidr c = *Cidr::parse("fd00::1/64");
+  auto m = nl::addrAdd(4, c);
+  const auto* ifa = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(m.hdr()));
+  EXPECT_EQ(ifa->ifa_family, AF_INET6);
+  EXPECT_EQ(ifa->ifa_prefixlen, 64);
+  EXPECT_EQ(ifa->ifa_flags, IFA_F_NODAD);  // usable at once
+  m.hdr()->nlmsg_type = RTM_NEWADDR;
+  auto back = nl::parseAddr(m.hdr());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->ifindex, 4);
+  EXPECT_EQ(back->cidr, c);
+}
+
+TEST(NlMsgRoute, StaticRouteViaGatewayDecodesToItself) {
+  ParsedRoute r{*Cidr::parse("10.9.0.0/16"), ip("10.1.0.254"), ""};
+  auto m = nl::routeAdd(r, 3);
+  const auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(m.hdr()));
+  EXPECT_EQ(rtm->rtm_protocol, RTPROT_STATIC);  // what listing and deleting match
+  EXPECT_EQ(rtm->rtm_table, RT_TABLE_MAIN);
+  EXPECT_EQ(rtm->rtm_scope, RT_SCOPE_UNIVERSE);  // through a gateway
+  m.hdr()->nlmsg_type = RTM_NEWROUTE;
+  auto back = nl::parseRoute(m.hdr());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->dst, r.dst);
+  EXPECT_EQ(back->gateway, r.gateway);
+  EXPECT_EQ(back->oif, 3);
+  EXPECT_EQ(back->table, RT_TABLE_MAIN);
+  // A default route has no RTA_DST at all.
+  auto def = nl::routeAdd(ParsedRoute{*Cidr::parse("0.0.0.0/0"), ip("10.1.0.254"), ""}, 0);
+  EXPECT_EQ(def.hdr()->nlmsg_len, m.hdr()->nlmsg_len - 8 - 8);  // no RTA_DST, no RTA_OIF
 }
