@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "bench/kernel/bench_world.h"
@@ -62,6 +63,20 @@ driver::EndpointRecord remote(const std::string& network, int i, int vtep) {
 
 // One phase over all rounds: its times, and its round trips (the same in
 // every round: the work is).
+// Driver::applyRemote's second parameter was a bool (active) and became
+// RecordState {kActive, kWithdrawn}; this file builds against either, so the
+// script can measure revisions from before and after that change.
+template <class C, class R, class S>
+S stateParam(void (C::*)(const R&, S));
+using RemoteState = decltype(stateParam(&driver::Driver::applyRemote));
+template <class S = RemoteState>
+S remoteState(bool active) {
+  if constexpr (std::is_same_v<S, bool>)
+    return active;
+  else
+    return static_cast<S>(active ? 0 : 1);  // kActive, kWithdrawn
+}
+
 struct Phase {
   const char* name;
   std::vector<double> seconds;
@@ -129,12 +144,14 @@ int main(int argc, char** argv) {
     };
     const size_t n = static_cast<size_t>(endpoints), v = static_cast<size_t>(std::min(endpoints, vteps));
     for (int round = 0; round < rounds; ++round) {
-      run(phases[0], [&](int i) { drv.applyRemote(remote(net.identity, i, i % vteps), true); });
+      run(phases[0], [&](int i) { drv.applyRemote(remote(net.identity, i, i % vteps), remoteState(true)); });
       expectTables("program", n, n + v);
       // Every endpoint moves to the next VTEP (a host that took over its container).
-      run(phases[1], [&](int i) { drv.applyRemote(remote(net.identity, i, (i + 1) % vteps), true); });
+      run(phases[1],
+          [&](int i) { drv.applyRemote(remote(net.identity, i, (i + 1) % vteps), remoteState(true)); });
       expectTables("move", n, n + v);
-      run(phases[2], [&](int i) { drv.applyRemote(remote(net.identity, i, (i + 1) % vteps), false); });
+      run(phases[2],
+          [&](int i) { drv.applyRemote(remote(net.identity, i, (i + 1) % vteps), remoteState(false)); });
       expectTables("remove", 0, 0);
     }
     std::printf(
