@@ -177,26 +177,15 @@ Applied program(kernel::Kernel& k, const PeerSandbox& at, const PeerOps& ops) {
   for (const auto& dst : ops.delFlood)
     if (check(k.delFdb(ns, {at.vtep, kZeroMac, dst}), "removing flood entry " + dst, ENOENT))
       a.done.delFlood.push_back(dst);
-  for (const auto& [ip, mac] : ops.addNeigh) {
-    kernel::NeighEntry e{at.vtep, ip, mac};
-    Status st = k.addNeigh(ns, e);
-    if (st.code() == EEXIST) {  // an entry this table did not make (before a restart): replace it
-      k.delNeigh(ns, e);
-      st = k.addNeigh(ns, e);
-    }
-    if (check(st, "neighbour " + ip + " -> " + mac, 0)) a.done.addNeigh.emplace_back(ip, mac);
-  }
-  for (const auto& [mac, dst] : ops.addFdb) {
-    kernel::FdbEntry e{at.vtep, mac, dst};
-    Status st = k.addFdb(ns, e, false);
-    if (st.code() == EEXIST) {  // the MAC points elsewhere, unknown to this table
-      if (auto cur = k.listFdb(ns, at.vtep); cur.ok())
-        for (const auto& old : *cur)
-          if (old.mac == mac) k.delFdb(ns, old);
-      st = k.addFdb(ns, e, false);
-    }
-    if (check(st, "fdb entry " + mac + " -> " + dst, 0)) a.done.addFdb.emplace_back(mac, dst);
-  }
+  // Replace, not add: an entry this table did not make (left from before a
+  // restart), an IP that moved to another MAC or a MAC that moved to another
+  // VTEP is overwritten in place, one round trip each.
+  for (const auto& [ip, mac] : ops.addNeigh)
+    if (check(k.replaceNeigh(ns, {at.vtep, ip, mac}), "neighbour " + ip + " -> " + mac, 0))
+      a.done.addNeigh.emplace_back(ip, mac);
+  for (const auto& [mac, dst] : ops.addFdb)
+    if (check(k.replaceFdb(ns, {at.vtep, mac, dst}), "fdb entry " + mac + " -> " + dst, 0))
+      a.done.addFdb.emplace_back(mac, dst);
   for (const auto& dst : ops.addFlood)
     if (check(k.addFdb(ns, {at.vtep, kZeroMac, dst}, true), "flood entry -> " + dst, EEXIST))
       a.done.addFlood.push_back(dst);

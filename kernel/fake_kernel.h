@@ -85,9 +85,11 @@ class FakeKernel : public Kernel {
   Result<std::vector<Route>> listRoutes(const Netns& ns) override;
 
   Status addFdb(const Netns& ns, const FdbEntry& e, bool append) override;
+  Status replaceFdb(const Netns& ns, const FdbEntry& e) override;
   Status delFdb(const Netns& ns, const FdbEntry& e) override;
   Result<std::vector<FdbEntry>> listFdb(const Netns& ns, const std::string& dev) override;
   Status addNeigh(const Netns& ns, const NeighEntry& e) override;
+  Status replaceNeigh(const Netns& ns, const NeighEntry& e) override;
   Status delNeigh(const Netns& ns, const NeighEntry& e) override;
   Result<std::vector<NeighEntry>> listNeigh(const Netns& ns, const std::string& dev) override;
 

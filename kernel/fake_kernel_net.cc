@@ -166,6 +166,24 @@ Status FakeKernel::addFdb(const Netns& ns, const FdbEntry& e, bool append) {
   return {};
 }
 
+Status FakeKernel::replaceFdb(const Netns& ns, const FdbEntry& e) {
+  FAKE_ENTER("replaceFdb");
+  auto p = parseFdb("replaceFdb", e, false, false);
+  if (!p) return p.error();
+  if (isFloodMac(p->mac))
+    return invalid("replaceFdb: " + p->mac.str() + " is a flood/multicast MAC (append its destinations)");
+  auto n = nsLocked("replaceFdb", ns);
+  if (!n) return n.error();
+  auto l = linkLocked("replaceFdb", **n, e.dev);
+  if (!l) return l.error();
+  if ((*l)->info.kind != LinkKind::kVxlan)
+    return invalid("replaceFdb: '" + e.dev + "' is not a vxlan device");
+  FdbEntry entry{e.dev, p->mac.str(), p->dst.str()};
+  std::erase_if((*n)->fdb, [&](const FdbEntry& x) { return x.dev == entry.dev && x.mac == entry.mac; });
+  (*n)->fdb.insert(entry);
+  return {};
+}
+
 Status FakeKernel::delFdb(const Netns& ns, const FdbEntry& e) {
   FAKE_ENTER("delFdb");
   auto p = parseFdb("delFdb", e, false, true);
@@ -210,6 +228,18 @@ Status FakeKernel::addNeigh(const Netns& ns, const NeighEntry& e) {
   auto key = std::pair{e.dev, p->ip};
   if ((*n)->neigh.count(key)) return exists("addNeigh", "neighbour " + p->ip.str() + " on " + e.dev);
   (*n)->neigh[key] = NeighEntry{e.dev, p->ip.str(), p->mac.str()};
+  return {};
+}
+
+Status FakeKernel::replaceNeigh(const Netns& ns, const NeighEntry& e) {
+  FAKE_ENTER("replaceNeigh");
+  auto p = parseNeigh("replaceNeigh", e, false);
+  if (!p) return p.error();
+  auto n = nsLocked("replaceNeigh", ns);
+  if (!n) return n.error();
+  auto l = linkLocked("replaceNeigh", **n, e.dev);
+  if (!l) return l.error();
+  (*n)->neigh[std::pair{e.dev, p->ip}] = NeighEntry{e.dev, p->ip.str(), p->mac.str()};
   return {};
 }
 

@@ -80,9 +80,17 @@ class Kernel {
   // append: NLM_F_APPEND (several destinations for one MAC, used for the
   // all-zero flood MAC); otherwise a second entry for the MAC is EEXIST.
   virtual Status addFdb(const Netns& ns, const FdbEntry& e, bool append) = 0;
+  // Creates the entry, or points the MAC's existing entry at e.dst instead
+  // (a remote endpoint that moved to another VTEP: one call, no EEXIST; the
+  // same entry again is fine). Unicast MACs only: a flood or multicast MAC
+  // has several destinations (addFdb with append) -> EINVAL.
+  virtual Status replaceFdb(const Netns& ns, const FdbEntry& e) = 0;
   virtual Status delFdb(const Netns& ns, const FdbEntry& e) = 0;
   virtual Result<std::vector<FdbEntry>> listFdb(const Netns& ns, const std::string& dev) = 0;
   virtual Status addNeigh(const Netns& ns, const NeighEntry& e) = 0;
+  // Creates the entry, or gives the IP's existing entry on the device e.mac
+  // instead (an address that moved to another MAC: one call, no EEXIST).
+  virtual Status replaceNeigh(const Netns& ns, const NeighEntry& e) = 0;
   virtual Status delNeigh(const Netns& ns, const NeighEntry& e) = 0;
   virtual Result<std::vector<NeighEntry>> listNeigh(const Netns& ns, const std::string& dev) = 0;
 

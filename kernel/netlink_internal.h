@@ -18,7 +18,4 @@ inline Status translate(Status s, int from, int to) {
   return e;
 }
 
-// Decodes an RTM_NEWLINK message; *masterIndex gets IFLA_MASTER (0 if none).
-LinkInfo parseLink(const nlmsghdr* nlh, int* masterIndex);
-
 }  // namespace weft::kernel::nl

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "kernel/link_cache.h"
 #include "kernel/netlink_internal.h"
 #include "kernel/validate.h"
 
@@ -54,28 +55,29 @@ Result<Fd> NetlinkKernel::nsFd(const Netns& ns, const std::string& op) const {
   return fd;
 }
 
-Result<NetlinkKernel::SocketPtr> NetlinkKernel::routeSocket(const Netns& ns, const std::string& op) {
+Result<NetlinkKernel::NsConn> NetlinkKernel::routeSocket(const Netns& ns, const std::string& op) {
   auto fd = nsFd(ns, op);
   if (!fd) return fd.error();
   struct stat st {};
   if (::fstat(fd->get(), &st) != 0) return Error::fromErrno(errno, op + ": fstat namespace");
   std::lock_guard<std::mutex> lock(sockMu_);
   auto it = sockets_.find(ns);
-  // The identity check drops a socket whose namespace file now holds another
-  // namespace (deleted and re-created behind our back).
+  // The identity check drops a socket (and what it knew of the links) whose
+  // namespace file now holds another namespace (deleted and re-created
+  // behind our back).
   if (it != sockets_.end() && it->second.dev == st.st_dev && it->second.ino == st.st_ino)
-    return it->second.sock;
+    return it->second.conn;
   std::unique_ptr<nl::Socket> sock;
   Status s = runInNetns(fd->get(), [&]() -> Status {
-    auto r = nl::Socket::open(NETLINK_ROUTE);
+    auto r = nl::Socket::open(NETLINK_ROUTE, &roundTrips_);
     if (!r) return r.error();
     sock = std::move(*r);
     return {};
   });
   if (!s) return Error{s.code(), op + ": " + s.error().message};
-  SocketPtr shared(std::move(sock));
-  sockets_[ns] = CachedSocket{shared, st.st_dev, st.st_ino};
-  return shared;
+  NsConn conn{SocketPtr(std::move(sock)), std::make_shared<LinkCache>()};
+  sockets_[ns] = CachedSocket{conn, st.st_dev, st.st_ino};
+  return conn;
 }
 
 Result<NetlinkKernel::SocketPtr> NetlinkKernel::xfrmSocket() {
@@ -83,7 +85,7 @@ Result<NetlinkKernel::SocketPtr> NetlinkKernel::xfrmSocket() {
   if (xfrm_) return xfrm_;
   std::unique_ptr<nl::Socket> sock;
   Status s = runInNetns(hostNs_.get(), [&]() -> Status {
-    auto r = nl::Socket::open(NETLINK_XFRM);
+    auto r = nl::Socket::open(NETLINK_XFRM, &roundTrips_);
     if (!r) return r.error();
     sock = std::move(*r);
     return {};
@@ -96,6 +98,11 @@ Result<NetlinkKernel::SocketPtr> NetlinkKernel::xfrmSocket() {
 void NetlinkKernel::dropSocket(const Netns& ns) {
   std::lock_guard<std::mutex> lock(sockMu_);
   sockets_.erase(ns);
+}
+
+void NetlinkKernel::forgetLink(const Netns& ns, const std::string& name) {
+  std::lock_guard<std::mutex> lock(sockMu_);
+  if (auto it = sockets_.find(ns); it != sockets_.end()) it->second.conn.links->forget(name);
 }
 
 // --- namespaces ---

@@ -1,7 +1,12 @@
 #pragma once
 // NetlinkKernel: the real kernel shim (libmnl; NETLINK_ROUTE and
-// NETLINK_XFRM). Semantics and errno values are those of kernel/kernel.h and
-// match FakeKernel; where the kernel's own errno differs it is translated:
+// NETLINK_XFRM). The netlink code has three tiers: messages built and
+// decoded by pure functions (kernel/nl_msg_*.h, checked byte for byte), one
+// socket type that only transports them (kernel/nl_socket.h), and this class,
+// which orchestrates: validates arguments, resolves names to indexes, sends,
+// and keeps the errno contract. Semantics and errno values are those of
+// kernel/kernel.h and match FakeKernel; where the kernel's own errno differs
+// it is translated:
 //   * ENODEV for a missing link (RTM_GET/DEL/NEWLINK)      -> ENOENT
 //     (a missing *master* stays ENODEV)
 //   * EADDRNOTAVAIL deleting a missing address             -> ENOENT
@@ -18,7 +23,11 @@
 // namespace (and, with a keep directory, a second one in <keepDir>/<name>:
 // see adoptKeptNamespaces); they are created from a short-lived thread that unshare()s, and
 // talked to through one cached NETLINK_ROUTE socket per namespace opened by a
-// short-lived thread that setns()ed into it. Listing functions report only
+// short-lived thread that setns()ed into it. Each socket keeps the index and
+// kind of the links neighbour and FDB entries go on (kernel/link_cache.h), so
+// that programming a remote endpoint is one round trip per entry: a
+// neighbour and an FDB entry, replaced in place when they exist (no dump, no
+// delete-and-retry). Listing functions report only
 // what weft manages: routes of protocol "static" in the main table,
 // permanent neighbour entries, FDB entries with a remote (NTF_SELF), global
 // addresses (not IPv6 link-local), ESP transport states with
@@ -26,11 +35,14 @@
 
 #include <sys/types.h>
 
+#include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "kernel/inet.h"
 #include "kernel/kernel.h"
 #include "kernel/netns_util.h"
 
@@ -38,7 +50,10 @@ namespace weft::kernel {
 
 namespace nl {
 class Socket;
-}
+struct LinkRecord;
+}  // namespace nl
+class LinkCache;
+struct LinkRef;
 
 class NetlinkKernel : public Kernel {
  public:
@@ -95,9 +110,11 @@ class NetlinkKernel : public Kernel {
   Result<std::vector<Route>> listRoutes(const Netns& ns) override;
 
   Status addFdb(const Netns& ns, const FdbEntry& e, bool append) override;
+  Status replaceFdb(const Netns& ns, const FdbEntry& e) override;
   Status delFdb(const Netns& ns, const FdbEntry& e) override;
   Result<std::vector<FdbEntry>> listFdb(const Netns& ns, const std::string& dev) override;
   Status addNeigh(const Netns& ns, const NeighEntry& e) override;
+  Status replaceNeigh(const Netns& ns, const NeighEntry& e) override;
   Status delNeigh(const Netns& ns, const NeighEntry& e) override;
   Result<std::vector<NeighEntry>> listNeigh(const Netns& ns, const std::string& dev) override;
 
@@ -113,10 +130,23 @@ class NetlinkKernel : public Kernel {
   Status delXfrmPolicy(const XfrmPolicy& p) override;
   Result<std::vector<XfrmPolicy>> listXfrmPolicies() override;
 
+  // Netlink round trips (a request and its answer, or a whole dump) made so
+  // far by this shim, all namespaces together. For benchmarks and for tests
+  // that pin down what an operation costs.
+  uint64_t roundTrips() const { return roundTrips_.load(std::memory_order_relaxed); }
+
  private:
   using SocketPtr = std::shared_ptr<nl::Socket>;
-  struct CachedSocket {
+  using LinkCachePtr = std::shared_ptr<LinkCache>;
+  // The NETLINK_ROUTE socket of one namespace and what is known of its links.
+  struct NsConn {
     SocketPtr sock;
+    LinkCachePtr links;
+    nl::Socket* operator->() const { return sock.get(); }
+    nl::Socket& operator*() const { return *sock; }
+  };
+  struct CachedSocket {
+    NsConn conn;
     dev_t dev = 0;
     ino_t ino = 0;  // identity of the namespace the socket lives in
   };
@@ -124,11 +154,28 @@ class NetlinkKernel : public Kernel {
   // An fd of the namespace (ENOENT when it is not a live namespace).
   Result<Fd> nsFd(const Netns& ns, const std::string& op) const;
   // The cached NETLINK_ROUTE socket of a namespace (ENOENT when missing).
-  Result<SocketPtr> routeSocket(const Netns& ns, const std::string& op);
+  Result<NsConn> routeSocket(const Netns& ns, const std::string& op);
   Result<SocketPtr> xfrmSocket();
   void dropSocket(const Netns& ns);
-  Result<LinkInfo> queryLink(nl::Socket& sock, const std::string& name, int index, const std::string& op);
+  // Drops what the cache of `ns` (if it has a socket) knows of link `name`.
+  void forgetLink(const Netns& ns, const std::string& name);
+  // One RTM_GETLINK, by name (index 0) or by index. ENOENT when missing.
+  Result<nl::LinkRecord> queryLink(nl::Socket& sock, const std::string& name, int index,
+                                   const std::string& op);
+  // queryLink plus the master's name (a second round trip when it has one).
+  Result<LinkInfo> queryLinkWithMaster(nl::Socket& sock, const std::string& name, int index,
+                                       const std::string& op);
   Result<int> ifIndex(nl::Socket& sock, const std::string& name, const std::string& op);
+  // Index and kind of a link from the namespace's cache, looked up on a miss.
+  Result<LinkRef> linkRef(const NsConn& conn, const std::string& name, const std::string& op, bool* cached);
+  // Runs `send` with the link's index and kind; when a cached index turns out
+  // stale (ENODEV), forgets it and runs `send` once more with a fresh one.
+  Status withLink(const NsConn& conn, const std::string& name, const std::string& op,
+                  const std::function<Status(const LinkRef&)>& send);
+  // Whether the FDB of `index` holds exactly this MAC -> destination: one
+  // lookup of the MAC when it is unicast, else a dump of that one device.
+  Result<bool> hasFdb(nl::Socket& sock, int index, const MacAddr& mac, const IpAddr& dst,
+                      const std::string& op);
   Status deleteLinkWith(nl::Socket& sock, const std::string& name, const std::string& op);
   Status createNetnsAt(const std::string& path);
 
@@ -139,6 +186,7 @@ class NetlinkKernel : public Kernel {
   std::mutex sockMu_;  // guards sockets_ and xfrm_
   std::map<Netns, CachedSocket> sockets_;
   SocketPtr xfrm_;
+  std::atomic<uint64_t> roundTrips_{0};
 };
 
 }  // namespace weft::kernel

@@ -1,96 +1,76 @@
 // NetlinkKernel: links (bridge, veth, vxlan), state, MTU, master, listing.
-#include <arpa/inet.h>
-#include <linux/if.h>
-#include <linux/if_link.h>
-#include <linux/rtnetlink.h>
-#include <linux/veth.h>
-#include <net/if_arp.h>
-
-#include <cstring>
+// Messages come from nl_msg_link.h, nl_msg_veth.h and nl_msg_vxlan.h.
 #include <map>
 
-#include "kernel/inet.h"
+#include "kernel/link_cache.h"
 #include "kernel/netlink_internal.h"
 #include "kernel/netlink_kernel.h"
+#include "kernel/nl_msg_link.h"
+#include "kernel/nl_msg_veth.h"
+#include "kernel/nl_msg_vxlan.h"
 #include "kernel/validate.h"
 
 namespace weft::kernel {
 
-namespace nl {
-
-LinkInfo parseLink(const nlmsghdr* nlh, int* masterIndex) {
-  const auto* ifi = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(nlh));
-  const nlattr* tb[IFLA_MAX + 1];
-  parseAttrs(nlh, sizeof(ifinfomsg), tb, IFLA_MAX);
-  LinkInfo l;
-  l.ifindex = ifi->ifi_index;
-  l.up = ifi->ifi_flags & IFF_UP;
-  if (tb[IFLA_IFNAME]) l.name = mnl_attr_get_str(tb[IFLA_IFNAME]);
-  if (tb[IFLA_MTU]) l.mtu = mnl_attr_get_u32(tb[IFLA_MTU]);
-  if (tb[IFLA_GROUP]) l.group = mnl_attr_get_u32(tb[IFLA_GROUP]);
-  *masterIndex = tb[IFLA_MASTER] ? static_cast<int>(mnl_attr_get_u32(tb[IFLA_MASTER])) : 0;
-  if (tb[IFLA_ADDRESS] && mnl_attr_get_payload_len(tb[IFLA_ADDRESS]) == 6) {
-    MacAddr m;
-    std::memcpy(m.bytes.data(), mnl_attr_get_payload(tb[IFLA_ADDRESS]), 6);
-    l.mac = m.str();
-  }
-  const nlattr* info[IFLA_INFO_MAX + 1];
-  parseNested(tb[IFLA_LINKINFO], info, IFLA_INFO_MAX);
-  if (info[IFLA_INFO_KIND]) l.kindName = mnl_attr_get_str(info[IFLA_INFO_KIND]);
-  if (l.kindName == "bridge")
-    l.kind = LinkKind::kBridge;
-  else if (l.kindName == "veth")
-    l.kind = LinkKind::kVeth;
-  else if (l.kindName == "vxlan")
-    l.kind = LinkKind::kVxlan;
-  if (l.kind == LinkKind::kVxlan && info[IFLA_INFO_DATA]) {
-    const nlattr* vx[IFLA_VXLAN_MAX + 1];
-    parseNested(info[IFLA_INFO_DATA], vx, IFLA_VXLAN_MAX);
-    if (vx[IFLA_VXLAN_ID]) l.vni = mnl_attr_get_u32(vx[IFLA_VXLAN_ID]);
-    if (vx[IFLA_VXLAN_PORT]) l.port = ntohs(mnl_attr_get_u16(vx[IFLA_VXLAN_PORT]));
-    if (vx[IFLA_VXLAN_LEARNING]) l.learning = mnl_attr_get_u8(vx[IFLA_VXLAN_LEARNING]) != 0;
-  }
-  return l;
-}
-
-}  // namespace nl
-
-namespace {
-nl::Message linkMessage(uint16_t type, uint16_t flags, int index = 0) {
-  nl::Message m(type, flags);
-  auto* ifi = m.extra<ifinfomsg>();
-  ifi->ifi_family = AF_UNSPEC;
-  ifi->ifi_index = index;
-  return m;
-}
-}  // namespace
-
-Result<LinkInfo> NetlinkKernel::queryLink(nl::Socket& sock, const std::string& name, int index,
-                                          const std::string& op) {
-  auto m = linkMessage(RTM_GETLINK, 0, index);
-  if (index == 0) mnl_attr_put_strz(m.hdr(), IFLA_IFNAME, name.c_str());
-  std::optional<LinkInfo> found;
-  int master = 0;
-  Status s = sock.request(m, op + ": link '" + name + "'",
-                          [&](const nlmsghdr* r) { found = nl::parseLink(r, &master); });
+Result<nl::LinkRecord> NetlinkKernel::queryLink(nl::Socket& sock, const std::string& name, int index,
+                                                const std::string& op) {
+  auto m = index ? nl::linkGetByIndex(index) : nl::linkGet(name);
+  std::optional<nl::LinkRecord> found;
+  Status s = sock.request(m, op + ": link '" + name + "'", [&](const nlmsghdr* r) {
+    if (auto l = nl::parseLink(r)) found = std::move(l);
+  });
   if (!s) return nl::translate(s, ENODEV, ENOENT).error();
   if (!found) return Error{ENOENT, op + ": link '" + name + "' does not exist"};
-  if (master) {
-    auto m2 = queryLink(sock, "", master, op);
-    if (m2) found->master = m2->name;
-  }
   return *found;
+}
+
+Result<LinkInfo> NetlinkKernel::queryLinkWithMaster(nl::Socket& sock, const std::string& name, int index,
+                                                    const std::string& op) {
+  auto l = queryLink(sock, name, index, op);
+  if (!l) return l.error();
+  if (l->masterIndex) {
+    auto master = queryLink(sock, "", l->masterIndex, op);
+    if (master) l->info.master = master->info.name;
+  }
+  return l->info;
 }
 
 Result<int> NetlinkKernel::ifIndex(nl::Socket& sock, const std::string& name, const std::string& op) {
   auto l = queryLink(sock, name, 0, op);
   if (!l) return l.error();
-  return l->ifindex;
+  return l->info.ifindex;
+}
+
+Result<LinkRef> NetlinkKernel::linkRef(const NsConn& conn, const std::string& name, const std::string& op,
+                                       bool* cached) {
+  if (auto ref = conn.links->find(name)) {
+    *cached = true;
+    return *ref;
+  }
+  *cached = false;
+  auto l = queryLink(*conn, name, 0, op);
+  if (!l) return l.error();
+  LinkRef ref{l->info.ifindex, l->info.kind};
+  conn.links->put(name, ref);
+  return ref;
+}
+
+Status NetlinkKernel::withLink(const NsConn& conn, const std::string& name, const std::string& op,
+                               const std::function<Status(const LinkRef&)>& send) {
+  bool cached = false;
+  auto ref = linkRef(conn, name, op, &cached);
+  if (!ref) return ref.error();
+  Status s = send(*ref);
+  if (s.code() != ENODEV || !cached) return s;
+  // The link went behind our back (or was re-created): look it up again.
+  conn.links->forget(name);
+  ref = linkRef(conn, name, op, &cached);
+  if (!ref) return ref.error();
+  return send(*ref);
 }
 
 Status NetlinkKernel::deleteLinkWith(nl::Socket& sock, const std::string& name, const std::string& op) {
-  auto m = linkMessage(RTM_DELLINK, 0);
-  mnl_attr_put_strz(m.hdr(), IFLA_IFNAME, name.c_str());
+  auto m = nl::linkDelete(name);
   return nl::translate(sock.request(m, op + ": deleting link '" + name + "'"), ENODEV, ENOENT);
 }
 
@@ -99,12 +79,8 @@ Status NetlinkKernel::createBridge(const Netns& ns, const std::string& name, uin
   if (auto s = checkMtu("createBridge " + name, mtu, true); !s) return s;
   auto sock = routeSocket(ns, "createBridge");
   if (!sock) return sock.error();
-  auto m = linkMessage(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-  mnl_attr_put_strz(m.hdr(), IFLA_IFNAME, name.c_str());
-  if (mtu) mnl_attr_put_u32(m.hdr(), IFLA_MTU, mtu);
-  nlattr* li = mnl_attr_nest_start(m.hdr(), IFLA_LINKINFO);
-  mnl_attr_put_strz(m.hdr(), IFLA_INFO_KIND, "bridge");
-  mnl_attr_nest_end(m.hdr(), li);
+  sock->links->forget(name);
+  auto m = nl::bridgeCreate(name, mtu);
   return (*sock)->request(m, "createBridge " + name);
 }
 
@@ -117,20 +93,9 @@ Status NetlinkKernel::createVeth(const Netns& ns, const std::string& name, const
   if (!sock) return sock.error();
   auto peerFd = nsFd(peerNs, "createVeth");
   if (!peerFd) return peerFd.error();
-  auto m = linkMessage(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-  mnl_attr_put_strz(m.hdr(), IFLA_IFNAME, name.c_str());
-  if (mtu) mnl_attr_put_u32(m.hdr(), IFLA_MTU, mtu);
-  nlattr* li = mnl_attr_nest_start(m.hdr(), IFLA_LINKINFO);
-  mnl_attr_put_strz(m.hdr(), IFLA_INFO_KIND, "veth");
-  nlattr* data = mnl_attr_nest_start(m.hdr(), IFLA_INFO_DATA);
-  nlattr* peer = mnl_attr_nest_start(m.hdr(), VETH_INFO_PEER);
-  m.putRaw(sizeof(ifinfomsg));  // the peer's own (empty) ifinfomsg
-  mnl_attr_put_strz(m.hdr(), IFLA_IFNAME, peerName.c_str());
-  if (mtu) mnl_attr_put_u32(m.hdr(), IFLA_MTU, mtu);
-  mnl_attr_put_u32(m.hdr(), IFLA_NET_NS_FD, static_cast<uint32_t>(peerFd->get()));
-  mnl_attr_nest_end(m.hdr(), peer);
-  mnl_attr_nest_end(m.hdr(), data);
-  mnl_attr_nest_end(m.hdr(), li);
+  sock->links->forget(name);
+  forgetLink(peerNs, peerName);
+  auto m = nl::vethCreate(name, peerName, mtu, peerFd->get());
   return (*sock)->request(m, "createVeth " + name + "/" + peerName);
 }
 
@@ -141,26 +106,10 @@ Status NetlinkKernel::createVxlan(const VxlanSpec& spec, const Netns& targetNs) 
   if (!target) return target.error();
   auto host = routeSocket(kHostNetns, "createVxlan");
   if (!host) return host.error();
+  host->links->forget(spec.name);
+  forgetLink(targetNs, spec.name);
 
-  auto m = linkMessage(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-  mnl_attr_put_strz(m.hdr(), IFLA_IFNAME, spec.name.c_str());
-  if (spec.mtu) mnl_attr_put_u32(m.hdr(), IFLA_MTU, spec.mtu);
-  nlattr* li = mnl_attr_nest_start(m.hdr(), IFLA_LINKINFO);
-  mnl_attr_put_strz(m.hdr(), IFLA_INFO_KIND, "vxlan");
-  nlattr* data = mnl_attr_nest_start(m.hdr(), IFLA_INFO_DATA);
-  mnl_attr_put_u32(m.hdr(), IFLA_VXLAN_ID, spec.vni);
-  mnl_attr_put_u16(m.hdr(), IFLA_VXLAN_PORT, htons(spec.port ? spec.port : 4789));  // big-endian
-  if (!spec.local.empty()) {
-    IpAddr local = *IpAddr::parse(spec.local);
-    mnl_attr_put(m.hdr(), local.isV6() ? IFLA_VXLAN_LOCAL6 : IFLA_VXLAN_LOCAL, local.size(),
-                 local.bytes.data());
-  }
-  mnl_attr_put_u8(m.hdr(), IFLA_VXLAN_LEARNING, spec.learning);
-  mnl_attr_put_u8(m.hdr(), IFLA_VXLAN_PROXY, spec.proxy);
-  mnl_attr_put_u8(m.hdr(), IFLA_VXLAN_L2MISS, spec.l2miss);
-  mnl_attr_put_u8(m.hdr(), IFLA_VXLAN_L3MISS, spec.l3miss);
-  mnl_attr_nest_end(m.hdr(), data);
-  mnl_attr_nest_end(m.hdr(), li);
+  auto m = nl::vxlanCreate(spec);
   if (auto s = (*host)->request(m, op); !s) return s;
   if (targetNs.empty()) return {};
 
@@ -168,8 +117,7 @@ Status NetlinkKernel::createVxlan(const VxlanSpec& spec, const Netns& targetNs) 
   Status moved = [&]() -> Status {
     auto index = ifIndex(**host, spec.name, op);
     if (!index) return index.error();
-    auto mv = linkMessage(RTM_NEWLINK, 0, *index);
-    mnl_attr_put_u32(mv.hdr(), IFLA_NET_NS_FD, static_cast<uint32_t>(target->get()));
+    auto mv = nl::linkMoveToNetns(*index, target->get());
     return (*host)->request(mv, op + ": moving into namespace '" + targetNs + "'");
   }();
   if (!moved) (void)deleteLinkWith(**host, spec.name, op + " (undo)");
@@ -180,6 +128,7 @@ Status NetlinkKernel::deleteLink(const Netns& ns, const std::string& name) {
   if (auto s = checkLinkName("deleteLink", name); !s) return s;
   auto sock = routeSocket(ns, "deleteLink");
   if (!sock) return sock.error();
+  sock->links->forget(name);
   return deleteLinkWith(**sock, name, "deleteLink");
 }
 
@@ -187,11 +136,7 @@ Status NetlinkKernel::setLinkUp(const Netns& ns, const std::string& name, bool u
   if (auto s = checkLinkName("setLinkUp", name); !s) return s;
   auto sock = routeSocket(ns, "setLinkUp");
   if (!sock) return sock.error();
-  auto m = linkMessage(RTM_NEWLINK, 0);
-  auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_get_payload(m.hdr()));
-  ifi->ifi_change = IFF_UP;
-  ifi->ifi_flags = up ? IFF_UP : 0;
-  mnl_attr_put_strz(m.hdr(), IFLA_IFNAME, name.c_str());
+  auto m = nl::linkSetUp(name, up);
   return nl::translate((*sock)->request(m, "setLinkUp " + name), ENODEV, ENOENT);
 }
 
@@ -200,9 +145,7 @@ Status NetlinkKernel::setMtu(const Netns& ns, const std::string& name, uint32_t 
   if (auto s = checkMtu("setMtu " + name, mtu, false); !s) return s;
   auto sock = routeSocket(ns, "setMtu");
   if (!sock) return sock.error();
-  auto m = linkMessage(RTM_NEWLINK, 0);
-  mnl_attr_put_strz(m.hdr(), IFLA_IFNAME, name.c_str());
-  mnl_attr_put_u32(m.hdr(), IFLA_MTU, mtu);
+  auto m = nl::linkSetMtu(name, mtu);
   return nl::translate((*sock)->request(m, "setMtu " + name), ENODEV, ENOENT);
 }
 
@@ -220,8 +163,7 @@ Status NetlinkKernel::setMaster(const Netns& ns, const std::string& name, const 
     if (!mi) return nl::translate(mi.error(), ENOENT, ENODEV);  // a missing master is ENODEV
     masterIndex = *mi;
   }
-  auto m = linkMessage(RTM_NEWLINK, 0, *index);
-  mnl_attr_put_u32(m.hdr(), IFLA_MASTER, static_cast<uint32_t>(masterIndex));
+  auto m = nl::linkSetMaster(*index, masterIndex);
   return nl::translate((*sock)->request(m, "setMaster " + name + " -> '" + master + "'"), ENODEV, ENOENT);
 }
 
@@ -233,19 +175,14 @@ Status NetlinkKernel::retireLink(const Netns& ns, const std::string& name, const
   if (name == "lo") return Error{EOPNOTSUPP, "retireLink: the loopback device cannot be retired"};
   auto sock = routeSocket(ns, "retireLink");
   if (!sock) return sock.error();
+  sock->links->forget(name);
+  sock->links->forget(newName);
   auto index = ifIndex(**sock, name, "retireLink");
   if (!index) return index.error();
-  // Down and detached first: the kernel renames only links that are down.
-  auto down = linkMessage(RTM_NEWLINK, 0, *index);
-  auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_get_payload(down.hdr()));
-  ifi->ifi_change = IFF_UP;
-  ifi->ifi_flags = 0;
-  mnl_attr_put_u32(down.hdr(), IFLA_MASTER, 0);
+  auto down = nl::linkSetDownDetached(*index);
   if (auto s = (*sock)->request(down, "retireLink " + name + ": down"); !s)
     return nl::translate(s, ENODEV, ENOENT);
-  auto re = linkMessage(RTM_NEWLINK, 0, *index);
-  if (newName != name) mnl_attr_put_strz(re.hdr(), IFLA_IFNAME, newName.c_str());
-  mnl_attr_put_u32(re.hdr(), IFLA_GROUP, group);
+  auto re = nl::linkRenameIntoGroup(*index, newName != name ? newName : "", group);
   return nl::translate((*sock)->request(re, "retireLink " + name + " -> " + newName), ENODEV, ENOENT);
 }
 
@@ -253,8 +190,8 @@ Status NetlinkKernel::deleteLinkGroup(const Netns& ns, uint32_t group) {
   if (group == 0) return Error{EINVAL, "deleteLinkGroup: group must be non-zero"};
   auto sock = routeSocket(ns, "deleteLinkGroup");
   if (!sock) return sock.error();
-  auto m = linkMessage(RTM_DELLINK, 0);
-  mnl_attr_put_u32(m.hdr(), IFLA_GROUP, group);
+  sock->links->clear();  // any link may have been in the group
+  auto m = nl::linkDeleteGroup(group);
   auto st = (*sock)->request(m, "deleteLinkGroup " + std::to_string(group));
   if (!st && st.code() == ENODEV) return Status::Ok();  // the group is empty
   return st;
@@ -264,26 +201,25 @@ Result<LinkInfo> NetlinkKernel::getLink(const Netns& ns, const std::string& name
   if (auto s = checkLinkName("getLink", name); !s) return s.error();
   auto sock = routeSocket(ns, "getLink");
   if (!sock) return sock.error();
-  return queryLink(**sock, name, 0, "getLink");
+  return queryLinkWithMaster(**sock, name, 0, "getLink");
 }
 
 Result<std::vector<LinkInfo>> NetlinkKernel::listLinks(const Netns& ns) {
   auto sock = routeSocket(ns, "listLinks");
   if (!sock) return sock.error();
-  auto m = linkMessage(RTM_GETLINK, 0);
-  std::vector<LinkInfo> out;
-  std::vector<int> masters;
+  auto m = nl::linkDump();
+  std::vector<nl::LinkRecord> links;
   Status s = (*sock)->dump(m, "listLinks", [&](const nlmsghdr* r) {
-    if (r->nlmsg_type != RTM_NEWLINK) return;
-    int master = 0;
-    out.push_back(nl::parseLink(r, &master));
-    masters.push_back(master);
+    if (auto l = nl::parseLink(r)) links.push_back(std::move(*l));
   });
   if (!s) return s.error();
   std::map<int, std::string> names;
-  for (auto& l : out) names[l.ifindex] = l.name;
-  for (size_t i = 0; i < out.size(); ++i)
-    if (masters[i]) out[i].master = names[masters[i]];
+  for (const auto& l : links) names[l.info.ifindex] = l.info.name;
+  std::vector<LinkInfo> out;
+  for (auto& l : links) {
+    if (l.masterIndex) l.info.master = names[l.masterIndex];
+    out.push_back(std::move(l.info));
+  }
   return out;
 }
 

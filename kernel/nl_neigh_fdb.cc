@@ -1,83 +1,85 @@
 // NetlinkKernel: permanent neighbour entries (AF_INET/AF_INET6) and VXLAN
 // FDB entries (AF_BRIDGE, NTF_SELF; iproute2 bridge/fdb.c semantics).
+// Messages come from nl_msg_neigh.h and nl_msg_fdb.h. Adding, replacing and
+// deleting an entry is one round trip once the device's index is cached;
+// the contract's checks the kernel cannot answer by itself (appending a
+// destination that is already there, deleting one that is not) cost one
+// more: a lookup of the MAC when it is unicast, else a dump of that one
+// device's FDB.
 #include <linux/neighbour.h>
-#include <linux/rtnetlink.h>
 
-#include <algorithm>
-#include <cstring>
-
-#include "kernel/inet.h"
+#include "kernel/link_cache.h"
 #include "kernel/netlink_internal.h"
 #include "kernel/netlink_kernel.h"
+#include "kernel/nl_msg_fdb.h"
+#include "kernel/nl_msg_neigh.h"
 #include "kernel/validate.h"
 
 namespace weft::kernel {
 
 namespace {
 
-nl::Message neighMessage(uint16_t type, uint16_t flags, uint8_t family, int index, uint16_t state,
-                         uint8_t ntf) {
-  nl::Message m(type, flags);
-  auto* ndm = m.extra<ndmsg>();
-  ndm->ndm_family = family;
-  ndm->ndm_ifindex = index;
-  ndm->ndm_state = state;
-  ndm->ndm_flags = ntf;
-  return m;
-}
-
-struct NeighRecord {
-  int index;
-  uint16_t state;
-  uint8_t flags;
-  std::optional<IpAddr> dst;
-  std::optional<MacAddr> mac;
-};
-
-NeighRecord parseNeighMsg(const nlmsghdr* r) {
-  const auto* ndm = static_cast<const ndmsg*>(mnl_nlmsg_get_payload(r));
-  const nlattr* tb[NDA_MAX + 1];
-  nl::parseAttrs(r, sizeof(ndmsg), tb, NDA_MAX);
-  NeighRecord rec{ndm->ndm_ifindex, ndm->ndm_state, ndm->ndm_flags, {}, {}};
-  if (tb[NDA_DST]) {
-    auto len = mnl_attr_get_payload_len(tb[NDA_DST]);
-    if (len == 4 || len == 16)
-      rec.dst = IpAddr::fromBytes(len == 4 ? AF_INET : AF_INET6, mnl_attr_get_payload(tb[NDA_DST]));
-  }
-  if (tb[NDA_LLADDR] && mnl_attr_get_payload_len(tb[NDA_LLADDR]) == 6) {
-    MacAddr m;
-    std::memcpy(m.bytes.data(), mnl_attr_get_payload(tb[NDA_LLADDR]), 6);
-    rec.mac = m;
-  }
-  return rec;
+Status vxlanOnly(const std::string& op, const std::string& dev, const LinkRef& l) {
+  if (l.kind != LinkKind::kVxlan) return invalid(op + ": '" + dev + "' is not a vxlan device");
+  return {};
 }
 
 }  // namespace
 
 // --- FDB ---
 
+Result<bool> NetlinkKernel::hasFdb(nl::Socket& sock, int index, const MacAddr& mac, const IpAddr& dst,
+                                   const std::string& op) {
+  bool found = false;
+  auto matches = [&](const nlmsghdr* r) {
+    auto rec = nl::parseNeigh(r);
+    found |= rec && rec->ifindex == index && (rec->flags & NTF_SELF) && rec->mac == mac && rec->dst == dst;
+  };
+  if (!isFloodMac(mac)) {
+    // A unicast MAC has one destination: ask for that entry alone.
+    auto m = nl::fdbGet(index, mac);
+    Status s = sock.request(m, op + ": looking the MAC up", matches);
+    if (!s && s.code() != ENOENT) return s.error();
+    return found;
+  }
+  auto m = nl::fdbDump(index);
+  if (Status s = sock.dump(m, op + ": listing the FDB", matches); !s) return s.error();
+  return found;
+}
+
 Status NetlinkKernel::addFdb(const Netns& ns, const FdbEntry& e, bool append) {
   auto p = parseFdb("addFdb", e, append, false);
   if (!p) return p.error();
   auto sock = routeSocket(ns, "addFdb");
   if (!sock) return sock.error();
-  auto link = queryLink(**sock, e.dev, 0, "addFdb");
-  if (!link) return link.error();
-  if (link->kind != LinkKind::kVxlan) return invalid("addFdb: '" + e.dev + "' is not a vxlan device");
-  const FdbEntry canon{e.dev, p->mac.str(), p->dst.str()};
-  if (append) {
-    // The kernel accepts appending a destination that is already there; the
-    // contract says EEXIST.
-    auto have = listFdb(ns, e.dev);
-    if (!have) return have.error();
-    for (auto& x : *have)
-      if (x == canon) return Error{EEXIST, "addFdb: " + canon.mac + " -> " + canon.dst + " already exists"};
-  }
-  auto m = neighMessage(RTM_NEWNEIGH, NLM_F_CREATE | (append ? NLM_F_APPEND : NLM_F_EXCL), AF_BRIDGE,
-                        link->ifindex, NUD_PERMANENT | NUD_NOARP, NTF_SELF);
-  mnl_attr_put(m.hdr(), NDA_LLADDR, 6, p->mac.bytes.data());
-  mnl_attr_put(m.hdr(), NDA_DST, p->dst.size(), p->dst.bytes.data());
-  return (*sock)->request(m, "addFdb " + canon.mac + " -> " + canon.dst + " on " + e.dev);
+  const std::string what = "addFdb " + p->mac.str() + " -> " + p->dst.str() + " on " + e.dev;
+  return withLink(*sock, e.dev, "addFdb", [&](const LinkRef& l) -> Status {
+    if (auto s = vxlanOnly("addFdb", e.dev, l); !s) return s;
+    if (append) {
+      // The kernel accepts appending a destination that is already there;
+      // the contract says EEXIST.
+      auto have = hasFdb(**sock, l.index, p->mac, p->dst, what);
+      if (!have) return have.error();
+      if (*have) return Error{EEXIST, what + ": already exists"};
+    }
+    auto m =
+        nl::fdbAdd(l.index, {p->mac, p->dst, {}, {}}, append ? nl::FdbWrite::kAppend : nl::FdbWrite::kCreate);
+    return (*sock)->request(m, what);
+  });
+}
+
+Status NetlinkKernel::replaceFdb(const Netns& ns, const FdbEntry& e) {
+  auto p = parseFdb("replaceFdb", e, false, false);
+  if (!p) return p.error();
+  if (isFloodMac(p->mac))
+    return invalid("replaceFdb: " + p->mac.str() + " is a flood/multicast MAC (append its destinations)");
+  auto sock = routeSocket(ns, "replaceFdb");
+  if (!sock) return sock.error();
+  return withLink(*sock, e.dev, "replaceFdb", [&](const LinkRef& l) -> Status {
+    if (auto s = vxlanOnly("replaceFdb", e.dev, l); !s) return s;
+    auto m = nl::fdbAdd(l.index, {p->mac, p->dst, {}, {}}, nl::FdbWrite::kReplace);
+    return (*sock)->request(m, "replaceFdb " + p->mac.str() + " -> " + p->dst.str() + " on " + e.dev);
+  });
 }
 
 Status NetlinkKernel::delFdb(const Netns& ns, const FdbEntry& e) {
@@ -85,22 +87,24 @@ Status NetlinkKernel::delFdb(const Netns& ns, const FdbEntry& e) {
   if (!p) return p.error();
   auto sock = routeSocket(ns, "delFdb");
   if (!sock) return sock.error();
-  auto link = queryLink(**sock, e.dev, 0, "delFdb");
-  if (!link) return link.error();
-  if (link->kind != LinkKind::kVxlan) return invalid("delFdb: '" + e.dev + "' is not a vxlan device");
-  if (!e.dst.empty()) {
-    // The kernel answers 0 when the MAC exists but not with this destination;
-    // the contract says ENOENT.
-    auto have = listFdb(ns, e.dev);
-    if (!have) return have.error();
-    const FdbEntry canon{e.dev, p->mac.str(), p->dst.str()};
-    if (std::find(have->begin(), have->end(), canon) == have->end())
-      return Error{ENOENT, "delFdb: " + canon.mac + " -> " + canon.dst + " on " + e.dev + " does not exist"};
-  }
-  auto m = neighMessage(RTM_DELNEIGH, 0, AF_BRIDGE, link->ifindex, 0, NTF_SELF);
-  mnl_attr_put(m.hdr(), NDA_LLADDR, 6, p->mac.bytes.data());
-  if (!e.dst.empty()) mnl_attr_put(m.hdr(), NDA_DST, p->dst.size(), p->dst.bytes.data());
-  return (*sock)->request(m, "delFdb " + p->mac.str() + " " + e.dst + " on " + e.dev);
+  const std::string what = "delFdb " + p->mac.str() + " " + e.dst + " on " + e.dev;
+  // A dump by a stale index finds nothing rather than failing with ENODEV,
+  // which would read as ENOENT: a flood MAC's check uses a fresh index.
+  if (!e.dst.empty() && isFloodMac(p->mac)) sock->links->forget(e.dev);
+  return withLink(*sock, e.dev, "delFdb", [&](const LinkRef& l) -> Status {
+    if (auto s = vxlanOnly("delFdb", e.dev, l); !s) return s;
+    std::optional<IpAddr> dst;
+    if (!e.dst.empty()) {
+      // The kernel answers 0 when the MAC exists but not with this
+      // destination; the contract says ENOENT.
+      auto have = hasFdb(**sock, l.index, p->mac, p->dst, what);
+      if (!have) return have.error();
+      if (!*have) return Error{ENOENT, what + ": does not exist"};
+      dst = p->dst;
+    }
+    auto m = nl::fdbDelete(l.index, p->mac, dst);
+    return (*sock)->request(m, what);
+  });
 }
 
 Result<std::vector<FdbEntry>> NetlinkKernel::listFdb(const Netns& ns, const std::string& dev) {
@@ -109,13 +113,13 @@ Result<std::vector<FdbEntry>> NetlinkKernel::listFdb(const Netns& ns, const std:
   if (!sock) return sock.error();
   auto index = ifIndex(**sock, dev, "listFdb");
   if (!index) return index.error();
-  auto m = neighMessage(RTM_GETNEIGH, 0, AF_BRIDGE, 0, 0, 0);
+  auto m = nl::fdbDump(*index);
   std::vector<FdbEntry> out;
   Status s = (*sock)->dump(m, "listFdb " + dev, [&](const nlmsghdr* r) {
-    if (r->nlmsg_type != RTM_NEWNEIGH) return;
-    auto rec = parseNeighMsg(r);
-    if (rec.index == *index && (rec.flags & NTF_SELF) && rec.dst && rec.mac)
-      out.push_back(FdbEntry{dev, rec.mac->str(), rec.dst->str()});
+    auto rec = nl::parseNeigh(r);
+    if (rec && rec->family == AF_BRIDGE && rec->ifindex == *index && (rec->flags & NTF_SELF) && rec->dst &&
+        rec->mac)
+      out.push_back(FdbEntry{dev, rec->mac->str(), rec->dst->str()});
   });
   if (!s) return s.error();
   return out;
@@ -128,13 +132,21 @@ Status NetlinkKernel::addNeigh(const Netns& ns, const NeighEntry& e) {
   if (!p) return p.error();
   auto sock = routeSocket(ns, "addNeigh");
   if (!sock) return sock.error();
-  auto index = ifIndex(**sock, e.dev, "addNeigh");
-  if (!index) return index.error();
-  auto m = neighMessage(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_EXCL, static_cast<uint8_t>(p->ip.family), *index,
-                        NUD_PERMANENT, 0);
-  mnl_attr_put(m.hdr(), NDA_DST, p->ip.size(), p->ip.bytes.data());
-  mnl_attr_put(m.hdr(), NDA_LLADDR, 6, p->mac.bytes.data());
-  return (*sock)->request(m, "addNeigh " + p->ip.str() + " on " + e.dev);
+  return withLink(*sock, e.dev, "addNeigh", [&](const LinkRef& l) {
+    auto m = nl::neighAdd(l.index, p->ip, p->mac, nl::NeighWrite::kCreate);
+    return (*sock)->request(m, "addNeigh " + p->ip.str() + " on " + e.dev);
+  });
+}
+
+Status NetlinkKernel::replaceNeigh(const Netns& ns, const NeighEntry& e) {
+  auto p = parseNeigh("replaceNeigh", e, false);
+  if (!p) return p.error();
+  auto sock = routeSocket(ns, "replaceNeigh");
+  if (!sock) return sock.error();
+  return withLink(*sock, e.dev, "replaceNeigh", [&](const LinkRef& l) {
+    auto m = nl::neighAdd(l.index, p->ip, p->mac, nl::NeighWrite::kReplace);
+    return (*sock)->request(m, "replaceNeigh " + p->ip.str() + " -> " + p->mac.str() + " on " + e.dev);
+  });
 }
 
 Status NetlinkKernel::delNeigh(const Netns& ns, const NeighEntry& e) {
@@ -142,11 +154,10 @@ Status NetlinkKernel::delNeigh(const Netns& ns, const NeighEntry& e) {
   if (!p) return p.error();
   auto sock = routeSocket(ns, "delNeigh");
   if (!sock) return sock.error();
-  auto index = ifIndex(**sock, e.dev, "delNeigh");
-  if (!index) return index.error();
-  auto m = neighMessage(RTM_DELNEIGH, 0, static_cast<uint8_t>(p->ip.family), *index, 0, 0);
-  mnl_attr_put(m.hdr(), NDA_DST, p->ip.size(), p->ip.bytes.data());
-  return (*sock)->request(m, "delNeigh " + p->ip.str() + " on " + e.dev);
+  return withLink(*sock, e.dev, "delNeigh", [&](const LinkRef& l) {
+    auto m = nl::neighDelete(l.index, p->ip);
+    return (*sock)->request(m, "delNeigh " + p->ip.str() + " on " + e.dev);
+  });
 }
 
 Result<std::vector<NeighEntry>> NetlinkKernel::listNeigh(const Netns& ns, const std::string& dev) {
@@ -156,13 +167,12 @@ Result<std::vector<NeighEntry>> NetlinkKernel::listNeigh(const Netns& ns, const 
   auto index = ifIndex(**sock, dev, "listNeigh");
   if (!index) return index.error();
   std::vector<NeighEntry> out;
-  for (uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
-    auto m = neighMessage(RTM_GETNEIGH, 0, family, 0, 0, 0);
+  for (int family : {AF_INET, AF_INET6}) {
+    auto m = nl::neighDump(family);
     Status s = (*sock)->dump(m, "listNeigh " + dev, [&](const nlmsghdr* r) {
-      if (r->nlmsg_type != RTM_NEWNEIGH) return;
-      auto rec = parseNeighMsg(r);
-      if (rec.index == *index && (rec.state & NUD_PERMANENT) && rec.dst && rec.mac)
-        out.push_back(NeighEntry{dev, rec.dst->str(), rec.mac->str()});
+      auto rec = nl::parseNeigh(r);
+      if (rec && rec->ifindex == *index && (rec->state & NUD_PERMANENT) && rec->dst && rec->mac)
+        out.push_back(NeighEntry{dev, rec->dst->str(), rec->mac->str()});
     });
     if (!s) return s.error();
   }

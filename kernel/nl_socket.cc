@@ -8,51 +8,13 @@
 namespace weft::kernel::nl {
 
 namespace {
-constexpr size_t kMsgSize = 16384;
 constexpr size_t kRecvSize = 65536;
 constexpr int kDumpRetries = 5;
-
-struct AttrTable {
-  const nlattr** tb;
-  int max;
-};
-
-int storeAttr(const nlattr* a, void* data) {
-  auto* t = static_cast<AttrTable*>(data);
-  int type = mnl_attr_get_type(a);
-  if (type >= 0 && type <= t->max) t->tb[type] = a;
-  return MNL_CB_OK;
-}
 }  // namespace
 
-Message::Message(uint16_t type, uint16_t flags) : buf_(kMsgSize, 0) {
-  nlmsghdr* nlh = mnl_nlmsg_put_header(buf_.data());
-  nlh->nlmsg_type = type;
-  nlh->nlmsg_flags = NLM_F_REQUEST | flags;
-}
-
-void* Message::putRaw(size_t len) {
-  void* p = mnl_nlmsg_get_payload_tail(hdr());
-  std::memset(p, 0, MNL_ALIGN(len));
-  hdr()->nlmsg_len += MNL_ALIGN(len);
-  return p;
-}
-
-void parseAttrs(const nlmsghdr* nlh, size_t headerLen, const nlattr** tb, int max) {
-  for (int i = 0; i <= max; ++i) tb[i] = nullptr;
-  AttrTable t{tb, max};
-  mnl_attr_parse(nlh, static_cast<unsigned>(headerLen), storeAttr, &t);
-}
-
-void parseNested(const nlattr* nest, const nlattr** tb, int max) {
-  for (int i = 0; i <= max; ++i) tb[i] = nullptr;
-  if (!nest) return;
-  AttrTable t{tb, max};
-  mnl_attr_parse_nested(nest, storeAttr, &t);
-}
-
-Result<std::unique_ptr<Socket>> Socket::open(int bus) {
+Result<std::unique_ptr<Socket>> Socket::open(int bus, std::atomic<uint64_t>* roundTrips) {
   auto s = std::unique_ptr<Socket>(new Socket());
+  s->roundTrips_ = roundTrips;
   s->sock_.reset(mnl_socket_open2(bus, SOCK_CLOEXEC));
   if (!s->sock_) return Error::fromErrno(errno, "opening netlink socket");
   int on = 1;
@@ -92,6 +54,7 @@ Status Socket::dump(Message& m, const std::string& what, const MessageFn& onMess
 
 Status Socket::exchange(nlmsghdr* nlh, const std::string& what, const MessageFn& fn, bool* interrupted) {
   nlh->nlmsg_seq = ++seq_;
+  if (roundTrips_) roundTrips_->fetch_add(1, std::memory_order_relaxed);
   if (mnl_socket_sendto(sock_.get(), nlh, nlh->nlmsg_len) < 0)
     return Error::fromErrno(errno, what + ": sending netlink request");
   std::vector<char> buf(kRecvSize);

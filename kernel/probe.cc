@@ -1,38 +1,23 @@
 // NetlinkKernel::probe(): checks, in a throwaway namespace, that everything
 // weft needs works, and names the missing piece when something does not.
-#include <linux/if_link.h>
-#include <linux/rtnetlink.h>
-#include <linux/veth.h>
-#include <linux/xfrm.h>
-#include <netinet/in.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
-#include <cstring>
-
 #include "kernel/netlink_internal.h"
 #include "kernel/netlink_kernel.h"
+#include "kernel/nl_msg_link.h"
+#include "kernel/nl_msg_veth.h"
+#include "kernel/nl_msg_vxlan.h"
+#include "kernel/nl_msg_xfrm.h"
+#include "kernel/validate.h"
 
 namespace weft::kernel {
 
 namespace {
 
-Status tryCreate(nl::Socket& sock, const char* kind, const char* name, const std::string& hint) {
-  nl::Message m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-  m.extra<ifinfomsg>();
-  mnl_attr_put_strz(m.hdr(), IFLA_IFNAME, name);
-  nlattr* li = mnl_attr_nest_start(m.hdr(), IFLA_LINKINFO);
-  mnl_attr_put_strz(m.hdr(), IFLA_INFO_KIND, kind);
-  if (std::strcmp(kind, "vxlan") == 0) {
-    nlattr* data = mnl_attr_nest_start(m.hdr(), IFLA_INFO_DATA);
-    mnl_attr_put_u32(m.hdr(), IFLA_VXLAN_ID, 1);
-    mnl_attr_nest_end(m.hdr(), data);
-  }
-  mnl_attr_nest_end(m.hdr(), li);
-  Status s = sock.request(m, std::string("creating a ") + kind + " device");
-  if (!s)
-    return Error{s.code(),
-                 "kernel lacks " + std::string(kind) + " devices (" + s.error().message + "); " + hint};
+Status tryCreate(nl::Socket& sock, nl::Message m, const std::string& kind, const std::string& hint) {
+  Status s = sock.request(m, "creating a " + kind + " device");
+  if (!s) return Error{s.code(), "kernel lacks " + kind + " devices (" + s.error().message + "); " + hint};
   return {};
 }
 
@@ -41,23 +26,16 @@ Status tryXfrm() {
   if (!sock)
     return Error{EPROTONOSUPPORT, "kernel lacks xfrm netlink (" + sock.error().message +
                                       "); load xfrm_user (CONFIG_XFRM_USER) for encrypted networks"};
-  nl::Message m(XFRM_MSG_NEWSA, NLM_F_CREATE | NLM_F_EXCL);
-  auto* sa = m.extra<xfrm_usersa_info>();
-  sa->sel.family = AF_INET;
-  sa->id.daddr.a4 = htonl(0xc6120002);  // 198.18.0.2
-  sa->saddr.a4 = htonl(0xc6120001);
-  sa->id.spi = htonl(0x100);
-  sa->id.proto = IPPROTO_ESP;
-  sa->family = AF_INET;
-  sa->mode = XFRM_MODE_TRANSPORT;
-  sa->lft.soft_byte_limit = sa->lft.hard_byte_limit = XFRM_INF;
-  sa->lft.soft_packet_limit = sa->lft.hard_packet_limit = XFRM_INF;
-  char alg[sizeof(xfrm_algo_aead) + 36] = {};
-  auto* aead = reinterpret_cast<xfrm_algo_aead*>(alg);
-  std::strcpy(aead->alg_name, "rfc4106(gcm(aes))");
-  aead->alg_key_len = 36 * 8;
-  aead->alg_icv_len = 128;
-  mnl_attr_put(m.hdr(), XFRMA_ALG_AEAD, sizeof alg, alg);
+  // Any well-formed state will do: a 256-bit key and its 4-byte salt.
+  XfrmState sa;
+  sa.src = "198.18.0.1";
+  sa.dst = "198.18.0.2";
+  sa.spi = 0x100;
+  sa.aeadKeyHex = std::string(72, '0');
+  sa.esn = false;
+  auto parsed = parseXfrmState("probe", sa, false);
+  if (!parsed) return parsed.error();
+  auto m = nl::xfrmStateAdd(sa, *parsed);
   Status s = (*sock)->request(m, "adding an ESP AES-GCM state");
   if (!s)
     return Error{EPROTONOSUPPORT, "kernel cannot do ESP with rfc4106(gcm(aes)) (" + s.error().message +
@@ -77,26 +55,19 @@ Status NetlinkKernel::probe() {
   Status s = runInThrowawayNetns([]() -> Status {
     auto sock = nl::Socket::open(NETLINK_ROUTE);
     if (!sock) return Error{sock.code(), "cannot open a NETLINK_ROUTE socket: " + sock.error().message};
-    if (auto r = tryCreate(**sock, "bridge", "wprobe-br", "load the bridge module (CONFIG_BRIDGE)"); !r)
+    if (auto r = tryCreate(**sock, nl::bridgeCreate("wprobe-br", 0), "bridge",
+                           "load the bridge module (CONFIG_BRIDGE)");
+        !r)
       return r;
-    if (auto r = tryCreate(**sock, "vxlan", "wprobe-vx", "load the vxlan module (CONFIG_VXLAN)"); !r)
+    VxlanSpec vx;
+    vx.name = "wprobe-vx";
+    vx.vni = 1;
+    if (auto r = tryCreate(**sock, nl::vxlanCreate(vx), "vxlan", "load the vxlan module (CONFIG_VXLAN)"); !r)
       return r;
-    // veth needs a peer: create it the way createVeth does.
-    nl::Message m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-    m.extra<ifinfomsg>();
-    mnl_attr_put_strz(m.hdr(), IFLA_IFNAME, "wprobe-v0");
-    nlattr* li = mnl_attr_nest_start(m.hdr(), IFLA_LINKINFO);
-    mnl_attr_put_strz(m.hdr(), IFLA_INFO_KIND, "veth");
-    nlattr* data = mnl_attr_nest_start(m.hdr(), IFLA_INFO_DATA);
-    nlattr* peer = mnl_attr_nest_start(m.hdr(), VETH_INFO_PEER);
-    m.putRaw(sizeof(ifinfomsg));
-    mnl_attr_put_strz(m.hdr(), IFLA_IFNAME, "wprobe-v1");
-    mnl_attr_nest_end(m.hdr(), peer);
-    mnl_attr_nest_end(m.hdr(), data);
-    mnl_attr_nest_end(m.hdr(), li);
-    if (auto r = (*sock)->request(m, "creating a veth pair"); !r)
-      return Error{r.code(),
-                   "kernel lacks veth devices (" + r.error().message + "); load veth (CONFIG_VETH)"};
+    if (auto r = tryCreate(**sock, nl::vethCreate("wprobe-v0", "wprobe-v1", 0, nl::kSameNetns), "veth",
+                           "load veth (CONFIG_VETH)");
+        !r)
+      return r;
     return Status::Ok();
   });
   if (!s) return Error{s.code(), "kernel probe: " + s.error().message};  // keeps EPROTONOSUPPORT

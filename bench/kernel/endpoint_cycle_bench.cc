@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/kernel/bench_world.h"
 #include "common/log.h"
 #include "driver/driver.h"
 #include "kernel/netlink_kernel.h"
@@ -36,20 +37,9 @@
 namespace {
 
 using namespace weft;
+using bench::check;
+using bench::die;
 using Clock = std::chrono::steady_clock;
-
-[[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "weft-kernel-bench: %s\n", what.c_str());
-  std::exit(2);
-}
-void check(const Status& s, const std::string& what) {
-  if (!s.ok()) die(what + ": " + s.error().message);
-}
-template <class T>
-T check(Result<T> r, const std::string& what) {
-  if (!r.ok()) die(what + ": " + r.error().message);
-  return std::move(*r);
-}
 
 std::string hexId(std::mt19937_64& rng) {
   static const char* hex = "0123456789abcdef";
@@ -112,24 +102,13 @@ double pct(std::vector<double> v, double p) {
 int main(int argc, char** argv) {
   int cycles = 1000, warmup = 20;
   std::string stateParent = "/tmp";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) die("missing value after " + a);
-      return argv[++i];
-    };
-    if (a == "--cycles")
-      cycles = std::stoi(next());
-    else if (a == "--warmup")
-      warmup = std::stoi(next());
-    else if (a == "--state-dir")
-      stateParent = next();
-    else if (a == "-h" || a == "--help") {
-      std::puts("usage: weft-kernel-bench [--cycles N (1000)] [--warmup N (20)] [--state-dir PARENT (/tmp)]");
-      return 0;
-    } else
-      die("unknown argument " + a);
-  }
+  bench::info().program = "weft-kernel-bench";
+  bench::parseFlags(
+      argc, argv,
+      {{"--cycles", [&](const std::string& v) { cycles = std::stoi(v); }},
+       {"--warmup", [&](const std::string& v) { warmup = std::stoi(v); }},
+       {"--state-dir", [&](const std::string& v) { stateParent = v; }}},
+      "usage: weft-kernel-bench [--cycles N (1000)] [--warmup N (20)] [--state-dir PARENT (/tmp)]");
   if (cycles < 1 || warmup < 0) die("--cycles must be >= 1, --warmup >= 0");
   if (::geteuid() != 0) {
     std::fprintf(stderr, "weft-kernel-bench: needs root\n");
@@ -137,30 +116,16 @@ int main(int argc, char** argv) {
   }
   log::setLevel(log::Level::kWarn);
 
-  // A throwaway world: our own network and mount namespaces. Everything made
-  // below dies with this process (the mounts with the mount namespace, the
-  // links with the network namespace).
-  if (::unshare(CLONE_NEWNET | CLONE_NEWNS) != 0) die(std::string("unshare: ") + std::strerror(errno));
-  if (::mount("", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-    die(std::string("make / rprivate: ") + std::strerror(errno));
-
-  char tmpl[4096];
-  std::snprintf(tmpl, sizeof tmpl, "%s/weft-kernel-bench.XXXXXX", stateParent.c_str());
-  if (!::mkdtemp(tmpl)) die(std::string("mkdtemp: ") + std::strerror(errno));
-  const std::string stateDir = tmpl;
+  // Everything made below dies with this process (the mounts with the mount
+  // namespace, the links with the network namespace).
+  const std::string stateDir = bench::enterThrowawayWorld(stateParent);
   const std::string netnsDir = stateDir + "/netns";
 
   int rc = 0;
   {
     kernel::NetlinkKernel k(netnsDir);
-    // Underlay: a veth pair whose host end holds the advertise address.
     const std::string underNs = "bench-underlay";
-    check(k.createNetns(underNs), "createNetns underlay");
-    check(k.setLinkUp(kernel::kHostNetns, "lo", true), "lo up");
-    check(k.createVeth(kernel::kHostNetns, "ul0", underNs, "ul1", 1500), "underlay veth");
-    check(k.addAddress(kernel::kHostNetns, "ul0", "198.18.0.1/24"), "underlay address");
-    check(k.setLinkUp(kernel::kHostNetns, "ul0", true), "underlay up");
-    check(k.setLinkUp(underNs, "ul1", true), "underlay peer up");
+    bench::makeUnderlay(k, underNs);
 
     driver::DriverConfig dc;
     dc.stateDir = stateDir;
@@ -261,8 +226,7 @@ int main(int argc, char** argv) {
     (void)k.deleteLink(kernel::kHostNetns, "ul0");
     (void)k.deleteNetns(underNs);
   }
-  std::error_code ec;
-  std::filesystem::remove_all(stateDir, ec);
+  bench::removeStateDir();
   std::printf("%s\n", rc == 0 ? "no leak: OK" : "LEAK: FAILED");
   return rc;
 }

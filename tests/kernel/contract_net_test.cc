@@ -194,6 +194,81 @@ TEST_P(NetTest, NeighbourEntries) {
   EXPECT_EQ(*neigh, (std::vector<NeighEntry>{n6}));
 }
 
+// replaceFdb: what a remote endpoint that moved to another VTEP needs, in
+// one call and without EEXIST.
+TEST_P(NetTest, ReplacingAnFdbEntryPointsTheMacElsewhere) {
+  Netns a = makeNs("fdbr");
+  ASSERT_OK(k().createVxlan(VxlanSpec{.name = "vx0", .vni = 504}, a));
+  ASSERT_OK(k().createBridge(a, "br0", 0));
+  const std::string zero = "00:00:00:00:00:00";
+  ASSERT_OK(k().addFdb(a, FdbEntry{"vx0", "02:42:0a:00:00:02", "198.18.0.2"}, false));
+  ASSERT_OK(k().addFdb(a, FdbEntry{"vx0", zero, "198.18.0.2"}, true));
+  ASSERT_OK(k().replaceFdb(a, FdbEntry{"vx0", "02:42:0A:00:00:02", "198.18.0.3"}));  // moved
+  ASSERT_OK(k().replaceFdb(a, FdbEntry{"vx0", "02:42:0a:00:00:02", "198.18.0.3"}));  // again: fine
+  ASSERT_OK(k().replaceFdb(a, FdbEntry{"vx0", "02:42:0a:00:00:04", "198.18.0.4"}));  // new: created
+  auto fdb = k().listFdb(a, "vx0");
+  ASSERT_OK(fdb);
+  EXPECT_EQ(sorted(*fdb), sorted(std::vector<FdbEntry>{{"vx0", "02:42:0a:00:00:02", "198.18.0.3"},
+                                                       {"vx0", "02:42:0a:00:00:04", "198.18.0.4"},
+                                                       {"vx0", zero, "198.18.0.2"}}));
+  // The old destination is gone: deleting it is ENOENT and leaves the MAC be.
+  EXPECT_ERRNO(k().delFdb(a, FdbEntry{"vx0", "02:42:0a:00:00:02", "198.18.0.2"}), ENOENT);
+  // Flood and multicast MACs have several destinations: no replacing them.
+  EXPECT_ERRNO(k().replaceFdb(a, FdbEntry{"vx0", zero, "198.18.0.3"}), EINVAL);
+  EXPECT_ERRNO(k().replaceFdb(a, FdbEntry{"vx0", "01:00:5e:00:00:01", "198.18.0.3"}), EINVAL);
+  EXPECT_ERRNO(k().replaceFdb(a, FdbEntry{"vx0", "02:42:0a:00:00:02", "198.18.0"}), EINVAL);
+  EXPECT_ERRNO(k().replaceFdb(a, FdbEntry{"br0", "02:42:0a:00:00:02", "198.18.0.3"}), EINVAL);
+  EXPECT_ERRNO(k().replaceFdb(a, FdbEntry{"ghost", "02:42:0a:00:00:02", "198.18.0.3"}), ENOENT);
+  EXPECT_ERRNO(k().replaceFdb("no-such-ns", FdbEntry{"vx0", "02:42:0a:00:00:02", "198.18.0.3"}), ENOENT);
+  fdb = k().listFdb(a, "vx0");
+  ASSERT_OK(fdb);
+  EXPECT_EQ(fdb->size(), 3u);
+}
+
+TEST_P(NetTest, ReplacingANeighbourEntryGivesTheIpAnotherMac) {
+  Netns a = makeNs("neir");
+  ASSERT_OK(k().createVxlan(VxlanSpec{.name = "vx0", .vni = 505}, a));
+  NeighEntry n4{"vx0", "10.1.0.5", "02:42:0a:01:00:05"};
+  ASSERT_OK(k().addNeigh(a, n4));
+  NeighEntry moved{"vx0", "10.1.0.5", "02:42:0a:01:00:07"};
+  ASSERT_OK(k().replaceNeigh(a, moved));
+  ASSERT_OK(k().replaceNeigh(a, moved));
+  NeighEntry n6{"vx0", "fd00::5", "02:42:0a:01:00:06"};
+  ASSERT_OK(k().replaceNeigh(a, n6));
+  auto neigh = k().listNeigh(a, "vx0");
+  ASSERT_OK(neigh);
+  EXPECT_EQ(sorted(*neigh), sorted(std::vector<NeighEntry>{moved, n6}));
+  EXPECT_ERRNO(k().replaceNeigh(a, NeighEntry{"vx0", "10.1.0.300", "02:42:0a:01:00:05"}), EINVAL);
+  EXPECT_ERRNO(k().replaceNeigh(a, NeighEntry{"vx0", "10.1.0.6", "02-42-0a-01-00-05"}), EINVAL);
+  EXPECT_ERRNO(k().replaceNeigh(a, NeighEntry{"ghost", "10.1.0.6", "02:42:0a:01:00:05"}), ENOENT);
+  EXPECT_EQ(k().listNeigh(a, "vx0")->size(), 2u);
+}
+
+// The real shim remembers link indexes: a link deleted, retired or
+// re-created under the same name must not leave entries pointed at the old
+// one.
+TEST_P(NetTest, EntriesGoToTheLinkThatHoldsTheNameNow) {
+  Netns a = makeNs("renew");
+  ASSERT_OK(k().createVxlan(VxlanSpec{.name = "vx0", .vni = 506}, a));
+  ASSERT_OK(k().replaceNeigh(a, NeighEntry{"vx0", "10.6.0.5", "02:00:00:00:00:05"}));
+  ASSERT_OK(k().replaceFdb(a, FdbEntry{"vx0", "02:00:00:00:00:05", "198.18.0.9"}));
+  ASSERT_OK(k().deleteLink(a, "vx0"));
+  EXPECT_ERRNO(k().replaceFdb(a, FdbEntry{"vx0", "02:00:00:00:00:05", "198.18.0.9"}), ENOENT);
+  EXPECT_ERRNO(k().replaceNeigh(a, NeighEntry{"vx0", "10.6.0.5", "02:00:00:00:00:05"}), ENOENT);
+  ASSERT_OK(k().createVxlan(VxlanSpec{.name = "vx0", .vni = 506}, a));
+  ASSERT_OK(k().replaceFdb(a, FdbEntry{"vx0", "02:00:00:00:00:06", "198.18.0.9"}));
+  ASSERT_OK(k().replaceNeigh(a, NeighEntry{"vx0", "10.6.0.6", "02:00:00:00:00:06"}));
+  EXPECT_EQ(*k().listFdb(a, "vx0"), (std::vector<FdbEntry>{{"vx0", "02:00:00:00:00:06", "198.18.0.9"}}));
+  EXPECT_EQ(*k().listNeigh(a, "vx0"), (std::vector<NeighEntry>{{"vx0", "10.6.0.6", "02:00:00:00:00:06"}}));
+  // Retired (renamed away): the name is free for a new link.
+  ASSERT_OK(k().retireLink(a, "vx0", "old0", 7));
+  EXPECT_ERRNO(k().replaceFdb(a, FdbEntry{"vx0", "02:00:00:00:00:07", "198.18.0.9"}), ENOENT);
+  ASSERT_OK(k().createVxlan(VxlanSpec{.name = "vx0", .vni = 507}, a));
+  ASSERT_OK(k().replaceFdb(a, FdbEntry{"vx0", "02:00:00:00:00:07", "198.18.0.9"}));
+  EXPECT_EQ(*k().listFdb(a, "vx0"), (std::vector<FdbEntry>{{"vx0", "02:00:00:00:00:07", "198.18.0.9"}}));
+  ASSERT_OK(k().deleteLinkGroup(a, 7));
+}
+
 TEST_P(NetTest, DeletedLinkTakesItsEntriesAlong) {
   Netns a = makeNs("gone");
   ASSERT_OK(k().createVxlan(VxlanSpec{.name = "vx0", .vni = 503}, a));

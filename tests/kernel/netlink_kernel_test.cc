@@ -79,6 +79,53 @@ TEST_P(NetlinkOnlyTest, NamespaceReplacedBehindOurBackGetsAFreshSocket) {
   EXPECT_EQ(links->size(), 2u);
 }
 
+// What programming remote endpoints costs (issue 9): a neighbour and an FDB
+// entry are one round trip each once the device is known; a flood entry for
+// a VTEP new to the network adds a dump of the device's FDB (the EEXIST
+// check) and the append.
+TEST_P(NetlinkOnlyTest, ARemoteEndpointCostsTwoRoundTrips) {
+  Netns a = makeNs("cost");
+  ASSERT_OK(k().createVxlan(VxlanSpec{.name = "vx0", .vni = 600}, a));
+  auto& nk = static_cast<NetlinkKernel&>(k());
+  auto cost = [&](auto&& op) {
+    uint64_t before = nk.roundTrips();
+    EXPECT_OK(op());
+    return nk.roundTrips() - before;
+  };
+  auto endpoint = [&](int i, const std::string& vtep) {
+    std::string mac = "02:42:0a:07:00:0" + std::to_string(i);
+    return cost([&] {
+             return k().replaceNeigh(a, NeighEntry{"vx0", "10.7.0." + std::to_string(i), mac});
+           }) +
+           cost([&] {
+             return k().replaceFdb(a, FdbEntry{"vx0", mac, vtep});
+           });
+  };
+  EXPECT_EQ(endpoint(1, "198.18.0.2"), 3u);  // the first call looks vx0 up
+  EXPECT_EQ(endpoint(2, "198.18.0.2"), 2u);
+  EXPECT_EQ(endpoint(2, "198.18.0.3"), 2u);  // moved: replaced in place
+  EXPECT_EQ(cost([&] {
+              return k().addFdb(a, FdbEntry{"vx0", "00:00:00:00:00:00", "198.18.0.3"}, true);
+            }),
+            2u);
+  // Removing one: the neighbour, then the FDB entry after one lookup of its
+  // MAC (the contract's ENOENT for a destination that is not there).
+  EXPECT_EQ(cost([&] { return k().delNeigh(a, NeighEntry{"vx0", "10.7.0.1", "02:42:0a:07:00:01"}); }), 1u);
+  EXPECT_EQ(cost([&] { return k().delFdb(a, FdbEntry{"vx0", "02:42:0a:07:00:01", "198.18.0.2"}); }), 2u);
+  // A link re-created behind the shim's back: the stale index costs one
+  // failed request and one lookup, then the entry lands on the new link.
+  NetlinkKernel other(stateDir() + "/netns");
+  ASSERT_OK(other.deleteLink(a, "vx0"));
+  ASSERT_OK(other.createVxlan(VxlanSpec{.name = "vx0", .vni = 600}, a));
+  EXPECT_EQ(cost([&] { return k().replaceFdb(a, FdbEntry{"vx0", "02:42:0a:07:00:09", "198.18.0.2"}); }), 3u);
+  auto fdb = other.listFdb(a, "vx0");
+  ASSERT_OK(fdb);
+  EXPECT_EQ(*fdb, (std::vector<FdbEntry>{{"vx0", "02:42:0a:07:00:09", "198.18.0.2"}}));
+  // Deleted behind its back and not re-created: ENOENT, as ever.
+  ASSERT_OK(other.deleteLink(a, "vx0"));
+  EXPECT_ERRNO(k().replaceNeigh(a, NeighEntry{"vx0", "10.7.0.9", "02:42:0a:07:00:09"}), ENOENT);
+}
+
 TEST_P(NetlinkOnlyTest, SysctlIsWrittenInsideTheNamespace) {
   Netns a = makeNs("sysc");
   ASSERT_OK(k().setSysctl(kHostNetns, "net/ipv4/ip_forward", "0"));

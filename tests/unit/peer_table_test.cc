@@ -180,8 +180,8 @@ TEST_F(PeerTableTest, FailedProgrammingStaysWantedAndIsRetriedUntilItHolds) {
   auto t = table(0ms);
   t->attach(kNet, kAt);
   t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), RecordState::kActive);
-  kernel_->failNext("addNeigh", ENOBUFS);
-  kernel_->failNext("addFdb", ENOBUFS);
+  kernel_->failNext("replaceNeigh", ENOBUFS);
+  kernel_->failNext("replaceFdb", ENOBUFS);
   auto r = t->sync();
   EXPECT_EQ(r.failed, 2u);
   EXPECT_EQ(r.applied, 1u);  // the flood entry went in
@@ -199,7 +199,7 @@ TEST_F(PeerTableTest, ARetryWaitsForItsBackoffUnlessSomethingChanged) {
   auto t = table(3600000ms);
   t->attach(kNet, kAt);
   t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), RecordState::kActive);
-  kernel_->failNext("addNeigh", ENOBUFS);
+  kernel_->failNext("replaceNeigh", ENOBUFS);
   EXPECT_EQ(t->sync().failed, 1u);
   EXPECT_EQ(t->sync().applied, 0u);  // not due for an hour
   EXPECT_EQ(t->pending(), 1u);

@@ -206,3 +206,18 @@ TEST_F(PeerTest, AResyncForgetsRemoteEndpointsNotReportedAgain) {
   EXPECT_EQ(floods("198.18.0.3"), 0u);
   EXPECT_EQ(neigh().size(), 1u);
 }
+
+// Entries left in the sandbox from before (a restart while the endpoint moved
+// or its address went to another container) are overwritten, not refused.
+TEST_F(PeerTest, LeftoverEntriesForTheSameIpOrMacAreReplaced) {
+  createNetwork();
+  ASSERT_TRUE(kernel_->addNeigh(ns(), {vx(), "10.10.0.20", "02:42:0a:0a:00:63"}).ok());
+  ASSERT_TRUE(kernel_->addFdb(ns(), {vx(), "02:42:0a:0a:00:bb", "198.18.0.9"}, false).ok());
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), RecordState::kActive);
+  EXPECT_EQ(neigh(), (std::vector<kernel::NeighEntry>{{vx(), "10.10.0.20", "02:42:0a:0a:00:bb"}}));
+  auto f = fdb();
+  EXPECT_NE(std::find(f.begin(), f.end(), kernel::FdbEntry{vx(), "02:42:0a:0a:00:bb", "198.18.0.2"}),
+            f.end());
+  EXPECT_EQ(std::find(f.begin(), f.end(), kernel::FdbEntry{vx(), "02:42:0a:0a:00:bb", "198.18.0.9"}),
+            f.end());
+}
