@@ -244,3 +244,20 @@ TEST_F(PluginBinary, WeftctlShowsNetworksAndEndpoints) {
   runCapture(std::string(WEFTCTL_BIN) + " bogus 2>&1", &st);
   EXPECT_EQ(WEXITSTATUS(st), 2);
 }
+
+// A newline in a request field must not start a line of its own in the log
+// (issue 10 finding 12): refused requests are logged with their fields.
+TEST_F(PluginBinary, RequestFieldsCannotForgeLogLines) {
+  startPlugin();
+  const std::string forged = "2026-01-01T00:00:00.000Z error plugin: forged by a caller";
+  auto j = call("/NetworkDriver.DeleteNetwork", {{"NetworkID", "x\n" + forged + "\r\x1b[2K"}});
+  EXPECT_TRUE(j.contains("Err"));
+  std::string text = logText();
+  std::istringstream lines(text);
+  bool escaped = false;
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_NE(line.rfind(forged, 0), 0u) << "forged line in the log:\n" << text;
+    if (line.find("x\\n" + forged + "\\r\\x1b[2K") != std::string::npos) escaped = true;
+  }
+  EXPECT_TRUE(escaped) << "the refused request is not logged with its field escaped:\n" << text;
+}
