@@ -34,6 +34,7 @@ int run(int argc, char** argv) {
   std::vector<std::string> env;
   for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
   auto cfg = plugin::parseConfig(argc, argv, env);
+  plugin::scrubSecretArgs(argc, argv);  // a --key value stops showing in /proc/<pid>/cmdline
   if (!cfg.ok()) {
     std::fprintf(stderr, "weft-plugin: %s\n", cfg.error().message.c_str());
     return 2;

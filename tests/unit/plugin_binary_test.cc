@@ -261,3 +261,17 @@ TEST_F(PluginBinary, RequestFieldsCannotForgeLogLines) {
   }
   EXPECT_TRUE(escaped) << "the refused request is not logged with its field escaped:\n" << text;
 }
+
+// --key is accepted, but the key does not stay readable by every local user
+// in /proc/<pid>/cmdline, and the log says where to put it instead (issue 10
+// finding 8).
+TEST_F(PluginBinary, KeyFlagIsScrubbedFromTheCommandLineWithAWarning) {
+  const std::string key = "c2VjcmV0LWtleS1vZi0zMi1ieXRlcy0wMTIzNDU2Nzg=";  // 32 bytes, base64
+  startPlugin({"--key", key, "--log-level", "info"});
+  auto cmdline = readFile("/proc/" + std::to_string(proc_->pid()) + "/cmdline");
+  ASSERT_TRUE(cmdline.ok());
+  EXPECT_EQ(cmdline->find(key), std::string::npos) << "the key is in /proc/<pid>/cmdline";
+  EXPECT_NE(cmdline->find("--socket"), std::string::npos);  // the rest is as it was
+  EXPECT_NE(logText().find("WEFT_KEY"), std::string::npos) << logText();
+  EXPECT_EQ(logText().find(key), std::string::npos) << logText();
+}
