@@ -91,7 +91,8 @@ int statusOf(const std::string& response) {
 }
 Json bodyOf(const std::string& response) {
   auto at = response.find("\r\n\r\n");
-  return at == std::string::npos ? Json() : Json::parse(response.substr(at + 4), nullptr, false);
+  Json j = at == std::string::npos ? Json() : Json::parse(response.substr(at + 4), nullptr, false);
+  return j.is_object() ? j : Json::object();
 }
 
 class PluginBinary : public ::testing::Test {
@@ -482,4 +483,35 @@ TEST_F(PluginBinary, SlowClientsAreCutOffAndDoNotHoldUpOthers) {
     EXPECT_GE(answeredAfter[i], deadline - 0.5) << i;
     EXPECT_LT(answeredAfter[i], deadline + 2.5) << i;
   }
+}
+
+// Past kMaxConnections served and kMaxWaitingConnections waiting, a new
+// connection is answered 503 at once instead of queueing without bound; the
+// plugin serves again as soon as those clients go.
+TEST_F(PluginBinary, ConnectionsPastTheBudgetAre503AtOnce) {
+  startPlugin();
+  std::vector<std::unique_ptr<RawConnection>> hold;
+  for (size_t n : {plugin::kMaxConnections, plugin::kMaxWaitingConnections}) {  // served, then waiting
+    for (size_t i = 0; i < n; ++i) {
+      hold.push_back(std::make_unique<RawConnection>(sock()));
+      ASSERT_TRUE(hold.back()->connected());
+      hold.back()->sendSome("POST /Plugin.Activate HTTP/1.1\r\n");  // and no more
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // every thread has taken one
+  }
+  RawConnection extra(sock());
+  ASSERT_TRUE(extra.connected());
+  auto start = std::chrono::steady_clock::now();
+  bool closed = false;
+  std::string answer = extra.readUntilClosed(2000, &closed);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  EXPECT_EQ(statusOf(answer), 503) << answer;
+  EXPECT_NE(bodyOf(answer).value("Err", "").find(std::to_string(plugin::kMaxConnections)), std::string::npos)
+      << answer;
+  EXPECT_TRUE(closed);
+  hold.clear();  // the plugin sees them go and takes new connections again
+  UnixHttpClient after(sock(), 2000);
+  auto r = after.post("/Plugin.Activate", "{}");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->status, 200) << r->body;
 }
