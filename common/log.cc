@@ -41,6 +41,29 @@ bool parseLevel(const std::string& s, Level* out) {
 void setLevel(Level l) { g_level = l; }
 Level level() { return g_level; }
 
+std::string escapeControlChars(const std::string& msg) {
+  std::string out;
+  out.reserve(msg.size());
+  for (char ch : msg) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c != 0x7f) {
+      out += ch;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      static const char* kHex = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  return out;
+}
+
 void write(Level l, const char* component, const std::string& msg) {
   using namespace std::chrono;
   auto now = system_clock::now();
@@ -51,7 +74,8 @@ void write(Level l, const char* component, const std::string& msg) {
   char ts[32];
   std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
   std::lock_guard<std::mutex> lk(g_mu);
-  std::fprintf(stderr, "%s.%03dZ %s %s: %s\n", ts, static_cast<int>(ms), name(l), component, msg.c_str());
+  std::fprintf(stderr, "%s.%03dZ %s %s: %s\n", ts, static_cast<int>(ms), name(l), component,
+               escapeControlChars(msg).c_str());
   std::fflush(stderr);
 }
 }  // namespace weft::log

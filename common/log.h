@@ -1,5 +1,8 @@
 #pragma once
 // Leveled logging to stderr: "2026-11-21T10:00:00.123Z level component: message".
+// One call is one line: control characters in the message (newlines from a
+// request field, say) are written escaped (\n, \r, \t, \xNN), so nothing a
+// caller sends can forge a log line.
 
 #include <sstream>
 #include <string>
@@ -12,6 +15,8 @@ bool parseLevel(const std::string& s, Level* out);
 void setLevel(Level l);
 Level level();
 void write(Level l, const char* component, const std::string& msg);
+// `msg` with its control characters (0x00-0x1f, 0x7f) escaped.
+std::string escapeControlChars(const std::string& msg);
 
 }  // namespace weft::log
 

@@ -65,9 +65,16 @@ Result<CreateEndpointResult> Driver::createEndpoint(const CreateEndpointRequest&
       };
       if (clash(r.iface.address, o.address) || clash(r.iface.addressIpv6, o.addressIpv6))
         return Error{EEXIST, "address already used by endpoint " + eid.substr(0, 12) + " on this network"};
-      if (o.hostVeth == hostVethName(r.endpointId))
-        return Error{EEXIST, "endpoint ID prefix clashes with endpoint " + eid.substr(0, 12)};
     }
+    // The host-side veth is named after the first 11 characters of the ID,
+    // and interface names are unique on the host, across every network.
+    const std::string veth = hostVethName(r.endpointId);
+    for (const auto& [eid, o] : endpoints_)
+      if (o.hostVeth == veth)
+        return Error{EEXIST, "endpoint " + r.endpointId.substr(0, 12) +
+                                 " shares its first 11 characters with endpoint " + eid.substr(0, 12) +
+                                 " of network " + o.networkId.substr(0, 12) +
+                                 ": both would need the host interface " + veth};
     Endpoint e;
     e.id = r.endpointId;
     e.networkId = r.networkId;

@@ -1,9 +1,16 @@
 #include "driver/state_store.h"
 
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <iterator>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "common/json_file.h"
+#include "common/log.h"
 
 namespace weft::driver {
 
@@ -45,7 +52,49 @@ Status migrateState(nlohmann::json& j) {
   return Status::Ok();
 }
 
+namespace {
+struct DirCloser {
+  void operator()(DIR* d) const { ::closedir(d); }
+};
+
+// The writer's pid of a temp file writeFileAtomic left of `base` (or of one
+// of its .v<N> copies), or 0 when `name` is not one.
+pid_t tempFileWriter(const std::string& name, const std::string& base) {
+  const std::string tag = ".tmp.";
+  auto at = name.rfind(tag);
+  if (name.rfind(base, 0) != 0 || at == std::string::npos || at < base.size()) return 0;
+  const std::string middle = name.substr(base.size(), at - base.size());  // "" or ".v<N>"
+  if (!middle.empty() && (middle.size() < 3 || middle.compare(0, 2, ".v") != 0 ||
+                          middle.find_first_not_of("0123456789", 2) != std::string::npos))
+    return 0;
+  const std::string pid = name.substr(at + tag.size());
+  if (pid.empty() || pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos) return 0;
+  return static_cast<pid_t>(std::stol(pid));
+}
+}  // namespace
+
+size_t StateStore::removeStaleTempFiles() {
+  auto slash = path_.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path_.substr(0, slash);
+  const std::string base = slash == std::string::npos ? path_ : path_.substr(slash + 1);
+  std::unique_ptr<DIR, DirCloser> d(::opendir(dir.c_str()));
+  if (!d) return 0;
+  size_t removed = 0;
+  while (dirent* e = ::readdir(d.get())) {
+    pid_t pid = tempFileWriter(e->d_name, base);
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // its writer may still be at it
+    const std::string file = dir + "/" + e->d_name;
+    if (::unlink(file.c_str()) == 0) {
+      ++removed;
+      LOG_INFO("state", "removed " << file << ", left by process " << pid << " that stopped mid-write");
+    }
+  }
+  return removed;
+}
+
 Result<std::optional<nlohmann::json>> StateStore::load() {
+  removeStaleTempFiles();
   auto text = readFile(path_);
   if (!text.ok()) {
     if (text.code() == ENOENT) return std::optional<nlohmann::json>{};

@@ -40,6 +40,10 @@ class StateStore {
   // is first copied to <path>.v<N>, so the previous weft version can still
   // be put back.
   Result<std::optional<nlohmann::json>> load();
+  // load() first removes temp files that writers killed mid-write left
+  // behind (<name>.tmp.<pid>, <name>.v<N>.tmp.<pid>) when <pid> no longer
+  // runs; returns how many went.
+  size_t removeStaleTempFiles();
   // The format version of the file load() read (0 before, or when absent).
   int loadedVersion() const { return loadedVersion_; }
 

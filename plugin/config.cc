@@ -17,7 +17,7 @@ const std::vector<SettingInfo>& settings() {
       {"PEERS", "comma-separated addresses of other weft hosts to join (standalone mode)", ""},
       {"GOSSIP_PORT", "TCP+UDP port of the gossip control plane", "7947"},
       {"VXLAN_PORT", "UDP port of VXLAN traffic", "4789"},
-      {"KEY", "cluster key, 32 bytes as base64 or hex", ""},
+      {"KEY", "cluster key, 32 bytes as base64 or hex; give it as WEFT_KEY, not as a flag (see README)", ""},
       {"KEY_FILE", "file holding the cluster key", ""},
       {"MTU", "default MTU of new networks; 0 derives it from the underlay", "0"},
       {"LOG_LEVEL", "debug, info, warn or error", "info"},
@@ -132,7 +132,38 @@ bool known(const std::string& name) {
   return false;
 }
 
+// The setting a "--some-flag[=value]" argument names: SOME_FLAG.
+std::string flagSetting(const std::string& arg) {
+  std::string name;
+  for (char ch : arg.substr(2, arg.find('=') == std::string::npos ? std::string::npos : arg.find('=') - 2))
+    name += (ch == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return name;
+}
+
 }  // namespace
+
+bool scrubSecretArgs(int argc, char** argv) {
+  bool found = false;
+  auto scrub = [](char* s) {
+    for (; *s; ++s) *s = 'x';
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) != 0 || flagSetting(a) != "KEY") continue;
+    found = true;
+    if (auto eq = a.find('='); eq != std::string::npos)
+      scrub(argv[i] + eq + 1);
+    else if (i + 1 < argc)
+      scrub(argv[++i]);
+  }
+  if (found)
+    LOG_WARN("config",
+             "--key put the cluster key on the command line, where every local user could read it "
+             "(ps, /proc/<pid>/cmdline) until weft overwrote it just now -- and it may be in shell "
+             "history or a unit file. Pass it in the environment as WEFT_KEY (what `docker plugin "
+             "set KEY=` does) or in a file named by --key-file (WEFT_KEY_FILE) instead");
+  return found;
+}
 
 Result<Config> parseConfig(int argc, const char* const* argv, const std::vector<std::string>& env) {
   Config c;
@@ -163,9 +194,7 @@ Result<Config> parseConfig(int argc, const char* const* argv, const std::vector<
       flag = flag.substr(0, eq);
       hasValue = true;
     }
-    std::string name;
-    for (char ch : flag)
-      name += (ch == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    std::string name = flagSetting(a);
     if (!known(name)) return Error{EINVAL, "unknown flag --" + flag + " (see --help)"};
     if (!hasValue) {
       if (name == "FAKE_KERNEL") {

@@ -39,4 +39,11 @@ const std::vector<SettingInfo>& settings();
 Result<Config> parseConfig(int argc, const char* const* argv, const std::vector<std::string>& env);
 std::string usage();
 
+// A key given as a flag (--key K, --key=K) is readable by every local user in
+// /proc/<pid>/cmdline. parseConfig accepts it (KEY is meant for the
+// environment: WEFT_KEY, docker plugin set KEY=), and this overwrites its
+// value in argv -- which is what /proc/<pid>/cmdline shows -- and logs a
+// warning saying where to put the key instead. Returns whether it found one.
+bool scrubSecretArgs(int argc, char** argv);
+
 }  // namespace weft::plugin

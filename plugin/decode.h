@@ -17,8 +17,20 @@ using Json = nlohmann::json;
 
 enum class Need { kRequired, kOptional };
 
+// The deepest nesting of arrays and objects a request body may have. Docker's
+// requests nest at most 4 levels; a limit keeps a hostile body from building
+// (and recursively copying or destroying) a tree deep enough to overflow the
+// stack. Checked on the text, before any tree is built.
+inline constexpr size_t kMaxJsonDepth = 64;
+
+// The nesting depth of the arrays and objects in `text`, stopping as soon as
+// it passes `limit` (then returns limit + 1). Brackets inside strings do not
+// count; the text need not be valid JSON.
+size_t jsonDepth(const std::string& text, size_t limit);
+
 // Parses a request body. An empty body is {} when `allowEmpty`, an error
-// otherwise; the top level must be a JSON object.
+// otherwise; the top level must be a JSON object nesting at most
+// kMaxJsonDepth levels.
 Result<Json> parseBody(const std::string& body, bool allowEmpty);
 
 Result<std::string> getString(const Json& j, const char* key, Need need);

@@ -3,11 +3,13 @@
 #include <chrono>
 
 #include "common/log.h"
+#include "plugin/connection_pool.h"
+#include "plugin/unix_server.h"
 
 namespace weft::plugin {
 
 void installRoutes(httplib::Server& server, Api& api, size_t threads, std::atomic<int>* inflight) {
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server.new_task_queue = [threads] { return new ConnectionPool(threads, kMaxWaitingConnections); };
   server.set_payload_max_length(kMaxBodyBytes);
   server.set_keep_alive_max_count(1000000);
   server.set_keep_alive_timeout(5);
@@ -31,12 +33,19 @@ void installRoutes(httplib::Server& server, Api& api, size_t threads, std::atomi
   });
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     std::string msg;
+    if (auto limit = currentRequestLimit(); limit != RequestLimit::kNone) {
+      auto r = limitReply(limit);  // httplib saw only a failed read
+      res.status = r.status;
+      res.set_header("Connection", "close");
+      res.set_content(Api::errorBody(req.path, r.message), kContentType);
+      return;
+    }
     switch (res.status) {
       case 404:
         msg = "weft does not implement " + req.method + " " + req.path;
         break;
       case 413:
-        msg = "request body is larger than 1 MiB";
+        msg = limitReply(RequestLimit::kBodyBytes).message;
         break;
       case 400:
         msg = "malformed HTTP request";

@@ -11,6 +11,7 @@
 
 namespace weft::plugin {
 
+// `threads`: connections served at once (kMaxConnections in weft-plugin).
 // `inflight` counts requests being handled (for a graceful stop that does
 // not wait on idle keep-alive connections).
 void installRoutes(httplib::Server& server, Api& api, size_t threads, std::atomic<int>* inflight);

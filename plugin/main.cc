@@ -34,6 +34,7 @@ int run(int argc, char** argv) {
   std::vector<std::string> env;
   for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
   auto cfg = plugin::parseConfig(argc, argv, env);
+  plugin::scrubSecretArgs(argc, argv);  // a --key value stops showing in /proc/<pid>/cmdline
   if (!cfg.ok()) {
     std::fprintf(stderr, "weft-plugin: %s\n", cfg.error().message.c_str());
     return 2;
@@ -141,7 +142,7 @@ int run(int argc, char** argv) {
 
   plugin::UnixHttpServer server;
   std::atomic<int> inflight{0};
-  plugin::installRoutes(server, api, 32, &inflight);  // one thread per open connection
+  plugin::installRoutes(server, api, plugin::kMaxConnections, &inflight);  // one thread per connection
   if (auto st = server.bindUnix(cfg->socket); !st) {
     std::fprintf(stderr, "weft-plugin: %s\n", st.error().message.c_str());
     return 1;

@@ -8,8 +8,55 @@
 #include <cstring>
 
 #include "common/json_file.h"
+#include "plugin/api.h"
+#include "plugin/connection_pool.h"
+#include "plugin/limited_stream.h"
 
 namespace weft::plugin {
+
+namespace {
+thread_local const LimitedSocketStream* tl_stream = nullptr;
+
+// The answer to a request httplib gave none to (it stops without one when
+// the request line itself cannot be read).
+void writeLimitReply(httplib::Stream& strm, RequestLimit limit) {
+  auto r = limitReply(limit);
+  std::string body = Api::errorBody("", r.message);
+  strm.write("HTTP/1.1 " + std::to_string(r.status) + " " + r.reason + "\r\nContent-Type: " + kContentType +
+             "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+}
+}  // namespace
+
+RequestLimit currentRequestLimit() { return tl_stream ? tl_stream->limitHit() : RequestLimit::kNone; }
+
+bool UnixHttpServer::process_and_close_socket(socket_t sock) {
+  using namespace std::chrono;
+  LimitedSocketStream strm(
+      sock, duration_cast<milliseconds>(seconds(read_timeout_sec_) + microseconds(read_timeout_usec_)),
+      duration_cast<milliseconds>(seconds(write_timeout_sec_) + microseconds(write_timeout_usec_)));
+  bool ok = false;
+  if (ConnectionPool::overloaded()) {
+    writeLimitReply(strm, RequestLimit::kBusy);
+  } else {
+    tl_stream = &strm;
+    for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
+      if (!strm.awaitRequest(seconds(keep_alive_timeout_sec_))) break;
+      strm.startRequest(steady_clock::now() + kRequestDeadline);
+      size_t written = strm.bytesWritten();
+      bool closed = false;
+      ok = process_request(strm, left == 1, closed, nullptr);
+      if (strm.limitHit() != RequestLimit::kNone) {
+        if (strm.bytesWritten() == written) writeLimitReply(strm, strm.limitHit());
+        break;  // the rest of the request is unread: this connection cannot go on
+      }
+      if (!ok || closed) break;
+    }
+    tl_stream = nullptr;
+  }
+  ::shutdown(sock, SHUT_RDWR);
+  ::close(sock);
+  return ok;
+}
 
 Status UnixHttpServer::bindUnix(const std::string& path, int mode) {
   sockaddr_un addr{};

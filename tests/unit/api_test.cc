@@ -10,6 +10,7 @@
 
 #include "driver/driver.h"
 #include "kernel/fake_kernel.h"
+#include "plugin/decode.h"
 #include "tests/support/temp_dir.h"
 
 using namespace weft;
@@ -347,4 +348,48 @@ TEST_F(ApiTest, UnknownPathsAndOversizedBodies) {
   auto b = call("/NetworkDriver.CreateNetwork", big, 413);
   EXPECT_NE(b["Err"].get<std::string>().find("1 MiB"), std::string::npos);
   EXPECT_TRUE(driver_->networks().empty());
+}
+
+// Deeply nested JSON is refused on the text, before a tree is built: a tree
+// 100k levels deep overflowed the stack when copied (issue 10 finding 4).
+TEST_F(ApiTest, DeeplyNestedBodiesAreRefusedNamingTheLimit) {
+  const size_t deep = 100000;
+  std::string arrays = std::string(deep, '[') + std::string(deep, ']');
+  std::string objects;
+  for (size_t i = 0; i < deep; ++i) objects += "{\"a\":";
+  objects += "1" + std::string(deep, '}');
+  const std::string limit = std::to_string(plugin::kMaxJsonDepth) + " levels";
+  auto refused = [&](const std::string& path, const std::string& body) {  // (bodies too big to print)
+    auto r = api_->handle(path, body);
+    EXPECT_EQ(r.status, 200) << path;
+    auto j = Json::parse(r.body, nullptr, false);
+    const char* field = path.rfind("/IpamDriver.", 0) == 0 ? "Error" : "Err";
+    ASSERT_TRUE(j.is_object() && j.contains(field)) << path << " -> " << r.body.substr(0, 200);
+    EXPECT_NE(j[field].get<std::string>().find(limit), std::string::npos) << path << ": " << j[field];
+  };
+  for (const std::string& inner : {arrays, objects}) {
+    refused("/NetworkDriver.CreateNetwork",
+            "{\"NetworkID\":\"" + kNid + "\",\"Options\":{\"x\":" + inner + "}}");
+    refused("/NetworkDriver.CreateEndpoint",
+            "{\"NetworkID\":\"" + kNid + "\",\"EndpointID\":\"" + kEid + "\",\"Interface\":" + inner + "}");
+    refused("/NetworkDriver.Join", "{\"NetworkID\":\"" + kNid + "\",\"Options\":" + inner + "}");
+    refused("/IpamDriver.RequestPool", "{\"Options\":" + inner + "}");
+    refused("/Plugin.Activate", inner);
+    refused("/NetworkDriver.GetCapabilities", "{\"x\":" + inner + "}");
+  }
+  EXPECT_TRUE(driver_->networks().empty());
+  EXPECT_TRUE(driver_->endpoints().empty());
+}
+
+TEST_F(ApiTest, NestingUpToTheLimitIsDecodedAsUsual) {
+  auto nested = [](size_t levels) {  // `levels` arrays/objects in all, the body's own included
+    return "{\"NetworkID\":" + std::string(levels - 1, '[') + std::string(levels - 1, ']') + "}";
+  };
+  expectErr("/NetworkDriver.FreeNetwork", nested(plugin::kMaxJsonDepth), "must be a string");
+  expectErr("/NetworkDriver.FreeNetwork", nested(plugin::kMaxJsonDepth + 1),
+            std::to_string(plugin::kMaxJsonDepth) + " levels");
+  // Brackets inside strings are not nesting.
+  EXPECT_EQ(plugin::jsonDepth(R"({"a":"[[[{{{\"[[["})", 10), 1u);
+  EXPECT_EQ(plugin::jsonDepth(R"([[1],[[2]]])", 10), 3u);
+  EXPECT_EQ(plugin::jsonDepth(std::string(1000, '['), 10), 11u);
 }

@@ -141,3 +141,27 @@ TEST(Config, BadValuesAreClearErrors) {
   EXPECT_NE(parse({}, {"WEFT_LOG_LEVEL=loud"}).error().message.find("WEFT_LOG_LEVEL"), std::string::npos);
   EXPECT_FALSE(parse({"positional"}).ok());
 }
+
+// A key on the command line is overwritten in argv, which is what
+// /proc/<pid>/cmdline shows (issue 10 finding 8); other flags are untouched.
+TEST(Config, KeyFlagsAreScrubbedFromArgv) {
+  std::vector<std::string> args = {"weft-plugin",     "--key",       "secret-one",
+                                   "--key-file",      "/etc/weft/k", "--KEY=secret-two",
+                                   "--socket=/s.sock"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  auto c = plugin::parseConfig(static_cast<int>(argv.size()), argv.data(), {});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->key, "secret-two");
+  EXPECT_TRUE(plugin::scrubSecretArgs(static_cast<int>(argv.size()), argv.data()));
+  EXPECT_STREQ(argv[2], "xxxxxxxxxx");
+  EXPECT_STREQ(argv[4], "/etc/weft/k");
+  EXPECT_STREQ(argv[5], "--KEY=xxxxxxxxxx");
+  EXPECT_STREQ(argv[6], "--socket=/s.sock");
+  EXPECT_EQ(c->key, "secret-two");  // parsed before: the value is kept
+  std::vector<std::string> plain = {"weft-plugin", "--key-file", "/k", "--socket", "--key"};
+  std::vector<char*> pargv;
+  for (auto& a : plain) pargv.push_back(a.data());
+  EXPECT_FALSE(plugin::scrubSecretArgs(3, pargv.data()));
+  EXPECT_STREQ(pargv[2], "/k");
+}

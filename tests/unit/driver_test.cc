@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -599,4 +600,46 @@ TEST_F(DriverTest, AFailedStateWriteUndoesAddressChanges) {
   auto six = driver_->requestAddress(pool->poolId, "10.10.0.6", {});
   ASSERT_TRUE(six.ok()) << six.error().message;
   EXPECT_TRUE(driver_->releasePool(pool->poolId).ok());
+}
+
+// The host veth is wh + the ID's first 11 characters, unique on the host:
+// two endpoints sharing them are refused at CreateEndpoint even on different
+// networks, not only at Join (issue 10 finding 12).
+TEST_F(DriverTest, EndpointsSharingTheVethPrefixAcrossNetworksAreRefusedAtCreate) {
+  ASSERT_TRUE(driver_->createNetwork(net(id('a'), "10.1.0.0/24")).ok());
+  ASSERT_TRUE(driver_->createNetwork(net(id('b'), "10.2.0.0/24")).ok());
+  const std::string first = "0123456789a" + id('c', 53), second = "0123456789a" + id('d', 53);
+  ASSERT_EQ(hostVethName(first), hostVethName(second));
+  ASSERT_TRUE(driver_->createEndpoint(ep(id('a'), first, "10.1.0.2/24")).ok());
+  auto clash = driver_->createEndpoint(ep(id('b'), second, "10.2.0.2/24"));
+  ASSERT_FALSE(clash.ok());
+  EXPECT_EQ(clash.error().code, EEXIST);
+  EXPECT_NE(clash.error().message.find("first 11 characters"), std::string::npos) << clash.error().message;
+  EXPECT_NE(clash.error().message.find(first.substr(0, 12)), std::string::npos) << clash.error().message;
+  EXPECT_EQ(driver_->endpointCount(), 1u);
+  ASSERT_TRUE(restart().ok());  // nothing of it was stored
+  EXPECT_EQ(driver_->endpointCount(), 1u);
+  EXPECT_TRUE(driver_->join(id('a'), first, "").ok());
+  EXPECT_TRUE(driver_->createEndpoint(ep(id('b'), "0123456789b" + id('d', 53), "10.2.0.2/24")).ok());
+}
+
+// kill -9 in the middle of a state write leaves state.json.tmp.<pid>; the
+// next start removes it, and only temp files of writers that are gone
+// (issue 10 finding 12).
+TEST_F(DriverTest, StartRemovesTempFilesOfWritersThatAreGone) {
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);  // a pid that no longer runs
+  const std::string dead = std::to_string(child), alive = std::to_string(::getppid());
+  const std::vector<std::string> stale = {"state.json.tmp." + dead, "state.json.v1.tmp." + dead};
+  const std::vector<std::string> kept = {"state.json.tmp." + alive, "other.json.tmp." + dead,
+                                         "state.json.tmp.x" + dead, "state.json.vx.tmp." + dead};
+  for (const auto& f : stale) ASSERT_TRUE(writeFileAtomic(dir_ / f, "{\"half\":").ok());
+  for (const auto& f : kept) ASSERT_TRUE(writeFileAtomic(dir_ / f, "x").ok());
+  ASSERT_TRUE(driver_->createNetwork(net(id('a'))).ok());
+  ASSERT_TRUE(restart().ok());
+  for (const auto& f : stale) EXPECT_NE(::access((dir_ / f).c_str(), F_OK), 0) << f << " is still there";
+  for (const auto& f : kept) EXPECT_EQ(::access((dir_ / f).c_str(), F_OK), 0) << f << " was removed";
+  EXPECT_EQ(driver_->networks().size(), 1u);
 }
