@@ -50,7 +50,7 @@ PeerOps diffEntries(const PeerEntries& have, const PeerEntries& want) {
   auto diffMap = [](const std::map<std::string, std::string>& h, const std::map<std::string, std::string>& w,
                     auto& del, auto& add) {
     for (const auto& [k, v] : h)
-      if (const auto* x = lookup(w, k); !x || *x != v) del.emplace_back(k, v);
+      if (!w.count(k)) del.emplace_back(k, v);
     for (const auto& [k, v] : w)
       if (const auto* x = lookup(h, k); !x || *x != v) add.emplace_back(k, v);
   };
@@ -68,8 +68,38 @@ PeerOps diffEntries(const PeerEntries& have, const PeerEntries& want) {
 PeerTable::PeerTable(kernel::Kernel& kernel, std::string selfVtep, Options options)
     : kernel_(kernel), self_(std::move(selfVtep)), options_(options) {}
 
-void PeerTable::touchLocked(const std::string& identity) {
-  if (auto it = sandboxes_.find(identity); it != sandboxes_.end()) it->second.changed = true;
+namespace {
+std::vector<std::string> ipsOf(const EndpointRecord& r) {
+  std::vector<std::string> v;
+  for (const auto* cidr : {&r.ipv4, &r.ipv6})
+    if (auto ip = ipOf(*cidr); !ip.empty()) v.push_back(ip);
+  return v;
+}
+}  // namespace
+
+void PeerTable::claimLocked(const EndpointRecord& r, bool add) {
+  Claims& c = claims_[r.network];
+  auto claim = [&](auto& byKey, const std::string& key, const std::string& value) {
+    auto& who = byKey[key];
+    if (add)
+      who[r.endpoint] = value;
+    else if (who.erase(r.endpoint) && who.empty())
+      byKey.erase(key);
+  };
+  const auto ips = ipsOf(r);
+  for (const auto& ip : ips) claim(c.ips, ip, r.mac);
+  claim(c.macs, r.mac, r.vtep);
+  if (add)
+    ++c.vteps[r.vtep];
+  else if (--c.vteps[r.vtep] <= 0)
+    c.vteps.erase(r.vtep);
+  if (auto it = sandboxes_.find(r.network); it != sandboxes_.end()) {
+    Sandbox& s = it->second;
+    s.changed = true;
+    s.dirty.ips.insert(ips.begin(), ips.end());
+    s.dirty.macs.insert(r.mac);
+    s.dirty.vteps.insert(r.vtep);
+  }
 }
 
 bool PeerTable::apply(const EndpointRecord& r, RecordState state) {
@@ -77,17 +107,23 @@ bool PeerTable::apply(const EndpointRecord& r, RecordState state) {
   std::lock_guard<std::mutex> lk(mu_);
   auto& table = records_[r.network];
   const std::pair<std::string, std::string> key{r.network, r.endpoint};
+  auto it = table.find(r.endpoint);
   if (state == RecordState::kWithdrawn) {
     confirmed_.erase(key);
-    if (!table.erase(r.endpoint)) return false;
-    touchLocked(r.network);
+    if (it == table.end()) return false;
+    claimLocked(it->second, false);
+    table.erase(it);
     return true;
   }
   confirmed_[key] = session_;
-  auto [it, added] = table.try_emplace(r.endpoint, r);
-  if (!added && it->second == r) return false;  // nothing new
-  it->second = r;
-  touchLocked(r.network);
+  if (it != table.end()) {
+    if (it->second == r) return false;  // nothing new
+    claimLocked(it->second, false);
+    it->second = r;
+  } else {
+    table.emplace(r.endpoint, r);
+  }
+  claimLocked(r, true);
   return true;
 }
 
@@ -108,8 +144,8 @@ std::vector<EndpointRecord> PeerTable::forgetUnconfirmed() {
       }
       if (c != confirmed_.end()) confirmed_.erase(c);
       gone.push_back(it->second);
+      claimLocked(it->second, false);
       it = table.erase(it);
-      touchLocked(identity);
     }
   }
   return gone;
@@ -203,15 +239,58 @@ void record(PeerEntries& have, const PeerOps& done) {
 
 }  // namespace
 
-std::vector<PeerTable::Work> PeerTable::snapshotLocked(bool onlyDue) {
+PeerOps PeerTable::dirtyOpsLocked(const std::string& identity, Sandbox& s) {
+  PeerOps ops;
+  const Claims* c = lookup(claims_, identity);
+  // The value the greatest endpoint id claims (desiredEntries' rule), if any.
+  auto wanted = [](const std::map<std::string, std::map<std::string, std::string>>* byKey,
+                   const std::string& key) -> const std::string* {
+    const auto* who = byKey ? lookup(*byKey, key) : nullptr;
+    return who && !who->empty() ? &who->rbegin()->second : nullptr;
+  };
+  auto diffKeys = [](const std::set<std::string>& keys, auto want,
+                     const std::map<std::string, std::string>& have, auto& del, auto& add) {
+    for (const auto& k : keys) {
+      const std::string* w = want(k);
+      const std::string* h = lookup(have, k);
+      if (w && (!h || *h != *w))
+        add.emplace_back(k, *w);
+      else if (!w && h)
+        del.emplace_back(k, *h);
+    }
+  };
+  diffKeys(
+      s.dirty.ips, [&](const std::string& k) { return wanted(c ? &c->ips : nullptr, k); }, s.have.neigh,
+      ops.delNeigh, ops.addNeigh);
+  diffKeys(
+      s.dirty.macs, [&](const std::string& k) { return wanted(c ? &c->macs : nullptr, k); }, s.have.fdb,
+      ops.delFdb, ops.addFdb);
+  for (const auto& v : s.dirty.vteps) {
+    bool w = c && c->vteps.count(v), h = s.have.flood.count(v);
+    if (w && !h) ops.addFlood.push_back(v);
+    if (!w && h) ops.delFlood.push_back(v);
+  }
+  s.dirty = {};
+  return ops;
+}
+
+std::vector<PeerTable::Work> PeerTable::dueWorkLocked() {
   static const std::map<std::string, EndpointRecord> kNone;
   std::vector<Work> work;
   const auto now = std::chrono::steady_clock::now();
   for (auto& [identity, s] : sandboxes_) {
-    if (onlyDue && !s.changed && !(s.failing && now >= s.retryAt)) continue;
-    if (onlyDue) s.changed = false;
-    const auto* recs = lookup(records_, identity);
-    work.push_back({identity, s.where, s.generation, s.have, desiredEntries(recs ? *recs : kNone)});
+    if (!s.changed && !(s.failing && now >= s.retryAt)) continue;
+    s.changed = false;
+    PeerOps ops;
+    if (s.full) {
+      const auto* recs = lookup(records_, identity);
+      ops = diffEntries(s.have, desiredEntries(recs ? *recs : kNone));
+      s.full = false;
+      s.dirty = {};
+    } else {
+      ops = dirtyOpsLocked(identity, s);
+    }
+    work.push_back({identity, s.where, s.generation, std::move(ops)});
   }
   return work;
 }
@@ -221,11 +300,11 @@ PeerTable::SyncResult PeerTable::sync() {
   std::vector<Work> work;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    work = snapshotLocked(true);
+    work = dueWorkLocked();
   }
   SyncResult result;
-  for (const auto& w : work) {  // no lock held: the kernel may be slow
-    Applied a = program(kernel_, w.where, diffEntries(w.have, w.want));  // (nothing to do is a success too)
+  for (const auto& w : work) {                     // no lock held: the kernel may be slow
+    Applied a = program(kernel_, w.where, w.ops);  // (nothing to do is a success too)
     result.applied += a.done.size();
     result.failed += a.failed;
     std::lock_guard<std::mutex> lk(mu_);
@@ -240,6 +319,7 @@ PeerTable::SyncResult PeerTable::sync() {
       s.backoff = s.failing ? std::min(options_.maxRetry, s.backoff * 2) : options_.firstRetry;
       s.retryAt = std::chrono::steady_clock::now() + s.backoff;
       s.failing = true;
+      s.full = true;  // the retry looks at every key
     } else if (s.failing) {
       LOG_INFO("peers", "entries in " << w.where.netns << " programmed after retrying");
       s.failing = false;
@@ -250,10 +330,20 @@ PeerTable::SyncResult PeerTable::sync() {
 
 size_t PeerTable::pruneStale() {
   std::lock_guard<std::mutex> serial(syncMu_);
-  std::vector<Work> work;
+  struct Prune {
+    std::string identity;
+    PeerSandbox where;
+    uint64_t generation;
+    PeerEntries want;
+  };
+  std::vector<Prune> work;
   {
+    static const std::map<std::string, EndpointRecord> kNone;
     std::lock_guard<std::mutex> lk(mu_);
-    work = snapshotLocked(false);
+    for (const auto& [identity, s] : sandboxes_) {
+      const auto* recs = lookup(records_, identity);
+      work.push_back({identity, s.where, s.generation, desiredEntries(recs ? *recs : kNone)});
+    }
   }
   size_t removed = 0;
   for (const auto& w : work) {
@@ -286,6 +376,7 @@ size_t PeerTable::pruneStale() {
     if (it == sandboxes_.end() || it->second.generation != w.generation) continue;
     it->second.have = std::move(present);  // the kernel's word; sync() adds what is missing
     it->second.changed = true;
+    it->second.full = true;
   }
   if (removed) LOG_INFO("peers", "removed " << removed << " stale neighbour/fdb entries");
   return removed;

@@ -41,8 +41,9 @@ struct PeerEntries {
 // answer does not depend on arrival order.
 PeerEntries desiredEntries(const std::map<std::string, EndpointRecord>& records);
 
-// Kernel operations that turn `have` into `want`, removals first (so a
-// changed entry is removed, then added anew).
+// Kernel operations that turn `have` into `want`: removals of what goes,
+// then adds of what is new or changed (an add replaces the kernel's entry
+// for that key in place).
 struct PeerOps {
   std::vector<std::pair<std::string, std::string>> delNeigh, addNeigh;  // IP, MAC
   std::vector<std::pair<std::string, std::string>> delFdb, addFdb;      // MAC, VTEP
@@ -105,6 +106,10 @@ class PeerTable {
   size_t pending() const;
 
  private:
+  // Keys of a sandbox's entries that records changed since its last sync.
+  struct PeerKeys {
+    std::set<std::string> ips, macs, vteps;
+  };
   struct Sandbox {
     PeerSandbox where;
     PeerEntries have;     // what sync() has programmed there
@@ -113,18 +118,31 @@ class PeerTable {
     std::chrono::milliseconds backoff{0};
     bool failing = false;  // the last sync left something unprogrammed
     bool changed = true;   // records or attach changed since the last sync
+    bool full = true;      // diff everything (after attach, prune or a failure), not only `dirty`
+    PeerKeys dirty;
   };
-  void touchLocked(const std::string& identity);
-  // A sandbox's state as of now, to program or prune without the lock.
+  // Who claims each key of a network's entries, so one record's change is
+  // programmed by looking at its own keys only (not the whole network).
+  struct Claims {
+    std::map<std::string, std::map<std::string, std::string>> ips;   // IP -> endpoint -> MAC
+    std::map<std::string, std::map<std::string, std::string>> macs;  // MAC -> endpoint -> VTEP
+    std::map<std::string, int> vteps;                                // VTEP -> records
+  };
+  // Under mu_: r's claims are added (or removed), and its keys marked dirty
+  // in its network's sandbox.
+  void claimLocked(const EndpointRecord& r, bool add);
+  // Under mu_: the operations that bring the dirty keys of `s` in line.
+  PeerOps dirtyOpsLocked(const std::string& identity, Sandbox& s);
+  // A sandbox's work, done without the lock.
   struct Work {
     std::string identity;
     PeerSandbox where;
     uint64_t generation;
-    PeerEntries have, want;
+    PeerOps ops;
   };
-  // Under mu_: every attached sandbox, or (onlyDue) those changed or due for
-  // a retry -- which then count as no longer changed.
-  std::vector<Work> snapshotLocked(bool onlyDue);
+  // Under mu_: the work of every sandbox changed or due for a retry, which
+  // then count as no longer changed.
+  std::vector<Work> dueWorkLocked();
 
   kernel::Kernel& kernel_;
   const std::string self_;
@@ -135,6 +153,7 @@ class PeerTable {
   std::map<std::string, std::map<std::string, EndpointRecord>> records_;
   std::map<std::pair<std::string, std::string>, uint64_t> confirmed_;  // -> session
   uint64_t session_ = 0;
+  std::map<std::string, Claims> claims_;      // identity -> who claims what
   std::map<std::string, Sandbox> sandboxes_;  // identity -> its sandbox
   uint64_t generation_ = 0;
 };

@@ -59,7 +59,7 @@ TEST(PeerRules, TwoRecordsClaimingOneAddressTheGreaterEndpointIdWins) {
   EXPECT_EQ(want, desiredEntries(byId({a, b})));
 }
 
-TEST(PeerRules, DiffRemovesFirstAndChangesAreARemoveAndAnAdd) {
+TEST(PeerRules, DiffRemovesWhatGoesAndAddsWhatIsNewOrChanged) {
   PeerEntries have{{{"10.10.0.2", "02:00:00:00:00:01"}, {"10.10.0.9", "02:00:00:00:00:09"}},
                    {{"02:00:00:00:00:01", "198.18.0.2"}, {"02:00:00:00:00:09", "198.18.0.9"}},
                    {"198.18.0.2", "198.18.0.9"}};
@@ -68,9 +68,11 @@ TEST(PeerRules, DiffRemovesFirstAndChangesAreARemoveAndAnAdd) {
                    {"198.18.0.2", "198.18.0.3"}};
   auto ops = diffEntries(have, want);
   using P = std::vector<std::pair<std::string, std::string>>;
-  EXPECT_EQ(ops.delNeigh, (P{{"10.10.0.2", "02:00:00:00:00:01"}, {"10.10.0.9", "02:00:00:00:00:09"}}));
+  // A changed key is one add (the kernel replaces the entry in place), not a
+  // removal and an add.
+  EXPECT_EQ(ops.delNeigh, (P{{"10.10.0.9", "02:00:00:00:00:09"}}));
   EXPECT_EQ(ops.addNeigh, (P{{"10.10.0.2", "02:00:00:00:00:02"}}));
-  EXPECT_EQ(ops.delFdb, (P{{"02:00:00:00:00:01", "198.18.0.2"}, {"02:00:00:00:00:09", "198.18.0.9"}}));
+  EXPECT_EQ(ops.delFdb, (P{{"02:00:00:00:00:09", "198.18.0.9"}}));
   EXPECT_EQ(ops.addFdb, (P{{"02:00:00:00:00:01", "198.18.0.3"}, {"02:00:00:00:00:02", "198.18.0.2"}}));
   EXPECT_EQ(ops.delFlood, (std::vector<std::string>{"198.18.0.9"}));
   EXPECT_EQ(ops.addFlood, (std::vector<std::string>{"198.18.0.3"}));
