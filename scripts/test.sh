@@ -5,7 +5,9 @@
 #      throwaway namespaces, gossip, end-to-end with real dockerd hosts),
 #   3. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs
 #      the unit, kernel and gossip tests under them,
-#   4. builds the libFuzzer target and fuzzes request handling for a bounded time.
+#   4. builds the libFuzzer targets and fuzzes request handling and the
+#      sidecar's IPC messages (as the privileged plugin decodes them) for a
+#      bounded time.
 # Exits non-zero if anything fails. Needs root (kernel and Docker tests).
 #
 # Environment: WEFT_FUZZ_SECONDS (default 60), WEFT_SKIP_E2E=1 to skip the
@@ -79,21 +81,28 @@ if [[ ${WEFT_SKIP_ASAN:-0} != 1 ]]; then
   unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 
-if [[ ${WEFT_SKIP_FUZZ:-0} != 1 ]]; then
-  step "libFuzzer: request decoding and handling, ${fuzz_seconds}s"
-  CC=clang CXX=clang++ cmake -G Ninja -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DWEFT_FUZZ=ON -DWEFT_TESTS=ON >/dev/null
-  ninja -C build-fuzz -j "$jobs" weft_fuzz_api
-  corpus="$logdir/corpus"
+# fuzz TARGET LABEL SECONDS [SEED_DIR] : a bounded libFuzzer run of TARGET
+# (built in build-fuzz), counted as one test.
+fuzz() {
+  local target=$1 label=$2 seconds=$3 seeds=${4:-} corpus="$logdir/corpus-$1" rc
   mkdir -p "$corpus"
-  cp tests/fuzz/corpus/* "$corpus"/
+  [[ -z $seeds ]] || cp "$seeds"/* "$corpus"/
   set +e
-  build-fuzz/bin/weft_fuzz_api -max_total_time="$fuzz_seconds" -max_len="$fuzz_max_len" -print_final_stats=1 \
+  "build-fuzz/bin/$target" -max_total_time="$seconds" -max_len="$fuzz_max_len" -print_final_stats=1 \
     "$corpus" 2>&1 | tail -n 15
   rc=${PIPESTATUS[0]}
   set -e
-  record "libFuzzer (${fuzz_seconds}s)" "$rc"
+  record "libFuzzer: $label (${seconds}s)" "$rc"
   if [[ $rc -eq 0 ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+}
+
+if [[ ${WEFT_SKIP_FUZZ:-0} != 1 ]]; then
+  step "libFuzzer: request decoding and handling (${fuzz_seconds}s), the sidecar's IPC messages ($((fuzz_seconds / 2))s)"
+  CC=clang CXX=clang++ cmake -G Ninja -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DWEFT_FUZZ=ON -DWEFT_TESTS=ON >/dev/null
+  ninja -C build-fuzz -j "$jobs" weft_fuzz_api weft_fuzz_ipc
+  fuzz weft_fuzz_api "requests" "$fuzz_seconds" tests/fuzz/corpus
+  fuzz weft_fuzz_ipc "IPC messages" "$((fuzz_seconds / 2))"
 fi
 
 step "summary"
