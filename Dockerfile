@@ -36,6 +36,7 @@ FROM deps AS build
 WORKDIR /src
 # The sources (what .dockerignore lets in, less the entrypoint's).
 COPY CMakeLists.txt ./
+COPY cluster cluster
 COPY common common
 COPY kernel kernel
 COPY driver driver
