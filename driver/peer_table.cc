@@ -163,8 +163,10 @@ std::vector<EndpointRecord> PeerTable::records() const {
 
 void PeerTable::attach(const std::string& identity, const PeerSandbox& where) {
   std::lock_guard<std::mutex> lk(mu_);
-  Sandbox& s = sandboxes_[identity];
-  s = Sandbox{where, {}, ++generation_};
+  Sandbox fresh;  // nothing known to be programmed; everything to diff
+  fresh.where = where;
+  fresh.generation = ++generation_;
+  sandboxes_[identity] = std::move(fresh);
 }
 
 void PeerTable::detach(const std::string& identity) {

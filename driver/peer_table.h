@@ -112,8 +112,8 @@ class PeerTable {
   };
   struct Sandbox {
     PeerSandbox where;
-    PeerEntries have;     // what sync() has programmed there
-    uint64_t generation;  // attach() count: results of an older attach are dropped
+    PeerEntries have;         // what sync() has programmed there
+    uint64_t generation = 0;  // attach() count: results of an older attach are dropped
     std::chrono::steady_clock::time_point retryAt{};
     std::chrono::milliseconds backoff{0};
     bool failing = false;  // the last sync left something unprogrammed
