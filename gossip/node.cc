@@ -60,8 +60,15 @@ void GossipNode::stop() {
 
 void GossipNode::join(const std::vector<std::string>& seedAddrs) {
   std::vector<std::string> nets(localNetworks_.begin(), localNetworks_.end());
-  for (const auto& s : seedAddrs)
-    if (s != cfg_.addr) requestSync(s, nets);
+  for (const auto& s : seedAddrs) {
+    if (s == cfg_.addr) continue;
+    // A (re)join happens when this node is new or alone: whoever answers at
+    // the seed may be a newer boot than the one last heard there, which
+    // would refuse packets sealed for the old one -- and cannot tell a
+    // stream's sender where to learn better. Seal for "any boot" (0).
+    if (auto id = addrIds_.find(s); id != addrIds_.end()) peerEpochs_.erase(id->second);
+    requestSync(s, nets);
+  }
 }
 
 void GossipNode::leave() {
@@ -458,6 +465,7 @@ void GossipNode::memberChanged(const Member& m, MemberState previous, bool isNew
     return out;
   };
   if (down) {
+    peerEpochs_.erase(m.id);  // it may come back as a new boot: seal for any boot until heard
     auto affected = ownedActive();
     suspendOwner(table_, m.id);
     if (!cfg_.reportDeadAsInactive && m.state == MemberState::kDead) {

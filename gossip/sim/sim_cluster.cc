@@ -57,8 +57,9 @@ void SimCluster::crash(size_t i) {
   hosts_[i].node->stop();
 }
 
-void SimCluster::restart(size_t i) {
+void SimCluster::restart(size_t i, bool rejoin) {
   create(i, keyring_);
+  if (!rejoin) return;
   for (size_t s = 0; s < hosts_.size(); ++s)
     if (s != i && up(s)) {
       join(i, {s});

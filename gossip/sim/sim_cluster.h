@@ -26,8 +26,10 @@ class SimCluster {
   // then runs until every node sees every other alive or `deadline` passes.
   bool bootstrap(size_t n, Duration settle);
 
-  void crash(size_t i);    // no leave: it just stops answering
-  void restart(size_t i);  // new process: fresh state, higher epoch, rejoins via node 0 (or 1)
+  void crash(size_t i);  // no leave: it just stops answering
+  // New process: fresh state, higher epoch; rejoins via node 0 (or 1) unless
+  // `rejoin` is false (it was the others' seed and has no seed of its own).
+  void restart(size_t i, bool rejoin = true);
   void leave(size_t i);
 
   size_t size() const { return hosts_.size(); }

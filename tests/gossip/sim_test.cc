@@ -306,6 +306,28 @@ TEST(Sim, RestartedReceiversAndSendersAreHeardAtOnceWithoutFalseDeaths) {
   EXPECT_TRUE(f.cluster.membershipConverged());
 }
 
+// The seed itself crashes, is declared dead, and restarts with no seed of its
+// own (as h1 of a cluster whose PEERS name only h1). The others, alone, keep
+// re-joining it (weft-gossip does every 2 s); they must not seal those joins
+// for its previous boot, which the new one refuses without being able to
+// tell a stream's sender.
+TEST(Sim, ASeedRestartedAfterItWasDeclaredDeadIsRejoined) {
+  Fixture f(29);
+  ASSERT_TRUE(f.cluster.bootstrap(2, seconds(5)));
+  f.cluster.crash(0);
+  ASSERT_TRUE(f.net.runUntilTrue(
+      [&] { return f.cluster.countSeeing(f.cluster.id(0), {MemberState::kDead}) == 1; }, f.at(seconds(15))));
+  f.net.runFor(seconds(30));  // dead for a while, not yet reaped (60 s)
+  f.cluster.restart(0, /*rejoin=*/false);
+  bool converged = false;
+  for (int tick = 0; tick < 10 && !converged; ++tick) {
+    f.cluster.join(1, {0});
+    converged = f.net.runUntilTrue([&] { return f.cluster.membershipConverged(); }, f.at(seconds(2)));
+  }
+  EXPECT_TRUE(converged);
+  EXPECT_EQ(f.cluster.countSeeing(f.cluster.id(0), {MemberState::kAlive}), 1u);
+}
+
 TEST(Sim, WrongLabelIsCountedSeparately) {
   SimNetwork net(12);
   NodeConfig other = testConfig();
