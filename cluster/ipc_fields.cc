@@ -4,28 +4,6 @@
 
 namespace weft::cluster::ipc {
 
-size_t jsonDepth(std::string_view text) {
-  size_t depth = 0, deepest = 0;
-  bool inString = false, escaped = false;
-  for (char c : text) {
-    if (inString) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        inString = false;
-    } else if (c == '"') {
-      inString = true;
-    } else if (c == '{' || c == '[') {
-      deepest = std::max(deepest, ++depth);
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
 void Fields::fail(const std::string& key, const std::string& why) {
   if (error_.empty()) error_ = std::string(kind_) + ": field \"" + key + "\" " + why;
 }

@@ -18,10 +18,6 @@ namespace weft::cluster::ipc {
 using Json = nlohmann::json;
 using FormCheck = bool (*)(std::string_view);
 
-// Nesting depth of the JSON text (brackets outside strings), computed
-// without recursion; parsing is only attempted below a small bound.
-size_t jsonDepth(std::string_view text);
-
 class Fields {
  public:
   Fields(const Json& obj, std::string_view kind) : obj_(obj), kind_(kind) {}

@@ -6,6 +6,7 @@
 
 #include "cluster/ipc_channel.h"
 #include "cluster/ipc_fields.h"
+#include "common/json_depth.h"
 
 namespace weft::cluster::ipc {
 
@@ -262,7 +263,7 @@ Result<FromSidecar> decodeEvent(const Json& j, std::string_view event) {
 // The envelope: bounded depth, one JSON object, its kind under `kindKey`.
 Result<Json> parseEnvelope(std::string_view text, const char* kindKey, std::string* kind) {
   if (text.size() > kMaxMessage) return Error{EMSGSIZE, "message larger than " + std::to_string(kMaxMessage)};
-  if (jsonDepth(text) > kMaxNesting)
+  if (weft::jsonDepth(text, kMaxNesting) > kMaxNesting)
     return Error{EBADMSG, "message nested deeper than " + std::to_string(kMaxNesting) + " levels"};
   Json j = Json::parse(text, nullptr, false);
   if (j.is_discarded()) return Error{EBADMSG, "message is not JSON"};

@@ -2,6 +2,8 @@
 
 #include <cerrno>
 
+#include "common/json_depth.h"
+
 namespace weft::plugin {
 
 namespace {
@@ -13,38 +15,13 @@ Error wrongType(const char* key, const char* want, const Json& v) {
 }
 }  // namespace
 
-size_t jsonDepth(const std::string& text, size_t limit) {
-  size_t depth = 0, deepest = 0;
-  bool inString = false, escaped = false;
-  for (char c : text) {
-    if (inString) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        inString = false;
-      continue;
-    }
-    if (c == '"') {
-      inString = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > deepest) deepest = depth;
-      if (deepest > limit) return limit + 1;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
 Result<Json> parseBody(const std::string& body, bool allowEmpty) {
   bool blank = body.find_first_not_of(" \t\r\n") == std::string::npos;
   if (blank) {
     if (allowEmpty) return Json::object();
     return Error{EINVAL, "request body is empty; expected a JSON object"};
   }
-  if (jsonDepth(body, kMaxJsonDepth) > kMaxJsonDepth)
+  if (weft::jsonDepth(body, kMaxJsonDepth) > kMaxJsonDepth)
     return Error{EINVAL, "request body nests arrays/objects more than " + std::to_string(kMaxJsonDepth) +
                              " levels deep (the most weft accepts)"};
   Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);

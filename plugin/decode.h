@@ -23,11 +23,6 @@ enum class Need { kRequired, kOptional };
 // stack. Checked on the text, before any tree is built.
 inline constexpr size_t kMaxJsonDepth = 64;
 
-// The nesting depth of the arrays and objects in `text`, stopping as soon as
-// it passes `limit` (then returns limit + 1). Brackets inside strings do not
-// count; the text need not be valid JSON.
-size_t jsonDepth(const std::string& text, size_t limit);
-
 // Parses a request body. An empty body is {} when `allowEmpty`, an error
 // otherwise; the top level must be a JSON object nesting at most
 // kMaxJsonDepth levels.

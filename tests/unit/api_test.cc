@@ -8,6 +8,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "common/json_depth.h"
 #include "driver/driver.h"
 #include "kernel/fake_kernel.h"
 #include "plugin/decode.h"
@@ -389,7 +390,7 @@ TEST_F(ApiTest, NestingUpToTheLimitIsDecodedAsUsual) {
   expectErr("/NetworkDriver.FreeNetwork", nested(plugin::kMaxJsonDepth + 1),
             std::to_string(plugin::kMaxJsonDepth) + " levels");
   // Brackets inside strings are not nesting.
-  EXPECT_EQ(plugin::jsonDepth(R"({"a":"[[[{{{\"[[["})", 10), 1u);
-  EXPECT_EQ(plugin::jsonDepth(R"([[1],[[2]]])", 10), 3u);
-  EXPECT_EQ(plugin::jsonDepth(std::string(1000, '['), 10), 11u);
+  EXPECT_EQ(weft::jsonDepth(R"({"a":"[[[{{{\"[[["})", 10), 1u);
+  EXPECT_EQ(weft::jsonDepth(R"([[1],[[2]]])", 10), 3u);
+  EXPECT_EQ(weft::jsonDepth(std::string(1000, '['), 10), 11u);
 }
