@@ -16,6 +16,28 @@ cmd_weft_start() {
   local h
   h="$(norm_host "${1:-}")"
   shift
+  # `--key K` is taken out of the arguments and handed to weft-plugin as
+  # WEFT_KEY: a key on a command line is readable by every local user
+  # (/proc/<pid>/cmdline), and weft-plugin warns about it.
+  local key="" args=()
+  while (($#)); do
+    case $1 in
+      --key)
+        (($# >= 2)) || die "weft-start: --key needs a value"
+        key=$2
+        shift 2
+        ;;
+      --key=*)
+        key=${1#--key=}
+        shift
+        ;;
+      *)
+        args+=("$1")
+        shift
+        ;;
+    esac
+  done
+  set -- "${args[@]}"
   local bin="${WEFT_BIN:-$REPO/build/bin}/weft-plugin"
   [[ -x $bin ]] || die "weft-plugin not found at $bin (build it, or set WEFT_BIN)"
   local ns sock state logf pf addr p
@@ -28,11 +50,14 @@ cmd_weft_start() {
   if p="$(weft_pid "$h")"; then die "$h: weft-plugin already running (pid $p)"; fi
   mkdir -p "$state"
   rm -f "$sock"
-  echo "=== $(date -Is) weft-start $h: $bin $*" >>"$logf"
+  echo "=== $(date -Is) weft-start $h: $bin $*${key:+ (WEFT_KEY set)}" >>"$logf"
   # (the pid file holds nsenter's pid, which execs weft-plugin)
-  spawn_recording_pid "$pf" nsenter --net="/run/netns/$ns" -- \
-    "$bin" --socket "$sock" --state-dir "$state" --advertise-addr "$addr" "$@" \
-    </dev/null >>"$logf" 2>&1 &
+  (
+    [[ -z $key ]] || export WEFT_KEY="$key"
+    spawn_recording_pid "$pf" nsenter --net="/run/netns/$ns" -- \
+      "$bin" --socket "$sock" --state-dir "$state" --advertise-addr "$addr" "$@" \
+      </dev/null >>"$logf" 2>&1
+  ) &
   local launcher=$! deadline
   deadline=$(($(now_ms) + ${WEFT_START_TIMEOUT:-30} * 1000))
   until [[ -S $sock ]] && curl -sf --max-time 2 --unix-socket "$sock" -d '{}' http://x/Plugin.Activate >/dev/null 2>&1; do
