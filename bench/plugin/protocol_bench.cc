@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/proc_info.h"
 #include "common/unix_http_client.h"
 
 using Clock = std::chrono::steady_clock;
@@ -46,13 +47,7 @@ bool okReply(const weft::Result<weft::HttpResponse>& r) {
   return r.ok() && r->status == 200 && r->body.find("\"Err") == std::string::npos;
 }
 
-long rssKiB(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
-}
+using weft::bench::rssKiB;
 
 double pct(std::vector<double>& v, double p) {
   if (v.empty()) return 0;
