@@ -183,6 +183,10 @@ int main(int argc, char** argv) {
       setenv("WEFT_ADVERTISE_ADDR", "127.0.0.1", 1);
       setenv("WEFT_GOSSIP_PORT", std::to_string(gossipPort).c_str(), 1);
       setenv("WEFT_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 1);
+      // The stopped sidecar must stay the stopped one for the whole phase,
+      // however long --seconds is (the plugin replaces one that does not
+      // answer for SIDECAR_DEADLINE).
+      setenv("WEFT_SIDECAR_DEADLINE", "3600", 1);
     }
     execl(bin.c_str(), bin.c_str(), "--fake-kernel", "--log-level", "error", "--socket", sock.c_str(),
           "--state-dir", (dir + "/state").c_str(), static_cast<char*>(nullptr));
