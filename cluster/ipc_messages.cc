@@ -123,6 +123,7 @@ Json toJson(const WithdrawMsg& m) {
 }
 Json toJson(const SeedsMsg& m) { return {{"op", "seeds"}, {"seeds", m.seeds}}; }
 Json toJson(const StatusRequest&) { return {{"op", "status"}}; }
+Json toJson(const PingMsg& m) { return {{"op", "ping"}, {"seq", m.seq}}; }
 
 Json toJson(const ReadyEvent& m) {
   return {{"event", "ready"}, {"id", m.id}, {"keyFingerprint", m.keyFingerprint}};
@@ -150,6 +151,7 @@ Json toJson(const StatusEvent& m) {
           {"restarts", m.restarts}};
 }
 Json toJson(const ErrorEvent& m) { return {{"event", "error"}, {"message", m.message}}; }
+Json toJson(const PongEvent& m) { return {{"event", "pong"}, {"seq", m.seq}}; }
 
 // Never throws: text that is not UTF-8 (it may come from other hosts) is
 // replaced, not refused.
@@ -192,6 +194,12 @@ Result<ToSidecar> decodeOp(const Json& j, std::string_view op) {
     return ToSidecar{m};
   }
   if (op == "status") return ToSidecar{StatusRequest{}};
+  if (op == "ping") {
+    PingMsg m;
+    f.u64("seq", &m.seq);
+    if (!f.ok()) return f.status().error();
+    return ToSidecar{m};
+  }
   return Error{EBADMSG, "unknown op \"" + std::string(op.substr(0, 32)) + "\""};
 }
 
@@ -254,6 +262,12 @@ Result<FromSidecar> decodeEvent(const Json& j, std::string_view event) {
   if (event == "error") {
     ErrorEvent m;
     f.str("message", &m.message, kMaxText, true);
+    if (!f.ok()) return f.status().error();
+    return FromSidecar{m};
+  }
+  if (event == "pong") {
+    PongEvent m;
+    f.u64("seq", &m.seq);
     if (!f.ok()) return f.status().error();
     return FromSidecar{m};
   }

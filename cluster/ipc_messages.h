@@ -9,8 +9,10 @@
 //            (so the join already says which networks this node carries, and
 //            no message grows with the number of endpoints)
 //   sidecar: ReadyEvent, then RecordEvents as remote endpoints come and go
-//   plugin:  PublishMsg / WithdrawMsg / SeedsMsg / StatusRequest at any time
-//   sidecar: StatusEvent for each StatusRequest; ErrorEvent before it exits
+//   plugin:  PublishMsg / WithdrawMsg / SeedsMsg / StatusRequest / PingMsg
+//            at any time after ReadyEvent
+//   sidecar: StatusEvent for each StatusRequest, PongEvent for each PingMsg;
+//            ErrorEvent before it exits
 //
 // Decoding is validation. The sidecar parses untrusted packets and is the
 // part privilege separation assumes may be compromised, so the privileged
@@ -70,7 +72,16 @@ struct SeedsMsg {  // join through more seeds
 struct StatusRequest {
   bool operator==(const StatusRequest&) const = default;
 };
-using ToSidecar = std::variant<ConfigMsg, PublishMsg, StartMsg, WithdrawMsg, SeedsMsg, StatusRequest>;
+// Liveness: the sidecar's event loop answers each with a PongEvent of the
+// same seq, so an answer proves the loop still turns (not merely that the
+// process exists): a stopped, deadlocked or livelocked sidecar stays silent
+// and the supervisor replaces it.
+struct PingMsg {
+  uint64_t seq = 0;
+  bool operator==(const PingMsg&) const = default;
+};
+using ToSidecar =
+    std::variant<ConfigMsg, PublishMsg, StartMsg, WithdrawMsg, SeedsMsg, StatusRequest, PingMsg>;
 
 // ---- sidecar -> plugin ----
 
@@ -111,7 +122,11 @@ struct ErrorEvent {  // fatal: the sidecar exits after it
   std::string message;
   bool operator==(const ErrorEvent&) const = default;
 };
-using FromSidecar = std::variant<ReadyEvent, RecordEvent, StatusEvent, ErrorEvent>;
+struct PongEvent {
+  uint64_t seq = 0;
+  bool operator==(const PongEvent&) const = default;
+};
+using FromSidecar = std::variant<ReadyEvent, RecordEvent, StatusEvent, ErrorEvent, PongEvent>;
 
 // Bounds a decoder enforces (an encoder's input is trusted).
 inline constexpr size_t kMaxName = 256;   // ids, network identities, labels, hosts

@@ -20,11 +20,14 @@ class ChildSidecar : public Sidecar {
     ::close(fd_);
   }
   int fd() const override { return fd_; }
+  pid_t pid() const override { return pid_; }
+  // SIGCONT after SIGTERM: a stopped process would otherwise keep the
+  // SIGTERM pending and wait() would never return.
   void terminate() override {
-    std::lock_guard<std::mutex> lk(mu_);
-    if (!reaped_) ::kill(pid_, SIGTERM);  // never a pid that may have been reused
-    ::shutdown(fd_, SHUT_RDWR);
+    signal(SIGTERM);
+    signal(SIGCONT);
   }
+  void kill() override { signal(SIGKILL); }
   std::string wait() override {
     // Wait without reaping, then reap under the lock terminate() takes.
     siginfo_t si{};
@@ -41,6 +44,12 @@ class ChildSidecar : public Sidecar {
   }
 
  private:
+  void signal(int sig) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!reaped_) ::kill(pid_, sig);  // never a pid that may have been reused
+    ::shutdown(fd_, SHUT_RDWR);
+  }
+
   const pid_t pid_;
   const int fd_;
   std::mutex mu_;
@@ -55,8 +64,10 @@ Result<SidecarPtr> ProcessLauncher::launch() {
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
     return Error::fromErrno(errno, "socketpair");
   std::string self = std::to_string(::getpid());
-  const char* argv[] = {binary_.c_str(), "--ipc-fd",        "3",    "--parent-pid", self.c_str(),
-                        "--log-level",   logLevel_.c_str(), nullptr};
+  std::string uid = std::to_string(uid_), gid = std::to_string(gid_);
+  const char* argv[] = {
+      binary_.c_str(),   "--ipc-fd", "3",         "--parent-pid", self.c_str(), "--log-level",
+      logLevel_.c_str(), "--uid",    uid.c_str(), "--gid",        gid.c_str(),  nullptr};
   pid_t pid = ::fork();
   if (pid == 0) {
     // Only async-signal-safe calls until exec.

@@ -44,6 +44,7 @@ void Supervisor::start() {
   supervisor_ = std::thread([this] { superviseLoop(); });
   sender_ = std::thread([this] { senderLoop(); });
   pruner_ = std::thread([this] { prunerLoop(); });
+  watchdog_ = std::thread([this] { watchdogLoop(); });
 }
 
 void Supervisor::stop() {
@@ -55,13 +56,23 @@ void Supervisor::stop() {
   }
   cv_.notify_all();
   sendCv_.notify_all();
-  for (auto* t : {&supervisor_, &sender_, &pruner_})
+  for (auto* t : {&supervisor_, &sender_, &pruner_, &watchdog_})
     if (t->joinable()) t->join();
 }
 
 int Supervisor::restarts() const {
   std::lock_guard<std::mutex> lk(mu_);
   return restarts_;
+}
+
+int Supervisor::livenessKills() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return livenessKills_;
+}
+
+pid_t Supervisor::sidecarPid() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return sidecar_ ? sidecar_->pid() : -1;
 }
 
 uint64_t Supervisor::refusedMessages() const {
@@ -173,12 +184,22 @@ bool Supervisor::spawn() {
     for (const auto& [k, r] : published_) endpoints.push_back(r);
     sidecar_ = sc;
     ready_ = false;
+    killedForSilence_ = false;
+    aliveLocked();
   }
   // Our endpoints before it joins, so the join's sync carries our networks;
   // one message each, so no message grows with the number of endpoints.
+  // Each send that returns proves the sidecar takes them (once the socket
+  // buffer is full a send waits for it to read): a long configuration is
+  // progress, not silence.
   Status st = ipc::send(sc->fd(), ipc::encode(cfg));
-  for (size_t i = 0; st && i < endpoints.size(); ++i)
+  for (size_t i = 0; st && i < endpoints.size(); ++i) {
     st = ipc::send(sc->fd(), ipc::encode(ipc::PublishMsg{endpoints[i]}));
+    if (st && i % 64 == 63) {
+      std::lock_guard<std::mutex> lk(mu_);
+      aliveLocked();
+    }
+  }
   if (st) st = ipc::send(sc->fd(), ipc::encode(ipc::StartMsg{}));
   if (!st) LOG_WARN("gossip", "cannot configure weft-gossip: " << st.error().message);
   return true;
@@ -221,6 +242,7 @@ void Supervisor::handle(const ipc::FromSidecar& m) {
     std::lock_guard<std::mutex> lk(mu_);
     ready_ = true;
     ++readyGen_;
+    aliveLocked();
     // What changed between the configuration and now goes out next.
     for (const auto& [k, r] : published_) dirty_.insert(k);
     for (const auto& [k, r] : told_) dirty_.insert(k);
@@ -230,7 +252,11 @@ void Supervisor::handle(const ipc::FromSidecar& m) {
     std::lock_guard<std::mutex> lk(mu_);
     lastStatus_ = *st;
     ++statusGen_;
+    aliveLocked();
     cv_.notify_all();
+  } else if (std::holds_alternative<ipc::PongEvent>(m)) {
+    std::lock_guard<std::mutex> lk(mu_);
+    aliveLocked();
   } else if (const auto* err = std::get_if<ipc::ErrorEvent>(&m)) {
     LOG_ERROR("gossip", "weft-gossip: " << err->message);
   }
@@ -302,6 +328,35 @@ void Supervisor::superviseLoop() {
     std::unique_lock<std::mutex> lk(mu_);
     cv_.wait_for(lk, backoff, [&] { return stopping_; });
     backoff = std::min(backoff * 2, opts_.backoffMax);
+  }
+}
+
+void Supervisor::watchdogLoop() {
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    if (cv_.wait_for(lk, opts_.livenessInterval, [&] { return stopping_; })) return;
+    if (!sidecar_ || killedForSilence_) continue;
+    SidecarPtr sc = sidecar_;
+    auto silent = duration_cast<milliseconds>(steady_clock::now() - lastAlive_);
+    if (silent > opts_.livenessDeadline) {
+      killedForSilence_ = true;
+      ++livenessKills_;
+      lk.unlock();
+      // The supervise loop sees its channel close and restarts it as usual.
+      LOG_WARN("gossip", "weft-gossip (pid " << sc->pid() << ") has shown no sign of life for "
+                                             << silent.count() << " ms (deadline "
+                                             << opts_.livenessDeadline.count()
+                                             << " ms): stopped, deadlocked or spinning; killing it");
+      sc->kill();
+      lk.lock();
+      continue;
+    }
+    if (!ready_) continue;  // before ready it reads only its configuration
+    uint64_t seq = ++pingSeq_;
+    lk.unlock();
+    // Never waits: a full channel is the silence this measures.
+    ipc::send(sc->fd(), ipc::encode(ipc::PingMsg{seq}), ipc::SendMode::kNonBlocking);
+    lk.lock();
   }
 }
 

@@ -6,6 +6,13 @@
 // * Process: if the sidecar dies it is restarted with backoff (doubling from
 //   backoffInitial to backoffMax, back to the start after it ran healthyAfter);
 //   its death never touches the kernel, so established traffic keeps flowing.
+// * Liveness: a sidecar that is alive but does nothing (stopped by a signal,
+//   deadlocked, spinning) is as useless as a dead one and harder to see. A
+//   ready sidecar is pinged every livenessInterval; one that shows no sign
+//   of life (a pong, a status, its ready, or taking the next message of its
+//   configuration) for livenessDeadline is killed (SIGKILL, by the pid this
+//   supervisor started) and restarted like any dead one, with the reason in
+//   the log. Pings never wait for room in the channel.
 // * Replay: a new sidecar is configured with every published endpoint, one
 //   message each, before it joins; what changes until it is ready is sent
 //   after.
@@ -52,6 +59,11 @@ struct SupervisorOptions {
   Millis healthyAfter{60000};
   Millis pruneAfterReady{15000};
   Millis prunePeriod{60000};
+  // A sidecar's event loop answers a ping within microseconds; 10 s is far
+  // beyond any scheduling delay on a loaded host yet well within the time a
+  // frozen sidecar's records would otherwise stay stale.
+  Millis livenessInterval{1000};
+  Millis livenessDeadline{10000};
 };
 
 class Supervisor : public driver::Cluster {
@@ -73,6 +85,10 @@ class Supervisor : public driver::Cluster {
   // filled in; an error when it is not running or does not answer in time.
   Result<ipc::StatusEvent> status(Millis timeout);
   int restarts() const;
+  // Sidecars killed because they stopped answering (each also a restart).
+  int livenessKills() const;
+  // The running sidecar's process id; -1 when there is none.
+  pid_t sidecarPid() const;
   // Messages from the sidecar refused as malformed, and records dropped
   // because this host does not carry their network.
   uint64_t refusedMessages() const;
@@ -86,6 +102,8 @@ class Supervisor : public driver::Cluster {
   void superviseLoop();
   void senderLoop();
   void prunerLoop();
+  void watchdogLoop();
+  void aliveLocked() { lastAlive_ = std::chrono::steady_clock::now(); }
   // Starts a sidecar and sends its configuration; false if it could not.
   bool spawn();
   void serve(const SidecarPtr& sidecar);  // until the channel closes
@@ -107,6 +125,12 @@ class Supervisor : public driver::Cluster {
   bool ready_ = false;
   uint64_t readyGen_ = 0;  // bumps at each ready
   int restarts_ = 0;
+  // Liveness of the current sidecar: the last sign of life, whether it was
+  // killed for lacking one (so it is killed once), the last ping's number.
+  std::chrono::steady_clock::time_point lastAlive_;
+  bool killedForSilence_ = false;
+  int livenessKills_ = 0;
+  uint64_t pingSeq_ = 0;
   // Desired state: what every sidecar must know.
   std::map<Key, ipc::Record> published_;
   std::map<std::string, int> carried_;  // network -> published endpoints on it
@@ -130,6 +154,7 @@ class Supervisor : public driver::Cluster {
   std::thread supervisor_;
   std::thread sender_;
   std::thread pruner_;
+  std::thread watchdog_;
 };
 
 }  // namespace weft::cluster

@@ -1,8 +1,13 @@
 #include "plugin/config.h"
 
+#include <pwd.h>
+
+#include <cctype>
 #include <cerrno>
+#include <cstring>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include "common/log.h"
 #include "driver/ip.h"
@@ -28,6 +33,11 @@ const std::vector<SettingInfo>& settings() {
        ""},
       {"SOCKET", "unix socket Docker dials", "/run/docker/plugins/weft.sock"},
       {"FAKE_KERNEL", "true: serve against the in-memory kernel shim (testing, no root)", "false"},
+      {"SIDECAR_USER",
+       "UID, UID:GID or a user name that weft-gossip runs as: its own, shared with no other process",
+       "65533"},
+      {"SIDECAR_DEADLINE",
+       "seconds weft-gossip may go without answering before it is killed and restarted (1-3600)", "10"},
   };
   return s;
 }
@@ -57,6 +67,36 @@ Result<uint64_t> number(const std::string& name, const std::string& v, uint64_t 
     return Error{EINVAL,
                  name + "=" + v + " is out of range (" + std::to_string(lo) + "-" + std::to_string(hi) + ")"};
   return n;
+}
+
+// "UID", "UID:GID" (numbers, which need no user database: the managed
+// plugin's rootfs has none) or a user name looked up with getpwnam (its
+// primary group). Never 0: root's ids would defeat the privilege drop.
+Result<std::pair<uint32_t, uint32_t>> sidecarUser(const std::string& v) {
+  constexpr uint64_t kMaxId = 4294967294;  // (uid_t)-1 means "unchanged" to setresuid
+  if (!v.empty() && std::isdigit(static_cast<unsigned char>(v[0]))) {
+    auto colon = v.find(':');
+    auto uid = number("SIDECAR_USER uid", v.substr(0, colon), 1, kMaxId);
+    if (!uid.ok()) return uid.error();
+    uint64_t gid = *uid;
+    if (colon != std::string::npos) {
+      auto g = number("SIDECAR_USER gid", v.substr(colon + 1), 1, kMaxId);
+      if (!g.ok()) return g.error();
+      gid = *g;
+    }
+    return std::pair<uint32_t, uint32_t>(static_cast<uint32_t>(*uid), static_cast<uint32_t>(gid));
+  }
+  if (v.empty() || v.size() > 64) return Error{EINVAL, "SIDECAR_USER must be UID, UID:GID or a user name"};
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  int err = ::getpwnam_r(v.c_str(), &pw, buf.data(), buf.size(), &found);
+  if (err != 0 || !found)
+    return Error{EINVAL, "SIDECAR_USER: no user \"" + v + "\" here" +
+                             (err ? std::string(": ") + std::strerror(err) : "") + " (give UID or UID:GID)"};
+  if (pw.pw_uid == 0 || pw.pw_gid == 0)
+    return Error{EINVAL, "SIDECAR_USER: \"" + v + "\" has uid or gid 0; weft-gossip must not run as root"};
+  return std::pair<uint32_t, uint32_t>(pw.pw_uid, pw.pw_gid);
 }
 
 Status apply(Config& c, const std::string& name, const std::string& v) {
@@ -113,6 +153,14 @@ Status apply(Config& c, const std::string& name, const std::string& v) {
   } else if (name == "SOCKET") {
     if (v.empty() || v.size() > 100) return Error{EINVAL, "SOCKET must be a path of at most 100 bytes"};
     c.socket = v;
+  } else if (name == "SIDECAR_USER") {
+    auto ids = sidecarUser(v);
+    if (!ids.ok()) return ids.error();
+    std::tie(c.sidecarUid, c.sidecarGid) = *ids;
+  } else if (name == "SIDECAR_DEADLINE") {
+    auto n = number(name, v, 1, 3600);
+    if (!n.ok()) return n.error();
+    c.sidecarDeadline = static_cast<uint32_t>(*n);
   } else if (name == "FAKE_KERNEL") {
     if (v == "" || v == "true" || v == "1")
       c.fakeKernel = true;

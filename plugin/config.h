@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/sidecar_launcher.h"
 #include "common/result.h"
 
 namespace weft::plugin {
@@ -24,6 +25,13 @@ struct Config {
   std::string netnsKeepDir;                              // NETNS_KEEP_DIR: second home of namespace mounts
   std::string socket = "/run/docker/plugins/weft.sock";  // SOCKET
   bool fakeKernel = false;                               // FAKE_KERNEL: in-memory kernel shim (testing)
+  // SIDECAR_USER: "UID", "UID:GID" or a user name; weft-gossip's own ids by
+  // default (cluster::kDefaultSidecarUid), never 0.
+  uint32_t sidecarUid = cluster::kDefaultSidecarUid;
+  uint32_t sidecarGid = cluster::kDefaultSidecarGid;
+  // SIDECAR_DEADLINE: seconds a running weft-gossip may go without answering
+  // before it is killed and restarted (cluster::SupervisorOptions).
+  uint32_t sidecarDeadline = 10;
   bool help = false;
   bool version = false;
 };

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -125,7 +126,10 @@ int run(int argc, char** argv) {
     so.config.keys = keys->keys;
     so.config.seeds = cfg->peers;
     so.port = cfg->gossipPort;
-    sidecars = std::make_unique<cluster::ProcessLauncher>(dir + "/weft-gossip", cfg->logLevel);
+    so.livenessDeadline = std::chrono::seconds(cfg->sidecarDeadline);
+    so.livenessInterval = std::min<cluster::Millis>(cluster::Millis(1000), so.livenessDeadline / 5);
+    sidecars = std::make_unique<cluster::ProcessLauncher>(dir + "/weft-gossip", cfg->logLevel,
+                                                          cfg->sidecarUid, cfg->sidecarGid);
     gossip = std::make_unique<cluster::Supervisor>(so, *sidecars, drv);
     gossip->start();
     drv.setCluster(gossip.get());

@@ -3,10 +3,15 @@
 // and bandwidth. Virtual time, fixed seeds: the numbers are reproducible.
 //
 // Usage: weft-gossip-sim-bench [--quick] [--only=1234]
+//        weft-gossip-sim-bench --nodes=N [--only=1234]
+// --nodes=N: every section at N nodes only, with the settings weft-gossip
+// itself runs with (NodeConfig's defaults, dead hosts' records kept), so the
+// numbers stand next to bench/gossip/scale_bench.sh's real processes.
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <random>
@@ -29,9 +34,16 @@ Key benchKey() {
   return k;
 }
 
+// --nodes: weft-gossip's own settings instead of the benchmark's.
+bool gDaemonConfig = false;
+
 // The settings the benchmark tunes and reports.
 NodeConfig benchConfig() {
   NodeConfig c;
+  if (gDaemonConfig) {
+    c.reportDeadAsInactive = false;  // as gossip/daemon/main.cc
+    return c;
+  }
   c.membership.probeInterval = milliseconds(200);
   c.membership.probeTimeout = milliseconds(100);
   c.membership.indirectChecks = 3;
@@ -283,11 +295,27 @@ void bandwidth(size_t n, double changesPerSecond, double loss, uint64_t seed) {
 int main(int argc, char** argv) {
   bool quick = false;
   std::string only;  // sections to run, e.g. "1" or "234"
+  size_t nodes = 0;  // --nodes=N: only N, with weft-gossip's settings
+  bool nodesGiven = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0)
       quick = true;
     else if (std::strncmp(argv[i], "--only=", 7) == 0)
       only = argv[i] + 7;
+    else if (std::strncmp(argv[i], "--nodes=", 8) == 0) {
+      nodes = std::strtoul(argv[i] + 8, nullptr, 10);
+      nodesGiven = true;
+    } else {
+      std::fprintf(stderr, "usage: weft-gossip-sim-bench [--quick] [--only=1234] [--nodes=N]\n");
+      return 2;
+    }
+  }
+  if (nodesGiven) {
+    if (nodes < 3 || nodes > 5000) {
+      std::fprintf(stderr, "--nodes must be 3-5000\n");
+      return 2;
+    }
+    gDaemonConfig = true;
   }
   auto want = [&](const char* s) { return only.empty() || only.find(s) != std::string::npos; };
   const auto wall0 = std::chrono::steady_clock::now();
@@ -305,6 +333,26 @@ int main(int argc, char** argv) {
       static_cast<long long>(cfg.eagerDelay.count() / 1000), cfg.retransmitMult,
       static_cast<long long>(cfg.antiEntropyInterval.count() / 1000000));
 
+  if (nodes) {
+    std::printf("N=%zu only, with weft-gossip's settings\n", nodes);
+    if (want("1")) {
+      std::printf("\n[1] new record -> 99%% / 100%% of nodes\n");
+      dissemination(nodes, {0.0}, 20, 100 + nodes);
+    }
+    if (want("2")) {
+      std::printf("\n[2] crash detection\n");
+      crashDetection(nodes, 5, 7);
+    }
+    if (want("3")) {
+      std::printf("\n[3] false dead declarations\n");
+      falsePositives(nodes, quick ? 2 : 5, 0.0, 11);
+    }
+    if (want("4")) {
+      std::printf("\n[4] bandwidth\n");
+      bandwidth(nodes, 0, 0.0, 21);
+    }
+    only = "-";  // the sections below are the fixed-N ones
+  }
   if (want("1")) {
     std::printf(
         "\n[1] new record -> 99%% / 100%% of nodes (targets at N=1000: 99%% <= 500 ms at 0%% loss, <= 1 s at "

@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/proc_info.h"
 #include "common/unix_http_client.h"
 
 using Clock = std::chrono::steady_clock;
@@ -46,13 +47,7 @@ bool okReply(const weft::Result<weft::HttpResponse>& r) {
   return r.ok() && r->status == 200 && r->body.find("\"Err") == std::string::npos;
 }
 
-long rssKiB(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
-}
+using weft::bench::rssKiB;
 
 double pct(std::vector<double>& v, double p) {
   if (v.empty()) return 0;
@@ -188,6 +183,10 @@ int main(int argc, char** argv) {
       setenv("WEFT_ADVERTISE_ADDR", "127.0.0.1", 1);
       setenv("WEFT_GOSSIP_PORT", std::to_string(gossipPort).c_str(), 1);
       setenv("WEFT_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 1);
+      // The stopped sidecar must stay the stopped one for the whole phase,
+      // however long --seconds is (the plugin replaces one that does not
+      // answer for SIDECAR_DEADLINE).
+      setenv("WEFT_SIDECAR_DEADLINE", "3600", 1);
     }
     execl(bin.c_str(), bin.c_str(), "--fake-kernel", "--log-level", "error", "--socket", sock.c_str(),
           "--state-dir", (dir + "/state").c_str(), static_cast<char*>(nullptr));

@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -22,6 +24,7 @@
 
 #include "cluster/ipc_channel.h"
 #include "cluster/ipc_messages.h"
+#include "cluster/sidecar_launcher.h"
 #include "common/log.h"
 #include "gossip/daemon/auth_audit.h"
 #include "gossip/daemon/event_loop.h"
@@ -101,17 +104,32 @@ EndpointRecord fromIpc(const ipc::Record& m) {
 int main(int argc, char** argv) {
   int ipc = 3;
   pid_t parent = 0;  // weft-plugin; 0: whoever started us
+  // Ids to drop to: weft-gossip's own (see cluster/sidecar_launcher.h).
+  long uid = cluster::kDefaultSidecarUid, gid = cluster::kDefaultSidecarGid;
+  auto id = [](const char* s, long* out) {
+    char* end = nullptr;
+    errno = 0;
+    long v = std::strtol(s, &end, 10);
+    if (errno || end == s || *end || v <= 0 || v >= 4294967295L) return false;
+    *out = v;
+    return true;
+  };
+  bool badId = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--ipc-fd") && i + 1 < argc)
       ipc = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--parent-pid") && i + 1 < argc)
       parent = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--uid") && i + 1 < argc)
+      badId |= !id(argv[++i], &uid);
+    else if (!std::strcmp(argv[i], "--gid") && i + 1 < argc)
+      badId |= !id(argv[++i], &gid);
     else if (!std::strcmp(argv[i], "--log-level") && i + 1 < argc) {
       log::Level l;
       if (log::parseLevel(argv[++i], &l)) log::setLevel(l);
     } else {
       std::fprintf(stderr,
-                   "usage: weft-gossip [--ipc-fd N] [--parent-pid P] [--log-level L]\n"
+                   "usage: weft-gossip [--ipc-fd N] [--parent-pid P] [--log-level L] [--uid U] [--gid G]\n"
                    "weft-gossip is started by weft-plugin; it is not run by hand.\n");
       return 2;
     }
@@ -122,6 +140,7 @@ int main(int argc, char** argv) {
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != parent) return 1;  // the plugin died before we got here
   signal(SIGPIPE, SIG_IGN);
+  if (badId) return fail(ipc, "--uid and --gid must be numbers from 1 to 4294967294");
 
   auto first = ipc::recv(ipc);
   if (!first.ok()) return fail(ipc, "no configuration from weft-plugin: " + first.error().message);
@@ -145,7 +164,8 @@ int main(int argc, char** argv) {
   SocketTransport sockets(loop);
   if (auto st = sockets.bind(cfg.bind); !st)
     return fail(ipc, "cannot listen for gossip on " + cfg.bind + ": " + st.error().message);
-  if (auto st = dropPrivileges(); !st) return fail(ipc, "cannot drop privileges: " + st.error().message);
+  if (auto st = dropPrivileges(static_cast<uid_t>(uid), static_cast<gid_t>(gid)); !st)
+    return fail(ipc, "cannot drop privileges: " + st.error().message);
   // Changing credentials clears the parent-death signal: set it again.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) return 1;
@@ -246,6 +266,8 @@ int main(int argc, char** argv) {
       for (const auto& s : more)
         if (std::find(seeds.begin(), seeds.end(), s) == seeds.end()) seeds.push_back(s);
       if (!more.empty()) node.join(more);
+    } else if (const auto* ping = std::get_if<ipc::PingMsg>(&*msg)) {
+      send(ipc, ipc::PongEvent{ping->seq});  // from the loop: proves it turns
     } else if (std::holds_alternative<ipc::StatusRequest>(*msg)) {
       ipc::StatusEvent st;
       st.id = nc.id;

@@ -9,14 +9,14 @@
 
 namespace weft::gossip {
 
-Status dropPrivileges() {
-  constexpr uid_t kNobody = 65534;
+Status dropPrivileges(uid_t uid, gid_t gid) {
+  if (uid == 0 || gid == 0) return Error{EINVAL, "weft-gossip must not run as uid or gid 0"};
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return Error::fromErrno(errno, "PR_SET_NO_NEW_PRIVS");
   if (::geteuid() == 0) {
     if (::setgroups(0, nullptr) != 0) return Error::fromErrno(errno, "setgroups");
-    if (::setresgid(kNobody, kNobody, kNobody) != 0) return Error::fromErrno(errno, "setresgid");
+    if (::setresgid(gid, gid, gid) != 0) return Error::fromErrno(errno, "setresgid");
     // Leaving uid 0 clears the permitted, effective and ambient capabilities.
-    if (::setresuid(kNobody, kNobody, kNobody) != 0) return Error::fromErrno(errno, "setresuid");
+    if (::setresuid(uid, uid, uid) != 0) return Error::fromErrno(errno, "setresuid");
   }
   // Check: no effective capability left.
   std::ifstream st("/proc/self/status");

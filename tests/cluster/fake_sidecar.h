@@ -8,8 +8,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -25,30 +28,49 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 
 class FakeSidecar : public cluster::Sidecar {
  public:
-  explicit FakeSidecar(int fd) : fd_(fd) {}
+  FakeSidecar(int fd, std::shared_ptr<std::atomic<bool>> killed) : fd_(fd), killed_(std::move(killed)) {}
   ~FakeSidecar() override { ::close(fd_); }
   int fd() const override { return fd_; }
+  pid_t pid() const override { return -1; }
   void terminate() override { ::shutdown(fd_, SHUT_RDWR); }
-  std::string wait() override { return "exit status 0"; }
+  void kill() override {
+    *killed_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+  }
+  std::string wait() override { return *killed_ ? "signal 9" : "exit status 0"; }
 
  private:
   const int fd_;
+  std::shared_ptr<std::atomic<bool>> killed_;
 };
 
 // The test's end of one fake sidecar's channel.
 class SidecarEnd {
  public:
   explicit SidecarEnd(int fd) : fd_(fd) {}
-  // The next message from the plugin, or nullopt after `timeout`.
+  // The next message from the plugin, or nullopt after `timeout`. Pings are
+  // answered here, as a live sidecar does, and not returned: a sidecar whose
+  // test stops calling next() falls silent.
   std::optional<cluster::ipc::ToSidecar> next(Millis timeout = Millis(5000)) {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return std::nullopt;
-    auto text = cluster::ipc::recv(fd_);
-    if (!text.ok()) return std::nullopt;
-    auto m = cluster::ipc::decodeToSidecar(*text);
-    if (!m.ok()) return std::nullopt;
-    return *m;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0))) != 1) return std::nullopt;
+      auto text = cluster::ipc::recv(fd_);
+      if (!text.ok()) return std::nullopt;
+      auto m = cluster::ipc::decodeToSidecar(*text);
+      if (!m.ok()) return std::nullopt;
+      if (const auto* ping = std::get_if<cluster::ipc::PingMsg>(&*m)) {
+        pings_++;
+        send(cluster::ipc::PongEvent{ping->seq});
+        continue;
+      }
+      return *m;
+    }
   }
+  // Pings answered by next() so far.
+  size_t pings() const { return pings_; }
   // Reads the configuration and the endpoints that follow it, up to StartMsg.
   struct Configuration {
     cluster::ipc::ConfigMsg config;
@@ -87,6 +109,7 @@ class SidecarEnd {
 
  private:
   int fd_;
+  size_t pings_ = 0;
 };
 
 class FakeLauncher : public cluster::SidecarLauncher {
@@ -102,8 +125,9 @@ class FakeLauncher : public cluster::SidecarLauncher {
     std::lock_guard<std::mutex> lk(mu_);
     ends_.push_back(sv[1]);
     times_.push_back(std::chrono::steady_clock::now());
+    killed_.push_back(std::make_shared<std::atomic<bool>>(false));
     cv_.notify_all();
-    return cluster::SidecarPtr(std::make_shared<FakeSidecar>(sv[0]));
+    return cluster::SidecarPtr(std::make_shared<FakeSidecar>(sv[0], killed_.back()));
   }
   // Waits for launch number n (from 0); nullopt if it does not come.
   std::optional<SidecarEnd> launched(size_t n, Millis timeout = Millis(5000)) {
@@ -116,6 +140,11 @@ class FakeLauncher : public cluster::SidecarLauncher {
     std::lock_guard<std::mutex> lk(mu_);
     ::close(ends_.at(n));
     ends_.at(n) = -1;
+  }
+  // Whether the supervisor killed the sidecar of launch n (Sidecar::kill).
+  bool killed(size_t n) {
+    std::lock_guard<std::mutex> lk(mu_);
+    return *killed_.at(n);
   }
   std::vector<SteadyTime> times() {
     std::lock_guard<std::mutex> lk(mu_);
@@ -131,6 +160,7 @@ class FakeLauncher : public cluster::SidecarLauncher {
   std::condition_variable cv_;
   std::vector<int> ends_;
   std::vector<SteadyTime> times_;
+  std::vector<std::shared_ptr<std::atomic<bool>>> killed_;
 };
 
 }  // namespace weft::test

@@ -67,6 +67,8 @@ TEST(IpcMessages, EveryMessageSurvivesItsEncoderAndDecoder) {
   roundTripToSidecar(WithdrawMsg{"name:blue", std::string(64, 'f')});
   roundTripToSidecar(SeedsMsg{{"198.18.0.9:7947"}});
   roundTripToSidecar(StatusRequest{});
+  roundTripToSidecar(PingMsg{0});
+  roundTripToSidecar(PingMsg{UINT64_MAX});
   roundTripFromSidecar(ReadyEvent{"198.18.0.1", "0badc0de"});
   roundTripFromSidecar(RecordEvent{true, kRecord, "198.18.0.2"});
   roundTripFromSidecar(RecordEvent{false, kRecord, "198.18.0.2"});
@@ -79,6 +81,17 @@ TEST(IpcMessages, EveryMessageSurvivesItsEncoderAndDecoder) {
                                    {{"packetsSent", 7}, {"forged", 1}},
                                    2});
   roundTripFromSidecar(ErrorEvent{"cannot drop privileges"});
+  roundTripFromSidecar(PongEvent{42});
+}
+
+TEST(IpcMessages, LivenessMessagesCarryANumber) {
+  EXPECT_FALSE(decodeFromSidecar(R"({"event":"pong"})").ok());
+  EXPECT_FALSE(decodeFromSidecar(R"({"event":"pong","seq":"7"})").ok());
+  EXPECT_FALSE(decodeFromSidecar(R"({"event":"pong","seq":-1})").ok());
+  EXPECT_FALSE(decodeToSidecar(R"({"op":"ping","seq":[1]})").ok());
+  auto pong = decodeFromSidecar(R"({"event":"pong","seq":7})");
+  ASSERT_TRUE(pong.ok()) << pong.error().message;
+  EXPECT_EQ(std::get<PongEvent>(*pong).seq, 7u);
 }
 
 TEST(IpcMessages, ValidRecordTemplateDecodes) {

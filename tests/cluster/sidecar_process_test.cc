@@ -1,16 +1,23 @@
 // The supervisor with the real weft-gossip binary on loopback: a host with
 // 5,000 joined endpoints gets a running sidecar (issue 10: the configuration
-// outgrew one IPC message at ~1,100 and the sidecar never became ready).
+// outgrew one IPC message at ~1,100 and the sidecar never became ready); the
+// sidecar runs as its own uid, which `nobody` cannot signal, and a frozen one
+// is replaced (finding 9).
 
 #include <arpa/inet.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <functional>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include "cluster/supervisor.h"
@@ -29,6 +36,43 @@ class NullSink : public driver::PeerSink {
   void beginResync() override {}
   size_t prunePeers() override { return 0; }
 };
+
+// Remote endpoint ids the sink was given as active.
+class RecordingSink : public driver::PeerSink {
+ public:
+  void applyRemote(const driver::EndpointRecord& r, driver::RecordState s) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (s == driver::RecordState::kActive) active_.insert(r.endpoint);
+  }
+  void beginResync() override {}
+  size_t prunePeers() override { return 0; }
+  bool has(const std::string& endpoint) {
+    std::lock_guard<std::mutex> lk(mu_);
+    return active_.count(endpoint) > 0;
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<std::string> active_;
+};
+
+// The "Uid:" or "Gid:" line of /proc/<pid>/status: real, effective, saved, fs.
+std::string idsOf(pid_t pid, const std::string& which) {
+  std::ifstream st("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(st, line))
+    if (line.rfind(which + ":", 0) == 0) return line.substr(which.size() + 1);
+  return "(no " + which + " line)";
+}
+
+bool eventually(const std::function<bool()>& pred, milliseconds timeout) {
+  auto deadline = steady_clock::now() + timeout;
+  while (steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return pred();
+}
 
 // A loopback port free for both TCP and UDP right now.
 uint16_t freePort() {
@@ -52,6 +96,8 @@ uint16_t freePort() {
 
 }  // namespace
 
+const std::string kKey = std::string(43, 'A') + "=";
+
 // A supervisor running the real weft-gossip on a free loopback port.
 class SidecarProcess : public ::testing::Test {
  protected:
@@ -60,7 +106,7 @@ class SidecarProcess : public ::testing::Test {
     ASSERT_NE(port_, 0);
     std::string addr = "127.0.0.1:" + std::to_string(port_);
     SupervisorOptions o;
-    o.config = {"127.0.0.1", addr, addr, "weft-test", {std::string(43, 'A') + "="}, {}};
+    o.config = {"127.0.0.1", addr, addr, "weft-test", {kKey}, {}};
     sup_ = std::make_unique<Supervisor>(o, launcher_, sink_);
   }
   // Polls the status until the sidecar answers and `until` holds.
@@ -131,4 +177,104 @@ TEST_F(SidecarProcess, StatusStaysWithinBoundsWhateverTheForgers) {
   EXPECT_EQ(st->authFailuresByHost.size(), gossip::kMaxAuditedSources);
   EXPECT_LE(st->authFailuresByHost.size(), ipc::kMaxList);
   EXPECT_EQ(sup_->refusedMessages(), 0u);
+}
+
+// Finding 9: as root, the sidecar drops to its own uid/gid (not nobody's),
+// so a `nobody` process can no longer stop it.
+TEST_F(SidecarProcess, RunsAsItsOwnUidThatNobodyCannotSignal) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (to drop privileges from)";
+  sup_->start();
+  ASSERT_TRUE(statusWhen([](const ipc::StatusEvent&) { return true; }).ok());
+  pid_t pid = sup_->sidecarPid();
+  ASSERT_GT(pid, 0);
+  const std::string own = std::to_string(kDefaultSidecarUid);
+  EXPECT_NE(kDefaultSidecarUid, 65534u);
+  EXPECT_EQ(idsOf(pid, "Uid"), "\t" + own + "\t" + own + "\t" + own + "\t" + own);
+  const std::string group = std::to_string(kDefaultSidecarGid);
+  EXPECT_EQ(idsOf(pid, "Gid"), "\t" + group + "\t" + group + "\t" + group + "\t" + group);
+  std::string groups = idsOf(pid, "Groups");
+  EXPECT_EQ(groups.find_first_not_of(" \t"), std::string::npos) << "supplementary groups:" << groups;
+  // A process of nobody's tries to stop it: EPERM (exit 0), not done (1).
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (::setgroups(0, nullptr) || ::setresgid(65534, 65534, 65534) || ::setresuid(65534, 65534, 65534))
+      ::_exit(2);
+    ::_exit(::kill(pid, SIGSTOP) != 0 && errno == EPERM ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "a nobody process could signal weft-gossip";
+  if (WEXITSTATUS(status) == 1) ::kill(pid, SIGCONT);  // (today's main) let it go on
+}
+
+TEST(SidecarUid, AnotherUidIsUsedWhenGiven) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (to drop privileges from)";
+  uint16_t port = freePort();
+  ASSERT_NE(port, 0);
+  std::string addr = "127.0.0.1:" + std::to_string(port);
+  SupervisorOptions o;
+  o.config = {"127.0.0.1", addr, addr, "weft-test", {kKey}, {}};
+  ProcessLauncher launcher{WEFT_GOSSIP_BIN, "error", 4242, 4343};
+  RecordingSink sink;
+  Supervisor sup(o, launcher, sink);
+  sup.start();
+  ASSERT_TRUE(eventually([&] { return sup.status(milliseconds(500)).ok(); }, seconds(20)));
+  pid_t pid = sup.sidecarPid();
+  EXPECT_EQ(idsOf(pid, "Uid"), "\t4242\t4242\t4242\t4242");
+  EXPECT_EQ(idsOf(pid, "Gid"), "\t4343\t4343\t4343\t4343");
+}
+
+// Finding 9, the other half: a frozen sidecar (SIGSTOP) is noticed, killed
+// and restarted, and remote records reach this host again.
+TEST(SidecarLiveness, AFrozenSidecarIsReplacedAndRecordsFlowAgain) {
+  uint16_t portA = freePort(), portB = freePort();
+  ASSERT_NE(portA, 0);
+  ASSERT_NE(portB, 0);
+  const std::string a = "127.0.0.1:" + std::to_string(portA), b = "127.0.0.1:" + std::to_string(portB);
+  const std::string network = "subnet:10.20.0.0/16";
+  auto endpoint = [&](char c, const std::string& ip) {
+    return driver::EndpointRecord{network, std::string(64, c),  ip + "/16",
+                                  "",      "02:42:0a:14:00:02", "127.0.0.1"};
+  };
+  SupervisorOptions oa, ob;
+  oa.config = {"node-a", a, a, "weft-test", {kKey}, {}};
+  ob.config = {"node-b", b, b, "weft-test", {kKey}, {a}};
+  ob.backoffInitial = milliseconds(100);
+  ob.livenessInterval = milliseconds(100);
+  ob.livenessDeadline = milliseconds(1500);
+  ProcessLauncher la{WEFT_GOSSIP_BIN, "error"}, lb{WEFT_GOSSIP_BIN, "error"};
+  RecordingSink sinkA, sinkB;
+  Supervisor supA(oa, la, sinkA), supB(ob, lb, sinkB);
+  supA.publish(endpoint('a', "10.20.0.2"));
+  supB.publish(endpoint('b', "10.20.0.3"));  // B carries the network
+  supA.start();
+  supB.start();
+  ASSERT_TRUE(eventually([&] { return sinkB.has(std::string(64, 'a')); }, seconds(20)));
+
+  // Running normally for several deadlines: answered pings, no kill.
+  std::this_thread::sleep_for(milliseconds(3500));
+  EXPECT_EQ(supB.livenessKills(), 0);
+  EXPECT_EQ(supB.restarts(), 0);
+
+  pid_t frozen = supB.sidecarPid();
+  ASSERT_GT(frozen, 0);
+  ASSERT_EQ(::kill(frozen, SIGSTOP), 0);
+  auto stoppedAt = steady_clock::now();
+  ASSERT_TRUE(eventually([&] { return supB.restarts() == 1; }, seconds(10)))
+      << "the frozen sidecar was not replaced";
+  auto took = steady_clock::now() - stoppedAt;
+  EXPECT_GE(took, milliseconds(1500 - 100));  // the last pong came up to one interval before
+  EXPECT_LE(took, milliseconds(1500 + 100 + 1500));
+  EXPECT_EQ(supB.livenessKills(), 1);
+  errno = 0;
+  EXPECT_NE(::kill(frozen, 0), 0);  // gone and reaped
+  EXPECT_EQ(errno, ESRCH);
+  ASSERT_TRUE(eventually([&] { return supB.sidecarPid() > 0 && supB.sidecarPid() != frozen; }, seconds(5)));
+
+  // Records flow again: a new endpoint at A reaches B through the new sidecar.
+  supA.publish(endpoint('c', "10.20.0.4"));
+  EXPECT_TRUE(eventually([&] { return sinkB.has(std::string(64, 'c')); }, seconds(20)));
+  EXPECT_TRUE(eventually([&] { return supB.status(milliseconds(500)).ok(); }, seconds(5)));
 }

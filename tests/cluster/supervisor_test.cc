@@ -386,3 +386,60 @@ TEST_F(SupervisorTest, ConfiguresASidecarWith5000EndpointsInBoundedMessages) {
   EXPECT_EQ(cfg.endpoints.size(), 5000u);
   EXPECT_LT(cfg.largestMessage, 1024u);
 }
+
+// Liveness (issue 10, finding 9): a sidecar that stops answering (stopped by
+// a signal, deadlocked, spinning) is killed and restarted within the
+// deadline, through the same restart and replay as a dead one.
+SupervisorOptions livenessOptions() {
+  SupervisorOptions o = fastOptions();
+  o.livenessInterval = milliseconds(20);
+  o.livenessDeadline = milliseconds(300);
+  return o;
+}
+
+TEST(SupervisorLiveness, KillsAndRestartsASidecarThatStopsAnswering) {
+  FakeLauncher launcher;
+  RecordingSink sink;
+  Supervisor sup{livenessOptions(), launcher, sink};
+  sup.publish(local(1));
+  sup.start();
+  auto first = readySidecar(launcher, 0);
+  ASSERT_TRUE(first);
+  // Answering its pings for three deadlines: it is left alone.
+  auto until = steady_clock::now() + milliseconds(900);
+  while (steady_clock::now() < until) first->next(milliseconds(10));
+  EXPECT_GT(first->pings(), 10u);
+  EXPECT_EQ(launcher.launches(), 1u);
+  EXPECT_EQ(sup.livenessKills(), 0);
+
+  // Silent from now on (the test stops reading its end).
+  auto silentSince = steady_clock::now();
+  auto second = launcher.launched(1, milliseconds(3000));
+  ASSERT_TRUE(second) << "a silent sidecar was not replaced";
+  auto took = launcher.times()[1] - silentSince;
+  EXPECT_GE(took, milliseconds(250));  // not before the deadline (less up to two ping intervals)
+  EXPECT_LE(took, milliseconds(300) + milliseconds(20) + milliseconds(40) + milliseconds(500));
+  EXPECT_TRUE(launcher.killed(0));
+  EXPECT_EQ(sup.livenessKills(), 1);
+  EXPECT_EQ(sup.restarts(), 1);
+  // The normal restart path: configuration with the endpoint, then ready.
+  auto cfg = second->readConfiguration();
+  ASSERT_TRUE(cfg.complete);
+  EXPECT_EQ(cfg.endpoints, std::vector<ipc::Record>{toIpc(local(1))});
+  ASSERT_TRUE(second->send(ipc::ReadyEvent{"198.18.0.1", "fp"}));
+  EXPECT_TRUE(eventually([&] { return sink.resyncs_ == 2; }));
+  sup.stop();
+}
+
+TEST(SupervisorLiveness, ASidecarThatNeverBecomesReadyIsReplaced) {
+  FakeLauncher launcher;
+  RecordingSink sink;
+  Supervisor sup{livenessOptions(), launcher, sink};
+  sup.start();
+  auto first = launcher.launched(0);
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(first->readConfiguration().complete);  // and then no ReadyEvent, no answer
+  ASSERT_TRUE(launcher.launched(1, milliseconds(3000)));
+  EXPECT_TRUE(launcher.killed(0));
+  EXPECT_EQ(sup.livenessKills(), 1);
+}

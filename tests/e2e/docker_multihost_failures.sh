@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # weft across three real dockerd hosts: failures of the control plane.
 #
-# * h2's weft-gossip is frozen (SIGSTOP; the plugin's supervisor does not see
-#   it die, so it does not restart it): h1 and h3 declare h2 dead and suspend
-#   its records -- kept programmed (h2's data plane still works, as during a
-#   restart or upgrade of weft there), shown with their host dead -- so h2's
-#   container stays reachable. SIGCONT: h2 refutes and is alive again.
+# * h2's weft-gossip runs as its own uid (65533, not nobody's 65534).
+# * h2's weft-gossip is frozen (SIGSTOP) for less than SIDECAR_DEADLINE: h1
+#   and h3 declare h2 dead and suspend its records -- kept programmed (h2's
+#   data plane still works, as during a restart or upgrade of weft there),
+#   shown with their host dead -- so h2's container stays reachable. SIGCONT:
+#   h2 refutes and is alive again, the same sidecar.
+# * h2's weft-gossip is frozen and left so: after SIDECAR_DEADLINE the plugin
+#   kills it (SIGKILL) and starts another, which rejoins; records converge.
 # * h2's weft-gossip is killed (SIGKILL) while h1's and h3's containers ping
 #   h2's: the plugin restarts it (weftctl peers: restarts >= 1), h2 stays a
 #   live member with its records, and not one packet is lost.
@@ -57,7 +60,9 @@ assert_no_loss() {
 }
 
 step "weft on three hosts, network n1 on each, c1/c2/c3 on h1/h2/h3"
-for h in "${HOSTS[@]}"; do weft_start_on "$h" "$KEY"; done
+# Long enough for the checks made while h2 is frozen, short enough to wait out.
+FREEZE_DEADLINE=15 # s (the checks while frozen take ~4 s)
+for h in "${HOSTS[@]}"; do weft_start_on "$h" "$KEY" --sidecar-deadline "$FREEZE_DEADLINE"; done
 for i in 1 2 3; do
   assert_ok dh "h$i" network create -d weft --ipam-driver weft --subnet 10.10.0.0/24 \
     --ip-range "10.10.0.$((i * 32))/27" n1
@@ -77,9 +82,10 @@ assert_eq 0 "$(gossip_restarts h2)" "sidecar restarts on h2 before anything happ
 # ---------------------------------------------------------------- SIGSTOP
 step "h2's weft-gossip frozen (SIGSTOP): h1 and h3 declare h2 dead and suspend its records"
 gpid="$(gossip_pid_on h2)"
-assert_eq "65534" "$(stat -c %u "/proc/$gpid")" "weft-gossip runs as nobody"
+assert_eq "65533:65533" "$(stat -c %u:%g "/proc/$gpid")" "weft-gossip runs as its own uid/gid, not nobody"
 kill -STOP "$gpid" # (if the test fails now, the bed's teardown kills it anyway)
 timer_start stop
+timer_start frozen
 wait_until 20 member_state_is h1 "$A2" dead
 wait_until 20 member_state_is h3 "$A2" dead
 log "h1 and h3 declared h2 dead $(timer_ms stop) ms after SIGSTOP"
@@ -96,6 +102,8 @@ ping_ok_on h1 c1 "${IP[c3]}"   # h1 <-> h3 unaffected
 assert_ok member_state_is h1 "$A3" alive
 
 step "SIGCONT: h2 is alive again and its records return"
+frozen_ms="$(timer_ms frozen)"
+((frozen_ms < FREEZE_DEADLINE * 1000)) || fail "the checks above took ${frozen_ms} ms, past SIDECAR_DEADLINE"
 kill -CONT "$gpid"
 timer_start cont
 wait_until 20 member_state_is h1 "$A2" alive
@@ -108,6 +116,28 @@ assert_eq "$gpid" "$(gossip_pid_on h2)" "the frozen sidecar was not replaced"
 assert_eq 0 "$(gossip_restarts h2)" "sidecar restarts on h2 after SIGSTOP/SIGCONT"
 ping_ok_on h1 c1 "${IP[c2]}"
 ping_ok_on h3 c3 "${IP[c2]}"
+ping_ok_on h2 c2 "${IP[c3]}"
+
+# ---------------------------------------------------------------- left frozen
+step "h2's weft-gossip frozen and left so: killed and replaced after SIDECAR_DEADLINE"
+gpid="$(gossip_pid_on h2)"
+kill -STOP "$gpid"
+timer_start frozen
+wait_until $((FREEZE_DEADLINE + 15)) grep -q "weft-gossip (pid $gpid) has shown no sign of life" "$TB_h2_WEFT_LOG"
+frozen_ms="$(timer_ms frozen)"
+log "h2's plugin gave up on its frozen weft-gossip after $frozen_ms ms (deadline ${FREEZE_DEADLINE} s)"
+((frozen_ms >= FREEZE_DEADLINE * 1000 - 1500)) || fail "killed after $frozen_ms ms, before the deadline"
+wait_until 10 gossip_running_on h2
+newpid="$(gossip_pid_on h2)"
+assert_ne "$gpid" "$newpid" "a new weft-gossip"
+assert_fails kill -0 "$gpid"
+assert_eq 1 "$(gossip_restarts h2)" "sidecar restarts on h2 after it was left frozen"
+wait_until 20 converged h1 h2 h3
+wait_until 10 known_at h1 c2
+wait_until 10 known_at h3 c2
+assert_ok known_at h2 c1 c3
+log "h2 converged again $(timer_ms frozen) ms after it was frozen"
+ping_ok_on h1 c1 "${IP[c2]}"
 ping_ok_on h2 c2 "${IP[c3]}"
 
 # ---------------------------------------------------------------- SIGKILL
@@ -124,7 +154,7 @@ wait_until 10 replies_grow "$out3" 10
 gpid="$(gossip_pid_on h2)"
 kill -KILL "$gpid"
 timer_start kill
-wait_until 10 eval '(($(gossip_restarts h2) >= 1))'
+wait_until 10 eval '(($(gossip_restarts h2) >= 2))'
 wait_until 10 gossip_running_on h2
 newpid="$(gossip_pid_on h2)"
 assert_ne "$gpid" "$newpid" "a new weft-gossip"
@@ -136,7 +166,7 @@ assert_ok known_at h3 c2
 assert_ok known_at h2 c1 c3
 assert_no_loss "$p1" "$out1" "$n" "ping c1 -> c2 across the sidecar kill"
 assert_no_loss "$p3" "$out3" "$n" "ping c3 -> c2 across the sidecar kill"
-assert_eq 1 "$(gossip_restarts h2)" "sidecar restarts on h2"
+assert_eq 2 "$(gossip_restarts h2)" "sidecar restarts on h2 (the frozen one, the killed one)"
 
 # ---------------------------------------------------------------- plugin kill -9
 step "h2's weft-plugin killed (kill -9) and restarted while c1 pings c2"

@@ -77,6 +77,30 @@ TEST(Config, DefaultsMatchTheDesign) {
   EXPECT_EQ(c->scope, "local");
   EXPECT_FALSE(c->fakeKernel);
   EXPECT_EQ(c->netnsKeepDir, "");  // legacy mode: nobody unmounts STATE_DIR
+  // weft-gossip's own ids, not nobody's (issue 10 finding 9).
+  EXPECT_EQ(c->sidecarUid, 65533u);
+  EXPECT_EQ(c->sidecarGid, 65533u);
+  EXPECT_EQ(c->sidecarDeadline, 10u);
+}
+
+TEST(Config, SidecarUserIsUidUidGidOrAName) {
+  auto c = parse({"--sidecar-user=4242"});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->sidecarUid, 4242u);
+  EXPECT_EQ(c->sidecarGid, 4242u);
+  c = parse({}, {"WEFT_SIDECAR_USER=4242:4343"});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->sidecarUid, 4242u);
+  EXPECT_EQ(c->sidecarGid, 4343u);
+  c = parse({"--sidecar-user=nobody"});  // every Debian system has it
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->sidecarUid, 65534u);
+  for (const char* bad :
+       {"0", "0:5", "5:0", "4294967295", "12x", "5:", "-1", "no-such-user-here", "root", ""}) {
+    auto r = parse({"--sidecar-user", bad});
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.error().message.find("SIDECAR_USER"), std::string::npos) << r.error().message;
+  }
 }
 
 TEST(Config, EveryDesignSettingIsAFlagAndAnEnvironmentVariable) {
@@ -91,7 +115,9 @@ TEST(Config, EveryDesignSettingIsAFlagAndAnEnvironmentVariable) {
                                                            {"LOG_LEVEL", "debug"},
                                                            {"STATE_DIR", "/s"},
                                                            {"SOCKET", "/x.sock"},
-                                                           {"NETNS_KEEP_DIR", "/run/keep"}};
+                                                           {"NETNS_KEEP_DIR", "/run/keep"},
+                                                           {"SIDECAR_USER", "7:8"},
+                                                           {"SIDECAR_DEADLINE", "30"}};
   std::vector<std::string> env;
   for (auto& [k, v] : vals) env.push_back("WEFT_" + k + "=" + v);
   auto viaEnv = parse({}, env);
@@ -119,6 +145,9 @@ TEST(Config, EveryDesignSettingIsAFlagAndAnEnvironmentVariable) {
     EXPECT_EQ(c->stateDir, "/s");
     EXPECT_EQ(c->socket, "/x.sock");
     EXPECT_EQ(c->netnsKeepDir, "/run/keep");
+    EXPECT_EQ(c->sidecarUid, 7u);
+    EXPECT_EQ(c->sidecarGid, 8u);
+    EXPECT_EQ(c->sidecarDeadline, 30u);
   }
 }
 
@@ -139,6 +168,8 @@ TEST(Config, BadValuesAreClearErrors) {
   EXPECT_NE(parse({"--state-dir=relative"}).error().message.find("absolute"), std::string::npos);
   EXPECT_NE(parse({"--netns-keep-dir=run/x"}).error().message.find("NETNS_KEEP_DIR"), std::string::npos);
   EXPECT_NE(parse({}, {"WEFT_LOG_LEVEL=loud"}).error().message.find("WEFT_LOG_LEVEL"), std::string::npos);
+  EXPECT_NE(parse({"--sidecar-deadline=0"}).error().message.find("out of range"), std::string::npos);
+  EXPECT_NE(parse({"--sidecar-deadline=3601"}).error().message.find("out of range"), std::string::npos);
   EXPECT_FALSE(parse({"positional"}).ok());
 }
 
