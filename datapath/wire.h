@@ -43,7 +43,7 @@ inline constexpr size_t kMinFrameSize = 14;
 inline constexpr size_t kMaxFrameSize = 9216;
 inline constexpr size_t kMaxBatchFrames = 64;
 // The largest UDP payload IPv4 carries; the sender also keeps within the
-// path MTU (mtu.h), this bounds what a receiver even looks at.
+// path MTU (mtu.h); this bounds what a receiver even looks at.
 inline constexpr size_t kMaxPacketSize = 65507;
 inline constexpr uint32_t kMaxVni = (1u << 24) - 1;
 
