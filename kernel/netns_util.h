@@ -8,25 +8,9 @@
 #include <utility>
 
 #include "common/result.h"
+#include "kernel/fd.h"
 
 namespace weft::kernel {
-
-// An owned file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept;
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd();
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
 
 // True when fd refers to a network namespace (nsfs, NS_GET_NSTYPE).
 bool isNetnsFd(int fd);

@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 fmt="${CLANG_FORMAT:-clang-format}"
 command -v "$fmt" >/dev/null || { echo "check-format: $fmt not found (scripts/install-deps.sh installs it)" >&2; exit 1; }
-mapfile -d '' files < <(find common cluster kernel driver gossip plugin weftctl tests bench packaging \
+mapfile -d '' files < <(find common cluster kernel driver datapath gossip plugin weftctl tests bench packaging \
   -type f \( -name '*.cc' -o -name '*.h' \) -print0 | sort -z)
 ((${#files[@]})) || { echo "check-format: no sources found" >&2; exit 1; }
 if [[ ${1:-} == --fix ]]; then

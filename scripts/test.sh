@@ -5,9 +5,9 @@
 #      throwaway namespaces, gossip, end-to-end with real dockerd hosts),
 #   3. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs
 #      the unit, kernel and gossip tests under them,
-#   4. builds the libFuzzer targets and fuzzes request handling and the
-#      sidecar's IPC messages (as the privileged plugin decodes them) for a
-#      bounded time.
+#   4. builds the libFuzzer targets and fuzzes request handling, the
+#      sidecar's IPC messages (as the privileged plugin decodes them) and the
+#      encrypted datapath's packet decoder for a bounded time.
 # Exits non-zero if anything fails. Needs root (kernel and Docker tests).
 #
 # Environment: WEFT_FUZZ_SECONDS (default 60), WEFT_SKIP_E2E=1 to skip the
@@ -97,12 +97,13 @@ fuzz() {
 }
 
 if [[ ${WEFT_SKIP_FUZZ:-0} != 1 ]]; then
-  step "libFuzzer: request decoding and handling (${fuzz_seconds}s), the sidecar's IPC messages ($((fuzz_seconds / 2))s)"
+  step "libFuzzer: request decoding and handling (${fuzz_seconds}s), the sidecar's IPC messages ($((fuzz_seconds / 2))s), datapath packets ($((fuzz_seconds / 3))s)"
   CC=clang CXX=clang++ cmake -G Ninja -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DWEFT_FUZZ=ON -DWEFT_TESTS=ON >/dev/null
-  ninja -C build-fuzz -j "$jobs" weft_fuzz_api weft_fuzz_ipc
+  ninja -C build-fuzz -j "$jobs" weft_fuzz_api weft_fuzz_ipc weft_fuzz_datapath
   fuzz weft_fuzz_api "requests" "$fuzz_seconds" tests/fuzz/corpus
   fuzz weft_fuzz_ipc "IPC messages" "$((fuzz_seconds / 2))"
+  fuzz weft_fuzz_datapath "datapath packets (before and after authentication)" "$((fuzz_seconds / 3))"
 fi
 
 step "summary"

@@ -1,0 +1,83 @@
+#pragma once
+// The datapath's I/O: moves frames between TAP queues (one per encrypted
+// network) and the datapath's UDP socket.
+//   TAP -> forwarding table -> seal (one packet per peer; head-end
+//   replication for flooded frames) -> sendmmsg
+//   recvmmsg -> open (authenticated or dropped) -> the network's TAP
+// Up to kBatch frames or datagrams per system call in each direction.
+//
+// The descriptors come from the kernel shim (kernel/tap.h); this file never
+// enters a namespace. One thread runs a loop and owns its Datapath: the
+// counters are read after stop() and join, or from that thread.
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "common/result.h"
+#include "datapath/datapath.h"
+
+namespace weft::datapath {
+
+struct IoCounters {
+  uint64_t tapFrames = 0;       // read from a TAP
+  uint64_t tapDropped = 0;      // unusable: too short/long, GSO without offloads, bad checksum offsets
+  uint64_t noRoute = 0;         // no peer to send to (empty flood list)
+  uint64_t udpSent = 0;         // datagrams sent
+  uint64_t udpSendErrors = 0;   // datagrams the socket refused (buffer full, unreachable)
+  uint64_t udpReceived = 0;     // datagrams received
+  uint64_t tapWritten = 0;      // frames delivered to a TAP
+  uint64_t tapWriteErrors = 0;  // frames the TAP refused
+  uint64_t noTap = 0;           // authenticated frames of a network without a TAP here
+};
+
+class DatapathLoop {
+ public:
+  static constexpr size_t kBatch = 32;
+
+  // `vnetHdrSize`: the virtio_net_hdr in front of every TAP frame: 10, or 0
+  // for none.
+  DatapathLoop(Datapath& dp, int udpFd, size_t vnetHdrSize);
+  ~DatapathLoop();
+  DatapathLoop(const DatapathLoop&) = delete;
+  DatapathLoop& operator=(const DatapathLoop&) = delete;
+
+  // The TAP queue of network `vni` (before run()). EEXIST if it has one.
+  Status addTap(uint32_t vni, int tapFd);
+
+  // Polls until stop(); an error only if poll itself fails.
+  Status run();
+  // From any thread.
+  void stop();
+
+  // One batch each way (what run() does on readiness); frames/datagrams moved.
+  size_t fromTap(uint32_t vni, int tapFd, Clock::time_point now);
+  size_t fromUdp(Clock::time_point now);
+
+  const IoCounters& counters() const { return io_; }
+
+ private:
+  struct Out;  // one datagram to send
+  void queue(const PeerAddr& to, uint32_t vni, std::span<const uint8_t> frame, Clock::time_point now);
+  void flush();
+
+  Datapath& dp_;
+  int udp_;
+  size_t vnetHdr_;
+  int stopFd_;
+  std::map<uint32_t, int> taps_;
+  std::vector<uint8_t> in_;                // one TAP frame
+  std::vector<std::vector<uint8_t>> out_;  // sealed datagrams waiting for sendmmsg
+  std::vector<PeerAddr> outTo_;
+  size_t outCount_ = 0;
+  std::vector<std::vector<uint8_t>> rx_;  // recvmmsg buffers
+  IoCounters io_;
+};
+
+// Completes a checksum the kernel left partial (VIRTIO_NET_HDR_F_NEEDS_CSUM):
+// the Internet checksum over frame[start..] stored at start + offset. False
+// when the offsets fall outside the frame.
+bool completeChecksum(std::span<uint8_t> frame, size_t start, size_t offset);
+
+}  // namespace weft::datapath
