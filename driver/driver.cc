@@ -45,11 +45,11 @@ Result<Subnet> checkSubnet(const IpamData& d, bool v6) {
   auto p = Prefix::parse(d.pool);
   const char* fam = v6 ? "IPv6Data" : "IPv4Data";
   if (!p) return Error{EINVAL, std::string(fam) + " Pool \"" + d.pool + "\" is not a valid CIDR"};
-  if (p->addr.v6 != v6)
+  if (p->addr.isV6() != v6)
     return Error{EINVAL, std::string(fam) + " Pool \"" + d.pool + "\" is of the wrong address family"};
   if (!d.gateway.empty()) {
     auto g = Prefix::parse(d.gateway);
-    if (!g || g->addr.v6 != v6 || !p->contains(g->addr))
+    if (!g || g->addr.isV6() != v6 || !p->contains(g->addr))
       return Error{EINVAL,
                    std::string(fam) + " Gateway \"" + d.gateway + "\" must be a CIDR inside Pool " + d.pool};
   }
@@ -202,7 +202,8 @@ SandboxSpec Driver::sandboxSpecLocked(const Network& n) const {
 Result<uint32_t> Driver::mtuFor(const NetworkOptions& o) const {
   auto under = kernel_.underlayMtu(cfg_.advertiseAddr);
   if (!under.ok()) return Error{under.code(), "cannot find the underlay MTU: " + under.error().message};
-  bool v6 = cfg_.advertiseAddr.find(':') != std::string::npos;
+  auto local = IpAddr::parse(cfg_.advertiseAddr);
+  bool v6 = local && local->isV6();
   uint32_t overhead = (v6 ? kVxlanOverheadV6 : kVxlanOverheadV4) + (o.encrypted ? kEspOverhead : 0);
   if (*under <= overhead + kMinMtu)
     return Error{EINVAL, "underlay MTU " + std::to_string(*under) + " is too small for VXLAN"};

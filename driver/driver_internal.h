@@ -5,8 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "common/ip.h"
+#include "common/mac.h"
 #include "common/result.h"
-#include "driver/ip.h"
 #include "driver/model.h"
 #include "kernel/types.h"
 
@@ -19,10 +20,10 @@ inline Error notFound(const std::string& what, const std::string& id) {
 // Docker's overlay derives a container's MAC from its IP: 02:42 + the IPv4
 // (or the last 4 bytes of the IPv6) address, unique as the address is.
 inline std::string macFromIp(const IpAddr& a) {
-  kernel::MacAddr m;
+  MacAddr m;
   m.bytes[0] = 0x02;
   m.bytes[1] = 0x42;
-  uint32_t low = static_cast<uint32_t>(a.value & 0xffffffffu);
+  uint32_t low = static_cast<uint32_t>(a.toU128() & 0xffffffffu);
   m.bytes[2] = static_cast<uint8_t>(low >> 24);
   m.bytes[3] = static_cast<uint8_t>(low >> 16);
   m.bytes[4] = static_cast<uint8_t>(low >> 8);
@@ -32,7 +33,7 @@ inline std::string macFromIp(const IpAddr& a) {
 
 inline std::string randomMac() {
   std::random_device rd;
-  kernel::MacAddr m;
+  MacAddr m;
   for (auto& b : m.bytes) b = static_cast<uint8_t>(rd());
   m.bytes[0] = (m.bytes[0] & 0xfe) | 0x02;  // unicast, locally administered
   return m.str();

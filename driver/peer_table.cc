@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "common/ip.h"
 #include "common/log.h"
-#include "driver/ip.h"
 
 namespace weft::driver {
 

@@ -36,7 +36,7 @@
 #include <string>
 #include <vector>
 
-#include "kernel/inet.h"
+#include "common/ip.h"
 #include "kernel/kernel.h"
 
 namespace weft::kernel {
@@ -108,14 +108,14 @@ class FakeKernel : public Kernel {
  private:
   struct Link {
     LinkInfo info;
-    Netns peerNs;             // veth only
-    std::string peerName;     // veth only
-    bool vxlanV6 = false;     // vxlan only: IPv6 local address
-    bool mtuByUser = false;   // bridge only
-    std::vector<Cidr> addrs;  // in the order added
+    Netns peerNs;               // veth only
+    std::string peerName;       // veth only
+    bool vxlanV6 = false;       // vxlan only: IPv6 local address
+    bool mtuByUser = false;     // bridge only
+    std::vector<Prefix> addrs;  // in the order added
   };
   struct StoredRoute {
-    Cidr dst;
+    Prefix dst;
     std::optional<IpAddr> gateway;
     std::string dev;  // resolved device
   };

@@ -23,8 +23,8 @@ Status FakeKernel::addAddress(const Netns& ns, const std::string& dev, const std
   if (!n) return n.error();
   auto l = linkLocked("addAddress", **n, dev);
   if (!l) return l.error();
-  for (const Cidr& have : (*l)->addrs)
-    if (have.addr == c->addr && (c->addr.isV6() || have.prefix == c->prefix))
+  for (const Prefix& have : (*l)->addrs)
+    if (have.addr == c->addr && (c->addr.isV6() || have.len == c->len))
       return exists("addAddress", "address " + have.str() + " on " + dev);
   (*l)->addrs.push_back(*c);
   return {};
@@ -45,8 +45,8 @@ Status FakeKernel::delAddress(const Netns& ns, const std::string& dev, const std
   if (!c->addr.isV6()) {
     // The first address of a subnet is its primary; deleting it deletes the
     // secondaries too (net.ipv4.conf.*.promote_secondaries=0).
-    auto sameSubnet = [&](const Cidr& x) {
-      return !x.addr.isV6() && x.prefix == c->prefix && x.network() == c->network();
+    auto sameSubnet = [&](const Prefix& x) {
+      return !x.addr.isV6() && x.len == c->len && x.network() == c->network();
     };
     auto primary = std::find_if(addrs.begin(), addrs.end(), sameSubnet);
     if (primary == it) {
@@ -54,7 +54,7 @@ Status FakeKernel::delAddress(const Netns& ns, const std::string& dev, const std
     } else {
       addrs.erase(it);
     }
-    if (std::none_of(addrs.begin(), addrs.end(), [](const Cidr& x) { return !x.addr.isV6(); }))
+    if (std::none_of(addrs.begin(), addrs.end(), [](const Prefix& x) { return !x.addr.isV6(); }))
       dropRoutesLocked(**n, dev, AF_INET);
   } else {
     addrs.erase(it);
@@ -70,7 +70,7 @@ Result<std::vector<std::string>> FakeKernel::listAddresses(const Netns& ns, cons
   auto l = linkLocked("listAddresses", **n, dev);
   if (!l) return l.error();
   std::vector<std::string> out;
-  for (const Cidr& c : (*l)->addrs) out.push_back(c.str());
+  for (const Prefix& c : (*l)->addrs) out.push_back(c.str());
   return out;
 }
 
@@ -78,11 +78,11 @@ Result<std::vector<std::string>> FakeKernel::listAddresses(const Netns& ns, cons
 
 std::optional<std::string> FakeKernel::connectedDevLocked(const Namespace& n, const IpAddr& ip,
                                                           const std::string& dev) const {
-  const bool linkLocal = ip.isV6() && ip.bytes[0] == 0xfe && (ip.bytes[1] & 0xc0) == 0x80;
+  const bool linkLocal = ip.isLinkLocal6();
   for (auto& [name, l] : n.links) {
     if (!l.info.up || (!dev.empty() && name != dev)) continue;
     if (linkLocal && !dev.empty()) return name;  // fe80::/64 exists on every up link
-    for (const Cidr& c : l.addrs)
+    for (const Prefix& c : l.addrs)
       if (c.contains(ip)) return name;
   }
   return std::nullopt;
@@ -113,7 +113,7 @@ Status FakeKernel::addRoute(const Netns& ns, const Route& route) {
   if (!r->dst.addr.isV6())
     for (auto& [name, l] : (*n)->links)
       if (l.info.up)
-        for (const Cidr& c : l.addrs)
+        for (const Prefix& c : l.addrs)
           if (!c.addr.isV6() && c.network() == r->dst)
             return exists("addRoute", "connected route to " + route.dst + " on " + name);
   (*n)->routes.push_back(StoredRoute{r->dst, r->gateway, dev});

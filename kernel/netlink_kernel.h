@@ -42,7 +42,7 @@
 #include <mutex>
 #include <string>
 
-#include "kernel/inet.h"
+#include "common/ip.h"
 #include "kernel/kernel.h"
 #include "kernel/netns_util.h"
 

@@ -2,7 +2,7 @@
 // nl_msg_addr.h and nl_msg_route.h.
 #include <map>
 
-#include "kernel/inet.h"
+#include "common/ip.h"
 #include "kernel/netlink_internal.h"
 #include "kernel/netlink_kernel.h"
 #include "kernel/nl_msg_addr.h"
@@ -11,12 +11,6 @@
 #include "kernel/validate.h"
 
 namespace weft::kernel {
-
-namespace {
-
-bool isLinkLocal6(const IpAddr& a) { return a.isV6() && a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80; }
-
-}  // namespace
 
 // --- addresses ---
 
@@ -54,7 +48,7 @@ Result<std::vector<std::string>> NetlinkKernel::listAddresses(const Netns& ns, c
   std::vector<std::string> out;
   Status s = (*sock)->dump(m, "listAddresses " + dev, [&](const nlmsghdr* r) {
     auto a = nl::parseAddr(r);
-    if (a && a->ifindex == *index && !isLinkLocal6(a->cidr.addr)) out.push_back(a->cidr.str());
+    if (a && a->ifindex == *index && !a->cidr.addr.isLinkLocal6()) out.push_back(a->cidr.str());
   });
   if (!s) return s.error();
   return out;
@@ -138,8 +132,8 @@ Result<uint32_t> NetlinkKernel::underlayMtu(const std::string& localAddr) {
       auto m = nl::routeDump(family);
       Status s = (*sock)->dump(m, "underlayMtu", [&](const nlmsghdr* r) {
         auto rec = nl::parseRoute(r);
-        if (rec && rec->table == RT_TABLE_MAIN && rec->dst.prefix == 0 && rec->type == RTN_UNICAST &&
-            rec->oif && !index)
+        if (rec && rec->table == RT_TABLE_MAIN && rec->dst.len == 0 && rec->type == RTN_UNICAST && rec->oif &&
+            !index)
           index = rec->oif;
       });
       if (!s) return s.error();

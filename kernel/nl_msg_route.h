@@ -7,7 +7,7 @@
 
 #include <optional>
 
-#include "kernel/inet.h"
+#include "common/ip.h"
 #include "kernel/nl_message.h"
 #include "kernel/validate.h"
 
@@ -24,7 +24,7 @@ struct RouteRecord {
   uint32_t table = 0;  // RTA_TABLE, else rtm_table
   uint8_t protocol = 0;
   uint8_t type = 0;
-  Cidr dst;
+  Prefix dst;
   std::optional<IpAddr> gateway;
   int oif = 0;
 };

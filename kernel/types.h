@@ -6,6 +6,9 @@
 #include <optional>
 #include <string>
 
+#include "common/ip.h"
+#include "common/mac.h"
+
 namespace weft::kernel {
 
 // A network namespace by weft's name for it. The empty string is the host
@@ -13,16 +16,6 @@ namespace weft::kernel {
 // under <state-dir>/netns/<name>, kept alive by a bind mount.
 using Netns = std::string;
 inline const Netns kHostNetns;
-
-struct MacAddr {
-  std::array<uint8_t, 6> bytes{};
-
-  static std::optional<MacAddr> parse(const std::string& s);
-  std::string str() const;
-  bool isZero() const;
-  bool operator==(const MacAddr&) const = default;
-  auto operator<=>(const MacAddr&) const = default;
-};
 
 enum class LinkKind { kBridge, kVeth, kVxlan, kOther };
 const char* linkKindName(LinkKind k);

@@ -48,8 +48,8 @@ Status checkVxlanSpec(const VxlanSpec& spec) {
   return checkMtu(op, spec.mtu, true, kMaxMtu - (v6 ? kVxlanHeadroom6 : kVxlanHeadroom4));
 }
 
-Result<Cidr> parseIfAddr(const std::string& op, const std::string& cidr) {
-  auto c = Cidr::parse(cidr);
+Result<Prefix> parseIfAddr(const std::string& op, const std::string& cidr) {
+  auto c = Prefix::parseHostOrPrefix(cidr);
   if (!c) return invalid(op + ": address '" + cidr + "' is not an IP/prefix");
   return *c;
 }
@@ -65,7 +65,10 @@ Result<ParsedRoute> parseRoute(const std::string& op, const Route& r) {
     return invalid(op + ": route to " + r.dst + " needs a gateway or a device");
   if (!r.dev.empty())
     if (auto s = checkLinkName(op, r.dev); !s) return s.error();
-  auto dst = Cidr::parse(r.dst, p.gateway ? p.gateway->family : AF_INET);
+  // "default": the family of the gateway, IPv4 when there is none.
+  auto dst = r.dst == "default"
+                 ? std::optional(Prefix{IpAddr::any(p.gateway ? p.gateway->family : AF_INET), 0})
+                 : Prefix::parseHostOrPrefix(r.dst);
   if (!dst) return invalid(op + ": destination '" + r.dst + "'");
   if (!dst->hostBitsZero()) return invalid(op + ": destination " + r.dst + " has host bits set");
   if (p.gateway && p.gateway->family != dst->addr.family)
@@ -76,7 +79,7 @@ Result<ParsedRoute> parseRoute(const std::string& op, const Route& r) {
 
 Route canonicalRoute(const ParsedRoute& r) {
   Route out;
-  out.dst = r.dst.prefix == 0 ? "default" : r.dst.str();
+  out.dst = r.dst.len == 0 ? "default" : r.dst.str();
   if (r.gateway) out.gateway = r.gateway->str();
   out.dev = r.dev;
   return out;

@@ -6,8 +6,8 @@
 
 #include <string>
 
+#include "common/ip.h"
 #include "common/result.h"
-#include "kernel/inet.h"
 #include "kernel/types.h"
 
 namespace weft::kernel {
@@ -31,13 +31,13 @@ Status checkMtu(const std::string& op, uint32_t mtu, bool allowZero, uint32_t ma
 Status checkVxlanSpec(const VxlanSpec& spec);
 
 // Address of an interface: "10.0.0.1/24" (host bits allowed).
-Result<Cidr> parseIfAddr(const std::string& op, const std::string& cidr);
+Result<Prefix> parseIfAddr(const std::string& op, const std::string& cidr);
 
 // A route in parsed form. dst "default" becomes 0.0.0.0/0 or ::/0 (family of
 // the gateway, IPv4 when there is none). Host bits in dst are EINVAL; so is
 // a route with neither gateway nor dev, or mixed families.
 struct ParsedRoute {
-  Cidr dst;
+  Prefix dst;
   std::optional<IpAddr> gateway;
   std::string dev;
 };
