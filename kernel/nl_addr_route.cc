@@ -57,33 +57,31 @@ Result<std::vector<std::string>> NetlinkKernel::listAddresses(const Netns& ns, c
 // --- routes ---
 
 Status NetlinkKernel::addRoute(const Netns& ns, const Route& route) {
-  auto r = parseRoute("addRoute", route);
-  if (!r) return r.error();
+  if (auto s = checkRoute("addRoute", route); !s) return s;
   auto sock = routeSocket(ns, "addRoute");
   if (!sock) return sock.error();
   int oif = 0;
-  if (!r->dev.empty()) {
-    auto index = ifIndex(**sock, r->dev, "addRoute");
+  if (!route.dev.empty()) {
+    auto index = ifIndex(**sock, route.dev, "addRoute");
     if (!index) return index.error();
     oif = *index;
   }
-  auto m = nl::routeAdd(*r, oif);
-  return (*sock)->request(m, "addRoute " + route.dst);
+  auto m = nl::routeAdd(route, oif);
+  return (*sock)->request(m, "addRoute " + routeName(route));
 }
 
 Status NetlinkKernel::delRoute(const Netns& ns, const Route& route) {
-  auto r = parseRoute("delRoute", route);
-  if (!r) return r.error();
+  if (auto s = checkRoute("delRoute", route); !s) return s;
   auto sock = routeSocket(ns, "delRoute");
   if (!sock) return sock.error();
   int oif = 0;
-  if (!r->dev.empty()) {
-    auto index = ifIndex(**sock, r->dev, "delRoute");
+  if (!route.dev.empty()) {
+    auto index = ifIndex(**sock, route.dev, "delRoute");
     if (!index) return index.error();
     oif = *index;
   }
-  auto m = nl::routeDelete(*r, oif);
-  return nl::translate((*sock)->request(m, "delRoute " + route.dst), ESRCH, ENOENT);
+  auto m = nl::routeDelete(route, oif);
+  return nl::translate((*sock)->request(m, "delRoute " + routeName(route)), ESRCH, ENOENT);
 }
 
 Result<std::vector<Route>> NetlinkKernel::listRoutes(const Netns& ns) {
@@ -100,8 +98,7 @@ Result<std::vector<Route>> NetlinkKernel::listRoutes(const Netns& ns) {
       auto rec = nl::parseRoute(r);
       if (!rec || rec->table != RT_TABLE_MAIN || rec->protocol != nl::kRouteProto || rec->type != RTN_UNICAST)
         return;
-      ParsedRoute pr{rec->dst, rec->gateway, rec->oif ? names[rec->oif] : ""};
-      out.push_back(canonicalRoute(pr));
+      out.push_back(Route{rec->dst, rec->gateway, rec->oif ? names[rec->oif] : ""});
     });
     if (!s) return s.error();
   }

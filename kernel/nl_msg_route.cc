@@ -4,7 +4,7 @@ namespace weft::kernel::nl {
 
 namespace {
 
-Message routeMessage(uint16_t type, uint16_t flags, const ParsedRoute& r, int oif) {
+Message routeMessage(uint16_t type, uint16_t flags, const Route& r, int oif) {
   Message m(type, NLM_F_ACK | flags);
   auto* rtm = m.extra<rtmsg>();
   rtm->rtm_family = static_cast<uint8_t>(r.dst.addr.family);
@@ -25,11 +25,11 @@ Message routeMessage(uint16_t type, uint16_t flags, const ParsedRoute& r, int oi
 
 }  // namespace
 
-Message routeAdd(const ParsedRoute& r, int oif) {
+Message routeAdd(const Route& r, int oif) {
   return routeMessage(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, r, oif);
 }
 
-Message routeDelete(const ParsedRoute& r, int oif) { return routeMessage(RTM_DELROUTE, 0, r, oif); }
+Message routeDelete(const Route& r, int oif) { return routeMessage(RTM_DELROUTE, 0, r, oif); }
 
 Message routeDump(int family) {
   Message m(RTM_GETROUTE, NLM_F_DUMP);

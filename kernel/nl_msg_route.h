@@ -16,8 +16,8 @@ namespace weft::kernel::nl {
 inline constexpr uint8_t kRouteProto = RTPROT_STATIC;
 
 // oif 0: no RTA_OIF (the gateway decides). r.dev is not read.
-Message routeAdd(const ParsedRoute& r, int oif);
-Message routeDelete(const ParsedRoute& r, int oif);
+Message routeAdd(const Route& r, int oif);
+Message routeDelete(const Route& r, int oif);
 Message routeDump(int family);
 
 struct RouteRecord {

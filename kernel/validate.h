@@ -33,32 +33,20 @@ Status checkVxlanSpec(const VxlanSpec& spec);
 // Address of an interface: "10.0.0.1/24" (host bits allowed).
 Result<Prefix> parseIfAddr(const std::string& op, const std::string& cidr);
 
-// A route in parsed form. dst "default" becomes 0.0.0.0/0 or ::/0 (family of
-// the gateway, IPv4 when there is none). Host bits in dst are EINVAL; so is
-// a route with neither gateway nor dev, or mixed families.
-struct ParsedRoute {
-  Prefix dst;
-  std::optional<IpAddr> gateway;
-  std::string dev;
-};
-Result<ParsedRoute> parseRoute(const std::string& op, const Route& r);
-// Canonical spelling used when listing: "default" for /0, inet_ntop spelling.
-Route canonicalRoute(const ParsedRoute& r);
+// Host bits in dst are EINVAL; so is a route with neither gateway nor dev, or
+// one whose gateway and destination differ in family.
+Status checkRoute(const std::string& op, const Route& r);
+std::string routeName(const Route& r);  // "10.0.0.0/8", "default", "default (IPv6)"
 
-struct ParsedFdb {
-  MacAddr mac;
-  IpAddr dst;
-};
-// append is only meaningful for the all-zero or a multicast MAC (the kernel
-// silently ignores NLM_F_APPEND for an existing unicast entry): EINVAL.
-Result<ParsedFdb> parseFdb(const std::string& op, const FdbEntry& e, bool append, bool forDelete);
+// What an FDB entry is checked for.
+enum class FdbUse { kCreate, kAppend, kReplace, kDelete };
+// Appending is only meaningful for the all-zero or a multicast MAC (the
+// kernel silently ignores NLM_F_APPEND for an existing unicast entry):
+// EINVAL. A missing destination is EINVAL unless deleting.
+Status checkFdb(const std::string& op, const FdbEntry& e, FdbUse use);
 bool isFloodMac(const MacAddr& m);  // all-zero or multicast
 
-struct ParsedNeigh {
-  IpAddr ip;
-  MacAddr mac;
-};
-Result<ParsedNeigh> parseNeigh(const std::string& op, const NeighEntry& e, bool forDelete);
+Status checkNeigh(const std::string& op, const NeighEntry& e);
 
 // Keys are "net/..." paths below /proc/sys: [A-Za-z0-9_.-] segments joined by
 // '/', no "." or ".." segments. Only net/ keys (the netns-scoped ones).

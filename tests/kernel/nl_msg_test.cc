@@ -511,7 +511,7 @@ TEST(NlMsgAddr, Ipv6AddressSkipsDadAndDecodesToItself) {
 }
 
 TEST(NlMsgRoute, StaticRouteViaGatewayDecodesToItself) {
-  ParsedRoute r{*Prefix::parse("10.9.0.0/16"), ip("10.1.0.254"), ""};
+  Route r{*Prefix::parse("10.9.0.0/16"), ip("10.1.0.254"), ""};
   auto m = nl::routeAdd(r, 3);
   const auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(m.hdr()));
   EXPECT_EQ(rtm->rtm_protocol, RTPROT_STATIC);  // what listing and deleting match
@@ -525,6 +525,6 @@ TEST(NlMsgRoute, StaticRouteViaGatewayDecodesToItself) {
   EXPECT_EQ(back->oif, 3);
   EXPECT_EQ(back->table, RT_TABLE_MAIN);
   // A default route has no RTA_DST at all.
-  auto def = nl::routeAdd(ParsedRoute{*Prefix::parse("0.0.0.0/0"), ip("10.1.0.254"), ""}, 0);
+  auto def = nl::routeAdd(Route{*Prefix::parse("0.0.0.0/0"), ip("10.1.0.254"), ""}, 0);
   EXPECT_EQ(def.hdr()->nlmsg_len, m.hdr()->nlmsg_len - 8 - 8);  // no RTA_DST, no RTA_OIF
 }
