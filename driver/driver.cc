@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "driver/driver_internal.h"
 #include "driver/names.h"
+#include "driver/network_policy.h"
 #include "driver/sandbox.h"
 #include "kernel/types.h"
 
@@ -18,10 +19,6 @@ using detail::notFound;
 
 namespace {
 
-constexpr uint32_t kVxlanOverheadV4 = 50;
-constexpr uint32_t kVxlanOverheadV6 = 70;
-constexpr uint32_t kEspOverhead = 40;  // ESP header + IV + ICV + trailer (AES-GCM), rounded up
-
 // Data-plane encryption (IPsec ESP between VTEPs) is not built yet; an
 // option that silently did nothing would be a lie, so it is refused.
 Status refuseUnbuilt(const NetworkOptions& o) {
@@ -30,15 +27,6 @@ Status refuseUnbuilt(const NetworkOptions& o) {
                  "option encrypted: this weft does not encrypt the data plane yet; "
                  "create the network without -o encrypted"};
   return Status::Ok();
-}
-
-uint32_t stableHash(const std::string& s) {
-  uint32_t h = 2166136261u;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 16777619u;
-  }
-  return h;
 }
 
 Result<Subnet> checkSubnet(const IpamData& d, bool v6) {
@@ -75,7 +63,8 @@ Driver::Driver(DriverConfig cfg, kernel::Kernel& kernel)
     : cfg_(std::move(cfg)),
       kernel_(kernel),
       peers_(kernel_, cfg_.advertiseAddr),
-      store_(cfg_.stateDir + "/state.json") {
+      store_(cfg_.stateDir + "/state.json"),
+      faults_(cfg_.repairRetry) {
   retiredSeq_ = std::random_device{}();
 }
 
@@ -203,32 +192,7 @@ Result<uint32_t> Driver::mtuFor(const NetworkOptions& o) const {
   auto under = kernel_.underlayMtu(cfg_.advertiseAddr);
   if (!under.ok()) return Error{under.code(), "cannot find the underlay MTU: " + under.error().message};
   auto local = IpAddr::parse(cfg_.advertiseAddr);
-  bool v6 = local && local->isV6();
-  uint32_t overhead = (v6 ? kVxlanOverheadV6 : kVxlanOverheadV4) + (o.encrypted ? kEspOverhead : 0);
-  if (*under <= overhead + kMinMtu)
-    return Error{EINVAL, "underlay MTU " + std::to_string(*under) + " is too small for VXLAN"};
-  uint32_t max = *under - overhead;
-  uint32_t want = o.mtu ? *o.mtu : (cfg_.defaultMtu ? cfg_.defaultMtu : max);
-  if (want > max)
-    return Error{EINVAL, "mtu " + std::to_string(want) + " is more than the underlay (MTU " +
-                             std::to_string(*under) + ") can carry over VXLAN" +
-                             (o.encrypted ? " with encryption" : "") + "; the most is " +
-                             std::to_string(max)};
-  return want;
-}
-
-Result<uint32_t> Driver::chooseVni(const NetworkOptions& o, const std::string& identity,
-                                   const std::string& networkId) const {
-  uint32_t vni = o.vni ? *o.vni : stableHash(identity) % kMaxWeftVni + 1;
-  for (const auto& [id, n] : networks_) {
-    if (id == networkId) continue;
-    if (n.vni == vni)
-      return Error{EEXIST, "VNI " + std::to_string(vni) + " is already used by weft network " +
-                               id.substr(0, 12) + (o.vni ? "" : " (chosen from the network's identity)") +
-                               "; give this network another one with -o vni=N (1-" +
-                               std::to_string(kMaxWeftVni) + ")"};
-  }
-  return vni;
+  return networkMtu(o, Underlay{*under, local && local->isV6()}, cfg_.defaultMtu);
 }
 
 // ---------------------------------------------------------------- networks
@@ -299,7 +263,7 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
                                  n.identity.substr(n.identity.find(':') + 1) +
                                  "; networks that share a subnet need distinct -o weft.name=NAME"};
     }
-    auto vni = chooseVni(*opts, n.identity, n.id);
+    auto vni = chooseVni(*opts, n.identity, n.id, networks_);
     if (!vni.ok()) return vni.error();
     n.vni = *vni;
     auto mtu = mtuFor(*opts);
@@ -342,7 +306,7 @@ Result<std::map<std::string, std::string>> Driver::allocateNetwork(const Allocat
   // Stateless: rebuilt from the options each time, so a repeat (or a call on
   // another manager after failover) gives the same answer.
   auto out = opts->raw;
-  if (!opts->vni) out["vni"] = std::to_string(stableHash("id:" + r.networkId) % kMaxWeftVni + 1);
+  if (!opts->vni) out["vni"] = std::to_string(defaultVni("id:" + r.networkId));
   // Once per network and leader: shows which manager allocated it, and that
   // a new leader's answer matches the old one's.
   std::string shown;
@@ -364,7 +328,7 @@ Status Driver::deleteNetwork(const std::string& networkId) {
                               std::to_string(it->second.endpoints.size()) + " endpoint(s)"};
     if (auto st = removeSandbox(kernel_, sandboxSpecLocked(it->second)); !st) return st.error();
     peers_.detach(it->second.identity);
-    faults_.erase(networkId);
+    faults_.clear(networkId);
     removed = std::move(it->second);
     networks_.erase(it);
     return Changed::kYes;

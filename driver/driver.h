@@ -17,6 +17,7 @@
 
 #include "common/result.h"
 #include "driver/cluster.h"
+#include "driver/fault_book.h"
 #include "driver/ipam.h"
 #include "driver/model.h"
 #include "driver/peer_table.h"
@@ -213,8 +214,6 @@ class Driver : public PeerSink {
   size_t repairDue();
   Result<uint32_t> mtuFor(const NetworkOptions& o) const;
   SandboxSpec sandboxSpecLocked(const Network& n) const;
-  Result<uint32_t> chooseVni(const NetworkOptions& o, const std::string& identity,
-                             const std::string& networkId) const;
 
   EndpointRecord localRecordLocked(const Endpoint& e) const;
   // Under mu_: n's joined endpoints whose sandbox-side veth is gone become
@@ -245,12 +244,7 @@ class Driver : public PeerSink {
   std::string swarmSelf_;
   uint64_t changeSeq_ = 0;
   std::set<std::string> retiredIn_;  // namespaces holding retired veths
-  struct Fault {
-    std::string reason;
-    std::chrono::steady_clock::duration delay{};  // until the next retry, doubling
-    std::chrono::steady_clock::time_point next;
-  };
-  std::map<std::string, Fault> faults_;  // network id -> why it is not usable (see faults())
+  FaultBook faults_;                 // networks that are not usable, why, when to retry (see faults())
   uint32_t retiredSeq_ = 0;
 };
 
