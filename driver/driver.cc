@@ -78,7 +78,7 @@ std::pair<std::string, uint64_t> Driver::snapshotLocked() const {
   nlohmann::json j = {
       {"format", "weft-state"},      {"version", kStateFormatVersion},
       {"networks", std::move(nets)}, {"endpoints", std::move(eps)},
-      {"ipam", ipam_.toJson()},      {"discovered", {{"self", swarmSelf_}, {"nodes", discovered_}}}};
+      {"ipam", ipam_.toJson()},      {"discovered", {{"self", swarm_.self()}, {"nodes", swarm_.others()}}}};
   return {j.dump(), changeSeq_};
 }
 
@@ -130,8 +130,8 @@ Status Driver::loadFrom(const nlohmann::json& j) {
     auto ipam = Ipam::fromJson(j.at("ipam"));
     if (!ipam.ok()) return Error{EINVAL, "state file " + store_.path() + ": " + ipam.error().message};
     ipam_ = std::move(*ipam);
-    discovered_ = j.at("discovered").at("nodes").get<std::set<std::string>>();
-    swarmSelf_ = j.at("discovered").at("self").get<std::string>();
+    swarm_ = SwarmNodes(j.at("discovered").at("nodes").get<std::set<std::string>>(),
+                        j.at("discovered").at("self").get<std::string>());
   } catch (const nlohmann::json::exception& e) {
     return Error{EINVAL,
                  "state file " + store_.path() + " is corrupt: " + e.what() + "; weft will not overwrite it"};
@@ -364,12 +364,12 @@ std::vector<Endpoint> Driver::endpoints() const {
 
 std::set<std::string> Driver::discoveredNodes() const {
   std::lock_guard<std::mutex> lk(mu_);
-  return discovered_;
+  return swarm_.others();
 }
 
 std::string Driver::swarmAddress() const {
   std::lock_guard<std::mutex> lk(mu_);
-  return swarmSelf_;
+  return swarm_.self();
 }
 
 std::string Driver::retiredNameLocked(const std::string& netns) {

@@ -22,6 +22,7 @@
 #include "driver/model.h"
 #include "driver/peer_table.h"
 #include "driver/state_store.h"
+#include "driver/swarm_nodes.h"
 #include "kernel/kernel.h"
 
 namespace weft::driver {
@@ -122,8 +123,8 @@ class Driver : public PeerSink {
   // Swarm node discovery (DiscoverNew/DiscoverDelete): another node's
   // address seeds the gossip; this node's own (self) is kept to compare with
   // ADVERTISE_ADDR and to show.
-  enum class DiscoveredNode { kOther, kSelf };
-  enum class Discovery { kNew, kDeleted };
+  using DiscoveredNode = driver::DiscoveredNode;
+  using Discovery = driver::Discovery;
   Status discover(const std::string& address, DiscoveredNode who, Discovery what);
   Status checkEndpoint(const std::string& networkId, const std::string& endpointId);
 
@@ -240,8 +241,7 @@ class Driver : public PeerSink {
   std::map<std::string, Network> networks_;
   std::map<std::string, Endpoint> endpoints_;
   Ipam ipam_;
-  std::set<std::string> discovered_;
-  std::string swarmSelf_;
+  SwarmNodes swarm_;
   uint64_t changeSeq_ = 0;
   std::set<std::string> retiredIn_;  // namespaces holding retired veths
   FaultBook faults_;                 // networks that are not usable, why, when to retry (see faults())

@@ -1,11 +1,12 @@
 // The Driver's policies apart from the Driver: how a network's VNI and MTU
-// are chosen (NetworkPolicy) and when a faulted network is retried
-// (FaultBook).
+// are chosen (NetworkPolicy), when a faulted network is retried
+// (FaultBook), which swarm nodes Docker told about (SwarmNodes).
 #include "driver/network_policy.h"
 
 #include <gtest/gtest.h>
 
 #include "driver/fault_book.h"
+#include "driver/swarm_nodes.h"
 
 namespace weft::driver {
 namespace {
@@ -102,6 +103,22 @@ TEST(FaultBook, ZeroFirstRetryRetriesEveryTimeAndRetainForgets) {
   EXPECT_EQ(book.due(t0), (std::vector<std::string>{"a", "b"}));
   book.retain([](const std::string& id) { return id != "a"; });
   EXPECT_EQ(book.reasons(), (std::map<std::string, std::string>{{"b", "y"}}));
+}
+
+TEST(SwarmNodes, OthersSeedAndSelfIsKeptApart) {
+  SwarmNodes s;
+  EXPECT_TRUE(s.apply("198.18.0.2", DiscoveredNode::kOther, Discovery::kNew));
+  EXPECT_FALSE(s.apply("198.18.0.2", DiscoveredNode::kOther, Discovery::kNew));  // again: nothing new
+  EXPECT_TRUE(s.apply("198.18.0.1", DiscoveredNode::kSelf, Discovery::kNew));
+  EXPECT_EQ(s.others(), (std::set<std::string>{"198.18.0.2"}));
+  EXPECT_EQ(s.self(), "198.18.0.1");
+  EXPECT_FALSE(s.apply("198.18.0.9", DiscoveredNode::kSelf, Discovery::kDeleted));  // not the one held
+  EXPECT_EQ(s.self(), "198.18.0.1");
+  EXPECT_TRUE(s.apply("198.18.0.1", DiscoveredNode::kSelf, Discovery::kDeleted));
+  EXPECT_EQ(s.self(), "");
+  EXPECT_FALSE(s.apply("198.18.0.3", DiscoveredNode::kOther, Discovery::kDeleted));
+  EXPECT_TRUE(s.apply("198.18.0.2", DiscoveredNode::kOther, Discovery::kDeleted));
+  EXPECT_EQ(s, SwarmNodes());
 }
 
 }  // namespace
