@@ -11,6 +11,7 @@
 #include "driver/names.h"
 #include "driver/network_policy.h"
 #include "driver/sandbox.h"
+#include "driver/saved_state.h"
 #include "kernel/types.h"
 
 namespace weft::driver {
@@ -71,15 +72,7 @@ Driver::Driver(DriverConfig cfg, kernel::Kernel& kernel)
 // ---------------------------------------------------------------- state
 
 std::pair<std::string, uint64_t> Driver::snapshotLocked() const {
-  nlohmann::json nets = nlohmann::json::array();
-  for (const auto& [id, n] : networks_) nets.push_back(toJson(n));
-  nlohmann::json eps = nlohmann::json::array();
-  for (const auto& [id, e] : endpoints_) eps.push_back(toJson(e));
-  nlohmann::json j = {
-      {"format", "weft-state"},      {"version", kStateFormatVersion},
-      {"networks", std::move(nets)}, {"endpoints", std::move(eps)},
-      {"ipam", ipam_.toJson()},      {"discovered", {{"self", swarm_.self()}, {"nodes", swarm_.others()}}}};
-  return {j.dump(), changeSeq_};
+  return {encodeState(networks_, endpoints_, ipam_, swarm_), changeSeq_};
 }
 
 Status Driver::commit(uint64_t seq) {
@@ -109,33 +102,12 @@ Status Driver::changeDurably(const std::function<Result<Changed>()>& change,
 }
 
 Status Driver::loadFrom(const nlohmann::json& j) {
-  try {
-    if (j.value("format", "") != "weft-state")
-      return Error{EINVAL, "state file " + store_.path() + " is not a weft state file"};
-    for (const auto& nj : j.at("networks")) {
-      auto n = networkFromJson(nj);
-      if (!n.ok()) return Error{EINVAL, "state file " + store_.path() + ": " + n.error().message};
-      networks_.emplace(n->id, std::move(*n));
-    }
-    for (const auto& ej : j.at("endpoints")) {
-      auto e = endpointFromJson(ej);
-      if (!e.ok()) return Error{EINVAL, "state file " + store_.path() + ": " + e.error().message};
-      auto nit = networks_.find(e->networkId);
-      if (nit == networks_.end())
-        return Error{EINVAL, "state file " + store_.path() + ": endpoint " + e->id +
-                                 " belongs to unknown network " + e->networkId};
-      nit->second.endpoints.insert(e->id);
-      endpoints_.emplace(e->id, std::move(*e));
-    }
-    auto ipam = Ipam::fromJson(j.at("ipam"));
-    if (!ipam.ok()) return Error{EINVAL, "state file " + store_.path() + ": " + ipam.error().message};
-    ipam_ = std::move(*ipam);
-    swarm_ = SwarmNodes(j.at("discovered").at("nodes").get<std::set<std::string>>(),
-                        j.at("discovered").at("self").get<std::string>());
-  } catch (const nlohmann::json::exception& e) {
-    return Error{EINVAL,
-                 "state file " + store_.path() + " is corrupt: " + e.what() + "; weft will not overwrite it"};
-  }
+  auto saved = decodeState(j, store_.path());
+  if (!saved.ok()) return saved.error();
+  networks_ = std::move(saved->networks);
+  endpoints_ = std::move(saved->endpoints);
+  ipam_ = std::move(saved->ipam);
+  swarm_ = std::move(saved->swarm);
   return Status::Ok();
 }
 
