@@ -102,7 +102,8 @@ std::vector<std::string> ipsOf(const EndpointRecord& r) {
 }
 }  // namespace
 
-void PeerTable::claimLocked(const EndpointRecord& r, bool add) {
+void PeerTable::claimLocked(const EndpointRecord& r, Claim how) {
+  const bool add = how == Claim::kAdd;
   Claims& c = claims_[r.network];
   auto claim = [&](auto& byKey, const std::string& key, const std::string& value) {
     auto& who = byKey[key];
@@ -136,19 +137,19 @@ bool PeerTable::apply(const EndpointRecord& r, RecordState state) {
   if (state == RecordState::kWithdrawn) {
     confirmed_.erase(key);
     if (it == table.end()) return false;
-    claimLocked(it->second, false);
+    claimLocked(it->second, Claim::kRemove);
     table.erase(it);
     return true;
   }
   confirmed_[key] = session_;
   if (it != table.end()) {
     if (it->second == r) return false;  // nothing new
-    claimLocked(it->second, false);
+    claimLocked(it->second, Claim::kRemove);
     it->second = r;
   } else {
     table.emplace(r.endpoint, r);
   }
-  claimLocked(r, true);
+  claimLocked(r, Claim::kAdd);
   return true;
 }
 
@@ -169,7 +170,7 @@ std::vector<EndpointRecord> PeerTable::forgetUnconfirmed() {
       }
       if (c != confirmed_.end()) confirmed_.erase(c);
       gone.push_back(it->second);
-      claimLocked(it->second, false);
+      claimLocked(it->second, Claim::kRemove);
       it = table.erase(it);
     }
   }

@@ -116,12 +116,12 @@ static Result<std::pair<IpAddr, IpAddr>> parsePair(const std::string& op, const 
   return std::pair{*x, *y};
 }
 
-Result<ParsedXfrmState> parseXfrmState(const std::string& op, const XfrmState& s, bool forDelete) {
+Result<ParsedXfrmState> parseXfrmState(const std::string& op, const XfrmState& s, XfrmUse use) {
   auto pr = parsePair(op, "state", s.src, s.dst);
   if (!pr) return pr.error();
   if (s.spi == 0) return invalid(op + ": spi 0");
   ParsedXfrmState p{pr->first, pr->second, toLowerHex(s.aeadKeyHex)};
-  if (forDelete) return p;
+  if (use == XfrmUse::kDelete) return p;
   size_t n = p.keyHex.size();
   if (n % 2 || (n != 40 && n != 56 && n != 72))
     return invalid(op + ": AEAD key must be 20, 28 or 36 bytes (AES key + 4-byte salt) in hex");
@@ -132,13 +132,13 @@ Result<ParsedXfrmState> parseXfrmState(const std::string& op, const XfrmState& s
   return p;
 }
 
-Result<ParsedXfrmPolicy> parseXfrmPolicy(const std::string& op, const XfrmPolicy& p, bool forDelete) {
+Result<ParsedXfrmPolicy> parseXfrmPolicy(const std::string& op, const XfrmPolicy& p, XfrmUse use) {
   auto pr = parsePair(op, "selector", p.src, p.dst);
   if (!pr) return pr.error();
   ParsedXfrmPolicy out{pr->first, pr->second, {}, {}};
   if (p.dir != XfrmDir::kIn && p.dir != XfrmDir::kOut && p.dir != XfrmDir::kFwd)
     return invalid(op + ": direction");
-  if (forDelete) return out;
+  if (use == XfrmUse::kDelete) return out;
   for (auto [text, slot] : {std::pair{&p.tmplSrc, &out.tmplSrc}, std::pair{&p.tmplDst, &out.tmplDst}}) {
     if (text->empty()) continue;
     *slot = IpAddr::parse(*text);

@@ -58,12 +58,15 @@ struct ParsedXfrmState {
 };
 // Key: 20, 28 or 36 bytes (AES-128/192/256 + 4-byte salt); icv 64/96/128;
 // spi != 0; src/dst one family.
-Result<ParsedXfrmState> parseXfrmState(const std::string& op, const XfrmState& s, bool forDelete);
+// What an xfrm state or policy is checked for: deleting needs only what
+// selects it (addresses, spi, direction), not the key or the template.
+enum class XfrmUse { kAdd, kDelete };
+Result<ParsedXfrmState> parseXfrmState(const std::string& op, const XfrmState& s, XfrmUse use);
 struct ParsedXfrmPolicy {
   IpAddr src, dst;
   std::optional<IpAddr> tmplSrc, tmplDst;  // empty: any
 };
-Result<ParsedXfrmPolicy> parseXfrmPolicy(const std::string& op, const XfrmPolicy& p, bool forDelete);
+Result<ParsedXfrmPolicy> parseXfrmPolicy(const std::string& op, const XfrmPolicy& p, XfrmUse use);
 
 std::string toLowerHex(const std::string& s);
 

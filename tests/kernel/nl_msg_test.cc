@@ -460,7 +460,7 @@ TEST(NlMsgXfrm, StateCarriesSpiInNetworkOrderAndDecodesToItself) {
   s.spi = 0x1234;
   s.reqid = 7;
   s.aeadKeyHex = std::string(64, 'a') + "01020304";  // AES-256 key + 4-byte salt
-  auto p = parseXfrmState("test", s, false);
+  auto p = parseXfrmState("test", s, XfrmUse::kAdd);
   ASSERT_TRUE(p.ok());
   auto m = nl::xfrmStateAdd(s, *p);
   EXPECT_EQ(m.hdr()->nlmsg_type, XFRM_MSG_NEWSA);
@@ -482,7 +482,7 @@ TEST(NlMsgXfrm, PolicySelectsUdpPortAndDecodesToItself) {
   pol.tmplSrc = "198.18.0.2";
   pol.tmplDst = "198.18.0.1";
   pol.reqid = 7;
-  auto parsed = parseXfrmPolicy("test", pol, false);
+  auto parsed = parseXfrmPolicy("test", pol, XfrmUse::kAdd);
   ASSERT_TRUE(parsed.ok());
   auto m = nl::xfrmPolicyAdd(pol, *parsed);
   const auto* info = static_cast<const xfrm_userpolicy_info*>(mnl_nlmsg_get_payload(m.hdr()));

@@ -21,6 +21,14 @@ namespace {
 
 using namespace weft::testvalues;
 
+// The sandbox's VTEP, defaults but for name and VNI.
+kernel::VxlanSpec vxlanSpec() {
+  kernel::VxlanSpec spec;
+  spec.name = "wx-000001";
+  spec.vni = 1;
+  return spec;
+}
+
 const std::string kNet = "subnet:10.10.0.0/24";
 const char* kZero = "00:00:00:00:00:00";
 
@@ -89,7 +97,7 @@ class PeerTableTest : public ::testing::Test {
   void SetUp() override {
     kernel_ = std::make_unique<kernel::FakeKernel>(dir_ / "netns");
     ASSERT_TRUE(kernel_->createNetns("sb").ok());
-    ASSERT_TRUE(kernel_->createVxlan({.name = "wx-000001", .vni = 1}, "sb").ok());
+    ASSERT_TRUE(kernel_->createVxlan(vxlanSpec(), "sb").ok());
   }
   std::unique_ptr<PeerTable> table(std::chrono::milliseconds firstRetry = 0ms) {
     return std::make_unique<PeerTable>(*kernel_, "198.18.0.1", PeerTable::Options{firstRetry, 30000ms});
@@ -224,7 +232,7 @@ TEST_F(PeerTableTest, ARebuiltSandboxIsProgrammedFromScratch) {
   // The sandbox is rebuilt (empty) and attached again.
   ASSERT_TRUE(kernel_->deleteNetns("sb").ok());
   ASSERT_TRUE(kernel_->createNetns("sb").ok());
-  ASSERT_TRUE(kernel_->createVxlan({.name = "wx-000001", .vni = 1}, "sb").ok());
+  ASSERT_TRUE(kernel_->createVxlan(vxlanSpec(), "sb").ok());
   t->attach(kNet, kAt);
   EXPECT_EQ(t->sync().applied, 3u);
   EXPECT_EQ(kernelEntries().neigh.size(), 1u);
