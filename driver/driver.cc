@@ -16,49 +16,9 @@
 
 namespace weft::driver {
 
+using detail::checkSubnet;
 using detail::notFound;
-
-namespace {
-
-// Data-plane encryption (IPsec ESP between VTEPs) is not built yet; an
-// option that silently did nothing would be a lie, so it is refused.
-Status refuseUnbuilt(const NetworkOptions& o) {
-  if (o.encrypted)
-    return Error{ENOTSUP,
-                 "option encrypted: this weft does not encrypt the data plane yet; "
-                 "create the network without -o encrypted"};
-  return Status::Ok();
-}
-
-Result<Subnet> checkSubnet(const IpamData& d, bool v6) {
-  auto p = Prefix::parse(d.pool);
-  const char* fam = v6 ? "IPv6Data" : "IPv4Data";
-  if (!p) return Error{EINVAL, std::string(fam) + " Pool \"" + d.pool + "\" is not a valid CIDR"};
-  if (p->addr.isV6() != v6)
-    return Error{EINVAL, std::string(fam) + " Pool \"" + d.pool + "\" is of the wrong address family"};
-  if (!d.gateway.empty()) {
-    auto g = Prefix::parse(d.gateway);
-    if (!g || g->addr.isV6() != v6 || !p->contains(g->addr))
-      return Error{EINVAL,
-                   std::string(fam) + " Gateway \"" + d.gateway + "\" must be a CIDR inside Pool " + d.pool};
-  }
-  return Subnet{d.pool, d.gateway};
-}
-
-}  // namespace
-
-bool validObjectId(const std::string& id) {
-  if (id.size() < 12 || id.size() > 128) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-  });
-}
-
-Status checkObjectId(const char* field, const std::string& id) {
-  if (validObjectId(id)) return Status::Ok();
-  return Error{EINVAL, std::string(field) + " \"" + id +
-                           "\" is not a valid ID (12 to 128 letters and digits expected)"};
-}
+using detail::refuseUnbuilt;
 
 Driver::Driver(DriverConfig cfg, kernel::Kernel& kernel)
     : cfg_(std::move(cfg)),
@@ -182,12 +142,12 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
   }
   std::vector<Subnet> v4, v6;
   for (const auto& d : r.ipv4) {
-    auto s = checkSubnet(d, false);
+    auto s = checkSubnet(d, AF_INET);
     if (!s.ok()) return s.error();
     v4.push_back(*s);
   }
   for (const auto& d : r.ipv6) {
-    auto s = checkSubnet(d, true);
+    auto s = checkSubnet(d, AF_INET6);
     if (!s.ok()) return s.error();
     v6.push_back(*s);
   }
@@ -272,9 +232,9 @@ Result<std::map<std::string, std::string>> Driver::allocateNetwork(const Allocat
   if (!opts.ok()) return opts.error();
   if (auto st = refuseUnbuilt(*opts); !st) return st.error();
   for (const auto& d : r.ipv4)
-    if (auto s = checkSubnet(d, false); !s.ok()) return s.error();
+    if (auto s = checkSubnet(d, AF_INET); !s.ok()) return s.error();
   for (const auto& d : r.ipv6)
-    if (auto s = checkSubnet(d, true); !s.ok()) return s.error();
+    if (auto s = checkSubnet(d, AF_INET6); !s.ok()) return s.error();
   // Stateless: rebuilt from the options each time, so a repeat (or a call on
   // another manager after failover) gives the same answer.
   auto out = opts->raw;

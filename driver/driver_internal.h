@@ -8,10 +8,18 @@
 #include "common/ip.h"
 #include "common/mac.h"
 #include "common/result.h"
+#include "driver/driver.h"
 #include "driver/model.h"
 #include "kernel/types.h"
 
 namespace weft::driver::detail {
+
+// Data-plane encryption (IPsec ESP between VTEPs) is not built yet; an
+// option that silently did nothing would be a lie, so it is refused.
+Status refuseUnbuilt(const NetworkOptions& o);
+// One IPv4Data/IPv6Data entry of CreateNetwork (family AF_INET or AF_INET6):
+// the pool a CIDR of that family, the gateway (if any) a CIDR inside it.
+Result<Subnet> checkSubnet(const IpamData& d, int family);
 
 inline Error notFound(const std::string& what, const std::string& id) {
   return Error{ENOENT, what + " " + id + " not found"};
