@@ -1,69 +1,28 @@
 #include "cluster/ipc_messages.h"
 
-#include <arpa/inet.h>
-
 #include <cctype>
 
 #include "cluster/ipc_channel.h"
 #include "cluster/ipc_fields.h"
+#include "common/host_port.h"
+#include "common/ip.h"
 #include "common/json_depth.h"
+#include "common/mac.h"
 
 namespace weft::cluster::ipc {
 
 // ---------------------------------------------------------------- forms
 
-bool validIp(std::string_view s) {
-  if (s.empty() || s.size() > 45) return false;
-  std::string z(s);
-  unsigned char buf[16];
-  return ::inet_pton(AF_INET, z.c_str(), buf) == 1 || ::inet_pton(AF_INET6, z.c_str(), buf) == 1;
-}
+bool validIp(std::string_view s) { return IpAddr::parse(s).has_value(); }
 
 bool validCidr(std::string_view s, bool v6) {
-  auto slash = s.find('/');
-  if (slash == std::string_view::npos || slash + 1 >= s.size() || s.size() - slash > 4) return false;
-  std::string addr(s.substr(0, slash));
-  unsigned char buf[16];
-  if (::inet_pton(v6 ? AF_INET6 : AF_INET, addr.c_str(), buf) != 1) return false;
-  unsigned len = 0;
-  for (char c : s.substr(slash + 1)) {
-    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
-    len = len * 10 + static_cast<unsigned>(c - '0');
-  }
-  return len <= (v6 ? 128u : 32u);
+  auto p = Prefix::parse(s);
+  return p && p->addr.isV6() == v6;
 }
 
-bool validMac(std::string_view s) {
-  if (s.size() != 17) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (i % 3 == 2 ? s[i] != ':' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
-  }
-  return true;
-}
+bool validMac(std::string_view s) { return MacAddr::parse(s).has_value(); }
 
-bool validHostPort(std::string_view s) {
-  std::string_view host, port;
-  if (!s.empty() && s[0] == '[') {
-    auto close = s.find("]:");
-    if (close == std::string_view::npos) return false;
-    host = s.substr(1, close - 1);
-    port = s.substr(close + 2);
-    if (host.find(':') == std::string_view::npos) return false;
-  } else {
-    auto colon = s.rfind(':');
-    if (colon == std::string_view::npos) return false;
-    host = s.substr(0, colon);
-    port = s.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) return false;
-  }
-  if (!validIp(host) || port.empty() || port.size() > 5) return false;
-  unsigned p = 0;
-  for (char c : port) {
-    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
-    p = p * 10 + static_cast<unsigned>(c - '0');
-  }
-  return p >= 1 && p <= 65535;
-}
+bool validHostPort(std::string_view s) { return HostPort::parse(s).has_value(); }
 
 bool validEndpointId(std::string_view s) {
   if (s.empty() || s.size() > kMaxEndpointId) return false;

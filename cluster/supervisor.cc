@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "cluster/ipc_channel.h"
+#include "common/host_port.h"
 #include "common/log.h"
 
 namespace weft::cluster {
@@ -35,9 +36,10 @@ Supervisor::Supervisor(SupervisorOptions opts, SidecarLauncher& launcher, driver
 Supervisor::~Supervisor() { stop(); }
 
 std::string Supervisor::withPort(const std::string& a) const {
-  bool v6 = a.find(':') != std::string::npos && a.find('.') == std::string::npos;
-  if (a.find("]:") != std::string::npos || (!v6 && a.find(':') != std::string::npos)) return a;
-  return (v6 ? "[" + a + "]" : a) + ":" + std::to_string(opts_.port);
+  // Anything that is not an address (with or without a port) goes to the
+  // sidecar as it is, which refuses it with a message naming it.
+  auto hp = HostPort::parseOrDefaultPort(a, opts_.port);
+  return hp ? hp->str() : a;
 }
 
 void Supervisor::start() {

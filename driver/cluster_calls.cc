@@ -16,7 +16,7 @@ void Driver::setCluster(Cluster* cluster) {
     if (!cluster_) return;
     for (const auto& [id, e] : endpoints_)
       if (e.joined) mine.push_back(localRecordLocked(e));
-    seeds = discovered_;
+    seeds = swarm_.others();
   }
   for (const auto& a : seeds) cluster->addSeed(a);
   for (const auto& r : mine) cluster->publish(r);

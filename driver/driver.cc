@@ -9,88 +9,30 @@
 #include "common/log.h"
 #include "driver/driver_internal.h"
 #include "driver/names.h"
+#include "driver/network_policy.h"
 #include "driver/sandbox.h"
+#include "driver/saved_state.h"
 #include "kernel/types.h"
 
 namespace weft::driver {
 
+using detail::checkSubnet;
 using detail::notFound;
-
-namespace {
-
-constexpr uint32_t kVxlanOverheadV4 = 50;
-constexpr uint32_t kVxlanOverheadV6 = 70;
-constexpr uint32_t kEspOverhead = 40;  // ESP header + IV + ICV + trailer (AES-GCM), rounded up
-
-// Data-plane encryption (IPsec ESP between VTEPs) is not built yet; an
-// option that silently did nothing would be a lie, so it is refused.
-Status refuseUnbuilt(const NetworkOptions& o) {
-  if (o.encrypted)
-    return Error{ENOTSUP,
-                 "option encrypted: this weft does not encrypt the data plane yet; "
-                 "create the network without -o encrypted"};
-  return Status::Ok();
-}
-
-uint32_t stableHash(const std::string& s) {
-  uint32_t h = 2166136261u;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 16777619u;
-  }
-  return h;
-}
-
-Result<Subnet> checkSubnet(const IpamData& d, bool v6) {
-  auto p = Prefix::parse(d.pool);
-  const char* fam = v6 ? "IPv6Data" : "IPv4Data";
-  if (!p) return Error{EINVAL, std::string(fam) + " Pool \"" + d.pool + "\" is not a valid CIDR"};
-  if (p->addr.v6 != v6)
-    return Error{EINVAL, std::string(fam) + " Pool \"" + d.pool + "\" is of the wrong address family"};
-  if (!d.gateway.empty()) {
-    auto g = Prefix::parse(d.gateway);
-    if (!g || g->addr.v6 != v6 || !p->contains(g->addr))
-      return Error{EINVAL,
-                   std::string(fam) + " Gateway \"" + d.gateway + "\" must be a CIDR inside Pool " + d.pool};
-  }
-  return Subnet{d.pool, d.gateway};
-}
-
-}  // namespace
-
-bool validObjectId(const std::string& id) {
-  if (id.size() < 12 || id.size() > 128) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-  });
-}
-
-Status checkObjectId(const char* field, const std::string& id) {
-  if (validObjectId(id)) return Status::Ok();
-  return Error{EINVAL, std::string(field) + " \"" + id +
-                           "\" is not a valid ID (12 to 128 letters and digits expected)"};
-}
+using detail::refuseUnbuilt;
 
 Driver::Driver(DriverConfig cfg, kernel::Kernel& kernel)
     : cfg_(std::move(cfg)),
       kernel_(kernel),
       peers_(kernel_, cfg_.advertiseAddr),
-      store_(cfg_.stateDir + "/state.json") {
+      store_(cfg_.stateDir + "/state.json"),
+      faults_(cfg_.repairRetry) {
   retiredSeq_ = std::random_device{}();
 }
 
 // ---------------------------------------------------------------- state
 
 std::pair<std::string, uint64_t> Driver::snapshotLocked() const {
-  nlohmann::json nets = nlohmann::json::array();
-  for (const auto& [id, n] : networks_) nets.push_back(toJson(n));
-  nlohmann::json eps = nlohmann::json::array();
-  for (const auto& [id, e] : endpoints_) eps.push_back(toJson(e));
-  nlohmann::json j = {
-      {"format", "weft-state"},      {"version", kStateFormatVersion},
-      {"networks", std::move(nets)}, {"endpoints", std::move(eps)},
-      {"ipam", ipam_.toJson()},      {"discovered", {{"self", swarmSelf_}, {"nodes", discovered_}}}};
-  return {j.dump(), changeSeq_};
+  return {encodeState(networks_, endpoints_, ipam_, swarm_), changeSeq_};
 }
 
 Status Driver::commit(uint64_t seq) {
@@ -120,33 +62,12 @@ Status Driver::changeDurably(const std::function<Result<Changed>()>& change,
 }
 
 Status Driver::loadFrom(const nlohmann::json& j) {
-  try {
-    if (j.value("format", "") != "weft-state")
-      return Error{EINVAL, "state file " + store_.path() + " is not a weft state file"};
-    for (const auto& nj : j.at("networks")) {
-      auto n = networkFromJson(nj);
-      if (!n.ok()) return Error{EINVAL, "state file " + store_.path() + ": " + n.error().message};
-      networks_.emplace(n->id, std::move(*n));
-    }
-    for (const auto& ej : j.at("endpoints")) {
-      auto e = endpointFromJson(ej);
-      if (!e.ok()) return Error{EINVAL, "state file " + store_.path() + ": " + e.error().message};
-      auto nit = networks_.find(e->networkId);
-      if (nit == networks_.end())
-        return Error{EINVAL, "state file " + store_.path() + ": endpoint " + e->id +
-                                 " belongs to unknown network " + e->networkId};
-      nit->second.endpoints.insert(e->id);
-      endpoints_.emplace(e->id, std::move(*e));
-    }
-    auto ipam = Ipam::fromJson(j.at("ipam"));
-    if (!ipam.ok()) return Error{EINVAL, "state file " + store_.path() + ": " + ipam.error().message};
-    ipam_ = std::move(*ipam);
-    discovered_ = j.at("discovered").at("nodes").get<std::set<std::string>>();
-    swarmSelf_ = j.at("discovered").at("self").get<std::string>();
-  } catch (const nlohmann::json::exception& e) {
-    return Error{EINVAL,
-                 "state file " + store_.path() + " is corrupt: " + e.what() + "; weft will not overwrite it"};
-  }
+  auto saved = decodeState(j, store_.path());
+  if (!saved.ok()) return saved.error();
+  networks_ = std::move(saved->networks);
+  endpoints_ = std::move(saved->endpoints);
+  ipam_ = std::move(saved->ipam);
+  swarm_ = std::move(saved->swarm);
   return Status::Ok();
 }
 
@@ -202,32 +123,8 @@ SandboxSpec Driver::sandboxSpecLocked(const Network& n) const {
 Result<uint32_t> Driver::mtuFor(const NetworkOptions& o) const {
   auto under = kernel_.underlayMtu(cfg_.advertiseAddr);
   if (!under.ok()) return Error{under.code(), "cannot find the underlay MTU: " + under.error().message};
-  bool v6 = cfg_.advertiseAddr.find(':') != std::string::npos;
-  uint32_t overhead = (v6 ? kVxlanOverheadV6 : kVxlanOverheadV4) + (o.encrypted ? kEspOverhead : 0);
-  if (*under <= overhead + kMinMtu)
-    return Error{EINVAL, "underlay MTU " + std::to_string(*under) + " is too small for VXLAN"};
-  uint32_t max = *under - overhead;
-  uint32_t want = o.mtu ? *o.mtu : (cfg_.defaultMtu ? cfg_.defaultMtu : max);
-  if (want > max)
-    return Error{EINVAL, "mtu " + std::to_string(want) + " is more than the underlay (MTU " +
-                             std::to_string(*under) + ") can carry over VXLAN" +
-                             (o.encrypted ? " with encryption" : "") + "; the most is " +
-                             std::to_string(max)};
-  return want;
-}
-
-Result<uint32_t> Driver::chooseVni(const NetworkOptions& o, const std::string& identity,
-                                   const std::string& networkId) const {
-  uint32_t vni = o.vni ? *o.vni : stableHash(identity) % kMaxWeftVni + 1;
-  for (const auto& [id, n] : networks_) {
-    if (id == networkId) continue;
-    if (n.vni == vni)
-      return Error{EEXIST, "VNI " + std::to_string(vni) + " is already used by weft network " +
-                               id.substr(0, 12) + (o.vni ? "" : " (chosen from the network's identity)") +
-                               "; give this network another one with -o vni=N (1-" +
-                               std::to_string(kMaxWeftVni) + ")"};
-  }
-  return vni;
+  auto local = IpAddr::parse(cfg_.advertiseAddr);
+  return networkMtu(o, Underlay{*under, local && local->isV6()}, cfg_.defaultMtu);
 }
 
 // ---------------------------------------------------------------- networks
@@ -245,12 +142,12 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
   }
   std::vector<Subnet> v4, v6;
   for (const auto& d : r.ipv4) {
-    auto s = checkSubnet(d, false);
+    auto s = checkSubnet(d, AF_INET);
     if (!s.ok()) return s.error();
     v4.push_back(*s);
   }
   for (const auto& d : r.ipv6) {
-    auto s = checkSubnet(d, true);
+    auto s = checkSubnet(d, AF_INET6);
     if (!s.ok()) return s.error();
     v6.push_back(*s);
   }
@@ -298,7 +195,7 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
                                  n.identity.substr(n.identity.find(':') + 1) +
                                  "; networks that share a subnet need distinct -o weft.name=NAME"};
     }
-    auto vni = chooseVni(*opts, n.identity, n.id);
+    auto vni = chooseVni(*opts, n.identity, n.id, networks_);
     if (!vni.ok()) return vni.error();
     n.vni = *vni;
     auto mtu = mtuFor(*opts);
@@ -335,13 +232,13 @@ Result<std::map<std::string, std::string>> Driver::allocateNetwork(const Allocat
   if (!opts.ok()) return opts.error();
   if (auto st = refuseUnbuilt(*opts); !st) return st.error();
   for (const auto& d : r.ipv4)
-    if (auto s = checkSubnet(d, false); !s.ok()) return s.error();
+    if (auto s = checkSubnet(d, AF_INET); !s.ok()) return s.error();
   for (const auto& d : r.ipv6)
-    if (auto s = checkSubnet(d, true); !s.ok()) return s.error();
+    if (auto s = checkSubnet(d, AF_INET6); !s.ok()) return s.error();
   // Stateless: rebuilt from the options each time, so a repeat (or a call on
   // another manager after failover) gives the same answer.
   auto out = opts->raw;
-  if (!opts->vni) out["vni"] = std::to_string(stableHash("id:" + r.networkId) % kMaxWeftVni + 1);
+  if (!opts->vni) out["vni"] = std::to_string(defaultVni("id:" + r.networkId));
   // Once per network and leader: shows which manager allocated it, and that
   // a new leader's answer matches the old one's.
   std::string shown;
@@ -363,7 +260,7 @@ Status Driver::deleteNetwork(const std::string& networkId) {
                               std::to_string(it->second.endpoints.size()) + " endpoint(s)"};
     if (auto st = removeSandbox(kernel_, sandboxSpecLocked(it->second)); !st) return st.error();
     peers_.detach(it->second.identity);
-    faults_.erase(networkId);
+    faults_.clear(networkId);
     removed = std::move(it->second);
     networks_.erase(it);
     return Changed::kYes;
@@ -399,12 +296,12 @@ std::vector<Endpoint> Driver::endpoints() const {
 
 std::set<std::string> Driver::discoveredNodes() const {
   std::lock_guard<std::mutex> lk(mu_);
-  return discovered_;
+  return swarm_.others();
 }
 
 std::string Driver::swarmAddress() const {
   std::lock_guard<std::mutex> lk(mu_);
-  return swarmSelf_;
+  return swarm_.self();
 }
 
 std::string Driver::retiredNameLocked(const std::string& netns) {

@@ -17,10 +17,12 @@
 
 #include "common/result.h"
 #include "driver/cluster.h"
+#include "driver/fault_book.h"
 #include "driver/ipam.h"
 #include "driver/model.h"
 #include "driver/peer_table.h"
 #include "driver/state_store.h"
+#include "driver/swarm_nodes.h"
 #include "kernel/kernel.h"
 
 namespace weft::driver {
@@ -121,8 +123,8 @@ class Driver : public PeerSink {
   // Swarm node discovery (DiscoverNew/DiscoverDelete): another node's
   // address seeds the gossip; this node's own (self) is kept to compare with
   // ADVERTISE_ADDR and to show.
-  enum class DiscoveredNode { kOther, kSelf };
-  enum class Discovery { kNew, kDeleted };
+  using DiscoveredNode = driver::DiscoveredNode;
+  using Discovery = driver::Discovery;
   Status discover(const std::string& address, DiscoveredNode who, Discovery what);
   Status checkEndpoint(const std::string& networkId, const std::string& endpointId);
 
@@ -213,8 +215,6 @@ class Driver : public PeerSink {
   size_t repairDue();
   Result<uint32_t> mtuFor(const NetworkOptions& o) const;
   SandboxSpec sandboxSpecLocked(const Network& n) const;
-  Result<uint32_t> chooseVni(const NetworkOptions& o, const std::string& identity,
-                             const std::string& networkId) const;
 
   EndpointRecord localRecordLocked(const Endpoint& e) const;
   // Under mu_: n's joined endpoints whose sandbox-side veth is gone become
@@ -241,16 +241,10 @@ class Driver : public PeerSink {
   std::map<std::string, Network> networks_;
   std::map<std::string, Endpoint> endpoints_;
   Ipam ipam_;
-  std::set<std::string> discovered_;
-  std::string swarmSelf_;
+  SwarmNodes swarm_;
   uint64_t changeSeq_ = 0;
   std::set<std::string> retiredIn_;  // namespaces holding retired veths
-  struct Fault {
-    std::string reason;
-    std::chrono::steady_clock::duration delay{};  // until the next retry, doubling
-    std::chrono::steady_clock::time_point next;
-  };
-  std::map<std::string, Fault> faults_;  // network id -> why it is not usable (see faults())
+  FaultBook faults_;                 // networks that are not usable, why, when to retry (see faults())
   uint32_t retiredSeq_ = 0;
 };
 

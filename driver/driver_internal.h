@@ -5,12 +5,21 @@
 #include <string>
 #include <vector>
 
+#include "common/ip.h"
+#include "common/mac.h"
 #include "common/result.h"
-#include "driver/ip.h"
+#include "driver/driver.h"
 #include "driver/model.h"
 #include "kernel/types.h"
 
 namespace weft::driver::detail {
+
+// Data-plane encryption (IPsec ESP between VTEPs) is not built yet; an
+// option that silently did nothing would be a lie, so it is refused.
+Status refuseUnbuilt(const NetworkOptions& o);
+// One IPv4Data/IPv6Data entry of CreateNetwork (family AF_INET or AF_INET6):
+// the pool a CIDR of that family, the gateway (if any) a CIDR inside it.
+Result<Subnet> checkSubnet(const IpamData& d, int family);
 
 inline Error notFound(const std::string& what, const std::string& id) {
   return Error{ENOENT, what + " " + id + " not found"};
@@ -19,10 +28,10 @@ inline Error notFound(const std::string& what, const std::string& id) {
 // Docker's overlay derives a container's MAC from its IP: 02:42 + the IPv4
 // (or the last 4 bytes of the IPv6) address, unique as the address is.
 inline std::string macFromIp(const IpAddr& a) {
-  kernel::MacAddr m;
+  MacAddr m;
   m.bytes[0] = 0x02;
   m.bytes[1] = 0x42;
-  uint32_t low = static_cast<uint32_t>(a.value & 0xffffffffu);
+  uint32_t low = static_cast<uint32_t>(a.toU128() & 0xffffffffu);
   m.bytes[2] = static_cast<uint8_t>(low >> 24);
   m.bytes[3] = static_cast<uint8_t>(low >> 16);
   m.bytes[4] = static_cast<uint8_t>(low >> 8);
@@ -32,7 +41,7 @@ inline std::string macFromIp(const IpAddr& a) {
 
 inline std::string randomMac() {
   std::random_device rd;
-  kernel::MacAddr m;
+  MacAddr m;
   for (auto& b : m.bytes) b = static_cast<uint8_t>(rd());
   m.bytes[0] = (m.bytes[0] & 0xfe) | 0x02;  // unicast, locally administered
   return m.str();

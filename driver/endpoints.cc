@@ -21,16 +21,16 @@ Result<CreateEndpointResult> Driver::createEndpoint(const CreateEndpointRequest&
   std::optional<Prefix> a4, a6;
   if (!r.iface.address.empty()) {
     a4 = Prefix::parse(r.iface.address);
-    if (!a4 || a4->addr.v6)
+    if (!a4 || a4->addr.isV6())
       return Error{EINVAL, "Interface.Address \"" + r.iface.address + "\" is not an IPv4 CIDR"};
   }
   if (!r.iface.addressIpv6.empty()) {
     a6 = Prefix::parse(r.iface.addressIpv6);
-    if (!a6 || !a6->addr.v6)
+    if (!a6 || !a6->addr.isV6())
       return Error{EINVAL, "Interface.AddressIPv6 \"" + r.iface.addressIpv6 + "\" is not an IPv6 CIDR"};
   }
   if (!r.iface.macAddress.empty()) {
-    auto m = kernel::MacAddr::parse(r.iface.macAddress);
+    auto m = MacAddr::parse(r.iface.macAddress);
     if (!m || (m->bytes[0] & 1))
       return Error{EINVAL, "Interface.MacAddress \"" + r.iface.macAddress + "\" is not a unicast MAC"};
   }
@@ -81,7 +81,7 @@ Result<CreateEndpointResult> Driver::createEndpoint(const CreateEndpointRequest&
     e.address = r.iface.address;
     e.addressIpv6 = r.iface.addressIpv6;
     if (!r.iface.macAddress.empty()) {
-      e.mac = kernel::MacAddr::parse(r.iface.macAddress)->str();
+      e.mac = MacAddr::parse(r.iface.macAddress)->str();
     } else {
       e.mac = a4 ? macFromIp(a4->addr) : a6 ? macFromIp(a6->addr) : randomMac();
       e.macChosenByWeft = true;

@@ -11,17 +11,17 @@ namespace {
 // for IPv4 prefixes shorter than /31, the subnet-router anycast address for
 // IPv6 prefixes shorter than /127.
 std::pair<u128, u128> usableRange(const Prefix& p) {
-  u128 lo = p.first().value, hi = p.last().value;
-  if (!p.addr.v6 && p.len < 31) {
+  u128 lo = p.first().toU128(), hi = p.last().toU128();
+  if (!p.addr.isV6() && p.len < 31) {
     ++lo;
     --hi;
-  } else if (p.addr.v6 && p.len < 127) {
+  } else if (p.addr.isV6() && p.len < 127) {
     ++lo;
   }
   return {lo, hi};
 }
 
-IpAddr make(bool v6, u128 v) { return IpAddr{v6, v}; }
+IpAddr make(bool v6, u128 v) { return IpAddr::fromU128(v6 ? AF_INET6 : AF_INET, v); }
 
 }  // namespace
 
@@ -61,8 +61,8 @@ Result<PoolGrant> Ipam::requestPool(const std::string& addressSpace, const std::
   } else {
     auto p = Prefix::parse(pool);
     if (!p) return Error{EINVAL, "Pool \"" + pool + "\" is not a valid CIDR"};
-    if (p->addr.v6 != v6)
-      return Error{EINVAL, "Pool \"" + pool + "\" is " + (p->addr.v6 ? "IPv6" : "IPv4") + " but V6 is " +
+    if (p->addr.isV6() != v6)
+      return Error{EINVAL, "Pool \"" + pool + "\" is " + (p->addr.isV6() ? "IPv6" : "IPv4") + " but V6 is " +
                                (v6 ? "true" : "false")};
     if (*p != p->network())
       return Error{EINVAL,
@@ -73,7 +73,7 @@ Result<PoolGrant> Ipam::requestPool(const std::string& addressSpace, const std::
   if (!subPool.empty()) {
     auto sp = Prefix::parse(subPool);
     if (!sp) return Error{EINVAL, "SubPool \"" + subPool + "\" is not a valid CIDR"};
-    if (sp->addr.v6 != ap.pool.addr.v6 || sp->len < ap.pool.len || !ap.pool.contains(sp->first()))
+    if (sp->addr.isV6() != ap.pool.addr.isV6() || sp->len < ap.pool.len || !ap.pool.contains(sp->first()))
       return Error{EINVAL, "SubPool \"" + subPool + "\" is not inside Pool \"" + ap.pool.str() + "\""};
     ap.subPool = sp->network();
   }
@@ -100,7 +100,7 @@ Result<std::string> Ipam::requestAddress(const std::string& poolId, const std::s
       return Error{EINVAL, "unknown RequestAddressType \"" + t->second + "\""};
     gateway = true;
   }
-  const bool v6 = p.pool.addr.v6;
+  const bool v6 = p.pool.addr.isV6();
   auto suffix = "/" + std::to_string(p.pool.len);
   if (!address.empty()) {
     auto a = IpAddr::parse(address);
@@ -112,9 +112,9 @@ Result<std::string> Ipam::requestAddress(const std::string& poolId, const std::s
     }
     if (!p.pool.contains(*a))
       return Error{EINVAL, "address " + a->str() + " is outside pool " + p.pool.str()};
-    if (p.allocated.count(a->value))
+    if (p.allocated.count(a->toU128()))
       return Error{EEXIST, "address " + a->str() + " is already allocated in pool " + p.pool.str()};
-    p.allocated.insert(a->value);
+    p.allocated.insert(a->toU128());
     if (gateway) p.gateway = *a;
     return a->str() + suffix;
   }
@@ -158,7 +158,7 @@ Status Ipam::releaseAddress(const std::string& poolId, const std::string& addres
   }
   AddressPool& p = it->second;
   if (!p.pool.contains(*a)) return Error{EINVAL, "address " + a->str() + " is outside pool " + p.pool.str()};
-  p.allocated.erase(a->value);  // releasing a free address is a no-op (Docker may repeat)
+  p.allocated.erase(a->toU128());  // releasing a free address is a no-op (Docker may repeat)
   if (p.gateway && *p.gateway == *a) p.gateway.reset();
   return Status::Ok();
 }
@@ -180,10 +180,10 @@ nlohmann::json Ipam::toJson() const {
   nlohmann::json pools = nlohmann::json::array();
   for (const auto& [id, p] : pools_) {
     nlohmann::json addrs = nlohmann::json::array();
-    for (auto v : p.allocated) addrs.push_back(make(p.pool.addr.v6, v).str());
+    for (auto v : p.allocated) addrs.push_back(make(p.pool.addr.isV6(), v).str());
     nlohmann::json j = {{"id", p.id},           {"addressSpace", p.addressSpace},
                         {"pool", p.pool.str()}, {"options", p.options},
-                        {"allocated", addrs},   {"cursor", make(p.pool.addr.v6, p.cursor).str()}};
+                        {"allocated", addrs},   {"cursor", make(p.pool.addr.isV6(), p.cursor).str()}};
     if (p.subPool) j["subPool"] = p.subPool->str();
     if (p.gateway) j["gateway"] = p.gateway->str();
     pools.push_back(std::move(j));
@@ -217,11 +217,11 @@ Result<Ipam> Ipam::fromJson(const nlohmann::json& j) {
         auto ip = IpAddr::parse(a.get<std::string>());
         if (!ip || !p.pool.contains(*ip))
           return Error{EINVAL, "ipam pool " + p.id + ": bad allocated address"};
-        p.allocated.insert(ip->value);
+        p.allocated.insert(ip->toU128());
       }
       auto c = IpAddr::parse(pj.at("cursor").get<std::string>());
       if (!c) return Error{EINVAL, "ipam pool " + p.id + ": bad cursor"};
-      p.cursor = c->value;
+      p.cursor = c->toU128();
       ipam.pools_.emplace(p.id, std::move(p));
     }
   } catch (const nlohmann::json::exception& e) {

@@ -10,8 +10,8 @@
 #include <set>
 #include <string>
 
+#include "common/ip.h"
 #include "common/result.h"
-#include "driver/ip.h"
 
 namespace weft::driver {
 

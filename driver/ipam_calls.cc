@@ -14,31 +14,16 @@ Status Driver::discover(const std::string& address, DiscoveredNode who, Discover
   const bool self = who == DiscoveredNode::kSelf, add = what == Discovery::kNew;
   if (!IpAddr::parse(address))
     return Error{EINVAL, "DiscoveryData.Address \"" + address + "\" is not an IP address"};
-  std::set<std::string> savedNodes;
-  std::string savedSelf;
+  SwarmNodes saved;
   bool changed = false;
   auto change = [&]() -> Result<Changed> {
-    savedNodes = discovered_;
-    savedSelf = swarmSelf_;
-    if (self) {
-      if (add)
-        swarmSelf_ = address;
-      else if (swarmSelf_ == address)
-        swarmSelf_.clear();
-    } else if (add) {
-      discovered_.insert(address);
-    } else {
-      discovered_.erase(address);
-    }
-    if (discovered_ == savedNodes && swarmSelf_ == savedSelf) return Changed::kNo;
+    saved = swarm_;
+    if (!swarm_.apply(address, who, what)) return Changed::kNo;
     if (cluster_ && add && !self) cluster_->addSeed(address);
     changed = true;
     return Changed::kYes;
   };
-  Status st = changeDurably(change, [&] {
-    discovered_ = std::move(savedNodes);
-    swarmSelf_ = std::move(savedSelf);
-  });
+  Status st = changeDurably(change, [&] { swarm_ = std::move(saved); });
   if (!changed) return st;
   if (self && add && !cfg_.advertiseAddr.empty() && cfg_.advertiseAddr != address)
     LOG_WARN("driver", "swarm knows this node as "

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "common/ip.h"
 #include "common/log.h"
-#include "driver/ip.h"
 
 namespace weft::driver {
 
@@ -17,6 +17,31 @@ std::string ipOf(const std::string& cidr) {
   if (auto p = Prefix::parse(cidr)) return p->addr.str();
   if (auto a = IpAddr::parse(cidr)) return a->str();
   return "";
+}
+
+// The table keeps the canonical text of records that were validated where
+// they came in (the IPC decoder, the driver's own endpoints); the kernel
+// takes values. Text that does not parse is refused like any failed
+// programming (kept wanted, counted, logged), never dereferenced.
+Result<kernel::NeighEntry> neighEntry(const std::string& dev, const std::string& ip, const std::string& mac) {
+  auto a = IpAddr::parse(ip);
+  auto m = MacAddr::parse(mac);
+  if (!a || !m) return Error{EINVAL, "neighbour " + ip + " -> " + mac + " is not an IP and a MAC"};
+  return kernel::NeighEntry{dev, *a, *m};
+}
+
+Result<kernel::FdbEntry> fdbEntry(const std::string& dev, const std::string& mac, const std::string& dst) {
+  auto m = MacAddr::parse(mac);
+  auto a = IpAddr::parse(dst);
+  if (!m || !a) return Error{EINVAL, "fdb entry " + mac + " -> " + dst + " is not a MAC and an IP"};
+  return kernel::FdbEntry{dev, *m, *a};
+}
+
+// Runs call(entry) when the entry parsed, else passes the parse error on.
+template <class T, class F>
+Status with(const Result<T>& entry, F&& call) {
+  if (!entry) return entry.error();
+  return call(*entry);
 }
 
 template <class K, class V>
@@ -77,7 +102,8 @@ std::vector<std::string> ipsOf(const EndpointRecord& r) {
 }
 }  // namespace
 
-void PeerTable::claimLocked(const EndpointRecord& r, bool add) {
+void PeerTable::claimLocked(const EndpointRecord& r, Claim how) {
+  const bool add = how == Claim::kAdd;
   Claims& c = claims_[r.network];
   auto claim = [&](auto& byKey, const std::string& key, const std::string& value) {
     auto& who = byKey[key];
@@ -111,19 +137,19 @@ bool PeerTable::apply(const EndpointRecord& r, RecordState state) {
   if (state == RecordState::kWithdrawn) {
     confirmed_.erase(key);
     if (it == table.end()) return false;
-    claimLocked(it->second, false);
+    claimLocked(it->second, Claim::kRemove);
     table.erase(it);
     return true;
   }
   confirmed_[key] = session_;
   if (it != table.end()) {
     if (it->second == r) return false;  // nothing new
-    claimLocked(it->second, false);
+    claimLocked(it->second, Claim::kRemove);
     it->second = r;
   } else {
     table.emplace(r.endpoint, r);
   }
-  claimLocked(r, true);
+  claimLocked(r, Claim::kAdd);
   return true;
 }
 
@@ -144,7 +170,7 @@ std::vector<EndpointRecord> PeerTable::forgetUnconfirmed() {
       }
       if (c != confirmed_.end()) confirmed_.erase(c);
       gone.push_back(it->second);
-      claimLocked(it->second, false);
+      claimLocked(it->second, Claim::kRemove);
       it = table.erase(it);
     }
   }
@@ -206,26 +232,31 @@ Applied program(kernel::Kernel& k, const PeerSandbox& at, const PeerOps& ops) {
     return false;
   };
   const std::string& ns = at.netns;
+  auto delNeigh = [&](const auto& e) { return k.delNeigh(ns, e); };
+  auto delFdb = [&](const auto& e) { return k.delFdb(ns, e); };
   for (const auto& [ip, mac] : ops.delNeigh)
-    if (check(k.delNeigh(ns, {at.vtep, ip, mac}), "removing neighbour " + ip, ENOENT))
+    if (check(with(neighEntry(at.vtep, ip, mac), delNeigh), "removing neighbour " + ip, ENOENT))
       a.done.delNeigh.emplace_back(ip, mac);
   for (const auto& [mac, dst] : ops.delFdb)
-    if (check(k.delFdb(ns, {at.vtep, mac, dst}), "removing fdb entry " + mac, ENOENT))
+    if (check(with(fdbEntry(at.vtep, mac, dst), delFdb), "removing fdb entry " + mac, ENOENT))
       a.done.delFdb.emplace_back(mac, dst);
   for (const auto& dst : ops.delFlood)
-    if (check(k.delFdb(ns, {at.vtep, kZeroMac, dst}), "removing flood entry " + dst, ENOENT))
+    if (check(with(fdbEntry(at.vtep, kZeroMac, dst), delFdb), "removing flood entry " + dst, ENOENT))
       a.done.delFlood.push_back(dst);
   // Replace, not add: an entry this table did not make (left from before a
   // restart), an IP that moved to another MAC or a MAC that moved to another
   // VTEP is overwritten in place, one round trip each.
+  auto replaceNeigh = [&](const auto& e) { return k.replaceNeigh(ns, e); };
+  auto replaceFdb = [&](const auto& e) { return k.replaceFdb(ns, e); };
+  auto appendFlood = [&](const auto& e) { return k.addFdb(ns, e, kernel::FdbAdd::kAppend); };
   for (const auto& [ip, mac] : ops.addNeigh)
-    if (check(k.replaceNeigh(ns, {at.vtep, ip, mac}), "neighbour " + ip + " -> " + mac, 0))
+    if (check(with(neighEntry(at.vtep, ip, mac), replaceNeigh), "neighbour " + ip + " -> " + mac, 0))
       a.done.addNeigh.emplace_back(ip, mac);
   for (const auto& [mac, dst] : ops.addFdb)
-    if (check(k.replaceFdb(ns, {at.vtep, mac, dst}), "fdb entry " + mac + " -> " + dst, 0))
+    if (check(with(fdbEntry(at.vtep, mac, dst), replaceFdb), "fdb entry " + mac + " -> " + dst, 0))
       a.done.addFdb.emplace_back(mac, dst);
   for (const auto& dst : ops.addFlood)
-    if (check(k.addFdb(ns, {at.vtep, kZeroMac, dst}, true), "flood entry -> " + dst, EEXIST))
+    if (check(with(fdbEntry(at.vtep, kZeroMac, dst), appendFlood), "flood entry -> " + dst, EEXIST))
       a.done.addFlood.push_back(dst);
   return a;
 }
@@ -354,21 +385,25 @@ size_t PeerTable::pruneStale() {
     if (!neigh.ok() || !fdb.ok()) continue;  // the sandbox is a matter for reconcile
     PeerEntries present;                     // wanted and there
     for (const auto& e : *neigh) {
-      if (const auto* mac = lookup(w.want.neigh, ipOf(e.ip)); mac && *mac == e.mac)
-        present.neigh[ipOf(e.ip)] = e.mac;
+      const std::string ip = e.ip.str(), mac = e.mac.str();
+      if (const auto* want = lookup(w.want.neigh, ip); want && *want == mac)
+        present.neigh[ip] = mac;
       else if (kernel_.delNeigh(w.where.netns, e).ok())
         ++removed;
     }
     for (const auto& e : *fdb) {
-      bool wanted = e.mac == kZeroMac ? w.want.flood.count(e.dst) > 0 : [&] {
-        const auto* dst = lookup(w.want.fdb, e.mac);
-        return dst && *dst == e.dst;
+      if (!e.dst) continue;  // listing always names the destination
+      const std::string mac = e.mac.str(), dst = e.dst->str();
+      const bool flood = e.mac.isZero();
+      bool wanted = flood ? w.want.flood.count(dst) > 0 : [&] {
+        const auto* want = lookup(w.want.fdb, mac);
+        return want && *want == dst;
       }();
       if (wanted) {
-        if (e.mac == kZeroMac)
-          present.flood.insert(e.dst);
+        if (flood)
+          present.flood.insert(dst);
         else
-          present.fdb[e.mac] = e.dst;
+          present.fdb[mac] = dst;
       } else if (kernel_.delFdb(w.where.netns, e).ok()) {
         ++removed;
       }

@@ -130,7 +130,8 @@ class PeerTable {
   };
   // Under mu_: r's claims are added (or removed), and its keys marked dirty
   // in its network's sandbox.
-  void claimLocked(const EndpointRecord& r, bool add);
+  enum class Claim { kAdd, kRemove };
+  void claimLocked(const EndpointRecord& r, Claim how);
   // Under mu_: the operations that bring the dirty keys of `s` in line.
   PeerOps dirtyOpsLocked(const std::string& identity, Sandbox& s);
   // A sandbox's work, done without the lock.

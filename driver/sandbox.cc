@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
+#include "common/ip.h"
 #include "common/log.h"
-#include "driver/ip.h"
 #include "driver/names.h"
 
 namespace weft::driver {
@@ -123,7 +123,7 @@ Status reconcileSandbox(kernel::Kernel& k, const SandboxSpec& s, std::vector<std
     }
     for (const auto& a : *addrs) {
       auto p = Prefix::parse(a);
-      bool linkLocal6 = p && p->addr.v6 && (p->addr.value >> 118) == 0x3fa;  // fe80::/10
+      bool linkLocal6 = p && p->addr.isLinkLocal6();
       if (linkLocal6) continue;
       if (std::find(s.gateways.begin(), s.gateways.end(), a) == s.gateways.end()) {
         k.delAddress(s.netns, kBridgeName, a);

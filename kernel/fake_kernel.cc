@@ -268,7 +268,7 @@ void FakeKernel::flushOnDownLocked(Namespace& n, Link& l) {
   const std::string& dev = l.info.name;
   std::erase_if(n.neigh, [&](const auto& kv) { return kv.first.first == dev; });
   dropRoutesLocked(n, dev, 0);
-  std::erase_if(l.addrs, [](const Cidr& c) { return c.addr.isV6(); });
+  std::erase_if(l.addrs, [](const Prefix& c) { return c.addr.isV6(); });
 }
 
 Status FakeKernel::setLinkUp(const Netns& ns, const std::string& name, bool up) {
@@ -282,7 +282,7 @@ Status FakeKernel::setLinkUp(const Netns& ns, const std::string& name, bool up) 
   if (link.info.up && !up) flushOnDownLocked(**n, link);
   if (!link.info.up && up && name == "lo") {
     for (const char* a : {"127.0.0.1/8", "::1/128"}) {
-      Cidr c = *Cidr::parse(a);
+      Prefix c = *Prefix::parseHostOrPrefix(a);
       if (std::find(link.addrs.begin(), link.addrs.end(), c) == link.addrs.end()) link.addrs.push_back(c);
     }
   }

@@ -36,7 +36,7 @@
 #include <string>
 #include <vector>
 
-#include "kernel/inet.h"
+#include "common/ip.h"
 #include "kernel/kernel.h"
 
 namespace weft::kernel {
@@ -84,7 +84,7 @@ class FakeKernel : public Kernel {
   Status delRoute(const Netns& ns, const Route& route) override;
   Result<std::vector<Route>> listRoutes(const Netns& ns) override;
 
-  Status addFdb(const Netns& ns, const FdbEntry& e, bool append) override;
+  Status addFdb(const Netns& ns, const FdbEntry& e, FdbAdd how) override;
   Status replaceFdb(const Netns& ns, const FdbEntry& e) override;
   Status delFdb(const Netns& ns, const FdbEntry& e) override;
   Result<std::vector<FdbEntry>> listFdb(const Netns& ns, const std::string& dev) override;
@@ -108,14 +108,14 @@ class FakeKernel : public Kernel {
  private:
   struct Link {
     LinkInfo info;
-    Netns peerNs;             // veth only
-    std::string peerName;     // veth only
-    bool vxlanV6 = false;     // vxlan only: IPv6 local address
-    bool mtuByUser = false;   // bridge only
-    std::vector<Cidr> addrs;  // in the order added
+    Netns peerNs;               // veth only
+    std::string peerName;       // veth only
+    bool vxlanV6 = false;       // vxlan only: IPv6 local address
+    bool mtuByUser = false;     // bridge only
+    std::vector<Prefix> addrs;  // in the order added
   };
   struct StoredRoute {
-    Cidr dst;
+    Prefix dst;
     std::optional<IpAddr> gateway;
     std::string dev;  // resolved device
   };
@@ -123,7 +123,7 @@ class FakeKernel : public Kernel {
     std::map<std::string, Link> links;
     int nextIfindex = 2;
     std::vector<StoredRoute> routes;
-    std::set<FdbEntry> fdb;                                      // canonical spelling
+    std::set<FdbEntry> fdb;
     std::map<std::pair<std::string, IpAddr>, NeighEntry> neigh;  // (dev, ip)
     std::map<std::string, std::string> sysctls;                  // values written
   };

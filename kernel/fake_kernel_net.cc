@@ -23,8 +23,8 @@ Status FakeKernel::addAddress(const Netns& ns, const std::string& dev, const std
   if (!n) return n.error();
   auto l = linkLocked("addAddress", **n, dev);
   if (!l) return l.error();
-  for (const Cidr& have : (*l)->addrs)
-    if (have.addr == c->addr && (c->addr.isV6() || have.prefix == c->prefix))
+  for (const Prefix& have : (*l)->addrs)
+    if (have.addr == c->addr && (c->addr.isV6() || have.len == c->len))
       return exists("addAddress", "address " + have.str() + " on " + dev);
   (*l)->addrs.push_back(*c);
   return {};
@@ -45,8 +45,8 @@ Status FakeKernel::delAddress(const Netns& ns, const std::string& dev, const std
   if (!c->addr.isV6()) {
     // The first address of a subnet is its primary; deleting it deletes the
     // secondaries too (net.ipv4.conf.*.promote_secondaries=0).
-    auto sameSubnet = [&](const Cidr& x) {
-      return !x.addr.isV6() && x.prefix == c->prefix && x.network() == c->network();
+    auto sameSubnet = [&](const Prefix& x) {
+      return !x.addr.isV6() && x.len == c->len && x.network() == c->network();
     };
     auto primary = std::find_if(addrs.begin(), addrs.end(), sameSubnet);
     if (primary == it) {
@@ -54,7 +54,7 @@ Status FakeKernel::delAddress(const Netns& ns, const std::string& dev, const std
     } else {
       addrs.erase(it);
     }
-    if (std::none_of(addrs.begin(), addrs.end(), [](const Cidr& x) { return !x.addr.isV6(); }))
+    if (std::none_of(addrs.begin(), addrs.end(), [](const Prefix& x) { return !x.addr.isV6(); }))
       dropRoutesLocked(**n, dev, AF_INET);
   } else {
     addrs.erase(it);
@@ -70,7 +70,7 @@ Result<std::vector<std::string>> FakeKernel::listAddresses(const Netns& ns, cons
   auto l = linkLocked("listAddresses", **n, dev);
   if (!l) return l.error();
   std::vector<std::string> out;
-  for (const Cidr& c : (*l)->addrs) out.push_back(c.str());
+  for (const Prefix& c : (*l)->addrs) out.push_back(c.str());
   return out;
 }
 
@@ -78,11 +78,11 @@ Result<std::vector<std::string>> FakeKernel::listAddresses(const Netns& ns, cons
 
 std::optional<std::string> FakeKernel::connectedDevLocked(const Namespace& n, const IpAddr& ip,
                                                           const std::string& dev) const {
-  const bool linkLocal = ip.isV6() && ip.bytes[0] == 0xfe && (ip.bytes[1] & 0xc0) == 0x80;
+  const bool linkLocal = ip.isLinkLocal6();
   for (auto& [name, l] : n.links) {
     if (!l.info.up || (!dev.empty() && name != dev)) continue;
     if (linkLocal && !dev.empty()) return name;  // fe80::/64 exists on every up link
-    for (const Cidr& c : l.addrs)
+    for (const Prefix& c : l.addrs)
       if (c.contains(ip)) return name;
   }
   return std::nullopt;
@@ -90,8 +90,9 @@ std::optional<std::string> FakeKernel::connectedDevLocked(const Namespace& n, co
 
 Status FakeKernel::addRoute(const Netns& ns, const Route& route) {
   FAKE_ENTER("addRoute");
-  auto r = parseRoute("addRoute", route);
-  if (!r) return r.error();
+  if (auto s = checkRoute("addRoute", route); !s) return s;
+  const Route* r = &route;
+  const std::string name = routeName(route);
   auto n = nsLocked("addRoute", ns);
   if (!n) return n.error();
   std::string dev = r->dev;
@@ -99,31 +100,31 @@ Status FakeKernel::addRoute(const Netns& ns, const Route& route) {
     auto l = linkLocked("addRoute", **n, dev);
     if (!l) return l.error();
     if (!r->gateway && !(*l)->info.up)
-      return Error{ENETDOWN, "addRoute " + route.dst + ": device " + dev + " is down"};
+      return Error{ENETDOWN, "addRoute " + name + ": device " + dev + " is down"};
   }
   if (r->gateway) {
     auto via = connectedDevLocked(**n, *r->gateway, dev);
     if (!via)
-      return Error{ENETUNREACH, "addRoute " + route.dst + ": gateway " + route.gateway +
+      return Error{ENETUNREACH, "addRoute " + name + ": gateway " + r->gateway->str() +
                                     " is not on a connected subnet of an up link"};
     dev = *via;
   }
   for (const StoredRoute& have : (*n)->routes)
-    if (have.dst == r->dst) return exists("addRoute", "route to " + route.dst);
+    if (have.dst == r->dst) return exists("addRoute", "route to " + name);
   if (!r->dst.addr.isV6())
-    for (auto& [name, l] : (*n)->links)
+    for (auto& [linkName, l] : (*n)->links)
       if (l.info.up)
-        for (const Cidr& c : l.addrs)
+        for (const Prefix& c : l.addrs)
           if (!c.addr.isV6() && c.network() == r->dst)
-            return exists("addRoute", "connected route to " + route.dst + " on " + name);
+            return exists("addRoute", "connected route to " + name + " on " + linkName);
   (*n)->routes.push_back(StoredRoute{r->dst, r->gateway, dev});
   return {};
 }
 
 Status FakeKernel::delRoute(const Netns& ns, const Route& route) {
   FAKE_ENTER("delRoute");
-  auto r = parseRoute("delRoute", route);
-  if (!r) return r.error();
+  if (auto s = checkRoute("delRoute", route); !s) return s;
+  const Route* r = &route;
   auto n = nsLocked("delRoute", ns);
   if (!n) return n.error();
   auto& routes = (*n)->routes;
@@ -131,7 +132,7 @@ Status FakeKernel::delRoute(const Netns& ns, const Route& route) {
     return have.dst == r->dst && (!r->gateway || have.gateway == r->gateway) &&
            (r->dev.empty() || have.dev == r->dev);
   });
-  if (it == routes.end()) return notFound("delRoute", "route to " + route.dst);
+  if (it == routes.end()) return notFound("delRoute", "route to " + routeName(route));
   routes.erase(it);
   return {};
 }
@@ -141,44 +142,43 @@ Result<std::vector<Route>> FakeKernel::listRoutes(const Netns& ns) {
   auto n = nsLocked("listRoutes", ns);
   if (!n) return n.error();
   std::vector<Route> out;
-  for (const StoredRoute& r : (*n)->routes) out.push_back(canonicalRoute({r.dst, r.gateway, r.dev}));
+  for (const StoredRoute& r : (*n)->routes) out.push_back(Route{r.dst, r.gateway, r.dev});
   return out;
 }
 
 // --- FDB ---
 
-Status FakeKernel::addFdb(const Netns& ns, const FdbEntry& e, bool append) {
+Status FakeKernel::addFdb(const Netns& ns, const FdbEntry& e, FdbAdd how) {
   FAKE_ENTER("addFdb");
-  auto p = parseFdb("addFdb", e, append, false);
-  if (!p) return p.error();
+  if (auto s = checkFdb("addFdb", e, how == FdbAdd::kAppend ? FdbUse::kAppend : FdbUse::kCreate); !s)
+    return s;
   auto n = nsLocked("addFdb", ns);
   if (!n) return n.error();
   auto l = linkLocked("addFdb", **n, e.dev);
   if (!l) return l.error();
   if ((*l)->info.kind != LinkKind::kVxlan) return invalid("addFdb: '" + e.dev + "' is not a vxlan device");
-  FdbEntry entry{e.dev, p->mac.str(), p->dst.str()};
+  const FdbEntry& entry = e;
   auto& fdb = (*n)->fdb;
   bool macPresent = std::any_of(fdb.begin(), fdb.end(),
                                 [&](const FdbEntry& x) { return x.dev == entry.dev && x.mac == entry.mac; });
-  if (macPresent && (!append || fdb.count(entry)))
-    return exists("addFdb", "FDB entry for " + entry.mac + " on " + e.dev);
+  if (macPresent && (how != FdbAdd::kAppend || fdb.count(entry)))
+    return exists("addFdb", "FDB entry for " + entry.mac.str() + " on " + e.dev);
   fdb.insert(entry);
   return {};
 }
 
 Status FakeKernel::replaceFdb(const Netns& ns, const FdbEntry& e) {
   FAKE_ENTER("replaceFdb");
-  auto p = parseFdb("replaceFdb", e, false, false);
-  if (!p) return p.error();
-  if (isFloodMac(p->mac))
-    return invalid("replaceFdb: " + p->mac.str() + " is a flood/multicast MAC (append its destinations)");
+  if (auto s = checkFdb("replaceFdb", e, FdbUse::kReplace); !s) return s;
+  if (isFloodMac(e.mac))
+    return invalid("replaceFdb: " + e.mac.str() + " is a flood/multicast MAC (append its destinations)");
   auto n = nsLocked("replaceFdb", ns);
   if (!n) return n.error();
   auto l = linkLocked("replaceFdb", **n, e.dev);
   if (!l) return l.error();
   if ((*l)->info.kind != LinkKind::kVxlan)
     return invalid("replaceFdb: '" + e.dev + "' is not a vxlan device");
-  FdbEntry entry{e.dev, p->mac.str(), p->dst.str()};
+  const FdbEntry& entry = e;
   std::erase_if((*n)->fdb, [&](const FdbEntry& x) { return x.dev == entry.dev && x.mac == entry.mac; });
   (*n)->fdb.insert(entry);
   return {};
@@ -186,19 +186,18 @@ Status FakeKernel::replaceFdb(const Netns& ns, const FdbEntry& e) {
 
 Status FakeKernel::delFdb(const Netns& ns, const FdbEntry& e) {
   FAKE_ENTER("delFdb");
-  auto p = parseFdb("delFdb", e, false, true);
-  if (!p) return p.error();
+  if (auto s = checkFdb("delFdb", e, FdbUse::kDelete); !s) return s;
   auto n = nsLocked("delFdb", ns);
   if (!n) return n.error();
   auto l = linkLocked("delFdb", **n, e.dev);
   if (!l) return l.error();
   if ((*l)->info.kind != LinkKind::kVxlan) return invalid("delFdb: '" + e.dev + "' is not a vxlan device");
-  const std::string mac = p->mac.str();
-  const std::string dst = e.dst.empty() ? "" : p->dst.str();
   size_t removed = std::erase_if((*n)->fdb, [&](const FdbEntry& x) {
-    return x.dev == e.dev && x.mac == mac && (dst.empty() || x.dst == dst);
+    return x.dev == e.dev && x.mac == e.mac && (!e.dst || x.dst == e.dst);
   });
-  if (!removed) return notFound("delFdb", "FDB entry " + mac + " " + e.dst + " on " + e.dev);
+  if (!removed)
+    return notFound("delFdb",
+                    "FDB entry " + e.mac.str() + " " + (e.dst ? e.dst->str() : "") + " on " + e.dev);
   return {};
 }
 
@@ -219,40 +218,37 @@ Result<std::vector<FdbEntry>> FakeKernel::listFdb(const Netns& ns, const std::st
 
 Status FakeKernel::addNeigh(const Netns& ns, const NeighEntry& e) {
   FAKE_ENTER("addNeigh");
-  auto p = parseNeigh("addNeigh", e, false);
-  if (!p) return p.error();
+  if (auto s = checkNeigh("addNeigh", e); !s) return s;
   auto n = nsLocked("addNeigh", ns);
   if (!n) return n.error();
   auto l = linkLocked("addNeigh", **n, e.dev);
   if (!l) return l.error();
-  auto key = std::pair{e.dev, p->ip};
-  if ((*n)->neigh.count(key)) return exists("addNeigh", "neighbour " + p->ip.str() + " on " + e.dev);
-  (*n)->neigh[key] = NeighEntry{e.dev, p->ip.str(), p->mac.str()};
+  auto key = std::pair{e.dev, e.ip};
+  if ((*n)->neigh.count(key)) return exists("addNeigh", "neighbour " + e.ip.str() + " on " + e.dev);
+  (*n)->neigh[key] = e;
   return {};
 }
 
 Status FakeKernel::replaceNeigh(const Netns& ns, const NeighEntry& e) {
   FAKE_ENTER("replaceNeigh");
-  auto p = parseNeigh("replaceNeigh", e, false);
-  if (!p) return p.error();
+  if (auto s = checkNeigh("replaceNeigh", e); !s) return s;
   auto n = nsLocked("replaceNeigh", ns);
   if (!n) return n.error();
   auto l = linkLocked("replaceNeigh", **n, e.dev);
   if (!l) return l.error();
-  (*n)->neigh[std::pair{e.dev, p->ip}] = NeighEntry{e.dev, p->ip.str(), p->mac.str()};
+  (*n)->neigh[std::pair{e.dev, e.ip}] = e;
   return {};
 }
 
 Status FakeKernel::delNeigh(const Netns& ns, const NeighEntry& e) {
   FAKE_ENTER("delNeigh");
-  auto p = parseNeigh("delNeigh", e, true);
-  if (!p) return p.error();
+  if (auto s = checkNeigh("delNeigh", e); !s) return s;
   auto n = nsLocked("delNeigh", ns);
   if (!n) return n.error();
   auto l = linkLocked("delNeigh", **n, e.dev);
   if (!l) return l.error();
-  if (!(*n)->neigh.erase(std::pair{e.dev, p->ip}))
-    return notFound("delNeigh", "neighbour " + p->ip.str() + " on " + e.dev);
+  if (!(*n)->neigh.erase(std::pair{e.dev, e.ip}))
+    return notFound("delNeigh", "neighbour " + e.ip.str() + " on " + e.dev);
   return {};
 }
 

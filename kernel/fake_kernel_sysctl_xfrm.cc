@@ -124,7 +124,7 @@ Result<std::string> FakeKernel::getSysctl(const Netns& ns, const std::string& ke
 
 Status FakeKernel::addXfrmState(const XfrmState& s) {
   FAKE_ENTER("addXfrmState");
-  auto p = parseXfrmState("addXfrmState", s, false);
+  auto p = parseXfrmState("addXfrmState", s, XfrmUse::kAdd);
   if (!p) return p.error();
   for (const XfrmState& have : xfrmStates_)
     if (have.dst == p->dst.str() && have.spi == s.spi)
@@ -139,7 +139,7 @@ Status FakeKernel::addXfrmState(const XfrmState& s) {
 
 Status FakeKernel::delXfrmState(const XfrmState& s) {
   FAKE_ENTER("delXfrmState");
-  auto p = parseXfrmState("delXfrmState", s, true);
+  auto p = parseXfrmState("delXfrmState", s, XfrmUse::kDelete);
   if (!p) return p.error();
   size_t removed = std::erase_if(
       xfrmStates_, [&](const XfrmState& have) { return have.dst == p->dst.str() && have.spi == s.spi; });
@@ -154,7 +154,7 @@ Result<std::vector<XfrmState>> FakeKernel::listXfrmStates() {
 
 Status FakeKernel::addXfrmPolicy(const XfrmPolicy& p) {
   FAKE_ENTER("addXfrmPolicy");
-  auto parsed = parseXfrmPolicy("addXfrmPolicy", p, false);
+  auto parsed = parseXfrmPolicy("addXfrmPolicy", p, XfrmUse::kAdd);
   if (!parsed) return parsed.error();
   XfrmPolicy stored = p;
   stored.src = parsed->src.str();
@@ -170,7 +170,7 @@ Status FakeKernel::addXfrmPolicy(const XfrmPolicy& p) {
 
 Status FakeKernel::delXfrmPolicy(const XfrmPolicy& p) {
   FAKE_ENTER("delXfrmPolicy");
-  auto parsed = parseXfrmPolicy("delXfrmPolicy", p, true);
+  auto parsed = parseXfrmPolicy("delXfrmPolicy", p, XfrmUse::kDelete);
   if (!parsed) return parsed.error();
   size_t removed = std::erase_if(xfrmPolicies_, [&](const XfrmPolicy& have) {
     return have.dir == p.dir && have.src == parsed->src.str() && have.dst == parsed->dst.str() &&

@@ -77,14 +77,15 @@ class Kernel {
   virtual Result<std::vector<Route>> listRoutes(const Netns& ns) = 0;
 
   // --- forwarding database and neighbours ---
-  // append: NLM_F_APPEND (several destinations for one MAC, used for the
-  // all-zero flood MAC); otherwise a second entry for the MAC is EEXIST.
-  virtual Status addFdb(const Netns& ns, const FdbEntry& e, bool append) = 0;
+  // FdbAdd::kAppend: NLM_F_APPEND (several destinations for one MAC, used for
+  // the all-zero flood MAC); kCreate: a second entry for the MAC is EEXIST.
+  virtual Status addFdb(const Netns& ns, const FdbEntry& e, FdbAdd how) = 0;
   // Creates the entry, or points the MAC's existing entry at e.dst instead
   // (a remote endpoint that moved to another VTEP: one call, no EEXIST; the
   // same entry again is fine). Unicast MACs only: a flood or multicast MAC
-  // has several destinations (addFdb with append) -> EINVAL.
+  // has several destinations (addFdb with kAppend) -> EINVAL.
   virtual Status replaceFdb(const Netns& ns, const FdbEntry& e) = 0;
+  // Without e.dst: every destination of the MAC.
   virtual Status delFdb(const Netns& ns, const FdbEntry& e) = 0;
   virtual Result<std::vector<FdbEntry>> listFdb(const Netns& ns, const std::string& dev) = 0;
   virtual Status addNeigh(const Netns& ns, const NeighEntry& e) = 0;

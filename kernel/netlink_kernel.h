@@ -42,7 +42,7 @@
 #include <mutex>
 #include <string>
 
-#include "kernel/inet.h"
+#include "common/ip.h"
 #include "kernel/kernel.h"
 #include "kernel/netns_util.h"
 
@@ -109,7 +109,7 @@ class NetlinkKernel : public Kernel {
   Status delRoute(const Netns& ns, const Route& route) override;
   Result<std::vector<Route>> listRoutes(const Netns& ns) override;
 
-  Status addFdb(const Netns& ns, const FdbEntry& e, bool append) override;
+  Status addFdb(const Netns& ns, const FdbEntry& e, FdbAdd how) override;
   Status replaceFdb(const Netns& ns, const FdbEntry& e) override;
   Status delFdb(const Netns& ns, const FdbEntry& e) override;
   Result<std::vector<FdbEntry>> listFdb(const Netns& ns, const std::string& dev) override;

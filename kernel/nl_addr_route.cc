@@ -2,7 +2,7 @@
 // nl_msg_addr.h and nl_msg_route.h.
 #include <map>
 
-#include "kernel/inet.h"
+#include "common/ip.h"
 #include "kernel/netlink_internal.h"
 #include "kernel/netlink_kernel.h"
 #include "kernel/nl_msg_addr.h"
@@ -11,12 +11,6 @@
 #include "kernel/validate.h"
 
 namespace weft::kernel {
-
-namespace {
-
-bool isLinkLocal6(const IpAddr& a) { return a.isV6() && a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80; }
-
-}  // namespace
 
 // --- addresses ---
 
@@ -54,7 +48,7 @@ Result<std::vector<std::string>> NetlinkKernel::listAddresses(const Netns& ns, c
   std::vector<std::string> out;
   Status s = (*sock)->dump(m, "listAddresses " + dev, [&](const nlmsghdr* r) {
     auto a = nl::parseAddr(r);
-    if (a && a->ifindex == *index && !isLinkLocal6(a->cidr.addr)) out.push_back(a->cidr.str());
+    if (a && a->ifindex == *index && !a->cidr.addr.isLinkLocal6()) out.push_back(a->cidr.str());
   });
   if (!s) return s.error();
   return out;
@@ -63,33 +57,31 @@ Result<std::vector<std::string>> NetlinkKernel::listAddresses(const Netns& ns, c
 // --- routes ---
 
 Status NetlinkKernel::addRoute(const Netns& ns, const Route& route) {
-  auto r = parseRoute("addRoute", route);
-  if (!r) return r.error();
+  if (auto s = checkRoute("addRoute", route); !s) return s;
   auto sock = routeSocket(ns, "addRoute");
   if (!sock) return sock.error();
   int oif = 0;
-  if (!r->dev.empty()) {
-    auto index = ifIndex(**sock, r->dev, "addRoute");
+  if (!route.dev.empty()) {
+    auto index = ifIndex(**sock, route.dev, "addRoute");
     if (!index) return index.error();
     oif = *index;
   }
-  auto m = nl::routeAdd(*r, oif);
-  return (*sock)->request(m, "addRoute " + route.dst);
+  auto m = nl::routeAdd(route, oif);
+  return (*sock)->request(m, "addRoute " + routeName(route));
 }
 
 Status NetlinkKernel::delRoute(const Netns& ns, const Route& route) {
-  auto r = parseRoute("delRoute", route);
-  if (!r) return r.error();
+  if (auto s = checkRoute("delRoute", route); !s) return s;
   auto sock = routeSocket(ns, "delRoute");
   if (!sock) return sock.error();
   int oif = 0;
-  if (!r->dev.empty()) {
-    auto index = ifIndex(**sock, r->dev, "delRoute");
+  if (!route.dev.empty()) {
+    auto index = ifIndex(**sock, route.dev, "delRoute");
     if (!index) return index.error();
     oif = *index;
   }
-  auto m = nl::routeDelete(*r, oif);
-  return nl::translate((*sock)->request(m, "delRoute " + route.dst), ESRCH, ENOENT);
+  auto m = nl::routeDelete(route, oif);
+  return nl::translate((*sock)->request(m, "delRoute " + routeName(route)), ESRCH, ENOENT);
 }
 
 Result<std::vector<Route>> NetlinkKernel::listRoutes(const Netns& ns) {
@@ -106,8 +98,7 @@ Result<std::vector<Route>> NetlinkKernel::listRoutes(const Netns& ns) {
       auto rec = nl::parseRoute(r);
       if (!rec || rec->table != RT_TABLE_MAIN || rec->protocol != nl::kRouteProto || rec->type != RTN_UNICAST)
         return;
-      ParsedRoute pr{rec->dst, rec->gateway, rec->oif ? names[rec->oif] : ""};
-      out.push_back(canonicalRoute(pr));
+      out.push_back(Route{rec->dst, rec->gateway, rec->oif ? names[rec->oif] : ""});
     });
     if (!s) return s.error();
   }
@@ -138,8 +129,8 @@ Result<uint32_t> NetlinkKernel::underlayMtu(const std::string& localAddr) {
       auto m = nl::routeDump(family);
       Status s = (*sock)->dump(m, "underlayMtu", [&](const nlmsghdr* r) {
         auto rec = nl::parseRoute(r);
-        if (rec && rec->table == RT_TABLE_MAIN && rec->dst.prefix == 0 && rec->type == RTN_UNICAST &&
-            rec->oif && !index)
+        if (rec && rec->table == RT_TABLE_MAIN && rec->dst.len == 0 && rec->type == RTN_UNICAST && rec->oif &&
+            !index)
           index = rec->oif;
       });
       if (!s) return s.error();

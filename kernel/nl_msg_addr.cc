@@ -7,11 +7,11 @@ namespace weft::kernel::nl {
 
 namespace {
 
-Message addrMessage(uint16_t type, uint16_t flags, int ifindex, const Cidr& c) {
+Message addrMessage(uint16_t type, uint16_t flags, int ifindex, const Prefix& c) {
   Message m(type, NLM_F_ACK | flags);
   auto* ifa = m.extra<ifaddrmsg>();
   ifa->ifa_family = static_cast<uint8_t>(c.addr.family);
-  ifa->ifa_prefixlen = static_cast<uint8_t>(c.prefix);
+  ifa->ifa_prefixlen = static_cast<uint8_t>(c.len);
   ifa->ifa_index = static_cast<uint32_t>(ifindex);
   ifa->ifa_scope = RT_SCOPE_UNIVERSE;
   if (c.addr.isV6()) ifa->ifa_flags = IFA_F_NODAD;
@@ -22,11 +22,11 @@ Message addrMessage(uint16_t type, uint16_t flags, int ifindex, const Cidr& c) {
 
 }  // namespace
 
-Message addrAdd(int ifindex, const Cidr& c) {
+Message addrAdd(int ifindex, const Prefix& c) {
   return addrMessage(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, ifindex, c);
 }
 
-Message addrDelete(int ifindex, const Cidr& c) { return addrMessage(RTM_DELADDR, 0, ifindex, c); }
+Message addrDelete(int ifindex, const Prefix& c) { return addrMessage(RTM_DELADDR, 0, ifindex, c); }
 
 Message addrDump(int family) {
   Message m(RTM_GETADDR, NLM_F_DUMP);
@@ -44,7 +44,7 @@ std::optional<AddrRecord> parseAddr(const nlmsghdr* r) {
   size_t want = ifa->ifa_family == AF_INET ? 4 : 16;
   if (!a || mnl_attr_get_payload_len(a) != want) return std::nullopt;
   return AddrRecord{static_cast<int>(ifa->ifa_index),
-                    Cidr{IpAddr::fromBytes(ifa->ifa_family, mnl_attr_get_payload(a)), ifa->ifa_prefixlen}};
+                    Prefix{IpAddr::fromBytes(ifa->ifa_family, mnl_attr_get_payload(a)), ifa->ifa_prefixlen}};
 }
 
 }  // namespace weft::kernel::nl

@@ -4,20 +4,20 @@
 
 #include <optional>
 
-#include "kernel/inet.h"
+#include "common/ip.h"
 #include "kernel/nl_message.h"
 
 namespace weft::kernel::nl {
 
 // IPv6 addresses get IFA_F_NODAD: usable at once, no DAD wait.
-Message addrAdd(int ifindex, const Cidr& c);
-Message addrDelete(int ifindex, const Cidr& c);
+Message addrAdd(int ifindex, const Prefix& c);
+Message addrDelete(int ifindex, const Prefix& c);
 // family AF_UNSPEC: both.
 Message addrDump(int family);
 
 struct AddrRecord {
   int ifindex = 0;
-  Cidr cidr;
+  Prefix cidr;
 };
 // IPv4/IPv6 addresses only (IFA_LOCAL, else IFA_ADDRESS); nullopt otherwise.
 std::optional<AddrRecord> parseAddr(const nlmsghdr* nlh);

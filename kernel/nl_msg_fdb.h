@@ -7,7 +7,7 @@
 
 #include <optional>
 
-#include "kernel/inet.h"
+#include "common/ip.h"
 #include "kernel/nl_message.h"
 #include "kernel/types.h"
 

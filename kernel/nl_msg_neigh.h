@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "kernel/inet.h"
+#include "common/ip.h"
 #include "kernel/nl_message.h"
 #include "kernel/types.h"
 

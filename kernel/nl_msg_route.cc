@@ -4,11 +4,11 @@ namespace weft::kernel::nl {
 
 namespace {
 
-Message routeMessage(uint16_t type, uint16_t flags, const ParsedRoute& r, int oif) {
+Message routeMessage(uint16_t type, uint16_t flags, const Route& r, int oif) {
   Message m(type, NLM_F_ACK | flags);
   auto* rtm = m.extra<rtmsg>();
   rtm->rtm_family = static_cast<uint8_t>(r.dst.addr.family);
-  rtm->rtm_dst_len = static_cast<uint8_t>(r.dst.prefix);
+  rtm->rtm_dst_len = static_cast<uint8_t>(r.dst.len);
   rtm->rtm_table = RT_TABLE_MAIN;
   rtm->rtm_protocol = kRouteProto;
   if (type == RTM_NEWROUTE) {
@@ -17,7 +17,7 @@ Message routeMessage(uint16_t type, uint16_t flags, const ParsedRoute& r, int oi
   } else {
     rtm->rtm_scope = RT_SCOPE_NOWHERE;  // any scope
   }
-  if (r.dst.prefix > 0) m.put(RTA_DST, r.dst.addr.bytes.data(), r.dst.addr.size());
+  if (r.dst.len > 0) m.put(RTA_DST, r.dst.addr.bytes.data(), r.dst.addr.size());
   if (r.gateway) m.put(RTA_GATEWAY, r.gateway->bytes.data(), r.gateway->size());
   if (oif) m.putU32(RTA_OIF, static_cast<uint32_t>(oif));
   return m;
@@ -25,11 +25,11 @@ Message routeMessage(uint16_t type, uint16_t flags, const ParsedRoute& r, int oi
 
 }  // namespace
 
-Message routeAdd(const ParsedRoute& r, int oif) {
+Message routeAdd(const Route& r, int oif) {
   return routeMessage(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, r, oif);
 }
 
-Message routeDelete(const ParsedRoute& r, int oif) { return routeMessage(RTM_DELROUTE, 0, r, oif); }
+Message routeDelete(const Route& r, int oif) { return routeMessage(RTM_DELROUTE, 0, r, oif); }
 
 Message routeDump(int family) {
   Message m(RTM_GETROUTE, NLM_F_DUMP);
@@ -53,7 +53,7 @@ std::optional<RouteRecord> parseRoute(const nlmsghdr* nlh) {
   r.protocol = rtm->rtm_protocol;
   r.type = rtm->rtm_type;
   r.dst.addr.family = rtm->rtm_family;
-  r.dst.prefix = rtm->rtm_dst_len;
+  r.dst.len = rtm->rtm_dst_len;
   if (auto d = addr(tb[RTA_DST])) r.dst.addr = *d;
   r.gateway = addr(tb[RTA_GATEWAY]);
   if (tb[RTA_OIF]) r.oif = static_cast<int>(mnl_attr_get_u32(tb[RTA_OIF]));

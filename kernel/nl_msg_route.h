@@ -7,7 +7,7 @@
 
 #include <optional>
 
-#include "kernel/inet.h"
+#include "common/ip.h"
 #include "kernel/nl_message.h"
 #include "kernel/validate.h"
 
@@ -16,15 +16,15 @@ namespace weft::kernel::nl {
 inline constexpr uint8_t kRouteProto = RTPROT_STATIC;
 
 // oif 0: no RTA_OIF (the gateway decides). r.dev is not read.
-Message routeAdd(const ParsedRoute& r, int oif);
-Message routeDelete(const ParsedRoute& r, int oif);
+Message routeAdd(const Route& r, int oif);
+Message routeDelete(const Route& r, int oif);
 Message routeDump(int family);
 
 struct RouteRecord {
   uint32_t table = 0;  // RTA_TABLE, else rtm_table
   uint8_t protocol = 0;
   uint8_t type = 0;
-  Cidr dst;
+  Prefix dst;
   std::optional<IpAddr> gateway;
   int oif = 0;
 };

@@ -4,7 +4,7 @@
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 
-#include "kernel/inet.h"
+#include "common/ip.h"
 
 namespace weft::kernel::nl {
 

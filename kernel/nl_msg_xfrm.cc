@@ -7,7 +7,7 @@
 #include <cstring>
 #include <vector>
 
-#include "kernel/inet.h"
+#include "common/ip.h"
 
 namespace weft::kernel::nl {
 
@@ -58,7 +58,7 @@ xfrm_selector selector(const ParsedXfrmPolicy& p, uint16_t port) {
   putAddr(&sel.saddr, p.src);
   putAddr(&sel.daddr, p.dst);
   sel.family = static_cast<uint16_t>(p.src.family);
-  sel.prefixlen_s = sel.prefixlen_d = static_cast<uint8_t>(p.src.maxPrefix());
+  sel.prefixlen_s = sel.prefixlen_d = static_cast<uint8_t>(p.src.bits());
   sel.proto = IPPROTO_UDP;
   if (port) {
     sel.dport = htons(port);

@@ -47,62 +47,58 @@ Result<bool> NetlinkKernel::hasFdb(nl::Socket& sock, int index, const MacAddr& m
   return found;
 }
 
-Status NetlinkKernel::addFdb(const Netns& ns, const FdbEntry& e, bool append) {
-  auto p = parseFdb("addFdb", e, append, false);
-  if (!p) return p.error();
+Status NetlinkKernel::addFdb(const Netns& ns, const FdbEntry& e, FdbAdd how) {
+  if (auto s = checkFdb("addFdb", e, how == FdbAdd::kAppend ? FdbUse::kAppend : FdbUse::kCreate); !s)
+    return s;
   auto sock = routeSocket(ns, "addFdb");
   if (!sock) return sock.error();
-  const std::string what = "addFdb " + p->mac.str() + " -> " + p->dst.str() + " on " + e.dev;
+  const std::string what = "addFdb " + e.mac.str() + " -> " + e.dst->str() + " on " + e.dev;
   return withLink(*sock, e.dev, "addFdb", [&](const LinkRef& l) -> Status {
     if (auto s = vxlanOnly("addFdb", e.dev, l); !s) return s;
-    if (append) {
+    if (how == FdbAdd::kAppend) {
       // The kernel accepts appending a destination that is already there;
       // the contract says EEXIST.
-      auto have = hasFdb(**sock, l.index, p->mac, p->dst, what);
+      auto have = hasFdb(**sock, l.index, e.mac, *e.dst, what);
       if (!have) return have.error();
       if (*have) return Error{EEXIST, what + ": already exists"};
     }
-    auto m =
-        nl::fdbAdd(l.index, {p->mac, p->dst, {}, {}}, append ? nl::FdbWrite::kAppend : nl::FdbWrite::kCreate);
+    auto m = nl::fdbAdd(l.index, {e.mac, *e.dst, {}, {}},
+                        how == FdbAdd::kAppend ? nl::FdbWrite::kAppend : nl::FdbWrite::kCreate);
     return (*sock)->request(m, what);
   });
 }
 
 Status NetlinkKernel::replaceFdb(const Netns& ns, const FdbEntry& e) {
-  auto p = parseFdb("replaceFdb", e, false, false);
-  if (!p) return p.error();
-  if (isFloodMac(p->mac))
-    return invalid("replaceFdb: " + p->mac.str() + " is a flood/multicast MAC (append its destinations)");
+  if (auto s = checkFdb("replaceFdb", e, FdbUse::kReplace); !s) return s;
+  if (isFloodMac(e.mac))
+    return invalid("replaceFdb: " + e.mac.str() + " is a flood/multicast MAC (append its destinations)");
   auto sock = routeSocket(ns, "replaceFdb");
   if (!sock) return sock.error();
   return withLink(*sock, e.dev, "replaceFdb", [&](const LinkRef& l) -> Status {
     if (auto s = vxlanOnly("replaceFdb", e.dev, l); !s) return s;
-    auto m = nl::fdbAdd(l.index, {p->mac, p->dst, {}, {}}, nl::FdbWrite::kReplace);
-    return (*sock)->request(m, "replaceFdb " + p->mac.str() + " -> " + p->dst.str() + " on " + e.dev);
+    auto m = nl::fdbAdd(l.index, {e.mac, *e.dst, {}, {}}, nl::FdbWrite::kReplace);
+    return (*sock)->request(m, "replaceFdb " + e.mac.str() + " -> " + e.dst->str() + " on " + e.dev);
   });
 }
 
 Status NetlinkKernel::delFdb(const Netns& ns, const FdbEntry& e) {
-  auto p = parseFdb("delFdb", e, false, true);
-  if (!p) return p.error();
+  if (auto s = checkFdb("delFdb", e, FdbUse::kDelete); !s) return s;
   auto sock = routeSocket(ns, "delFdb");
   if (!sock) return sock.error();
-  const std::string what = "delFdb " + p->mac.str() + " " + e.dst + " on " + e.dev;
+  const std::string what = "delFdb " + e.mac.str() + " " + (e.dst ? e.dst->str() : "") + " on " + e.dev;
   // A dump by a stale index finds nothing rather than failing with ENODEV,
   // which would read as ENOENT: a flood MAC's check uses a fresh index.
-  if (!e.dst.empty() && isFloodMac(p->mac)) sock->links->forget(e.dev);
+  if (e.dst && isFloodMac(e.mac)) sock->links->forget(e.dev);
   return withLink(*sock, e.dev, "delFdb", [&](const LinkRef& l) -> Status {
     if (auto s = vxlanOnly("delFdb", e.dev, l); !s) return s;
-    std::optional<IpAddr> dst;
-    if (!e.dst.empty()) {
+    if (e.dst) {
       // The kernel answers 0 when the MAC exists but not with this
       // destination; the contract says ENOENT.
-      auto have = hasFdb(**sock, l.index, p->mac, p->dst, what);
+      auto have = hasFdb(**sock, l.index, e.mac, *e.dst, what);
       if (!have) return have.error();
       if (!*have) return Error{ENOENT, what + ": does not exist"};
-      dst = p->dst;
     }
-    auto m = nl::fdbDelete(l.index, p->mac, dst);
+    auto m = nl::fdbDelete(l.index, e.mac, e.dst);
     return (*sock)->request(m, what);
   });
 }
@@ -119,7 +115,7 @@ Result<std::vector<FdbEntry>> NetlinkKernel::listFdb(const Netns& ns, const std:
     auto rec = nl::parseNeigh(r);
     if (rec && rec->family == AF_BRIDGE && rec->ifindex == *index && (rec->flags & NTF_SELF) && rec->dst &&
         rec->mac)
-      out.push_back(FdbEntry{dev, rec->mac->str(), rec->dst->str()});
+      out.push_back(FdbEntry{dev, *rec->mac, *rec->dst});
   });
   if (!s) return s.error();
   return out;
@@ -128,35 +124,32 @@ Result<std::vector<FdbEntry>> NetlinkKernel::listFdb(const Netns& ns, const std:
 // --- neighbours ---
 
 Status NetlinkKernel::addNeigh(const Netns& ns, const NeighEntry& e) {
-  auto p = parseNeigh("addNeigh", e, false);
-  if (!p) return p.error();
+  if (auto s = checkNeigh("addNeigh", e); !s) return s;
   auto sock = routeSocket(ns, "addNeigh");
   if (!sock) return sock.error();
   return withLink(*sock, e.dev, "addNeigh", [&](const LinkRef& l) {
-    auto m = nl::neighAdd(l.index, p->ip, p->mac, nl::NeighWrite::kCreate);
-    return (*sock)->request(m, "addNeigh " + p->ip.str() + " on " + e.dev);
+    auto m = nl::neighAdd(l.index, e.ip, e.mac, nl::NeighWrite::kCreate);
+    return (*sock)->request(m, "addNeigh " + e.ip.str() + " on " + e.dev);
   });
 }
 
 Status NetlinkKernel::replaceNeigh(const Netns& ns, const NeighEntry& e) {
-  auto p = parseNeigh("replaceNeigh", e, false);
-  if (!p) return p.error();
+  if (auto s = checkNeigh("replaceNeigh", e); !s) return s;
   auto sock = routeSocket(ns, "replaceNeigh");
   if (!sock) return sock.error();
   return withLink(*sock, e.dev, "replaceNeigh", [&](const LinkRef& l) {
-    auto m = nl::neighAdd(l.index, p->ip, p->mac, nl::NeighWrite::kReplace);
-    return (*sock)->request(m, "replaceNeigh " + p->ip.str() + " -> " + p->mac.str() + " on " + e.dev);
+    auto m = nl::neighAdd(l.index, e.ip, e.mac, nl::NeighWrite::kReplace);
+    return (*sock)->request(m, "replaceNeigh " + e.ip.str() + " -> " + e.mac.str() + " on " + e.dev);
   });
 }
 
 Status NetlinkKernel::delNeigh(const Netns& ns, const NeighEntry& e) {
-  auto p = parseNeigh("delNeigh", e, true);
-  if (!p) return p.error();
+  if (auto s = checkNeigh("delNeigh", e); !s) return s;
   auto sock = routeSocket(ns, "delNeigh");
   if (!sock) return sock.error();
   return withLink(*sock, e.dev, "delNeigh", [&](const LinkRef& l) {
-    auto m = nl::neighDelete(l.index, p->ip);
-    return (*sock)->request(m, "delNeigh " + p->ip.str() + " on " + e.dev);
+    auto m = nl::neighDelete(l.index, e.ip);
+    return (*sock)->request(m, "delNeigh " + e.ip.str() + " on " + e.dev);
   });
 }
 
@@ -172,7 +165,7 @@ Result<std::vector<NeighEntry>> NetlinkKernel::listNeigh(const Netns& ns, const 
     Status s = (*sock)->dump(m, "listNeigh " + dev, [&](const nlmsghdr* r) {
       auto rec = nl::parseNeigh(r);
       if (rec && rec->ifindex == *index && (rec->state & NUD_PERMANENT) && rec->dst && rec->mac)
-        out.push_back(NeighEntry{dev, rec->dst->str(), rec->mac->str()});
+        out.push_back(NeighEntry{dev, *rec->dst, *rec->mac});
     });
     if (!s) return s.error();
   }

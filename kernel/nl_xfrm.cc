@@ -10,7 +10,7 @@
 namespace weft::kernel {
 
 Status NetlinkKernel::addXfrmState(const XfrmState& s) {
-  auto p = parseXfrmState("addXfrmState", s, false);
+  auto p = parseXfrmState("addXfrmState", s, XfrmUse::kAdd);
   if (!p) return p.error();
   auto sock = xfrmSocket();
   if (!sock) return sock.error();
@@ -19,7 +19,7 @@ Status NetlinkKernel::addXfrmState(const XfrmState& s) {
 }
 
 Status NetlinkKernel::delXfrmState(const XfrmState& s) {
-  auto p = parseXfrmState("delXfrmState", s, true);
+  auto p = parseXfrmState("delXfrmState", s, XfrmUse::kDelete);
   if (!p) return p.error();
   auto sock = xfrmSocket();
   if (!sock) return sock.error();
@@ -41,7 +41,7 @@ Result<std::vector<XfrmState>> NetlinkKernel::listXfrmStates() {
 }
 
 Status NetlinkKernel::addXfrmPolicy(const XfrmPolicy& p) {
-  auto parsed = parseXfrmPolicy("addXfrmPolicy", p, false);
+  auto parsed = parseXfrmPolicy("addXfrmPolicy", p, XfrmUse::kAdd);
   if (!parsed) return parsed.error();
   auto sock = xfrmSocket();
   if (!sock) return sock.error();
@@ -50,7 +50,7 @@ Status NetlinkKernel::addXfrmPolicy(const XfrmPolicy& p) {
 }
 
 Status NetlinkKernel::delXfrmPolicy(const XfrmPolicy& p) {
-  auto parsed = parseXfrmPolicy("delXfrmPolicy", p, true);
+  auto parsed = parseXfrmPolicy("delXfrmPolicy", p, XfrmUse::kDelete);
   if (!parsed) return parsed.error();
   auto sock = xfrmSocket();
   if (!sock) return sock.error();

@@ -33,7 +33,7 @@ Status tryXfrm() {
   sa.spi = 0x100;
   sa.aeadKeyHex = std::string(72, '0');
   sa.esn = false;
-  auto parsed = parseXfrmState("probe", sa, false);
+  auto parsed = parseXfrmState("probe", sa, XfrmUse::kAdd);
   if (!parsed) return parsed.error();
   auto m = nl::xfrmStateAdd(sa, *parsed);
   Status s = (*sock)->request(m, "adding an ESP AES-GCM state");

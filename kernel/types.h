@@ -6,6 +6,9 @@
 #include <optional>
 #include <string>
 
+#include "common/ip.h"
+#include "common/mac.h"
+
 namespace weft::kernel {
 
 // A network namespace by weft's name for it. The empty string is the host
@@ -13,16 +16,6 @@ namespace weft::kernel {
 // under <state-dir>/netns/<name>, kept alive by a bind mount.
 using Netns = std::string;
 inline const Netns kHostNetns;
-
-struct MacAddr {
-  std::array<uint8_t, 6> bytes{};
-
-  static std::optional<MacAddr> parse(const std::string& s);
-  std::string str() const;
-  bool isZero() const;
-  bool operator==(const MacAddr&) const = default;
-  auto operator<=>(const MacAddr&) const = default;
-};
 
 enum class LinkKind { kBridge, kVeth, kVxlan, kOther };
 const char* linkKindName(LinkKind k);
@@ -59,25 +52,32 @@ struct LinkInfo {
 // may exist for one MAC with different destinations.
 struct FdbEntry {
   std::string dev;
-  std::string mac;
-  std::string dst;  // remote VTEP IP
+  MacAddr mac;
+  // The remote VTEP. Listing always fills it in; delFdb without it deletes
+  // every destination of the MAC; adding or replacing without it: EINVAL.
+  std::optional<IpAddr> dst;
   bool operator==(const FdbEntry&) const = default;
   auto operator<=>(const FdbEntry&) const = default;
 };
 
-// A permanent neighbour entry: IP -> MAC on a device.
+// How addFdb writes an entry: kCreate refuses a MAC that has one (EEXIST);
+// kAppend adds one more destination to a flood (all-zero) or multicast MAC.
+enum class FdbAdd { kCreate, kAppend };
+
+// A permanent neighbour entry: IP -> MAC on a device. delNeigh matches the
+// IP alone (the kernel keys neighbours by it).
 struct NeighEntry {
   std::string dev;
-  std::string ip;
-  std::string mac;
+  IpAddr ip;
+  MacAddr mac;
   bool operator==(const NeighEntry&) const = default;
   auto operator<=>(const NeighEntry&) const = default;
 };
 
 struct Route {
-  std::string dst;      // CIDR, "default" allowed
-  std::string gateway;  // may be empty
-  std::string dev;      // may be empty when gateway is set
+  Prefix dst;  // a /0 is the default route of its family
+  std::optional<IpAddr> gateway;
+  std::string dev;  // may be empty when gateway is set
   bool operator==(const Route&) const = default;
   auto operator<=>(const Route&) const = default;
 };

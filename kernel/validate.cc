@@ -48,67 +48,41 @@ Status checkVxlanSpec(const VxlanSpec& spec) {
   return checkMtu(op, spec.mtu, true, kMaxMtu - (v6 ? kVxlanHeadroom6 : kVxlanHeadroom4));
 }
 
-Result<Cidr> parseIfAddr(const std::string& op, const std::string& cidr) {
-  auto c = Cidr::parse(cidr);
+Result<Prefix> parseIfAddr(const std::string& op, const std::string& cidr) {
+  auto c = Prefix::parseHostOrPrefix(cidr);
   if (!c) return invalid(op + ": address '" + cidr + "' is not an IP/prefix");
   return *c;
 }
 
-Result<ParsedRoute> parseRoute(const std::string& op, const Route& r) {
-  ParsedRoute p;
-  p.dev = r.dev;
-  if (!r.gateway.empty()) {
-    p.gateway = IpAddr::parse(r.gateway);
-    if (!p.gateway) return invalid(op + ": gateway '" + r.gateway + "'");
-  }
-  if (r.dev.empty() && !p.gateway)
-    return invalid(op + ": route to " + r.dst + " needs a gateway or a device");
+Status checkRoute(const std::string& op, const Route& r) {
+  if (r.dev.empty() && !r.gateway)
+    return invalid(op + ": route to " + routeName(r) + " needs a gateway or a device");
   if (!r.dev.empty())
-    if (auto s = checkLinkName(op, r.dev); !s) return s.error();
-  auto dst = Cidr::parse(r.dst, p.gateway ? p.gateway->family : AF_INET);
-  if (!dst) return invalid(op + ": destination '" + r.dst + "'");
-  if (!dst->hostBitsZero()) return invalid(op + ": destination " + r.dst + " has host bits set");
-  if (p.gateway && p.gateway->family != dst->addr.family)
-    return invalid(op + ": gateway " + r.gateway + " and destination " + r.dst + " differ in family");
-  p.dst = *dst;
-  return p;
+    if (auto s = checkLinkName(op, r.dev); !s) return s;
+  if (!r.dst.hostBitsZero()) return invalid(op + ": destination " + r.dst.str() + " has host bits set");
+  if (r.gateway && r.gateway->family != r.dst.addr.family)
+    return invalid(op + ": gateway " + r.gateway->str() + " and destination " + routeName(r) +
+                   " differ in family");
+  return {};
 }
 
-Route canonicalRoute(const ParsedRoute& r) {
-  Route out;
-  out.dst = r.dst.prefix == 0 ? "default" : r.dst.str();
-  if (r.gateway) out.gateway = r.gateway->str();
-  out.dev = r.dev;
-  return out;
+std::string routeName(const Route& r) {
+  if (r.dst.len != 0) return r.dst.str();
+  return r.dst.addr.isV6() ? "default (IPv6)" : "default";
 }
 
-bool isFloodMac(const MacAddr& m) { return m.isZero() || (m.bytes[0] & 1); }
+bool isFloodMac(const MacAddr& m) { return m.isZero() || m.isMulticast(); }
 
-Result<ParsedFdb> parseFdb(const std::string& op, const FdbEntry& e, bool append, bool forDelete) {
-  if (auto s = checkLinkName(op, e.dev); !s) return s.error();
-  auto mac = MacAddr::parse(e.mac);
-  if (!mac) return invalid(op + ": MAC '" + e.mac + "'");
-  ParsedFdb p{*mac, {}};
-  if (e.dst.empty() && forDelete) return p;  // delete every destination of the MAC
-  auto dst = IpAddr::parse(e.dst);
-  if (!dst) return invalid(op + ": remote VTEP '" + e.dst + "'");
-  p.dst = *dst;
-  if (append && !isFloodMac(*mac))
-    return invalid(op + ": append is only for the all-zero/multicast flood MAC, not " + e.mac);
-  return p;
+Status checkFdb(const std::string& op, const FdbEntry& e, FdbUse use) {
+  if (auto s = checkLinkName(op, e.dev); !s) return s;
+  if (!e.dst && use != FdbUse::kDelete)
+    return invalid(op + ": FDB entry for " + e.mac.str() + " has no remote VTEP");
+  if (use == FdbUse::kAppend && !isFloodMac(e.mac))
+    return invalid(op + ": append is only for the all-zero/multicast flood MAC, not " + e.mac.str());
+  return {};
 }
 
-Result<ParsedNeigh> parseNeigh(const std::string& op, const NeighEntry& e, bool forDelete) {
-  if (auto s = checkLinkName(op, e.dev); !s) return s.error();
-  auto ip = IpAddr::parse(e.ip);
-  if (!ip) return invalid(op + ": IP '" + e.ip + "'");
-  ParsedNeigh p{*ip, {}};
-  if (forDelete && e.mac.empty()) return p;
-  auto mac = MacAddr::parse(e.mac);
-  if (!mac) return invalid(op + ": MAC '" + e.mac + "'");
-  p.mac = *mac;
-  return p;
-}
+Status checkNeigh(const std::string& op, const NeighEntry& e) { return checkLinkName(op, e.dev); }
 
 Status checkSysctlKey(const std::string& op, const std::string& key) {
   if (key.rfind("net/", 0) != 0 || key.size() > 512)
@@ -142,12 +116,12 @@ static Result<std::pair<IpAddr, IpAddr>> parsePair(const std::string& op, const 
   return std::pair{*x, *y};
 }
 
-Result<ParsedXfrmState> parseXfrmState(const std::string& op, const XfrmState& s, bool forDelete) {
+Result<ParsedXfrmState> parseXfrmState(const std::string& op, const XfrmState& s, XfrmUse use) {
   auto pr = parsePair(op, "state", s.src, s.dst);
   if (!pr) return pr.error();
   if (s.spi == 0) return invalid(op + ": spi 0");
   ParsedXfrmState p{pr->first, pr->second, toLowerHex(s.aeadKeyHex)};
-  if (forDelete) return p;
+  if (use == XfrmUse::kDelete) return p;
   size_t n = p.keyHex.size();
   if (n % 2 || (n != 40 && n != 56 && n != 72))
     return invalid(op + ": AEAD key must be 20, 28 or 36 bytes (AES key + 4-byte salt) in hex");
@@ -158,13 +132,13 @@ Result<ParsedXfrmState> parseXfrmState(const std::string& op, const XfrmState& s
   return p;
 }
 
-Result<ParsedXfrmPolicy> parseXfrmPolicy(const std::string& op, const XfrmPolicy& p, bool forDelete) {
+Result<ParsedXfrmPolicy> parseXfrmPolicy(const std::string& op, const XfrmPolicy& p, XfrmUse use) {
   auto pr = parsePair(op, "selector", p.src, p.dst);
   if (!pr) return pr.error();
   ParsedXfrmPolicy out{pr->first, pr->second, {}, {}};
   if (p.dir != XfrmDir::kIn && p.dir != XfrmDir::kOut && p.dir != XfrmDir::kFwd)
     return invalid(op + ": direction");
-  if (forDelete) return out;
+  if (use == XfrmUse::kDelete) return out;
   for (auto [text, slot] : {std::pair{&p.tmplSrc, &out.tmplSrc}, std::pair{&p.tmplDst, &out.tmplDst}}) {
     if (text->empty()) continue;
     *slot = IpAddr::parse(*text);

@@ -6,8 +6,8 @@
 
 #include <string>
 
+#include "common/ip.h"
 #include "common/result.h"
-#include "kernel/inet.h"
 #include "kernel/types.h"
 
 namespace weft::kernel {
@@ -31,34 +31,22 @@ Status checkMtu(const std::string& op, uint32_t mtu, bool allowZero, uint32_t ma
 Status checkVxlanSpec(const VxlanSpec& spec);
 
 // Address of an interface: "10.0.0.1/24" (host bits allowed).
-Result<Cidr> parseIfAddr(const std::string& op, const std::string& cidr);
+Result<Prefix> parseIfAddr(const std::string& op, const std::string& cidr);
 
-// A route in parsed form. dst "default" becomes 0.0.0.0/0 or ::/0 (family of
-// the gateway, IPv4 when there is none). Host bits in dst are EINVAL; so is
-// a route with neither gateway nor dev, or mixed families.
-struct ParsedRoute {
-  Cidr dst;
-  std::optional<IpAddr> gateway;
-  std::string dev;
-};
-Result<ParsedRoute> parseRoute(const std::string& op, const Route& r);
-// Canonical spelling used when listing: "default" for /0, inet_ntop spelling.
-Route canonicalRoute(const ParsedRoute& r);
+// Host bits in dst are EINVAL; so is a route with neither gateway nor dev, or
+// one whose gateway and destination differ in family.
+Status checkRoute(const std::string& op, const Route& r);
+std::string routeName(const Route& r);  // "10.0.0.0/8", "default", "default (IPv6)"
 
-struct ParsedFdb {
-  MacAddr mac;
-  IpAddr dst;
-};
-// append is only meaningful for the all-zero or a multicast MAC (the kernel
-// silently ignores NLM_F_APPEND for an existing unicast entry): EINVAL.
-Result<ParsedFdb> parseFdb(const std::string& op, const FdbEntry& e, bool append, bool forDelete);
+// What an FDB entry is checked for.
+enum class FdbUse { kCreate, kAppend, kReplace, kDelete };
+// Appending is only meaningful for the all-zero or a multicast MAC (the
+// kernel silently ignores NLM_F_APPEND for an existing unicast entry):
+// EINVAL. A missing destination is EINVAL unless deleting.
+Status checkFdb(const std::string& op, const FdbEntry& e, FdbUse use);
 bool isFloodMac(const MacAddr& m);  // all-zero or multicast
 
-struct ParsedNeigh {
-  IpAddr ip;
-  MacAddr mac;
-};
-Result<ParsedNeigh> parseNeigh(const std::string& op, const NeighEntry& e, bool forDelete);
+Status checkNeigh(const std::string& op, const NeighEntry& e);
 
 // Keys are "net/..." paths below /proc/sys: [A-Za-z0-9_.-] segments joined by
 // '/', no "." or ".." segments. Only net/ keys (the netns-scoped ones).
@@ -70,12 +58,15 @@ struct ParsedXfrmState {
 };
 // Key: 20, 28 or 36 bytes (AES-128/192/256 + 4-byte salt); icv 64/96/128;
 // spi != 0; src/dst one family.
-Result<ParsedXfrmState> parseXfrmState(const std::string& op, const XfrmState& s, bool forDelete);
+// What an xfrm state or policy is checked for: deleting needs only what
+// selects it (addresses, spi, direction), not the key or the template.
+enum class XfrmUse { kAdd, kDelete };
+Result<ParsedXfrmState> parseXfrmState(const std::string& op, const XfrmState& s, XfrmUse use);
 struct ParsedXfrmPolicy {
   IpAddr src, dst;
   std::optional<IpAddr> tmplSrc, tmplDst;  // empty: any
 };
-Result<ParsedXfrmPolicy> parseXfrmPolicy(const std::string& op, const XfrmPolicy& p, bool forDelete);
+Result<ParsedXfrmPolicy> parseXfrmPolicy(const std::string& op, const XfrmPolicy& p, XfrmUse use);
 
 std::string toLowerHex(const std::string& s);
 

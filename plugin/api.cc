@@ -24,17 +24,18 @@ const std::string kEmpty = "{}";
 }  // namespace
 
 Api::Api(driver::Driver& driver) : driver_(driver) {
-  add("/Plugin.Activate", false, true, [](const std::string&) -> Result<std::string> {
-    return std::string(R"({"Implements":["NetworkDriver","IpamDriver"]})");
-  });
+  add("/Plugin.Activate", ErrorField::kErr, EmptyBody::kAllowed,
+      [](const std::string&) -> Result<std::string> {
+        return std::string(R"({"Implements":["NetworkDriver","IpamDriver"]})");
+      });
   addNetworkRoutes();
   addIpamRoutes();
   addAdminRoutes();
 }
 
-void Api::add(const std::string& path, bool ipam, bool allowEmpty,
+void Api::add(const std::string& path, ErrorField errorField, EmptyBody emptyBody,
               std::function<Result<std::string>(const std::string&)> fn) {
-  routes_.emplace(path, Route{ipam, allowEmpty, std::move(fn)});
+  routes_.emplace(path, Route{errorField, emptyBody, std::move(fn)});
 }
 
 std::string Api::errorBody(const std::string& path, const std::string& message) {
@@ -48,9 +49,9 @@ ApiReply Api::handle(const std::string& path, const std::string& body) {
     return {404, errorBody(path, "weft does not implement " + (path.empty() ? std::string("/") : path))};
   const Route& r = it->second;
   if (body.size() > kMaxBodyBytes) return {413, errorBody(path, "request body is larger than 1 MiB")};
-  if (r.allowEmpty) {
-    auto j = parseBody(body, true);
-    if (!j.ok()) return {200, Json{{r.ipam ? "Error" : "Err", j.error().message}}.dump()};
+  if (r.emptyBody == EmptyBody::kAllowed) {
+    auto j = parseBody(body, EmptyBody::kAllowed);
+    if (!j.ok()) return {200, Json{{errorKey(r.errorField), j.error().message}}.dump()};
   }
   Result<std::string> out = Error{EINVAL, "internal error"};
   try {
@@ -62,130 +63,140 @@ ApiReply Api::handle(const std::string& path, const std::string& body) {
   }
   if (out.ok()) return {200, std::move(*out)};
   LOG_WARN("api", path << ": " << out.error().message);
-  return {200, Json{{r.ipam ? "Error" : "Err", out.error().message}}.dump()};
+  return {200, Json{{errorKey(r.errorField), out.error().message}}.dump()};
 }
 
 void Api::addNetworkRoutes() {
   auto& d = driver_;
-  add("/NetworkDriver.GetCapabilities", false, true, [&d](const std::string&) -> Result<std::string> {
-    return Json{{"Scope", d.config().scope}, {"ConnectivityScope", d.config().scope}}.dump();
-  });
+  add("/NetworkDriver.GetCapabilities", ErrorField::kErr, EmptyBody::kAllowed,
+      [&d](const std::string&) -> Result<std::string> {
+        return Json{{"Scope", d.config().scope}, {"ConnectivityScope", d.config().scope}}.dump();
+      });
 
-  add("/NetworkDriver.CreateNetwork", false, false, [&d](const std::string& b) -> Result<std::string> {
-    TRY_ASSIGN(j, parseBody(b, false));
-    driver::CreateNetworkRequest r;
-    TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
-    TRY_ASSIGN(opts, getObject(j, "Options", Need::kOptional));
-    TRY_ASSIGN(generic, getStringMap(opts, "com.docker.network.generic", Need::kOptional));
-    TRY_ASSIGN(v6, getBool(opts, "com.docker.network.enable_ipv6", Need::kOptional));
-    TRY_ASSIGN(internal, getBool(opts, "com.docker.network.internal", Need::kOptional));
-    TRY_ASSIGN(ipv4, getIpamData(j, "IPv4Data"));
-    TRY_ASSIGN(ipv6, getIpamData(j, "IPv6Data"));
-    r.networkId = nid;
-    r.generic = generic;
-    r.enableIpv6 = v6;
-    r.internal = internal;
-    r.ipv4 = ipv4;
-    r.ipv6 = ipv6;
-    TRY_STATUS(d.createNetwork(r));
-    return kEmpty;
-  });
+  add("/NetworkDriver.CreateNetwork", ErrorField::kErr, EmptyBody::kRefused,
+      [&d](const std::string& b) -> Result<std::string> {
+        TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
+        driver::CreateNetworkRequest r;
+        TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+        TRY_ASSIGN(opts, getObject(j, "Options", Need::kOptional));
+        TRY_ASSIGN(generic, getStringMap(opts, "com.docker.network.generic", Need::kOptional));
+        TRY_ASSIGN(v6, getBool(opts, "com.docker.network.enable_ipv6", Need::kOptional));
+        TRY_ASSIGN(internal, getBool(opts, "com.docker.network.internal", Need::kOptional));
+        TRY_ASSIGN(ipv4, getIpamData(j, "IPv4Data"));
+        TRY_ASSIGN(ipv6, getIpamData(j, "IPv6Data"));
+        r.networkId = nid;
+        r.generic = generic;
+        r.enableIpv6 = v6;
+        r.internal = internal;
+        r.ipv4 = ipv4;
+        r.ipv6 = ipv6;
+        TRY_STATUS(d.createNetwork(r));
+        return kEmpty;
+      });
 
-  add("/NetworkDriver.AllocateNetwork", false, false, [&d](const std::string& b) -> Result<std::string> {
-    TRY_ASSIGN(j, parseBody(b, false));
-    driver::AllocateNetworkRequest r;
-    TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
-    TRY_ASSIGN(opts, getStringMap(j, "Options", Need::kOptional));
-    TRY_ASSIGN(ipv4, getIpamData(j, "IPv4Data"));
-    TRY_ASSIGN(ipv6, getIpamData(j, "IPv6Data"));
-    r.networkId = nid;
-    r.options = opts;
-    r.ipv4 = ipv4;
-    r.ipv6 = ipv6;
-    TRY_ASSIGN(out, d.allocateNetwork(r));
-    return Json{{"Options", out}}.dump();
-  });
+  add("/NetworkDriver.AllocateNetwork", ErrorField::kErr, EmptyBody::kRefused,
+      [&d](const std::string& b) -> Result<std::string> {
+        TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
+        driver::AllocateNetworkRequest r;
+        TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+        TRY_ASSIGN(opts, getStringMap(j, "Options", Need::kOptional));
+        TRY_ASSIGN(ipv4, getIpamData(j, "IPv4Data"));
+        TRY_ASSIGN(ipv6, getIpamData(j, "IPv6Data"));
+        r.networkId = nid;
+        r.options = opts;
+        r.ipv4 = ipv4;
+        r.ipv6 = ipv6;
+        TRY_ASSIGN(out, d.allocateNetwork(r));
+        return Json{{"Options", out}}.dump();
+      });
 
-  add("/NetworkDriver.FreeNetwork", false, false, [&d](const std::string& b) -> Result<std::string> {
-    TRY_ASSIGN(j, parseBody(b, false));
-    TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
-    TRY_STATUS(d.freeNetwork(nid));
-    return kEmpty;
-  });
+  add("/NetworkDriver.FreeNetwork", ErrorField::kErr, EmptyBody::kRefused,
+      [&d](const std::string& b) -> Result<std::string> {
+        TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
+        TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+        TRY_STATUS(d.freeNetwork(nid));
+        return kEmpty;
+      });
 
-  add("/NetworkDriver.DeleteNetwork", false, false, [&d](const std::string& b) -> Result<std::string> {
-    TRY_ASSIGN(j, parseBody(b, false));
-    TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
-    TRY_STATUS(d.deleteNetwork(nid));
-    return kEmpty;
-  });
+  add("/NetworkDriver.DeleteNetwork", ErrorField::kErr, EmptyBody::kRefused,
+      [&d](const std::string& b) -> Result<std::string> {
+        TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
+        TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+        TRY_STATUS(d.deleteNetwork(nid));
+        return kEmpty;
+      });
 
-  add("/NetworkDriver.CreateEndpoint", false, false, [&d](const std::string& b) -> Result<std::string> {
-    TRY_ASSIGN(j, parseBody(b, false));
-    driver::CreateEndpointRequest r;
-    TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
-    TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
-    TRY_ASSIGN(iface, getObject(j, "Interface", Need::kOptional));
-    TRY_ASSIGN(addr, getString(iface, "Address", Need::kOptional));
-    TRY_ASSIGN(addr6, getString(iface, "AddressIPv6", Need::kOptional));
-    TRY_ASSIGN(mac, getString(iface, "MacAddress", Need::kOptional));
-    TRY_ASSIGN(opts, getObject(j, "Options", Need::kOptional));
-    (void)opts;
-    r.networkId = nid;
-    r.endpointId = eid;
-    r.iface = {addr, addr6, mac};
-    TRY_ASSIGN(res, d.createEndpoint(r));
-    if (!res.macAddress) return kEmpty;
-    return Json{{"Interface", {{"MacAddress", *res.macAddress}}}}.dump();
-  });
+  add("/NetworkDriver.CreateEndpoint", ErrorField::kErr, EmptyBody::kRefused,
+      [&d](const std::string& b) -> Result<std::string> {
+        TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
+        driver::CreateEndpointRequest r;
+        TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+        TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
+        TRY_ASSIGN(iface, getObject(j, "Interface", Need::kOptional));
+        TRY_ASSIGN(addr, getString(iface, "Address", Need::kOptional));
+        TRY_ASSIGN(addr6, getString(iface, "AddressIPv6", Need::kOptional));
+        TRY_ASSIGN(mac, getString(iface, "MacAddress", Need::kOptional));
+        TRY_ASSIGN(opts, getObject(j, "Options", Need::kOptional));
+        (void)opts;
+        r.networkId = nid;
+        r.endpointId = eid;
+        r.iface = {addr, addr6, mac};
+        TRY_ASSIGN(res, d.createEndpoint(r));
+        if (!res.macAddress) return kEmpty;
+        return Json{{"Interface", {{"MacAddress", *res.macAddress}}}}.dump();
+      });
 
-  add("/NetworkDriver.EndpointOperInfo", false, false, [&d](const std::string& b) -> Result<std::string> {
-    TRY_ASSIGN(j, parseBody(b, false));
-    TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
-    TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
-    TRY_ASSIGN(info, d.endpointInfo(nid, eid));
-    Json v = {{"weft.vni", info.vni},
-              {"weft.mac", info.mac},
-              {"weft.joined", info.joined},
-              {"weft.host_interface", info.hostVeth}};
-    if (!info.address.empty()) v["weft.address"] = info.address;
-    if (!info.addressIpv6.empty()) v["weft.address_ipv6"] = info.addressIpv6;
-    return Json{{"Value", v}}.dump();
-  });
+  add("/NetworkDriver.EndpointOperInfo", ErrorField::kErr, EmptyBody::kRefused,
+      [&d](const std::string& b) -> Result<std::string> {
+        TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
+        TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+        TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
+        TRY_ASSIGN(info, d.endpointInfo(nid, eid));
+        Json v = {{"weft.vni", info.vni},
+                  {"weft.mac", info.mac},
+                  {"weft.joined", info.joined},
+                  {"weft.host_interface", info.hostVeth}};
+        if (!info.address.empty()) v["weft.address"] = info.address;
+        if (!info.addressIpv6.empty()) v["weft.address_ipv6"] = info.addressIpv6;
+        return Json{{"Value", v}}.dump();
+      });
 
-  add("/NetworkDriver.DeleteEndpoint", false, false, [&d](const std::string& b) -> Result<std::string> {
-    TRY_ASSIGN(j, parseBody(b, false));
-    TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
-    TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
-    TRY_STATUS(d.deleteEndpoint(nid, eid));
-    return kEmpty;
-  });
+  add("/NetworkDriver.DeleteEndpoint", ErrorField::kErr, EmptyBody::kRefused,
+      [&d](const std::string& b) -> Result<std::string> {
+        TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
+        TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+        TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
+        TRY_STATUS(d.deleteEndpoint(nid, eid));
+        return kEmpty;
+      });
 
-  add("/NetworkDriver.Join", false, false, [&d](const std::string& b) -> Result<std::string> {
-    TRY_ASSIGN(j, parseBody(b, false));
-    TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
-    TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
-    TRY_ASSIGN(key, getString(j, "SandboxKey", Need::kOptional));
-    TRY_ASSIGN(opts, getObject(j, "Options", Need::kOptional));
-    (void)opts;
-    TRY_ASSIGN(res, d.join(nid, eid, key));
-    return Json{{"InterfaceName", {{"SrcName", res.srcName}, {"DstPrefix", res.dstPrefix}}},
-                {"DisableGatewayService", res.disableGatewayService}}
-        .dump();
-  });
+  add("/NetworkDriver.Join", ErrorField::kErr, EmptyBody::kRefused,
+      [&d](const std::string& b) -> Result<std::string> {
+        TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
+        TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+        TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
+        TRY_ASSIGN(key, getString(j, "SandboxKey", Need::kOptional));
+        TRY_ASSIGN(opts, getObject(j, "Options", Need::kOptional));
+        (void)opts;
+        TRY_ASSIGN(res, d.join(nid, eid, key));
+        return Json{{"InterfaceName", {{"SrcName", res.srcName}, {"DstPrefix", res.dstPrefix}}},
+                    {"DisableGatewayService", res.disableGatewayService}}
+            .dump();
+      });
 
-  add("/NetworkDriver.Leave", false, false, [&d](const std::string& b) -> Result<std::string> {
-    TRY_ASSIGN(j, parseBody(b, false));
-    TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
-    TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
-    TRY_STATUS(d.leave(nid, eid));
-    return kEmpty;
-  });
+  add("/NetworkDriver.Leave", ErrorField::kErr, EmptyBody::kRefused,
+      [&d](const std::string& b) -> Result<std::string> {
+        TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
+        TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
+        TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
+        TRY_STATUS(d.leave(nid, eid));
+        return kEmpty;
+      });
 
   using driver::Driver;
   auto discovery = [&d](Driver::Discovery what) {
     return [&d, what](const std::string& b) -> Result<std::string> {
-      TRY_ASSIGN(j, parseBody(b, false));
+      TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
       TRY_ASSIGN(type, getInt(j, "DiscoveryType", Need::kRequired));
       if (type != 1) return kEmpty;  // only node discovery reaches remote drivers
       TRY_ASSIGN(data, getObject(j, "DiscoveryData", Need::kRequired));
@@ -196,12 +207,14 @@ void Api::addNetworkRoutes() {
       return kEmpty;
     };
   };
-  add("/NetworkDriver.DiscoverNew", false, false, discovery(Driver::Discovery::kNew));
-  add("/NetworkDriver.DiscoverDelete", false, false, discovery(Driver::Discovery::kDeleted));
+  add("/NetworkDriver.DiscoverNew", ErrorField::kErr, EmptyBody::kRefused,
+      discovery(Driver::Discovery::kNew));
+  add("/NetworkDriver.DiscoverDelete", ErrorField::kErr, EmptyBody::kRefused,
+      discovery(Driver::Discovery::kDeleted));
 
-  add("/NetworkDriver.ProgramExternalConnectivity", false, false,
+  add("/NetworkDriver.ProgramExternalConnectivity", ErrorField::kErr, EmptyBody::kRefused,
       [&d](const std::string& b) -> Result<std::string> {
-        TRY_ASSIGN(j, parseBody(b, false));
+        TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
         TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
         TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
         TRY_ASSIGN(opts, getObject(j, "Options", Need::kOptional));
@@ -210,9 +223,9 @@ void Api::addNetworkRoutes() {
         TRY_STATUS(d.checkEndpoint(nid, eid));
         return kEmpty;
       });
-  add("/NetworkDriver.RevokeExternalConnectivity", false, false,
+  add("/NetworkDriver.RevokeExternalConnectivity", ErrorField::kErr, EmptyBody::kRefused,
       [&d](const std::string& b) -> Result<std::string> {
-        TRY_ASSIGN(j, parseBody(b, false));
+        TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
         TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
         TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
         TRY_STATUS(driver::checkObjectId("NetworkID", nid));
@@ -223,124 +236,134 @@ void Api::addNetworkRoutes() {
 
 void Api::addIpamRoutes() {
   auto& d = driver_;
-  add("/IpamDriver.GetCapabilities", true, true, [](const std::string&) -> Result<std::string> {
-    return std::string(R"({"RequiresMACAddress":false,"RequiresRequestReplay":false})");
-  });
-  add("/IpamDriver.GetDefaultAddressSpaces", true, true, [](const std::string&) -> Result<std::string> {
-    return Json{{"LocalDefaultAddressSpace", driver::kLocalAddressSpace},
-                {"GlobalDefaultAddressSpace", driver::kGlobalAddressSpace}}
-        .dump();
-  });
-  add("/IpamDriver.RequestPool", true, false, [&d](const std::string& b) -> Result<std::string> {
-    TRY_ASSIGN(j, parseBody(b, false));
-    TRY_ASSIGN(space, getString(j, "AddressSpace", Need::kOptional));
-    TRY_ASSIGN(pool, getString(j, "Pool", Need::kOptional));
-    TRY_ASSIGN(sub, getString(j, "SubPool", Need::kOptional));
-    TRY_ASSIGN(opts, getStringMap(j, "Options", Need::kOptional));
-    TRY_ASSIGN(v6, getBool(j, "V6", Need::kOptional));
-    TRY_ASSIGN(g, d.requestPool(space, pool, sub, opts, v6));
-    return Json{{"PoolID", g.poolId}, {"Pool", g.pool}, {"Data", g.data}}.dump();
-  });
-  add("/IpamDriver.ReleasePool", true, false, [&d](const std::string& b) -> Result<std::string> {
-    TRY_ASSIGN(j, parseBody(b, false));
-    TRY_ASSIGN(id, getString(j, "PoolID", Need::kRequired));
-    TRY_STATUS(d.releasePool(id));
-    return kEmpty;
-  });
-  add("/IpamDriver.RequestAddress", true, false, [&d](const std::string& b) -> Result<std::string> {
-    TRY_ASSIGN(j, parseBody(b, false));
-    TRY_ASSIGN(id, getString(j, "PoolID", Need::kRequired));
-    TRY_ASSIGN(addr, getString(j, "Address", Need::kOptional));
-    TRY_ASSIGN(opts, getStringMap(j, "Options", Need::kOptional));
-    TRY_ASSIGN(got, d.requestAddress(id, addr, opts));
-    return Json{{"Address", got}, {"Data", Json::object()}}.dump();
-  });
-  add("/IpamDriver.ReleaseAddress", true, false, [&d](const std::string& b) -> Result<std::string> {
-    TRY_ASSIGN(j, parseBody(b, false));
-    TRY_ASSIGN(id, getString(j, "PoolID", Need::kRequired));
-    TRY_ASSIGN(addr, getString(j, "Address", Need::kRequired));
-    TRY_STATUS(d.releaseAddress(id, addr));
-    return kEmpty;
-  });
+  add("/IpamDriver.GetCapabilities", ErrorField::kError, EmptyBody::kAllowed,
+      [](const std::string&) -> Result<std::string> {
+        return std::string(R"({"RequiresMACAddress":false,"RequiresRequestReplay":false})");
+      });
+  add("/IpamDriver.GetDefaultAddressSpaces", ErrorField::kError, EmptyBody::kAllowed,
+      [](const std::string&) -> Result<std::string> {
+        return Json{{"LocalDefaultAddressSpace", driver::kLocalAddressSpace},
+                    {"GlobalDefaultAddressSpace", driver::kGlobalAddressSpace}}
+            .dump();
+      });
+  add("/IpamDriver.RequestPool", ErrorField::kError, EmptyBody::kRefused,
+      [&d](const std::string& b) -> Result<std::string> {
+        TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
+        TRY_ASSIGN(space, getString(j, "AddressSpace", Need::kOptional));
+        TRY_ASSIGN(pool, getString(j, "Pool", Need::kOptional));
+        TRY_ASSIGN(sub, getString(j, "SubPool", Need::kOptional));
+        TRY_ASSIGN(opts, getStringMap(j, "Options", Need::kOptional));
+        TRY_ASSIGN(v6, getBool(j, "V6", Need::kOptional));
+        TRY_ASSIGN(g, d.requestPool(space, pool, sub, opts, v6));
+        return Json{{"PoolID", g.poolId}, {"Pool", g.pool}, {"Data", g.data}}.dump();
+      });
+  add("/IpamDriver.ReleasePool", ErrorField::kError, EmptyBody::kRefused,
+      [&d](const std::string& b) -> Result<std::string> {
+        TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
+        TRY_ASSIGN(id, getString(j, "PoolID", Need::kRequired));
+        TRY_STATUS(d.releasePool(id));
+        return kEmpty;
+      });
+  add("/IpamDriver.RequestAddress", ErrorField::kError, EmptyBody::kRefused,
+      [&d](const std::string& b) -> Result<std::string> {
+        TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
+        TRY_ASSIGN(id, getString(j, "PoolID", Need::kRequired));
+        TRY_ASSIGN(addr, getString(j, "Address", Need::kOptional));
+        TRY_ASSIGN(opts, getStringMap(j, "Options", Need::kOptional));
+        TRY_ASSIGN(got, d.requestAddress(id, addr, opts));
+        return Json{{"Address", got}, {"Data", Json::object()}}.dump();
+      });
+  add("/IpamDriver.ReleaseAddress", ErrorField::kError, EmptyBody::kRefused,
+      [&d](const std::string& b) -> Result<std::string> {
+        TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
+        TRY_ASSIGN(id, getString(j, "PoolID", Need::kRequired));
+        TRY_ASSIGN(addr, getString(j, "Address", Need::kRequired));
+        TRY_STATUS(d.releaseAddress(id, addr));
+        return kEmpty;
+      });
 }
 
 void Api::addAdminRoutes() {
   auto& d = driver_;
-  add("/weft.Status", false, true, [this, &d](const std::string&) -> Result<std::string> {
-    const auto& c = d.config();
-    // What is wrong on this host that weft could not repair (weftctl check).
-    Json problems = Json::array();
-    for (const auto& w : hostWarnings_) problems.push_back({{"kind", "host"}, {"message", w}});
-    for (const auto& [id, why] : d.faults())
-      problems.push_back({{"kind", "network"}, {"network", id}, {"message", why}});
-    Json j = {{"version", kVersion},
-              {"scope", c.scope},
-              {"stateDir", c.stateDir},
-              {"advertiseAddr", c.advertiseAddr},
-              {"vxlanPort", c.vxlanPort},
-              {"networks", d.networks().size()},
-              {"endpoints", d.endpointCount()},
-              {"stateWrites", d.stateWrites()},
-              {"discoveredNodes", d.discoveredNodes()},
-              {"swarmAddress", d.swarmAddress()},
-              {"problems", problems}};
-    return j.dump();
-  });
-  add("/weft.Networks", false, true, [&d](const std::string&) -> Result<std::string> {
-    Json a = Json::array();
-    for (const auto& n : d.networks()) {
-      Json subs = Json::array();
-      for (const auto& s : n.ipv4) subs.push_back(s.pool);
-      for (const auto& s : n.ipv6) subs.push_back(s.pool);
-      a.push_back({{"id", n.id},
-                   {"identity", n.identity},
-                   {"vni", n.vni},
-                   {"mtu", n.mtu},
-                   {"subnets", subs},
-                   {"sandbox", n.netns},
-                   {"vtep", n.vxlanName},
-                   {"endpoints", n.endpoints.size()},
-                   {"internal", n.internal},
-                   {"gwbridge", n.wantsGwbridge()},
-                   {"options", n.options.raw}});
-    }
-    return Json{{"networks", a}}.dump();
-  });
-  add("/weft.Peers", false, true, [this, &d](const std::string&) -> Result<std::string> {
-    Json remote = Json::array();
-    for (const auto& r : d.remoteEndpoints())
-      remote.push_back({{"network", r.network},
-                        {"endpoint", r.endpoint},
-                        {"ipv4", r.ipv4},
-                        {"ipv6", r.ipv6},
-                        {"mac", r.mac},
-                        {"vtep", r.vtep}});
-    Json j = {{"remoteEndpoints", remote}};
-    if (!clusterStatus_) {
-      j["gossip"] = {{"running", false}, {"reason", "multi-host is off: set ADVERTISE_ADDR"}};
-    } else {
-      auto st = clusterStatus_();
-      if (st.ok()) {
-        j["gossip"] = Json::parse(*st, nullptr, false);
-        j["gossip"]["running"] = true;
-      } else {
-        j["gossip"] = {{"running", false}, {"reason", st.error().message}};
-      }
-    }
-    return j.dump();
-  });
-  add("/weft.Endpoints", false, true, [&d](const std::string&) -> Result<std::string> {
-    Json a = Json::array();
-    for (const auto& e : d.endpoints())
-      a.push_back({{"id", e.id},
-                   {"network", e.networkId},
-                   {"address", e.address},
-                   {"addressIpv6", e.addressIpv6},
-                   {"mac", e.mac},
-                   {"joined", e.joined},
-                   {"hostInterface", e.hostVeth}});
-    return Json{{"endpoints", a}}.dump();
-  });
+  add("/weft.Status", ErrorField::kErr, EmptyBody::kAllowed,
+      [this, &d](const std::string&) -> Result<std::string> {
+        const auto& c = d.config();
+        // What is wrong on this host that weft could not repair (weftctl check).
+        Json problems = Json::array();
+        for (const auto& w : hostWarnings_) problems.push_back({{"kind", "host"}, {"message", w}});
+        for (const auto& [id, why] : d.faults())
+          problems.push_back({{"kind", "network"}, {"network", id}, {"message", why}});
+        Json j = {{"version", kVersion},
+                  {"scope", c.scope},
+                  {"stateDir", c.stateDir},
+                  {"advertiseAddr", c.advertiseAddr},
+                  {"vxlanPort", c.vxlanPort},
+                  {"networks", d.networks().size()},
+                  {"endpoints", d.endpointCount()},
+                  {"stateWrites", d.stateWrites()},
+                  {"discoveredNodes", d.discoveredNodes()},
+                  {"swarmAddress", d.swarmAddress()},
+                  {"problems", problems}};
+        return j.dump();
+      });
+  add("/weft.Networks", ErrorField::kErr, EmptyBody::kAllowed,
+      [&d](const std::string&) -> Result<std::string> {
+        Json a = Json::array();
+        for (const auto& n : d.networks()) {
+          Json subs = Json::array();
+          for (const auto& s : n.ipv4) subs.push_back(s.pool);
+          for (const auto& s : n.ipv6) subs.push_back(s.pool);
+          a.push_back({{"id", n.id},
+                       {"identity", n.identity},
+                       {"vni", n.vni},
+                       {"mtu", n.mtu},
+                       {"subnets", subs},
+                       {"sandbox", n.netns},
+                       {"vtep", n.vxlanName},
+                       {"endpoints", n.endpoints.size()},
+                       {"internal", n.internal},
+                       {"gwbridge", n.wantsGwbridge()},
+                       {"options", n.options.raw}});
+        }
+        return Json{{"networks", a}}.dump();
+      });
+  add("/weft.Peers", ErrorField::kErr, EmptyBody::kAllowed,
+      [this, &d](const std::string&) -> Result<std::string> {
+        Json remote = Json::array();
+        for (const auto& r : d.remoteEndpoints())
+          remote.push_back({{"network", r.network},
+                            {"endpoint", r.endpoint},
+                            {"ipv4", r.ipv4},
+                            {"ipv6", r.ipv6},
+                            {"mac", r.mac},
+                            {"vtep", r.vtep}});
+        Json j = {{"remoteEndpoints", remote}};
+        if (!clusterStatus_) {
+          j["gossip"] = {{"running", false}, {"reason", "multi-host is off: set ADVERTISE_ADDR"}};
+        } else {
+          auto st = clusterStatus_();
+          if (st.ok()) {
+            j["gossip"] = Json::parse(*st, nullptr, false);
+            j["gossip"]["running"] = true;
+          } else {
+            j["gossip"] = {{"running", false}, {"reason", st.error().message}};
+          }
+        }
+        return j.dump();
+      });
+  add("/weft.Endpoints", ErrorField::kErr, EmptyBody::kAllowed,
+      [&d](const std::string&) -> Result<std::string> {
+        Json a = Json::array();
+        for (const auto& e : d.endpoints())
+          a.push_back({{"id", e.id},
+                       {"network", e.networkId},
+                       {"address", e.address},
+                       {"addressIpv6", e.addressIpv6},
+                       {"mac", e.mac},
+                       {"joined", e.joined},
+                       {"hostInterface", e.hostVeth}});
+        return Json{{"endpoints", a}}.dump();
+      });
 }
 
 }  // namespace weft::plugin

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "driver/driver.h"
+#include "plugin/decode.h"
 
 namespace weft::plugin {
 
@@ -34,12 +35,16 @@ class Api {
   void setHostWarnings(std::vector<std::string> w) { hostWarnings_ = std::move(w); }
 
  private:
+  // Docker's NetworkDriver protocol (and weftctl's calls) put an error in
+  // {"Err": ...}; its IpamDriver protocol in {"Error": ...}.
+  enum class ErrorField { kErr, kError };
+  static const char* errorKey(ErrorField f) { return f == ErrorField::kError ? "Error" : "Err"; }
   struct Route {
-    bool ipam;        // errors go in "Error" instead of "Err"
-    bool allowEmpty;  // argument-less calls may come with an empty body
+    ErrorField errorField;
+    EmptyBody emptyBody;
     std::function<Result<std::string>(const std::string& body)> fn;
   };
-  void add(const std::string& path, bool ipam, bool allowEmpty,
+  void add(const std::string& path, ErrorField errorField, EmptyBody emptyBody,
            std::function<Result<std::string>(const std::string&)> fn);
   void addNetworkRoutes();
   void addIpamRoutes();

@@ -9,8 +9,8 @@
 #include <sstream>
 #include <tuple>
 
+#include "common/ip.h"
 #include "common/log.h"
-#include "driver/ip.h"
 
 namespace weft::plugin {
 
@@ -105,7 +105,7 @@ Status apply(Config& c, const std::string& name, const std::string& v) {
       return Error{EINVAL, "SCOPE must be local or global, not \"" + v + "\""};
     c.scope = v;
   } else if (name == "ADVERTISE_ADDR") {
-    if (!v.empty() && !driver::IpAddr::parse(v))
+    if (!v.empty() && !IpAddr::parse(v))
       return Error{EINVAL, "ADVERTISE_ADDR \"" + v + "\" is not an IP address"};
     c.advertiseAddr = v;
   } else if (name == "PEERS") {
@@ -116,7 +116,7 @@ Status apply(Config& c, const std::string& name, const std::string& v) {
       while (!p.empty() && p.front() == ' ') p.erase(0, 1);
       while (!p.empty() && p.back() == ' ') p.pop_back();
       if (p.empty()) continue;
-      if (!driver::IpAddr::parse(p)) return Error{EINVAL, "PEERS entry \"" + p + "\" is not an IP address"};
+      if (!IpAddr::parse(p)) return Error{EINVAL, "PEERS entry \"" + p + "\" is not an IP address"};
       c.peers.push_back(p);
     }
   } else if (name == "GOSSIP_PORT") {

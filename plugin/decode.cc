@@ -15,10 +15,10 @@ Error wrongType(const char* key, const char* want, const Json& v) {
 }
 }  // namespace
 
-Result<Json> parseBody(const std::string& body, bool allowEmpty) {
+Result<Json> parseBody(const std::string& body, EmptyBody empty) {
   bool blank = body.find_first_not_of(" \t\r\n") == std::string::npos;
   if (blank) {
-    if (allowEmpty) return Json::object();
+    if (empty == EmptyBody::kAllowed) return Json::object();
     return Error{EINVAL, "request body is empty; expected a JSON object"};
   }
   if (weft::jsonDepth(body, kMaxJsonDepth) > kMaxJsonDepth)

@@ -23,10 +23,13 @@ enum class Need { kRequired, kOptional };
 // stack. Checked on the text, before any tree is built.
 inline constexpr size_t kMaxJsonDepth = 64;
 
-// Parses a request body. An empty body is {} when `allowEmpty`, an error
+// Whether a call may come with an empty body (argument-less calls do).
+enum class EmptyBody { kRefused, kAllowed };
+
+// Parses a request body. An empty body is {} when kAllowed, an error
 // otherwise; the top level must be a JSON object nesting at most
 // kMaxJsonDepth levels.
-Result<Json> parseBody(const std::string& body, bool allowEmpty);
+Result<Json> parseBody(const std::string& body, EmptyBody empty);
 
 Result<std::string> getString(const Json& j, const char* key, Need need);
 Result<bool> getBool(const Json& j, const char* key, Need need);

@@ -15,6 +15,7 @@
 #include "cluster/ipc_messages.h"
 #include "cluster/sidecar_launcher.h"
 #include "cluster/supervisor.h"
+#include "common/host_port.h"
 #include "common/json_file.h"
 #include "common/log.h"
 #include "driver/driver.h"
@@ -115,9 +116,8 @@ int run(int argc, char** argv) {
     ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
     std::string dir = n > 0 ? std::string(self, static_cast<size_t>(n)) : std::string(argv[0]);
     dir = dir.substr(0, dir.rfind('/'));
-    bool v6 = cfg->advertiseAddr.find(':') != std::string::npos;
-    std::string hostPort =
-        (v6 ? "[" + cfg->advertiseAddr + "]" : cfg->advertiseAddr) + ":" + std::to_string(cfg->gossipPort);
+    // Config::load has checked that ADVERTISE_ADDR is an IP address.
+    std::string hostPort = HostPort{*IpAddr::parse(cfg->advertiseAddr), cfg->gossipPort}.str();
     cluster::SupervisorOptions so;
     so.config.id = cfg->advertiseAddr;
     so.config.bind = hostPort;

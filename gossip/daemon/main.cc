@@ -25,6 +25,7 @@
 #include "cluster/ipc_channel.h"
 #include "cluster/ipc_messages.h"
 #include "cluster/sidecar_launcher.h"
+#include "common/host_port.h"
 #include "common/log.h"
 #include "gossip/daemon/auth_audit.h"
 #include "gossip/daemon/event_loop.h"
@@ -39,9 +40,10 @@ namespace ipc = weft::cluster::ipc;
 
 namespace {
 
+// The transport names peers by formatHostPort(), so this always parses.
 std::string hostOf(const std::string& hostPort) {
-  if (!hostPort.empty() && hostPort[0] == '[') return hostPort.substr(1, hostPort.find(']') - 1);
-  return hostPort.substr(0, hostPort.rfind(':'));
+  auto hp = HostPort::parse(hostPort);
+  return hp ? hp->addr.str() : hostPort;
 }
 
 // Counts, per source host, packets that failed authentication, so the status
@@ -215,6 +217,8 @@ int main(int argc, char** argv) {
   // Periodically: re-join seeds while alone (and say so), and say who fails
   // to authenticate.
   int aloneTicks = 0;
+  // bind() above has parsed cfg.bind, so it has a port.
+  const uint16_t bindPort = HostPort::parse(cfg.bind)->port;
   std::function<void()> housekeeping = [&] {
     size_t others = 0;
     for (const auto& [id, m] : node.membership().members())
@@ -228,8 +232,8 @@ int main(int argc, char** argv) {
                                << aloneTicks * 2 << " s (seeds " << list
                                << "); if they are up, check that they use the same cluster key (ours has "
                                   "fingerprint "
-                               << fingerprint << ") and that TCP+UDP "
-                               << cfg.bind.substr(cfg.bind.rfind(':') + 1) << " pass between the hosts");
+                               << fingerprint << ") and that TCP+UDP " << bindPort
+                               << " pass between the hosts");
       }
     } else {
       aloneTicks = 0;

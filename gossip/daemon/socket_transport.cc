@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/host_port.h"
 #include "common/log.h"
 
 namespace weft::gossip {
@@ -31,50 +32,14 @@ void appendFrame(std::vector<uint8_t>* out, const std::vector<uint8_t>& frame) {
 }  // namespace
 
 Result<sockaddr_storage> parseHostPort(const std::string& s, socklen_t* len) {
-  std::string host, port;
-  if (!s.empty() && s[0] == '[') {
-    auto close = s.find(']');
-    if (close == std::string::npos || close + 2 > s.size() || s[close + 1] != ':')
-      return Error{EINVAL, "bad address \"" + s + "\" (want [ipv6]:port)"};
-    host = s.substr(1, close - 1);
-    port = s.substr(close + 2);
-  } else {
-    auto colon = s.rfind(':');
-    if (colon == std::string::npos) return Error{EINVAL, "bad address \"" + s + "\" (want ip:port)"};
-    host = s.substr(0, colon);
-    port = s.substr(colon + 1);
-  }
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoi(port) < 1 || std::stoi(port) > 65535)
-    return Error{EINVAL, "bad port in \"" + s + "\""};
-  sockaddr_storage ss{};
-  auto p = static_cast<uint16_t>(std::stoi(port));
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(p);
-    *len = sizeof(sockaddr_in);
-  } else if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(p);
-    *len = sizeof(sockaddr_in6);
-  } else {
-    return Error{EINVAL, "bad IP address in \"" + s + "\""};
-  }
-  return ss;
+  auto hp = HostPort::parse(s);
+  if (!hp) return Error{EINVAL, "bad address \"" + s + "\" (want ip:port or [ipv6]:port)"};
+  return hp->toSockaddr(len);
 }
 
 std::string formatHostPort(const sockaddr* sa) {
-  char buf[INET6_ADDRSTRLEN];
-  if (sa->sa_family == AF_INET) {
-    auto* v4 = reinterpret_cast<const sockaddr_in*>(sa);
-    ::inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof buf);
-    return std::string(buf) + ":" + std::to_string(ntohs(v4->sin_port));
-  }
-  auto* v6 = reinterpret_cast<const sockaddr_in6*>(sa);
-  ::inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof buf);
-  return "[" + std::string(buf) + "]:" + std::to_string(ntohs(v6->sin6_port));
+  auto hp = HostPort::fromSockaddr(sa);
+  return hp ? hp->str() : std::string();
 }
 
 std::string canonicalHostPort(const std::string& s) {

@@ -14,6 +14,7 @@
 #include "driver/driver.h"
 #include "kernel/fake_kernel.h"
 #include "tests/cluster/fake_sidecar.h"
+#include "tests/support/kernel_values.h"
 #include "tests/support/temp_dir.h"
 
 using namespace weft;
@@ -247,14 +248,14 @@ TEST(Supervisor, ResyncKeepsReconfirmedRemoteEndpointsAndPrunesTheRest) {
   const auto n = drv.networks().at(0);
   auto towardsGone = [&] {
     auto fdb = kernel.listFdb(n.netns, n.vxlanName);
-    return fdb.ok() &&
-           std::any_of(fdb->begin(), fdb->end(), [](const auto& e) { return e.dst == "198.18.0.2"; });
+    return fdb.ok() && std::any_of(fdb->begin(), fdb->end(),
+                                   [](const auto& e) { return e.dst == testvalues::ip("198.18.0.2"); });
   };
   EXPECT_TRUE(eventually([&] { return !towardsGone(); }));
   auto fdb = kernel.listFdb(n.netns, n.vxlanName);
   ASSERT_TRUE(fdb.ok());
   EXPECT_FALSE(fdb->empty());  // `stays` is still programmed
-  for (const auto& e : *fdb) EXPECT_NE(e.dst, "198.18.0.2");
+  for (const auto& e : *fdb) EXPECT_NE(e.dst, testvalues::ip("198.18.0.2"));
   sup.stop();
   drv.setCluster(nullptr);
 }

@@ -12,10 +12,13 @@
 
 #include "kernel/fake_kernel.h"
 #include "kernel/netlink_kernel.h"
+#include "tests/support/kernel_values.h"
 
 namespace weft::kernel::testing {
 
 namespace {
+
+using namespace weft::testvalues;
 std::string gStateDir;
 bool gReal = false;
 std::atomic<int> gNsCounter{0};
@@ -93,7 +96,7 @@ std::string KernelTest::makeUnderlay(uint32_t mtu) {
   EXPECT_OK(k().createVeth(kHostNetns, "wul0", peer, "wul1", mtu));
   EXPECT_OK(k().addAddress(kHostNetns, "wul0", addr + "/24"));
   EXPECT_OK(k().setLinkUp(kHostNetns, "wul0", true));
-  EXPECT_OK(k().addRoute(kHostNetns, Route{"default", "198.18.0.2", "wul0"}));
+  EXPECT_OK(k().addRoute(kHostNetns, route("default", "198.18.0.2", "wul0")));
   return addr;
 }
 

@@ -13,9 +13,12 @@
 #include <fstream>
 
 #include "tests/kernel/kernel_test_env.h"
+#include "tests/support/kernel_values.h"
 
 namespace weft::kernel::testing {
 namespace {
+
+using namespace weft::testvalues;
 
 constexpr long kNsfsMagic = 0x6e736673;
 
@@ -94,36 +97,32 @@ TEST_P(NetlinkOnlyTest, ARemoteEndpointCostsTwoRoundTrips) {
   };
   auto endpoint = [&](int i, const std::string& vtep) {
     std::string mac = "02:42:0a:07:00:0" + std::to_string(i);
-    return cost([&] {
-             return k().replaceNeigh(a, NeighEntry{"vx0", "10.7.0." + std::to_string(i), mac});
-           }) +
-           cost([&] {
-             return k().replaceFdb(a, FdbEntry{"vx0", mac, vtep});
-           });
+    return cost([&] { return k().replaceNeigh(a, neighEntry("vx0", "10.7.0." + std::to_string(i), mac)); }) +
+           cost([&] { return k().replaceFdb(a, fdbEntry("vx0", mac, vtep)); });
   };
   EXPECT_EQ(endpoint(1, "198.18.0.2"), 3u);  // the first call looks vx0 up
   EXPECT_EQ(endpoint(2, "198.18.0.2"), 2u);
   EXPECT_EQ(endpoint(2, "198.18.0.3"), 2u);  // moved: replaced in place
   EXPECT_EQ(cost([&] {
-              return k().addFdb(a, FdbEntry{"vx0", "00:00:00:00:00:00", "198.18.0.3"}, true);
+              return k().addFdb(a, fdbEntry("vx0", "00:00:00:00:00:00", "198.18.0.3"), FdbAdd::kAppend);
             }),
             2u);
   // Removing one: the neighbour, then the FDB entry after one lookup of its
   // MAC (the contract's ENOENT for a destination that is not there).
-  EXPECT_EQ(cost([&] { return k().delNeigh(a, NeighEntry{"vx0", "10.7.0.1", "02:42:0a:07:00:01"}); }), 1u);
-  EXPECT_EQ(cost([&] { return k().delFdb(a, FdbEntry{"vx0", "02:42:0a:07:00:01", "198.18.0.2"}); }), 2u);
+  EXPECT_EQ(cost([&] { return k().delNeigh(a, neighEntry("vx0", "10.7.0.1", "02:42:0a:07:00:01")); }), 1u);
+  EXPECT_EQ(cost([&] { return k().delFdb(a, fdbEntry("vx0", "02:42:0a:07:00:01", "198.18.0.2")); }), 2u);
   // A link re-created behind the shim's back: the stale index costs one
   // failed request and one lookup, then the entry lands on the new link.
   NetlinkKernel other(stateDir() + "/netns");
   ASSERT_OK(other.deleteLink(a, "vx0"));
   ASSERT_OK(other.createVxlan(VxlanSpec{.name = "vx0", .vni = 600}, a));
-  EXPECT_EQ(cost([&] { return k().replaceFdb(a, FdbEntry{"vx0", "02:42:0a:07:00:09", "198.18.0.2"}); }), 3u);
+  EXPECT_EQ(cost([&] { return k().replaceFdb(a, fdbEntry("vx0", "02:42:0a:07:00:09", "198.18.0.2")); }), 3u);
   auto fdb = other.listFdb(a, "vx0");
   ASSERT_OK(fdb);
-  EXPECT_EQ(*fdb, (std::vector<FdbEntry>{{"vx0", "02:42:0a:07:00:09", "198.18.0.2"}}));
+  EXPECT_EQ(*fdb, (std::vector<FdbEntry>{fdbEntry("vx0", "02:42:0a:07:00:09", "198.18.0.2")}));
   // Deleted behind its back and not re-created: ENOENT, as ever.
   ASSERT_OK(other.deleteLink(a, "vx0"));
-  EXPECT_ERRNO(k().replaceNeigh(a, NeighEntry{"vx0", "10.7.0.9", "02:42:0a:07:00:09"}), ENOENT);
+  EXPECT_ERRNO(k().replaceNeigh(a, neighEntry("vx0", "10.7.0.9", "02:42:0a:07:00:09")), ENOENT);
 }
 
 TEST_P(NetlinkOnlyTest, SysctlIsWrittenInsideTheNamespace) {

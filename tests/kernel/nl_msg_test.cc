@@ -32,6 +32,7 @@
 #include "kernel/nl_msg_xfrm.h"
 #include "kernel/validate.h"
 
+using namespace weft;
 using namespace weft::kernel;
 using Bytes = std::vector<uint8_t>;
 
@@ -459,7 +460,7 @@ TEST(NlMsgXfrm, StateCarriesSpiInNetworkOrderAndDecodesToItself) {
   s.spi = 0x1234;
   s.reqid = 7;
   s.aeadKeyHex = std::string(64, 'a') + "01020304";  // AES-256 key + 4-byte salt
-  auto p = parseXfrmState("test", s, false);
+  auto p = parseXfrmState("test", s, XfrmUse::kAdd);
   ASSERT_TRUE(p.ok());
   auto m = nl::xfrmStateAdd(s, *p);
   EXPECT_EQ(m.hdr()->nlmsg_type, XFRM_MSG_NEWSA);
@@ -481,7 +482,7 @@ TEST(NlMsgXfrm, PolicySelectsUdpPortAndDecodesToItself) {
   pol.tmplSrc = "198.18.0.2";
   pol.tmplDst = "198.18.0.1";
   pol.reqid = 7;
-  auto parsed = parseXfrmPolicy("test", pol, false);
+  auto parsed = parseXfrmPolicy("test", pol, XfrmUse::kAdd);
   ASSERT_TRUE(parsed.ok());
   auto m = nl::xfrmPolicyAdd(pol, *parsed);
   const auto* info = static_cast<const xfrm_userpolicy_info*>(mnl_nlmsg_get_payload(m.hdr()));
@@ -496,7 +497,7 @@ TEST(NlMsgXfrm, PolicySelectsUdpPortAndDecodesToItself) {
 // --- addresses and routes ---
 
 TEST(NlMsgAddr, Ipv6AddressSkipsDadAndDecodesToItself) {
-  Cidr c = *Cidr::parse("fd00::1/64");
+  Prefix c = *Prefix::parse("fd00::1/64");
   auto m = nl::addrAdd(4, c);
   const auto* ifa = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(m.hdr()));
   EXPECT_EQ(ifa->ifa_family, AF_INET6);
@@ -510,7 +511,7 @@ TEST(NlMsgAddr, Ipv6AddressSkipsDadAndDecodesToItself) {
 }
 
 TEST(NlMsgRoute, StaticRouteViaGatewayDecodesToItself) {
-  ParsedRoute r{*Cidr::parse("10.9.0.0/16"), ip("10.1.0.254"), ""};
+  Route r{*Prefix::parse("10.9.0.0/16"), ip("10.1.0.254"), ""};
   auto m = nl::routeAdd(r, 3);
   const auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(m.hdr()));
   EXPECT_EQ(rtm->rtm_protocol, RTPROT_STATIC);  // what listing and deleting match
@@ -524,6 +525,6 @@ TEST(NlMsgRoute, StaticRouteViaGatewayDecodesToItself) {
   EXPECT_EQ(back->oif, 3);
   EXPECT_EQ(back->table, RT_TABLE_MAIN);
   // A default route has no RTA_DST at all.
-  auto def = nl::routeAdd(ParsedRoute{*Cidr::parse("0.0.0.0/0"), ip("10.1.0.254"), ""}, 0);
+  auto def = nl::routeAdd(Route{*Prefix::parse("0.0.0.0/0"), ip("10.1.0.254"), ""}, 0);
   EXPECT_EQ(def.hdr()->nlmsg_len, m.hdr()->nlmsg_len - 8 - 8);  // no RTA_DST, no RTA_OIF
 }

@@ -4,40 +4,8 @@
 
 #include <nlohmann/json.hpp>
 #include <set>
-
-#include "driver/ip.h"
-
+using namespace weft;
 using namespace weft::driver;
-
-TEST(IpAddr, ParsesAndFormatsBothFamilies) {
-  auto a = IpAddr::parse("10.1.2.3");
-  ASSERT_TRUE(a);
-  EXPECT_FALSE(a->v6);
-  EXPECT_EQ(a->str(), "10.1.2.3");
-  auto b = IpAddr::parse("fd00::1");
-  ASSERT_TRUE(b);
-  EXPECT_TRUE(b->v6);
-  EXPECT_EQ(b->str(), "fd00::1");
-  EXPECT_FALSE(IpAddr::parse("10.1.2"));
-  EXPECT_FALSE(IpAddr::parse(""));
-  EXPECT_FALSE(IpAddr::parse("fd00:::1"));
-}
-
-TEST(Prefix, ParsesContainsAndOverlaps) {
-  auto p = Prefix::parse("10.0.1.7/24");
-  ASSERT_TRUE(p);
-  EXPECT_EQ(p->network().str(), "10.0.1.0/24");
-  EXPECT_EQ(p->last().str(), "10.0.1.255");
-  EXPECT_TRUE(p->contains(*IpAddr::parse("10.0.1.200")));
-  EXPECT_FALSE(p->contains(*IpAddr::parse("10.0.2.1")));
-  EXPECT_TRUE(p->overlaps(*Prefix::parse("10.0.0.0/16")));
-  EXPECT_FALSE(p->overlaps(*Prefix::parse("10.0.2.0/24")));
-  EXPECT_FALSE(Prefix::parse("10.0.0.0/33"));
-  EXPECT_FALSE(Prefix::parse("10.0.0.0/"));
-  EXPECT_FALSE(Prefix::parse("10.0.0.0"));
-  EXPECT_FALSE(Prefix::parse("10.0.0.0/2a"));
-  EXPECT_EQ(Prefix::parse("fd00::/64")->size(), weft::driver::u128(1) << 64);
-}
 
 TEST(Ipam, NeverHandsOutAnAddressTwice) {
   Ipam ipam;
@@ -125,7 +93,7 @@ TEST(Ipam, SameSubnetTwiceGetsTwoPoolsAndDefaultPoolsDoNotOverlap) {
   EXPECT_FALSE(Prefix::parse(d1->pool)->overlaps(*Prefix::parse(d2->pool)));
   auto v6 = ipam.requestPool("", "", "", {}, true);
   ASSERT_TRUE(v6.ok());
-  EXPECT_TRUE(Prefix::parse(v6->pool)->addr.v6);
+  EXPECT_TRUE(Prefix::parse(v6->pool)->addr.isV6());
   auto a6 = ipam.requestAddress(v6->poolId, "", {});
   ASSERT_TRUE(a6.ok());
   EXPECT_NE(a6->find("::1/64"), std::string::npos) << *a6;

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "kernel/fake_kernel.h"
+#include "tests/support/kernel_values.h"
 #include "tests/support/temp_dir.h"
 
 using namespace weft;
@@ -17,6 +18,16 @@ using namespace weft::driver;
 using namespace std::chrono_literals;
 
 namespace {
+
+using namespace weft::testvalues;
+
+// The sandbox's VTEP, defaults but for name and VNI.
+kernel::VxlanSpec vxlanSpec() {
+  kernel::VxlanSpec spec;
+  spec.name = "wx-000001";
+  spec.vni = 1;
+  return spec;
+}
 
 const std::string kNet = "subnet:10.10.0.0/24";
 const char* kZero = "00:00:00:00:00:00";
@@ -86,7 +97,7 @@ class PeerTableTest : public ::testing::Test {
   void SetUp() override {
     kernel_ = std::make_unique<kernel::FakeKernel>(dir_ / "netns");
     ASSERT_TRUE(kernel_->createNetns("sb").ok());
-    ASSERT_TRUE(kernel_->createVxlan({.name = "wx-000001", .vni = 1}, "sb").ok());
+    ASSERT_TRUE(kernel_->createVxlan(vxlanSpec(), "sb").ok());
   }
   std::unique_ptr<PeerTable> table(std::chrono::milliseconds firstRetry = 0ms) {
     return std::make_unique<PeerTable>(*kernel_, "198.18.0.1", PeerTable::Options{firstRetry, 30000ms});
@@ -98,12 +109,12 @@ class PeerTableTest : public ::testing::Test {
     auto fdb = kernel_->listFdb("sb", "wx-000001");
     EXPECT_TRUE(neigh.ok() && fdb.ok());
     if (!neigh.ok() || !fdb.ok()) return e;
-    for (const auto& n : *neigh) e.neigh[n.ip] = n.mac;
+    for (const auto& n : *neigh) e.neigh[n.ip.str()] = n.mac.str();
     for (const auto& f : *fdb) {
-      if (f.mac == kZero)
-        e.flood.insert(f.dst);
+      if (f.mac.str() == kZero)
+        e.flood.insert(f.dst->str());
       else
-        e.fdb[f.mac] = f.dst;
+        e.fdb[f.mac.str()] = f.dst->str();
     }
     return e;
   }
@@ -221,7 +232,7 @@ TEST_F(PeerTableTest, ARebuiltSandboxIsProgrammedFromScratch) {
   // The sandbox is rebuilt (empty) and attached again.
   ASSERT_TRUE(kernel_->deleteNetns("sb").ok());
   ASSERT_TRUE(kernel_->createNetns("sb").ok());
-  ASSERT_TRUE(kernel_->createVxlan({.name = "wx-000001", .vni = 1}, "sb").ok());
+  ASSERT_TRUE(kernel_->createVxlan(vxlanSpec(), "sb").ok());
   t->attach(kNet, kAt);
   EXPECT_EQ(t->sync().applied, 3u);
   EXPECT_EQ(kernelEntries().neigh.size(), 1u);
@@ -229,12 +240,18 @@ TEST_F(PeerTableTest, ARebuiltSandboxIsProgrammedFromScratch) {
 
 TEST_F(PeerTableTest, PruneRemovesWhatNoRecordAsksForAndAdoptsTheRest) {
   // Entries from before a restart: one still wanted, two not.
-  ASSERT_TRUE(kernel_->addNeigh("sb", {"wx-000001", "10.10.0.2", "02:00:00:00:00:01"}).ok());
-  ASSERT_TRUE(kernel_->addFdb("sb", {"wx-000001", "02:00:00:00:00:01", "198.18.0.2"}, false).ok());
-  ASSERT_TRUE(kernel_->addFdb("sb", {"wx-000001", kZero, "198.18.0.2"}, true).ok());
-  ASSERT_TRUE(kernel_->addNeigh("sb", {"wx-000001", "10.10.0.7", "02:00:00:00:00:07"}).ok());
-  ASSERT_TRUE(kernel_->addFdb("sb", {"wx-000001", "02:00:00:00:00:07", "198.18.0.7"}, false).ok());
-  ASSERT_TRUE(kernel_->addFdb("sb", {"wx-000001", kZero, "198.18.0.7"}, true).ok());
+  ASSERT_TRUE(kernel_->addNeigh("sb", neighEntry("wx-000001", "10.10.0.2", "02:00:00:00:00:01")).ok());
+  ASSERT_TRUE(
+      kernel_->addFdb("sb", fdbEntry("wx-000001", "02:00:00:00:00:01", "198.18.0.2"), kernel::FdbAdd::kCreate)
+          .ok());
+  ASSERT_TRUE(
+      kernel_->addFdb("sb", fdbEntry("wx-000001", kZero, "198.18.0.2"), kernel::FdbAdd::kAppend).ok());
+  ASSERT_TRUE(kernel_->addNeigh("sb", neighEntry("wx-000001", "10.10.0.7", "02:00:00:00:00:07")).ok());
+  ASSERT_TRUE(
+      kernel_->addFdb("sb", fdbEntry("wx-000001", "02:00:00:00:00:07", "198.18.0.7"), kernel::FdbAdd::kCreate)
+          .ok());
+  ASSERT_TRUE(
+      kernel_->addFdb("sb", fdbEntry("wx-000001", kZero, "198.18.0.7"), kernel::FdbAdd::kAppend).ok());
   auto t = table();
   t->attach(kNet, kAt);
   t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), RecordState::kActive);
@@ -248,8 +265,10 @@ TEST_F(PeerTableTest, PruneRemovesWhatNoRecordAsksForAndAdoptsTheRest) {
 TEST_F(PeerTableTest, EntriesOfAnUnknownPastAreReplacedNotDuplicated) {
   // The kernel holds 10.10.0.2 -> another MAC and the MAC at another VTEP
   // (not known to this table: a restart without a prune yet).
-  ASSERT_TRUE(kernel_->addNeigh("sb", {"wx-000001", "10.10.0.2", "02:00:00:00:00:99"}).ok());
-  ASSERT_TRUE(kernel_->addFdb("sb", {"wx-000001", "02:00:00:00:00:01", "198.18.0.9"}, false).ok());
+  ASSERT_TRUE(kernel_->addNeigh("sb", neighEntry("wx-000001", "10.10.0.2", "02:00:00:00:00:99")).ok());
+  ASSERT_TRUE(
+      kernel_->addFdb("sb", fdbEntry("wx-000001", "02:00:00:00:00:01", "198.18.0.9"), kernel::FdbAdd::kCreate)
+          .ok());
   auto t = table();
   t->attach(kNet, kAt);
   t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), RecordState::kActive);

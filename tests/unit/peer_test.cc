@@ -7,12 +7,15 @@
 
 #include "driver/driver.h"
 #include "kernel/fake_kernel.h"
+#include "tests/support/kernel_values.h"
 #include "tests/support/temp_dir.h"
 
 using namespace weft;
 using namespace weft::driver;
 
 namespace {
+
+using namespace weft::testvalues;
 
 class RecordingCluster : public Cluster {
  public:
@@ -56,7 +59,7 @@ class PeerTest : public ::testing::Test {
   std::vector<kernel::NeighEntry> neigh() { return *kernel_->listNeigh(ns(), vx()); }
   size_t floods(const std::string& vtep) {
     size_t n = 0;
-    for (const auto& e : fdb()) n += e.mac == "00:00:00:00:00:00" && e.dst == vtep;
+    for (const auto& e : fdb()) n += e.mac.isZero() && e.dst == ip(vtep);
     return n;
   }
 
@@ -117,11 +120,9 @@ TEST_F(PeerTest, RemoteEndpointsAreProgrammedAndRemoved) {
   driver_->applyRemote(remote('d', "10.10.0.30", "198.18.0.3"), RecordState::kActive);
   auto n = neigh();
   EXPECT_EQ(n.size(), 3u);
-  EXPECT_NE(std::find(n.begin(), n.end(), kernel::NeighEntry{vx(), "10.10.0.20", "02:42:0a:0a:00:bb"}),
-            n.end());
+  EXPECT_NE(std::find(n.begin(), n.end(), neighEntry(vx(), "10.10.0.20", "02:42:0a:0a:00:bb")), n.end());
   auto f = fdb();
-  EXPECT_NE(std::find(f.begin(), f.end(), kernel::FdbEntry{vx(), "02:42:0a:0a:00:cc", "198.18.0.2"}),
-            f.end());
+  EXPECT_NE(std::find(f.begin(), f.end(), fdbEntry(vx(), "02:42:0a:0a:00:cc", "198.18.0.2")), f.end());
   EXPECT_EQ(floods("198.18.0.2"), 1u);  // one flood entry per remote VTEP
   EXPECT_EQ(floods("198.18.0.3"), 1u);
   driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), RecordState::kWithdrawn);
@@ -146,10 +147,8 @@ TEST_F(PeerTest, AMovedEndpointIsReprogrammed) {
   driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), RecordState::kActive);
   driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.3"), RecordState::kActive);
   auto f = fdb();
-  EXPECT_NE(std::find(f.begin(), f.end(), kernel::FdbEntry{vx(), "02:42:0a:0a:00:bb", "198.18.0.3"}),
-            f.end());
-  EXPECT_EQ(std::find(f.begin(), f.end(), kernel::FdbEntry{vx(), "02:42:0a:0a:00:bb", "198.18.0.2"}),
-            f.end());
+  EXPECT_NE(std::find(f.begin(), f.end(), fdbEntry(vx(), "02:42:0a:0a:00:bb", "198.18.0.3")), f.end());
+  EXPECT_EQ(std::find(f.begin(), f.end(), fdbEntry(vx(), "02:42:0a:0a:00:bb", "198.18.0.2")), f.end());
   EXPECT_EQ(floods("198.18.0.2"), 0u);
   EXPECT_EQ(floods("198.18.0.3"), 1u);
 }
@@ -165,9 +164,11 @@ TEST_F(PeerTest, PruneRemovesWhatNoRecordAccountsFor) {
   createNetwork();
   driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), RecordState::kActive);
   // Entries left from before a restart, for an endpoint that went away meanwhile.
-  ASSERT_TRUE(kernel_->addNeigh(ns(), {vx(), "10.10.0.99", "02:42:0a:0a:00:63"}).ok());
-  ASSERT_TRUE(kernel_->addFdb(ns(), {vx(), "02:42:0a:0a:00:63", "198.18.0.9"}, false).ok());
-  ASSERT_TRUE(kernel_->addFdb(ns(), {vx(), "00:00:00:00:00:00", "198.18.0.9"}, true).ok());
+  ASSERT_TRUE(kernel_->addNeigh(ns(), neighEntry(vx(), "10.10.0.99", "02:42:0a:0a:00:63")).ok());
+  ASSERT_TRUE(
+      kernel_->addFdb(ns(), fdbEntry(vx(), "02:42:0a:0a:00:63", "198.18.0.9"), kernel::FdbAdd::kCreate).ok());
+  ASSERT_TRUE(
+      kernel_->addFdb(ns(), fdbEntry(vx(), "00:00:00:00:00:00", "198.18.0.9"), kernel::FdbAdd::kAppend).ok());
   EXPECT_EQ(driver_->prunePeers(), 3u);
   EXPECT_EQ(neigh().size(), 1u);
   EXPECT_EQ(fdb().size(), 2u);
@@ -211,13 +212,12 @@ TEST_F(PeerTest, AResyncForgetsRemoteEndpointsNotReportedAgain) {
 // or its address went to another container) are overwritten, not refused.
 TEST_F(PeerTest, LeftoverEntriesForTheSameIpOrMacAreReplaced) {
   createNetwork();
-  ASSERT_TRUE(kernel_->addNeigh(ns(), {vx(), "10.10.0.20", "02:42:0a:0a:00:63"}).ok());
-  ASSERT_TRUE(kernel_->addFdb(ns(), {vx(), "02:42:0a:0a:00:bb", "198.18.0.9"}, false).ok());
+  ASSERT_TRUE(kernel_->addNeigh(ns(), neighEntry(vx(), "10.10.0.20", "02:42:0a:0a:00:63")).ok());
+  ASSERT_TRUE(
+      kernel_->addFdb(ns(), fdbEntry(vx(), "02:42:0a:0a:00:bb", "198.18.0.9"), kernel::FdbAdd::kCreate).ok());
   driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), RecordState::kActive);
-  EXPECT_EQ(neigh(), (std::vector<kernel::NeighEntry>{{vx(), "10.10.0.20", "02:42:0a:0a:00:bb"}}));
+  EXPECT_EQ(neigh(), (std::vector<kernel::NeighEntry>{neighEntry(vx(), "10.10.0.20", "02:42:0a:0a:00:bb")}));
   auto f = fdb();
-  EXPECT_NE(std::find(f.begin(), f.end(), kernel::FdbEntry{vx(), "02:42:0a:0a:00:bb", "198.18.0.2"}),
-            f.end());
-  EXPECT_EQ(std::find(f.begin(), f.end(), kernel::FdbEntry{vx(), "02:42:0a:0a:00:bb", "198.18.0.9"}),
-            f.end());
+  EXPECT_NE(std::find(f.begin(), f.end(), fdbEntry(vx(), "02:42:0a:0a:00:bb", "198.18.0.2")), f.end());
+  EXPECT_EQ(std::find(f.begin(), f.end(), fdbEntry(vx(), "02:42:0a:0a:00:bb", "198.18.0.9")), f.end());
 }

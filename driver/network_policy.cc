@@ -1,0 +1,46 @@
+#include "driver/network_policy.h"
+
+#include <cerrno>
+
+namespace weft::driver {
+
+uint32_t stableHash(const std::string& s) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return h;
+}
+
+uint32_t defaultVni(const std::string& identity) { return stableHash(identity) % kMaxWeftVni + 1; }
+
+Result<uint32_t> chooseVni(const NetworkOptions& o, const std::string& identity, const std::string& networkId,
+                           const std::map<std::string, Network>& networks) {
+  uint32_t vni = o.vni ? *o.vni : defaultVni(identity);
+  for (const auto& [id, n] : networks) {
+    if (id == networkId) continue;
+    if (n.vni == vni)
+      return Error{EEXIST, "VNI " + std::to_string(vni) + " is already used by weft network " +
+                               id.substr(0, 12) + (o.vni ? "" : " (chosen from the network's identity)") +
+                               "; give this network another one with -o vni=N (1-" +
+                               std::to_string(kMaxWeftVni) + ")"};
+  }
+  return vni;
+}
+
+Result<uint32_t> networkMtu(const NetworkOptions& o, const Underlay& under, uint32_t defaultMtu) {
+  uint32_t overhead = (under.v6 ? kVxlanOverheadV6 : kVxlanOverheadV4) + (o.encrypted ? kEspOverhead : 0);
+  if (under.mtu <= overhead + kMinMtu)
+    return Error{EINVAL, "underlay MTU " + std::to_string(under.mtu) + " is too small for VXLAN"};
+  uint32_t max = under.mtu - overhead;
+  uint32_t want = o.mtu ? *o.mtu : (defaultMtu ? defaultMtu : max);
+  if (want > max)
+    return Error{EINVAL, "mtu " + std::to_string(want) + " is more than the underlay (MTU " +
+                             std::to_string(under.mtu) + ") can carry over VXLAN" +
+                             (o.encrypted ? " with encryption" : "") + "; the most is " +
+                             std::to_string(max)};
+  return want;
+}
+
+}  // namespace weft::driver

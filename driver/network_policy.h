@@ -1,0 +1,39 @@
+#pragma once
+// How a weft network's VNI and MTU are chosen: pure functions of the
+// options, the underlay and the other networks (no kernel, no lock), so the
+// rules are tested apart from the Driver that applies them.
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "common/result.h"
+#include "driver/model.h"
+#include "driver/network_options.h"
+
+namespace weft::driver {
+
+// VXLAN encapsulation over an IPv4/IPv6 underlay, and what ESP adds on top.
+inline constexpr uint32_t kVxlanOverheadV4 = 50;
+inline constexpr uint32_t kVxlanOverheadV6 = 70;
+inline constexpr uint32_t kEspOverhead = 40;  // ESP header + IV + ICV + trailer (AES-GCM), rounded up
+
+// FNV-1a: the same text gives the same VNI on every host and every version.
+uint32_t stableHash(const std::string& s);
+// The VNI of a network without -o vni: 1..kMaxWeftVni from its identity.
+uint32_t defaultVni(const std::string& identity);
+
+// o.vni or defaultVni(identity); EEXIST naming the network (other than
+// networkId) that already uses it.
+Result<uint32_t> chooseVni(const NetworkOptions& o, const std::string& identity, const std::string& networkId,
+                           const std::map<std::string, Network>& networks);
+
+struct Underlay {
+  uint32_t mtu = 0;
+  bool v6 = false;  // the local VTEP address is IPv6
+};
+// o.mtu, else defaultMtu, else the most the underlay carries; EINVAL when
+// the underlay is too small for VXLAN or the wanted MTU does not fit.
+Result<uint32_t> networkMtu(const NetworkOptions& o, const Underlay& under, uint32_t defaultMtu);
+
+}  // namespace weft::driver
