@@ -1,6 +1,9 @@
 #include "plugin/api.h"
 
+#include <chrono>
+
 #include "common/log.h"
+#include "metrics/metrics.h"
 #include "plugin/decode.h"
 #include "plugin/version.h"
 
@@ -42,15 +45,33 @@ std::string Api::errorBody(const std::string& path, const std::string& message) 
   return Json{{ipam ? "Error" : "Err", message}}.dump();
 }
 
+std::vector<std::string> Api::calls() const {
+  std::vector<std::string> out;
+  for (const auto& [path, r] : routes_) out.push_back(path.substr(1));
+  return out;
+}
+
 ApiReply Api::handle(const std::string& path, const std::string& body) {
+  if (!metrics_) return dispatch(path, body);
+  auto start = std::chrono::steady_clock::now();
+  ApiReply reply = dispatch(path, body);
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  // Paths weft does not serve count as "other" (metrics::Metrics): a client
+  // cannot make up label values.
+  metrics_->observeRequest(path.empty() ? path : path.substr(1), reply.ok, took.count());
+  return reply;
+}
+
+ApiReply Api::dispatch(const std::string& path, const std::string& body) {
   auto it = routes_.find(path);
   if (it == routes_.end())
-    return {404, errorBody(path, "weft does not implement " + (path.empty() ? std::string("/") : path))};
+    return {404, errorBody(path, "weft does not implement " + (path.empty() ? std::string("/") : path)),
+            false};
   const Route& r = it->second;
-  if (body.size() > kMaxBodyBytes) return {413, errorBody(path, "request body is larger than 1 MiB")};
+  if (body.size() > kMaxBodyBytes) return {413, errorBody(path, "request body is larger than 1 MiB"), false};
   if (r.allowEmpty) {
     auto j = parseBody(body, true);
-    if (!j.ok()) return {200, Json{{r.ipam ? "Error" : "Err", j.error().message}}.dump()};
+    if (!j.ok()) return {200, Json{{r.ipam ? "Error" : "Err", j.error().message}}.dump(), false};
   }
   Result<std::string> out = Error{EINVAL, "internal error"};
   try {
@@ -58,11 +79,11 @@ ApiReply Api::handle(const std::string& path, const std::string& body) {
   } catch (const std::exception& e) {
     // Only a programming error gets here; the daemon stays up.
     LOG_ERROR("api", path << ": unexpected exception: " << e.what());
-    return {500, errorBody(path, std::string("internal error: ") + e.what())};
+    return {500, errorBody(path, std::string("internal error: ") + e.what()), false};
   }
   if (out.ok()) return {200, std::move(*out)};
   LOG_WARN("api", path << ": " << out.error().message);
-  return {200, Json{{r.ipam ? "Error" : "Err", out.error().message}}.dump()};
+  return {200, Json{{r.ipam ? "Error" : "Err", out.error().message}}.dump(), false};
 }
 
 void Api::addNetworkRoutes() {

@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "driver/ip.h"
+#include "metrics/server.h"
 
 namespace weft::plugin {
 
@@ -28,6 +29,9 @@ const std::vector<SettingInfo>& settings() {
        ""},
       {"SOCKET", "unix socket Docker dials", "/run/docker/plugins/weft.sock"},
       {"FAKE_KERNEL", "true: serve against the in-memory kernel shim (testing, no root)", "false"},
+      {"METRICS_ADDR", "serve Prometheus metrics at http://ip:port/metrics (e.g. 127.0.0.1:9947); empty: off",
+       ""},
+      {"METRICS_PEER_LABELS", "true: also per-peer metric series (one per gossip member)", "false"},
   };
   return s;
 }
@@ -120,6 +124,18 @@ Status apply(Config& c, const std::string& name, const std::string& v) {
       c.fakeKernel = false;
     else
       return Error{EINVAL, "FAKE_KERNEL must be true or false"};
+  } else if (name == "METRICS_ADDR") {
+    if (!v.empty())
+      if (auto a = metrics::parseListenAddress(v); !a.ok())
+        return Error{EINVAL, "METRICS_ADDR " + a.error().message};
+    c.metricsAddr = v;
+  } else if (name == "METRICS_PEER_LABELS") {
+    if (v == "true" || v == "1")
+      c.metricsPeerLabels = true;
+    else if (v == "" || v == "false" || v == "0")
+      c.metricsPeerLabels = false;
+    else
+      return Error{EINVAL, "METRICS_PEER_LABELS must be true or false"};
   } else {
     return Error{EINVAL, "unknown setting " + name};
   }

@@ -24,6 +24,8 @@ struct Config {
   std::string netnsKeepDir;                              // NETNS_KEEP_DIR: second home of namespace mounts
   std::string socket = "/run/docker/plugins/weft.sock";  // SOCKET
   bool fakeKernel = false;                               // FAKE_KERNEL: in-memory kernel shim (testing)
+  std::string metricsAddr;                               // METRICS_ADDR: ip:port of /metrics, empty = off
+  bool metricsPeerLabels = false;                        // METRICS_PEER_LABELS: per-peer series
   bool help = false;
   bool version = false;
 };

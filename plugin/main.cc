@@ -17,11 +17,14 @@
 #include "common/json_file.h"
 #include "common/log.h"
 #include "driver/driver.h"
+#include "metrics/metrics.h"
+#include "metrics/server.h"
 #include "plugin/api.h"
 #include "plugin/cluster_key.h"
 #include "plugin/config.h"
 #include "plugin/http_service.h"
 #include "plugin/kernel_select.h"
+#include "plugin/metrics_source.h"
 #include "plugin/unix_server.h"
 #include "plugin/version.h"
 
@@ -58,6 +61,18 @@ int run(int argc, char** argv) {
   sigaddset(&sigs, SIGINT);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  // The metrics listener first: an address that cannot be had stops the
+  // start before anything (state, kernel) is touched.
+  std::unique_ptr<metrics::Server> metricsServer;
+  if (!cfg->metricsAddr.empty()) {
+    auto server = metrics::Server::start(*metrics::parseListenAddress(cfg->metricsAddr));
+    if (!server.ok()) {
+      std::fprintf(stderr, "weft-plugin: METRICS_ADDR: %s\n", server.error().message.c_str());
+      return 1;
+    }
+    metricsServer = std::move(*server);
+  }
 
   if (auto st = makeDirs(cfg->stateDir, 0700); !st) {
     std::fprintf(stderr, "weft-plugin: state directory: %s\n", st.error().message.c_str());
@@ -138,6 +153,24 @@ int run(int argc, char** argv) {
                                                    << " peer(s), key from " << keys->source);
   } else {
     LOG_INFO("plugin", "multi-host off (no ADVERTISE_ADDR): networks stay on this host");
+  }
+
+  // Metrics read the driver and the supervisor at scrape time: the guard
+  // detaches them (waiting for a scrape in progress) before either goes away.
+  std::shared_ptr<metrics::Metrics> metrics;
+  struct DetachSource {
+    std::shared_ptr<metrics::Metrics>& m;
+    ~DetachSource() {
+      if (m) m->setSource({});
+    }
+  } detachMetrics{metrics};
+  if (metricsServer) {
+    metrics = std::make_shared<metrics::Metrics>(
+        metrics::Options{plugin::kVersion, api.calls(), cfg->metricsPeerLabels});
+    metrics->setSource([&drv, g = gossip.get()] { return plugin::readSnapshot(drv, g); });
+    api.setMetrics(metrics.get());
+    metricsServer->serve(metrics);
+    LOG_INFO("plugin", "metrics at http://" << cfg->metricsAddr << "/metrics");
   }
 
   plugin::UnixHttpServer server;
