@@ -156,7 +156,12 @@ TEST_F(PluginMetrics, ScrapeHasEveryFamilyCountersMoveAndPromtoolAcceptsIt) {
                              "weft_gossip_bytes_total",
                              "weft_gossip_packets_refused_total",
                              "weft_gossip_records_applied_total",
-                             "weft_gossip_auth_failures_total"})
+                             "weft_gossip_auth_failures_total",
+                             "weft_gossip_messages_total",
+                             "weft_gossip_suspicions_total",
+                             "weft_gossip_refutations_total",
+                             "weft_gossip_dead_declared_total",
+                             "weft_gossip_probes_total"})
     EXPECT_NE(after.find(std::string("# TYPE ") + family + " "), std::string::npos) << family << "\n"
                                                                                     << after;
   EXPECT_EQ(sampleValue(after, R"(weft_build_info{version="0.1.0"})"), 1);
@@ -177,6 +182,11 @@ TEST_F(PluginMetrics, ScrapeHasEveryFamilyCountersMoveAndPromtoolAcceptsIt) {
   EXPECT_GT(sampleValue(after, R"(weft_gossip_packets_total{direction="sent"})"), 0);
   EXPECT_GT(sampleValue(after, R"(weft_gossip_bytes_total{direction="received"})"), 0);
   EXPECT_GE(sampleValue(after, "weft_gossip_records_applied_total"), 1);
+  EXPECT_GT(sampleValue(after, R"(weft_gossip_messages_total{type="sync",direction="sent"})"),
+            0);  // the join
+  EXPECT_GT(sampleValue(after, R"(weft_gossip_messages_total{type="sync",direction="received"})"), 0);
+  EXPECT_GE(sampleValue(after, R"(weft_gossip_messages_total{type="record",direction="received"})"), 0);
+  EXPECT_EQ(sampleValue(after, "weft_gossip_refutations_total"), 0);
   EXPECT_GE(sampleValue(after, R"(weft_kernel_peer_operations_total{result="ok"})"),
             3);  // b's neigh, fdb, flood
   EXPECT_EQ(sampleValue(after, "weft_sidecar_restarts_total"), 0);
