@@ -55,8 +55,16 @@ Result<SidecarPtr> ProcessLauncher::launch() {
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
     return Error::fromErrno(errno, "socketpair");
   std::string self = std::to_string(::getpid());
-  const char* argv[] = {binary_.c_str(), "--ipc-fd",        "3",    "--parent-pid", self.c_str(),
-                        "--log-level",   logLevel_.c_str(), nullptr};
+  const char* argv[] = {binary_.c_str(),
+                        "--ipc-fd",
+                        "3",
+                        "--parent-pid",
+                        self.c_str(),
+                        "--log-level",
+                        logLevel_.c_str(),
+                        "--log-format",
+                        logFormat_.c_str(),
+                        nullptr};
   pid_t pid = ::fork();
   if (pid == 0) {
     // Only async-signal-safe calls until exec.

@@ -34,13 +34,16 @@ class SidecarLauncher {
 // SOCK_SEQPACKET socketpair as fd 3.
 class ProcessLauncher : public SidecarLauncher {
  public:
-  ProcessLauncher(std::string binary, std::string logLevel)
-      : binary_(std::move(binary)), logLevel_(std::move(logLevel)) {}
+  // logFormat: "text" or "json" (the sidecar writes to weft-plugin's stderr,
+  // so its lines are in the plugin's format).
+  ProcessLauncher(std::string binary, std::string logLevel, std::string logFormat = "text")
+      : binary_(std::move(binary)), logLevel_(std::move(logLevel)), logFormat_(std::move(logFormat)) {}
   Result<SidecarPtr> launch() override;
 
  private:
   std::string binary_;
   std::string logLevel_;
+  std::string logFormat_;
 };
 
 }  // namespace weft::cluster

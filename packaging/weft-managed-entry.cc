@@ -50,6 +50,7 @@ static const char* const kSettings[] = {
     "FAKE_KERNEL",
     "METRICS_ADDR",
     "METRICS_PEER_LABELS",
+    "LOG_FORMAT",
 };
 
 static int mapSettings() {

@@ -1,6 +1,7 @@
 #include "plugin/api.h"
 
 #include <chrono>
+#include <optional>
 
 #include "common/log.h"
 #include "metrics/metrics.h"
@@ -51,7 +52,24 @@ std::vector<std::string> Api::calls() const {
   return out;
 }
 
+namespace {
+// With LOG_FORMAT=json, the lines a call logs name the network and endpoint
+// it is about (log::Context); the body is parsed once more for that, and
+// only then. Docker's IDs are at most 128 characters: longer is cut.
+std::optional<log::Context> requestContext(const std::string& path, const std::string& body) {
+  if (log::format() != log::Format::kJson || body.size() > kMaxBodyBytes) return std::nullopt;
+  auto j = parseBody(body, true);
+  if (!j.ok()) return std::nullopt;
+  auto field = [&j](const char* key) {
+    auto v = getString(*j, key, Need::kOptional);
+    return v.ok() ? v->substr(0, 128) : std::string();
+  };
+  return std::optional<log::Context>(std::in_place, field("NetworkID"), field("EndpointID"));
+}
+}  // namespace
+
 ApiReply Api::handle(const std::string& path, const std::string& body) {
+  auto context = requestContext(path, body);
   if (!metrics_) return dispatch(path, body);
   auto start = std::chrono::steady_clock::now();
   ApiReply reply = dispatch(path, body);

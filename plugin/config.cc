@@ -22,6 +22,9 @@ const std::vector<SettingInfo>& settings() {
       {"KEY_FILE", "file holding the cluster key", ""},
       {"MTU", "default MTU of new networks; 0 derives it from the underlay", "0"},
       {"LOG_LEVEL", "debug, info, warn or error", "info"},
+      {"LOG_FORMAT",
+       "text, or json: one JSON object per line (time, level, component, message, network, endpoint)",
+       "text"},
       {"STATE_DIR", "where weft keeps its state and namespace mounts", "/var/lib/weft"},
       {"NETNS_KEEP_DIR",
        "also keep each network namespace mounted here, on a mount nobody else unmounts (managed plugin: "
@@ -108,6 +111,10 @@ Status apply(Config& c, const std::string& name, const std::string& v) {
     if (!log::parseLevel(v, &l))
       return Error{EINVAL, "LOG_LEVEL must be debug, info, warn or error, not \"" + v + "\""};
     c.logLevel = v;
+  } else if (name == "LOG_FORMAT") {
+    log::Format f;
+    if (!log::parseFormat(v, &f)) return Error{EINVAL, "LOG_FORMAT must be text or json, not \"" + v + "\""};
+    c.logFormat = v;
   } else if (name == "STATE_DIR") {
     if (v.empty() || v[0] != '/') return Error{EINVAL, "STATE_DIR must be an absolute path"};
     c.stateDir = v;

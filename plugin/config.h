@@ -20,6 +20,7 @@ struct Config {
   std::string keyFile;                                   // KEY_FILE
   uint32_t mtu = 0;                                      // MTU: default network MTU, 0 = from the underlay
   std::string logLevel = "info";                         // LOG_LEVEL: debug | info | warn | error
+  std::string logFormat = "text";                        // LOG_FORMAT: text | json
   std::string stateDir = "/var/lib/weft";                // STATE_DIR
   std::string netnsKeepDir;                              // NETNS_KEEP_DIR: second home of namespace mounts
   std::string socket = "/run/docker/plugins/weft.sock";  // SOCKET

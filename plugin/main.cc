@@ -37,6 +37,14 @@ int run(int argc, char** argv) {
   std::vector<std::string> env;
   for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
   auto cfg = plugin::parseConfig(argc, argv, env);
+  if (cfg.ok()) {  // before anything logs
+    log::Level lvl;
+    log::parseLevel(cfg->logLevel, &lvl);
+    log::setLevel(lvl);
+    log::Format format;
+    log::parseFormat(cfg->logFormat, &format);
+    log::setFormat(format);
+  }
   plugin::scrubSecretArgs(argc, argv);  // a --key value stops showing in /proc/<pid>/cmdline
   if (!cfg.ok()) {
     std::fprintf(stderr, "weft-plugin: %s\n", cfg.error().message.c_str());
@@ -50,9 +58,6 @@ int run(int argc, char** argv) {
     std::printf("weft-plugin %s\n", plugin::kVersion);
     return 0;
   }
-  log::Level lvl;
-  log::parseLevel(cfg->logLevel, &lvl);
-  log::setLevel(lvl);
 
   // Block the stop signals in every thread; one thread waits for them.
   sigset_t sigs;
@@ -140,7 +145,8 @@ int run(int argc, char** argv) {
     so.config.keys = keys->keys;
     so.config.seeds = cfg->peers;
     so.port = cfg->gossipPort;
-    sidecars = std::make_unique<cluster::ProcessLauncher>(dir + "/weft-gossip", cfg->logLevel);
+    sidecars =
+        std::make_unique<cluster::ProcessLauncher>(dir + "/weft-gossip", cfg->logLevel, cfg->logFormat);
     gossip = std::make_unique<cluster::Supervisor>(so, *sidecars, drv);
     gossip->start();
     drv.setCluster(gossip.get());

@@ -109,10 +109,14 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--log-level") && i + 1 < argc) {
       log::Level l;
       if (log::parseLevel(argv[++i], &l)) log::setLevel(l);
+    } else if (!std::strcmp(argv[i], "--log-format") && i + 1 < argc) {
+      log::Format f;
+      if (log::parseFormat(argv[++i], &f)) log::setFormat(f);
     } else {
-      std::fprintf(stderr,
-                   "usage: weft-gossip [--ipc-fd N] [--parent-pid P] [--log-level L]\n"
-                   "weft-gossip is started by weft-plugin; it is not run by hand.\n");
+      std::fprintf(
+          stderr,
+          "usage: weft-gossip [--ipc-fd N] [--parent-pid P] [--log-level L] [--log-format text|json]\n"
+          "weft-gossip is started by weft-plugin; it is not run by hand.\n");
       return 2;
     }
   }

@@ -4,7 +4,8 @@
 // scrape has every family, counters move with the calls made and the gossip
 // traffic, and Prometheus' own parser (promtool check metrics) accepts the
 // output. A METRICS_ADDR that is malformed or cannot be had stops the start
-// with a clear error before anything is touched.
+// with a clear error before anything is touched. And LOG_FORMAT=json: every
+// line both processes write is a JSON object with its fields.
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -255,6 +256,43 @@ TEST_F(PluginMetrics, OffByDefault) {
   }
   EXPECT_GT(lines, 0);  // the sidecar's gossip listener at least
   EXPECT_EQ(listeningTcp, 0);
+}
+
+TEST_F(PluginMetrics, LogFormatJsonMakesEveryLineOfPluginAndSidecarAJsonObject) {
+  auto a = launch("a", "127.0.0.1", {"--log-format", "json", "--peers", "127.0.0.2"});
+  auto b = launch("b", "127.0.0.2", {"--log-format=json", "--peers", "127.0.0.1", "--log-level", "debug"});
+  ASSERT_TRUE(waitServing(*a, "a")) << logOf("a");
+  ASSERT_TRUE(waitServing(*b, "b")) << logOf("b");
+  const std::string nid(64, 'd'), ep(64, 'e');
+  auto bad = call("a", "/NetworkDriver.Join", {{"NetworkID", nid}, {"EndpointID", ep}});  // no such network
+  EXPECT_TRUE(bad.contains("Err"));
+  auto weird = call("a", "/NetworkDriver.DeleteNetwork", {{"NetworkID", "x\n\"y\u0001"}});
+  EXPECT_TRUE(weird.contains("Err"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the hosts meet: sidecar lines
+  a->kill(SIGTERM);
+  b->kill(SIGTERM);
+  for (const char* host : {"a", "b"}) {
+    std::istringstream in(logOf(host));
+    std::string line;
+    int lines = 0, gossip = 0, withNetwork = 0;
+    while (std::getline(in, line)) {
+      ++lines;
+      auto j = Json::parse(line, nullptr, false);
+      ASSERT_TRUE(j.is_object()) << host << ": not a JSON object: " << line;
+      for (const char* field : {"time", "level", "component", "message"})
+        EXPECT_TRUE(j.contains(field) && j[field].is_string()) << field << " in " << line;
+      EXPECT_EQ(j["time"].get<std::string>().size(), 24u) << line;  // 2026-11-21T10:00:00.123Z
+      if (j["component"] == "gossip") ++gossip;
+      if (j.contains("network")) ++withNetwork;
+    }
+    EXPECT_GE(lines, 3) << host;
+    EXPECT_GE(gossip, 1) << host << ": no line from the sidecar\n" << logOf(host);
+    if (std::string(host) == "a") {
+      EXPECT_EQ(withNetwork, 2) << logOf(host);  // the two failed calls' warnings
+      EXPECT_NE(logOf(host).find(R"("network":")" + nid + R"(","endpoint":")" + ep + "\""),
+                std::string::npos);
+    }
+  }
 }
 
 }  // namespace
