@@ -56,7 +56,7 @@ namespace {
 // With LOG_FORMAT=json, the lines a call logs name the network and endpoint
 // it is about (log::Context); the body is parsed once more for that, and
 // only then. Docker's IDs are at most 128 characters: longer is cut.
-std::optional<log::Context> requestContext(const std::string& path, const std::string& body) {
+std::optional<log::Context> requestContext(const std::string& body) {
   if (log::format() != log::Format::kJson || body.size() > kMaxBodyBytes) return std::nullopt;
   auto j = parseBody(body, true);
   if (!j.ok()) return std::nullopt;
@@ -69,7 +69,7 @@ std::optional<log::Context> requestContext(const std::string& path, const std::s
 }  // namespace
 
 ApiReply Api::handle(const std::string& path, const std::string& body) {
-  auto context = requestContext(path, body);
+  auto context = requestContext(body);
   if (!metrics_) return dispatch(path, body);
   auto start = std::chrono::steady_clock::now();
   ApiReply reply = dispatch(path, body);
