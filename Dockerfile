@@ -40,6 +40,7 @@ COPY cluster cluster
 COPY common common
 COPY kernel kernel
 COPY driver driver
+COPY metrics metrics
 COPY gossip gossip
 COPY plugin plugin
 COPY weftctl weftctl

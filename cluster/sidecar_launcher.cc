@@ -65,9 +65,11 @@ Result<SidecarPtr> ProcessLauncher::launch() {
     return Error::fromErrno(errno, "socketpair");
   std::string self = std::to_string(::getpid());
   std::string uid = std::to_string(uid_), gid = std::to_string(gid_);
-  const char* argv[] = {
-      binary_.c_str(),   "--ipc-fd", "3",         "--parent-pid", self.c_str(), "--log-level",
-      logLevel_.c_str(), "--uid",    uid.c_str(), "--gid",        gid.c_str(),  nullptr};
+  const char* argv[] = {binary_.c_str(),   "--ipc-fd",     "3",
+                        "--parent-pid",    self.c_str(),   "--log-level",
+                        logLevel_.c_str(), "--log-format", logFormat_.c_str(),
+                        "--uid",           uid.c_str(),    "--gid",
+                        gid.c_str(),       nullptr};
   pid_t pid = ::fork();
   if (pid == 0) {
     // Only async-signal-safe calls until exec.

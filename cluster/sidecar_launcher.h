@@ -52,9 +52,15 @@ inline constexpr gid_t kDefaultSidecarGid = 65533;
 // SOCK_SEQPACKET socketpair as fd 3, told the uid/gid to drop to.
 class ProcessLauncher : public SidecarLauncher {
  public:
+  // logFormat: "text" or "json" (the sidecar writes to weft-plugin's stderr,
+  // so its lines are in the plugin's format).
   ProcessLauncher(std::string binary, std::string logLevel, uid_t uid = kDefaultSidecarUid,
-                  gid_t gid = kDefaultSidecarGid)
-      : binary_(std::move(binary)), logLevel_(std::move(logLevel)), uid_(uid), gid_(gid) {}
+                  gid_t gid = kDefaultSidecarGid, std::string logFormat = "text")
+      : binary_(std::move(binary)),
+        logLevel_(std::move(logLevel)),
+        uid_(uid),
+        gid_(gid),
+        logFormat_(std::move(logFormat)) {}
   Result<SidecarPtr> launch() override;
 
  private:
@@ -62,6 +68,7 @@ class ProcessLauncher : public SidecarLauncher {
   std::string logLevel_;
   uid_t uid_;
   gid_t gid_;
+  std::string logFormat_;
 };
 
 }  // namespace weft::cluster

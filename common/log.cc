@@ -5,10 +5,13 @@
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <nlohmann/json.hpp>
 
 namespace weft::log {
 namespace {
 std::atomic<Level> g_level{Level::kInfo};
+std::atomic<Format> g_format{Format::kText};
+thread_local std::string t_network, t_endpoint;
 std::mutex g_mu;
 const char* name(Level l) {
   switch (l) {
@@ -64,6 +67,38 @@ std::string escapeControlChars(const std::string& msg) {
   return out;
 }
 
+bool parseFormat(const std::string& s, Format* out) {
+  if (s == "text")
+    *out = Format::kText;
+  else if (s == "json")
+    *out = Format::kJson;
+  else
+    return false;
+  return true;
+}
+void setFormat(Format f) { g_format = f; }
+Format format() { return g_format; }
+
+Context::Context(std::string network, std::string endpoint)
+    : prevNetwork_(std::move(t_network)), prevEndpoint_(std::move(t_endpoint)) {
+  t_network = std::move(network);
+  t_endpoint = std::move(endpoint);
+}
+Context::~Context() {
+  t_network = std::move(prevNetwork_);
+  t_endpoint = std::move(prevEndpoint_);
+}
+
+std::string formatLine(Format f, const std::string& time, Level l, const char* component,
+                       const std::string& msg) {
+  if (f == Format::kText) return time + " " + name(l) + " " + component + ": " + escapeControlChars(msg);
+  nlohmann::ordered_json j = {{"time", time}, {"level", name(l)}, {"component", component}, {"message", msg}};
+  if (!t_network.empty()) j["network"] = t_network;
+  if (!t_endpoint.empty()) j["endpoint"] = t_endpoint;
+  // Replace, not throw, on bytes that are not UTF-8 (they may come from a request).
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 void write(Level l, const char* component, const std::string& msg) {
   using namespace std::chrono;
   auto now = system_clock::now();
@@ -71,11 +106,12 @@ void write(Level l, const char* component, const std::string& msg) {
   auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&t, &tm);
-  char ts[32];
-  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+  char ts[40];
+  size_t n = std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(ts + n, sizeof ts - n, ".%03dZ", static_cast<int>(ms));
+  std::string line = formatLine(g_format, ts, l, component, msg);
   std::lock_guard<std::mutex> lk(g_mu);
-  std::fprintf(stderr, "%s.%03dZ %s %s: %s\n", ts, static_cast<int>(ms), name(l), component,
-               escapeControlChars(msg).c_str());
+  std::fprintf(stderr, "%s\n", line.c_str());
   std::fflush(stderr);
 }
 }  // namespace weft::log

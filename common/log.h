@@ -1,8 +1,13 @@
 #pragma once
-// Leveled logging to stderr: "2026-11-21T10:00:00.123Z level component: message".
-// One call is one line: control characters in the message (newlines from a
-// request field, say) are written escaped (\n, \r, \t, \xNN), so nothing a
-// caller sends can forge a log line.
+// Leveled logging to stderr, one call one line, in one of two formats:
+// * text (the default): "2026-11-21T10:00:00.123Z level component: message";
+//   control characters in the message (newlines from a request field, say)
+//   are written escaped (\n, \r, \t, \xNN), so nothing a caller sends can
+//   forge a log line;
+// * json (LOG_FORMAT=json): one JSON object per line, {"time", "level",
+//   "component", "message"} and "network"/"endpoint" when the line concerns
+//   one (a log::Context is open on the thread); JSON's own escaping keeps it
+//   one line, and bytes that are not UTF-8 are replaced (U+FFFD).
 
 #include <sstream>
 #include <string>
@@ -10,11 +15,32 @@
 namespace weft::log {
 
 enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+enum class Format { kText, kJson };
 
 bool parseLevel(const std::string& s, Level* out);
 void setLevel(Level l);
 Level level();
+bool parseFormat(const std::string& s, Format* out);  // "text" | "json"
+void setFormat(Format f);
+Format format();
 void write(Level l, const char* component, const std::string& msg);
+// One line as `f` writes it (write() adds the time of now).
+std::string formatLine(Format f, const std::string& time, Level l, const char* component,
+                       const std::string& msg);
+
+// What the lines logged on this thread concern while it lives (nested:
+// the innermost wins, and the outer one is back when it ends). Empty
+// fields are left out.
+class Context {
+ public:
+  Context(std::string network, std::string endpoint);
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+ private:
+  std::string prevNetwork_, prevEndpoint_;
+};
 // `msg` with its control characters (0x00-0x1f, 0x7f) escaped.
 std::string escapeControlChars(const std::string& msg);
 

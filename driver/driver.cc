@@ -375,4 +375,9 @@ size_t Driver::endpointCount() const {
   return endpoints_.size();
 }
 
+std::vector<PoolUsage> Driver::ipamUsage() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return ipam_.usage();
+}
+
 }  // namespace weft::driver

@@ -183,6 +183,10 @@ class Driver : public PeerSink {
   std::set<std::string> discoveredNodes() const;
   std::string swarmAddress() const;  // this node's address as swarm sent it, or ""
   size_t endpointCount() const;
+  // --- metrics ---
+  std::vector<PoolUsage> ipamUsage() const;
+  // Kernel operations on remote endpoints' entries since start (all syncs).
+  PeerTable::SyncResult peerTotals() const { return peers_.totals(); }
   uint64_t stateWrites() const { return store_.writes(); }
 
  private:

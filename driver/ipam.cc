@@ -176,6 +176,15 @@ void Ipam::restorePool(const std::string& id, const std::optional<AddressPool>& 
     pools_.erase(id);
 }
 
+std::vector<PoolUsage> Ipam::usage() const {
+  std::vector<PoolUsage> out;
+  for (const auto& [id, p] : pools_) {
+    auto [lo, hi] = usableRange(p.pool);
+    out.push_back({id, p.pool.str(), p.addressSpace, static_cast<double>(hi - lo) + 1, p.allocated.size()});
+  }
+  return out;
+}
+
 nlohmann::json Ipam::toJson() const {
   nlohmann::json pools = nlohmann::json::array();
   for (const auto& [id, p] : pools_) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/ip.h"
 #include "common/result.h"
@@ -30,6 +31,16 @@ struct AddressPool {
   u128 cursor = 0;  // where the next dynamic allocation starts looking
 };
 
+// One pool's use, for metrics: its usable addresses (network and broadcast
+// addresses of an IPv4 pool left out) and how many are allocated.
+struct PoolUsage {
+  std::string id;
+  std::string pool;  // CIDR
+  std::string addressSpace;
+  double capacity = 0;  // double: an IPv6 /64 holds 2^64
+  uint64_t allocated = 0;
+};
+
 struct PoolGrant {
   std::string poolId;
   std::string pool;                         // CIDR
@@ -48,6 +59,7 @@ class Ipam {
   Status releaseAddress(const std::string& poolId, const std::string& address);
 
   const std::map<std::string, AddressPool>& pools() const { return pools_; }
+  std::vector<PoolUsage> usage() const;
   // For rolling back a change that could not be made durable.
   std::optional<AddressPool> pool(const std::string& id) const;
   void restorePool(const std::string& id, const std::optional<AddressPool>& saved);

@@ -345,6 +345,7 @@ PeerTable::SyncResult PeerTable::sync() {
     if (it == sandboxes_.end() || it->second.generation != w.generation) continue;  // gone or rebuilt
     Sandbox& s = it->second;
     record(s.have, a.done);
+    if (s.failing) ++result.retries;
     if (a.failed) {
       if (!s.failing)  // once per run of failures, not per retry
         LOG_WARN("peers", a.failed << " entr" << (a.failed == 1 ? "y" : "ies") << " in " << w.where.netns
@@ -358,7 +359,16 @@ PeerTable::SyncResult PeerTable::sync() {
       s.failing = false;
     }
   }
+  std::lock_guard<std::mutex> lk(mu_);
+  totals_.applied += result.applied;
+  totals_.failed += result.failed;
+  totals_.retries += result.retries;
   return result;
+}
+
+PeerTable::SyncResult PeerTable::totals() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return totals_;
 }
 
 size_t PeerTable::pruneStale() {

@@ -94,6 +94,7 @@ class PeerTable {
   struct SyncResult {
     size_t applied = 0;  // kernel operations that succeeded
     size_t failed = 0;   // failed, kept for a retry
+    size_t retries = 0;  // sandboxes programmed again after a failed sync
   };
   // Programs every attached sandbox whose entries differ from what its
   // records ask and whose retry time has come (changed sandboxes at once).
@@ -104,6 +105,8 @@ class PeerTable {
   size_t pruneStale();
   // Kernel entries wanted but not (yet) programmed, over all sandboxes.
   size_t pending() const;
+  // What every sync() so far did, added up (metrics).
+  SyncResult totals() const;
 
  private:
   // Keys of a sandbox's entries that records changed since its last sync.
@@ -150,6 +153,7 @@ class PeerTable {
   const Options options_;
   std::mutex syncMu_;  // one sync()/pruneStale() at a time; taken before mu_
   mutable std::mutex mu_;
+  SyncResult totals_;  // guarded by mu_
   // identity -> endpoint id -> record
   std::map<std::string, std::map<std::string, EndpointRecord>> records_;
   std::map<std::pair<std::string, std::string>, uint64_t> confirmed_;  // -> session

@@ -1,5 +1,7 @@
 #include "gossip/messages.h"
 
+#include <iterator>
+
 #include "gossip/codec.h"
 #include "gossip/merge.h"
 
@@ -350,6 +352,20 @@ std::vector<uint8_t> encodeMessage(const Message& m) {
   }
   w.bytes(body.buffer());
   return w.take();
+}
+
+const char* messageTypeName(size_t index) {
+  static const char* const kNames[] = {"ping",   "indirect_ping",  "ack",           "nack",
+                                       "alive",  "suspect",        "dead",          "networks",
+                                       "record", "digest_summary", "digest_detail", "sync"};
+  static_assert(std::size(kNames) == kMessageTypes);
+  return index < kMessageTypes ? kNames[index] : "unknown";
+}
+
+size_t framedMessageType(std::span<const uint8_t> framed) {
+  if (framed.empty()) return kMessageTypes;
+  size_t tag = framed[0] & ~kLongFrame;
+  return tag >= kPing && tag <= kSync ? tag - kPing : kMessageTypes;  // tags are the index + 1
 }
 
 uint64_t receiverTag(const std::string& nodeIdOrAddr) { return fnv1a(0xcbf29ce484222325ull, nodeIdOrAddr); }

@@ -125,6 +125,14 @@ uint64_t receiverTag(const std::string& nodeIdOrAddr);
 
 // One message, framed (type, length, body), ready to be appended to a packet.
 std::vector<uint8_t> encodeMessage(const Message& m);
+
+// Message kinds, for counting: Message's alternatives in order.
+inline constexpr size_t kMessageTypes = std::variant_size_v<Message>;
+// "ping", "indirect_ping", ..., "sync" (the metrics' `type` label values).
+const char* messageTypeName(size_t index);
+// The kind of a framed message (encodeMessage's output) as an index into
+// Message's alternatives, or kMessageTypes if the frame names none.
+size_t framedMessageType(std::span<const uint8_t> framed);
 // Header of an envelope; append `count` framed messages after it.
 std::vector<uint8_t> encodeEnvelopeHeader(const std::string& sender, uint64_t epoch, uint64_t seq,
                                           uint16_t count, uint64_t receiver = 0, uint64_t receiverEpoch = 0);

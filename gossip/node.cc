@@ -103,6 +103,8 @@ void GossipNode::sendFramed(const std::string& addr, const std::vector<std::vect
                             bool stream, const std::string& nodeId) {
   if (addr.empty() || framed.empty()) return;
   std::vector<uint8_t> packet = sealEnvelope(addr, nodeId, framed);
+  for (const auto& f : framed)
+    if (size_t t = framedMessageType(f); t < kMessageTypes) ++stats_.messagesSent[t];
   ++stats_.packetsSent;
   stats_.bytesSent += packet.size();
   if (stream)
@@ -205,6 +207,7 @@ void GossipNode::onPacket(const std::string& from, std::vector<uint8_t> data, bo
   if (!env) return;
   for (auto& m : env->messages) {
     if (!running_) return;
+    ++stats_.messagesReceived[m.index()];
     dispatch(from, env->sender, m);
   }
 }

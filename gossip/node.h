@@ -5,6 +5,7 @@
 // anti-entropy, and full state sync on join. Single-threaded; runs on an
 // abstract Clock and Transport (simulated in tests, sockets in production).
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -65,6 +66,9 @@ struct NodeStats {
   uint64_t malformed = 0;     // truncated, bad version, undecodable
   uint64_t recordsApplied = 0;
   uint64_t syncs = 0;  // stream syncs sent
+  // By kind (Message's alternatives, messageTypeName): sent, and received
+  // in authentic packets.
+  std::array<uint64_t, kMessageTypes> messagesSent{}, messagesReceived{};
 };
 
 class GossipNode : private MembershipHost {

@@ -50,6 +50,9 @@ static const char* const kSettings[] = {
     "FAKE_KERNEL",
     "SIDECAR_USER",
     "SIDECAR_DEADLINE",
+    "METRICS_ADDR",
+    "METRICS_PEER_LABELS",
+    "LOG_FORMAT",
 };
 
 static int mapSettings() {

@@ -1,6 +1,10 @@
 #include "plugin/api.h"
 
+#include <chrono>
+#include <optional>
+
 #include "common/log.h"
+#include "metrics/metrics.h"
 #include "plugin/decode.h"
 #include "plugin/version.h"
 
@@ -43,15 +47,50 @@ std::string Api::errorBody(const std::string& path, const std::string& message) 
   return Json{{ipam ? "Error" : "Err", message}}.dump();
 }
 
+std::vector<std::string> Api::calls() const {
+  std::vector<std::string> out;
+  for (const auto& [path, r] : routes_) out.push_back(path.substr(1));
+  return out;
+}
+
+namespace {
+// With LOG_FORMAT=json, the lines a call logs name the network and endpoint
+// it is about (log::Context); the body is parsed once more for that, and
+// only then. Docker's IDs are at most 128 characters: longer is cut.
+std::optional<log::Context> requestContext(const std::string& body) {
+  if (log::format() != log::Format::kJson || body.size() > kMaxBodyBytes) return std::nullopt;
+  auto j = parseBody(body, EmptyBody::kAllowed);
+  if (!j.ok()) return std::nullopt;
+  auto field = [&j](const char* key) {
+    auto v = getString(*j, key, Need::kOptional);
+    return v.ok() ? v->substr(0, 128) : std::string();
+  };
+  return std::optional<log::Context>(std::in_place, field("NetworkID"), field("EndpointID"));
+}
+}  // namespace
+
 ApiReply Api::handle(const std::string& path, const std::string& body) {
+  auto context = requestContext(body);
+  if (!metrics_) return dispatch(path, body);
+  auto start = std::chrono::steady_clock::now();
+  ApiReply reply = dispatch(path, body);
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  // Paths weft does not serve count as "other" (metrics::Metrics): a client
+  // cannot make up label values.
+  metrics_->observeRequest(path.empty() ? path : path.substr(1), reply.ok, took.count());
+  return reply;
+}
+
+ApiReply Api::dispatch(const std::string& path, const std::string& body) {
   auto it = routes_.find(path);
   if (it == routes_.end())
-    return {404, errorBody(path, "weft does not implement " + (path.empty() ? std::string("/") : path))};
+    return {404, errorBody(path, "weft does not implement " + (path.empty() ? std::string("/") : path)),
+            false};
   const Route& r = it->second;
-  if (body.size() > kMaxBodyBytes) return {413, errorBody(path, "request body is larger than 1 MiB")};
+  if (body.size() > kMaxBodyBytes) return {413, errorBody(path, "request body is larger than 1 MiB"), false};
   if (r.emptyBody == EmptyBody::kAllowed) {
     auto j = parseBody(body, EmptyBody::kAllowed);
-    if (!j.ok()) return {200, Json{{errorKey(r.errorField), j.error().message}}.dump()};
+    if (!j.ok()) return {200, Json{{errorKey(r.errorField), j.error().message}}.dump(), false};
   }
   Result<std::string> out = Error{EINVAL, "internal error"};
   try {
@@ -59,11 +98,11 @@ ApiReply Api::handle(const std::string& path, const std::string& body) {
   } catch (const std::exception& e) {
     // Only a programming error gets here; the daemon stays up.
     LOG_ERROR("api", path << ": unexpected exception: " << e.what());
-    return {500, errorBody(path, std::string("internal error: ") + e.what())};
+    return {500, errorBody(path, std::string("internal error: ") + e.what()), false};
   }
   if (out.ok()) return {200, std::move(*out)};
   LOG_WARN("api", path << ": " << out.error().message);
-  return {200, Json{{errorKey(r.errorField), out.error().message}}.dump()};
+  return {200, Json{{errorKey(r.errorField), out.error().message}}.dump(), false};
 }
 
 void Api::addNetworkRoutes() {

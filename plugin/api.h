@@ -12,6 +12,10 @@
 #include "driver/driver.h"
 #include "plugin/decode.h"
 
+namespace weft::metrics {
+class Metrics;
+}
+
 namespace weft::plugin {
 
 inline constexpr size_t kMaxBodyBytes = 1 << 20;  // 1 MiB
@@ -20,6 +24,7 @@ inline constexpr const char* kContentType = "application/vnd.docker.plugins.v1+j
 struct ApiReply {
   int status = 200;
   std::string body;
+  bool ok = true;  // false: the body is an error ({"Err": ...} or {"Error": ...})
 };
 
 class Api {
@@ -33,6 +38,11 @@ class Api {
   // Problems of this host found at start that do not stop weft (shown by
   // /weft.Status under "problems", with the driver's faulted networks).
   void setHostWarnings(std::vector<std::string> w) { hostWarnings_ = std::move(w); }
+  // Counts every call and its duration there (null: metrics off). Set
+  // before serving.
+  void setMetrics(metrics::Metrics* m) { metrics_ = m; }
+  // The calls handle() answers, without the leading "/" ("NetworkDriver.Join").
+  std::vector<std::string> calls() const;
 
  private:
   // Docker's NetworkDriver protocol (and weftctl's calls) put an error in
@@ -49,11 +59,13 @@ class Api {
   void addNetworkRoutes();
   void addIpamRoutes();
   void addAdminRoutes();  // weftctl's /weft.* calls
+  ApiReply dispatch(const std::string& path, const std::string& body);
 
   driver::Driver& driver_;
   std::unordered_map<std::string, Route> routes_;
   std::function<Result<std::string>()> clusterStatus_;
   std::vector<std::string> hostWarnings_;
+  metrics::Metrics* metrics_ = nullptr;
 };
 
 }  // namespace weft::plugin

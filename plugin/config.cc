@@ -11,6 +11,7 @@
 
 #include "common/ip.h"
 #include "common/log.h"
+#include "metrics/server.h"
 
 namespace weft::plugin {
 
@@ -26,6 +27,9 @@ const std::vector<SettingInfo>& settings() {
       {"KEY_FILE", "file holding the cluster key", ""},
       {"MTU", "default MTU of new networks; 0 derives it from the underlay", "0"},
       {"LOG_LEVEL", "debug, info, warn or error", "info"},
+      {"LOG_FORMAT",
+       "text, or json: one JSON object per line (time, level, component, message, network, endpoint)",
+       "text"},
       {"STATE_DIR", "where weft keeps its state and namespace mounts", "/var/lib/weft"},
       {"NETNS_KEEP_DIR",
        "also keep each network namespace mounted here, on a mount nobody else unmounts (managed plugin: "
@@ -38,6 +42,9 @@ const std::vector<SettingInfo>& settings() {
        "65533"},
       {"SIDECAR_DEADLINE",
        "seconds weft-gossip may go without answering before it is killed and restarted (1-3600)", "10"},
+      {"METRICS_ADDR", "serve Prometheus metrics at http://ip:port/metrics (e.g. 127.0.0.1:9947); empty: off",
+       ""},
+      {"METRICS_PEER_LABELS", "true: also per-peer metric series (one per gossip member)", "false"},
   };
   return s;
 }
@@ -144,6 +151,10 @@ Status apply(Config& c, const std::string& name, const std::string& v) {
     if (!log::parseLevel(v, &l))
       return Error{EINVAL, "LOG_LEVEL must be debug, info, warn or error, not \"" + v + "\""};
     c.logLevel = v;
+  } else if (name == "LOG_FORMAT") {
+    log::Format f;
+    if (!log::parseFormat(v, &f)) return Error{EINVAL, "LOG_FORMAT must be text or json, not \"" + v + "\""};
+    c.logFormat = v;
   } else if (name == "STATE_DIR") {
     if (v.empty() || v[0] != '/') return Error{EINVAL, "STATE_DIR must be an absolute path"};
     c.stateDir = v;
@@ -168,6 +179,18 @@ Status apply(Config& c, const std::string& name, const std::string& v) {
       c.fakeKernel = false;
     else
       return Error{EINVAL, "FAKE_KERNEL must be true or false"};
+  } else if (name == "METRICS_ADDR") {
+    if (!v.empty())
+      if (auto a = metrics::parseListenAddress(v); !a.ok())
+        return Error{EINVAL, "METRICS_ADDR " + a.error().message};
+    c.metricsAddr = v;
+  } else if (name == "METRICS_PEER_LABELS") {
+    if (v == "true" || v == "1")
+      c.metricsPeerLabels = true;
+    else if (v == "" || v == "false" || v == "0")
+      c.metricsPeerLabels = false;
+    else
+      return Error{EINVAL, "METRICS_PEER_LABELS must be true or false"};
   } else {
     return Error{EINVAL, "unknown setting " + name};
   }

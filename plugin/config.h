@@ -21,6 +21,7 @@ struct Config {
   std::string keyFile;                                   // KEY_FILE
   uint32_t mtu = 0;                                      // MTU: default network MTU, 0 = from the underlay
   std::string logLevel = "info";                         // LOG_LEVEL: debug | info | warn | error
+  std::string logFormat = "text";                        // LOG_FORMAT: text | json
   std::string stateDir = "/var/lib/weft";                // STATE_DIR
   std::string netnsKeepDir;                              // NETNS_KEEP_DIR: second home of namespace mounts
   std::string socket = "/run/docker/plugins/weft.sock";  // SOCKET
@@ -32,6 +33,8 @@ struct Config {
   // SIDECAR_DEADLINE: seconds a running weft-gossip may go without answering
   // before it is killed and restarted (cluster::SupervisorOptions).
   uint32_t sidecarDeadline = 10;
+  std::string metricsAddr;         // METRICS_ADDR: ip:port of /metrics, empty = off
+  bool metricsPeerLabels = false;  // METRICS_PEER_LABELS: per-peer series
   bool help = false;
   bool version = false;
 };

@@ -19,11 +19,14 @@
 #include "common/json_file.h"
 #include "common/log.h"
 #include "driver/driver.h"
+#include "metrics/metrics.h"
+#include "metrics/server.h"
 #include "plugin/api.h"
 #include "plugin/cluster_key.h"
 #include "plugin/config.h"
 #include "plugin/http_service.h"
 #include "plugin/kernel_select.h"
+#include "plugin/metrics_source.h"
 #include "plugin/unix_server.h"
 #include "plugin/version.h"
 
@@ -36,6 +39,14 @@ int run(int argc, char** argv) {
   std::vector<std::string> env;
   for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
   auto cfg = plugin::parseConfig(argc, argv, env);
+  if (cfg.ok()) {  // before anything logs
+    log::Level lvl;
+    log::parseLevel(cfg->logLevel, &lvl);
+    log::setLevel(lvl);
+    log::Format format;
+    log::parseFormat(cfg->logFormat, &format);
+    log::setFormat(format);
+  }
   plugin::scrubSecretArgs(argc, argv);  // a --key value stops showing in /proc/<pid>/cmdline
   if (!cfg.ok()) {
     std::fprintf(stderr, "weft-plugin: %s\n", cfg.error().message.c_str());
@@ -49,9 +60,6 @@ int run(int argc, char** argv) {
     std::printf("weft-plugin %s\n", plugin::kVersion);
     return 0;
   }
-  log::Level lvl;
-  log::parseLevel(cfg->logLevel, &lvl);
-  log::setLevel(lvl);
 
   // Block the stop signals in every thread; one thread waits for them.
   sigset_t sigs;
@@ -60,6 +68,18 @@ int run(int argc, char** argv) {
   sigaddset(&sigs, SIGINT);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  // The metrics listener first: an address that cannot be had stops the
+  // start before anything (state, kernel) is touched.
+  std::unique_ptr<metrics::Server> metricsServer;
+  if (!cfg->metricsAddr.empty()) {
+    auto server = metrics::Server::start(*metrics::parseListenAddress(cfg->metricsAddr));
+    if (!server.ok()) {
+      std::fprintf(stderr, "weft-plugin: METRICS_ADDR: %s\n", server.error().message.c_str());
+      return 1;
+    }
+    metricsServer = std::move(*server);
+  }
 
   if (auto st = makeDirs(cfg->stateDir, 0700); !st) {
     std::fprintf(stderr, "weft-plugin: state directory: %s\n", st.error().message.c_str());
@@ -129,7 +149,7 @@ int run(int argc, char** argv) {
     so.livenessDeadline = std::chrono::seconds(cfg->sidecarDeadline);
     so.livenessInterval = std::min<cluster::Millis>(cluster::Millis(1000), so.livenessDeadline / 5);
     sidecars = std::make_unique<cluster::ProcessLauncher>(dir + "/weft-gossip", cfg->logLevel,
-                                                          cfg->sidecarUid, cfg->sidecarGid);
+                                                          cfg->sidecarUid, cfg->sidecarGid, cfg->logFormat);
     gossip = std::make_unique<cluster::Supervisor>(so, *sidecars, drv);
     gossip->start();
     drv.setCluster(gossip.get());
@@ -142,6 +162,24 @@ int run(int argc, char** argv) {
                                                    << " peer(s), key from " << keys->source);
   } else {
     LOG_INFO("plugin", "multi-host off (no ADVERTISE_ADDR): networks stay on this host");
+  }
+
+  // Metrics read the driver and the supervisor at scrape time: the guard
+  // detaches them (waiting for a scrape in progress) before either goes away.
+  std::shared_ptr<metrics::Metrics> metrics;
+  struct DetachSource {
+    std::shared_ptr<metrics::Metrics>& m;
+    ~DetachSource() {
+      if (m) m->setSource({});
+    }
+  } detachMetrics{metrics};
+  if (metricsServer) {
+    metrics = std::make_shared<metrics::Metrics>(
+        metrics::Options{plugin::kVersion, api.calls(), cfg->metricsPeerLabels});
+    metrics->setSource([&drv, g = gossip.get()] { return plugin::readSnapshot(drv, g); });
+    api.setMetrics(metrics.get());
+    metricsServer->serve(metrics);
+    LOG_INFO("plugin", "metrics at http://" << cfg->metricsAddr << "/metrics");
   }
 
   plugin::UnixHttpServer server;

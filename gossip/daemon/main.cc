@@ -129,10 +129,15 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--log-level") && i + 1 < argc) {
       log::Level l;
       if (log::parseLevel(argv[++i], &l)) log::setLevel(l);
+    } else if (!std::strcmp(argv[i], "--log-format") && i + 1 < argc) {
+      log::Format f;
+      if (log::parseFormat(argv[++i], &f)) log::setFormat(f);
     } else {
-      std::fprintf(stderr,
-                   "usage: weft-gossip [--ipc-fd N] [--parent-pid P] [--log-level L] [--uid U] [--gid G]\n"
-                   "weft-gossip is started by weft-plugin; it is not run by hand.\n");
+      std::fprintf(
+          stderr,
+          "usage: weft-gossip [--ipc-fd N] [--parent-pid P] [--log-level L] [--log-format text|json] "
+          "[--uid U] [--gid G]\n"
+          "weft-gossip is started by weft-plugin; it is not run by hand.\n");
       return 2;
     }
   }
@@ -314,6 +319,21 @@ int main(int argc, char** argv) {
                {"unauthBytesPeak", ts.unauthBytesPeak},
                {"unauthConnBytesPeak", ts.unauthConnBytesPeak}})
         st.stats[name] = value;
+      const auto& ms = node.membership().stats();
+      for (const auto& [name, value] :
+           std::initializer_list<std::pair<const char*, uint64_t>>{{"probes", ms.probes},
+                                                                   {"probeFailures", ms.probeFailures},
+                                                                   {"suspicions", ms.suspicionsRaised},
+                                                                   {"refutations", ms.refutations},
+                                                                   {"deadDeclared", ms.deadDeclared}})
+        st.stats[name] = value;
+      // (weft-plugin decodes at most 64 counters: 53 now.)
+      // By message kind: msgSent.ping, msgReceived.ack, ... (weft-plugin's
+      // weft_gossip_messages_total{type,direction}).
+      for (size_t t = 0; t < kMessageTypes; ++t) {
+        st.stats[std::string("msgSent.") + messageTypeName(t)] = s.messagesSent[t];
+        st.stats[std::string("msgReceived.") + messageTypeName(t)] = s.messagesReceived[t];
+      }
       send(ipc, st);
     } else {
       LOG_WARN("gossip", "ignoring an unexpected message from weft-plugin (a second configuration?)");

@@ -23,6 +23,7 @@
 #include "cluster/supervisor.h"
 #include "gossip/daemon/auth_audit.h"
 #include "gossip/seal.h"
+#include "tests/support/loopback.h"
 
 using namespace weft;
 using namespace weft::cluster;
@@ -74,25 +75,7 @@ bool eventually(const std::function<bool()>& pred, milliseconds timeout) {
   return pred();
 }
 
-// A loopback port free for both TCP and UDP right now.
-uint16_t freePort() {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    int t = ::socket(AF_INET, SOCK_STREAM, 0), u = ::socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    uint16_t port = 0;
-    if (::bind(t, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-        ::getsockname(t, reinterpret_cast<sockaddr*>(&a), &len) == 0 &&
-        ::bind(u, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0)
-      port = ntohs(a.sin_port);
-    ::close(t);
-    ::close(u);
-    if (port) return port;
-  }
-  return 0;
-}
+using test::freePort;
 
 }  // namespace
 

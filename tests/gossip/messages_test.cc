@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
 
 #include "gossip/codec.h"
 
@@ -57,6 +58,26 @@ TEST(Messages, EveryKindRoundTrips) {
   EXPECT_EQ(back->seq, 42u);
   ASSERT_EQ(back->messages.size(), e.messages.size());
   for (size_t i = 0; i < e.messages.size(); ++i) EXPECT_TRUE(back->messages[i] == e.messages[i]) << i;
+}
+
+TEST(Messages, AFramedMessageNamesItsKindForCounting) {
+  auto all = everyKind();
+  ASSERT_EQ(all.size(), kMessageTypes);
+  std::set<std::string> names;
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].index(), i);
+    EXPECT_EQ(framedMessageType(encodeMessage(all[i])), i) << messageTypeName(i);
+    names.insert(messageTypeName(i));
+  }
+  EXPECT_EQ(names.size(), kMessageTypes);  // distinct label values
+  EXPECT_EQ(std::string(messageTypeName(0)), "ping");
+  EXPECT_EQ(std::string(messageTypeName(kMessageTypes - 1)), "sync");
+  EXPECT_EQ(std::string(messageTypeName(kMessageTypes)), "unknown");
+  const uint8_t unknown[] = {0x7f, 0, 0}, longSync[] = {0x80 | 12, 0, 0, 0, 0}, none[] = {0};
+  EXPECT_EQ(framedMessageType(unknown), kMessageTypes);
+  EXPECT_EQ(framedMessageType(none), kMessageTypes);
+  EXPECT_EQ(framedMessageType({}), kMessageTypes);
+  EXPECT_EQ(framedMessageType(longSync), kMessageTypes - 1);  // a long frame keeps its kind
 }
 
 TEST(Messages, LargeSyncUsesLongFrame) {

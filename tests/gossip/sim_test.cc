@@ -71,6 +71,30 @@ TEST(Sim, ThreeNodesConvergeAndShareRecords) {
   EXPECT_TRUE(f.cluster.node(0).networks().empty()) << "no local endpoint left: network dropped";
 }
 
+TEST(Sim, MessagesAreCountedByKindOnBothEnds) {
+  Fixture f(1);
+  ASSERT_TRUE(f.cluster.bootstrap(3, seconds(5)));
+  f.cluster.node(0).publish(endpoint("blue", "ep0", "10.0.0.2"));
+  f.cluster.node(1).publish(endpoint("blue", "ep1", "10.0.0.3"));
+  ASSERT_TRUE(f.net.runUntilTrue([&] { return recordsConverged(f.cluster, "blue", 2); }, f.at(seconds(3))));
+  f.net.runUntil(f.at(seconds(2)));
+  std::array<uint64_t, kMessageTypes> sent{}, received{};
+  for (size_t i = 0; i < 3; ++i)
+    for (size_t t = 0; t < kMessageTypes; ++t) {
+      sent[t] += f.cluster.node(i).stats().messagesSent[t];
+      received[t] += f.cluster.node(i).stats().messagesReceived[t];
+    }
+  for (const char* kind : {"ping", "ack", "record"}) {
+    size_t t = 0;
+    while (t < kMessageTypes && std::string(messageTypeName(t)) != kind) ++t;
+    ASSERT_LT(t, kMessageTypes);
+    EXPECT_GT(sent[t], 0u) << kind;
+    EXPECT_GT(received[t], 0u) << kind;
+    // A lossless network: what arrived was sent (some may be in flight).
+    EXPECT_LE(received[t], sent[t]) << kind;
+  }
+}
+
 TEST(Sim, FiftyNodesConvergeAndEveryRecordReachesEveryCarrier) {
   Fixture f(2);
   ASSERT_TRUE(f.cluster.bootstrap(50, seconds(20)));

@@ -295,3 +295,19 @@ TEST_F(PeerTableTest, AResyncForgetsWhatTheNewSessionDoesNotConfirm) {
   EXPECT_EQ(kernelEntries(), desiredEntries(byId({a})));
   EXPECT_EQ(t->records().size(), 1u);
 }
+
+TEST_F(PeerTableTest, TotalsAddUpEverySyncWithItsFailuresAndRetries) {
+  auto t = table(0ms);
+  t->attach(kNet, kAt);
+  t->apply(rec("e1", "10.10.0.2", "02:00:00:00:00:01", "198.18.0.2"), RecordState::kActive);
+  kernel_->failNext("replaceNeigh", ENOBUFS);
+  auto first = t->sync();
+  EXPECT_EQ(first.retries, 0u);  // a first attempt is no retry
+  auto second = t->sync();       // the retry
+  EXPECT_EQ(second.retries, 1u);
+  EXPECT_EQ(t->sync().retries, 0u);  // it held: nothing to retry
+  auto total = t->totals();
+  EXPECT_EQ(total.applied, 3u);
+  EXPECT_EQ(total.failed, 1u);
+  EXPECT_EQ(total.retries, 1u);
+}

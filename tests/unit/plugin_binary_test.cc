@@ -18,6 +18,7 @@
 #include "common/json_file.h"
 #include "common/unix_http_client.h"
 #include "plugin/request_limits.h"
+#include "tests/support/loopback.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -273,16 +274,7 @@ TEST_F(PluginBinary, KeepDirInsideTheStateDirectoryIsRefused) {
 }
 
 namespace {
-std::string runCapture(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *status = ::pclose(p);
-  return out;
-}
+using test::runCapture;
 }  // namespace
 
 TEST_F(PluginBinary, WeftctlShowsNetworksAndEndpoints) {

@@ -1,0 +1,154 @@
+#include "metrics/families.h"
+
+#include <initializer_list>
+#include <utility>
+
+namespace weft::metrics {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+class Families {
+ public:
+  MetricFamily& begin(const char* name, const char* help, MetricType type) {
+    out_.push_back(MetricFamily{name, help, type, {}});
+    return out_.back();
+  }
+  void sample(double value, Labels labels = {}) {
+    ClientMetric m;
+    m.label = std::move(labels);
+    if (out_.back().type == MetricType::Counter)
+      m.counter.value = value;
+    else
+      m.gauge.value = value;
+    out_.back().metric.push_back(std::move(m));
+  }
+  // A family with one unlabelled sample.
+  void single(const char* name, const char* help, MetricType type, double value) {
+    begin(name, help, type);
+    sample(value);
+  }
+  // A family of the sidecar's counters, one sample per (stat, labels); stats
+  // the sidecar does not report (an older one) are left out.
+  void stats(const char* name, const char* help, const std::map<std::string, uint64_t>& stats,
+             std::initializer_list<std::pair<const char*, Labels>> which) {
+    begin(name, help, MetricType::Counter);
+    for (const auto& [stat, labels] : which)
+      if (auto it = stats.find(stat); it != stats.end()) sample(static_cast<double>(it->second), labels);
+  }
+  // Families without a sample say nothing: left out.
+  std::vector<MetricFamily> take() {
+    std::vector<MetricFamily> r;
+    for (auto& f : out_)
+      if (!f.metric.empty()) r.push_back(std::move(f));
+    return r;
+  }
+
+ private:
+  std::vector<MetricFamily> out_;
+};
+
+void addGossip(Families& f, const GossipSnapshot& g, bool peerLabels) {
+  f.single("weft_sidecar_up", "1 when the gossip sidecar answered this scrape's status request",
+           MetricType::Gauge, g.up ? 1 : 0);
+  f.single("weft_sidecar_restarts_total", "Times weft-plugin restarted the gossip sidecar", MetricType::Counter,
+           static_cast<double>(g.restarts));
+  f.single("weft_sidecar_messages_refused_total",
+           "Messages from the gossip sidecar that weft-plugin refused as malformed", MetricType::Counter,
+           static_cast<double>(g.refusedMessages));
+  f.single("weft_sidecar_records_dropped_total",
+           "Endpoint records from the sidecar dropped because this host does not carry their network",
+           MetricType::Counter, static_cast<double>(g.droppedRecords));
+  if (!g.up) return;
+
+  std::map<std::string, int> byState = {{"alive", 0}, {"suspect", 0}, {"dead", 0}, {"left", 0}};
+  for (const auto& m : g.members)
+    if (m.id != g.self) ++byState[m.state];
+  f.begin("weft_gossip_members", "Other hosts in the gossip membership, by state", MetricType::Gauge);
+  for (const auto& [state, n] : byState) f.sample(n, {{"state", state}});
+
+  // The sidecar's counters start at 0 with each sidecar (Prometheus' rate()
+  // and increase() treat that as a counter reset).
+  const auto& s = g.stats;
+  f.stats("weft_gossip_packets_total", "Gossip packets and stream frames, by direction", s,
+          {{"packetsSent", {{"direction", "sent"}}}, {"packetsReceived", {{"direction", "received"}}}});
+  f.stats("weft_gossip_bytes_total", "Gossip bytes (sealed), by direction", s,
+          {{"bytesSent", {{"direction", "sent"}}}, {"bytesReceived", {{"direction", "received"}}}});
+  f.begin("weft_gossip_messages_total", "Gossip messages, by type and direction", MetricType::Counter);
+  for (const char* type : gossipMessageTypes()) {
+    for (const auto& [prefix, direction] : {std::pair{"msgSent.", "sent"}, std::pair{"msgReceived.", "received"}})
+      if (auto it = s.find(std::string(prefix) + type); it != s.end())
+        f.sample(static_cast<double>(it->second), {{"type", type}, {"direction", direction}});
+  }
+  f.stats("weft_gossip_packets_refused_total",
+          "Gossip packets refused: failed authentication (forged or another key), replayed (or sealed for "
+          "another node or boot), another cluster's label, malformed",
+          s,
+          {{"forged", {{"reason", "forged"}}},
+           {"replayed", {{"reason", "replayed"}}},
+           {"wrongLabel", {{"reason", "wrong_label"}}},
+           {"malformed", {{"reason", "malformed"}}}});
+  f.stats("weft_gossip_records_applied_total", "Endpoint records from other hosts applied", s,
+          {{"recordsApplied", {}}});
+  f.stats("weft_gossip_suspicions_total", "Hosts this host began to suspect (no ack, direct or indirect)", s,
+          {{"suspicions", {}}});
+  f.stats("weft_gossip_refutations_total", "Suspicions of this host that it refuted", s, {{"refutations", {}}});
+  f.stats("weft_gossip_dead_declared_total", "Hosts this host declared dead", s, {{"deadDeclared", {}}});
+  f.stats("weft_gossip_probes_total", "Failure-detector probes, by result", s,
+          {{"probes", {{"result", "sent"}}}, {"probeFailures", {{"result", "failed"}}}});
+  f.stats("weft_gossip_auth_failures_total", "Packets or connections that failed authentication", s,
+          {{"authFailuresTotal", {}}});
+  f.stats("weft_gossip_sends_dropped_total", "Gossip sends dropped (peer's queue full or unreachable)", s,
+          {{"droppedSends", {}}});
+
+  if (!peerLabels) return;
+  f.begin("weft_gossip_peer_state", "1 for each other host's current gossip state (per-peer: METRICS_PEER_LABELS)",
+          MetricType::Gauge);
+  for (const auto& m : g.members)
+    if (m.id != g.self) f.sample(1, {{"peer", m.id}, {"state", m.state}});
+  f.begin("weft_gossip_peer_auth_failures_total",
+          "Authentication failures by sending host (per-peer: METRICS_PEER_LABELS)", MetricType::Counter);
+  for (const auto& [host, n] : g.authFailuresByHost) f.sample(static_cast<double>(n), {{"peer", host}});
+}
+
+}  // namespace
+
+const std::vector<const char*>& gossipMessageTypes() {
+  // In the order of gossip::Message's alternatives (gossip/messages.h).
+  static const std::vector<const char*> t = {"ping",  "indirect_ping", "ack",    "nack",           "alive",
+                                             "suspect", "dead",        "networks", "record", "digest_summary",
+                                             "digest_detail", "sync"};
+  return t;
+}
+
+std::vector<prometheus::MetricFamily> snapshotFamilies(const Snapshot& s, bool peerLabels) {
+  Families f;
+  f.single("weft_networks", "weft networks on this host", MetricType::Gauge, static_cast<double>(s.networks));
+  f.single("weft_networks_faulted", "Networks whose sandbox could not be restored (retried)", MetricType::Gauge,
+           static_cast<double>(s.faultedNetworks));
+  f.begin("weft_endpoints", "Endpoints on weft networks: this host's (local) and other hosts' (remote)",
+          MetricType::Gauge);
+  f.sample(static_cast<double>(s.localEndpoints), {{"location", "local"}});
+  f.sample(static_cast<double>(s.remoteEndpoints), {{"location", "remote"}});
+  f.begin("weft_ipam_pool_capacity_addresses", "Addresses in an IPAM pool's allocation range", MetricType::Gauge);
+  for (const auto& p : s.pools) f.sample(p.capacity, {{"pool", p.pool}, {"address_space", p.addressSpace}});
+  f.begin("weft_ipam_pool_allocated_addresses", "Addresses allocated from an IPAM pool (gateway included)",
+          MetricType::Gauge);
+  for (const auto& p : s.pools)
+    f.sample(static_cast<double>(p.allocated), {{"pool", p.pool}, {"address_space", p.addressSpace}});
+  f.begin("weft_kernel_peer_operations_total",
+          "Kernel operations programming remote endpoints' neighbour, FDB and flood entries, by result",
+          MetricType::Counter);
+  f.sample(static_cast<double>(s.kernel.applied), {{"result", "ok"}});
+  f.sample(static_cast<double>(s.kernel.failed), {{"result", "error"}});
+  f.single("weft_kernel_peer_retries_total", "Sandboxes whose entries were programmed again after a failure",
+           MetricType::Counter, static_cast<double>(s.kernel.retries));
+  if (s.gossip) addGossip(f, *s.gossip, peerLabels);
+  return f.take();
+}
+
+}  // namespace weft::metrics
