@@ -2,7 +2,8 @@
 # The whole weft test suite, from a fresh machine:
 #   1. installs build/test dependencies (Debian packages),
 #   2. builds weft and runs every test (unit, plugin binary, kernel in
-#      throwaway namespaces, gossip, end-to-end with real dockerd hosts),
+#      throwaway namespaces, gossip, the kernel ESP backend in a QEMU VM
+#      booting Debian's stock kernel, end-to-end with real dockerd hosts),
 #   3. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs
 #      the unit, kernel and gossip tests under them,
 #   4. builds the libFuzzer targets and fuzzes request handling, the
@@ -66,7 +67,7 @@ step "build (RelWithDebInfo)"
 cmake -G Ninja -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build -j "$jobs"
 
-labels="unit|kernel|gossip"
+labels="unit|kernel|gossip|vm"
 [[ ${WEFT_SKIP_E2E:-0} == 1 ]] || labels="$labels|e2e"
 step "tests: $labels"
 run_ctest "ctest ($labels)" build -L "$labels"
