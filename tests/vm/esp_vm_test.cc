@@ -4,8 +4,8 @@
 // joined by a veth underlay (198.18.9.0/24); each has a bridge (10.88.0.x)
 // with a VXLAN device on the encrypted networks' port, and EspPairs programs
 // the ESP SAs and policies between them through a NetlinkKernel whose host
-// namespace is that host's. The last line printed is
-// "WEFT-VM-RESULT: PASS n/n" only when every test ran and passed.
+// namespace is that host's. The last line printed is "esp-vm-test: PASS n/n"
+// only when every test ran and passed (exit 0), else "... FAIL ..." (exit 1).
 
 #include <gtest/gtest.h>
 
@@ -339,7 +339,7 @@ int main(int argc, char** argv) {
   const auto* u = ::testing::UnitTest::GetInstance();
   const int total = u->test_to_run_count(), passed = u->successful_test_count();
   const bool ok = rc == 0 && passed == total && u->skipped_test_count() == 0 && total > 0;
-  std::printf("WEFT-VM-RESULT: %s %d/%d\n", ok ? "PASS" : "FAIL", passed, total);
+  std::printf("esp-vm-test: %s %d/%d\n", ok ? "PASS" : "FAIL", passed, total);
   std::fflush(stdout);
   return ok ? 0 : 1;
 }
