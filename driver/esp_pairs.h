@@ -38,7 +38,10 @@
 namespace weft::driver {
 
 // Limits, checked.
-inline constexpr size_t kMaxEspPeers = 4096;
+// As many peers as the userspace datapath forwards to per network
+// (datapath::kMaxPeersPerNetwork); with 32-bit derived SPIs, the chance that
+// two of a host's inbound SAs collide stays below 1 in 8000 (n^2 / 2^33).
+inline constexpr size_t kMaxEspPeers = 1024;
 inline constexpr uint32_t kEspReplayWindow = 2048;  // packets, with ESN
 
 struct EspConfig {
