@@ -4,6 +4,8 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 
+#include <algorithm>
+#include <array>
 #include <memory>
 #include <string_view>
 
@@ -11,6 +13,7 @@ namespace weft::datapath {
 namespace {
 
 constexpr std::string_view kSalt = "weft datapath v1";
+constexpr std::string_view kEspSalt = "weft esp v1";
 
 struct KdfDeleter {
   void operator()(EVP_KDF* k) const { EVP_KDF_free(k); }
@@ -55,8 +58,14 @@ Status validate(std::span<const uint8_t> material, const Direction& dir) {
   return Status::Ok();
 }
 
-Result<KeyBytes> deriveKey(std::span<const uint8_t> material, const Direction& dir, uint32_t epoch) {
-  if (auto s = validate(material, dir); !s) return s.error();
+namespace {
+
+// HKDF-SHA256 over the direction's info with `salt`, filling `out`. The salt
+// separates the userspace datapath's keys from the kernel ESP ones: the same
+// (material, direction, epoch) never gives one key to two constructions.
+Status hkdfFill(std::span<const uint8_t> material, const Direction& dir, uint32_t epoch,
+                std::string_view salt, std::span<uint8_t> out) {
+  if (auto s = validate(material, dir); !s) return s;
   const bool lowerSends = dir.index() == 0;
   std::vector<uint8_t> info;
   appendString(&info, dir.network);
@@ -72,14 +81,34 @@ Result<KeyBytes> deriveKey(std::span<const uint8_t> material, const Direction& d
       OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(material.data()),
                                         material.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char*>(kSalt.data()), kSalt.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char*>(salt.data()), salt.size()),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
       OSSL_PARAM_construct_end(),
   };
-  KeyBytes key{};
-  if (EVP_KDF_derive(ctx.get(), key.data(), key.size(), params) != 1)
+  if (EVP_KDF_derive(ctx.get(), out.data(), out.size(), params) != 1)
     return Error{0, "datapath key: HKDF derivation failed in OpenSSL"};
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<KeyBytes> deriveKey(std::span<const uint8_t> material, const Direction& dir, uint32_t epoch) {
+  KeyBytes key{};
+  if (auto s = hkdfFill(material, dir, epoch, kSalt, key); !s) return s.error();
   return key;
+}
+
+Result<EspKey> deriveEspKey(std::span<const uint8_t> material, const Direction& dir, uint32_t epoch) {
+  std::array<uint8_t, 40> okm{};
+  if (auto s = hkdfFill(material, dir, epoch, kEspSalt, okm); !s) return s.error();
+  EspKey k;
+  std::copy(okm.begin(), okm.begin() + k.keyAndSalt.size(), k.keyAndSalt.begin());
+  const uint8_t* t = okm.data() + k.keyAndSalt.size();
+  k.spi = static_cast<uint32_t>(t[0]) << 24 | static_cast<uint32_t>(t[1]) << 16 |
+          static_cast<uint32_t>(t[2]) << 8 | t[3];
+  // SPIs 0 to 255 are reserved (RFC 4303 2.1).
+  if (k.spi < kMinEspSpi) k.spi += kMinEspSpi;
+  return k;
 }
 
 Status validate(const RekeyPolicy& p) {

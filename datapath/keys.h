@@ -12,6 +12,7 @@
 // (0: lower -> higher, 1: higher -> lower) then picks one of the pair's two
 // keys. A new epoch is a new key: rotation never reuses a (key, nonce).
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <span>
@@ -43,6 +44,19 @@ Status validate(std::span<const uint8_t> material, const Direction& dir);
 // Derives the key for `dir` at `epoch`. Fails on invalid input (validate) or
 // when OpenSSL's HKDF fails.
 Result<KeyBytes> deriveKey(std::span<const uint8_t> material, const Direction& dir, uint32_t epoch);
+
+// Kernel ESP (rfc4106(gcm(aes)), transport mode) for the same direction and
+// epoch: a 256-bit key and the 4-byte salt the kernel takes after it, and the
+// SPI both hosts use for that SA, from the same HKDF (salt "weft esp v1", so
+// never the datapath's key). The SPI is 32 derived bits moved out of the
+// reserved range; two SAs to one host colliding is possible (about n^2/2^33
+// for n SAs to it) and shows as EEXIST when the second is added.
+inline constexpr uint32_t kMinEspSpi = 256;
+struct EspKey {
+  std::array<uint8_t, 36> keyAndSalt{};
+  uint32_t spi = 0;
+};
+Result<EspKey> deriveEspKey(std::span<const uint8_t> material, const Direction& dir, uint32_t epoch);
 
 // When a sender moves to the next key epoch, and how long a receiver still
 // accepts the previous one (packets in flight or reordered across the switch).

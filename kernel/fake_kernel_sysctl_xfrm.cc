@@ -152,19 +152,48 @@ Result<std::vector<XfrmState>> FakeKernel::listXfrmStates() {
   return xfrmStates_;
 }
 
-Status FakeKernel::addXfrmPolicy(const XfrmPolicy& p) {
-  FAKE_ENTER("addXfrmPolicy");
-  auto parsed = parseXfrmPolicy("addXfrmPolicy", p, XfrmUse::kAdd);
+namespace {
+
+// p with its addresses as the kernel reports them, or the validation error.
+Result<XfrmPolicy> canonicalPolicy(const std::string& op, const XfrmPolicy& p) {
+  auto parsed = parseXfrmPolicy(op, p, XfrmUse::kAdd);
   if (!parsed) return parsed.error();
   XfrmPolicy stored = p;
   stored.src = parsed->src.str();
   stored.dst = parsed->dst.str();
   stored.tmplSrc = parsed->tmplSrc ? parsed->tmplSrc->str() : "";
   stored.tmplDst = parsed->tmplDst ? parsed->tmplDst->str() : "";
+  return stored;
+}
+
+// The kernel keys a policy by direction and selector.
+bool samePolicyKey(const XfrmPolicy& a, const XfrmPolicy& b) {
+  return a.dir == b.dir && a.src == b.src && a.dst == b.dst && a.udpPort == b.udpPort;
+}
+
+}  // namespace
+
+Status FakeKernel::addXfrmPolicy(const XfrmPolicy& p) {
+  FAKE_ENTER("addXfrmPolicy");
+  auto stored = canonicalPolicy("addXfrmPolicy", p);
+  if (!stored) return stored.error();
   for (const XfrmPolicy& have : xfrmPolicies_)
-    if (have.dir == p.dir && have.src == stored.src && have.dst == stored.dst && have.udpPort == p.udpPort)
-      return exists("addXfrmPolicy", "policy " + stored.src + " -> " + stored.dst);
-  xfrmPolicies_.push_back(stored);
+    if (samePolicyKey(have, *stored))
+      return exists("addXfrmPolicy", "policy " + stored->src + " -> " + stored->dst);
+  xfrmPolicies_.push_back(*stored);
+  return {};
+}
+
+Status FakeKernel::updateXfrmPolicy(const XfrmPolicy& p) {
+  FAKE_ENTER("updateXfrmPolicy");
+  auto stored = canonicalPolicy("updateXfrmPolicy", p);
+  if (!stored) return stored.error();
+  for (XfrmPolicy& have : xfrmPolicies_)
+    if (samePolicyKey(have, *stored)) {
+      have = *stored;
+      return {};
+    }
+  xfrmPolicies_.push_back(*stored);
   return {};
 }
 

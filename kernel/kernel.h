@@ -109,6 +109,9 @@ class Kernel {
   virtual Status delXfrmState(const XfrmState& s) = 0;
   virtual Result<std::vector<XfrmState>> listXfrmStates() = 0;
   virtual Status addXfrmPolicy(const XfrmPolicy& p) = 0;
+  // Replaces the policy with p's direction and selector (or adds it): how the
+  // outbound template moves to a new SA's SPI during a rekey, atomically.
+  virtual Status updateXfrmPolicy(const XfrmPolicy& p) = 0;
   virtual Status delXfrmPolicy(const XfrmPolicy& p) = 0;
   virtual Result<std::vector<XfrmPolicy>> listXfrmPolicies() = 0;
 };

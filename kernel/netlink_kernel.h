@@ -127,6 +127,7 @@ class NetlinkKernel : public Kernel {
   Status delXfrmState(const XfrmState& s) override;
   Result<std::vector<XfrmState>> listXfrmStates() override;
   Status addXfrmPolicy(const XfrmPolicy& p) override;
+  Status updateXfrmPolicy(const XfrmPolicy& p) override;
   Status delXfrmPolicy(const XfrmPolicy& p) override;
   Result<std::vector<XfrmPolicy>> listXfrmPolicies() override;
 

@@ -14,8 +14,6 @@ namespace weft::kernel::nl {
 namespace {
 
 constexpr const char* kAead = "rfc4106(gcm(aes))";
-constexpr uint32_t kEsnWindow = 128;
-constexpr uint8_t kLegacyWindow = 32;
 constexpr uint32_t kPolicyPriority = 100;
 
 void putAddr(xfrm_address_t* out, const IpAddr& a) { std::memcpy(out, a.bytes.data(), a.size()); }
@@ -84,7 +82,7 @@ Message xfrmStateAdd(const XfrmState& s, const ParsedXfrmState& p) {
   if (s.esn) {
     sa->flags = XFRM_STATE_ESN;  // the window is in XFRMA_REPLAY_ESN_VAL
   } else {
-    sa->replay_window = kLegacyWindow;
+    sa->replay_window = static_cast<uint8_t>(s.replayWindow ? s.replayWindow : kLegacyReplayWindow);
   }
   std::vector<uint8_t> key = unhex(p.keyHex);
   std::vector<char> alg(sizeof(xfrm_algo_aead) + key.size(), 0);
@@ -95,11 +93,12 @@ Message xfrmStateAdd(const XfrmState& s, const ParsedXfrmState& p) {
   std::memcpy(aead->alg_key, key.data(), key.size());
   m.put(XFRMA_ALG_AEAD, alg.data(), alg.size());
   if (s.esn) {
-    const uint32_t words = kEsnWindow / 32;
+    const uint32_t window = s.replayWindow ? s.replayWindow : kDefaultEsnReplayWindow;
+    const uint32_t words = window / 32;
     std::vector<char> esn(sizeof(xfrm_replay_state_esn) + words * sizeof(uint32_t), 0);
     auto* rs = reinterpret_cast<xfrm_replay_state_esn*>(esn.data());
     rs->bmp_len = words;
-    rs->replay_window = kEsnWindow;
+    rs->replay_window = window;
     m.put(XFRMA_REPLAY_ESN_VAL, esn.data(), esn.size());
   }
   return m;
@@ -141,11 +140,22 @@ std::optional<XfrmState> parseXfrmState(const nlmsghdr* nlh) {
   s.aeadKeyHex = tohex(reinterpret_cast<const uint8_t*>(aead->alg_key), keyLen);
   s.icvBits = aead->alg_icv_len;
   s.esn = (sa->flags & XFRM_STATE_ESN) != 0;
+  uint32_t window = sa->replay_window;
+  if (tb[XFRMA_REPLAY_ESN_VAL] &&
+      mnl_attr_get_payload_len(tb[XFRMA_REPLAY_ESN_VAL]) >= sizeof(xfrm_replay_state_esn))
+    window = static_cast<const xfrm_replay_state_esn*>(mnl_attr_get_payload(tb[XFRMA_REPLAY_ESN_VAL]))
+                 ->replay_window;
+  // The default reads back as 0, like the XfrmState that asked for it.
+  s.replayWindow = window == (s.esn ? kDefaultEsnReplayWindow : kLegacyReplayWindow) ? 0 : window;
   return s;
 }
 
-Message xfrmPolicyAdd(const XfrmPolicy& p, const ParsedXfrmPolicy& parsed) {
-  Message m(XFRM_MSG_NEWPOLICY, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+namespace {
+
+// NEWPOLICY fails on an existing (dir, selector); UPDPOLICY replaces it in
+// one step, which is what moves outbound traffic to a new SA without a gap.
+Message policyMessage(uint16_t type, uint16_t flags, const XfrmPolicy& p, const ParsedXfrmPolicy& parsed) {
+  Message m(type, flags);
   auto* pol = m.extra<xfrm_userpolicy_info>();
   pol->sel = selector(parsed, p.udpPort);
   infiniteLifetime(&pol->lft);
@@ -164,6 +174,16 @@ Message xfrmPolicyAdd(const XfrmPolicy& p, const ParsedXfrmPolicy& parsed) {
   t.aalgos = t.ealgos = t.calgos = ~0u;
   m.put(XFRMA_TMPL, &t, sizeof t);
   return m;
+}
+
+}  // namespace
+
+Message xfrmPolicyAdd(const XfrmPolicy& p, const ParsedXfrmPolicy& parsed) {
+  return policyMessage(XFRM_MSG_NEWPOLICY, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, p, parsed);
+}
+
+Message xfrmPolicyUpdate(const XfrmPolicy& p, const ParsedXfrmPolicy& parsed) {
+  return policyMessage(XFRM_MSG_UPDPOLICY, NLM_F_ACK, p, parsed);
 }
 
 Message xfrmPolicyDelete(const XfrmPolicy& p, const ParsedXfrmPolicy& parsed) {

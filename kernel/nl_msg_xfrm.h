@@ -20,6 +20,8 @@ Message xfrmStateDump();
 std::optional<XfrmState> parseXfrmState(const nlmsghdr* nlh);
 
 Message xfrmPolicyAdd(const XfrmPolicy& p, const ParsedXfrmPolicy& parsed);
+// Replaces the policy with the same direction and selector, or adds it.
+Message xfrmPolicyUpdate(const XfrmPolicy& p, const ParsedXfrmPolicy& parsed);
 Message xfrmPolicyDelete(const XfrmPolicy& p, const ParsedXfrmPolicy& parsed);
 Message xfrmPolicyDump();
 // Policies with a UDP selector and an ESP transport template; nullopt else.

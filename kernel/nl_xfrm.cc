@@ -49,6 +49,15 @@ Status NetlinkKernel::addXfrmPolicy(const XfrmPolicy& p) {
   return (*sock)->request(m, "addXfrmPolicy " + p.src + " -> " + p.dst);
 }
 
+Status NetlinkKernel::updateXfrmPolicy(const XfrmPolicy& p) {
+  auto parsed = parseXfrmPolicy("updateXfrmPolicy", p, XfrmUse::kAdd);
+  if (!parsed) return parsed.error();
+  auto sock = xfrmSocket();
+  if (!sock) return sock.error();
+  auto m = nl::xfrmPolicyUpdate(p, *parsed);
+  return (*sock)->request(m, "updateXfrmPolicy " + p.src + " -> " + p.dst);
+}
+
 Status NetlinkKernel::delXfrmPolicy(const XfrmPolicy& p) {
   auto parsed = parseXfrmPolicy("delXfrmPolicy", p, XfrmUse::kDelete);
   if (!parsed) return parsed.error();

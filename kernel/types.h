@@ -82,6 +82,10 @@ struct Route {
   auto operator<=>(const Route&) const = default;
 };
 
+inline constexpr uint32_t kDefaultEsnReplayWindow = 128;
+inline constexpr uint32_t kLegacyReplayWindow = 32;
+inline constexpr uint32_t kMaxXfrmReplayWindow = 4096;
+
 // ESP state between two VTEPs in one direction.
 struct XfrmState {
   std::string src;
@@ -91,6 +95,11 @@ struct XfrmState {
   std::string aeadKeyHex;  // rfc4106(gcm(aes)) key material incl. 4-byte salt, hex
   uint32_t icvBits = 128;
   bool esn = true;
+  // Anti-replay window in packets; 0 = the default (kDefaultEsnReplayWindow
+  // with ESN, 32 without), which a listing also reports as 0. With ESN: a
+  // multiple of 32 up to kMaxXfrmReplayWindow (the kernel's
+  // XFRMA_REPLAY_ESN_MAX bitmap); without: up to 32 (a 32-bit bitmap).
+  uint32_t replayWindow = 0;
   bool operator==(const XfrmState&) const = default;
 };
 

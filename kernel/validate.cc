@@ -129,6 +129,12 @@ Result<ParsedXfrmState> parseXfrmState(const std::string& op, const XfrmState& s
     if (!std::isxdigit(static_cast<unsigned char>(c))) return invalid(op + ": AEAD key is not hex");
   if (s.icvBits != 64 && s.icvBits != 96 && s.icvBits != 128)
     return invalid(op + ": ICV must be 64, 96 or 128 bits");
+  if (s.esn && (s.replayWindow > kMaxXfrmReplayWindow || s.replayWindow % 32))
+    return invalid(op + ": ESN replay window must be a multiple of 32 up to " +
+                   std::to_string(kMaxXfrmReplayWindow) + " packets, got " + std::to_string(s.replayWindow));
+  if (!s.esn && s.replayWindow > kLegacyReplayWindow)
+    return invalid(op + ": replay window without ESN must be at most " + std::to_string(kLegacyReplayWindow) +
+                   " packets, got " + std::to_string(s.replayWindow));
   return p;
 }
 

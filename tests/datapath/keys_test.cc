@@ -4,6 +4,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
+#include <array>
 #include <string_view>
 
 namespace weft::datapath {
@@ -102,6 +104,70 @@ TEST(DatapathKeys, RekeyPolicyLimits) {
   auto s = validate(RekeyPolicy{.overlap = kMaxOverlap + std::chrono::seconds(1)});
   ASSERT_FALSE(s);
   EXPECT_NE(s.error().message.find("overlap"), std::string::npos);
+}
+
+// The kernel ESP key and SPI: the same info layout under the salt
+// "weft esp v1", 40 bytes of output (two HMAC blocks), written out.
+std::array<uint8_t, 40> referenceEspOkm(const std::vector<uint8_t>& ikm, const std::string& net,
+                                        const std::string& lo, const std::string& hi, uint32_t dir,
+                                        uint32_t epoch) {
+  const std::string_view salt = "weft esp v1";
+  uint8_t prk[32];
+  unsigned len = 0;
+  HMAC(EVP_sha256(), salt.data(), static_cast<int>(salt.size()), ikm.data(), ikm.size(), prk, &len);
+  std::vector<uint8_t> info;
+  for (const std::string* s : {&net, &lo, &hi}) {
+    info.push_back(static_cast<uint8_t>(s->size()));
+    info.insert(info.end(), s->begin(), s->end());
+  }
+  for (uint32_t v : {dir, epoch})
+    for (int shift = 24; shift >= 0; shift -= 8) info.push_back(static_cast<uint8_t>(v >> shift));
+  std::vector<uint8_t> t1in = info;
+  t1in.push_back(1);
+  uint8_t t1[32], t2[32];
+  HMAC(EVP_sha256(), prk, 32, t1in.data(), t1in.size(), t1, &len);
+  std::vector<uint8_t> t2in;
+  for (uint8_t b : t1) t2in.push_back(b);
+  for (uint8_t b : info) t2in.push_back(b);
+  t2in.push_back(2);
+  HMAC(EVP_sha256(), prk, 32, t2in.data(), t2in.size(), t2, &len);
+  std::array<uint8_t, 40> okm{};
+  for (size_t i = 0; i < okm.size(); ++i) okm[i] = i < 32 ? t1[i] : t2[i - 32];
+  return okm;
+}
+
+TEST(DatapathKeys, EspKeyAndSpiMatchAnIndependentHkdf) {
+  const auto m = material();
+  auto k = deriveEspKey(m, Direction{"cluster", "host-2", "host-1"}, 5);
+  ASSERT_TRUE(k.ok()) << k.error().message;
+  const auto okm = referenceEspOkm(m, "cluster", "host-1", "host-2", 1, 5);
+  EXPECT_TRUE(std::equal(k->keyAndSalt.begin(), k->keyAndSalt.end(), okm.begin()));
+  uint32_t spi = static_cast<uint32_t>(okm[36]) << 24 | static_cast<uint32_t>(okm[37]) << 16 |
+                 static_cast<uint32_t>(okm[38]) << 8 | okm[39];
+  if (spi < kMinEspSpi) spi += kMinEspSpi;
+  EXPECT_EQ(k->spi, spi);
+}
+
+TEST(DatapathKeys, EspKeysDifferPerDirectionEpochAndFromTheDatapathKey) {
+  const auto m = material();
+  const Direction ab{"cluster", "a", "b"}, ba{"cluster", "b", "a"};
+  const EspKey base = *deriveEspKey(m, ab, 1);
+  EXPECT_NE(base.keyAndSalt, deriveEspKey(m, ba, 1)->keyAndSalt);
+  EXPECT_NE(base.spi, deriveEspKey(m, ba, 1)->spi);
+  EXPECT_NE(base.keyAndSalt, deriveEspKey(m, ab, 2)->keyAndSalt);
+  EXPECT_NE(base.spi, deriveEspKey(m, ab, 2)->spi);
+  EXPECT_NE(base.keyAndSalt, deriveEspKey(material(0x11), ab, 1)->keyAndSalt);
+  // Never the userspace datapath's key for the same direction and epoch.
+  const KeyBytes dp = *deriveKey(m, ab, 1);
+  EXPECT_FALSE(std::equal(dp.begin(), dp.end(), base.keyAndSalt.begin()));
+  // SPIs stay out of the reserved range over many epochs.
+  for (uint32_t e = 0; e < 2000; ++e) EXPECT_GE(deriveEspKey(m, ab, e)->spi, kMinEspSpi);
+}
+
+TEST(DatapathKeys, EspKeyRefusesWhatDeriveKeyRefuses) {
+  EXPECT_EQ(deriveEspKey(std::vector<uint8_t>(31, 1), Direction{"n", "a", "b"}, 1).code(), EINVAL);
+  EXPECT_EQ(deriveEspKey(material(), Direction{"n", "a", "a"}, 1).code(), EINVAL);
+  EXPECT_EQ(deriveEspKey(material(), Direction{"", "a", "b"}, 1).code(), EINVAL);
 }
 
 }  // namespace

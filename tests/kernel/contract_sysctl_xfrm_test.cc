@@ -120,6 +120,51 @@ TEST_P(SysctlXfrmTest, XfrmPolicies) {
                EINVAL);
 }
 
+TEST_P(SysctlXfrmTest, XfrmPolicyUpdateReplacesTheTemplateOrAdds) {
+  XfrmPolicy out{XfrmDir::kOut, "198.18.0.1", "198.18.0.2", 4799, "198.18.0.1", "198.18.0.2", 7, 0x1001};
+  ASSERT_OK(k().updateXfrmPolicy(out));  // none yet: added
+  XfrmPolicy rekeyed = out;
+  rekeyed.spi = 0x2002;
+  EXPECT_ERRNO(k().addXfrmPolicy(rekeyed), EEXIST);
+  ASSERT_OK(k().updateXfrmPolicy(rekeyed));
+  auto list = k().listXfrmPolicies();
+  ASSERT_OK(list);
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ(list->front(), rekeyed);
+  XfrmPolicy bad = rekeyed;
+  bad.tmplDst = "fd00::2";
+  EXPECT_ERRNO(k().updateXfrmPolicy(bad), EINVAL);
+  list = k().listXfrmPolicies();
+  ASSERT_OK(list);
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ(list->front(), rekeyed);  // bad input changed nothing
+  ASSERT_OK(k().delXfrmPolicy(rekeyed));
+}
+
+TEST_P(SysctlXfrmTest, XfrmStateReplayWindow) {
+  XfrmState big = state("198.18.0.1", "198.18.0.2", 0x4004, true);
+  big.replayWindow = 2048;
+  XfrmState bad = big;
+  bad.spi = 0x4005;
+  bad.replayWindow = 2049;
+  EXPECT_ERRNO(k().addXfrmState(bad), EINVAL);
+  bad.replayWindow = kMaxXfrmReplayWindow + 32;
+  EXPECT_ERRNO(k().addXfrmState(bad), EINVAL);
+  bad.esn = false;
+  bad.replayWindow = 64;
+  EXPECT_ERRNO(k().addXfrmState(bad), EINVAL);
+  if (real()) {
+    Status probe = k().probe();
+    if (probe.code() == EPROTONOSUPPORT) GTEST_SKIP() << probe.error().message;
+  }
+  ASSERT_OK(k().addXfrmState(big));
+  auto list = k().listXfrmStates();
+  ASSERT_OK(list);
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ(list->front().replayWindow, 2048u);
+  ASSERT_OK(k().delXfrmState(big));
+}
+
 INSTANTIATE_TEST_SUITE_P(Kernels, SysctlXfrmTest, ::testing::Values(Impl::kFake, Impl::kNetlink), implName);
 
 }  // namespace

@@ -1,0 +1,222 @@
+// EspPairs against the in-memory kernel: which SAs and policies a host pair
+// gets, that both hosts derive the same ones, the rekey steps and their
+// order, bad input, rollback on kernel failure, and the peer limit. The same
+// component on a real ESP kernel: tests/vm/esp_vm_test.cc.
+
+#include "driver/esp_pairs.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "datapath/keys.h"
+#include "kernel/fake_kernel.h"
+
+namespace weft::driver {
+namespace {
+
+using kernel::FakeKernel;
+using kernel::XfrmDir;
+using kernel::XfrmPolicy;
+using kernel::XfrmState;
+
+constexpr uint16_t kPort = 4799;
+const std::vector<uint8_t> kMaterial(32, 0x42);
+
+EspConfig config(const std::string& id, const std::string& addr) {
+  return EspConfig{"cluster-1", id, addr, kPort};
+}
+
+std::vector<XfrmState> states(FakeKernel& k) { return *k.listXfrmStates(); }
+std::vector<XfrmPolicy> policies(FakeKernel& k) { return *k.listXfrmPolicies(); }
+
+const XfrmState* findState(const std::vector<XfrmState>& all, const std::string& src, uint32_t spi) {
+  auto it =
+      std::find_if(all.begin(), all.end(), [&](const XfrmState& s) { return s.src == src && s.spi == spi; });
+  return it == all.end() ? nullptr : &*it;
+}
+
+const XfrmPolicy* findPolicy(const std::vector<XfrmPolicy>& all, XfrmDir dir) {
+  auto it = std::find_if(all.begin(), all.end(), [&](const XfrmPolicy& p) { return p.dir == dir; });
+  return it == all.end() ? nullptr : &*it;
+}
+
+class EspPairsTest : public ::testing::Test {
+ protected:
+  FakeKernel ka_{"/nonexistent/a"}, kb_{"/nonexistent/b"};
+
+  EspPairs make(FakeKernel& k, const std::string& id, const std::string& addr,
+                const std::vector<uint8_t>& material = kMaterial) {
+    auto e = EspPairs::create(k, config(id, addr), material);
+    EXPECT_TRUE(e.ok()) << e.error().message;
+    return std::move(*e);
+  }
+};
+
+TEST_F(EspPairsTest, APeerGetsOneSaPerDirectionAndPoliciesOnTheEncryptedPort) {
+  EspPairs a = make(ka_, "host-a", "198.18.0.1");
+  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1).ok());
+  const auto* pair = a.pair("host-b");
+  ASSERT_NE(pair, nullptr);
+  auto sas = states(ka_);
+  ASSERT_EQ(sas.size(), 2u);
+  auto outKey = *datapath::deriveEspKey(kMaterial, {"cluster-1", "host-a", "host-b"}, 1);
+  auto inKey = *datapath::deriveEspKey(kMaterial, {"cluster-1", "host-b", "host-a"}, 1);
+  const XfrmState* out = findState(sas, "198.18.0.1", outKey.spi);
+  const XfrmState* in = findState(sas, "198.18.0.2", inKey.spi);
+  ASSERT_TRUE(out && in);
+  EXPECT_EQ(out->dst, "198.18.0.2");
+  EXPECT_EQ(in->dst, "198.18.0.1");
+  for (const XfrmState* s : {out, in}) {
+    EXPECT_TRUE(s->esn);
+    EXPECT_EQ(s->replayWindow, kEspReplayWindow);
+    EXPECT_EQ(s->icvBits, 128u);
+    EXPECT_EQ(s->aeadKeyHex.size(), 72u);
+    EXPECT_EQ(s->reqid, pair->reqid);
+  }
+  EXPECT_NE(out->aeadKeyHex, in->aeadKeyHex);
+  auto pols = policies(ka_);
+  ASSERT_EQ(pols.size(), 2u);
+  const XfrmPolicy* po = findPolicy(pols, XfrmDir::kOut);
+  const XfrmPolicy* pi = findPolicy(pols, XfrmDir::kIn);
+  ASSERT_TRUE(po && pi);
+  EXPECT_EQ(*po, (XfrmPolicy{XfrmDir::kOut, "198.18.0.1", "198.18.0.2", kPort, "198.18.0.1", "198.18.0.2",
+                             pair->reqid, outKey.spi}));
+  // Inbound: any SPI of the pair's reqid (old and new during a rekey).
+  EXPECT_EQ(*pi, (XfrmPolicy{XfrmDir::kIn, "198.18.0.2", "198.18.0.1", kPort, "198.18.0.2", "198.18.0.1",
+                             pair->reqid, 0}));
+}
+
+TEST_F(EspPairsTest, BothHostsDeriveTheSameSaForEachDirection) {
+  EspPairs a = make(ka_, "host-a", "198.18.0.1");
+  EspPairs b = make(kb_, "host-b", "198.18.0.2");
+  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 3).ok());
+  ASSERT_TRUE(b.addPeer({"host-a", "198.18.0.1"}, 3).ok());
+  // Every SA on A is on B with the same addresses, SPI and key.
+  auto onB = states(kb_);
+  for (const XfrmState& sa : states(ka_)) {
+    const XfrmState* twin = findState(onB, sa.src, sa.spi);
+    ASSERT_NE(twin, nullptr) << sa.src << " spi " << sa.spi;
+    EXPECT_EQ(twin->dst, sa.dst);
+    EXPECT_EQ(twin->aeadKeyHex, sa.aeadKeyHex);
+  }
+  // Another key material: other keys.
+  FakeKernel kc("/nonexistent/c");
+  EspPairs c = make(kc, "host-b", "198.18.0.2", std::vector<uint8_t>(32, 0x43));
+  ASSERT_TRUE(c.addPeer({"host-a", "198.18.0.1"}, 3).ok());
+  auto other = states(kc);
+  ASSERT_EQ(other.size(), 2u);
+  for (const XfrmState& sa : other) EXPECT_EQ(findState(onB, sa.src, sa.spi), nullptr);
+}
+
+TEST_F(EspPairsTest, RekeyIsMakeBeforeBreakInThreeSteps) {
+  EspPairs a = make(ka_, "host-a", "198.18.0.1");
+  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1).ok());
+  const uint32_t out1 = a.pair("host-b")->outSpi.at(1);
+  EXPECT_EQ(a.activate("host-b", 2).code(), EINVAL);  // not prepared
+  EXPECT_EQ(a.retire("host-b").code(), ENOENT);       // nothing previous
+  EXPECT_EQ(a.prepare("host-b", 1).code(), EEXIST);   // epochs are never reused
+
+  ASSERT_TRUE(a.prepare("host-b", 2).ok());
+  EXPECT_EQ(states(ka_).size(), 4u);
+  EXPECT_EQ(findPolicy(policies(ka_), XfrmDir::kOut)->spi, out1);  // still sending under 1
+  EXPECT_EQ(a.prepare("host-b", 3).code(), EBUSY);
+
+  ASSERT_TRUE(a.activate("host-b", 2).ok());
+  const uint32_t out2 = a.pair("host-b")->outSpi.at(2);
+  EXPECT_NE(out1, out2);
+  EXPECT_EQ(findPolicy(policies(ka_), XfrmDir::kOut)->spi, out2);
+  EXPECT_EQ(policies(ka_).size(), 2u);
+  EXPECT_EQ(states(ka_).size(), 4u);  // epoch 1 still accepted inbound
+  EXPECT_EQ(a.pair("host-b")->active, 2u);
+  EXPECT_EQ(a.pair("host-b")->previous, 1u);
+  EXPECT_EQ(a.prepare("host-b", 3).code(), EBUSY);  // retire first
+
+  ASSERT_TRUE(a.retire("host-b").ok());
+  auto left = states(ka_);
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_NE(findState(left, "198.18.0.1", out2), nullptr);
+  EXPECT_EQ(findState(left, "198.18.0.1", out1), nullptr);
+  EXPECT_TRUE(a.prepare("host-b", 3).ok());
+}
+
+TEST_F(EspPairsTest, RemovePeerRemovesEverything) {
+  EspPairs a = make(ka_, "host-a", "198.18.0.1");
+  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1).ok());
+  ASSERT_TRUE(a.addPeer({"host-c", "198.18.0.3"}, 1).ok());
+  ASSERT_TRUE(a.prepare("host-b", 2).ok());
+  ASSERT_TRUE(a.removePeer("host-b").ok());
+  EXPECT_EQ(a.pair("host-b"), nullptr);
+  EXPECT_EQ(states(ka_).size(), 2u);  // host-c's
+  EXPECT_EQ(policies(ka_).size(), 2u);
+  for (const auto& s : states(ka_)) EXPECT_TRUE(s.src == "198.18.0.3" || s.dst == "198.18.0.3");
+  EXPECT_EQ(a.removePeer("host-b").code(), ENOENT);
+}
+
+TEST_F(EspPairsTest, BadInputIsRefusedAndChangesNothing) {
+  auto bad = [&](EspConfig c, std::vector<uint8_t> m, const std::string& want) {
+    auto e = EspPairs::create(ka_, std::move(c), std::move(m));
+    ASSERT_FALSE(e.ok()) << want;
+    EXPECT_EQ(e.code(), EINVAL);
+    EXPECT_NE(e.error().message.find(want), std::string::npos) << e.error().message;
+  };
+  EspConfig c = config("host-a", "198.18.0.1");
+  c.port = 0;
+  bad(c, kMaterial, "port");
+  bad(config("host-a", "not-an-ip"), kMaterial, "not an IP address");
+  bad(config("host-a", "198.18.0.1"), std::vector<uint8_t>(16, 1), "key material");
+  bad(config("", "198.18.0.1"), kMaterial, "host id");
+  c = config("host-a", "198.18.0.1");
+  c.replayWindow = 100;
+  bad(c, kMaterial, "replay window");
+  c.replayWindow = kernel::kMaxXfrmReplayWindow + 32;
+  bad(c, kMaterial, "replay window");
+
+  EspPairs a = make(ka_, "host-a", "198.18.0.1");
+  EXPECT_EQ(a.addPeer({"host-v6", "fd00::2"}, 1).code(), EINVAL);
+  EXPECT_EQ(a.addPeer({"host-self", "198.18.0.1"}, 1).code(), EINVAL);
+  EXPECT_EQ(a.addPeer({"host-a", "198.18.0.9"}, 1).code(), EINVAL);  // our own id
+  EXPECT_EQ(a.prepare("nobody", 2).code(), ENOENT);
+  EXPECT_EQ(a.activate("nobody", 2).code(), ENOENT);
+  EXPECT_EQ(a.retire("nobody").code(), ENOENT);
+  EXPECT_TRUE(states(ka_).empty());
+  EXPECT_TRUE(policies(ka_).empty());
+  EXPECT_EQ(a.size(), 0u);
+  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1).ok());
+  EXPECT_EQ(a.addPeer({"host-b", "198.18.0.2"}, 1).code(), EEXIST);
+  EXPECT_EQ(states(ka_).size(), 2u);
+}
+
+TEST_F(EspPairsTest, AKernelFailureMidwayLeavesNothingHalfDone) {
+  EspPairs a = make(ka_, "host-a", "198.18.0.1");
+  for (const char* op : {"addXfrmState", "addXfrmPolicy"}) {
+    ka_.failNext(op, EPERM);
+    EXPECT_EQ(a.addPeer({"host-b", "198.18.0.2"}, 1).code(), EPERM) << op;
+    EXPECT_TRUE(states(ka_).empty()) << op;
+    EXPECT_TRUE(policies(ka_).empty()) << op;
+    EXPECT_EQ(a.pair("host-b"), nullptr);
+  }
+  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1).ok());
+  ASSERT_TRUE(a.prepare("host-b", 2).ok());
+  ka_.failNext("updateXfrmPolicy", EIO);
+  EXPECT_EQ(a.activate("host-b", 2).code(), EIO);
+  EXPECT_EQ(a.pair("host-b")->active, 1u);
+  EXPECT_EQ(a.pair("host-b")->next, 2u);
+  EXPECT_EQ(findPolicy(policies(ka_), XfrmDir::kOut)->spi, a.pair("host-b")->outSpi.at(1));
+  EXPECT_TRUE(a.activate("host-b", 2).ok());  // and it can be retried
+}
+
+TEST_F(EspPairsTest, PeerLimitIsExplicit) {
+  EspPairs a = make(ka_, "host-a", "10.0.0.1");
+  for (size_t i = 0; i < kMaxEspPeers; ++i) {
+    const std::string addr = "10." + std::to_string(1 + i / 65536) + "." + std::to_string((i / 256) % 256) +
+                             "." + std::to_string(i % 256);
+    ASSERT_TRUE(a.addPeer({"peer-" + std::to_string(i), addr}, 1).ok()) << i;
+  }
+  EXPECT_EQ(a.size(), kMaxEspPeers);
+  EXPECT_EQ(a.addPeer({"one-more", "10.200.0.1"}, 1).code(), ENOSPC);
+  EXPECT_EQ(states(ka_).size(), 2 * kMaxEspPeers);
+}
+
+}  // namespace
+}  // namespace weft::driver
