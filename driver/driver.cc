@@ -218,7 +218,8 @@ Result<uint32_t> Driver::mtuFor(const NetworkOptions& o) const {
 
 Result<uint32_t> Driver::chooseVni(const NetworkOptions& o, const std::string& identity,
                                    const std::string& networkId) const {
-  uint32_t vni = o.vni ? *o.vni : stableHash(identity) % kMaxWeftVni + 1;
+  if (auto st = refuseReservedVni(o); !st) return st.error();
+  uint32_t vni = o.vni ? *o.vni : autoVni(identity);
   for (const auto& [id, n] : networks_) {
     if (id == networkId) continue;
     if (n.vni == vni)
@@ -228,6 +229,21 @@ Result<uint32_t> Driver::chooseVni(const NetworkOptions& o, const std::string& i
                                std::to_string(kMaxWeftVni) + ")"};
   }
   return vni;
+}
+
+uint32_t Driver::autoVni(const std::string& key) const {
+  uint32_t vni = stableHash(key) % kMaxWeftVni + 1;
+  if (vni == cfg_.reservedVni) vni = vni % kMaxWeftVni + 1;  // the next one, the same on every host
+  return vni;
+}
+
+Status Driver::refuseReservedVni(const NetworkOptions& o) const {
+  if (o.vni && cfg_.reservedVni && *o.vni == cfg_.reservedVni)
+    return Error{EINVAL, "-o vni=" + std::to_string(*o.vni) +
+                             " is reserved for weft's data-plane probes (setting HEALTH_VNI); choose another "
+                             "VNI (1-" +
+                             std::to_string(kMaxWeftVni) + ")"};
+  return Status::Ok();
 }
 
 // ---------------------------------------------------------------- networks
@@ -340,8 +356,9 @@ Result<std::map<std::string, std::string>> Driver::allocateNetwork(const Allocat
     if (auto s = checkSubnet(d, true); !s.ok()) return s.error();
   // Stateless: rebuilt from the options each time, so a repeat (or a call on
   // another manager after failover) gives the same answer.
+  if (auto st = refuseReservedVni(*opts); !st) return st.error();
   auto out = opts->raw;
-  if (!opts->vni) out["vni"] = std::to_string(stableHash("id:" + r.networkId) % kMaxWeftVni + 1);
+  if (!opts->vni) out["vni"] = std::to_string(autoVni("id:" + r.networkId));
   // Once per network and leader: shows which manager allocated it, and that
   // a new leader's answer matches the old one's.
   std::string shown;

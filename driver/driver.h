@@ -31,6 +31,9 @@ struct DriverConfig {
   std::string advertiseAddr;    // local VTEP address; empty: let the kernel choose
   uint16_t vxlanPort = 4789;
   uint32_t defaultMtu = 0;  // 0: derive from the underlay
+  // The VNI of weft's data-plane probes (HEALTH_VNI, see driver/prober.h):
+  // refused for networks, skipped when a VNI is chosen for one. 0: none.
+  uint32_t reservedVni = 0;
   // First retry of a network that could not be restored; it doubles up to
   // 60 s (see faults()).
   std::chrono::milliseconds repairRetry{2000};
@@ -146,6 +149,10 @@ class Driver : public PeerSink {
   // from before a restart).
   size_t prunePeers() override;
   std::vector<EndpointRecord> remoteEndpoints() const;
+  // The hosts this host shares a usable network with (they have at least one
+  // endpoint on it): their VTEP address -> the largest MTU of those networks.
+  // What the data-plane prober probes.
+  std::map<std::string, uint32_t> dataPlanePeers() const;
   // Programs remote endpoints' entries that are due: new ones, and failed
   // ones whose retry time has come. Call it periodically (weft-plugin: every
   // 100 ms); changes the driver makes are programmed by the call that makes
@@ -215,6 +222,11 @@ class Driver : public PeerSink {
   SandboxSpec sandboxSpecLocked(const Network& n) const;
   Result<uint32_t> chooseVni(const NetworkOptions& o, const std::string& identity,
                              const std::string& networkId) const;
+  // The VNI a network gets without -o vni= (from `key`, its identity),
+  // stepping over the reserved one.
+  uint32_t autoVni(const std::string& key) const;
+  // An error when the user asked for the reserved VNI.
+  Status refuseReservedVni(const NetworkOptions& o) const;
 
   EndpointRecord localRecordLocked(const Endpoint& e) const;
   // Under mu_: n's joined endpoints whose sandbox-side veth is gone become

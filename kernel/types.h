@@ -37,6 +37,7 @@ struct VxlanSpec {
   bool l2miss = false;
   bool l3miss = false;
   uint32_t mtu = 0;  // 0: kernel default
+  std::string mac;   // the device's own MAC (IFLA_ADDRESS); empty: the kernel's choice
 };
 
 struct LinkInfo {
@@ -80,6 +81,19 @@ struct Route {
   std::string dev;      // may be empty when gateway is set
   bool operator==(const Route&) const = default;
   auto operator<=>(const Route&) const = default;
+};
+
+// One ICMP echo request sent from inside a namespace (see Kernel::echo).
+struct EchoProbe {
+  std::string dst;    // IPv4 address
+  uint32_t size = 0;  // whole IP packet in bytes (20 IP + 8 ICMP + payload), sent with DF set
+};
+
+// What became of one probe.
+struct EchoResult {
+  bool ok = false;         // the matching echo reply came back in time
+  int error = 0;           // errno when it could not even be sent (EMSGSIZE, ENETUNREACH, ...)
+  uint32_t rttMicros = 0;  // round-trip time when ok
 };
 
 // ESP state between two VTEPs in one direction.

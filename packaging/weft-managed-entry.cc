@@ -35,8 +35,8 @@
 #include <string>
 
 static const char* const kSettings[] = {
-    "SCOPE", "ADVERTISE_ADDR", "PEERS",     "GOSSIP_PORT",    "VXLAN_PORT", "KEY",         "KEY_FILE",
-    "MTU",   "LOG_LEVEL",      "STATE_DIR", "NETNS_KEEP_DIR", "SOCKET",     "FAKE_KERNEL",
+    "SCOPE", "ADVERTISE_ADDR", "PEERS",     "GOSSIP_PORT", "VXLAN_PORT",     "KEY",    "KEY_FILE",
+    "MTU",   "HEALTH_VNI",     "LOG_LEVEL", "STATE_DIR",   "NETNS_KEEP_DIR", "SOCKET", "FAKE_KERNEL",
 };
 
 static int mapSettings() {

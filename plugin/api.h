@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "driver/driver.h"
+#include "driver/prober.h"
 
 namespace weft::plugin {
 
@@ -32,6 +33,12 @@ class Api {
   // Problems of this host found at start that do not stop weft (shown by
   // /weft.Status under "problems", with the driver's faulted networks).
   void setHostWarnings(std::vector<std::string> w) { hostWarnings_ = std::move(w); }
+  // The data-plane prober (unset: probes off): its problems go in
+  // /weft.Status, its per-peer state in /weft.Peers under "dataPlane".
+  void setProber(const driver::Prober* p, std::string off = "") {
+    prober_ = p;
+    proberOff_ = std::move(off);
+  }
 
  private:
   struct Route {
@@ -49,6 +56,8 @@ class Api {
   std::unordered_map<std::string, Route> routes_;
   std::function<Result<std::string>()> clusterStatus_;
   std::vector<std::string> hostWarnings_;
+  const driver::Prober* prober_ = nullptr;
+  std::string proberOff_;  // why there is no prober
 };
 
 }  // namespace weft::plugin

@@ -19,6 +19,7 @@ struct Config {
   std::string key;                                       // KEY: cluster key (base64 or hex, 32 bytes)
   std::string keyFile;                                   // KEY_FILE
   uint32_t mtu = 0;                                      // MTU: default network MTU, 0 = from the underlay
+  uint32_t healthVni = 4095;                             // HEALTH_VNI: VNI of data-plane probes, 0 = off
   std::string logLevel = "info";                         // LOG_LEVEL: debug | info | warn | error
   std::string stateDir = "/var/lib/weft";                // STATE_DIR
   std::string netnsKeepDir;                              // NETNS_KEEP_DIR: second home of namespace mounts

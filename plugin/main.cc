@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -17,6 +18,7 @@
 #include "common/json_file.h"
 #include "common/log.h"
 #include "driver/driver.h"
+#include "driver/prober.h"
 #include "plugin/api.h"
 #include "plugin/cluster_key.h"
 #include "plugin/config.h"
@@ -85,6 +87,7 @@ int run(int argc, char** argv) {
   dc.advertiseAddr = cfg->advertiseAddr;
   dc.vxlanPort = cfg->vxlanPort;
   dc.defaultMtu = cfg->mtu;
+  dc.reservedVni = cfg->healthVni;
   driver::Driver drv(dc, **kernel);
   driver::ReconcileReport report;
   if (auto st = drv.start(&report); !st) {
@@ -139,6 +142,42 @@ int run(int argc, char** argv) {
   } else {
     LOG_INFO("plugin", "multi-host off (no ADVERTISE_ADDR): networks stay on this host");
   }
+
+  // Data-plane probes to the hosts this one shares networks with
+  // (driver/prober.h), on their own thread: a round waits up to 1 s for
+  // answers, which must hold up nothing else.
+  std::unique_ptr<driver::Prober> prober;
+  std::string proberOff;
+  driver::ProberConfig pc;
+  pc.net = {cfg->healthVni, cfg->vxlanPort, cfg->advertiseAddr};
+  if (cfg->advertiseAddr.empty())
+    proberOff = "single host (no ADVERTISE_ADDR): no other host to probe";
+  else if (cfg->healthVni == 0)
+    proberOff = "turned off (HEALTH_VNI=0)";
+  else if (cfg->fakeKernel)
+    proberOff = "fake kernel: no data plane to probe";
+  else if (auto st = driver::Prober::validate(pc); !st)
+    proberOff = st.error().message;
+  if (proberOff.empty()) {
+    prober = std::make_unique<driver::Prober>(**kernel, pc, [] { return std::chrono::system_clock::now(); });
+    std::thread probes([&drv, p = prober.get(), g = gossip.get(), interval = pc.interval] {
+      for (;;) {
+        auto start = std::chrono::steady_clock::now();
+        std::map<std::string, std::string> states;
+        if (g)
+          if (auto st = g->status(std::chrono::milliseconds(1000)); st.ok())
+            for (const auto& m : st->members) states[m.id] = m.state;
+        p->setGossipStates(std::move(states));
+        p->round(drv.dataPlanePeers());
+        std::this_thread::sleep_until(start + interval);
+      }
+    });
+    probes.detach();
+  } else {
+    LOG_INFO("plugin", "data-plane probes off: " << proberOff);
+    if (!cfg->fakeKernel) driver::removeHealthNet(**kernel);  // left from when they were on
+  }
+  api.setProber(prober.get(), proberOff);
 
   plugin::UnixHttpServer server;
   std::atomic<int> inflight{0};
