@@ -40,15 +40,6 @@ Status Prober::validate(const ProberConfig& cfg) {
 }
 
 void Prober::round(const std::map<std::string, uint32_t>& peers) {
-  std::string setupError;
-  std::vector<std::string> did;
-  if (auto st = validate(cfg_); !st) {
-    setupError = st.error().message;
-  } else if (auto rs = reconcileHealthNet(kernel_, cfg_.net, &did); !rs) {
-    setupError = rs.error().message;
-  }
-  for (const auto& a : did) LOG_INFO("health", a);
-
   // Who to probe: the first kMaxProbedPeers (by address, so a round probes
   // the same ones as the last), never this host.
   std::map<std::string, uint32_t> probed;
@@ -62,9 +53,33 @@ void Prober::round(const std::map<std::string, uint32_t>& peers) {
     probed.emplace(vtep, std::min(mtu, kHealthMtu));
   }
 
+  // The health namespace exists while there is someone to probe (like a
+  // sandbox, which exists while the host carries its network): a single
+  // host keeps no objects for it.
+  std::string setupError;
+  std::vector<std::string> did;
+  if (probed.empty()) {
+    if (built_ != Built::kNo) {
+      if (auto st = removeHealthNet(kernel_); st) {
+        if (built_ == Built::kYes) LOG_INFO("health", "removed the health namespace: no peer host to probe");
+        built_ = Built::kNo;
+      } else {
+        setupError = st.error().message;
+      }
+    }
+  } else if (auto st = validate(cfg_); !st) {
+    setupError = st.error().message;
+  } else if (auto rs = reconcileHealthNet(kernel_, cfg_.net, &did); !rs) {
+    setupError = rs.error().message;
+    built_ = Built::kMaybe;
+  } else {
+    built_ = Built::kYes;
+  }
+  for (const auto& a : did) LOG_INFO("health", a);
+
   std::vector<kernel::EchoProbe> probes;
   std::vector<std::pair<std::string, bool>> what;  // (vtep, is the MTU probe)
-  if (setupError.empty()) {
+  if (setupError.empty() && !probed.empty()) {
     std::set<std::string> vteps;
     for (const auto& [v, m] : probed) vteps.insert(v);
     if (auto s = syncHealthPeers(kernel_, vteps); !s.ok()) setupError = s.error().message;

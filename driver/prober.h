@@ -82,7 +82,8 @@ class Prober {
   // One round: repairs the health namespace, brings its peer entries in
   // line with `peers` (VTEP -> MTU to probe), probes and updates each peer's
   // state. Peers no longer listed are forgotten. Blocks for up to the
-  // configured timeout (the kernel waits for the answers).
+  // configured timeout (the kernel waits for the answers). With no peer the
+  // health namespace is removed (a single host keeps nothing for probes).
   void round(const std::map<std::string, uint32_t>& peers);
 
   // What the control plane says of each host: gossip member id (its
@@ -103,6 +104,10 @@ class Prober {
   kernel::Kernel& kernel_;
   const ProberConfig cfg_;
   const Clock clock_;
+  // Whether the health namespace exists: kMaybe until a round knows (one
+  // may be left from an earlier run).
+  enum class Built { kNo, kMaybe, kYes };
+  Built built_ = Built::kMaybe;  // only round() touches it
   mutable std::mutex mu_;
   std::map<std::string, PeerHealth> peers_;    // VTEP -> state
   std::string setupError_;                     // why the last round could not probe, or ""

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "kernel/fake_kernel.h"
 #include "tests/support/temp_dir.h"
 
@@ -228,3 +230,19 @@ TEST(HealthMac, IsDerivedFromTheIpv4Address) {
 }
 
 }  // namespace
+
+TEST_F(ProberTest, WithNoPeerHostThereIsNoHealthNamespace) {
+  ASSERT_TRUE(kernel_.createNetns(kHealthNetns).ok());  // left from an earlier run
+  Prober p = make();
+  p.round({});
+  EXPECT_FALSE(kernel_.getLink(kHealthNetns, kHealthVtep).ok());
+  auto ns = *kernel_.listNetns();
+  EXPECT_EQ(std::count(ns.begin(), ns.end(), kHealthNetns), 0);
+  p.round({{kPeer, 1450}});
+  EXPECT_TRUE(kernel_.getLink(kHealthNetns, kHealthVtep).ok());
+  p.round({});  // the last peer host went
+  ns = *kernel_.listNetns();
+  EXPECT_EQ(std::count(ns.begin(), ns.end(), kHealthNetns), 0);
+  EXPECT_TRUE(p.peers().empty());
+  EXPECT_TRUE(p.problems().empty());
+}
