@@ -38,7 +38,12 @@ show_peers_on_failure
 DETECT_S=15
 
 # nft_on HOST ARGS... : nft in HOST's namespace.
-nft_on() { ip netns exec "$(hvar "$1" NS)" nft "$@"; }
+nft_on() {
+  local ns
+  ns="$(hvar "$1" NS)"
+  shift
+  ip netns exec "$ns" nft "$@"
+}
 # check_json HOST : `weftctl --json check` of HOST (it exits 1 when there are problems).
 check_json() { weftctl_on "$1" --json check || true; }
 # check_ok HOST : no problem on HOST (for wait_until).
