@@ -13,6 +13,8 @@
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <poll.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -36,6 +38,31 @@ uint16_t checksum(const uint8_t* p, size_t n) {
   return htons(static_cast<uint16_t>(~sum));
 }
 
+// On a thread inside the namespace: lets this process's group open ICMP
+// sockets there (net.ipv4.ping_group_range; /proc/sys/net shows the
+// namespace of the thread that opens it). In a container /proc/sys is a
+// read-only mount (Docker's default for the managed plugin too): then this
+// thread alone takes a mount namespace of its own -- it ends with the thread
+// -- in which /proc/sys is writable, as CAP_SYS_ADMIN allows.
+Status allowPingSockets() {
+  const std::string range = std::to_string(::getegid()) + " " + std::to_string(::getegid());
+  auto write = [&]() -> int {
+    Fd f(::open("/proc/sys/net/ipv4/ping_group_range", O_WRONLY | O_CLOEXEC));
+    if (!f) return errno;
+    if (::write(f.get(), range.data(), range.size()) != static_cast<ssize_t>(range.size())) return errno;
+    return 0;
+  };
+  int err = write();
+  if (err == EROFS) {
+    if (::unshare(CLONE_NEWNS) != 0) return Error::fromErrno(errno, "unshare(CLONE_NEWNS)");
+    if (::mount(nullptr, "/proc/sys", nullptr, MS_REMOUNT | MS_BIND, nullptr) != 0)
+      return Error::fromErrno(errno, "remounting the read-only /proc/sys writable");
+    err = write();
+  }
+  if (err) return Error::fromErrno(err, "writing net.ipv4.ping_group_range");
+  return {};
+}
+
 }  // namespace
 
 Result<std::vector<EchoResult>> NetlinkKernel::echo(const Netns& ns, const std::vector<EchoProbe>& probes,
@@ -48,10 +75,9 @@ Result<std::vector<EchoResult>> NetlinkKernel::echo(const Netns& ns, const std::
   auto opened = runInNetns(nsfd->get(), [&]() -> Status {
     sock = Fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_ICMP));
     if (!sock && errno == EACCES) {
-      const std::string range = std::to_string(::getegid()) + " " + std::to_string(::getegid());
-      Fd f(::open("/proc/sys/net/ipv4/ping_group_range", O_WRONLY | O_CLOEXEC));
-      if (f && ::write(f.get(), range.data(), range.size()) == static_cast<ssize_t>(range.size()))
-        sock = Fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_ICMP));
+      if (auto st = allowPingSockets(); !st)
+        return Error{st.code(), "echo: allowing ICMP sockets in '" + ns + "': " + st.error().message};
+      sock = Fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_ICMP));
     }
     if (!sock) return Error::fromErrno(errno, "echo: opening an ICMP socket in '" + ns + "'");
     return {};
