@@ -40,6 +40,8 @@ Status Prober::validate(const ProberConfig& cfg) {
 }
 
 void Prober::round(const std::map<std::string, uint32_t>& peers) {
+  std::lock_guard<std::mutex> roundLock(roundMu_);
+  if (stopped_) return;
   // Who to probe: the first kMaxProbedPeers (by address, so a round probes
   // the same ones as the last), never this host.
   std::map<std::string, uint32_t> probed;
@@ -207,5 +209,12 @@ std::vector<DataPlaneProblem> Prober::problems() const {
 }
 
 Status Prober::remove() { return removeHealthNet(kernel_); }
+
+Status Prober::stop() {
+  std::lock_guard<std::mutex> roundLock(roundMu_);
+  stopped_ = true;
+  built_ = Built::kNo;
+  return removeHealthNet(kernel_);
+}
 
 }  // namespace weft::driver

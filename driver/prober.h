@@ -97,6 +97,12 @@ class Prober {
 
   // Removes the health namespace (probes turned off).
   Status remove();
+  // weft-plugin is stopping: waits for a round in progress, removes the
+  // health namespace, and makes every later round do nothing. Probes are
+  // weft's own, nothing of the containers': unlike a sandbox the namespace
+  // need not outlive the plugin (an upgrade restores only sandboxes), and
+  // the next start makes it again.
+  Status stop();
 
  private:
   void update(PeerHealth& p, bool smallOk, bool mtuOk, int sendError);
@@ -107,7 +113,9 @@ class Prober {
   // Whether the health namespace exists: kMaybe until a round knows (one
   // may be left from an earlier run).
   enum class Built { kNo, kMaybe, kYes };
-  Built built_ = Built::kMaybe;  // only round() touches it
+  Built built_ = Built::kMaybe;  // under roundMu_
+  std::mutex roundMu_;           // one round (or stop) at a time
+  bool stopped_ = false;         // under roundMu_
   mutable std::mutex mu_;
   std::map<std::string, PeerHealth> peers_;    // VTEP -> state
   std::string setupError_;                     // why the last round could not probe, or ""

@@ -209,12 +209,15 @@ int run(int argc, char** argv) {
                                     << (cfg->fakeKernel ? ", fake kernel" : "") << ")");
 
   std::atomic<bool> stopping{false};
-  std::thread signals([&server, &inflight, &cfg, &stopping, sigs] {
+  std::thread signals([&server, &inflight, &cfg, &stopping, sigs, p = prober.get()] {
     int sig = 0;
     sigwait(&sigs, &sig);
     stopping = true;
     LOG_INFO("plugin", "signal " << sig << ": stopping");
     server.stop();  // no new connections
+    if (p)
+      if (auto st = p->stop(); !st)
+        LOG_WARN("plugin", "removing the health namespace: " << st.error().message);
     // Let requests in progress finish (bounded), but do not wait for idle
     // keep-alive connections: every change is durable once answered, and
     // the kernel objects stay for the next start.

@@ -246,3 +246,18 @@ TEST_F(ProberTest, WithNoPeerHostThereIsNoHealthNamespace) {
   EXPECT_TRUE(p.peers().empty());
   EXPECT_TRUE(p.problems().empty());
 }
+
+TEST_F(ProberTest, StopRemovesTheHealthNamespaceAndLaterRoundsDoNothing) {
+  kernel_.setRemoteVtep(kPeer, 1500);
+  Prober p = make();
+  p.round({{kPeer, 1450}});
+  ASSERT_TRUE(kernel_.getLink(kHealthNetns, kHealthVtep).ok());
+  ASSERT_TRUE(p.stop().ok());
+  auto ns = *kernel_.listNetns();
+  EXPECT_EQ(std::count(ns.begin(), ns.end(), kHealthNetns), 0);
+  const uint64_t sent = kernel_.echoesSent();
+  p.round({{kPeer, 1450}});
+  ns = *kernel_.listNetns();
+  EXPECT_EQ(std::count(ns.begin(), ns.end(), kHealthNetns), 0);
+  EXPECT_EQ(kernel_.echoesSent(), sent);
+}
