@@ -2,6 +2,8 @@
 // remote endpoints go to the peer table (driver/peer_table.h), which programs
 // them into each local sandbox.
 
+#include <algorithm>
+
 #include "common/log.h"
 #include "driver/driver.h"
 
@@ -53,6 +55,19 @@ size_t Driver::prunePeers() {
 }
 
 std::vector<EndpointRecord> Driver::remoteEndpoints() const { return peers_.records(); }
+
+std::map<std::string, uint32_t> Driver::dataPlanePeers() const {
+  auto vteps = peers_.remoteVteps();  // its own lock: taken before mu_, never inside it
+  std::lock_guard<std::mutex> lk(mu_);
+  std::map<std::string, uint32_t> out;
+  for (const auto& [id, n] : networks_) {
+    if (faults_.faulted(id)) continue;  // no usable sandbox: nothing to carry
+    auto it = vteps.find(n.identity);
+    if (it == vteps.end()) continue;
+    for (const auto& v : it->second) out[v] = std::max(out[v], n.mtu);
+  }
+  return out;
+}
 
 PeerTable::SyncResult Driver::syncPeers() { return peers_.sync(); }
 

@@ -195,7 +195,7 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
                                  n.identity.substr(n.identity.find(':') + 1) +
                                  "; networks that share a subnet need distinct -o weft.name=NAME"};
     }
-    auto vni = chooseVni(*opts, n.identity, n.id, networks_);
+    auto vni = chooseVni(*opts, n.identity, n.id, networks_, cfg_.reservedVni);
     if (!vni.ok()) return vni.error();
     n.vni = *vni;
     auto mtu = mtuFor(*opts);
@@ -237,8 +237,9 @@ Result<std::map<std::string, std::string>> Driver::allocateNetwork(const Allocat
     if (auto s = checkSubnet(d, AF_INET6); !s.ok()) return s.error();
   // Stateless: rebuilt from the options each time, so a repeat (or a call on
   // another manager after failover) gives the same answer.
+  if (auto st = refuseReservedVni(*opts, cfg_.reservedVni); !st) return st.error();
   auto out = opts->raw;
-  if (!opts->vni) out["vni"] = std::to_string(defaultVni("id:" + r.networkId));
+  if (!opts->vni) out["vni"] = std::to_string(defaultVni("id:" + r.networkId, cfg_.reservedVni));
   // Once per network and leader: shows which manager allocated it, and that
   // a new leader's answer matches the old one's.
   std::string shown;

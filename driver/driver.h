@@ -33,6 +33,9 @@ struct DriverConfig {
   std::string advertiseAddr;    // local VTEP address; empty: let the kernel choose
   uint16_t vxlanPort = 4789;
   uint32_t defaultMtu = 0;  // 0: derive from the underlay
+  // The VNI of weft's data-plane probes (HEALTH_VNI, see driver/prober.h):
+  // refused for networks, skipped when a VNI is chosen for one. 0: none.
+  uint32_t reservedVni = 0;
   // First retry of a network that could not be restored; it doubles up to
   // 60 s (see faults()).
   std::chrono::milliseconds repairRetry{2000};
@@ -148,6 +151,10 @@ class Driver : public PeerSink {
   // from before a restart).
   size_t prunePeers() override;
   std::vector<EndpointRecord> remoteEndpoints() const;
+  // The hosts this host shares a usable network with (they have at least one
+  // endpoint on it): their VTEP address -> the largest MTU of those networks.
+  // What the data-plane prober probes.
+  std::map<std::string, uint32_t> dataPlanePeers() const;
   // Programs remote endpoints' entries that are due: new ones, and failed
   // ones whose retry time has come. Call it periodically (weft-plugin: every
   // 100 ms); changes the driver makes are programmed by the call that makes

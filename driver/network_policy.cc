@@ -13,11 +13,25 @@ uint32_t stableHash(const std::string& s) {
   return h;
 }
 
-uint32_t defaultVni(const std::string& identity) { return stableHash(identity) % kMaxWeftVni + 1; }
+uint32_t defaultVni(const std::string& identity, uint32_t reserved) {
+  uint32_t vni = stableHash(identity) % kMaxWeftVni + 1;
+  if (vni == reserved) vni = vni % kMaxWeftVni + 1;  // the next one, the same on every host
+  return vni;
+}
+
+Status refuseReservedVni(const NetworkOptions& o, uint32_t reserved) {
+  if (o.vni && reserved && *o.vni == reserved)
+    return Error{EINVAL, "-o vni=" + std::to_string(*o.vni) +
+                             " is reserved for weft's data-plane probes (setting HEALTH_VNI); choose another "
+                             "VNI (1-" +
+                             std::to_string(kMaxWeftVni) + ")"};
+  return Status::Ok();
+}
 
 Result<uint32_t> chooseVni(const NetworkOptions& o, const std::string& identity, const std::string& networkId,
-                           const std::map<std::string, Network>& networks) {
-  uint32_t vni = o.vni ? *o.vni : defaultVni(identity);
+                           const std::map<std::string, Network>& networks, uint32_t reserved) {
+  if (auto st = refuseReservedVni(o, reserved); !st) return st.error();
+  uint32_t vni = o.vni ? *o.vni : defaultVni(identity, reserved);
   for (const auto& [id, n] : networks) {
     if (id == networkId) continue;
     if (n.vni == vni)

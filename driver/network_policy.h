@@ -20,13 +20,18 @@ inline constexpr uint32_t kEspOverhead = 40;  // ESP header + IV + ICV + trailer
 
 // FNV-1a: the same text gives the same VNI on every host and every version.
 uint32_t stableHash(const std::string& s);
-// The VNI of a network without -o vni: 1..kMaxWeftVni from its identity.
-uint32_t defaultVni(const std::string& identity);
+// The VNI of a network without -o vni: 1..kMaxWeftVni from its identity,
+// stepping over `reserved` (weft's data-plane probes, HEALTH_VNI; 0: none)
+// to the next one -- the same on every host.
+uint32_t defaultVni(const std::string& identity, uint32_t reserved = 0);
 
-// o.vni or defaultVni(identity); EEXIST naming the network (other than
-// networkId) that already uses it.
+// EINVAL when the user asked for the reserved VNI (0: none reserved).
+Status refuseReservedVni(const NetworkOptions& o, uint32_t reserved);
+
+// o.vni or defaultVni(identity, reserved); EINVAL for the reserved VNI;
+// EEXIST naming the network (other than networkId) that already uses it.
 Result<uint32_t> chooseVni(const NetworkOptions& o, const std::string& identity, const std::string& networkId,
-                           const std::map<std::string, Network>& networks);
+                           const std::map<std::string, Network>& networks, uint32_t reserved = 0);
 
 struct Underlay {
   uint32_t mtu = 0;

@@ -177,6 +177,15 @@ std::vector<EndpointRecord> PeerTable::forgetUnconfirmed() {
   return gone;
 }
 
+std::map<std::string, std::set<std::string>> PeerTable::remoteVteps() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::map<std::string, std::set<std::string>> out;
+  for (const auto& [identity, c] : claims_)
+    for (const auto& [vtep, count] : c.vteps)
+      if (count > 0) out[identity].insert(vtep);
+  return out;
+}
+
 std::vector<EndpointRecord> PeerTable::records() const {
   std::lock_guard<std::mutex> lk(mu_);
   std::vector<EndpointRecord> v;

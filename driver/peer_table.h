@@ -80,6 +80,8 @@ class PeerTable {
   // Returns the records forgotten.
   std::vector<EndpointRecord> forgetUnconfirmed();
   std::vector<EndpointRecord> records() const;
+  // Network identity -> the remote VTEPs with at least one record on it.
+  std::map<std::string, std::set<std::string>> remoteVteps() const;
 
   // --- sandboxes (cheap, no kernel call) ---
   // The network `identity` has a usable sandbox at `where`: its entries are

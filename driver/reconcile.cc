@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "driver/driver.h"
+#include "driver/health_netns.h"
 #include "driver/names.h"
 #include "driver/sandbox.h"
 
@@ -74,7 +75,7 @@ Status Driver::reconcileLocked(ReconcileReport* report) {
   auto nsList = kernel_.listNetns();
   if (!nsList.ok()) return nsList.error();
   for (const auto& ns : *nsList) {
-    if (!startsWith(ns, kNetnsPrefix)) continue;
+    if (!startsWith(ns, kNetnsPrefix) || ns == kHealthNetns) continue;  // the prober's own
     bool known = std::any_of(networks_.begin(), networks_.end(),
                              [&](const auto& kv) { return kv.second.netns == ns; });
     if (known) continue;

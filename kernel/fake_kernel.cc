@@ -211,6 +211,7 @@ Status FakeKernel::createVxlan(const VxlanSpec& spec, const Netns& targetNs) {
   l.info.vni = spec.vni;
   l.info.port = port;
   l.info.learning = spec.learning;
+  if (!spec.mac.empty()) l.info.mac = MacAddr::parse(spec.mac)->str();
   l.vxlanV6 = v6;
   return {};
 }

@@ -23,9 +23,14 @@
 //    shim (not kernel-made connected routes);
 //  * setMaster: missing master ENODEV, a non-bridge master EOPNOTSUPP, a bridge
 //    or lo as a port EINVAL; deleteLink("lo") EOPNOTSUPP;
+//  * echo (ICMP) from a namespace: to an address of the namespace answered
+//    when lo is up; otherwise routed by connected prefix of an up link, then
+//    by routes (none: ENETUNREACH); larger than that device's MTU: EMSGSIZE;
+//    through a VXLAN device it needs the neighbour and FDB entries and a
+//    remote VTEP set with setRemoteVtep (else lost); any other device: lost;
 //  * known sysctls only (others ENOENT); integer values; net/ipv4/ip_forward
 //    is conf/all/forwarding and writing it sets every conf/*/forwarding.
-// Not modelled: bridge MAC inheritance from ports, traffic, DAD.
+// Not modelled: bridge MAC inheritance from ports, traffic other than echo, DAD.
 
 #include <cstdint>
 #include <deque>
@@ -55,6 +60,13 @@ class FakeKernel : public Kernel {
   // leaves listNetns() and cannot be named, its VXLAN devices still hold
   // their VNIs. Returns its id in the host (see removeUnreachableVxlan).
   Result<int> orphanNetns(const Netns& name);
+  // Another host's VTEP at `vtep` (the fake has no other hosts, so by
+  // default nothing sent to a VTEP comes back): echo probes encapsulated
+  // towards it come back when the underlay packet (probe + 50 bytes of
+  // VXLAN over IPv4) is at most `maxUnderlayPacket` bytes; 0 forgets it.
+  void setRemoteVtep(const std::string& vtep, uint32_t maxUnderlayPacket);
+  // Echo probes sent so far (all namespaces).
+  uint64_t echoesSent() const;
 
   Status probe() override;
   Status createNetns(const Netns& name) override;
@@ -94,6 +106,9 @@ class FakeKernel : public Kernel {
   Result<std::vector<NeighEntry>> listNeigh(const Netns& ns, const std::string& dev) override;
 
   Result<uint32_t> underlayMtu(const std::string& localAddr) override;
+
+  Result<std::vector<EchoResult>> echo(const Netns& ns, const std::vector<EchoProbe>& probes,
+                                       std::chrono::milliseconds timeout) override;
 
   Status setSysctl(const Netns& ns, const std::string& key, const std::string& value) override;
   Result<std::string> getSysctl(const Netns& ns, const std::string& key) override;
@@ -149,6 +164,8 @@ class FakeKernel : public Kernel {
   std::map<std::string, std::deque<int>> faults_;
   uint64_t macSeed_ = 0x5745465400000000ull;  // "WEFT"
   uint32_t underlayMtu_ = 1500;
+  std::map<IpAddr, uint32_t> remoteVteps_;  // VTEP -> largest underlay packet that passes
+  uint64_t echoesSent_ = 0;
   std::vector<XfrmState> xfrmStates_;
   std::vector<XfrmPolicy> xfrmPolicies_;
 };

@@ -9,6 +9,7 @@
 //   * malformed arguments (bad MAC, CIDR, name) -> EINVAL
 // Names of links are at most 15 bytes (IFNAMSIZ-1); longer is EINVAL.
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +18,11 @@
 #include "kernel/types.h"
 
 namespace weft::kernel {
+
+inline constexpr size_t kMaxEchoProbes = 4096;
+inline constexpr uint32_t kMinEchoSize = 28;     // IP and ICMP headers, no payload
+inline constexpr uint32_t kMaxEchoSize = 65535;  // the largest IPv4 packet
+inline constexpr std::chrono::milliseconds kMaxEchoTimeout{10000};
 
 class Kernel {
  public:
@@ -99,6 +105,21 @@ class Kernel {
   // MTU of the host-namespace interface that carries `localAddr` (or of the
   // default-route interface when localAddr is empty).
   virtual Result<uint32_t> underlayMtu(const std::string& localAddr) = 0;
+
+  // --- traffic ---
+  // Sends one ICMP echo request per probe from inside `ns` (IPv4, DF set, so
+  // a packet larger than a link on the way is lost rather than fragmented by
+  // a router) and waits up to `timeout` for the replies. One result per
+  // probe, in order: ok with its round-trip time, lost (not ok, error 0), or
+  // refused at send with its errno (EMSGSIZE: larger than the outgoing
+  // device's MTU; ENETUNREACH: no route). At most kMaxEchoProbes probes of at
+  // most kMaxEchoSize bytes (at least kMinEchoSize), a timeout of at most
+  // kMaxEchoTimeout; beyond those EINVAL. A missing namespace is ENOENT.
+  // Real kernel: an ICMP datagram socket (no CAP_NET_RAW needed); where
+  // net.ipv4.ping_group_range of `ns` lets no group open one (a new
+  // namespace), this process's group is allowed there.
+  virtual Result<std::vector<EchoResult>> echo(const Netns& ns, const std::vector<EchoProbe>& probes,
+                                               std::chrono::milliseconds timeout) = 0;
 
   // --- sysctls ("net/ipv4/ip_forward" style keys) ---
   virtual Status setSysctl(const Netns& ns, const std::string& key, const std::string& value) = 0;

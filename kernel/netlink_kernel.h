@@ -120,6 +120,9 @@ class NetlinkKernel : public Kernel {
 
   Result<uint32_t> underlayMtu(const std::string& localAddr) override;
 
+  Result<std::vector<EchoResult>> echo(const Netns& ns, const std::vector<EchoProbe>& probes,
+                                       std::chrono::milliseconds timeout) override;
+
   Status setSysctl(const Netns& ns, const std::string& key, const std::string& value) override;
   Result<std::string> getSysctl(const Netns& ns, const std::string& key) override;
 

@@ -17,6 +17,7 @@ Message vxlanCreate(const VxlanSpec& spec) {
   m.extra<ifinfomsg>()->ifi_family = AF_UNSPEC;
   m.putStr(IFLA_IFNAME, spec.name);
   if (spec.mtu) m.putU32(IFLA_MTU, spec.mtu);
+  if (auto mac = MacAddr::parse(spec.mac)) m.put(IFLA_ADDRESS, mac->bytes.data(), mac->bytes.size());
   nlattr* li = m.nestStart(IFLA_LINKINFO);
   m.putStr(IFLA_INFO_KIND, "vxlan");
   nlattr* data = m.nestStart(IFLA_INFO_DATA);

@@ -30,6 +30,7 @@ struct VxlanSpec {
   bool l2miss = false;
   bool l3miss = false;
   uint32_t mtu = 0;  // 0: kernel default
+  std::string mac;   // the device's own MAC (IFLA_ADDRESS); empty: the kernel's choice
 };
 
 struct LinkInfo {
@@ -85,6 +86,19 @@ struct Route {
 inline constexpr uint32_t kDefaultEsnReplayWindow = 128;
 inline constexpr uint32_t kLegacyReplayWindow = 32;
 inline constexpr uint32_t kMaxXfrmReplayWindow = 4096;
+
+// One ICMP echo request sent from inside a namespace (see Kernel::echo).
+struct EchoProbe {
+  std::string dst;    // IPv4 address
+  uint32_t size = 0;  // whole IP packet in bytes (20 IP + 8 ICMP + payload), sent with DF set
+};
+
+// What became of one probe.
+struct EchoResult {
+  bool ok = false;         // the matching echo reply came back in time
+  int error = 0;           // errno when it could not even be sent (EMSGSIZE, ENETUNREACH, ...)
+  uint32_t rttMicros = 0;  // round-trip time when ok
+};
 
 // ESP state between two VTEPs in one direction.
 struct XfrmState {

@@ -45,7 +45,33 @@ Status checkVxlanSpec(const VxlanSpec& spec) {
     if (!ip) return invalid(op + ": local address '" + spec.local + "'");
     v6 = ip->isV6();
   }
+  if (!spec.mac.empty()) {
+    auto mac = MacAddr::parse(spec.mac);
+    if (!mac || mac->isZero() || (mac->bytes[0] & 1))
+      return invalid(op + ": device MAC '" + spec.mac + "' is not a unicast MAC address");
+  }
   return checkMtu(op, spec.mtu, true, kMaxMtu - (v6 ? kVxlanHeadroom6 : kVxlanHeadroom4));
+}
+
+Result<std::vector<IpAddr>> checkEchoProbes(const std::vector<EchoProbe>& probes,
+                                            std::chrono::milliseconds timeout) {
+  if (probes.size() > kMaxEchoProbes)
+    return invalid("echo: " + std::to_string(probes.size()) + " probes, at most " +
+                   std::to_string(kMaxEchoProbes) + " at once");
+  if (timeout.count() < 0 || timeout > kMaxEchoTimeout)
+    return invalid("echo: timeout " + std::to_string(timeout.count()) + " ms is outside 0-" +
+                   std::to_string(kMaxEchoTimeout.count()) + " ms");
+  std::vector<IpAddr> out;
+  out.reserve(probes.size());
+  for (const auto& p : probes) {
+    auto ip = IpAddr::parse(p.dst);
+    if (!ip || ip->isV6()) return invalid("echo: destination '" + p.dst + "' is not an IPv4 address");
+    if (p.size < kMinEchoSize || p.size > kMaxEchoSize)
+      return invalid("echo: probe size " + std::to_string(p.size) + " is outside " +
+                     std::to_string(kMinEchoSize) + "-" + std::to_string(kMaxEchoSize) + " bytes");
+    out.push_back(*ip);
+  }
+  return out;
 }
 
 Result<Prefix> parseIfAddr(const std::string& op, const std::string& cidr) {

@@ -4,10 +4,13 @@
 // a kernel (real or fake), so both implementations agree by construction.
 // The parsed/canonical forms are what both implementations store and list.
 
+#include <chrono>
 #include <string>
+#include <vector>
 
 #include "common/ip.h"
 #include "common/result.h"
+#include "kernel/kernel.h"
 #include "kernel/types.h"
 
 namespace weft::kernel {
@@ -28,7 +31,12 @@ Status checkLinkName(const std::string& op, const std::string& name);
 Status checkNetnsName(const std::string& op, const Netns& name);
 // mtu 0 means "kernel default" where allowZero.
 Status checkMtu(const std::string& op, uint32_t mtu, bool allowZero, uint32_t max = kMaxMtu);
+// Also: a MAC, when given, must be a unicast address.
 Status checkVxlanSpec(const VxlanSpec& spec);
+// Echo probes (Kernel::echo): count, sizes, IPv4 destinations and timeout
+// within the limits of kernel/kernel.h. Returns the parsed destinations.
+Result<std::vector<IpAddr>> checkEchoProbes(const std::vector<EchoProbe>& probes,
+                                            std::chrono::milliseconds timeout);
 
 // Address of an interface: "10.0.0.1/24" (host bits allowed).
 Result<Prefix> parseIfAddr(const std::string& op, const std::string& cidr);

@@ -35,23 +35,15 @@
 #include <string>
 
 static const char* const kSettings[] = {
-    "SCOPE",
-    "ADVERTISE_ADDR",
-    "PEERS",
-    "GOSSIP_PORT",
-    "VXLAN_PORT",
-    "KEY",
-    "KEY_FILE",
-    "MTU",
-    "LOG_LEVEL",
-    "STATE_DIR",
-    "NETNS_KEEP_DIR",
-    "SOCKET",
-    "FAKE_KERNEL",
-    "SIDECAR_USER",
-    "SIDECAR_DEADLINE",
-    "METRICS_ADDR",
-    "METRICS_PEER_LABELS",
+    "SCOPE",        "ADVERTISE_ADDR",
+    "PEERS",        "GOSSIP_PORT",
+    "VXLAN_PORT",   "KEY",
+    "KEY_FILE",     "MTU",
+    "HEALTH_VNI",   "LOG_LEVEL",
+    "STATE_DIR",    "NETNS_KEEP_DIR",
+    "SOCKET",       "FAKE_KERNEL",
+    "SIDECAR_USER", "SIDECAR_DEADLINE",
+    "METRICS_ADDR", "METRICS_PEER_LABELS",
     "LOG_FORMAT",
 };
 

@@ -1,6 +1,7 @@
 #include "plugin/api.h"
 
 #include <chrono>
+#include <cstring>
 #include <optional>
 
 #include "common/log.h"
@@ -322,6 +323,33 @@ void Api::addIpamRoutes() {
       });
 }
 
+namespace {
+// /weft.Peers' "dataPlane": the prober's view of each peer host.
+Json dataPlaneJson(const driver::Prober* prober, const std::string& off) {
+  if (!prober) return {{"probing", false}, {"reason", off}};
+  Json peers = Json::array();
+  const auto now = std::chrono::system_clock::now();
+  for (const auto& p : prober->peers()) {
+    Json x = {{"vtep", p.vtep},
+              {"state", driver::peerStateName(p.state)},
+              {"mtu", p.mtu},
+              {"smallOk", p.smallOk},
+              {"mtuOk", p.mtuOk},
+              {"rounds", p.rounds},
+              {"rttMicros", p.rttMicros}};
+    if (p.lastSuccess) {
+      x["lastSuccessUnix"] =
+          std::chrono::duration_cast<std::chrono::seconds>(p.lastSuccess->time_since_epoch()).count();
+      x["lastSuccessAgoMs"] =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - *p.lastSuccess).count();
+    }
+    if (p.sendError) x["sendError"] = std::strerror(p.sendError);
+    peers.push_back(std::move(x));
+  }
+  return {{"probing", true}, {"peers", peers}};
+}
+}  // namespace
+
 void Api::addAdminRoutes() {
   auto& d = driver_;
   add("/weft.Status", ErrorField::kErr, EmptyBody::kAllowed,
@@ -332,6 +360,9 @@ void Api::addAdminRoutes() {
         for (const auto& w : hostWarnings_) problems.push_back({{"kind", "host"}, {"message", w}});
         for (const auto& [id, why] : d.faults())
           problems.push_back({{"kind", "network"}, {"network", id}, {"message", why}});
+        if (prober_)
+          for (const auto& p : prober_->problems())
+            problems.push_back({{"kind", "dataplane"}, {"peer", p.peer}, {"message", p.message}});
         Json j = {{"version", kVersion},
                   {"scope", c.scope},
                   {"stateDir", c.stateDir},
@@ -376,7 +407,7 @@ void Api::addAdminRoutes() {
                             {"ipv6", r.ipv6},
                             {"mac", r.mac},
                             {"vtep", r.vtep}});
-        Json j = {{"remoteEndpoints", remote}};
+        Json j = {{"remoteEndpoints", remote}, {"dataPlane", dataPlaneJson(prober_, proberOff_)}};
         if (!clusterStatus_) {
           j["gossip"] = {{"running", false}, {"reason", "multi-host is off: set ADVERTISE_ADDR"}};
         } else {

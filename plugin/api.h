@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "driver/driver.h"
+#include "driver/prober.h"
 #include "plugin/decode.h"
 
 namespace weft::metrics {
@@ -43,6 +44,12 @@ class Api {
   void setMetrics(metrics::Metrics* m) { metrics_ = m; }
   // The calls handle() answers, without the leading "/" ("NetworkDriver.Join").
   std::vector<std::string> calls() const;
+  // The data-plane prober (unset: probes off): its problems go in
+  // /weft.Status, its per-peer state in /weft.Peers under "dataPlane".
+  void setProber(const driver::Prober* p, std::string off = "") {
+    prober_ = p;
+    proberOff_ = std::move(off);
+  }
 
  private:
   // Docker's NetworkDriver protocol (and weftctl's calls) put an error in
@@ -66,6 +73,8 @@ class Api {
   std::function<Result<std::string>()> clusterStatus_;
   std::vector<std::string> hostWarnings_;
   metrics::Metrics* metrics_ = nullptr;
+  const driver::Prober* prober_ = nullptr;
+  std::string proberOff_;  // why there is no prober
 };
 
 }  // namespace weft::plugin

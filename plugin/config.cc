@@ -26,6 +26,10 @@ const std::vector<SettingInfo>& settings() {
       {"KEY", "cluster key, 32 bytes as base64 or hex; give it as WEFT_KEY, not as a flag (see README)", ""},
       {"KEY_FILE", "file holding the cluster key", ""},
       {"MTU", "default MTU of new networks; 0 derives it from the underlay", "0"},
+      {"HEALTH_VNI",
+       "VNI of the data-plane probes between hosts (the same on every host; refused for networks); 0 turns "
+       "the probes off",
+       "4095"},
       {"LOG_LEVEL", "debug, info, warn or error", "info"},
       {"LOG_FORMAT",
        "text, or json: one JSON object per line (time, level, component, message, network, endpoint)",
@@ -146,6 +150,10 @@ Status apply(Config& c, const std::string& name, const std::string& v) {
       if (!n.ok()) return n.error();
       c.mtu = static_cast<uint32_t>(*n);
     }
+  } else if (name == "HEALTH_VNI") {
+    auto n = number(name, v, 0, 4095);  // weft's VNI range: Docker's overlay uses 4096 and up
+    if (!n.ok()) return n.error();
+    c.healthVni = static_cast<uint32_t>(*n);
   } else if (name == "LOG_LEVEL") {
     log::Level l;
     if (!log::parseLevel(v, &l))

@@ -20,6 +20,7 @@ struct Config {
   std::string key;                                       // KEY: cluster key (base64 or hex, 32 bytes)
   std::string keyFile;                                   // KEY_FILE
   uint32_t mtu = 0;                                      // MTU: default network MTU, 0 = from the underlay
+  uint32_t healthVni = 4095;                             // HEALTH_VNI: VNI of data-plane probes, 0 = off
   std::string logLevel = "info";                         // LOG_LEVEL: debug | info | warn | error
   std::string logFormat = "text";                        // LOG_FORMAT: text | json
   std::string stateDir = "/var/lib/weft";                // STATE_DIR

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -19,6 +20,7 @@
 #include "common/json_file.h"
 #include "common/log.h"
 #include "driver/driver.h"
+#include "driver/prober.h"
 #include "metrics/metrics.h"
 #include "metrics/server.h"
 #include "plugin/api.h"
@@ -107,6 +109,7 @@ int run(int argc, char** argv) {
   dc.advertiseAddr = cfg->advertiseAddr;
   dc.vxlanPort = cfg->vxlanPort;
   dc.defaultMtu = cfg->mtu;
+  dc.reservedVni = cfg->healthVni;
   driver::Driver drv(dc, **kernel);
   driver::ReconcileReport report;
   if (auto st = drv.start(&report); !st) {
@@ -164,6 +167,42 @@ int run(int argc, char** argv) {
     LOG_INFO("plugin", "multi-host off (no ADVERTISE_ADDR): networks stay on this host");
   }
 
+  // Data-plane probes to the hosts this one shares networks with
+  // (driver/prober.h), on their own thread: a round waits up to 1 s for
+  // answers, which must hold up nothing else.
+  std::unique_ptr<driver::Prober> prober;
+  std::string proberOff;
+  driver::ProberConfig pc;
+  pc.net = {cfg->healthVni, cfg->vxlanPort, cfg->advertiseAddr};
+  if (cfg->advertiseAddr.empty())
+    proberOff = "single host (no ADVERTISE_ADDR): no other host to probe";
+  else if (cfg->healthVni == 0)
+    proberOff = "turned off (HEALTH_VNI=0)";
+  else if (cfg->fakeKernel)
+    proberOff = "fake kernel: no data plane to probe";
+  else if (auto st = driver::Prober::validate(pc); !st)
+    proberOff = st.error().message;
+  if (proberOff.empty()) {
+    prober = std::make_unique<driver::Prober>(**kernel, pc, [] { return std::chrono::system_clock::now(); });
+    std::thread probes([&drv, p = prober.get(), g = gossip.get(), interval = pc.interval] {
+      for (;;) {
+        auto start = std::chrono::steady_clock::now();
+        std::map<std::string, std::string> states;
+        if (g)
+          if (auto st = g->status(std::chrono::milliseconds(1000)); st.ok())
+            for (const auto& m : st->members) states[m.id] = m.state;
+        p->setGossipStates(std::move(states));
+        p->round(drv.dataPlanePeers());
+        std::this_thread::sleep_until(start + interval);
+      }
+    });
+    probes.detach();
+  } else {
+    LOG_INFO("plugin", "data-plane probes off: " << proberOff);
+    if (!cfg->fakeKernel) driver::removeHealthNet(**kernel);  // left from when they were on
+  }
+  api.setProber(prober.get(), proberOff);
+
   // Metrics read the driver and the supervisor at scrape time: the guard
   // detaches them (waiting for a scrape in progress) before either goes away.
   std::shared_ptr<metrics::Metrics> metrics;
@@ -212,12 +251,15 @@ int run(int argc, char** argv) {
                                     << (cfg->fakeKernel ? ", fake kernel" : "") << ")");
 
   std::atomic<bool> stopping{false};
-  std::thread signals([&server, &inflight, &cfg, &stopping, sigs] {
+  std::thread signals([&server, &inflight, &cfg, &stopping, sigs, p = prober.get()] {
     int sig = 0;
     sigwait(&sigs, &sig);
     stopping = true;
     LOG_INFO("plugin", "signal " << sig << ": stopping");
     server.stop();  // no new connections
+    if (p)
+      if (auto st = p->stop(); !st)
+        LOG_WARN("plugin", "removing the health namespace: " << st.error().message);
     // Let requests in progress finish (bounded), but do not wait for idle
     // keep-alive connections: every change is durable once answered, and
     // the kernel objects stay for the next start.

@@ -26,7 +26,8 @@ const char* kUsage =
     "  check       what is wrong on this host and what to do; exit status 1 when anything is\n"
     "  networks    weft networks on this host: identity, VNI, MTU, subnets, outside access, sandbox\n"
     "  endpoints   endpoints on this host: address, MAC, joined, host interface\n"
-    "  peers       cluster members (gossip) and the remote endpoints programmed here\n"
+    "  peers       cluster members (gossip), the remote endpoints programmed here, and the data\n"
+    "              path to each peer host (VXLAN probes: small and MTU-sized, last success)\n"
     "\n"
     "--socket defaults to $WEFT_SOCKET or /run/docker/plugins/weft.sock\n";
 
@@ -75,10 +76,40 @@ int check(const Json& status, bool json) {
                 << "\n  weft serves the host's other networks and retries this one (every 2 s, backing off "
                    "to 60 s); Docker calls on it fail with this reason. If it does not recover, remove the "
                    "network (docker network rm) and create it again.\n";
+    else if (kind == "dataplane")
+      std::cout << "PROBLEM data plane: " << x.value("message", "")
+                << "\n  (found by weft's VXLAN probes; `weftctl peers` shows each peer host's data path)\n";
     else
       std::cout << "PROBLEM " << x.value("message", "") << "\n";
   }
   return 1;
+}
+
+// weftctl peers: what the data-plane probes found, per peer host.
+void dataPlane(const Json& d, const std::map<std::string, std::string>& gossipState) {
+  std::cout << "\n";
+  if (!d.value("probing", false)) {
+    std::cout << "data plane: not probed (" << d.value("reason", "") << ")\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& p : d.value("peers", Json::array())) {
+    std::string last = "never";
+    if (p.contains("lastSuccessAgoMs")) {
+      double ago = p["lastSuccessAgoMs"].get<double>() / 1000.0;
+      std::ostringstream o;
+      o.precision(1);
+      o << std::fixed << ago << " s ago";
+      last = o.str();
+    }
+    std::string rtt = p.value("smallOk", false) ? std::to_string(p.value("rttMicros", 0)) + " us" : "-";
+    auto g = gossipState.find(str(p["vtep"]));
+    rows.push_back({str(p["vtep"]), g == gossipState.end() ? "?" : g->second, str(p["state"]),
+                    p.value("smallOk", false) ? "yes" : "no",
+                    str(p["mtu"]) + (p.value("mtuOk", false) ? " yes" : " no"), rtt, last});
+  }
+  std::cout << "data plane (VXLAN probes every 2 s from the health namespace):\n";
+  table({"PEER HOST", "GOSSIP", "VXLAN", "SMALL", "MTU PROBE", "RTT", "LAST SUCCESS"}, rows);
 }
 
 }  // namespace
@@ -186,6 +217,7 @@ int main(int argc, char** argv) {
                       str(r["vtep"]), hs == hostState.end() ? "?" : hs->second});
     }
     table({"NETWORK", "REMOTE ENDPOINT", "ADDRESS", "MAC", "VTEP", "HOST"}, rows);
+    dataPlane(j.value("dataPlane", Json::object()), hostState);
   } else {
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : j["endpoints"])

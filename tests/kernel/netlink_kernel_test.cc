@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -86,6 +87,28 @@ TEST_P(NetlinkOnlyTest, NamespaceReplacedBehindOurBackGetsAFreshSocket) {
 // entry are one round trip each once the device is known; a flood entry for
 // a VTEP new to the network adds a dump of the device's FDB (the EEXIST
 // check) and the append.
+// In a container /proc/sys is a read-only mount (the managed plugin's is):
+// echo still gets its ICMP socket in a new namespace, whose
+// ping_group_range lets no group open one, and the mount stays read-only
+// for everyone else.
+TEST_P(NetlinkOnlyTest, EchoWorksUnderAReadOnlyProcSys) {
+  if (!realKernelAvailable()) GTEST_SKIP() << "needs root";
+  Netns a = makeNs("ro");
+  ASSERT_OK(k().setLinkUp(a, "lo", true));
+  ASSERT_OK(k().createBridge(a, "br0", 0));
+  ASSERT_OK(k().setLinkUp(a, "br0", true));
+  ASSERT_OK(k().addAddress(a, "br0", "10.9.0.1/24"));
+  ASSERT_EQ(::mount("/proc/sys", "/proc/sys", nullptr, MS_BIND, nullptr), 0) << std::strerror(errno);
+  ASSERT_EQ(::mount(nullptr, "/proc/sys", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr), 0)
+      << std::strerror(errno);
+  auto r = k().echo(a, {EchoProbe{"10.9.0.1", 84}}, std::chrono::milliseconds(500));
+  bool stillReadOnly = ::access("/proc/sys/net/ipv4/ping_group_range", W_OK) != 0 && errno == EROFS;
+  ::umount2("/proc/sys", MNT_DETACH);
+  ASSERT_OK(r);
+  EXPECT_TRUE((*r)[0].ok);
+  EXPECT_TRUE(stillReadOnly);
+}
+
 TEST_P(NetlinkOnlyTest, ARemoteEndpointCostsTwoRoundTrips) {
   Netns a = makeNs("cost");
   ASSERT_OK(k().createVxlan(VxlanSpec{.name = "vx0", .vni = 600}, a));

@@ -394,3 +394,34 @@ TEST_F(ApiTest, NestingUpToTheLimitIsDecodedAsUsual) {
   EXPECT_EQ(weft::jsonDepth(R"([[1],[[2]]])", 10), 3u);
   EXPECT_EQ(weft::jsonDepth(std::string(1000, '['), 10), 11u);
 }
+
+TEST_F(ApiTest, DataPlaneProblemsAreInStatusAndEachPeerHostInPeers) {
+  auto off = call("/weft.Peers", "{}");
+  EXPECT_EQ(off["dataPlane"]["probing"], false);
+
+  driver::ProberConfig pc;
+  pc.net = {4095, 4789, "198.18.0.1"};
+  auto now = std::chrono::system_clock::now();
+  driver::Prober prober(*kernel_, pc, [&] { return now; });
+  kernel_->setRemoteVtep("198.18.0.2", 1500);  // answers; 198.18.0.3 does not
+  prober.setGossipStates({{"198.18.0.3", "alive"}});
+  for (int i = 0; i < 3; ++i) prober.round({{"198.18.0.2", 1450}, {"198.18.0.3", 1450}});
+  api_->setProber(&prober);
+
+  auto st = call("/weft.Status", "{}");
+  ASSERT_EQ(st["problems"].size(), 1u) << st.dump();
+  EXPECT_EQ(st["problems"][0]["kind"], "dataplane");
+  EXPECT_EQ(st["problems"][0]["peer"], "198.18.0.3");
+  EXPECT_NE(st["problems"][0]["message"].get<std::string>().find("fails while gossip reaches it"),
+            std::string::npos);
+  auto peers = call("/weft.Peers", "{}");
+  const Json& dp = peers["dataPlane"];
+  EXPECT_EQ(dp["probing"], true);
+  ASSERT_EQ(dp["peers"].size(), 2u);
+  EXPECT_EQ(dp["peers"][0]["vtep"], "198.18.0.2");
+  EXPECT_EQ(dp["peers"][0]["state"], "ok");
+  EXPECT_EQ(dp["peers"][0]["mtu"], 1450);
+  EXPECT_TRUE(dp["peers"][0].contains("lastSuccessAgoMs"));
+  EXPECT_EQ(dp["peers"][1]["state"], "vxlan-fails");
+  EXPECT_FALSE(dp["peers"][1].contains("lastSuccessAgoMs"));
+}

@@ -196,3 +196,13 @@ TEST(Config, KeyFlagsAreScrubbedFromArgv) {
   EXPECT_FALSE(plugin::scrubSecretArgs(3, pargv.data()));
   EXPECT_STREQ(pargv[2], "/k");
 }
+
+TEST(Config, HealthVniIsAWeftVniOrZeroForOff) {
+  EXPECT_EQ(parse({})->healthVni, 4095u);
+  EXPECT_EQ(parse({"--health-vni=0"})->healthVni, 0u);
+  EXPECT_EQ(parse({}, {"WEFT_HEALTH_VNI=4000"})->healthVni, 4000u);
+  auto high = parse({"--health-vni", "4096"});  // Docker's overlay's VNIs
+  ASSERT_FALSE(high.ok());
+  EXPECT_NE(high.error().message.find("out of range (0-4095)"), std::string::npos) << high.error().message;
+  EXPECT_FALSE(parse({"--health-vni", "x"}).ok());
+}

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "common/json_file.h"
+#include "driver/health_netns.h"
 #include "driver/names.h"
 #include "driver/sandbox.h"
 #include "driver/state_store.h"
@@ -423,7 +424,8 @@ TEST_F(DriverTest, ReconcileRepairsDriftAndRemovesStaleObjects) {
   ASSERT_TRUE(kernel_->delAddress(n.netns, "br0", "10.10.0.1/24").ok());
   ASSERT_TRUE(kernel_->deleteLink(n.netns, sandboxVethName(eid2)).ok());
   ASSERT_TRUE(kernel_->createNetns("weft-000000000000").ok());
-  ASSERT_TRUE(kernel_->createVxlan({"wx-000fff", 4095, 4789, "", false, true, false, false, 1450}, "").ok());
+  ASSERT_TRUE(
+      kernel_->createVxlan({"wx-000fff", 4095, 4789, "", false, true, false, false, 1450, ""}, "").ok());
   ASSERT_TRUE(kernel_->createVeth("", "whdeadbeef000", n.netns, "wsdeadbeef000", 1450).ok());
 
   ReconcileReport report;
@@ -642,4 +644,34 @@ TEST_F(DriverTest, StartRemovesTempFilesOfWritersThatAreGone) {
   for (const auto& f : stale) EXPECT_NE(::access((dir_ / f).c_str(), F_OK), 0) << f << " is still there";
   for (const auto& f : kept) EXPECT_EQ(::access((dir_ / f).c_str(), F_OK), 0) << f << " was removed";
   EXPECT_EQ(driver_->networks().size(), 1u);
+}
+
+TEST_F(DriverTest, TheHealthVniIsRefusedForNetworksAndSkippedWhenChosen) {
+  // The VNI this network gets by itself...
+  ASSERT_TRUE(driver_->createNetwork(net(id('a'))).ok());
+  const uint32_t natural = driver_->networks().at(0).vni;
+  ASSERT_TRUE(driver_->deleteNetwork(id('a')).ok());
+  // ... is the one the data-plane probes reserve now.
+  cfg_.reservedVni = natural;
+  ASSERT_TRUE(restart().ok());
+  auto asked = driver_->createNetwork(net(id('b'), "10.2.0.0/24", {{"vni", std::to_string(natural)}}));
+  ASSERT_FALSE(asked.ok());
+  EXPECT_EQ(asked.code(), EINVAL);
+  EXPECT_NE(asked.error().message.find("reserved for weft's data-plane probes (setting HEALTH_VNI)"),
+            std::string::npos)
+      << asked.error().message;
+  EXPECT_FALSE(hasNetns(*kernel_, netnsName(id('b'))));
+  AllocateNetworkRequest alloc;
+  alloc.networkId = id('c');
+  alloc.options = {{"vni", std::to_string(natural)}};
+  alloc.ipv4.push_back({"", "10.3.0.0/24", "10.3.0.1/24", {}});
+  EXPECT_EQ(driver_->allocateNetwork(alloc).code(), EINVAL);
+  ASSERT_TRUE(driver_->createNetwork(net(id('a'))).ok());
+  EXPECT_EQ(driver_->networks().at(0).vni, natural % kMaxWeftVni + 1);  // the next one
+}
+
+TEST_F(DriverTest, RestartLeavesTheHealthNamespaceAlone) {
+  ASSERT_TRUE(kernel_->createNetns(kHealthNetns).ok());
+  ASSERT_TRUE(restart().ok());
+  EXPECT_TRUE(hasNetns(*kernel_, kHealthNetns));
 }

@@ -221,3 +221,17 @@ TEST_F(PeerTest, LeftoverEntriesForTheSameIpOrMacAreReplaced) {
   EXPECT_NE(std::find(f.begin(), f.end(), fdbEntry(vx(), "02:42:0a:0a:00:bb", "198.18.0.2")), f.end());
   EXPECT_EQ(std::find(f.begin(), f.end(), fdbEntry(vx(), "02:42:0a:0a:00:bb", "198.18.0.9")), f.end());
 }
+
+TEST_F(PeerTest, DataPlanePeersAreTheHostsWithEndpointsOnNetworksThisHostCarries) {
+  // Records of a network this host does not (yet) have: nobody to probe.
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), RecordState::kActive);
+  EXPECT_TRUE(driver_->dataPlanePeers().empty());
+  createNetwork();
+  driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.2"), RecordState::kActive);
+  driver_->applyRemote(remote('d', "10.10.0.30", "198.18.0.3"), RecordState::kActive);
+  // Per host, not per endpoint, at the network's MTU.
+  EXPECT_EQ(driver_->dataPlanePeers(),
+            (std::map<std::string, uint32_t>{{"198.18.0.2", 1450}, {"198.18.0.3", 1450}}));
+  driver_->applyRemote(remote('d', "10.10.0.30", "198.18.0.3"), RecordState::kWithdrawn);
+  EXPECT_EQ(driver_->dataPlanePeers(), (std::map<std::string, uint32_t>{{"198.18.0.2", 1450}}));
+}
