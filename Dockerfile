@@ -40,6 +40,8 @@ COPY cluster cluster
 COPY common common
 COPY kernel kernel
 COPY driver driver
+COPY engine engine
+COPY services services
 COPY gossip gossip
 COPY plugin plugin
 COPY weftctl weftctl

@@ -35,8 +35,14 @@
 #include <string>
 
 static const char* const kSettings[] = {
-    "SCOPE", "ADVERTISE_ADDR", "PEERS",     "GOSSIP_PORT",    "VXLAN_PORT", "KEY",         "KEY_FILE",
-    "MTU",   "LOG_LEVEL",      "STATE_DIR", "NETNS_KEEP_DIR", "SOCKET",     "FAKE_KERNEL",
+    "SCOPE",          "ADVERTISE_ADDR",
+    "PEERS",          "GOSSIP_PORT",
+    "VXLAN_PORT",     "KEY",
+    "KEY_FILE",       "MTU",
+    "LOG_LEVEL",      "STATE_DIR",
+    "NETNS_KEEP_DIR", "SOCKET",
+    "FAKE_KERNEL",    "ENGINE_SOCKET",
+    "HOST_RUN_DIR",
 };
 
 static int mapSettings() {

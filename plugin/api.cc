@@ -161,7 +161,7 @@ void Api::addNetworkRoutes() {
     return kEmpty;
   });
 
-  add("/NetworkDriver.Join", false, false, [&d](const std::string& b) -> Result<std::string> {
+  add("/NetworkDriver.Join", false, false, [this, &d](const std::string& b) -> Result<std::string> {
     TRY_ASSIGN(j, parseBody(b, false));
     TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
     TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
@@ -169,16 +169,23 @@ void Api::addNetworkRoutes() {
     TRY_ASSIGN(opts, getObject(j, "Options", Need::kOptional));
     (void)opts;
     TRY_ASSIGN(res, d.join(nid, eid, key));
+    if (vips_ && !key.empty()) {
+      // The container is joined whatever happens to its VIPs; a SandboxKey
+      // weft cannot use only means no VIPs in it (said in the log).
+      if (auto st = vips_->joined(nid, eid, key); !st)
+        LOG_WARN("vips", "endpoint " << eid.substr(0, 12) << ": no service VIPs: " << st.error().message);
+    }
     return Json{{"InterfaceName", {{"SrcName", res.srcName}, {"DstPrefix", res.dstPrefix}}},
                 {"DisableGatewayService", res.disableGatewayService}}
         .dump();
   });
 
-  add("/NetworkDriver.Leave", false, false, [&d](const std::string& b) -> Result<std::string> {
+  add("/NetworkDriver.Leave", false, false, [this, &d](const std::string& b) -> Result<std::string> {
     TRY_ASSIGN(j, parseBody(b, false));
     TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
     TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
     TRY_STATUS(d.leave(nid, eid));
+    if (vips_) vips_->left(eid);
     return kEmpty;
   });
 
@@ -273,6 +280,13 @@ void Api::addAdminRoutes() {
     for (const auto& w : hostWarnings_) problems.push_back({{"kind", "host"}, {"message", w}});
     for (const auto& [id, why] : d.faults())
       problems.push_back({{"kind", "network"}, {"network", id}, {"message", why}});
+    if (vips_)
+      for (const auto& n : vips_->view())
+        if (!n.error.empty())
+          problems.push_back({{"kind", "services"},
+                              {"network", n.networkId},
+                              {"message", "service VIPs cannot follow the engine: " + n.error +
+                                              " (check ENGINE_SOCKET; the VIPs stay as they were)"}});
     Json j = {{"version", kVersion},
               {"scope", c.scope},
               {"stateDir", c.stateDir},
@@ -328,6 +342,26 @@ void Api::addAdminRoutes() {
       }
     }
     return j.dump();
+  });
+  add("/weft.Services", false, true, [this](const std::string&) -> Result<std::string> {
+    Json nets = Json::array();
+    if (vips_) {
+      for (const auto& n : vips_->view()) {
+        Json svcs = Json::array();
+        for (const auto& s : n.services) {
+          Json backends = Json::array();
+          for (const auto& b : s.backends) backends.push_back(b.str());
+          svcs.push_back(
+              {{"name", s.name}, {"vip", s.vip.family ? s.vip.str() : ""}, {"backends", backends}});
+        }
+        nets.push_back({{"network", n.networkId},
+                        {"services", svcs},
+                        {"containers", n.containers},
+                        {"programmed", n.programmed},
+                        {"error", n.error}});
+      }
+    }
+    return Json{{"enabled", vips_ != nullptr}, {"networks", nets}}.dump();
   });
   add("/weft.Endpoints", false, true, [&d](const std::string&) -> Result<std::string> {
     Json a = Json::array();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "driver/driver.h"
+#include "services/vip_manager.h"
 
 namespace weft::plugin {
 
@@ -32,6 +33,8 @@ class Api {
   // Problems of this host found at start that do not stop weft (shown by
   // /weft.Status under "problems", with the driver's faulted networks).
   void setHostWarnings(std::vector<std::string> w) { hostWarnings_ = std::move(w); }
+  // Service VIPs on swarm networks (unset: off); told of every Join/Leave.
+  void setServiceVips(services::VipManager* vips) { vips_ = vips; }
 
  private:
   struct Route {
@@ -49,6 +52,7 @@ class Api {
   std::unordered_map<std::string, Route> routes_;
   std::function<Result<std::string>()> clusterStatus_;
   std::vector<std::string> hostWarnings_;
+  services::VipManager* vips_ = nullptr;
 };
 
 }  // namespace weft::plugin

@@ -17,6 +17,7 @@
 #include "common/json_file.h"
 #include "common/log.h"
 #include "driver/driver.h"
+#include "engine/engine_client.h"
 #include "plugin/api.h"
 #include "plugin/cluster_key.h"
 #include "plugin/config.h"
@@ -24,6 +25,7 @@
 #include "plugin/kernel_select.h"
 #include "plugin/unix_server.h"
 #include "plugin/version.h"
+#include "services/vip_manager.h"
 
 extern char** environ;
 
@@ -138,6 +140,20 @@ int run(int argc, char** argv) {
                                                    << " peer(s), key from " << keys->source);
   } else {
     LOG_INFO("plugin", "multi-host off (no ADVERTISE_ADDR): networks stay on this host");
+  }
+
+  // Service VIPs on swarm networks: the engine tells the services, weft
+  // programs them in its containers' namespaces.
+  std::unique_ptr<engine::EngineClient> engineClient;
+  std::unique_ptr<services::VipManager> vips;
+  if (cfg->scope == "global" && !cfg->engineSocket.empty()) {
+    engineClient = std::make_unique<engine::EngineClient>(cfg->engineSocket);
+    services::VipConfig vc;
+    vc.hostRunDir = cfg->hostRunDir;
+    vips = std::make_unique<services::VipManager>(**kernel, *engineClient, vc);
+    vips->start();
+    api.setServiceVips(vips.get());
+    LOG_INFO("plugin", "service VIPs on: services from the engine at " << cfg->engineSocket);
   }
 
   plugin::UnixHttpServer server;
