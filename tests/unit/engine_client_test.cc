@@ -79,6 +79,13 @@ TEST(EngineParse, TooManyTasksAreRefused) {
             EMSGSIZE);
 }
 
+TEST(EngineParse, TooManyServicesAreRefused) {
+  std::string svcs;
+  for (size_t i = 0; i <= kMaxServices; ++i)
+    svcs += std::string(i ? "," : "") + "\"s" + std::to_string(i) + "\":{\"VIP\":\"\"}";
+  EXPECT_EQ(parseNetworkView("{\"Services\":{" + svcs + "}}").code(), EMSGSIZE);
+}
+
 TEST(EngineParse, SandboxKey) {
   EXPECT_EQ(*parseSandboxKey(R"({"NetworkSettings":{"SandboxKey":"/var/run/docker/netns/ab12"}})"),
             "/var/run/docker/netns/ab12");

@@ -165,6 +165,13 @@ TEST_F(VipManagerTest, AMalformedSandboxKeyIsRefusedAndChangesNothing) {
   EXPECT_TRUE(vips_.view().empty());
 }
 
+TEST_F(VipManagerTest, LocalContainersAreBounded) {
+  for (size_t i = 0; i < kMaxLocalContainers; ++i)
+    ASSERT_TRUE(vips_.joined(kNet, "ep" + std::to_string(i), "/fake/netns/c" + std::to_string(i)).ok());
+  EXPECT_EQ(vips_.joined(kNet, "one-more", path("c1")).code(), ENOSPC);
+  EXPECT_TRUE(vips_.joined(kNet, "ep7", path("c1")).ok());  // a known endpoint may join anew
+}
+
 TEST_F(VipManagerTest, TheWorkerProgramsAJoinAtOnce) {
   services({{"web", ip("10.88.0.2"), {ip("10.88.0.3")}}});
   VipManager m(k_, engine_, VipConfig{std::chrono::milliseconds(60000), ""});
