@@ -29,13 +29,23 @@ void VipManager::stop() {
 }
 
 void VipManager::run() {
+  using Clock = std::chrono::steady_clock;
+  auto nextFull = Clock::now();
   std::unique_lock<std::mutex> lk(mu_);
   while (!stop_) {
-    cv_.wait_for(lk, cfg_.interval, [this] { return stop_ || wake_; });
+    bool waiting = std::any_of(locals_.begin(), locals_.end(), [](const auto& e) { return e.second.waiting; });
+    auto until = std::min(nextFull, waiting ? Clock::now() + cfg_.namespacePoll : nextFull);
+    cv_.wait_until(lk, until, [this] { return stop_ || wake_; });
     if (stop_) break;
+    bool full = wake_ || Clock::now() >= nextFull;
     wake_ = false;
     lk.unlock();
-    refresh();
+    if (full) {
+      refresh();
+      nextFull = Clock::now() + cfg_.interval;
+    } else {
+      programWaiting();
+    }
     lk.lock();
   }
 }
@@ -70,6 +80,8 @@ Status VipManager::joined(const std::string& networkId, const std::string& endpo
     l.networkId = networkId;
     l.nsPath = *path;
     l.gen = ++gen_;
+    l.joinedAt = std::chrono::steady_clock::now();
+    l.waiting = false;
     wake_ = true;
   }
   cv_.notify_all();
@@ -153,6 +165,22 @@ VipManager::RoundResult VipManager::refresh() {
     }
   }
   // 3. Every namespace whose table differs from the network's services.
+  programDue(false, res);
+  {
+    // Networks without local containers are forgotten.
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto it = nets_.begin(); it != nets_.end();) it = networks.count(it->first) ? std::next(it) : nets_.erase(it);
+  }
+  return res;
+}
+
+VipManager::RoundResult VipManager::programWaiting() {
+  RoundResult res;
+  programDue(true, res);
+  return res;
+}
+
+void VipManager::programDue(bool waitingOnly, RoundResult& res) {
   struct Work {
     std::string ep, nsPath, tag;
     uint64_t gen;
@@ -162,31 +190,40 @@ VipManager::RoundResult VipManager::refresh() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     for (const auto& [ep, l] : locals_) {
+      if (waitingOnly && !l.waiting) continue;
       auto n = nets_.find(l.networkId);
       if (n == nets_.end() || !n->second.known) continue;
       auto want = desiredOf(n->second.services);
       if (l.programmed && *l.programmed == want) continue;
       work.push_back({ep, l.nsPath, tagOf(l.networkId), l.gen, std::move(want)});
     }
-    // Networks without local containers are forgotten.
-    for (auto it = nets_.begin(); it != nets_.end();) it = networks.count(it->first) ? std::next(it) : nets_.erase(it);
   }
   for (auto& w : work) {
     auto st = kernel_.setServiceVips(w.nsPath, w.tag, w.want);
     std::lock_guard<std::mutex> lk(mu_);
     auto it = locals_.find(w.ep);
     if (it == locals_.end() || it->second.gen != w.gen) continue;  // left or joined anew meanwhile
+    Local& l = it->second;
     if (st) {
       ++res.programmed;
-      it->second.programmed = std::move(w.want);
+      l.programmed = std::move(w.want);
+      l.waiting = false;
     } else if (st.code() == ENOENT) {
-      locals_.erase(it);  // the container's namespace is gone
+      // Not there yet (Join comes first), or gone with its container.
+      if (std::chrono::steady_clock::now() - l.joinedAt < cfg_.namespaceWait) {
+        l.waiting = true;
+        ++res.waiting;
+      } else {
+        if (l.waiting || l.programmed)
+          LOG_INFO("vips", "endpoint " << w.ep.substr(0, 12) << ": namespace " << w.nsPath
+                                       << " is gone; its service VIPs with it");
+        locals_.erase(it);
+      }
     } else {
       ++res.failed;
       LOG_WARN("vips", "endpoint " << w.ep.substr(0, 12) << ": " << st.error().message << " (retried)");
     }
   }
-  return res;
 }
 
 std::vector<NetworkServices> VipManager::view() const {

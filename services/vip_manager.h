@@ -36,6 +36,13 @@ struct VipConfig {
   // plugin: /host/run); SandboxKeys under /run or /var/run are found there.
   // Empty: Docker's paths are used as they are (weft on the host).
   std::string hostRunDir;
+  // Docker calls Join before the container's namespace exists (runc makes
+  // it, dockerd mounts it at SandboxKey just before the container's first
+  // process runs): until it appears, weft looks every namespacePoll, so the
+  // VIPs are in place before the container's process can use them; a
+  // namespace that has not appeared after namespaceWait is given up.
+  std::chrono::milliseconds namespacePoll{5};
+  std::chrono::milliseconds namespaceWait{60000};
 };
 
 // What /weft.Services shows for one network.
@@ -67,12 +74,15 @@ class VipManager {
   void left(const std::string& endpointId);
 
   struct RoundResult {
-    size_t networks = 0, programmed = 0, failed = 0, engineErrors = 0, adopted = 0;
+    size_t networks = 0, programmed = 0, failed = 0, engineErrors = 0, adopted = 0, waiting = 0;
   };
   // One pass: removals, then for each network with local containers the
   // engine's view and the namespaces that differ from it. The worker's job;
   // tests call it directly.
   RoundResult refresh();
+  // Only the containers whose namespace did not exist yet, against the
+  // services already known (no engine call): the worker's fast path.
+  RoundResult programWaiting();
 
   std::vector<NetworkServices> view() const;
   // The table tag of a network (kernel/service_vips.h).
@@ -86,6 +96,8 @@ class VipManager {
     std::string nsPath;  // mapped
     std::optional<std::vector<kernel::ServiceVip>> programmed;
     uint64_t gen = 0;
+    std::chrono::steady_clock::time_point joinedAt;
+    bool waiting = false;  // its namespace did not exist yet
   };
   struct Net {
     std::vector<engine::Service> services;
@@ -97,6 +109,7 @@ class VipManager {
   };
   static std::vector<kernel::ServiceVip> desiredOf(const std::vector<engine::Service>& services);
   void run();
+  void programDue(bool waitingOnly, RoundResult& res);
 
   kernel::Kernel& kernel_;
   engine::EngineSource& engine_;

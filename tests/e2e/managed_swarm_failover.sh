@@ -335,6 +335,113 @@ wait_until 30 no_stale_endpoints "$WK"
 assert_contains "$(plugin_log "$WK")" "endpoint(s) of containers that are gone" "$WK's weft forgot the dead tasks' endpoints"
 for h in h1 "$MGR"; do wait_until 30 no_stale_remotes "$h" "$WK"; done
 
+# ---------------------------------------------------------------- 6. service VIPs
+# Issue 13's sequence as a user types it: a plain (not attachable) network,
+# a replicated service, reached by name -- its VIP -- from another service's
+# task on a node that runs none of it; scaled; a task killed. Then the same
+# from a standalone container on an attachable network, and a stack.
+running_tasks() { # SVC : hostnames (12-char ids) of SVC's running containers on all hosts
+  local h
+  for h in "${HOSTS[@]}"; do dh "$h" ps -q -f "label=com.docker.swarm.service.name=$1" -f status=running; done |
+    cut -c1-12 | sort -u
+}
+# hits HOST CTR NAME N : the bodies of N connections to NAME:80 from CTR, one per line.
+hits() {
+  dh "$1" exec "$2" sh -c 'i=0; while [ $i -lt '"$4"' ]; do printf "GET / HTTP/1.0\r\n\r\n" |
+    nc -w 2 '"$3"' 80 | tr -d "\r" | tail -n 1; i=$((i + 1)); done'
+}
+# reaches_exactly HOST CTR SVC N : N connections to SVC by name reach every
+# running task of SVC and nothing else (for wait_until).
+reaches_exactly() {
+  local want got
+  want="$(running_tasks "$3")"
+  got="$(hits "$1" "$2" "$3" "$4" | grep . | sort | uniq -c)"
+  [[ $(awk '{print $2}' <<<"$got") == "$want" ]] || { echo "$3 via its VIP: [${got//$'\n'/;}], running: [${want//$'\n'/ }]"; return 1; }
+  HITS="$got"
+}
+replicas_are() { [[ $(running_tasks "$1" | grep -c .) == "$2" ]] || { echo "$1: $(running_tasks "$1" | grep -c .) running, want $2"; return 1; }; }
+# vip_scenario NET SVC FROMHOST FROMCTR : SVC (2 replicas on NET) reached by
+# name from FROMCTR, over 100 connections; scaled to 3; a task killed.
+vip_scenario() {
+  local net="$1" svc="$2" fh="$3" fc="$4" victim vh
+  ping_ok_on "$fh" "$fc" "$svc" 2
+  time_it "$svc: 100 connections reach both replicas" wait_until 15 reaches_exactly "$fh" "$fc" "$svc" 100
+  log "$svc from $fh/$fc: ${HITS//$'\n'/;}"
+  time_it "service scale $svc=3" assert_ok dh "$MGR" service scale -d "$svc=3"
+  wait_until 60 replicas_are "$svc" 3
+  time_it "$svc: the third replica reached" wait_until 10 reaches_exactly "$fh" "$fc" "$svc" 30
+  victim="$(running_tasks "$svc" | head -n1)"
+  for vh in "${HOSTS[@]}"; do dh "$vh" kill "$victim" >/dev/null 2>&1 && break; done
+  log "killed $svc's task $victim on $vh"
+  not_chosen() { reaches_exactly "$@" && ! grep -q "$victim" <<<"$HITS"; }
+  time_it "$svc: the killed task is no longer chosen" wait_until 10 not_chosen "$fh" "$fc" "$svc" 30
+}
+
+step "service VIPs: uber-net, service test (--replicas 2), reached by name from a node without a test task"
+assert_ok dh "$MGR" network create -d weft:latest uber-net
+assert_ok dh "$MGR" service create -d --name test --network uber-net --replicas 2 --stop-grace-period 1s \
+  busybox:local "${SVC_CMD[@]}"
+svc_create client vip uber-net
+time_it "test: 2 replicas running" wait_until 90 replicas_are test 2
+time_it "client on every node" wait_until 90 svc_on_hosts client "${HOSTS[@]}"
+FREE=""
+for h in "${HOSTS[@]}"; do
+  [[ -z $(dh "$h" ps -q -f label=com.docker.swarm.service.name=test) ]] && FREE="$h" && break
+done
+[[ -n $FREE ]] || fail "every node runs a test task"
+vip_scenario uber-net test "$FREE" "$(task_on "$FREE" client)"
+
+step "service VIPs from a standalone container on an attachable network (appnet)"
+assert_ok dh "$MGR" service create -d --name test2 --network appnet --replicas 2 --stop-grace-period 1s \
+  busybox:local "${SVC_CMD[@]}"
+wait_until 90 replicas_are test2 2
+assert_ok dh h1 run -d --name std --network appnet busybox:local sleep 600
+vip_scenario appnet test2 h1 std
+assert_ok dh h1 rm -f std
+
+step "docker stack deploy (compose, driver weft:latest, VIP services); docker stack rm leaves nothing"
+cat >"$E2E_BED_PARENT/stack.yml" <<'YML'
+version: "3.8"
+services:
+  web:
+    image: busybox:local
+    command: ["sh", "-c", "mkdir -p /www && hostname >/www/index.html && exec httpd -f -p 80 -h /www"]
+    stop_grace_period: 1s
+    deploy: {replicas: 2}
+    networks: [back]
+  probe:
+    image: busybox:local
+    command: ["sleep", "600"]
+    stop_grace_period: 1s
+    deploy: {mode: global}
+    networks: [back]
+networks:
+  back:
+    driver: weft:latest
+YML
+time_it "stack deploy" assert_ok dh "$MGR" stack deploy -c "$E2E_BED_PARENT/stack.yml" st
+STNET="$(dh "$MGR" network inspect -f '{{.Id}}' st_back)"
+time_it "st_web: 2 running" wait_until 90 replicas_are st_web 2
+time_it "st_probe on every node" wait_until 90 svc_on_hosts st_probe "${HOSTS[@]}"
+for h in "${HOSTS[@]}"; do
+  time_it "web by name from $h" wait_until 15 reaches_exactly "$h" "$(task_on "$h" st_probe)" web 20
+done
+time_it "stack rm" assert_ok dh "$MGR" stack rm st
+stack_gone() {
+  local h c
+  for h in "${HOSTS[@]}"; do
+    [[ -z $(dh "$h" ps -q -f label=com.docker.stack.namespace=st) ]] || { echo "$h still runs st's containers"; return 1; }
+    wctl "$h" --json networks | jq -e --arg id "$STNET" 'any(.networks[]; .id == $id)' >/dev/null &&
+      { echo "$h's weft still has st_back"; return 1; }
+    [[ -z $(wctl "$h" --json peers | jq -r --arg id "$STNET" '.remoteEndpoints[] | select(.network == $id) | .endpoint') ]] ||
+      { echo "$h still routes st_back's endpoints"; return 1; }
+    for c in $(dh "$h" ps -q); do
+      ! vip_tables_of "$h" "$c" | grep -q "weft-svc-${STNET:0:25}" || { echo "$h/$c holds st_back's VIP table"; return 1; }
+    done
+  done
+}
+time_it "st gone everywhere" wait_until 60 stack_gone
+
 step "timings"
 sed 's/^/  /' "$E2E_TIMINGS" >&2
 e2e_pass

@@ -115,14 +115,45 @@ TEST_F(VipManagerTest, AnEngineOutageKeepsTheVipsAndIsReported) {
   EXPECT_TRUE(vips_.view()[0].error.empty());
 }
 
-TEST_F(VipManagerTest, AContainerWhoseNamespaceIsGoneIsForgotten) {
+TEST_F(VipManagerTest, ANamespaceThatAppearsAfterJoinIsProgrammedWhenItDoes) {
+  // Docker calls Join before runc makes the container's namespace.
   services({{"web", ip("10.88.0.2"), {ip("10.88.0.3")}}});
-  ASSERT_TRUE(vips_.joined(kNet, "ep1", path("c1")).ok());
-  ASSERT_TRUE(vips_.joined(kNet, "ep2", "/fake/netns/gone").ok());
+  ASSERT_TRUE(vips_.joined(kNet, "ep1", k_.netnsPath("late")).ok());
   auto r = vips_.refresh();
+  EXPECT_EQ(r.programmed, 0u);
+  EXPECT_EQ(r.waiting, 1u);
+  EXPECT_EQ(vips_.programWaiting().waiting, 1u);
+  int engineCalls = engine_.calls;
+  ASSERT_TRUE(k_.createNetns("late").ok());
+  EXPECT_EQ(vips_.programWaiting().programmed, 1u);
+  EXPECT_EQ(engine_.calls, engineCalls) << "the fast path asks the engine nothing";
+  EXPECT_TRUE(table("late").has_value());
+}
+
+TEST_F(VipManagerTest, ANamespaceThatNeverAppearsOrIsGoneIsForgotten) {
+  services({{"web", ip("10.88.0.2"), {ip("10.88.0.3")}}});
+  VipManager m(k_, engine_,
+               VipConfig{std::chrono::milliseconds(1000), "", std::chrono::milliseconds(5),
+                         std::chrono::milliseconds(0)});
+  ASSERT_TRUE(m.joined(kNet, "ep1", path("c1")).ok());
+  ASSERT_TRUE(m.joined(kNet, "ep2", "/fake/netns/gone").ok());
+  auto r = m.refresh();
   EXPECT_EQ(r.programmed, 1u);
   EXPECT_EQ(r.failed, 0u);
-  EXPECT_EQ(vips_.view()[0].containers, 1u);
+  EXPECT_EQ(r.waiting, 0u);
+  EXPECT_EQ(m.view()[0].containers, 1u);
+}
+
+TEST_F(VipManagerTest, TheWorkerProgramsANamespaceThatAppearsLaterAtOnce) {
+  services({{"web", ip("10.88.0.2"), {ip("10.88.0.3")}}});
+  VipManager m(k_, engine_, VipConfig{std::chrono::milliseconds(60000), ""});
+  m.start();
+  ASSERT_TRUE(m.joined(kNet, "ep1", k_.netnsPath("later")).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(k_.createNetns("later").ok());
+  for (int i = 0; i < 200 && !table("later"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(table("later").has_value()) << "not programmed within 2 s of the namespace appearing";
+  m.stop();
 }
 
 TEST_F(VipManagerTest, ContainersJoinedBeforeARestartAreAdoptedFromTheEngine) {
