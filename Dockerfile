@@ -41,6 +41,8 @@ COPY common common
 COPY kernel kernel
 COPY driver driver
 COPY metrics metrics
+COPY engine engine
+COPY services services
 COPY gossip gossip
 COPY plugin plugin
 COPY weftctl weftctl

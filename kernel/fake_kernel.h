@@ -113,6 +113,13 @@ class FakeKernel : public Kernel {
   Status setSysctl(const Netns& ns, const std::string& key, const std::string& value) override;
   Result<std::string> getSysctl(const Netns& ns, const std::string& key) override;
 
+  Status setServiceVips(const std::string& netnsPath, const std::string& tag,
+                        const std::vector<ServiceVip>& vips) override;
+  // Tests: the VIP table weft-svc-<tag> in the namespace whose file is
+  // netnsPath (nullopt: no such table or namespace).
+  std::optional<std::vector<ServiceVip>> serviceVips(const std::string& netnsPath,
+                                                     const std::string& tag) const;
+
   Status addXfrmState(const XfrmState& s) override;
   Status delXfrmState(const XfrmState& s) override;
   Result<std::vector<XfrmState>> listXfrmStates() override;
@@ -142,6 +149,7 @@ class FakeKernel : public Kernel {
     std::set<FdbEntry> fdb;
     std::map<std::pair<std::string, IpAddr>, NeighEntry> neigh;  // (dev, ip)
     std::map<std::string, std::string> sysctls;                  // values written
+    std::map<std::string, std::vector<ServiceVip>> vipTables;    // tag -> VIPs
   };
 
   std::optional<Error> takeFault(const std::string& op);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "kernel/service_vips.h"
 #include "kernel/types.h"
 
 namespace weft::kernel {
@@ -124,6 +125,14 @@ class Kernel {
   // --- sysctls ("net/ipv4/ip_forward" style keys) ---
   virtual Status setSysctl(const Netns& ns, const std::string& key, const std::string& value) = 0;
   virtual Result<std::string> getSysctl(const Netns& ns, const std::string& key) = 0;
+
+  // --- service VIPs (nftables), in a namespace named by its file: a
+  // container's SandboxKey, not one of weft's namespaces. Makes the table
+  // weft-svc-<tag> hold exactly `vips` (empty: removes it), atomically; see
+  // kernel/service_vips.h. ENOENT when netnsPath is not a live network
+  // namespace.
+  virtual Status setServiceVips(const std::string& netnsPath, const std::string& tag,
+                                const std::vector<ServiceVip>& vips) = 0;
 
   // --- xfrm (host namespace) ---
   virtual Status addXfrmState(const XfrmState& s) = 0;

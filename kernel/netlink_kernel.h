@@ -126,6 +126,9 @@ class NetlinkKernel : public Kernel {
   Status setSysctl(const Netns& ns, const std::string& key, const std::string& value) override;
   Result<std::string> getSysctl(const Netns& ns, const std::string& key) override;
 
+  Status setServiceVips(const std::string& netnsPath, const std::string& tag,
+                        const std::vector<ServiceVip>& vips) override;
+
   Status addXfrmState(const XfrmState& s) override;
   Status delXfrmState(const XfrmState& s) override;
   Result<std::vector<XfrmState>> listXfrmStates() override;

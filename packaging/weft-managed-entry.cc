@@ -44,7 +44,8 @@ static const char* const kSettings[] = {
     "SOCKET",       "FAKE_KERNEL",
     "SIDECAR_USER", "SIDECAR_DEADLINE",
     "METRICS_ADDR", "METRICS_PEER_LABELS",
-    "LOG_FORMAT",
+    "LOG_FORMAT",   "ENGINE_SOCKET",
+    "HOST_RUN_DIR",
 };
 
 static int mapSettings() {

@@ -211,7 +211,7 @@ void Api::addNetworkRoutes() {
       });
 
   add("/NetworkDriver.Join", ErrorField::kErr, EmptyBody::kRefused,
-      [&d](const std::string& b) -> Result<std::string> {
+      [this, &d](const std::string& b) -> Result<std::string> {
         TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
         TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
         TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
@@ -219,17 +219,24 @@ void Api::addNetworkRoutes() {
         TRY_ASSIGN(opts, getObject(j, "Options", Need::kOptional));
         (void)opts;
         TRY_ASSIGN(res, d.join(nid, eid, key));
+        if (vips_ && !key.empty()) {
+          // The container is joined whatever happens to its VIPs; a SandboxKey
+          // weft cannot use only means no VIPs in it (said in the log).
+          if (auto st = vips_->joined(nid, eid, key); !st)
+            LOG_WARN("vips", "endpoint " << eid.substr(0, 12) << ": no service VIPs: " << st.error().message);
+        }
         return Json{{"InterfaceName", {{"SrcName", res.srcName}, {"DstPrefix", res.dstPrefix}}},
                     {"DisableGatewayService", res.disableGatewayService}}
             .dump();
       });
 
   add("/NetworkDriver.Leave", ErrorField::kErr, EmptyBody::kRefused,
-      [&d](const std::string& b) -> Result<std::string> {
+      [this, &d](const std::string& b) -> Result<std::string> {
         TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
         TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
         TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
         TRY_STATUS(d.leave(nid, eid));
+        if (vips_) vips_->left(eid);
         return kEmpty;
       });
 
@@ -363,6 +370,13 @@ void Api::addAdminRoutes() {
         if (prober_)
           for (const auto& p : prober_->problems())
             problems.push_back({{"kind", "dataplane"}, {"peer", p.peer}, {"message", p.message}});
+        if (vips_)
+          for (const auto& n : vips_->view())
+            if (!n.error.empty())
+              problems.push_back({{"kind", "services"},
+                                  {"network", n.networkId},
+                                  {"message", "service VIPs cannot follow the engine: " + n.error +
+                                                  " (check ENGINE_SOCKET; the VIPs stay as they were)"}});
         Json j = {{"version", kVersion},
                   {"scope", c.scope},
                   {"stateDir", c.stateDir},
@@ -420,6 +434,26 @@ void Api::addAdminRoutes() {
           }
         }
         return j.dump();
+      });
+  add("/weft.Services", ErrorField::kErr, EmptyBody::kAllowed,
+      [this](const std::string&) -> Result<std::string> {
+        Json nets = Json::array();
+        if (vips_) {
+          for (const auto& n : vips_->view()) {
+            Json svcs = Json::array();
+            for (const auto& s : n.services) {
+              Json backends = Json::array();
+              for (const auto& b : s.backends) backends.push_back(b.str());
+              svcs.push_back({{"name", s.name}, {"vip", s.vip ? s.vip->str() : ""}, {"backends", backends}});
+            }
+            nets.push_back({{"network", n.networkId},
+                            {"services", svcs},
+                            {"containers", n.containers},
+                            {"programmed", n.programmed},
+                            {"error", n.error}});
+          }
+        }
+        return Json{{"enabled", vips_ != nullptr}, {"networks", nets}}.dump();
       });
   add("/weft.Endpoints", ErrorField::kErr, EmptyBody::kAllowed,
       [&d](const std::string&) -> Result<std::string> {

@@ -16,6 +16,7 @@
 namespace weft::metrics {
 class Metrics;
 }
+#include "services/vip_manager.h"
 
 namespace weft::plugin {
 
@@ -50,6 +51,8 @@ class Api {
     prober_ = p;
     proberOff_ = std::move(off);
   }
+  // Service VIPs on swarm networks (unset: off); told of every Join/Leave.
+  void setServiceVips(services::VipManager* vips) { vips_ = vips; }
 
  private:
   // Docker's NetworkDriver protocol (and weftctl's calls) put an error in
@@ -75,6 +78,7 @@ class Api {
   metrics::Metrics* metrics_ = nullptr;
   const driver::Prober* prober_ = nullptr;
   std::string proberOff_;  // why there is no prober
+  services::VipManager* vips_ = nullptr;
 };
 
 }  // namespace weft::plugin

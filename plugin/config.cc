@@ -40,6 +40,14 @@ const std::vector<SettingInfo>& settings() {
        "survives docker plugin disable/upgrade)",
        ""},
       {"SOCKET", "unix socket Docker dials", "/run/docker/plugins/weft.sock"},
+      {"ENGINE_SOCKET",
+       "the Docker engine's API socket, read (GET only) for swarm services' virtual IPs (SCOPE=global); "
+       "empty: service VIPs off",
+       "/run/docker.sock"},
+      {"HOST_RUN_DIR",
+       "where weft sees the host's /run (managed plugin: /host/run), to find containers' namespaces "
+       "(Join's SandboxKey) there; empty: Docker's paths as they are",
+       ""},
       {"FAKE_KERNEL", "true: serve against the in-memory kernel shim (testing, no root)", "false"},
       {"SIDECAR_USER",
        "UID, UID:GID or a user name that weft-gossip runs as: its own, shared with no other process",
@@ -180,6 +188,13 @@ Status apply(Config& c, const std::string& name, const std::string& v) {
     auto n = number(name, v, 1, 3600);
     if (!n.ok()) return n.error();
     c.sidecarDeadline = static_cast<uint32_t>(*n);
+  } else if (name == "ENGINE_SOCKET") {
+    if (!v.empty() && (v[0] != '/' || v.size() > 100))
+      return Error{EINVAL, "ENGINE_SOCKET must be an absolute path of at most 100 bytes (or empty)"};
+    c.engineSocket = v;
+  } else if (name == "HOST_RUN_DIR") {
+    if (!v.empty() && v[0] != '/') return Error{EINVAL, "HOST_RUN_DIR must be an absolute path (or empty)"};
+    c.hostRunDir = v;
   } else if (name == "FAKE_KERNEL") {
     if (v == "" || v == "true" || v == "1")
       c.fakeKernel = true;

@@ -26,6 +26,8 @@ struct Config {
   std::string stateDir = "/var/lib/weft";                // STATE_DIR
   std::string netnsKeepDir;                              // NETNS_KEEP_DIR: second home of namespace mounts
   std::string socket = "/run/docker/plugins/weft.sock";  // SOCKET
+  std::string engineSocket = "/run/docker.sock";         // ENGINE_SOCKET: engine API (service VIPs)
+  std::string hostRunDir;                                // HOST_RUN_DIR: the host's /run as weft sees it
   bool fakeKernel = false;                               // FAKE_KERNEL: in-memory kernel shim (testing)
   // SIDECAR_USER: "UID", "UID:GID" or a user name; weft-gossip's own ids by
   // default (cluster::kDefaultSidecarUid), never 0.

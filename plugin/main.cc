@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "driver/driver.h"
 #include "driver/prober.h"
+#include "engine/engine_client.h"
 #include "metrics/metrics.h"
 #include "metrics/server.h"
 #include "plugin/api.h"
@@ -31,6 +32,7 @@
 #include "plugin/metrics_source.h"
 #include "plugin/unix_server.h"
 #include "plugin/version.h"
+#include "services/vip_manager.h"
 
 extern char** environ;
 
@@ -219,6 +221,20 @@ int run(int argc, char** argv) {
     api.setMetrics(metrics.get());
     metricsServer->serve(metrics);
     LOG_INFO("plugin", "metrics at http://" << cfg->metricsAddr << "/metrics");
+  }
+
+  // Service VIPs on swarm networks: the engine tells the services, weft
+  // programs them in its containers' namespaces.
+  std::unique_ptr<engine::EngineClient> engineClient;
+  std::unique_ptr<services::VipManager> vips;
+  if (cfg->scope == "global" && !cfg->engineSocket.empty()) {
+    engineClient = std::make_unique<engine::EngineClient>(cfg->engineSocket);
+    services::VipConfig vc;
+    vc.hostRunDir = cfg->hostRunDir;
+    vips = std::make_unique<services::VipManager>(**kernel, *engineClient, vc);
+    vips->start();
+    api.setServiceVips(vips.get());
+    LOG_INFO("plugin", "service VIPs on: services from the engine at " << cfg->engineSocket);
   }
 
   plugin::UnixHttpServer server;

@@ -1,7 +1,7 @@
 // weftctl: look at a running weft-plugin. Human tables by default, --json for
 // scripts.
 //
-//   weftctl [--socket PATH] [--json] status|check|networks|endpoints|peers
+//   weftctl [--socket PATH] [--json] status|check|networks|endpoints|peers|services
 
 #include <cstdio>
 #include <cstring>
@@ -28,6 +28,8 @@ const char* kUsage =
     "  endpoints   endpoints on this host: address, MAC, joined, host interface\n"
     "  peers       cluster members (gossip), the remote endpoints programmed here, and the data\n"
     "              path to each peer host (VXLAN probes: small and MTU-sized, last success)\n"
+    "  services    swarm services' virtual IPs on weft networks, their backends, and how many local\n"
+    "              containers hold them\n"
     "\n"
     "--socket defaults to $WEFT_SOCKET or /run/docker/plugins/weft.sock\n";
 
@@ -146,6 +148,8 @@ int main(int argc, char** argv) {
     path = "/weft.Endpoints";
   else if (cmd == "peers")
     path = "/weft.Peers";
+  else if (cmd == "services")
+    path = "/weft.Services";
   else {
     std::cerr << (cmd.empty() ? "weftctl: no command\n" : "weftctl: unknown command " + cmd + "\n") << kUsage;
     return 2;
@@ -218,6 +222,25 @@ int main(int argc, char** argv) {
     }
     table({"NETWORK", "REMOTE ENDPOINT", "ADDRESS", "MAC", "VTEP", "HOST"}, rows);
     dataPlane(j.value("dataPlane", Json::object()), hostState);
+  } else if (cmd == "services") {
+    if (!j.value("enabled", false)) {
+      std::cout << "service VIPs: off (they need SCOPE=global and ENGINE_SOCKET)\n";
+      return 0;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& n : j["networks"]) {
+      std::string held = str(n["programmed"]) + "/" + str(n["containers"]);
+      if (!str(n["error"]).empty())
+        std::cout << str(n["network"]).substr(0, 12) << ": " << str(n["error"]) << "\n";
+      for (const auto& s : n["services"]) {
+        std::string backends;
+        for (const auto& b : s["backends"]) backends += (backends.empty() ? "" : ",") + str(b);
+        std::string vip = str(s["vip"]);
+        rows.push_back({str(n["network"]).substr(0, 12), str(s["name"]), vip.empty() ? "(dnsrr)" : vip,
+                        backends.empty() ? "none" : backends, held});
+      }
+    }
+    table({"NETWORK", "SERVICE", "VIP", "BACKENDS", "CONTAINERS HOLDING"}, rows);
   } else {
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : j["endpoints"])

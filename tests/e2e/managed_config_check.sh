@@ -36,10 +36,13 @@ check '[.env[] | select(.name == "SCOPE") | .value][0]' '"global"'
 check '[.env[] | select(.name == "FAKE_KERNEL") | .value][0]' '"false"'
 # Namespaces outlive disable/upgrade: a second mount in the host's /run.
 check '[.env[] | select(.name == "NETNS_KEEP_DIR") | .value][0]' '"/host/run/weft/netns"'
+# Service VIPs: the engine's socket and containers' namespaces, both through hostrun.
+check '[.env[] | select(.name == "ENGINE_SOCKET") | .value][0]' '"/host/run/docker.sock"'
+check '[.env[] | select(.name == "HOST_RUN_DIR") | .value][0]' '"/host/run"'
 check '[.mounts[] | select(.name == "hostrun") | [.source, .destination, .options]][0]' '["/run","/host/run",["rbind","rshared"]]'
 # Fixed settings are not settable; all others are.
 check '[.env[] | select(.settable == ["value"]) | .name] | sort' \
-  "$(jq -c '[.env[].name | select(. != "SOCKET" and . != "STATE_DIR" and . != "FAKE_KERNEL")] | sort' "$CFG")"
+  "$(jq -c '[.env[].name | select(. != "SOCKET" and . != "STATE_DIR" and . != "FAKE_KERNEL" and . != "HOST_RUN_DIR")] | sort' "$CFG")"
 # Every env value passes weft-plugin's own validation (it exits 2 on a bad setting).
 env_args=()
 while IFS= read -r kv; do env_args+=("WEFT_$kv"); done < <(jq -r '.env[] | "\(.name)=\(.value)"' "$CFG")

@@ -108,6 +108,27 @@ updated_on() {
 # http_from HOST CTR TARGET : body served at TARGET:80, fetched in CTR on HOST.
 http_from() { dh "$1" exec "$2" sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 $3 80" | tr -d '\r' | tail -n 1; }
 
+# vip_serves HOST CTR SVC TASK... : requests to SVC by name -- its virtual IP
+# -- from CTR on HOST reach exactly the TASKs (container ids), each one (for
+# wait_until). weft programs the VIP in CTR's namespace (issue 13).
+vip_serves() {
+  local h="$1" c="$2" svc="$3" want got="" i
+  shift 3
+  want="$(for i in "$@"; do echo "${i:0:12}"; done | sort -u)"
+  for ((i = 0; i < 3 * $#; i++)); do got+="$(http_from "$h" "$c" "$svc" 2>/dev/null || true)"$'\n'; done
+  got="$(grep . <<<"$got" | sort -u || true)"
+  [[ $got == "$want" ]] || {
+    echo "via $svc's VIP from $h: got [${got//$'\n'/ }], want [${want//$'\n'/ }]; $h's weft: $(wctl "$h" --json services | jq -c . 2>&1)"
+    return 1
+  }
+}
+# vip_table_of HOST CTR : the weft VIP tables in CTR's network namespace.
+vip_tables_of() {
+  local pid
+  pid="$(dh "$1" inspect -f '{{.State.Pid}}' "$2")" || return 1
+  nsenter -t "$pid" -n nft list tables | grep -o 'weft-svc-[0-9a-zA-Z_-]*' || true
+}
+
 # no_stale_endpoints HOST : HOST's weft keeps exactly the endpoints of the
 # containers Docker runs there (for wait_until).
 no_stale_endpoints() {
@@ -169,6 +190,21 @@ all_ping app "${HOSTS[@]}"
 wait_until 30 resolves h1 "${TASK[h1]}" tasks.app "${TIP[@]}"
 ping_ok_on h2 "${TASK[h2]}" tasks.app 2
 
+step "service VIP: app (--endpoint-mode vip) by name from every host reaches all its tasks"
+VIP="$(dh h1 service inspect -f '{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}' app)"
+VIP="${VIP%%/*}"
+assert_match '^10\.88\.0\.[0-9]+$' "$VIP" "app's VIP on appnet"
+wait_until 10 resolves h2 "${TASK[h2]}" app "$VIP"
+for h in "${HOSTS[@]}"; do
+  time_it "VIP serves on $h" wait_until 10 vip_serves "$h" "${TASK[$h]}" app "${TASK[@]}"
+done
+ping_ok_on h3 "${TASK[h3]}" app 2  # the VIP answers ping, as on Docker's overlay
+svcs="$(wctl h2 --json services)"
+assert_eq "$VIP" "$(jq -r '.networks[].services[] | select(.name == "app") | .vip' <<<"$svcs")" "weftctl services: app's VIP on h2"
+assert_eq "$(printf '%s\n' "${TIP[@]}" | sort | paste -sd,)" \
+  "$(jq -r '.networks[].services[] | select(.name == "app") | .backends | sort | join(",")' <<<"$svcs")" "weftctl services: app's backends on h2"
+log "weftctl services on h2:"$'\n'"$(wctl h2 services)"
+
 # ---------------------------------------------------------------- 3. failover
 step "leader failover: stop h1's dockerd"
 for h in h2 h3; do mark_log "$h"; done
@@ -221,12 +257,6 @@ wait_until 30 resolves h3 "${TASK[h3]}" app2 "${TIP[h2]}" "${TIP[h3]}"
 body="$(http_from h2 "${TASK[h2]}" app2)"
 log "http://app2/ from h2: '$body'"
 assert_match '^[0-9a-f]{12}$' "$body" "HTTP to app2 by its name"
-# app (vip) has a VIP on appnet, but Docker 20.10 programs VIPs only in the
-# load-balancer endpoint it makes for its own overlay driver ("addLBBackend
-# ...: Unable to find load balancing endpoint" in dockerd's log): shown, not
-# asserted.
-vip="$(dh "$MGR" service inspect -f '{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}' app)"
-log "app's VIP ${vip:-none}; http://app/ from h2: '$(http_from h2 "$(task_on h2 app)" app 2>/dev/null || true)'"
 
 # ---------------------------------------------------------------- 4. old leader back
 step "h1's dockerd starts again: it rejoins as a manager, its tasks work"
@@ -244,6 +274,20 @@ all_ping app "${HOSTS[@]}"
 svc_ips app2 appnet2 "${HOSTS[@]}"
 all_ping app2 "${HOSTS[@]}"
 wait_until 30 resolves h1 "${TASK[h1]}" tasks.app2 "${TIP[@]}"
+step "service VIP after the update and h1's return: it reaches exactly app's new tasks"
+for h in "${HOSTS[@]}"; do
+  # (30 s: h1's engine has just restarted and learns the services anew)
+  time_it "VIP follows on $h" wait_until 30 vip_serves "$h" "${TASK[$h]}" app "${TASK[@]}"
+done
+# A standalone container attached to appnet gets the VIPs too, and loses
+# them when it is disconnected (its namespace outlives the network).
+assert_ok dh h2 run -d --name vipc --network appnet busybox:local sleep 600
+time_it "VIP serves vipc" wait_until 10 vip_serves h2 vipc app "${TASK[@]}"
+assert_contains "$(vip_tables_of h2 vipc)" "weft-svc-${NET1:0:25}" "vipc holds appnet's VIP table"
+assert_ok dh h2 network disconnect appnet vipc
+has_no_vip_table() { [[ -z $(vip_tables_of h2 vipc) ]] || { echo "vipc still holds: $(vip_tables_of h2 vipc)"; return 1; }; }
+wait_until 5 has_no_vip_table
+assert_ok dh h2 rm -f vipc
 
 # ---------------------------------------------------------------- 5. worker restart
 WK="$OTHER" # h2 or h3, whichever is not the leader
@@ -294,6 +338,113 @@ restart_worker "SIGKILL" --kill
 wait_until 30 no_stale_endpoints "$WK"
 assert_contains "$(plugin_log "$WK")" "endpoint(s) of containers that are gone" "$WK's weft forgot the dead tasks' endpoints"
 for h in h1 "$MGR"; do wait_until 30 no_stale_remotes "$h" "$WK"; done
+
+# ---------------------------------------------------------------- 6. service VIPs
+# Issue 13's sequence as a user types it: a plain (not attachable) network,
+# a replicated service, reached by name -- its VIP -- from another service's
+# task on a node that runs none of it; scaled; a task killed. Then the same
+# from a standalone container on an attachable network, and a stack.
+running_tasks() { # SVC : hostnames (12-char ids) of SVC's running containers on all hosts
+  local h
+  for h in "${HOSTS[@]}"; do dh "$h" ps -q -f "label=com.docker.swarm.service.name=$1" -f status=running; done |
+    cut -c1-12 | sort -u
+}
+# hits HOST CTR NAME N : the bodies of N connections to NAME:80 from CTR, one per line.
+hits() {
+  dh "$1" exec "$2" sh -c 'i=0; while [ $i -lt '"$4"' ]; do printf "GET / HTTP/1.0\r\n\r\n" |
+    nc -w 2 '"$3"' 80 | tr -d "\r" | tail -n 1; i=$((i + 1)); done'
+}
+# reaches_exactly HOST CTR SVC N : N connections to SVC by name reach every
+# running task of SVC and nothing else (for wait_until).
+reaches_exactly() {
+  local want got
+  want="$(running_tasks "$3")"
+  got="$(hits "$1" "$2" "$3" "$4" | grep . | sort | uniq -c)"
+  [[ $(awk '{print $2}' <<<"$got") == "$want" ]] || { echo "$3 via its VIP: [${got//$'\n'/;}], running: [${want//$'\n'/ }]"; return 1; }
+  HITS="$got"
+}
+replicas_are() { [[ $(running_tasks "$1" | grep -c .) == "$2" ]] || { echo "$1: $(running_tasks "$1" | grep -c .) running, want $2"; return 1; }; }
+# vip_scenario NET SVC FROMHOST FROMCTR : SVC (2 replicas on NET) reached by
+# name from FROMCTR, over 100 connections; scaled to 3; a task killed.
+vip_scenario() {
+  local net="$1" svc="$2" fh="$3" fc="$4" victim vh
+  ping_ok_on "$fh" "$fc" "$svc" 2
+  time_it "$svc: 100 connections reach both replicas" wait_until 15 reaches_exactly "$fh" "$fc" "$svc" 100
+  log "$svc from $fh/$fc: ${HITS//$'\n'/;}"
+  time_it "service scale $svc=3" assert_ok dh "$MGR" service scale -d "$svc=3"
+  wait_until 60 replicas_are "$svc" 3
+  time_it "$svc: the third replica reached" wait_until 10 reaches_exactly "$fh" "$fc" "$svc" 30
+  victim="$(running_tasks "$svc" | head -n1)"
+  for vh in "${HOSTS[@]}"; do dh "$vh" kill "$victim" >/dev/null 2>&1 && break; done
+  log "killed $svc's task $victim on $vh"
+  not_chosen() { reaches_exactly "$@" && ! grep -q "$victim" <<<"$HITS"; }
+  time_it "$svc: the killed task is no longer chosen" wait_until 10 not_chosen "$fh" "$fc" "$svc" 30
+}
+
+step "service VIPs: uber-net, service test (--replicas 2), reached by name from a node without a test task"
+assert_ok dh "$MGR" network create -d weft:latest uber-net
+assert_ok dh "$MGR" service create -d --name test --network uber-net --replicas 2 --stop-grace-period 1s \
+  busybox:local "${SVC_CMD[@]}"
+svc_create client vip uber-net
+time_it "test: 2 replicas running" wait_until 90 replicas_are test 2
+time_it "client on every node" wait_until 90 svc_on_hosts client "${HOSTS[@]}"
+FREE=""
+for h in "${HOSTS[@]}"; do
+  [[ -z $(dh "$h" ps -q -f label=com.docker.swarm.service.name=test) ]] && FREE="$h" && break
+done
+[[ -n $FREE ]] || fail "every node runs a test task"
+vip_scenario uber-net test "$FREE" "$(task_on "$FREE" client)"
+
+step "service VIPs from a standalone container on an attachable network (appnet)"
+assert_ok dh "$MGR" service create -d --name test2 --network appnet --replicas 2 --stop-grace-period 1s \
+  busybox:local "${SVC_CMD[@]}"
+wait_until 90 replicas_are test2 2
+assert_ok dh h1 run -d --name std --network appnet busybox:local sleep 600
+vip_scenario appnet test2 h1 std
+assert_ok dh h1 rm -f std
+
+step "docker stack deploy (compose, driver weft:latest, VIP services); docker stack rm leaves nothing"
+cat >"$E2E_BED_PARENT/stack.yml" <<'YML'
+version: "3.8"
+services:
+  web:
+    image: busybox:local
+    command: ["sh", "-c", "mkdir -p /www && hostname >/www/index.html && exec httpd -f -p 80 -h /www"]
+    stop_grace_period: 1s
+    deploy: {replicas: 2}
+    networks: [back]
+  probe:
+    image: busybox:local
+    command: ["sleep", "600"]
+    stop_grace_period: 1s
+    deploy: {mode: global}
+    networks: [back]
+networks:
+  back:
+    driver: weft:latest
+YML
+time_it "stack deploy" assert_ok dh "$MGR" stack deploy -c "$E2E_BED_PARENT/stack.yml" st
+STNET="$(dh "$MGR" network inspect -f '{{.Id}}' st_back)"
+time_it "st_web: 2 running" wait_until 90 replicas_are st_web 2
+time_it "st_probe on every node" wait_until 90 svc_on_hosts st_probe "${HOSTS[@]}"
+for h in "${HOSTS[@]}"; do
+  time_it "web by name from $h" wait_until 15 reaches_exactly "$h" "$(task_on "$h" st_probe)" web 20
+done
+time_it "stack rm" assert_ok dh "$MGR" stack rm st
+stack_gone() {
+  local h c
+  for h in "${HOSTS[@]}"; do
+    [[ -z $(dh "$h" ps -q -f label=com.docker.stack.namespace=st) ]] || { echo "$h still runs st's containers"; return 1; }
+    wctl "$h" --json networks | jq -e --arg id "$STNET" 'any(.networks[]; .id == $id)' >/dev/null &&
+      { echo "$h's weft still has st_back"; return 1; }
+    [[ -z $(wctl "$h" --json peers | jq -r --arg id "$STNET" '.remoteEndpoints[] | select(.network == $id) | .endpoint') ]] ||
+      { echo "$h still routes st_back's endpoints"; return 1; }
+    for c in $(dh "$h" ps -q); do
+      ! vip_tables_of "$h" "$c" | grep -q "weft-svc-${STNET:0:25}" || { echo "$h/$c holds st_back's VIP table"; return 1; }
+    done
+  done
+}
+time_it "st gone everywhere" wait_until 60 stack_gone
 
 step "timings"
 sed 's/^/  /' "$E2E_TIMINGS" >&2

@@ -27,6 +27,16 @@ inner_dockerd() {
   if [[ ${TB_RUN_SHARED:-0} == 1 ]]; then mount -n --make-rshared /run; fi
   mkdir -p /run/docker/plugins /run/lock
   mount -n --bind "$d/plugins" /run/docker/plugins
+  # TB_RUN_SHARED=1 (managed plugin beds): the daemon's exec root is under
+  # /run, as Docker's default /var/run/docker is on a real host, so the
+  # plugin finds containers' namespaces (Join's SandboxKey) through its
+  # mount of the host's /run; the directory itself is $d/x, so the bed still
+  # finds containerd's pid there. The engine's API is also at
+  # /run/docker.sock, where the plugin's ENGINE_SOCKET points.
+  if [[ ${TB_RUN_SHARED:-0} == 1 ]]; then
+    mkdir -p /run/tbx
+    mount -n --bind "$d/x" /run/tbx
+  fi
   # containerd's "opt" plugin creates /opt/containerd; keep that private too.
   mount -n -t tmpfs -o mode=0755,size=1m tbw-opt /opt
   # This engine reads the trust key (which fixes the engine ID) from
@@ -43,11 +53,16 @@ exec_dockerd() {
   local extra=()
   # shellcheck disable=SC2206  # word splitting of TB_DOCKERD_ARGS is intended
   [[ -n ${TB_DOCKERD_ARGS:-} ]] && extra=($TB_DOCKERD_ARGS)
+  local exec_root="$d/x" hosts=(-H "unix://$d/docker.sock")
+  if mountpoint -q /run/tbx; then
+    exec_root=/run/tbx
+    hosts+=(-H unix:///run/docker.sock)
+  fi
   exec dockerd \
     --data-root "$d/data" \
-    --exec-root "$d/x" \
+    --exec-root "$exec_root" \
     --pidfile "$d/dockerd.pid" \
-    -H "unix://$d/docker.sock" \
+    "${hosts[@]}" \
     --config-file "$d/daemon.json" \
     --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
     --cgroup-parent "/$ns" \
