@@ -38,6 +38,7 @@ WORKDIR /src
 COPY CMakeLists.txt ./
 COPY cluster cluster
 COPY common common
+COPY datapath datapath
 COPY kernel kernel
 COPY driver driver
 COPY metrics metrics
