@@ -64,7 +64,8 @@ Result<NetworkView> parseNetworkView(const std::string& body) {
     if (!s.is_object()) return Error{EPROTO, "network inspect: service " + name + " is not an object"};
     Service svc;
     svc.name = name;
-    if (auto vip = s.find("VIP"); vip != s.end() && !vip->is_null() && *vip != "") {
+    // A dnsrr service's VIP: "" or, as dockerd spells a nil address, "<nil>".
+    if (auto vip = s.find("VIP"); vip != s.end() && !vip->is_null() && *vip != "" && *vip != "<nil>") {
       auto a = parseIp(*vip);
       if (!a) return Error{EPROTO, "network inspect: service " + name + " has a malformed VIP"};
       svc.vip = *a;

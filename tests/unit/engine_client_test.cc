@@ -34,20 +34,23 @@ const char* kVerbose = R"({
     "web": {"VIP": "10.88.0.2", "Ports": [], "LocalLBIndex": 257,
             "Tasks": [{"Name": "web.2", "EndpointIP": "10.88.0.4"}, {"Name": "web.3", "EndpointIP": "10.88.0.5"},
                       {"Name": "web.1", "EndpointIP": "10.88.0.3"}, {"Name": "web.1", "EndpointIP": "10.88.0.3"}]},
-    "rr": {"VIP": "", "Tasks": [{"EndpointIP": "10.88.0.10"}]}
+    "rr": {"VIP": "", "Tasks": [{"EndpointIP": "10.88.0.10"}]},
+    "rr2": {"VIP": "<nil>", "LocalLBIndex": 0, "Tasks": [{"EndpointIP": "10.88.0.11"}]}
   }
 })";
 
 TEST(EngineParse, AVerboseNetworkInspectGivesServicesVipsAndLocalContainers) {
   auto v = parseNetworkView(kVerbose);
   ASSERT_TRUE(v.ok()) << v.error().message;
-  ASSERT_EQ(v->services.size(), 3u);
+  ASSERT_EQ(v->services.size(), 4u);
   EXPECT_EQ(v->services[0].name, "cli");
   EXPECT_EQ(v->services[0].vip, ip("10.88.0.6"));
   EXPECT_EQ(v->services[0].backends, (std::vector<IpAddr>{ip("10.88.0.7"), ip("10.88.0.8")}));
   EXPECT_EQ(v->services[1].name, "rr");
   EXPECT_FALSE(v->services[1].vip.has_value());
-  EXPECT_EQ(v->services[2].backends.size(), 3u);  // sorted, the duplicate dropped
+  EXPECT_EQ(v->services[2].name, "rr2");
+  EXPECT_FALSE(v->services[2].vip.has_value());   // dnsrr as dockerd writes it
+  EXPECT_EQ(v->services[3].backends.size(), 3u);  // sorted, the duplicate dropped
   ASSERT_EQ(v->containers.size(), 1u);            // lb-appnet is not a container
   EXPECT_EQ(v->containers.begin()->second.substr(0, 12), "00757408ef40");
 }
@@ -160,7 +163,7 @@ TEST(EngineClientTest, ReadsChunkedAnswersOverTheUnixSocket) {
   EngineClient c(e.path());
   auto v = c.network("nprc2cpbpxr4hpuwjkjsgppfb");
   ASSERT_TRUE(v.ok()) << v.error().message;
-  EXPECT_EQ(v->services.size(), 3u);
+  EXPECT_EQ(v->services.size(), 4u);
   auto k = c.sandboxKey("00757408ef40");
   ASSERT_TRUE(k.ok()) << k.error().message;
   EXPECT_EQ(*k, "/var/run/docker/netns/ab12");
