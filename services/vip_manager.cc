@@ -76,7 +76,9 @@ Status VipManager::joined(const std::string& networkId, const std::string& endpo
     if (it == locals_.end() && locals_.size() >= kMaxLocalContainers)
       return Error{ENOSPC, "service VIPs: " + std::to_string(kMaxLocalContainers) + " local containers already"};
     Local& l = locals_[endpointId];
-    if (l.nsPath != *path || l.networkId != networkId) l.programmed.reset();
+    // Every Join programs anew: a container that restarts joins again with
+    // the same SandboxKey but a new namespace behind it.
+    l.programmed.reset();
     l.networkId = networkId;
     l.nsPath = *path;
     l.gen = ++gen_;
