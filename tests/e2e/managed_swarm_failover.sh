@@ -220,11 +220,12 @@ hits() {
   dh "$1" exec "$2" sh -c 'i=0; while [ $i -lt '"$4"' ]; do printf "GET / HTTP/1.0\r\n\r\n" |
     nc -w 2 '"$3"' 80 | tr -d "\r" | tail -n 1; i=$((i + 1)); done'
 }
-# reaches_exactly HOST CTR SVC N : N connections to SVC by name reach every
-# running task of SVC and nothing else (for wait_until).
+# reaches_exactly HOST CTR NAME N [SVC] : N connections to NAME reach every
+# running task of service SVC (default NAME; a stack's service is
+# <stack>_<name>) and nothing else (for wait_until).
 reaches_exactly() {
   local want got
-  want="$(running_tasks "$3")"
+  want="$(running_tasks "${5:-$3}")"
   got="$(hits "$1" "$2" "$3" "$4" | grep . | sort | uniq -c)"
   [[ $(awk '{print $2}' <<<"$got") == "$want" ]] || { echo "$3 via its VIP: [${got//$'\n'/;}], running: [${want//$'\n'/ }]"; return 1; }
 }
@@ -294,7 +295,7 @@ STNET="$(dh "$MGR" network inspect -f '{{.Id}}' st_back)"
 time_it "st_web: 2 running" wait_until 90 replicas_are st_web 2
 time_it "st_probe on every node" wait_until 90 svc_on_hosts st_probe "${HOSTS[@]}"
 for h in "${HOSTS[@]}"; do
-  time_it "web by name from $h" wait_until 15 reaches_exactly "$h" "$(task_on "$h" st_probe)" web 20
+  time_it "web by name from $h" wait_until 15 reaches_exactly "$h" "$(task_on "$h" st_probe)" web 20 st_web
 done
 time_it "stack rm" assert_ok dh "$MGR" stack rm st
 stack_gone() {
