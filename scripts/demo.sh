@@ -70,7 +70,11 @@ say "what weft knows: cluster members and remote endpoints (weftctl on h1)"
 run "$here/build/bin/weftctl" --socket "$TB_DIR/h1/plugins/weft.sock" peers
 
 say "what weft built in h1's kernel: the network's sandbox, its VTEP and the entries for remote endpoints"
-ns=$(ls "$TB_DIR/h1/weft/netns")
+# The network's sandbox (weft-health is the data-plane probes' namespace).
+ns=""
+for f in "$TB_DIR/h1/weft/netns"/weft-*; do
+  [[ ${f##*/} == weft-health ]] || { ns=${f##*/}; break; }
+done
 run nsenter --net="$TB_DIR/h1/weft/netns/$ns" ip -d -br link
 run nsenter --net="$TB_DIR/h1/weft/netns/$ns" bridge fdb show dev "$(ls /sys/class/net >/dev/null; nsenter --net="$TB_DIR/h1/weft/netns/$ns" ip -br link | awk '/^wx-/{sub("@.*","",$1); print $1}')"
 run nsenter --net="$TB_DIR/h1/weft/netns/$ns" ip neigh
