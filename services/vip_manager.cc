@@ -68,13 +68,21 @@ Result<std::string> VipManager::mapSandboxKey(const std::string& key, const std:
 
 Status VipManager::joined(const std::string& networkId, const std::string& endpointId,
                           const std::string& sandboxKey) {
+  return addLocal(networkId, endpointId, sandboxKey, false);
+}
+
+Status VipManager::addLocal(const std::string& networkId, const std::string& endpointId,
+                            const std::string& sandboxKey, bool adopting) {
   auto path = mapSandboxKey(sandboxKey, cfg_.hostRunDir);
   if (!path) return path.error();
   {
     std::lock_guard<std::mutex> lk(mu_);
     auto it = locals_.find(endpointId);
+    if (adopting && (it != locals_.end() || left_.count(endpointId)))
+      return Error{EALREADY, "endpoint " + endpointId.substr(0, 12) + " is known or left"};
     if (it == locals_.end() && locals_.size() >= kMaxLocalContainers)
       return Error{ENOSPC, "service VIPs: " + std::to_string(kMaxLocalContainers) + " local containers already"};
+    left_.erase(endpointId);  // Docker joins it (again): it is weft's once more
     Local& l = locals_[endpointId];
     // Every Join programs anew: a container that restarts joins again with
     // the same SandboxKey but a new namespace behind it.
@@ -90,12 +98,29 @@ Status VipManager::joined(const std::string& networkId, const std::string& endpo
   return Status::Ok();
 }
 
+void VipManager::rememberLeft(const std::string& endpointId) {
+  // leftOrder_ is in time order: expire and bound from its front.
+  auto now = std::chrono::steady_clock::now();
+  while (!leftOrder_.empty() &&
+         (now - leftOrder_.front().first > kLeftMemory || left_.size() >= kMaxLocalContainers ||
+          leftOrder_.size() >= 2 * kMaxLocalContainers)) {
+    auto it = left_.find(leftOrder_.front().second);
+    if (it != left_.end() && it->second == leftOrder_.front().first) left_.erase(it);
+    leftOrder_.pop_front();
+  }
+  left_[endpointId] = now;
+  leftOrder_.emplace_back(now, endpointId);
+}
+
 void VipManager::left(const std::string& endpointId) {
   {
     std::lock_guard<std::mutex> lk(mu_);
+    rememberLeft(endpointId);
     auto it = locals_.find(endpointId);
     if (it == locals_.end()) return;
-    if (it->second.programmed) removals_.push_back({it->second.nsPath, tagOf(it->second.networkId)});
+    // Removed also when not known to be programmed: a programming may be in
+    // flight (programDue queues one more removal if it lands after this).
+    removals_.push_back({it->second.nsPath, tagOf(it->second.networkId)});
     locals_.erase(it);
     wake_ = true;
   }
@@ -134,6 +159,11 @@ VipManager::RoundResult VipManager::refresh() {
     auto st = kernel_.setServiceVips(r.nsPath, r.tag, {});
     if (!st && st.code() != ENOENT)
       LOG_WARN("vips", "removing service VIPs from " << r.nsPath << ": " << st.error().message);
+    // Another endpoint of the same network in that namespace (a reconnect)
+    // lost its table with this one: program it again.
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto& [ep, l] : locals_)
+      if (l.nsPath == r.nsPath && tagOf(l.networkId) == r.tag) l.programmed.reset();
   }
   // 2. The engine's view of each network with local containers.
   for (const auto& id : networks) {
@@ -155,7 +185,7 @@ VipManager::RoundResult VipManager::refresh() {
       n.known = true;
       n.services = view->services;
       for (const auto& [ep, cid] : view->containers)
-        if (!locals_.count(ep)) unknown.emplace_back(ep, cid);
+        if (!locals_.count(ep) && !left_.count(ep)) unknown.emplace_back(ep, cid);
     }
     // Containers that joined before weft (re)started: their namespace from
     // the engine. Only on networks weft already has local containers on --
@@ -163,7 +193,7 @@ VipManager::RoundResult VipManager::refresh() {
     for (const auto& [ep, cid] : unknown) {
       auto key = engine_.sandboxKey(cid);
       if (!key) continue;  // stopped meanwhile
-      if (joined(id, ep, *key)) ++res.adopted;
+      if (addLocal(id, ep, *key, true)) ++res.adopted;
     }
   }
   // 3. Every namespace whose table differs from the network's services.
@@ -204,7 +234,15 @@ void VipManager::programDue(bool waitingOnly, RoundResult& res) {
     auto st = kernel_.setServiceVips(w.nsPath, w.tag, w.want);
     std::lock_guard<std::mutex> lk(mu_);
     auto it = locals_.find(w.ep);
-    if (it == locals_.end() || it->second.gen != w.gen) continue;  // left or joined anew meanwhile
+    if (it == locals_.end()) {
+      // It left while this was in flight: what just landed must go too.
+      if (st) {
+        removals_.push_back({w.nsPath, w.tag});
+        wake_ = true;
+      }
+      continue;
+    }
+    if (it->second.gen != w.gen) continue;  // joined anew meanwhile: programmed again
     Local& l = it->second;
     if (st) {
       ++res.programmed;

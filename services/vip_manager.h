@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -56,6 +57,11 @@ struct NetworkServices {
 
 // Limits: local containers tracked (Docker's calls beyond it are refused).
 inline constexpr size_t kMaxLocalContainers = 65536;
+// Endpoints that left are remembered this long (at most kMaxLocalContainers
+// of them): dockerd calls Leave before it removes the endpoint from the
+// network, so for a moment its view still lists the container, and weft
+// must not adopt it back (its VIPs would stay in the namespace for good).
+inline constexpr std::chrono::minutes kLeftMemory{10};
 
 class VipManager {
  public:
@@ -107,6 +113,11 @@ class VipManager {
   struct Removal {
     std::string nsPath, tag;
   };
+  // joined(), or (adopting) a container the engine lists and weft has no
+  // Join for: EALREADY if that endpoint is known or left (see kLeftMemory).
+  Status addLocal(const std::string& networkId, const std::string& endpointId, const std::string& sandboxKey,
+                  bool adopting);
+  void rememberLeft(const std::string& endpointId);  // mu_ held
   static std::vector<kernel::ServiceVip> desiredOf(const std::vector<engine::Service>& services);
   void run();
   void programDue(bool waitingOnly, RoundResult& res);
@@ -120,6 +131,8 @@ class VipManager {
   std::map<std::string, Local> locals_;  // endpoint id -> its container
   std::map<std::string, Net> nets_;      // network id -> the engine's view
   std::vector<Removal> removals_;
+  std::map<std::string, std::chrono::steady_clock::time_point> left_;  // endpoint id -> when
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> leftOrder_;
   uint64_t gen_ = 0;
   std::thread thread_;
 };

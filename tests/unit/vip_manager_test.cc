@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <utility>
+
 #include "kernel/fake_kernel.h"
 
 namespace weft::services {
@@ -165,6 +168,67 @@ TEST_F(VipManagerTest, ContainersJoinedBeforeARestartAreAdoptedFromTheEngine) {
   EXPECT_EQ(r.adopted, 1u);
   EXPECT_EQ(r.programmed, 2u);
   EXPECT_TRUE(table("c2").has_value());
+}
+
+TEST_F(VipManagerTest, AnEndpointThatLeftIsNotAdoptedBackWhileTheEngineStillListsIt) {
+  // dockerd calls Leave before it drops the endpoint from the network, so
+  // the engine's view lists the container for a while after Leave. (c2
+  // keeps the network among those weft asks the engine about.)
+  services({{"web", ip("10.88.0.2"), {ip("10.88.0.3")}}});
+  engine_.views[kNet].containers = {{"ep1", "c1id"}, {"ep2", "c2id"}};
+  engine_.keys = {{"c1id", path("c1")}, {"c2id", path("c2")}};
+  ASSERT_TRUE(vips_.joined(kNet, "ep1", path("c1")).ok());
+  ASSERT_TRUE(vips_.joined(kNet, "ep2", path("c2")).ok());
+  vips_.refresh();
+  ASSERT_TRUE(table("c1").has_value());
+  vips_.left("ep1");
+  for (int i = 0; i < 3; ++i) {
+    auto r = vips_.refresh();
+    EXPECT_EQ(r.adopted, 0u);
+    EXPECT_FALSE(table("c1").has_value()) << "round " << i;
+    EXPECT_TRUE(table("c2").has_value()) << "round " << i;
+  }
+  // Docker joining that endpoint again makes it weft's again.
+  ASSERT_TRUE(vips_.joined(kNet, "ep1", path("c1")).ok());
+  vips_.refresh();
+  EXPECT_TRUE(table("c1").has_value());
+}
+
+// Calls `during` from inside the first setServiceVips that installs a table.
+class HookedKernel : public kernel::FakeKernel {
+ public:
+  using FakeKernel::FakeKernel;
+  Status setServiceVips(const std::string& ns, const std::string& tag,
+                        const std::vector<kernel::ServiceVip>& vips) override {
+    auto st = FakeKernel::setServiceVips(ns, tag, vips);
+    if (!vips.empty() && during) std::exchange(during, nullptr)();
+    return st;
+  }
+  std::function<void()> during;
+};
+
+TEST(VipManagerRace, ATableThatLandsAfterItsEndpointLeftIsRemoved) {
+  HookedKernel k("/fake/netns");
+  ScriptedEngine engine;
+  engine.views[kNet].services = {{"web", ip("10.88.0.2"), {ip("10.88.0.3")}}};
+  ASSERT_TRUE(k.createNetns("c1").ok());
+  VipManager vips(k, engine, VipConfig{});
+  ASSERT_TRUE(vips.joined(kNet, "ep1", k.netnsPath("c1")).ok());
+  k.during = [&] { vips.left("ep1"); };  // Leave while the table is being written
+  vips.refresh();
+  ASSERT_EQ(k.during, nullptr) << "the hook did not run";
+  vips.refresh();
+  EXPECT_FALSE(k.serviceVips(k.netnsPath("c1"), VipManager::tagOf(kNet)).has_value());
+}
+
+TEST_F(VipManagerTest, LeftEndpointsAreRememberedWithinBounds) {
+  // Leaves of endpoints weft never saw are remembered too (bounded), and a
+  // Join of a new endpoint is never refused because of them.
+  for (size_t i = 0; i < kMaxLocalContainers + 10; ++i) vips_.left("gone" + std::to_string(i));
+  EXPECT_TRUE(vips_.joined(kNet, "fresh", path("c1")).ok());
+  services({{"web", ip("10.88.0.2"), {ip("10.88.0.3")}}});
+  vips_.refresh();
+  EXPECT_TRUE(table("c1").has_value());
 }
 
 TEST_F(VipManagerTest, AProgrammingFailureIsRetried) {
