@@ -45,6 +45,7 @@ Status Datapath::addPeer(uint32_t vni, const PeerSpec& spec, Clock::time_point n
   if (!tx) return tx.error();
   auto rx = RxSession::create(n->material, Direction{n->id, spec.host, self_}, n->policy, spec.rxMinEpoch);
   if (!rx) return rx.error();
+  noteEpoch(spec.txStartEpoch);
   auto peer = std::make_unique<Peer>(Peer{spec.host, *addr, std::move(*tx), std::move(*rx), {}});
   n->byAddr[peer->addr] = peer.get();
   n->peers.emplace(spec.senderId, std::move(peer));
@@ -78,7 +79,10 @@ Result<size_t> Datapath::seal(uint32_t vni, const PeerAddr& to, Frames frames, s
   Peer& p = *it->second;
   const uint64_t rekeysBefore = p.tx.rekeys();
   auto size = p.tx.seal(frames, out, now);
-  p.counters.rekeys += p.tx.rekeys() - rekeysBefore;
+  if (p.tx.rekeys() != rekeysBefore) {
+    p.counters.rekeys += p.tx.rekeys() - rekeysBefore;
+    noteEpoch(p.tx.epoch());
+  }
   if (!size) {
     ++p.counters.sealFailed;
     return size;
@@ -145,6 +149,15 @@ const Counters* Datapath::peerCounters(uint32_t vni, uint32_t senderId) const {
   if (n == networks_.end()) return nullptr;
   auto p = n->second->peers.find(senderId);
   return p == n->second->peers.end() ? nullptr : &p->second->counters;
+}
+
+std::vector<Datapath::PeerView> Datapath::peers(uint32_t vni) const {
+  std::vector<PeerView> out;
+  auto n = networks_.find(vni);
+  if (n == networks_.end()) return out;
+  for (const auto& [id, p] : n->second->peers)
+    out.push_back(PeerView{id, p->host, p->addr.str(), p->tx.epoch(), p->counters});
+  return out;
 }
 
 Counters Datapath::totals() const {

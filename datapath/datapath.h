@@ -8,6 +8,7 @@
 // Not thread-safe: one datapath loop owns it (a multi-queue datapath would
 // hold one per queue, with per-queue sender ids or epochs).
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -62,6 +63,19 @@ class Datapath {
   bool open(std::span<uint8_t> packet, Received* out, Clock::time_point now);
 
   const Counters& unattributed() const { return unattributed_; }
+  // The highest key epoch any sender session has sealed with (or starts
+  // at). Safe to read from any thread: the owner of the epoch reservation
+  // (driver/userspace_plane.h) watches it without stopping the loop.
+  uint32_t maxTxEpoch() const { return maxTxEpoch_.load(std::memory_order_relaxed); }
+
+  struct PeerView {
+    uint32_t senderId = 0;
+    std::string host;
+    std::string addr;  // underlay address:port
+    uint32_t txEpoch = 0;
+    Counters counters;
+  };
+  std::vector<PeerView> peers(uint32_t vni) const;
   const Counters* peerCounters(uint32_t vni, uint32_t senderId) const;
   Counters totals() const;
 
@@ -88,6 +102,10 @@ class Datapath {
   uint32_t selfId_;
   std::map<uint32_t, std::unique_ptr<Network>> networks_;
   Counters unattributed_;
+  std::atomic<uint32_t> maxTxEpoch_{0};
+  void noteEpoch(uint32_t e) {
+    if (e > maxTxEpoch_.load(std::memory_order_relaxed)) maxTxEpoch_.store(e, std::memory_order_relaxed);
+  }
 };
 
 }  // namespace weft::datapath

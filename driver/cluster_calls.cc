@@ -37,7 +37,7 @@ void Driver::applyRemote(const EndpointRecord& r, RecordState state) {
                                           << " at " << r.vtep << " (" << r.network << ")");
   else
     LOG_DEBUG("peers", "remote endpoint " << r.endpoint.substr(0, 12) << " of " << r.network << " gone");
-  peers_.sync();
+  syncPeers();
 }
 
 void Driver::beginResync() { peers_.beginResync(); }
@@ -69,6 +69,22 @@ std::map<std::string, uint32_t> Driver::dataPlanePeers() const {
   return out;
 }
 
-PeerTable::SyncResult Driver::syncPeers() { return peers_.sync(); }
+PeerTable::SyncResult Driver::syncPeers() {
+  auto result = peers_.sync();
+  // Encrypted networks: the same records feed the plane's forwarding table
+  // (it changes nothing when they did not change).
+  std::vector<std::string> encrypted;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!plane_) return result;
+    for (const auto& [id, n] : networks_)
+      if (n.encrypted() && !faults_.faulted(id)) encrypted.push_back(n.identity);
+  }
+  if (encrypted.empty()) return result;
+  std::map<std::string, std::map<std::string, EndpointRecord>> byNetwork;
+  for (auto& r : peers_.records()) byNetwork[r.network].emplace(r.endpoint, std::move(r));
+  for (const auto& identity : encrypted) plane_->setPeers(identity, desiredEntries(byNetwork[identity]));
+  return result;
+}
 
 }  // namespace weft::driver

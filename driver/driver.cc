@@ -18,7 +18,6 @@ namespace weft::driver {
 
 using detail::checkSubnet;
 using detail::notFound;
-using detail::refuseUnbuilt;
 
 Driver::Driver(DriverConfig cfg, kernel::Kernel& kernel)
     : cfg_(std::move(cfg)),
@@ -113,6 +112,7 @@ SandboxSpec Driver::sandboxSpecLocked(const Network& n) const {
   s.port = cfg_.vxlanPort;
   s.local = cfg_.advertiseAddr;
   s.mtu = n.mtu;
+  s.vtep = !n.encrypted();
   for (const auto& sub : n.ipv4)
     if (!sub.gateway.empty()) s.gateways.push_back(sub.gateway);
   for (const auto& sub : n.ipv6)
@@ -124,7 +124,14 @@ Result<uint32_t> Driver::mtuFor(const NetworkOptions& o) const {
   auto under = kernel_.underlayMtu(cfg_.advertiseAddr);
   if (!under.ok()) return Error{under.code(), "cannot find the underlay MTU: " + under.error().message};
   auto local = IpAddr::parse(cfg_.advertiseAddr);
-  return networkMtu(o, Underlay{*under, local && local->isV6()}, cfg_.defaultMtu);
+  return networkMtu(o, Underlay{*under, local && local->isV6()}, cfg_.defaultMtu,
+                    o.encrypted ? CryptoBackend::kUserspace : CryptoBackend::kAuto);
+}
+
+Status Driver::attachEncryptedLocked(const Network& n) {
+  if (!n.encrypted()) return Status::Ok();
+  if (!plane_) return Error{ENOTSUP, "network " + n.id.substr(0, 12) + " is encrypted and " + planeOff_};
+  return plane_->attach(EncryptedNetwork{n.identity, n.vni, n.netns, n.mtu});
 }
 
 // ---------------------------------------------------------------- networks
@@ -133,7 +140,7 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
   if (auto st = checkObjectId("NetworkID", r.networkId); !st) return st;
   auto opts = parseNetworkOptions(r.generic);
   if (!opts.ok()) return opts.error();
-  if (auto st = refuseUnbuilt(*opts); !st) return st;
+  if (auto c = cryptoFor(*opts); !c.ok()) return c.error();
   if (r.internal && opts->gwbridge.value_or(false)) {
     const std::string& v = opts->raw.at("weft.gwbridge");
     return Error{EINVAL, "option weft.gwbridge" + (v.empty() ? "" : "=" + v) +
@@ -207,10 +214,15 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
       if (other.netns == n.netns)
         return Error{EEXIST, "network " + id + " already uses namespace " + n.netns};
     if (auto st = buildSandbox(kernel_, sandboxSpecLocked(n)); !st) return st.error();
+    if (auto st = attachEncryptedLocked(n); !st) {
+      removeSandbox(kernel_, sandboxSpecLocked(n));
+      return st.error();
+    }
     LOG_INFO("driver", "created network " << n.id.substr(0, 12) << " vni " << n.vni << " mtu " << n.mtu
-                                          << " (" << n.identity << ")");
+                                          << " (" << n.identity << ")"
+                                          << (n.encrypted() ? ", encrypted (userspace datapath)" : ""));
     auto& placed = networks_.emplace(n.id, std::move(n)).first->second;
-    peers_.attach(placed.identity, {placed.netns, placed.vxlanName});
+    if (!placed.encrypted()) peers_.attach(placed.identity, {placed.netns, placed.vxlanName});
     created = true;
     return Changed::kYes;
   };
@@ -218,6 +230,7 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
     auto it = networks_.find(r.networkId);
     if (!created || it == networks_.end()) return;
     peers_.detach(it->second.identity);
+    if (it->second.encrypted() && plane_) plane_->detach(it->second.identity);
     removeSandbox(kernel_, sandboxSpecLocked(it->second));
     networks_.erase(it);
   };
@@ -230,7 +243,9 @@ Result<std::map<std::string, std::string>> Driver::allocateNetwork(const Allocat
   if (auto st = checkObjectId("NetworkID", r.networkId); !st) return st.error();
   auto opts = parseNetworkOptions(r.options);
   if (!opts.ok()) return opts.error();
-  if (auto st = refuseUnbuilt(*opts); !st) return st.error();
+  // Refused here, on the manager, with the reason: otherwise swarm accepts
+  // the network and then no task can start on it (every worker refuses).
+  if (auto c = cryptoFor(*opts); !c.ok()) return c.error();
   for (const auto& d : r.ipv4)
     if (auto s = checkSubnet(d, AF_INET); !s.ok()) return s.error();
   for (const auto& d : r.ipv6)
@@ -259,7 +274,11 @@ Status Driver::deleteNetwork(const std::string& networkId) {
     if (!it->second.endpoints.empty())
       return Error{EBUSY, "network " + networkId.substr(0, 12) + " still has " +
                               std::to_string(it->second.endpoints.size()) + " endpoint(s)"};
-    if (auto st = removeSandbox(kernel_, sandboxSpecLocked(it->second)); !st) return st.error();
+    if (it->second.encrypted() && plane_) plane_->detach(it->second.identity);
+    if (auto st = removeSandbox(kernel_, sandboxSpecLocked(it->second)); !st) {
+      if (auto again = attachEncryptedLocked(it->second); !again) LOG_WARN("driver", again.error().message);
+      return st.error();
+    }
     peers_.detach(it->second.identity);
     faults_.clear(networkId);
     removed = std::move(it->second);
@@ -267,8 +286,12 @@ Status Driver::deleteNetwork(const std::string& networkId) {
     return Changed::kYes;
   };
   auto undo = [&] {
-    if (buildSandbox(kernel_, sandboxSpecLocked(*removed)))
-      peers_.attach(removed->identity, {removed->netns, removed->vxlanName});
+    if (buildSandbox(kernel_, sandboxSpecLocked(*removed))) {
+      if (removed->encrypted())
+        attachEncryptedLocked(*removed);
+      else
+        peers_.attach(removed->identity, {removed->netns, removed->vxlanName});
+    }
     networks_.emplace(removed->id, std::move(*removed));
   };
   if (auto st = changeDurably(change, undo); !st) {

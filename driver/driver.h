@@ -17,6 +17,7 @@
 
 #include "common/result.h"
 #include "driver/cluster.h"
+#include "driver/encrypted_plane.h"
 #include "driver/fault_book.h"
 #include "driver/ipam.h"
 #include "driver/model.h"
@@ -39,6 +40,10 @@ struct DriverConfig {
   // First retry of a network that could not be restored; it doubles up to
   // 60 s (see faults()).
   std::chrono::milliseconds repairRetry{2000};
+  // Why the kernel ESP backend of encrypted networks cannot serve here
+  // (weft.crypto=kernel is refused with it). Never empty today: the backend
+  // (driver/esp_pairs.h) is not wired into the plugin yet.
+  std::string kernelCryptoOff = "the kernel ESP backend is not wired into weft-plugin yet";
 };
 
 struct IpamData {
@@ -111,6 +116,10 @@ class Driver : public PeerSink {
   Status start(ReconcileReport* report = nullptr);
 
   const DriverConfig& config() const { return cfg_; }
+
+  // The data plane of encrypted networks (before start(); may stay null:
+  // then `why` says why -o encrypted is refused, e.g. no cluster key).
+  void setEncryptedPlane(EncryptedPlane* plane, std::string why = "");
 
   // --- NetworkDriver ---
   Status createNetwork(const CreateNetworkRequest& r);
@@ -225,6 +234,11 @@ class Driver : public PeerSink {
   // Takes mu_ itself: one repair attempt of every faulted network that is due.
   size_t repairDue();
   Result<uint32_t> mtuFor(const NetworkOptions& o) const;
+  // The backend that serves an encrypted network here, or why none can
+  // (the network must then be refused at creation).
+  Result<CryptoBackend> cryptoFor(const NetworkOptions& o) const;
+  // Under mu_: n's port in the encrypted plane (a no-op for plain networks).
+  Status attachEncryptedLocked(const Network& n);
   SandboxSpec sandboxSpecLocked(const Network& n) const;
 
   EndpointRecord localRecordLocked(const Endpoint& e) const;
@@ -243,6 +257,8 @@ class Driver : public PeerSink {
   DriverConfig cfg_;
   kernel::Kernel& kernel_;
   Cluster* cluster_ = nullptr;  // guarded by mu_
+  EncryptedPlane* plane_ = nullptr;
+  std::string planeOff_ = "the userspace datapath is not running";
   // Remote endpoints and their kernel entries (in memory; re-learnt after a
   // restart). Its own lock: it never waits for mu_, and programs the kernel
   // only in peers_.sync(), which is never called with mu_ held.

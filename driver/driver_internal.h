@@ -14,9 +14,6 @@
 
 namespace weft::driver::detail {
 
-// Data-plane encryption (IPsec ESP between VTEPs) is not built yet; an
-// option that silently did nothing would be a lie, so it is refused.
-Status refuseUnbuilt(const NetworkOptions& o);
 // One IPv4Data/IPv6Data entry of CreateNetwork (family AF_INET or AF_INET6):
 // the pool a CIDR of that family, the gateway (if any) a CIDR inside it.
 Result<Subnet> checkSubnet(const IpamData& d, int family);

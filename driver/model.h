@@ -32,13 +32,15 @@ struct Network {
   uint32_t vni = 0;
   uint32_t mtu = 0;
   std::string netns;      // sandbox namespace name
-  std::string vxlanName;  // VTEP device name (inside the sandbox)
+  std::string vxlanName;  // VTEP device name (inside the sandbox); unused when encrypted (no VTEP)
   std::set<std::string> endpoints;
 
   // Whether Docker should attach this network's containers to
   // docker_gwbridge for outside access: not for --internal networks, nor
   // with -o weft.gwbridge=false.
   bool wantsGwbridge() const { return !internal && options.wantsGwbridge(); }
+  // Encrypted networks have no VTEP: their port on br0 is the encrypted plane's.
+  bool encrypted() const { return options.encrypted; }
 };
 
 struct Endpoint {

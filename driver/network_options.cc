@@ -35,7 +35,19 @@ std::optional<bool> parseBool(const std::string& v) {
 
 }  // namespace
 
-const char* acceptedOptionKeys() { return "mtu, encrypted, vni, weft.name, weft.gwbridge"; }
+const char* acceptedOptionKeys() { return "mtu, encrypted, vni, weft.name, weft.gwbridge, weft.crypto"; }
+
+const char* cryptoBackendName(CryptoBackend b) {
+  switch (b) {
+    case CryptoBackend::kAuto:
+      return "auto";
+    case CryptoBackend::kKernel:
+      return "kernel";
+    case CryptoBackend::kUserspace:
+      return "userspace";
+  }
+  return "?";
+}
 
 Result<NetworkOptions> parseNetworkOptions(const std::map<std::string, std::string>& generic) {
   NetworkOptions o;
@@ -72,10 +84,25 @@ Result<NetworkOptions> parseNetworkOptions(const std::map<std::string, std::stri
                                  "\": use -o weft.gwbridge=false (containers get no docker_gwbridge, "
                                  "so no outside access through it) or =true (the default)"};
       o.gwbridge = *b;
+    } else if (k == "weft.crypto") {
+      if (v == "auto")
+        o.crypto = CryptoBackend::kAuto;
+      else if (v == "kernel")
+        o.crypto = CryptoBackend::kKernel;
+      else if (v == "userspace")
+        o.crypto = CryptoBackend::kUserspace;
+      else
+        return Error{EINVAL, "option weft.crypto=\"" + v +
+                                 "\": use auto (the default), kernel (IPsec ESP in the kernel) or userspace "
+                                 "(weft's own datapath)"};
     } else {
       return Error{EINVAL, "unknown option \"" + k + "\" (weft accepts " + acceptedOptionKeys() + ")"};
     }
   }
+  // Checked after the loop: the map's order must not matter.
+  if (o.crypto && !o.encrypted)
+    return Error{EINVAL, "option weft.crypto=" + generic.at("weft.crypto") +
+                             " needs -o encrypted: it chooses how an encrypted network is encrypted"};
   return o;
 }
 

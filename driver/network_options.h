@@ -14,9 +14,16 @@ inline constexpr uint32_t kMaxWeftVni = 4095;  // VNIs >= 4096 are Docker's over
 inline constexpr uint32_t kMinMtu = 576;
 inline constexpr uint32_t kMaxMtu = 65535;
 
+// -o weft.crypto=: which backend encrypts an encrypted network's traffic.
+// kAuto picks per host (today: userspace, see README "Encrypted networks").
+enum class CryptoBackend { kAuto, kKernel, kUserspace };
+const char* cryptoBackendName(CryptoBackend b);
+
 struct NetworkOptions {
   std::optional<uint32_t> mtu;  // -o mtu=N (or com.docker.network.driver.mtu)
   bool encrypted = false;       // -o encrypted[=true|false]
+  // -o weft.crypto=auto|kernel|userspace; only with -o encrypted. Unset: auto.
+  std::optional<CryptoBackend> crypto;
   std::optional<uint32_t> vni;  // -o vni=N, 1..4095
   std::string name;             // -o weft.name=NAME: cluster-wide identity
   // -o weft.gwbridge=false: Join asks Docker not to attach containers to
@@ -27,6 +34,7 @@ struct NetworkOptions {
 
   // Whether containers on the network get docker_gwbridge (the default).
   bool wantsGwbridge() const { return gwbridge.value_or(true); }
+  CryptoBackend cryptoBackend() const { return crypto.value_or(CryptoBackend::kAuto); }
 
   // The options exactly as the user gave them (echoed by AllocateNetwork).
   std::map<std::string, std::string> raw;

@@ -2,6 +2,8 @@
 
 #include <cerrno>
 
+#include "datapath/mtu.h"
+
 namespace weft::driver {
 
 uint32_t stableHash(const std::string& s) {
@@ -43,8 +45,11 @@ Result<uint32_t> chooseVni(const NetworkOptions& o, const std::string& identity,
   return vni;
 }
 
-Result<uint32_t> networkMtu(const NetworkOptions& o, const Underlay& under, uint32_t defaultMtu) {
+Result<uint32_t> networkMtu(const NetworkOptions& o, const Underlay& under, uint32_t defaultMtu,
+                            CryptoBackend backend) {
   uint32_t overhead = (under.v6 ? kVxlanOverheadV6 : kVxlanOverheadV4) + (o.encrypted ? kEspOverhead : 0);
+  if (o.encrypted && backend == CryptoBackend::kUserspace)
+    overhead = static_cast<uint32_t>(datapath::packetOverhead(under.v6) + datapath::kInnerEthernetHeader);
   if (under.mtu <= overhead + kMinMtu)
     return Error{EINVAL, "underlay MTU " + std::to_string(under.mtu) + " is too small for VXLAN"};
   uint32_t max = under.mtu - overhead;

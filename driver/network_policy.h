@@ -38,7 +38,11 @@ struct Underlay {
   bool v6 = false;  // the local VTEP address is IPv6
 };
 // o.mtu, else defaultMtu, else the most the underlay carries; EINVAL when
-// the underlay is too small for VXLAN or the wanted MTU does not fit.
-Result<uint32_t> networkMtu(const NetworkOptions& o, const Underlay& under, uint32_t defaultMtu);
+// the underlay is too small for VXLAN or the wanted MTU does not fit. An
+// encrypted network's overhead is the backend's: ESP over VXLAN (kKernel,
+// and kAuto), or the userspace datapath's own packet (kUserspace: outer
+// IP + UDP + 40 + inner Ethernet, datapath/mtu.h).
+Result<uint32_t> networkMtu(const NetworkOptions& o, const Underlay& under, uint32_t defaultMtu,
+                            CryptoBackend backend = CryptoBackend::kAuto);
 
 }  // namespace weft::driver

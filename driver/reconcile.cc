@@ -20,6 +20,9 @@ Status Driver::reconcileNetworkLocked(Network& n, std::vector<std::string>* did)
   // 1. The sandbox.
   if (auto st = reconcileSandbox(kernel_, sandboxSpecLocked(n), did); !st)
     return Error{st.code(), "restoring network " + n.id.substr(0, 12) + ": " + st.error().message};
+  // 1b. An encrypted network's port (the plane adopts a TAP that survived).
+  if (auto st = attachEncryptedLocked(n); !st)
+    return Error{st.code(), "restoring network " + n.id.substr(0, 12) + ": " + st.error().message};
   // 2. Endpoints: joined is whatever the kernel says -- an endpoint whose
   //    sandbox-side veth exists is joined (adopted and repaired), one whose
   //    veth vanished (its container died while weft was down) is not.
@@ -67,7 +70,7 @@ Status Driver::reconcileLocked(ReconcileReport* report) {
     if (auto st = reconcileNetworkLocked(n, &did); !st) {
       markFaultyLocked(n, st.error().message);
       report->faults[id] = st.error().message;
-    } else {
+    } else if (!n.encrypted()) {
       peers_.attach(n.identity, {n.netns, n.vxlanName});
     }
   }

@@ -33,7 +33,7 @@ Status Driver::repairLocked(Network& n) {
   for (const auto& a : did) LOG_INFO("reconcile", a);
   LOG_INFO("driver", "network " << n.id.substr(0, 12) << " is usable again (vni " << n.vni << ")");
   // Remote endpoints' entries: programmed by the next syncPeers().
-  peers_.attach(n.identity, {n.netns, n.vxlanName});
+  if (!n.encrypted()) peers_.attach(n.identity, {n.netns, n.vxlanName});
   if (cluster_)
     for (const auto& eid : n.endpoints)
       if (const Endpoint& e = endpoints_.at(eid); e.joined) cluster_->publish(localRecordLocked(e));

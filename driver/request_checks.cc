@@ -1,5 +1,6 @@
 // Checks of Docker's requests that need no driver state: object IDs,
-// subnets, options weft does not build yet. Each refusal names the field.
+// subnets, what this host can serve of -o encrypted. Each refusal names the
+// field.
 
 #include <algorithm>
 #include <cerrno>
@@ -10,14 +11,6 @@
 namespace weft::driver {
 
 namespace detail {
-
-Status refuseUnbuilt(const NetworkOptions& o) {
-  if (o.encrypted)
-    return Error{ENOTSUP,
-                 "option encrypted: this weft does not encrypt the data plane yet; "
-                 "create the network without -o encrypted"};
-  return Status::Ok();
-}
 
 Result<Subnet> checkSubnet(const IpamData& d, int family) {
   const bool v6 = family == AF_INET6;
@@ -36,6 +29,24 @@ Result<Subnet> checkSubnet(const IpamData& d, int family) {
 }
 
 }  // namespace detail
+
+void Driver::setEncryptedPlane(EncryptedPlane* plane, std::string why) {
+  plane_ = plane;
+  if (!why.empty()) planeOff_ = std::move(why);
+}
+
+Result<CryptoBackend> Driver::cryptoFor(const NetworkOptions& o) const {
+  if (!o.encrypted) return CryptoBackend::kAuto;
+  if (o.cryptoBackend() == CryptoBackend::kKernel)
+    return Error{ENOTSUP, "option weft.crypto=kernel: this host cannot use the kernel backend: " +
+                              cfg_.kernelCryptoOff + "; use -o weft.crypto=auto or userspace"};
+  // auto: the userspace backend, the one that runs on every kernel (the
+  // kernel backend is not chosen while it is not wired in).
+  if (!plane_)
+    return Error{ENOTSUP, "option encrypted: this host cannot encrypt a network's traffic: " + planeOff_ +
+                              "; create the network without -o encrypted, or fix that and try again"};
+  return CryptoBackend::kUserspace;
+}
 
 bool validObjectId(const std::string& id) {
   if (id.size() < 12 || id.size() > 128) return false;

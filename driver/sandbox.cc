@@ -73,6 +73,7 @@ Status buildSandbox(kernel::Kernel& k, const SandboxSpec& s) {
     removeSandbox(k, s);
     return b;
   }
+  if (!s.vtep) return Status::Ok();
   if (auto v = addVtep(k, s); !v) {
     removeSandbox(k, s);
     return v;
@@ -137,6 +138,15 @@ Status reconcileSandbox(kernel::Kernel& k, const SandboxSpec& s, std::vector<std
   }
   // VTEP
   auto vx = k.getLink(s.netns, s.vxlanName);
+  if (!s.vtep) {
+    // An encrypted network never has one: whatever is there would deliver
+    // cleartext VXLAN.
+    if (vx.ok()) {
+      if (auto st = k.deleteLink(s.netns, s.vxlanName); !st.okOr(ENOENT)) return ctx(st, "delete VTEP");
+      did->push_back("removed " + s.vxlanName + " from encrypted network's sandbox " + s.netns);
+    }
+    return Status::Ok();
+  }
   bool right = vx.ok() && vx->kind == kernel::LinkKind::kVxlan && vx->vni == s.vni &&
                (!vx->port || *vx->port == s.port);
   if (!right) {

@@ -21,6 +21,9 @@ struct SandboxSpec {
   std::string local;  // VTEP address, may be empty
   uint32_t mtu = 1450;
   std::vector<std::string> gateways;  // CIDRs for br0
+  // False for an encrypted network: no VXLAN device at all, so cleartext
+  // VXLAN for its VNI finds nothing to deliver to (the kernel drops it).
+  bool vtep = true;
 };
 
 Status buildSandbox(kernel::Kernel& k, const SandboxSpec& s);

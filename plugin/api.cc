@@ -390,6 +390,11 @@ void Api::addAdminRoutes() {
                   {"problems", problems}};
         return j.dump();
       });
+  add("/weft.Crypto", ErrorField::kErr, EmptyBody::kAllowed,
+      [this](const std::string&) -> Result<std::string> {
+        if (!cryptoStatus_) return Json{{"backend", "off"}, {"reason", cryptoOff_}}.dump();
+        return cryptoStatus_();
+      });
   add("/weft.Networks", ErrorField::kErr, EmptyBody::kAllowed,
       [&d](const std::string&) -> Result<std::string> {
         Json a = Json::array();
@@ -407,6 +412,7 @@ void Api::addAdminRoutes() {
                        {"endpoints", n.endpoints.size()},
                        {"internal", n.internal},
                        {"gwbridge", n.wantsGwbridge()},
+                       {"encrypted", n.encrypted()},
                        {"options", n.options.raw}});
         }
         return Json{{"networks", a}}.dump();

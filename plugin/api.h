@@ -51,6 +51,12 @@ class Api {
     prober_ = p;
     proberOff_ = std::move(off);
   }
+  // /weft.Crypto: the encrypted networks' datapath, as JSON (unset: off,
+  // and `off` says why).
+  void setCryptoStatus(std::function<std::string()> fn, std::string off = "") {
+    cryptoStatus_ = std::move(fn);
+    cryptoOff_ = std::move(off);
+  }
   // Service VIPs on swarm networks (unset: off); told of every Join/Leave.
   void setServiceVips(services::VipManager* vips) { vips_ = vips; }
 
@@ -79,6 +85,8 @@ class Api {
   const driver::Prober* prober_ = nullptr;
   std::string proberOff_;  // why there is no prober
   services::VipManager* vips_ = nullptr;
+  std::function<std::string()> cryptoStatus_;
+  std::string cryptoOff_;
 };
 
 }  // namespace weft::plugin

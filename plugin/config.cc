@@ -23,6 +23,7 @@ const std::vector<SettingInfo>& settings() {
       {"PEERS", "comma-separated addresses of other weft hosts to join (standalone mode)", ""},
       {"GOSSIP_PORT", "TCP+UDP port of the gossip control plane", "7947"},
       {"VXLAN_PORT", "UDP port of VXLAN traffic", "4789"},
+      {"ENCRYPTED_PORT", "UDP port of encrypted networks' traffic (weft's userspace datapath)", "4790"},
       {"KEY", "cluster key, 32 bytes as base64 or hex; give it as WEFT_KEY, not as a flag (see README)", ""},
       {"KEY_FILE", "file holding the cluster key", ""},
       {"MTU", "default MTU of new networks; 0 derives it from the underlay", "0"},
@@ -146,6 +147,10 @@ Status apply(Config& c, const std::string& name, const std::string& v) {
     auto n = number(name, v, 1, 65535);
     if (!n.ok()) return n.error();
     c.vxlanPort = static_cast<uint16_t>(*n);
+  } else if (name == "ENCRYPTED_PORT") {
+    auto n = number(name, v, 1, 65535);
+    if (!n.ok()) return n.error();
+    c.encryptedPort = static_cast<uint16_t>(*n);
   } else if (name == "KEY") {
     c.key = v;
   } else if (name == "KEY_FILE") {

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "cluster/ipc_messages.h"
@@ -21,7 +22,9 @@
 #include "common/log.h"
 #include "driver/driver.h"
 #include "driver/prober.h"
+#include "driver/userspace_plane.h"
 #include "engine/engine_client.h"
+#include "gossip/keyring.h"
 #include "metrics/metrics.h"
 #include "metrics/server.h"
 #include "plugin/api.h"
@@ -96,16 +99,19 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "weft-plugin: %s\n", kernel.error().message.c_str());
     return 1;
   }
+  driver::DriverConfig dc;
   if (auto st = (*kernel)->probe(); !st) {
     if (st.code() != EPROTONOSUPPORT) {
       std::fprintf(stderr, "weft-plugin: this kernel cannot run weft: %s\n", st.error().message.c_str());
       return 1;
     }
-    // Only IPsec is missing: unencrypted networks work.
-    LOG_WARN("plugin", "encrypted networks will not work on this host: " << st.error().message);
+    // Only IPsec is missing: plain networks work, and encrypted ones on the
+    // userspace backend.
+    LOG_INFO("plugin", "no kernel ESP on this host (" << st.error().message
+                                                      << "): encrypted networks use the userspace datapath");
+    dc.kernelCryptoOff = "its kernel has no ESP (" + st.error().message + ")";
   }
 
-  driver::DriverConfig dc;
   dc.stateDir = cfg->stateDir;
   dc.scope = cfg->scope;
   dc.advertiseAddr = cfg->advertiseAddr;
@@ -113,6 +119,47 @@ int run(int argc, char** argv) {
   dc.defaultMtu = cfg->mtu;
   dc.reservedVni = cfg->healthVni;
   driver::Driver drv(dc, **kernel);
+
+  // The cluster key: the gossip's, and the root of encrypted networks' keys.
+  std::optional<plugin::ClusterKeys> keys;
+  if (!cfg->advertiseAddr.empty()) {
+    auto loaded = plugin::loadClusterKeys(*cfg);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "weft-plugin: %s\n", loaded.error().message.c_str());
+      return 1;
+    }
+    keys = std::move(*loaded);
+  }
+
+  // Encrypted networks' userspace datapath (driver/userspace_plane.h): set
+  // before start(), which re-attaches the encrypted networks it restores.
+  std::unique_ptr<driver::UserspacePlane> plane;
+  std::string planeOff;
+  if (cfg->fakeKernel)
+    planeOff = "the fake kernel has no data plane";
+  else if (!keys)
+    planeOff =
+        "this host has no cluster key (it runs without ADVERTISE_ADDR, as a single host; the key that "
+        "encrypted networks' keys derive from comes with ADVERTISE_ADDR and KEY or KEY_FILE)";
+  else if (cfg->encryptedPort == cfg->vxlanPort)
+    planeOff =
+        "ENCRYPTED_PORT equals VXLAN_PORT (" + std::to_string(cfg->vxlanPort) + "); give it its own port";
+  else if (auto key = gossip::parseKey(keys->keys.front()); !key.ok())
+    planeOff = "the cluster key cannot be read: " + key.error().message;
+  else {
+    driver::UserspacePlaneConfig pcfg;
+    pcfg.self = cfg->advertiseAddr;
+    pcfg.port = cfg->encryptedPort;
+    pcfg.key.assign(key->begin(), key->end());
+    pcfg.epochFile = cfg->stateDir + "/datapath-epoch";
+    auto started = driver::UserspacePlane::start(**kernel, pcfg);
+    if (started.ok())
+      plane = std::move(*started);
+    else
+      planeOff = "the userspace datapath cannot start: " + started.error().message;
+  }
+  if (!planeOff.empty()) LOG_INFO("plugin", "encrypted networks off: " << planeOff);
+  drv.setEncryptedPlane(plane.get(), planeOff);
   driver::ReconcileReport report;
   if (auto st = drv.start(&report); !st) {
     std::fprintf(stderr, "weft-plugin: cannot start: %s\n", st.error().message.c_str());
@@ -121,16 +168,15 @@ int run(int argc, char** argv) {
 
   plugin::Api api(drv);
   api.setHostWarnings(hostWarnings);
+  if (plane)
+    api.setCryptoStatus([p = plane.get()] { return p->status().dump(); });
+  else
+    api.setCryptoStatus(nullptr, planeOff);
 
   // Multi-host: the gossip sidecar, when this host has an underlay address.
   std::unique_ptr<cluster::ProcessLauncher> sidecars;
   std::unique_ptr<cluster::Supervisor> gossip;
-  if (!cfg->advertiseAddr.empty()) {
-    auto keys = plugin::loadClusterKeys(*cfg);
-    if (!keys.ok()) {
-      std::fprintf(stderr, "weft-plugin: %s\n", keys.error().message.c_str());
-      return 1;
-    }
+  if (keys) {
     if (keys->generated)
       LOG_WARN("plugin", "generated a new cluster key in "
                              << keys->path
@@ -250,11 +296,12 @@ int run(int argc, char** argv) {
   // it also looks for endpoints whose container died without Leave, and
   // retries networks that could not be restored (with their own backoff).
   // Remote endpoints' kernel entries that failed are retried from here too.
-  std::thread reaper([&drv] {
+  std::thread reaper([&drv, p = plane.get()] {
     for (unsigned tick = 1;; ++tick) {
       usleep(100000);
       drv.reapRetired();
-      drv.syncPeers();  // retries of remote entries that could not be programmed
+      drv.syncPeers();   // retries of remote entries that could not be programmed
+      if (p) p->tick();  // key epochs reserved ahead of use
       if (tick % 20 == 0) {
         drv.sweepVanished();
         drv.repairFaulted();

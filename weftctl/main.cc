@@ -30,6 +30,8 @@ const char* kUsage =
     "              path to each peer host (VXLAN probes: small and MTU-sized, last success)\n"
     "  services    swarm services' virtual IPs on weft networks, their backends, and how many local\n"
     "              containers hold them\n"
+    "  crypto      encrypted networks: backend, and per peer the key epoch, packets and bytes each way,\n"
+    "              authentication failures, replays and stale keys dropped\n"
     "\n"
     "--socket defaults to $WEFT_SOCKET or /run/docker/plugins/weft.sock\n";
 
@@ -150,6 +152,8 @@ int main(int argc, char** argv) {
     path = "/weft.Peers";
   else if (cmd == "services")
     path = "/weft.Services";
+  else if (cmd == "crypto")
+    path = "/weft.Crypto";
   else {
     std::cerr << (cmd.empty() ? "weftctl: no command\n" : "weftctl: unknown command " + cmd + "\n") << kUsage;
     return 2;
@@ -222,6 +226,26 @@ int main(int argc, char** argv) {
     }
     table({"NETWORK", "REMOTE ENDPOINT", "ADDRESS", "MAC", "VTEP", "HOST"}, rows);
     dataPlane(j.value("dataPlane", Json::object()), hostState);
+  } else if (cmd == "crypto") {
+    if (str(j["backend"]) == "off") {
+      std::cout << "encrypted networks: off (" << str(j["reason"]) << ")\n";
+      return 0;
+    }
+    std::cout << "backend " << str(j["backend"]) << ", udp " << str(j["listen"]) << ", key epochs from "
+              << str(j["epochStart"]) << " (reserved up to " << str(j["epochReservedUpTo"]) << ")\n";
+    const Json& u = j["unattributed"];
+    std::cout << "dropped before a peer was known: truncated " << str(u["truncated"]) << ", bad header "
+              << str(u["badHeader"]) << ", unknown sender " << str(u["unknownSender"]) << "\n\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& n : j["networks"])
+      for (const auto& p : n["peers"])
+        rows.push_back({str(n["identity"]), str(n["vni"]), str(p["host"]),
+                        p.value("active", false) ? "yes" : "no", str(p["txEpoch"]), str(p["sealedPackets"]),
+                        str(p["sealedBytes"]), str(p["openedPackets"]), str(p["openedBytes"]),
+                        str(p["authFailed"]), str(p["replayed"]), str(p["staleKey"])});
+    table({"NETWORK", "VNI", "PEER", "ACTIVE", "EPOCH", "TX PKTS", "TX BYTES", "RX PKTS", "RX BYTES",
+           "AUTH FAIL", "REPLAYED", "STALE KEY"},
+          rows);
   } else if (cmd == "services") {
     if (!j.value("enabled", false)) {
       std::cout << "service VIPs: off (they need SCOPE=global and ENGINE_SOCKET)\n";
