@@ -99,11 +99,12 @@ assert_contains "$E2E_OUT" "receiver" "iperf3 over e1"
 log "iperf3 over e1: $(grep receiver <<<"$E2E_OUT")"
 
 # marker_on_wire HOST_FROM FROM HOST_TO TO MARKER : sends MARKER over TCP
-# from container FROM to TO (nc) while the underlay is captured; prints the
+# from container FROM to TO (nc) while the underlay is captured (h2's port
+# on the underlay bridge: a bridge device itself sees no forwarded frames); prints the
 # capture's "frames N marker M" and checks that TO got the marker.
 marker_on_wire() {
   local out="$E2E_BED_PARENT/capture.$5"
-  nsenter --net="$UNDERLAY_NETNS" "$WIRE_BIN" capture br0 4 "$5" >"$out" &
+  nsenter --net="$UNDERLAY_NETNS" "$WIRE_BIN" capture h2 4 "$5" >"$out" &
   local cap=$!
   wait_until 5 grep -q ready "$out"
   dh "$3" exec -d "$4" sh -c "nc -l -p 7777 > /tmp/got.$5"

@@ -174,11 +174,13 @@ int forge(char** a) {
 int replay(const char* iface, const char* dst, uint16_t port, double seconds) {
   in_addr want{};
   if (inet_pton(AF_INET, dst, &want) != 1) return std::fprintf(stderr, "bad DST %s\n", dst), 2;
-  int fd = ::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_IP));
+  // ETH_P_ALL, not ETH_P_IP: the kernel hands outgoing packets only to
+  // packet sockets of all protocols.
+  int fd = ::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ALL));
   if (fd < 0) return std::perror("socket"), 1;
   sockaddr_ll ll{};
   ll.sll_family = AF_PACKET;
-  ll.sll_protocol = htons(ETH_P_IP);
+  ll.sll_protocol = htons(ETH_P_ALL);
   ll.sll_ifindex = static_cast<int>(if_nametoindex(iface));
   if (ll.sll_ifindex == 0) return std::fprintf(stderr, "no interface %s\n", iface), 1;
   if (::bind(fd, reinterpret_cast<sockaddr*>(&ll), sizeof ll) < 0) return std::perror("bind"), 1;
