@@ -45,7 +45,7 @@ static const char* const kSettings[] = {
     "SIDECAR_USER", "SIDECAR_DEADLINE",
     "METRICS_ADDR", "METRICS_PEER_LABELS",
     "LOG_FORMAT",   "ENGINE_SOCKET",
-    "HOST_RUN_DIR",
+    "HOST_RUN_DIR", "ENCRYPTED_PORT",
 };
 
 static int mapSettings() {
