@@ -15,7 +15,10 @@
 #   (so the forgery itself is right);
 # * a forged packet in weft's wire format and a replayed real one are
 #   dropped and counted: `weftctl crypto` shows per network and peer the
-#   packets each way, authentication failures and replays.
+#   packets each way, authentication failures and replays;
+# * kill -9 of weft-plugin: the TAP port stays on br0, traffic resumes after
+#   the restart, and the restarted sender's key epochs start past every
+#   epoch it reserved before (no nonce is ever reused).
 # shellcheck disable=SC2154  # TB_* come from the bed's env file
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -174,5 +177,18 @@ for h in h1 h2; do
   sent="$(peer_counter "$h" "$o" sealedPackets)" got="$(peer_counter "$h" "$o" openedPackets)"
   ((sent > 0 && got > 0)) || fail "$h's counters towards $o: sent $sent, received $got"
 done
+
+step "kill -9 of h2's weft-plugin: the encrypted port stays, traffic resumes, key epochs start past the old ones"
+epoch_before="$(crypto_json h2 | jq -r .epochStart)"
+assert_ok tb weft-stop h2 --kill
+assert_contains "$(in_sandbox h2 e1 ip -o link show master br0)" "wenc0" "e1's port after kill -9"
+weft_start_on h2 "$KEY"
+timer_start resume
+wait_until 30 pings h1 ec1 "${CIP[ec2]}"
+log "ec1 -> ec2 answered again $(timer_ms resume) ms after h2's weft-plugin started again"
+epoch_after="$(crypto_json h2 | jq -r .epochStart)"
+log "h2's key epochs: from $epoch_before before, from $epoch_after after the restart"
+assert_int_le "$((epoch_before + 65536))" "$epoch_after" "h2's first key epoch after kill -9"
+ping_ok_on h2 ec2 "${CIP[ec1]}" 3
 
 e2e_pass
