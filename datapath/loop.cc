@@ -18,6 +18,10 @@ namespace {
 // whole and dropped rather than truncated.
 constexpr size_t kTapReadSize = 65536 + 64;
 
+// How long a batch waits for room in a full send buffer before its first
+// datagram is dropped (counted as udpSendErrors).
+constexpr int kSendWaitMs = 20;
+
 // struct virtio_net_hdr (linux/virtio_net.h, which does not compile as C++):
 // flags(1) gso_type(1) hdr_len(2) gso_size(2) csum_start(2) csum_offset(2),
 // in the host's byte order (little-endian here; no TUNSETVNETBE).
@@ -114,6 +118,14 @@ void DatapathLoop::flush() {
   while (done < outCount_) {
     int r = ::sendmmsg(udp_, msgs + done, static_cast<unsigned>(outCount_ - done), 0);
     if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // The send buffer is full: wait for room (bounded) rather than drop,
+      // so a bulk TCP stream meets back-pressure, not loss. The TAP is not
+      // read meanwhile; its queue holds what comes.
+      pollfd p{udp_, POLLOUT, 0};
+      if (::poll(&p, 1, kSendWaitMs) > 0) continue;
+      errno = EAGAIN;
+    }
     if (r <= 0) {
       // The first datagram failed (full buffer, ICMP-reported unreachable
       // peer): drop it, keep the rest going.

@@ -76,3 +76,8 @@ for streams in 1 4; do
   awk -v e="${sum_bps[enc.$streams]}" -v p="${sum_bps[plain.$streams]}" -v s="$streams" \
     'BEGIN {printf "encrypted / plain, %s stream(s): %.2f\n", s, e / p}'
 done
+# Where the userspace datapath lost frames (a send buffer or TAP queue that
+# overflowed shows here, and TCP then backs off).
+for h in h1 h2; do
+  echo "$h datapath I/O: $(weftctl_on "$h" --json crypto | jq -c .io)"
+done

@@ -425,3 +425,24 @@ TEST_F(ApiTest, DataPlaneProblemsAreInStatusAndEachPeerHostInPeers) {
   EXPECT_EQ(dp["peers"][1]["state"], "vxlan-fails");
   EXPECT_FALSE(dp["peers"][1].contains("lastSuccessAgoMs"));
 }
+
+TEST_F(ApiTest, EncryptedNetworkRefusedOverTheProtocolWithTheReasonAndCryptoSaysOff) {
+  // No encrypted plane (as with the fake kernel or no cluster key): refused
+  // at creation, over the same {"Err": ...} Docker shows the user.
+  driver_->setEncryptedPlane(nullptr, "this host has no cluster key");
+  api_->setCryptoStatus(nullptr, "this host has no cluster key");
+  const std::string before = state();
+  expectErr("/NetworkDriver.CreateNetwork",
+            Json{{"NetworkID", kNid},
+                 {"Options", {{"com.docker.network.generic", {{"encrypted", ""}}}}},
+                 {"IPv4Data", {{{"Pool", "10.10.0.0/24"}, {"Gateway", "10.10.0.1/24"}}}}}
+                .dump(),
+            "no cluster key");
+  expectErr("/NetworkDriver.AllocateNetwork",
+            Json{{"NetworkID", kNid}, {"Options", {{"encrypted", ""}, {"weft.crypto", "foo"}}}}.dump(),
+            "weft.crypto=\"foo\"");
+  EXPECT_EQ(state(), before);
+  auto c = call("/weft.Crypto", "{}");
+  EXPECT_EQ(c["backend"], "off");
+  EXPECT_EQ(c["reason"], "this host has no cluster key");
+}
