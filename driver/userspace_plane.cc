@@ -124,8 +124,18 @@ void UserspacePlane::resumeLocked() {
 
 Status UserspacePlane::attach(const EncryptedNetwork& n) {
   std::lock_guard<std::mutex> lk(mu_);
-  if (auto it = nets_.find(n.identity); it != nets_.end() && it->second.spec.vni == n.vni)
-    return Status::Ok();
+  if (auto it = nets_.find(n.identity); it != nets_.end()) {
+    // Attached already (a repair reconciles again): fine while its TAP is
+    // still there. A sandbox rebuilt in a new namespace has a fresh br0 and
+    // no TAP; the descriptor held is of the old one, so start over.
+    if (it->second.spec.vni == n.vni && it->second.spec.netns == n.netns &&
+        kernel_.getLink(n.netns, kEncryptedTapName).ok())
+      return Status::Ok();
+    pauseLocked();
+    (void)dp_->removeNetwork(it->second.spec.vni);
+    nets_.erase(it);
+    resumeLocked();
+  }
   // The TAP persists: a restart finds it on br0 and opens it again.
   auto q = kernel::openTapQueues(kernel_.netnsPath(n.netns), kernel::TapSpec{kEncryptedTapName, 1});
   if (!q.ok())
