@@ -118,6 +118,19 @@ void Supervisor::withdraw(const std::string& network, const std::string& endpoin
 void Supervisor::addSeed(const std::string& address) {
   std::lock_guard<std::mutex> lk(mu_);
   std::string s = withPort(address);
+  // One underlay family per cluster: the sidecar's sockets are bound to the
+  // advertise address, so a seed of the other family (a swarm node's
+  // address, say) could never be reached; it is left out, said once.
+  auto self = HostPort::parse(opts_.config.advertise), seed = HostPort::parse(s);
+  if (self && seed && self->addr.isV6() != seed->addr.isV6()) {
+    if (std::find(refusedSeeds_.begin(), refusedSeeds_.end(), s) == refusedSeeds_.end()) {
+      refusedSeeds_.push_back(s);
+      LOG_WARN("cluster", "not gossiping with " << s << ": it is " << (seed->addr.isV6() ? "IPv6" : "IPv4")
+                                                << " but this host advertises " << opts_.config.advertise
+                                                << "; weft does not mix underlay families in one cluster");
+    }
+    return;
+  }
   if (std::find(seeds_.begin(), seeds_.end(), s) != seeds_.end()) return;
   seeds_.push_back(s);
   seedsToSend_.push_back(s);  // the next sidecar gets it in its configuration

@@ -147,6 +147,7 @@ class Supervisor : public driver::Cluster {
   std::map<Key, ipc::Record> told_;
   std::set<Key> dirty_;
   std::vector<std::string> seedsToSend_;
+  std::vector<std::string> refusedSeeds_;  // of the other address family (warned once each)
   std::optional<ipc::StatusEvent> lastStatus_;
   uint64_t statusGen_ = 0;
   uint64_t refused_ = 0;

@@ -120,12 +120,12 @@ SandboxSpec Driver::sandboxSpecLocked(const Network& n) const {
   return s;
 }
 
-Result<uint32_t> Driver::mtuFor(const NetworkOptions& o) const {
+Result<uint32_t> Driver::mtuFor(const NetworkOptions& o, Ipv6Subnets v6) const {
   auto under = kernel_.underlayMtu(cfg_.advertiseAddr);
   if (!under.ok()) return Error{under.code(), "cannot find the underlay MTU: " + under.error().message};
   auto local = IpAddr::parse(cfg_.advertiseAddr);
   return networkMtu(o, Underlay{*under, local && local->isV6()}, cfg_.defaultMtu,
-                    o.encrypted ? CryptoBackend::kUserspace : CryptoBackend::kAuto);
+                    o.encrypted ? CryptoBackend::kUserspace : CryptoBackend::kAuto, v6);
 }
 
 Status Driver::attachEncryptedLocked(const Network& n) {
@@ -205,7 +205,7 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
     auto vni = chooseVni(*opts, n.identity, n.id, networks_, cfg_.reservedVni);
     if (!vni.ok()) return vni.error();
     n.vni = *vni;
-    auto mtu = mtuFor(*opts);
+    auto mtu = mtuFor(*opts, v6.empty() ? Ipv6Subnets::kNo : Ipv6Subnets::kYes);
     if (!mtu.ok()) return mtu.error();
     n.mtu = *mtu;
     n.netns = netnsName(n.id);

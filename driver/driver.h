@@ -21,6 +21,7 @@
 #include "driver/fault_book.h"
 #include "driver/ipam.h"
 #include "driver/model.h"
+#include "driver/network_policy.h"
 #include "driver/peer_table.h"
 #include "driver/state_store.h"
 #include "driver/swarm_nodes.h"
@@ -198,6 +199,9 @@ class Driver : public PeerSink {
   std::vector<Endpoint> endpoints() const;
   std::set<std::string> discoveredNodes() const;
   std::string swarmAddress() const;  // this node's address as swarm sent it, or ""
+  // Remote hosts whose underlay address is of the other family than
+  // ADVERTISE_ADDR: their endpoints are refused (weft does not mix families).
+  std::set<std::string> refusedPeers() const { return peers_.refusedVteps(); }
   size_t endpointCount() const;
   // --- metrics ---
   std::vector<PoolUsage> ipamUsage() const;
@@ -233,7 +237,7 @@ class Driver : public PeerSink {
   Status repairLocked(Network& n);
   // Takes mu_ itself: one repair attempt of every faulted network that is due.
   size_t repairDue();
-  Result<uint32_t> mtuFor(const NetworkOptions& o) const;
+  Result<uint32_t> mtuFor(const NetworkOptions& o, Ipv6Subnets v6) const;
   // The backend that serves an encrypted network here, or why none can
   // (the network must then be refused at creation).
   Result<CryptoBackend> cryptoFor(const NetworkOptions& o) const;

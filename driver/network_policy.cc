@@ -46,7 +46,7 @@ Result<uint32_t> chooseVni(const NetworkOptions& o, const std::string& identity,
 }
 
 Result<uint32_t> networkMtu(const NetworkOptions& o, const Underlay& under, uint32_t defaultMtu,
-                            CryptoBackend backend) {
+                            CryptoBackend backend, Ipv6Subnets v6) {
   uint32_t overhead = (under.v6 ? kVxlanOverheadV6 : kVxlanOverheadV4) + (o.encrypted ? kEspOverhead : 0);
   if (o.encrypted && backend == CryptoBackend::kUserspace)
     overhead = static_cast<uint32_t>(datapath::packetOverhead(under.v6) + datapath::kInnerEthernetHeader);
@@ -59,6 +59,19 @@ Result<uint32_t> networkMtu(const NetworkOptions& o, const Underlay& under, uint
                              std::to_string(under.mtu) + ") can carry over VXLAN" +
                              (o.encrypted ? " with encryption" : "") + "; the most is " +
                              std::to_string(max)};
+  if (v6 == Ipv6Subnets::kYes && want < kMinIpv6Mtu) {
+    std::string from = o.mtu        ? "-o mtu=" + std::to_string(want)
+                       : defaultMtu ? "the MTU setting (" + std::to_string(want) + ")"
+                                    : "the underlay's MTU " + std::to_string(under.mtu) + " less " +
+                                          std::to_string(under.mtu - want) + " bytes of VXLAN" +
+                                          (o.encrypted ? " and encryption" : "") + " overhead";
+    return Error{EINVAL, "a network with an IPv6 subnet needs an MTU of at least " +
+                             std::to_string(kMinIpv6Mtu) + " (IPv6's minimum link MTU), but " + from +
+                             " gives " + std::to_string(want) +
+                             (max >= kMinIpv6Mtu ? "; give -o mtu=" + std::to_string(kMinIpv6Mtu) + " or more"
+                                                 : "; the underlay carries at most " + std::to_string(max) +
+                                                       ": raise its MTU or drop the IPv6 subnet")};
+  }
   return want;
 }
 

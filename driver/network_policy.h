@@ -37,12 +37,17 @@ struct Underlay {
   uint32_t mtu = 0;
   bool v6 = false;  // the local VTEP address is IPv6
 };
+// IPv6 needs every link to carry 1280 bytes (RFC 8200, section 5).
+inline constexpr uint32_t kMinIpv6Mtu = 1280;
+enum class Ipv6Subnets { kNo, kYes };  // whether the network has an IPv6 subnet
+
 // o.mtu, else defaultMtu, else the most the underlay carries; EINVAL when
-// the underlay is too small for VXLAN or the wanted MTU does not fit. An
+// the underlay is too small for VXLAN, the wanted MTU does not fit, or a
+// network with an IPv6 subnet would get less than kMinIpv6Mtu. An
 // encrypted network's overhead is the backend's: ESP over VXLAN (kKernel,
 // and kAuto), or the userspace datapath's own packet (kUserspace: outer
 // IP + UDP + 40 + inner Ethernet, datapath/mtu.h).
 Result<uint32_t> networkMtu(const NetworkOptions& o, const Underlay& under, uint32_t defaultMtu,
-                            CryptoBackend backend = CryptoBackend::kAuto);
+                            CryptoBackend backend = CryptoBackend::kAuto, Ipv6Subnets v6 = Ipv6Subnets::kNo);
 
 }  // namespace weft::driver

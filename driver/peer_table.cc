@@ -131,6 +131,7 @@ void PeerTable::claimLocked(const EndpointRecord& r, Claim how) {
 bool PeerTable::apply(const EndpointRecord& r, RecordState state) {
   if (!self_.empty() && r.vtep == self_) return false;  // our own, echoed back
   std::lock_guard<std::mutex> lk(mu_);
+  if (!sameFamilyAsSelfLocked(r)) return false;
   auto& table = records_[r.network];
   const std::pair<std::string, std::string> key{r.network, r.endpoint};
   auto it = table.find(r.endpoint);
@@ -151,6 +152,28 @@ bool PeerTable::apply(const EndpointRecord& r, RecordState state) {
   }
   claimLocked(r, Claim::kAdd);
   return true;
+}
+
+bool PeerTable::sameFamilyAsSelfLocked(const EndpointRecord& r) {
+  // One underlay family per cluster: this host's VTEPs send over the family
+  // of ADVERTISE_ADDR only (the kernel refuses an FDB destination of the
+  // other), so a peer of the other family is refused here, by name, once.
+  auto self = IpAddr::parse(self_);
+  auto peer = IpAddr::parse(r.vtep);
+  if (!self || !peer || self->isV6() == peer->isV6()) return true;
+  if (refusedVteps_.insert(r.vtep).second)
+    LOG_ERROR("peers", "host " << r.vtep << " (endpoint " << r.endpoint.substr(0, 12) << " on " << r.network
+                               << ") has an " << (peer->isV6() ? "IPv6" : "IPv4")
+                               << " underlay address but this host's ADVERTISE_ADDR " << self_ << " is "
+                               << (self->isV6() ? "IPv6" : "IPv4")
+                               << ": weft does not mix underlay families in one cluster; its endpoints are "
+                                  "not reachable from here");
+  return false;
+}
+
+std::set<std::string> PeerTable::refusedVteps() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return refusedVteps_;
 }
 
 void PeerTable::beginResync() {

@@ -72,8 +72,12 @@ class PeerTable {
 
   // --- records (cheap, no kernel call) ---
   // A remote endpoint appeared or changed (kActive) or went away. Records of
-  // this host's own VTEP are ignored. Returns whether the table changed.
+  // this host's own VTEP are ignored, and so are those of a VTEP of the
+  // other address family than this host's (logged once per VTEP: weft does
+  // not mix underlay families). Returns whether the table changed.
   bool apply(const EndpointRecord& r, RecordState state);
+  // The remote VTEPs refused for their address family.
+  std::set<std::string> refusedVteps() const;
   // A new control-plane session: records not confirmed (applied active)
   // before forgetUnconfirmed() are forgotten then.
   void beginResync();
@@ -137,6 +141,9 @@ class PeerTable {
   // in its network's sandbox.
   enum class Claim { kAdd, kRemove };
   void claimLocked(const EndpointRecord& r, Claim how);
+  // Under mu_: false (and logged, once per VTEP) when r's VTEP is of the
+  // other address family than this host's.
+  bool sameFamilyAsSelfLocked(const EndpointRecord& r);
   // Under mu_: the operations that bring the dirty keys of `s` in line.
   PeerOps dirtyOpsLocked(const std::string& identity, Sandbox& s);
   // A sandbox's work, done without the lock.
@@ -159,6 +166,7 @@ class PeerTable {
   // identity -> endpoint id -> record
   std::map<std::string, std::map<std::string, EndpointRecord>> records_;
   std::map<std::pair<std::string, std::string>, uint64_t> confirmed_;  // -> session
+  std::set<std::string> refusedVteps_;  // remote VTEPs of the other address family (logged once)
   uint64_t session_ = 0;
   std::map<std::string, Claims> claims_;      // identity -> who claims what
   std::map<std::string, Sandbox> sandboxes_;  // identity -> its sandbox

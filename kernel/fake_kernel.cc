@@ -213,6 +213,7 @@ Status FakeKernel::createVxlan(const VxlanSpec& spec, const Netns& targetNs) {
   l.info.learning = spec.learning;
   if (!spec.mac.empty()) l.info.mac = MacAddr::parse(spec.mac)->str();
   l.vxlanV6 = v6;
+  if (!spec.local.empty()) l.info.local = IpAddr::parse(spec.local);
   return {};
 }
 

@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include "kernel/fake_kernel.h"
 #include "kernel/fake_kernel_util.h"
@@ -148,6 +149,16 @@ Result<std::vector<Route>> FakeKernel::listRoutes(const Netns& ns) {
 
 // --- FDB ---
 
+namespace {
+// As the kernel's vxlan_fdb_parse: a destination of the other family than
+// the VTEP (IPv4 unless it has an IPv6 local address) is EAFNOSUPPORT.
+Status checkFdbFamily(const std::string& op, bool vtepV6, const FdbEntry& e) {
+  if (!e.dst || e.dst->isV6() == vtepV6) return {};
+  return Error{EAFNOSUPPORT, op + ": " + e.dev + " is an " + (vtepV6 ? "IPv6" : "IPv4") +
+                                 " VTEP; it cannot send to " + e.dst->str()};
+}
+}  // namespace
+
 Status FakeKernel::addFdb(const Netns& ns, const FdbEntry& e, FdbAdd how) {
   FAKE_ENTER("addFdb");
   if (auto s = checkFdb("addFdb", e, how == FdbAdd::kAppend ? FdbUse::kAppend : FdbUse::kCreate); !s)
@@ -157,6 +168,7 @@ Status FakeKernel::addFdb(const Netns& ns, const FdbEntry& e, FdbAdd how) {
   auto l = linkLocked("addFdb", **n, e.dev);
   if (!l) return l.error();
   if ((*l)->info.kind != LinkKind::kVxlan) return invalid("addFdb: '" + e.dev + "' is not a vxlan device");
+  if (auto s = checkFdbFamily("addFdb", (*l)->vxlanV6, e); !s) return s;
   const FdbEntry& entry = e;
   auto& fdb = (*n)->fdb;
   bool macPresent = std::any_of(fdb.begin(), fdb.end(),
@@ -178,6 +190,7 @@ Status FakeKernel::replaceFdb(const Netns& ns, const FdbEntry& e) {
   if (!l) return l.error();
   if ((*l)->info.kind != LinkKind::kVxlan)
     return invalid("replaceFdb: '" + e.dev + "' is not a vxlan device");
+  if (auto s = checkFdbFamily("replaceFdb", (*l)->vxlanV6, e); !s) return s;
   const FdbEntry& entry = e;
   std::erase_if((*n)->fdb, [&](const FdbEntry& x) { return x.dev == entry.dev && x.mac == entry.mac; });
   (*n)->fdb.insert(entry);

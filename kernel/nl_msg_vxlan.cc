@@ -41,6 +41,10 @@ void parseVxlanData(const nlattr* data, LinkInfo* l) {
   if (vx[IFLA_VXLAN_ID]) l->vni = mnl_attr_get_u32(vx[IFLA_VXLAN_ID]);
   if (vx[IFLA_VXLAN_PORT]) l->port = ntohs(mnl_attr_get_u16(vx[IFLA_VXLAN_PORT]));
   if (vx[IFLA_VXLAN_LEARNING]) l->learning = mnl_attr_get_u8(vx[IFLA_VXLAN_LEARNING]) != 0;
+  if (vx[IFLA_VXLAN_LOCAL] && mnl_attr_get_payload_len(vx[IFLA_VXLAN_LOCAL]) == 4)
+    l->local = IpAddr::fromBytes(AF_INET, mnl_attr_get_payload(vx[IFLA_VXLAN_LOCAL]));
+  if (vx[IFLA_VXLAN_LOCAL6] && mnl_attr_get_payload_len(vx[IFLA_VXLAN_LOCAL6]) == 16)
+    l->local = IpAddr::fromBytes(AF_INET6, mnl_attr_get_payload(vx[IFLA_VXLAN_LOCAL6]));
 }
 
 }  // namespace weft::kernel::nl

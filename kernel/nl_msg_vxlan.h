@@ -10,7 +10,7 @@ namespace weft::kernel::nl {
 
 // spec as checked by checkVxlanSpec (kernel/validate.h); port 0 means 4789.
 Message vxlanCreate(const VxlanSpec& spec);
-// Fills vni, port (host order) and learning from a vxlan's IFLA_INFO_DATA
+// Fills vni, port (host order), learning and the local address from a vxlan's IFLA_INFO_DATA
 // (nullptr: nothing).
 void parseVxlanData(const nlattr* data, LinkInfo* l);
 

@@ -46,6 +46,9 @@ struct LinkInfo {
   std::optional<uint32_t> vni;   // vxlan only
   std::optional<uint16_t> port;  // vxlan only
   std::optional<bool> learning;  // vxlan only
+  // vxlan only: the VTEP's source address (IFLA_VXLAN_LOCAL or _LOCAL6); its
+  // family is the underlay's, and every FDB destination must share it.
+  std::optional<IpAddr> local;
 };
 
 // A bridge forwarding entry on a VXLAN device: MAC -> remote VTEP

@@ -367,6 +367,14 @@ void Api::addAdminRoutes() {
         for (const auto& w : hostWarnings_) problems.push_back({{"kind", "host"}, {"message", w}});
         for (const auto& [id, why] : d.faults())
           problems.push_back({{"kind", "network"}, {"network", id}, {"message", why}});
+        for (const auto& vtep : d.refusedPeers())
+          problems.push_back(
+              {{"kind", "peers"},
+               {"peer", vtep},
+               {"message", "host " + vtep + " has an underlay address of the other family than " +
+                               "ADVERTISE_ADDR " + c.advertiseAddr +
+                               ": weft does not mix IPv4 and IPv6 underlays in one cluster; "
+                               "its endpoints are not reachable from here"}});
         if (prober_)
           for (const auto& p : prober_->problems())
             problems.push_back({{"kind", "dataplane"}, {"peer", p.peer}, {"message", p.message}});

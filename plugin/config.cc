@@ -264,6 +264,25 @@ bool scrubSecretArgs(int argc, char** argv) {
   return found;
 }
 
+static Status checkPeerFamilies(const Config& c) {
+  // One underlay family per cluster: a VTEP sends over the family of its
+  // local address (the kernel refuses an FDB destination of the other one),
+  // and the gossip sockets are bound to ADVERTISE_ADDR. A peer of the other
+  // family could never be reached, so it is refused here, by name.
+  auto self = IpAddr::parse(c.advertiseAddr);
+  if (!self) return Status::Ok();
+  auto family = [](const IpAddr& a) { return a.isV6() ? "IPv6" : "IPv4"; };
+  for (const auto& p : c.peers) {
+    auto a = IpAddr::parse(p);
+    if (a && a->isV6() != self->isV6())
+      return Error{EINVAL, "PEERS entry \"" + p + "\" is an " + family(*a) +
+                               " address but ADVERTISE_ADDR \"" + c.advertiseAddr + "\" is " + family(*self) +
+                               ": weft does not mix underlay families in one cluster; give every host's " +
+                               family(*self) + " address"};
+  }
+  return Status::Ok();
+}
+
 Result<Config> parseConfig(int argc, const char* const* argv, const std::vector<std::string>& env) {
   Config c;
   for (const auto& kv : env) {
@@ -307,6 +326,7 @@ Result<Config> parseConfig(int argc, const char* const* argv, const std::vector<
     if (auto st = apply(c, name, value); !st)
       return Error{EINVAL, "flag --" + flag + ": " + st.error().message};
   }
+  if (auto st = checkPeerFamilies(c); !st) return st.error();
   return c;
 }
 

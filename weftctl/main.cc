@@ -60,6 +60,17 @@ std::string str(const Json& v) {
   return v.dump();
 }
 
+// An endpoint's addresses, IPv4 then IPv6, as one cell ("-" for none): a
+// dual-stack endpoint shows both, an IPv6-only one its IPv6 address.
+std::string addresses(const Json& e, const char* v4, const char* v6) {
+  std::string out;
+  for (const char* k : {v4, v6}) {
+    std::string a = e.contains(k) && e[k].is_string() ? e[k].get<std::string>() : "";
+    if (!a.empty()) out += (out.empty() ? "" : " ") + a;
+  }
+  return out.empty() ? "-" : out;
+}
+
 // weftctl check: the problems /weft.Status reports, each with what to do.
 // Exit status 0 when there are none, 1 otherwise.
 int check(const Json& status, bool json) {
@@ -221,8 +232,8 @@ int main(int argc, char** argv) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& r : j["remoteEndpoints"]) {
       auto hs = hostState.find(str(r["vtep"]));
-      rows.push_back({str(r["network"]), str(r["endpoint"]).substr(0, 12), str(r["ipv4"]), str(r["mac"]),
-                      str(r["vtep"]), hs == hostState.end() ? "?" : hs->second});
+      rows.push_back({str(r["network"]), str(r["endpoint"]).substr(0, 12), addresses(r, "ipv4", "ipv6"),
+                      str(r["mac"]), str(r["vtep"]), hs == hostState.end() ? "?" : hs->second});
     }
     table({"NETWORK", "REMOTE ENDPOINT", "ADDRESS", "MAC", "VTEP", "HOST"}, rows);
     dataPlane(j.value("dataPlane", Json::object()), hostState);
@@ -268,8 +279,9 @@ int main(int argc, char** argv) {
   } else {
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : j["endpoints"])
-      rows.push_back({str(e["id"]).substr(0, 12), str(e["network"]).substr(0, 12), str(e["address"]),
-                      str(e["mac"]), e["joined"].get<bool>() ? "yes" : "no", str(e["hostInterface"])});
+      rows.push_back({str(e["id"]).substr(0, 12), str(e["network"]).substr(0, 12),
+                      addresses(e, "address", "addressIpv6"), str(e["mac"]),
+                      e["joined"].get<bool>() ? "yes" : "no", str(e["hostInterface"])});
     table({"ENDPOINT", "NETWORK", "ADDRESS", "MAC", "JOINED", "HOST IF"}, rows);
   }
   return 0;

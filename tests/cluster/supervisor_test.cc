@@ -198,6 +198,25 @@ TEST_F(SupervisorTest, SeedsReachTheRunningSidecarAndTheNextOne) {
             (std::vector<std::string>{"198.18.0.2:7947", "198.18.0.3:7947"}));
 }
 
+// weft does not mix underlay families: a seed of the other family than the
+// advertise address (a swarm node's, say) never reaches a sidecar.
+TEST_F(SupervisorTest, SeedsOfTheOtherFamilyAreLeftOut) {
+  sup.start();
+  auto first = readySidecar(launcher, 0);
+  ASSERT_TRUE(first);
+  sup.addSeed("fd18::4");
+  sup.addSeed("[fd18::5]:7947");
+  sup.addSeed("198.18.0.5");
+  auto m = first->next();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(std::get<ipc::SeedsMsg>(*m).seeds, std::vector<std::string>{"198.18.0.5:7947"});
+  launcher.kill(0);
+  auto second = launcher.launched(1);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->readConfiguration().config.seeds,
+            (std::vector<std::string>{"198.18.0.2:7947", "198.18.0.5:7947"}));
+}
+
 // With the real driver as the sink: what a new sidecar re-confirms stays,
 // what it does not is forgotten once the prune window has passed.
 TEST(Supervisor, ResyncKeepsReconfirmedRemoteEndpointsAndPrunesTheRest) {

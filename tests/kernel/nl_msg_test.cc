@@ -456,9 +456,18 @@ TEST(NlMsgLink, ParsesWhatTheKernelReportsOfAVxlan) {
   EXPECT_EQ(r->info.group, 9u);
   EXPECT_EQ(r->info.mac, "02:42:00:00:00:01");
   EXPECT_EQ(r->masterIndex, 3);
-  EXPECT_EQ(r->info.master, "");  // names are the caller's business
+  EXPECT_EQ(r->info.master, "");           // names are the caller's business
+  EXPECT_EQ(r->info.local, std::nullopt);  // created without one
   m.hdr()->nlmsg_type = RTM_DELLINK;
   EXPECT_FALSE(nl::parseLink(m.hdr()));
+}
+
+TEST(NlMsgLink, ParsesAVxlansLocalAddressOfEitherFamily) {
+  for (const char* local : {"198.18.0.1", "fd18::1"}) {
+    auto r = nl::parseLink(nl::vxlanCreate(vxlan(42, 4789, local, 0)).hdr());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->info.local, IpAddr::parse(local));
+  }
 }
 
 // --- xfrm ---

@@ -37,6 +37,9 @@
 #   TB_NS_PREFIX    namespace name prefix for `up` (default tbw-); the
 #                   underlay is <prefix>u, hosts <prefix>h1...
 #   TB_MTU          underlay MTU for `up` (default 1500)
+#   TB_UNDERLAY     underlay family for `up`: ipv4 (default; 198.18.0.i/24)
+#                   or ipv6 (fd18::i/64 and no IPv4 address on the hosts;
+#                   registry-start needs ipv4)
 #   TB_DOCKERD_ARGS extra dockerd arguments for `up` (word-split), e.g.
 #                   "--iptables=true" or "--insecure-registry 198.18.0.1:5000"
 #   TB_IMAGE_BINS   binaries (with their libraries) added to busybox:local
@@ -61,6 +64,7 @@ TB_DIR="${TB_DIR:-/tmp/weft-testbed}"
 readonly MARKER=".weft-testbed"
 readonly IMAGE="busybox:local"
 readonly UNDERLAY_NET="198.18.0"
+readonly UNDERLAY_NET6="fd18:" # TB_UNDERLAY=ipv6: fd18::/64
 readonly REGISTRY_IP="$UNDERLAY_NET.254"
 readonly REGISTRY_PORT=5000
 

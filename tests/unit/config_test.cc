@@ -158,6 +158,25 @@ TEST(Config, FlagsWinOverEnvironment) {
   EXPECT_TRUE(c->fakeKernel);
 }
 
+// One underlay family per cluster (README "IPv6 underlay"): an IPv6 host
+// takes IPv6 peers, and a peer of the other family is refused by name.
+TEST(Config, Ipv6AdvertiseAddressTakesIpv6PeersOnly) {
+  auto c = parse({"--advertise-addr=fd18::1", "--peers=fd18::2, fd18::3"});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->advertiseAddr, "fd18::1");
+  EXPECT_EQ(c->peers, (std::vector<std::string>{"fd18::2", "fd18::3"}));
+  auto mixed = parse({"--advertise-addr=fd18::1", "--peers=fd18::2,198.18.0.3"});
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_NE(mixed.error().message.find("\"198.18.0.3\" is an IPv4 address"), std::string::npos)
+      << mixed.error().message;
+  EXPECT_NE(mixed.error().message.find("ADVERTISE_ADDR \"fd18::1\" is IPv6"), std::string::npos);
+  auto mixed4 = parse({"--peers=fd18::2"}, {"WEFT_ADVERTISE_ADDR=198.18.0.1"});
+  ASSERT_FALSE(mixed4.ok());
+  EXPECT_NE(mixed4.error().message.find("\"fd18::2\" is an IPv6 address"), std::string::npos);
+  // Without ADVERTISE_ADDR (single host) the peers are not used: no family to match.
+  EXPECT_TRUE(parse({"--peers=fd18::2,198.18.0.3"}).ok());
+}
+
 TEST(Config, BadValuesAreClearErrors) {
   EXPECT_NE(parse({"--scope=swarm"}).error().message.find("SCOPE"), std::string::npos);
   EXPECT_NE(parse({"--gossip-port=0"}).error().message.find("out of range"), std::string::npos);

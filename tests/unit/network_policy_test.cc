@@ -67,6 +67,40 @@ TEST(NetworkPolicy, MtuIsWhatTheUnderlayCarriesAfterVxlanAndEsp) {
   EXPECT_EQ(*networkMtu(dflt, {kVxlanOverheadV4 + kMinMtu + 1, false}, 0), kMinMtu + 1);
 }
 
+// IPv6's minimum link MTU, for networks with an IPv6 subnet only; each
+// source of the MTU (-o mtu, the MTU setting, the underlay) is named.
+TEST(NetworkPolicy, NetworksWithIpv6SubnetsNeedAnMtuOfAtLeast1280) {
+  NetworkOptions o;
+  const auto kV6 = Ipv6Subnets::kYes;
+  EXPECT_EQ(*networkMtu(o, {1350, true}, 0, CryptoBackend::kAuto, kV6), 1280u);  // 1350 - 70: exactly enough
+  auto under = networkMtu(o, {1349, true}, 0, CryptoBackend::kAuto, kV6);
+  ASSERT_EQ(under.code(), EINVAL);
+  EXPECT_NE(under.error().message.find("at least 1280"), std::string::npos) << under.error().message;
+  EXPECT_NE(under.error().message.find("underlay's MTU 1349 less 70 bytes"), std::string::npos)
+      << under.error().message;
+  EXPECT_NE(under.error().message.find("raise its MTU or drop the IPv6 subnet"), std::string::npos);
+  EXPECT_EQ(*networkMtu(o, {1349, true}, 0), 1279u);                              // IPv4 only: fine
+  EXPECT_EQ(*networkMtu(o, {1330, false}, 0, CryptoBackend::kAuto, kV6), 1280u);  // IPv4 underlay: 50 bytes
+  o.encrypted = true;
+  auto esp = networkMtu(o, {1360, false}, 0, CryptoBackend::kAuto, kV6);  // 1360 - 50 - 40 = 1270
+  ASSERT_EQ(esp.code(), EINVAL);
+  EXPECT_NE(esp.error().message.find("VXLAN and encryption overhead"), std::string::npos)
+      << esp.error().message;
+  o.encrypted = false;
+  o.mtu = 1279;
+  auto asked = networkMtu(o, {1500, true}, 0, CryptoBackend::kAuto, kV6);
+  ASSERT_EQ(asked.code(), EINVAL);
+  EXPECT_NE(asked.error().message.find("-o mtu=1279 gives 1279; give -o mtu=1280 or more"), std::string::npos)
+      << asked.error().message;
+  o.mtu = 1280;
+  EXPECT_EQ(*networkMtu(o, {1500, true}, 0, CryptoBackend::kAuto, kV6), 1280u);
+  NetworkOptions dflt;
+  auto setting = networkMtu(dflt, {1500, true}, 1200, CryptoBackend::kAuto, kV6);
+  ASSERT_EQ(setting.code(), EINVAL);
+  EXPECT_NE(setting.error().message.find("the MTU setting (1200)"), std::string::npos)
+      << setting.error().message;
+}
+
 TEST(FaultBook, RetriesDoubleUpToTheMaximum) {
   using C = FaultBook::Clock;
   FaultBook book(2s, 10s);

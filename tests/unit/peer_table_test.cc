@@ -146,6 +146,35 @@ TEST_F(PeerTableTest, RecordsAreProgrammedOnlyBySyncAndOnlyIntoAnAttachedSandbox
   EXPECT_EQ(kernelEntries().neigh.size(), 1u);
 }
 
+// An IPv6 underlay: the sandbox's VTEP has an IPv6 local address, the FDB
+// points at IPv6 VTEPs; a record from an IPv4 VTEP is refused (weft does not
+// mix underlay families) and leaves the kernel alone.
+TEST_F(PeerTableTest, Ipv6UnderlayProgramsIpv6VtepsAndRefusesIpv4Ones) {
+  kernel_ = std::make_unique<kernel::FakeKernel>(dir_ / "netns");  // a fresh one
+  ASSERT_TRUE(kernel_->createNetns("sb").ok());
+  auto spec = vxlanSpec();
+  spec.local = "fd18::1";
+  ASSERT_TRUE(kernel_->createVxlan(spec, "sb").ok());
+  PeerTable t(*kernel_, "fd18::1", PeerTable::Options{0ms, 30000ms});
+  t.attach(kNet, kAt);
+  auto v6 = rec("e1", "10.10.0.2", "02:00:00:00:00:01", "fd18::2", "fd00::2");
+  EXPECT_TRUE(t.apply(v6, RecordState::kActive));
+  EXPECT_FALSE(t.apply(rec("e2", "10.10.0.3", "02:00:00:00:00:02", "198.18.0.3"), RecordState::kActive));
+  EXPECT_FALSE(t.apply(rec("e2", "10.10.0.3", "02:00:00:00:00:02", "198.18.0.3"), RecordState::kWithdrawn));
+  EXPECT_EQ(t.refusedVteps(), (std::set<std::string>{"198.18.0.3"}));
+  auto r = t.sync();
+  EXPECT_EQ(r.failed, 0u);
+  EXPECT_EQ(kernelEntries(), desiredEntries(byId({v6})));
+  EXPECT_EQ(kernelEntries().flood, (std::set<std::string>{"fd18::2"}));
+  EXPECT_EQ(t.remoteVteps(), (std::map<std::string, std::set<std::string>>{{kNet, {"fd18::2"}}}));
+  // Its own records (the IPv6 self) are ignored as on IPv4.
+  EXPECT_FALSE(t.apply(rec("me", "10.10.0.9", "02:00:00:00:00:09", "fd18::1"), RecordState::kActive));
+  // An IPv4 host refuses IPv6 VTEPs the same way.
+  auto t4 = table();
+  EXPECT_FALSE(t4->apply(v6, RecordState::kActive));
+  EXPECT_EQ(t4->refusedVteps(), (std::set<std::string>{"fd18::2"}));
+}
+
 TEST_F(PeerTableTest, FloodEntriesCountTheVtepsRecords) {
   auto t = table();
   t->attach(kNet, kAt);

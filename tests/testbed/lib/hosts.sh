@@ -12,7 +12,8 @@ write_env() {
     printf 'TB_UNDERLAY_NS=%q\n' "${TB_NS_PREFIX}u"
     printf 'TB_N=%d\n' "$n"
     printf 'TB_MTU=%d\n' "$TB_MTU"
-    printf 'TB_SUBNET=%q\n' "$UNDERLAY_NET.0/24"
+    printf 'TB_UNDERLAY=%q\n' "$TB_UNDERLAY"
+    printf 'TB_SUBNET=%q\n' "$(underlay_subnet)"
     printf 'TB_IMAGE=%q\n' "$IMAGE"
     # (dockerd-start starts the daemon again with the same arguments)
     printf 'TB_DOCKERD_ARGS=%q\n' "${TB_DOCKERD_ARGS:-}"
@@ -24,7 +25,7 @@ write_env() {
       local d="$TB_DIR/$h"
       printf 'TB_%s_NS=%q\n' "$h" "${TB_NS_PREFIX}$h"
       printf 'TB_%s_NETNS=%q\n' "$h" "/run/netns/${TB_NS_PREFIX}$h"
-      printf 'TB_%s_ADDR=%q\n' "$h" "$UNDERLAY_NET.$i"
+      printf 'TB_%s_ADDR=%q\n' "$h" "$(underlay_addr "$i")"
       printf 'TB_%s_IFACE=eth0\n' "$h"
       printf 'TB_%s_DIR=%q\n' "$h" "$d"
       printf 'TB_%s_DOCKER_SOCK=%q\n' "$h" "$d/docker.sock"
@@ -41,15 +42,27 @@ write_env() {
   mv "$TB_DIR/env.tmp" "$TB_DIR/env"
 }
 
+# The underlay's family (TB_UNDERLAY): ipv4 (default) puts host i at
+# 198.18.0.i/24; ipv6 gives it fd18::i/64 (a ULA, inside the bed's
+# namespaces only) and no IPv4 address at all -- an IPv6-only underlay.
+underlay_addr() { if [[ $TB_UNDERLAY == ipv6 ]]; then echo "$UNDERLAY_NET6::$1"; else echo "$UNDERLAY_NET.$1"; fi; }
+underlay_subnet() { if [[ $TB_UNDERLAY == ipv6 ]]; then echo "$UNDERLAY_NET6::/64"; else echo "$UNDERLAY_NET.0/24"; fi; }
+
 # cable_ns NS PORT ADDR : a new namespace NS with loopback up and eth0
-# (ADDR/24, MTU TB_MTU) cabled to port PORT of the underlay bridge.
+# (ADDR in the underlay subnet, MTU TB_MTU) cabled to port PORT of the
+# underlay bridge.
 cable_ns() {
   local ns="$1" port="$2" addr="$3" u="${TB_NS_PREFIX}u"
   ip netns add "$ns"
   ip -n "$ns" link set lo up
   ip -n "$u" link add "$port" mtu "$TB_MTU" type veth peer name eth0 mtu "$TB_MTU" netns "$ns"
   ip -n "$u" link set "$port" master br0 up
-  ip -n "$ns" addr add "$addr/24" dev eth0
+  if [[ $addr == *:* ]]; then
+    # nodad: usable at once (the bed's addresses are unique by construction)
+    ip -n "$ns" addr add "$addr/64" dev eth0 nodad
+  else
+    ip -n "$ns" addr add "$addr/24" dev eth0
+  fi
   ip -n "$ns" link set eth0 up
 }
 
@@ -59,7 +72,7 @@ setup_underlay() {
   ip -n "$u" link set lo up
   ip -n "$u" link add br0 mtu "$TB_MTU" type bridge stp_state 0 forward_delay 0 mcast_snooping 0
   ip -n "$u" link set br0 up
-  for ((i = 1; i <= n; i++)); do cable_ns "${TB_NS_PREFIX}h$i" "h$i" "$UNDERLAY_NET.$i"; done
+  for ((i = 1; i <= n; i++)); do cable_ns "${TB_NS_PREFIX}h$i" "h$i" "$(underlay_addr "$i")"; done
 }
 
 cmd_up() {
@@ -68,6 +81,8 @@ cmd_up() {
   [[ $(id -u) -eq 0 ]] || die "must run as root"
   TB_NS_PREFIX="${TB_NS_PREFIX:-tbw-}"
   TB_MTU="${TB_MTU:-1500}"
+  TB_UNDERLAY="${TB_UNDERLAY:-ipv4}"
+  [[ $TB_UNDERLAY == ipv4 || $TB_UNDERLAY == ipv6 ]] || die "bad TB_UNDERLAY '$TB_UNDERLAY' (ipv4 or ipv6)"
   [[ $TB_NS_PREFIX =~ ^[A-Za-z0-9_.-]{1,40}$ ]] || die "bad TB_NS_PREFIX '$TB_NS_PREFIX'"
   if ! [[ $TB_MTU =~ ^[0-9]+$ ]] || ((TB_MTU < 576 || TB_MTU > 65535)); then die "bad TB_MTU '$TB_MTU'"; fi
   check_tb_dir

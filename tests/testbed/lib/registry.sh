@@ -14,6 +14,7 @@ registry_pid() {
 # namespace of its own, cabled to the underlay bridge like a host.
 cmd_registry_start() {
   load_env
+  [[ ${TB_UNDERLAY:-ipv4} == ipv4 ]] || die "registry-start needs an IPv4 underlay (this bed's is $TB_UNDERLAY)"
   local ns="${TB_NS_PREFIX}r" d="$TB_DIR/registry" addr="$REGISTRY_IP:$REGISTRY_PORT" p
   local bin
   bin="$(command -v docker-registry || true)"
