@@ -64,7 +64,7 @@ TB_DIR="${TB_DIR:-/tmp/weft-testbed}"
 readonly MARKER=".weft-testbed"
 readonly IMAGE="busybox:local"
 readonly UNDERLAY_NET="198.18.0"
-readonly UNDERLAY_NET6="fd18:" # TB_UNDERLAY=ipv6: fd18::/64
+readonly UNDERLAY_NET6="fd18" # TB_UNDERLAY=ipv6: fd18::/64
 readonly REGISTRY_IP="$UNDERLAY_NET.254"
 readonly REGISTRY_PORT=5000
 

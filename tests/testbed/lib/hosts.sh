@@ -45,8 +45,8 @@ write_env() {
 # The underlay's family (TB_UNDERLAY): ipv4 (default) puts host i at
 # 198.18.0.i/24; ipv6 gives it fd18::i/64 (a ULA, inside the bed's
 # namespaces only) and no IPv4 address at all -- an IPv6-only underlay.
-underlay_addr() { if [[ $TB_UNDERLAY == ipv6 ]]; then echo "$UNDERLAY_NET6::$1"; else echo "$UNDERLAY_NET.$1"; fi; }
-underlay_subnet() { if [[ $TB_UNDERLAY == ipv6 ]]; then echo "$UNDERLAY_NET6::/64"; else echo "$UNDERLAY_NET.0/24"; fi; }
+underlay_addr() { if [[ $TB_UNDERLAY == ipv6 ]]; then echo "${UNDERLAY_NET6}::$1"; else echo "$UNDERLAY_NET.$1"; fi; }
+underlay_subnet() { if [[ $TB_UNDERLAY == ipv6 ]]; then echo "${UNDERLAY_NET6}::/64"; else echo "$UNDERLAY_NET.0/24"; fi; }
 
 # cable_ns NS PORT ADDR : a new namespace NS with loopback up and eth0
 # (ADDR in the underlay subnet, MTU TB_MTU) cabled to port PORT of the
