@@ -10,7 +10,8 @@
 # * every host's sandbox holds the others' containers' IPv6 neighbour entries
 #   and FDB entries pointing at their IPv6 VTEPs; a container that goes:
 #   its IPv6 neighbour and FDB entries vanish on the other hosts;
-# * weftctl shows the gossip members as bracketed [fd18::i]:port.
+# * weftctl shows the gossip members as bracketed [fd18::i]:port;
+# * mixed families are refused: an IPv4 PEERS entry stops weft at start.
 # shellcheck disable=SC2154  # TB_* come from the bed's env file
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -34,6 +35,11 @@ for h in "${HOSTS[@]}"; do
   assert_ok tb exec "$h" ip -4 -o addr show dev eth0
   assert_eq "" "$E2E_OUT" "$h's IPv4 addresses on the underlay"
 done
+
+step "an IPv4 peer for an IPv6 host stops weft at start, naming the peer and both families"
+assert_fails tb weft-start h1 --key "$KEY" --peers 198.18.0.2
+assert_contains "$E2E_OUT" 'PEERS entry "198.18.0.2" is an IPv4 address but ADVERTISE_ADDR "fd18::1" is IPv6' \
+  "weft-plugin's refusal"
 
 step "weft on three hosts, advertising and peering over IPv6"
 for h in "${HOSTS[@]}"; do weft_start_on "$h" "$KEY"; done
