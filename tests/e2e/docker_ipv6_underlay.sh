@@ -10,7 +10,8 @@
 # * every host's sandbox holds the others' containers' IPv6 neighbour entries
 #   and FDB entries pointing at their IPv6 VTEPs; a container that goes:
 #   its IPv6 neighbour and FDB entries vanish on the other hosts;
-# * weftctl shows the gossip members as bracketed [fd18::i]:port;
+# * weftctl shows the endpoints' IPv6 addresses and the gossip members as
+#   bracketed [fd18::i]:port;
 # * mixed families are refused: an IPv4 PEERS entry stops weft at start.
 # shellcheck disable=SC2154  # TB_* come from the bed's env file
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -85,6 +86,15 @@ for i in 1 2 3; do
     ((i == j)) && continue
     wait_until 10 has_peer_entries "h$i" v6net "${V6[c$j]}" "${MACS[c$j]}" "$(haddr "h$j")"
   done
+done
+
+step "weftctl shows the IPv6 addresses of local and remote endpoints"
+assert_ok weftctl_on h1 endpoints
+assert_contains "$E2E_OUT" "${V6[c1]}/64" "weftctl endpoints on h1 shows c1's IPv6 address"
+assert_ok weftctl_on h1 peers
+for j in 2 3; do
+  assert_contains "$E2E_OUT" "${V6[c$j]}/64" "weftctl peers on h1 shows c$j's IPv6 address"
+  assert_contains "$E2E_OUT" "[$(haddr "h$j")]:7947" "weftctl peers on h1 shows h$j's gossip address bracketed"
 done
 
 step "a container that goes: its IPv6 neighbour and FDB entries vanish on the other hosts"
