@@ -4,7 +4,8 @@
 # on their eth0), ADVERTISE_ADDR and PEERS IPv6, gossip over [fd18::i]:7946.
 #
 # * every host sees the others alive; each network's VTEP has an IPv6 local
-#   address, and the network's MTU is the underlay's less 70 bytes;
+#   address, and the network's MTU is the underlay's less 70 bytes; br0
+#   holds the IPv6 gateway, which each container pings;
 # * a dual-stack network (10.72.0.0/24 + fd00:72::/64): ping, ping6 and TCP
 #   over IPv6 between the containers of every pair of hosts;
 # * every host's sandbox holds the others' containers' IPv6 neighbour entries
@@ -66,6 +67,16 @@ for i in 1 2 3; do
   assert_contains "$E2E_OUT" "local $(haddr "h$i") " "h$i's VTEP sends from its IPv6 underlay address"
   assert_ok dh "h$i" exec "c$i" cat /sys/class/net/eth0/mtu
   assert_eq "$((TB_MTU - 70))" "$E2E_OUT" "c$i's MTU (underlay $TB_MTU less 70 bytes of VXLAN over IPv6)"
+done
+
+step "each container reaches the IPv6 gateway on its host's br0"
+for i in 1 2 3; do
+  # Docker's IPAM makes the first address of each host's --ip-range its
+  # gateway (network inspect does not show one it chose itself).
+  gw6="fd00:72::$i:0"
+  assert_ok in_sandbox "h$i" v6net ip -6 -o addr show dev br0
+  assert_contains "$E2E_OUT" "$gw6/64" "h$i's br0 holds the IPv6 gateway"
+  ping_ok_on "h$i" "c$i" "$gw6" 2
 done
 
 step "ping, ping6 and TCP over IPv6 between every pair of hosts"
