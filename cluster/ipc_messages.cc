@@ -65,6 +65,36 @@ void writeRecord(Json& j, const Record& r) {
   j["vtep"] = r.vtep;
 }
 
+bool validPoolCidr(std::string_view s) {
+  auto p = Prefix::parse(s);
+  return p && p->hostBitsZero();
+}
+bool validTakeover(std::string_view s) { return printable(s) && s.find('@') != std::string_view::npos; }
+
+void readLease(Fields& f, Lease* l, bool ownerRequired) {
+  f.str("pool", &l->pool, 64, false, validPoolCidr);
+  uint64_t block = 0;
+  f.u64("block", &block);
+  if (f.ok() && block >= kMaxLeaseBlocks)
+    f.fail("block", std::to_string(block) + " is not below " + std::to_string(kMaxLeaseBlocks));
+  l->block = static_cast<uint32_t>(block);
+  f.str("owner", &l->owner, kMaxName, !ownerRequired, printable);
+  f.u64("claimedAt", &l->claimedAt);
+  f.boolean("used", &l->used);
+  f.boolean("released", &l->released);
+  f.str("takeoverOf", &l->takeoverOf, kMaxName, true, validTakeover);
+}
+
+void writeLease(Json& j, const Lease& l) {
+  j["pool"] = l.pool;
+  j["block"] = l.block;
+  j["owner"] = l.owner;
+  j["claimedAt"] = l.claimedAt;
+  j["used"] = l.used;
+  j["released"] = l.released;
+  j["takeoverOf"] = l.takeoverOf;
+}
+
 // ---------------------------------------------------------------- encoders
 
 Json toJson(const ConfigMsg& m) {
@@ -83,6 +113,17 @@ Json toJson(const WithdrawMsg& m) {
 Json toJson(const SeedsMsg& m) { return {{"op", "seeds"}, {"seeds", m.seeds}}; }
 Json toJson(const StatusRequest&) { return {{"op", "status"}}; }
 Json toJson(const PingMsg& m) { return {{"op", "ping"}, {"seq", m.seq}}; }
+Json toJson(const LeaseMsg& m) {
+  Json j = {{"op", "lease"}, {"withdraw", m.withdraw}};
+  writeLease(j, m.lease);
+  return j;
+}
+Json toJson(const LeaseEvent& m) {
+  Json j = {{"event", "lease"}, {"active", m.active}};
+  writeLease(j, m.lease);
+  return j;
+}
+Json toJson(const MemberEvent& m) { return {{"event", "member"}, {"id", m.id}, {"alive", m.alive}}; }
 
 Json toJson(const ReadyEvent& m) {
   return {{"event", "ready"}, {"id", m.id}, {"keyFingerprint", m.keyFingerprint}};
@@ -159,6 +200,13 @@ Result<ToSidecar> decodeOp(const Json& j, std::string_view op) {
     if (!f.ok()) return f.status().error();
     return ToSidecar{m};
   }
+  if (op == "lease") {
+    LeaseMsg m;
+    f.boolean("withdraw", &m.withdraw);
+    readLease(f, &m.lease, false);
+    if (!f.ok()) return f.status().error();
+    return ToSidecar{m};
+  }
   return Error{EBADMSG, "unknown op \"" + std::string(op.substr(0, 32)) + "\""};
 }
 
@@ -227,6 +275,20 @@ Result<FromSidecar> decodeEvent(const Json& j, std::string_view event) {
   if (event == "pong") {
     PongEvent m;
     f.u64("seq", &m.seq);
+    if (!f.ok()) return f.status().error();
+    return FromSidecar{m};
+  }
+  if (event == "lease") {
+    LeaseEvent m;
+    f.boolean("active", &m.active);
+    readLease(f, &m.lease, true);
+    if (!f.ok()) return f.status().error();
+    return FromSidecar{m};
+  }
+  if (event == "member") {
+    MemberEvent m;
+    f.str("id", &m.id, kMaxName, false, printable);
+    f.boolean("alive", &m.alive);
     if (!f.ok()) return f.status().error();
     return FromSidecar{m};
   }

@@ -42,6 +42,22 @@ struct Record {
   bool operator==(const Record&) const = default;
 };
 
+// One host's lease of one block of a cluster-wide IPAM pool (the driver's
+// LeaseClaim, see driver/ipam_blocks.h) as it travels.
+struct Lease {
+  std::string pool;  // the pool's CIDR: its cluster identity
+  uint32_t block = 0;
+  std::string owner;  // node id; empty from the plugin (the sidecar's own id)
+  uint64_t claimedAt = 0;
+  bool used = false;
+  bool released = false;
+  std::string takeoverOf;  // "<owner>@<claimedAt>" or empty
+  bool operator==(const Lease&) const = default;
+};
+// Blocks per pool at most (driver::kMaxBlocks): a lease of a higher block is
+// refused at decoding.
+inline constexpr uint32_t kMaxLeaseBlocks = 4096;
+
 // ---- plugin -> sidecar ----
 
 struct ConfigMsg {
@@ -80,8 +96,14 @@ struct PingMsg {
   uint64_t seq = 0;
   bool operator==(const PingMsg&) const = default;
 };
+// Publishes (or withdraws, by pool and block) one of this host's leases.
+struct LeaseMsg {
+  Lease lease;
+  bool withdraw = false;
+  bool operator==(const LeaseMsg&) const = default;
+};
 using ToSidecar =
-    std::variant<ConfigMsg, PublishMsg, StartMsg, WithdrawMsg, SeedsMsg, StatusRequest, PingMsg>;
+    std::variant<ConfigMsg, PublishMsg, StartMsg, WithdrawMsg, SeedsMsg, StatusRequest, PingMsg, LeaseMsg>;
 
 // ---- sidecar -> plugin ----
 
@@ -126,7 +148,20 @@ struct PongEvent {
   uint64_t seq = 0;
   bool operator==(const PongEvent&) const = default;
 };
-using FromSidecar = std::variant<ReadyEvent, RecordEvent, StatusEvent, ErrorEvent, PongEvent>;
+// Another host's lease appeared or changed (active) or went away.
+struct LeaseEvent {
+  bool active = false;
+  Lease lease;
+  bool operator==(const LeaseEvent&) const = default;
+};
+// A member became unreachable (dead or left: alive false) or came back.
+struct MemberEvent {
+  std::string id;
+  bool alive = false;
+  bool operator==(const MemberEvent&) const = default;
+};
+using FromSidecar =
+    std::variant<ReadyEvent, RecordEvent, StatusEvent, ErrorEvent, PongEvent, LeaseEvent, MemberEvent>;
 
 // Bounds a decoder enforces (an encoder's input is trusted).
 inline constexpr size_t kMaxName = 256;   // ids, network identities, labels, hosts

@@ -140,7 +140,9 @@ void Supervisor::addSeed(const std::string& address) {
 void Supervisor::senderLoop() {
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
-    sendCv_.wait(lk, [&] { return stopping_ || (ready_ && (!dirty_.empty() || !seedsToSend_.empty())); });
+    sendCv_.wait(lk, [&] {
+      return stopping_ || (ready_ && (!dirty_.empty() || !seedsToSend_.empty() || !leaseDirty_.empty()));
+    });
     if (stopping_) return;
     SidecarPtr to = sidecar_;
     std::vector<ipc::ToSidecar> batch;
@@ -162,6 +164,7 @@ void Supervisor::senderLoop() {
         batch.push_back(ipc::WithdrawMsg{k.first, k.second});
       }
     }
+    takeLeaseSendsLocked(&batch, kSendBatch);
     // Without the lock (publishers wait for it while holding the driver's):
     // encoding, and sending, which blocks while the sidecar does not read.
     // If the channel breaks, the next sidecar's configuration carries it all.
@@ -196,6 +199,8 @@ bool Supervisor::spawn() {
     seedsToSend_.clear();
     told_ = published_;
     dirty_.clear();
+    leasesTold_.clear();  // leases follow the ready (only endpoints may precede it)
+    leaseDirty_.clear();
     for (const auto& [k, r] : published_) endpoints.push_back(r);
     sidecar_ = sc;
     ready_ = false;
@@ -261,6 +266,7 @@ void Supervisor::handle(const ipc::FromSidecar& m) {
     // What changed between the configuration and now goes out next.
     for (const auto& [k, r] : published_) dirty_.insert(k);
     for (const auto& [k, r] : told_) dirty_.insert(k);
+    for (const auto& [k, l] : leases_) leaseDirty_.insert(k);
     cv_.notify_all();
     sendCv_.notify_all();
   } else if (const auto* st = std::get_if<ipc::StatusEvent>(&m)) {
@@ -272,6 +278,10 @@ void Supervisor::handle(const ipc::FromSidecar& m) {
   } else if (std::holds_alternative<ipc::PongEvent>(m)) {
     std::lock_guard<std::mutex> lk(mu_);
     aliveLocked();
+  } else if (const auto* lease = std::get_if<ipc::LeaseEvent>(&m)) {
+    handleLease(*lease);
+  } else if (const auto* mem = std::get_if<ipc::MemberEvent>(&m)) {
+    sink_.memberChanged(mem->id, mem->alive);
   } else if (const auto* err = std::get_if<ipc::ErrorEvent>(&m)) {
     LOG_ERROR("gossip", "weft-gossip: " << err->message);
   }

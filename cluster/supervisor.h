@@ -80,6 +80,8 @@ class Supervisor : public driver::Cluster {
   void publish(const driver::EndpointRecord& r) override;
   void withdraw(const std::string& network, const std::string& endpoint) override;
   void addSeed(const std::string& address) override;
+  void publishLease(const driver::LeaseClaim& c) override;
+  void withdrawLease(const std::string& pool, uint32_t block) override;
 
   // The sidecar's view (members, stats, key fingerprint) with `restarts`
   // filled in; an error when it is not running or does not answer in time.
@@ -97,7 +99,8 @@ class Supervisor : public driver::Cluster {
   size_t pendingSends() const;
 
  private:
-  using Key = std::pair<std::string, std::string>;  // network identity, endpoint id
+  using Key = std::pair<std::string, std::string>;    // network identity, endpoint id
+  using LeaseKey = std::pair<std::string, uint32_t>;  // pool, block
 
   void superviseLoop();
   void senderLoop();
@@ -109,6 +112,9 @@ class Supervisor : public driver::Cluster {
   void serve(const SidecarPtr& sidecar);  // until the channel closes
   void handle(const ipc::FromSidecar& m);
   void handleRecord(const ipc::RecordEvent& m);
+  void handleLease(const ipc::LeaseEvent& m);
+  // Under mu_: the lease messages the current sidecar lacks (at most `room`).
+  void takeLeaseSendsLocked(std::vector<ipc::ToSidecar>* batch, size_t room);
   void refuse(const std::string& why);
   std::string withPort(const std::string& address) const;
 
@@ -148,6 +154,10 @@ class Supervisor : public driver::Cluster {
   std::set<Key> dirty_;
   std::vector<std::string> seedsToSend_;
   std::vector<std::string> refusedSeeds_;  // of the other address family (warned once each)
+  // Leases, the same way as endpoints: desired, told, dirty keys.
+  std::map<LeaseKey, ipc::Lease> leases_;
+  std::map<LeaseKey, ipc::Lease> leasesTold_;
+  std::set<LeaseKey> leaseDirty_;
   std::optional<ipc::StatusEvent> lastStatus_;
   uint64_t statusGen_ = 0;
   uint64_t refused_ = 0;

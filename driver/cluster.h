@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <string>
 
+#include "driver/lease_claim.h"
+
 namespace weft::driver {
 
 // One endpoint as the cluster knows it. `network` is the network's identity
@@ -32,6 +34,14 @@ class Cluster {
   virtual void withdraw(const std::string& network, const std::string& endpoint) = 0;
   // Another host's underlay address to join through (swarm's DiscoverNew).
   virtual void addSeed(const std::string& address) = 0;
+  // This host's leases of cluster-wide IPAM blocks (owner: this host). The
+  // defaults are those of a cluster that carries no leases (tests' fakes of
+  // endpoint-only clusters).
+  virtual void publishLease(const LeaseClaim& c) { (void)c; }
+  virtual void withdrawLease(const std::string& pool, uint32_t block) {
+    (void)pool;
+    (void)block;
+  }
 };
 
 // What arrives from the control plane. Calls come from the cluster's own
@@ -48,6 +58,17 @@ class PeerSink {
   // Ends the resync window: forgets remote endpoints not confirmed since
   // beginResync(). Returns how many kernel entries it removed.
   virtual size_t prunePeers() = 0;
+  // Another host's lease appeared or changed (active) or went away; these
+  // reach it validated in form only: the driver judges their content.
+  virtual void applyLease(const LeaseClaim& c, bool active) {
+    (void)c;
+    (void)active;
+  }
+  // A member became unreachable (alive false) or came back.
+  virtual void memberChanged(const std::string& id, bool alive) {
+    (void)id;
+    (void)alive;
+  }
 };
 
 }  // namespace weft::driver

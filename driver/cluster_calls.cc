@@ -3,6 +3,7 @@
 // them into each local sandbox.
 
 #include <algorithm>
+#include <chrono>
 
 #include "common/log.h"
 #include "driver/driver.h"
@@ -16,6 +17,13 @@ void Driver::setCluster(Cluster* cluster) {
     std::lock_guard<std::mutex> lk(mu_);
     cluster_ = cluster;
     if (!cluster_) return;
+    // Standalone hosts in a cluster agree on addresses through leases; in
+    // swarm scope swarm's own IPAM hands them out.
+    if (cfg_.scope == "local" && !cfg_.advertiseAddr.empty()) {
+      ipam_.enableLeases(cfg_.advertiseAddr, cfg_.leaseRules);
+      publishedLeases_.clear();  // a new cluster: tell it everything
+      syncLeasesLocked();
+    }
     for (const auto& [id, e] : endpoints_)
       if (e.joined) mine.push_back(localRecordLocked(e));
     seeds = swarm_.others();
@@ -40,7 +48,17 @@ void Driver::applyRemote(const EndpointRecord& r, RecordState state) {
   syncPeers();
 }
 
-void Driver::beginResync() { peers_.beginResync(); }
+void Driver::beginResync() {
+  peers_.beginResync();
+  // A new control-plane session: claims not settled yet wait `settle` from
+  // now, when the sidecar starts syncing the other hosts' claims (a claim
+  // must not settle on a view the host never had).
+  std::lock_guard<std::mutex> lk(mu_);
+  const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  for (auto& [cidr, book] : ipam_.leaseBooks()) book.restartPending(now);
+}
 
 size_t Driver::prunePeers() {
   // Remote endpoints the current session never confirmed: deleted while the

@@ -66,6 +66,11 @@ Status Driver::loadFrom(const nlohmann::json& j) {
   networks_ = std::move(saved->networks);
   endpoints_ = std::move(saved->endpoints);
   ipam_ = std::move(saved->ipam);
+  // Restored leases wait `settle` again before use: takeovers made while
+  // this host was away are learnt first.
+  ipam_.restartLeases(std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count());
   swarm_ = std::move(saved->swarm);
   return Status::Ok();
 }

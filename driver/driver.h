@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/result.h"
@@ -45,6 +46,10 @@ struct DriverConfig {
   // (weft.crypto=kernel is refused with it). Never empty today: the backend
   // (driver/esp_pairs.h) is not wired into the plugin yet.
   std::string kernelCryptoOff = "the kernel ESP backend is not wired into weft-plugin yet";
+  // Cluster-wide IPAM (standalone scope, with a cluster): settle and grace.
+  LeaseRules leaseRules;
+  // Longest a RequestAddress waits for a new block's claim to settle.
+  std::chrono::milliseconds leaseWait{10000};
 };
 
 struct IpamData {
@@ -160,7 +165,15 @@ class Driver : public PeerSink {
   // Also removes neighbour/FDB entries no remote endpoint accounts for (left
   // from before a restart).
   size_t prunePeers() override;
+  void applyLease(const LeaseClaim& c, bool active) override;
+  void memberChanged(const std::string& id, bool alive) override;
   std::vector<EndpointRecord> remoteEndpoints() const;
+  // Cluster-wide IPAM as weftctl ipam shows it: pools, blocks, owners, use,
+  // conflicts (driver/ipam_view.cc).
+  nlohmann::json ipamView() const;
+  // Lease records refused (forged, out of bounds) and conflicts found.
+  uint64_t refusedLeases() const;
+  uint64_t leaseConflicts() const;
   // The hosts this host shares a usable network with (they have at least one
   // endpoint on it): their VTEP address -> the largest MTU of those networks.
   // What the data-plane prober probes.
@@ -257,6 +270,9 @@ class Driver : public PeerSink {
   // Runs `change` on one address pool under the lock and makes it durable;
   // if the state cannot be written, the pool is put back as it was.
   Status changePoolDurably(const std::string& poolId, const std::function<Status()>& change);
+  // Under mu_: publishes this host's lease claims that changed, withdraws
+  // the ones it gave up, and logs conflicts not logged before.
+  void syncLeasesLocked();
 
   DriverConfig cfg_;
   kernel::Kernel& kernel_;
@@ -277,6 +293,14 @@ class Driver : public PeerSink {
   std::set<std::string> retiredIn_;  // namespaces holding retired veths
   FaultBook faults_;                 // networks that are not usable, why, when to retry (see faults())
   uint32_t retiredSeq_ = 0;
+  // Cluster-wide IPAM: what the cluster was told, conflicts already logged,
+  // refused lease records (logged at most every 10 s).
+  std::map<std::pair<std::string, uint32_t>, LeaseClaim> publishedLeases_;
+  std::set<std::tuple<std::string, uint32_t, std::string>> loggedConflicts_;
+  uint64_t leaseConflicts_ = 0;
+  uint64_t refusedLeases_ = 0;
+  uint64_t refusedUnlogged_ = 0;
+  int64_t refusedLoggedAtUs_ = INT64_MIN;
 };
 
 // Docker object IDs: 12 to 128 characters of [0-9a-zA-Z] (Docker uses 64 hex).

@@ -23,6 +23,13 @@ std::pair<u128, u128> usableRange(const Prefix& p) {
 
 IpAddr make(bool v6, u128 v) { return IpAddr::fromU128(v6 ? AF_INET6 : AF_INET, v); }
 
+// An address as Docker sends it: plain, or a CIDR naming one address.
+Result<IpAddr> parseAddress(const std::string& address) {
+  if (auto a = IpAddr::parse(address)) return *a;
+  if (auto pf = Prefix::parse(address)) return pf->addr;
+  return Error{EINVAL, "Address \"" + address + "\" is not a valid IP address"};
+}
+
 }  // namespace
 
 Result<Prefix> Ipam::defaultPool(bool v6) const {
@@ -77,6 +84,10 @@ Result<PoolGrant> Ipam::requestPool(const std::string& addressSpace, const std::
       return Error{EINVAL, "SubPool \"" + subPool + "\" is not inside Pool \"" + ap.pool.str() + "\""};
     ap.subPool = sp->network();
   }
+  if (leasesEnabled() && !pool.empty() && subPool.empty() && ap.addressSpace == kLocalAddressSpace) {
+    ap.clustered = true;
+    leases_.try_emplace(ap.pool.str(), leaseSelf_, ap.pool, leaseRules_);
+  }
   ap.id = ap.addressSpace + "/" + ap.pool.str() + "/" + std::to_string(nextPoolSeq_++);
   ap.cursor = usableRange(ap.subPool ? *ap.subPool : ap.pool).first;
   PoolGrant g{ap.id, ap.pool.str(), {}};
@@ -85,12 +96,29 @@ Result<PoolGrant> Ipam::requestPool(const std::string& addressSpace, const std::
 }
 
 Status Ipam::releasePool(const std::string& poolId) {
-  if (pools_.erase(poolId) == 0) return Error{ENOENT, "unknown PoolID \"" + poolId + "\""};
+  auto it = pools_.find(poolId);
+  if (it == pools_.end()) return Error{ENOENT, "unknown PoolID \"" + poolId + "\""};
+  const std::string cidr = it->second.pool.str();
+  const bool clustered = it->second.clustered;
+  pools_.erase(it);
+  if (clustered) {
+    bool stillUsed = false;
+    for (const auto& [id, p] : pools_) stillUsed |= p.clustered && p.pool.str() == cidr;
+    // Leases without addresses go back to the cluster; the book stays, so
+    // this host prefers the same blocks when the pool comes back.
+    if (auto* book = leaseBook(cidr); book && !stillUsed) book->releaseUnused();
+  }
   return Status::Ok();
 }
 
 Result<std::string> Ipam::requestAddress(const std::string& poolId, const std::string& address,
                                          const std::map<std::string, std::string>& options) {
+  return requestAddress(poolId, address, options, 0, 0);
+}
+
+Result<std::string> Ipam::requestAddress(const std::string& poolId, const std::string& address,
+                                         const std::map<std::string, std::string>& options, int64_t nowUs,
+                                         uint64_t wallUs) {
   auto it = pools_.find(poolId);
   if (it == pools_.end()) return Error{ENOENT, "unknown PoolID \"" + poolId + "\""};
   AddressPool& p = it->second;
@@ -102,14 +130,14 @@ Result<std::string> Ipam::requestAddress(const std::string& poolId, const std::s
   }
   const bool v6 = p.pool.addr.isV6();
   auto suffix = "/" + std::to_string(p.pool.len);
+  if (p.clustered && leaseBook(p.pool.str())) {
+    auto r = requestClustered(p, address, gateway, nowUs, wallUs);
+    if (!r.ok()) return r.error();
+    return *r + suffix;
+  }
   if (!address.empty()) {
-    auto a = IpAddr::parse(address);
-    if (!a) {
-      // Accept a CIDR too, as long as it names one address.
-      auto pf = Prefix::parse(address);
-      if (!pf) return Error{EINVAL, "Address \"" + address + "\" is not a valid IP address"};
-      a = pf->addr;
-    }
+    auto a = parseAddress(address);
+    if (!a.ok()) return a.error();
     if (!p.pool.contains(*a))
       return Error{EINVAL, "address " + a->str() + " is outside pool " + p.pool.str()};
     if (p.allocated.count(a->toU128()))
@@ -150,17 +178,81 @@ Result<std::string> Ipam::requestAddress(const std::string& poolId, const std::s
 Status Ipam::releaseAddress(const std::string& poolId, const std::string& address) {
   auto it = pools_.find(poolId);
   if (it == pools_.end()) return Error{ENOENT, "unknown PoolID \"" + poolId + "\""};
-  auto a = IpAddr::parse(address);
-  if (!a) {
-    auto pf = Prefix::parse(address);
-    if (!pf) return Error{EINVAL, "Address \"" + address + "\" is not a valid IP address"};
-    a = pf->addr;
-  }
+  auto a = parseAddress(address);
+  if (!a.ok()) return a.error();
   AddressPool& p = it->second;
   if (!p.pool.contains(*a)) return Error{EINVAL, "address " + a->str() + " is outside pool " + p.pool.str()};
+  if (p.clustered && !(p.gateway && *p.gateway == *a))
+    if (auto* book = leaseBook(p.pool.str())) book->release(*a);
   p.allocated.erase(a->toU128());  // releasing a free address is a no-op (Docker may repeat)
   if (p.gateway && *p.gateway == *a) p.gateway.reset();
   return Status::Ok();
+}
+
+Result<std::string> Ipam::requestClustered(AddressPool& p, const std::string& address, bool gateway,
+                                           int64_t nowUs, uint64_t wallUs) {
+  LeaseBook& book = *leaseBook(p.pool.str());
+  std::optional<IpAddr> want;
+  if (!address.empty()) {
+    auto a = parseAddress(address);
+    if (!a.ok()) return a.error();
+    want = *a;
+    if (!p.pool.contains(*want))
+      return Error{EINVAL, "address " + want->str() + " is outside pool " + p.pool.str()};
+  }
+  if (gateway) {
+    // Every host's sandbox has the same gateway address (like Docker's
+    // overlay): kept out of every block, on every host.
+    auto [lo, hi] = usableRange(p.pool);
+    IpAddr gw = want ? *want : make(p.pool.addr.isV6(), lo);
+    (void)hi;
+    if (p.allocated.count(gw.toU128()))
+      return Error{EEXIST, "address " + gw.str() + " is already allocated in pool " + p.pool.str()};
+    p.allocated.insert(gw.toU128());
+    p.gateway = gw;
+    book.reserve(gw);
+    return gw.str();
+  }
+  if (p.gateway) book.reserve(*p.gateway);
+  if (want) {
+    if (p.allocated.count(want->toU128()))
+      return Error{EEXIST, "address " + want->str() + " is already allocated in pool " + p.pool.str()};
+    auto r = book.allocateSpecific(*want, nowUs, wallUs);
+    if (!r.ok()) return r.error();
+    p.allocated.insert(r->toU128());
+    return r->str();
+  }
+  // Another local pool of the same subnet may hold an address the book
+  // handed out: bounded retries, each address taken from the book for good.
+  for (int tries = 0; tries < 64; ++tries) {
+    auto r = book.allocate(nowUs, wallUs);
+    if (!r.ok()) return r.error();
+    if (p.allocated.insert(r->toU128()).second) return r->str();
+  }
+  return Error{ENOSPC, "no free address left in this host's blocks of " + p.pool.str()};
+}
+
+void Ipam::enableLeases(const std::string& self, const LeaseRules& rules) {
+  leaseRules_ = rules;
+  if (leaseSelf_ != self && !leaseSelf_.empty()) leases_.clear();  // another node id: not our leases
+  leaseSelf_ = self;
+  for (auto& [cidr, book] : leases_) book.setRules(rules);
+}
+
+LeaseBook* Ipam::leaseBook(const std::string& poolCidr) {
+  auto it = leases_.find(poolCidr);
+  return it == leases_.end() ? nullptr : &it->second;
+}
+
+int64_t Ipam::leaseRetryAtUs(const std::string& poolId) const {
+  auto it = pools_.find(poolId);
+  if (it == pools_.end()) return 0;
+  auto b = leases_.find(it->second.pool.str());
+  return b == leases_.end() ? 0 : b->second.retryAtUs();
+}
+
+void Ipam::restartLeases(int64_t nowUs) {
+  for (auto& [cidr, book] : leases_) book.restart(nowUs);
 }
 
 std::optional<AddressPool> Ipam::pool(const std::string& id) const {
@@ -193,11 +285,18 @@ nlohmann::json Ipam::toJson() const {
     nlohmann::json j = {{"id", p.id},           {"addressSpace", p.addressSpace},
                         {"pool", p.pool.str()}, {"options", p.options},
                         {"allocated", addrs},   {"cursor", make(p.pool.addr.isV6(), p.cursor).str()}};
+    if (p.clustered) j["clustered"] = true;
     if (p.subPool) j["subPool"] = p.subPool->str();
     if (p.gateway) j["gateway"] = p.gateway->str();
     pools.push_back(std::move(j));
   }
-  return {{"pools", pools}, {"nextPoolSeq", nextPoolSeq_}};
+  nlohmann::json out = {{"pools", pools}, {"nextPoolSeq", nextPoolSeq_}};
+  if (!leases_.empty()) {
+    nlohmann::json books = nlohmann::json::array();
+    for (const auto& [cidr, b] : leases_) books.push_back(b.toJson());
+    out["leases"] = {{"self", leaseSelf_}, {"books", books}};
+  }
+  return out;
 }
 
 Result<Ipam> Ipam::fromJson(const nlohmann::json& j) {
@@ -231,7 +330,19 @@ Result<Ipam> Ipam::fromJson(const nlohmann::json& j) {
       auto c = IpAddr::parse(pj.at("cursor").get<std::string>());
       if (!c) return Error{EINVAL, "ipam pool " + p.id + ": bad cursor"};
       p.cursor = c->toU128();
+      p.clustered = pj.value("clustered", false);
       ipam.pools_.emplace(p.id, std::move(p));
+    }
+    // Absent in state written before cluster-wide IPAM.
+    if (j.contains("leases")) {
+      const std::string self = j.at("leases").at("self").get<std::string>();
+      for (const auto& bj : j.at("leases").at("books")) {
+        // Time 0: restartLeases() sets the real start of the wait.
+        auto book = LeaseBook::fromJson(self, bj, ipam.leaseRules_, 0);
+        if (!book.ok()) return Error{EINVAL, "ipam state: " + book.error().message};
+        ipam.leases_.emplace(book->poolId(), std::move(*book));
+      }
+      ipam.leaseSelf_ = self;
     }
   } catch (const nlohmann::json::exception& e) {
     return Error{EINVAL, std::string("ipam state: ") + e.what()};

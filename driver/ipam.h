@@ -1,7 +1,9 @@
 #pragma once
-// Address pools and allocations for weft's IPAM driver. Per host for now:
-// an address is never handed out twice by one host; cluster-wide uniqueness
-// is a separate concern (see README, IPAM).
+// Address pools and allocations for weft's IPAM driver. Per host unless
+// leases are enabled (enableLeases: a standalone host in a cluster): then a
+// pool requested with a subnet and no range is "clustered" and its dynamic
+// and requested addresses come from the blocks this host leases
+// (driver/ipam_leases.h), so they are unique across the cluster.
 
 #include <cstdint>
 #include <map>
@@ -13,6 +15,7 @@
 
 #include "common/ip.h"
 #include "common/result.h"
+#include "driver/ipam_leases.h"
 
 namespace weft::driver {
 
@@ -28,7 +31,8 @@ struct AddressPool {
   std::map<std::string, std::string> options;
   std::set<u128> allocated;
   std::optional<IpAddr> gateway;
-  u128 cursor = 0;  // where the next dynamic allocation starts looking
+  u128 cursor = 0;         // where the next dynamic allocation starts looking
+  bool clustered = false;  // addresses from this host's leases of the pool
 };
 
 // One pool's use, for metrics: its usable addresses (network and broadcast
@@ -56,7 +60,25 @@ class Ipam {
   // Returns "a.b.c.d/len". `address` may be empty (any free address).
   Result<std::string> requestAddress(const std::string& poolId, const std::string& address,
                                      const std::map<std::string, std::string>& options);
+  // The same for any pool; a clustered pool needs the time: `nowUs` a
+  // monotonic clock, `wallUs` the wall clock (stamps new claims). EAGAIN
+  // from a clustered pool: retry at leaseRetryAtUs().
+  Result<std::string> requestAddress(const std::string& poolId, const std::string& address,
+                                     const std::map<std::string, std::string>& options, int64_t nowUs,
+                                     uint64_t wallUs);
   Status releaseAddress(const std::string& poolId, const std::string& address);
+
+  // Cluster-wide leases (see the top of this file). `self` is this host's
+  // node id, as the cluster knows it.
+  void enableLeases(const std::string& self, const LeaseRules& rules);
+  bool leasesEnabled() const { return !leaseSelf_.empty(); }
+  const std::string& leaseSelf() const { return leaseSelf_; }
+  LeaseBook* leaseBook(const std::string& poolCidr);
+  std::map<std::string, LeaseBook>& leaseBooks() { return leases_; }
+  const std::map<std::string, LeaseBook>& leaseBooks() const { return leases_; }
+  int64_t leaseRetryAtUs(const std::string& poolId) const;
+  // After loading saved state: every restored lease waits `settle` again.
+  void restartLeases(int64_t nowUs);
 
   const std::map<std::string, AddressPool>& pools() const { return pools_; }
   std::vector<PoolUsage> usage() const;
@@ -68,8 +90,13 @@ class Ipam {
 
  private:
   Result<Prefix> defaultPool(bool v6) const;
+  Result<std::string> requestClustered(AddressPool& p, const std::string& address, bool gateway,
+                                       int64_t nowUs, uint64_t wallUs);
   std::map<std::string, AddressPool> pools_;
   uint64_t nextPoolSeq_ = 1;
+  std::string leaseSelf_;
+  LeaseRules leaseRules_;
+  std::map<std::string, LeaseBook> leases_;  // by pool CIDR
 };
 
 }  // namespace weft::driver

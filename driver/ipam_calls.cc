@@ -1,7 +1,10 @@
 // Docker's IPAM calls and swarm node discovery: each change made durable
 // before it is answered, and undone if it cannot be.
 
+#include <algorithm>
+#include <chrono>
 #include <functional>
+#include <thread>
 
 #include "common/log.h"
 #include "driver/driver.h"
@@ -73,15 +76,46 @@ Status Driver::releasePool(const std::string& poolId) {
 
 Result<std::string> Driver::requestAddress(const std::string& poolId, const std::string& address,
                                            const std::map<std::string, std::string>& options) {
-  std::string got;
-  auto st = changePoolDurably(poolId, [&]() -> Status {
-    auto r = ipam_.requestAddress(poolId, address, options);
-    if (!r.ok()) return r.error();
-    got = *r;
-    return Status::Ok();
-  });
-  if (!st) return st.error();
-  return got;
+  using namespace std::chrono;
+  const auto deadline = steady_clock::now() + cfg_.leaseWait;
+  for (;;) {
+    std::string got;
+    std::optional<AddressPool> saved;
+    int64_t retryAtUs = 0;
+    auto st = changeDurably(
+        [&]() -> Result<Changed> {
+          saved = ipam_.pool(poolId);
+          const int64_t nowUs = duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
+          const auto wallUs = static_cast<uint64_t>(
+              duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
+          auto r = ipam_.requestAddress(poolId, address, options, nowUs, wallUs);
+          syncLeasesLocked();  // a new claim goes out now, even while it settles
+          if (!r.ok()) {
+            if (r.code() == EAGAIN) retryAtUs = ipam_.leaseRetryAtUs(poolId);
+            return r.error();
+          }
+          got = *r;
+          return Changed::kYes;
+        },
+        [&] {
+          // Not durable: the address was never handed out.
+          if (saved && saved->clustered)
+            if (auto* book = ipam_.leaseBook(saved->pool.str()))
+              if (auto a = Prefix::parse(got)) book->release(a->addr);
+          ipam_.restorePool(poolId, saved);
+        });
+    if (st) return got;
+    if (st.code() != EAGAIN) return st.error();
+    // A block of a cluster-wide pool was claimed: it is usable once the
+    // other hosts had the time to object (LeaseRules::settleUs).
+    const int64_t nowUs = duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
+    auto wait = microseconds(std::clamp<int64_t>(retryAtUs - nowUs, 1000, cfg_.leaseRules.settleUs));
+    if (steady_clock::now() + wait > deadline)
+      return Error{ETIMEDOUT, st.error().message + "; gave up after " +
+                                  std::to_string(duration_cast<milliseconds>(cfg_.leaseWait).count()) +
+                                  " ms"};
+    std::this_thread::sleep_for(wait);
+  }
 }
 
 Status Driver::releaseAddress(const std::string& poolId, const std::string& address) {

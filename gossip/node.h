@@ -113,6 +113,9 @@ class GossipNode : private MembershipHost {
   // Called when an endpoint becomes active/inactive on this node's view
   // (remote records only).
   std::function<void(const EndpointRecord&, bool active)> onRecordChange;
+  // A member became unreachable (dead or left: false) or came back (true);
+  // what cluster-wide IPAM times its grace period by.
+  std::function<void(const std::string& id, bool alive)> onMemberChange;
 
  private:
   // MembershipHost

@@ -138,6 +138,9 @@ void GossipNode::memberChanged(const Member& m, MemberState previous, bool isNew
   addrIds_[m.addr] = m.id;
   const bool down = m.state == MemberState::kDead || m.state == MemberState::kLeft;
   const bool wasDown = previous == MemberState::kDead || previous == MemberState::kLeft;
+  // A member first heard of as dead (a joiner's sync) is news for the grace
+  // period of cluster-wide IPAM too.
+  if (onMemberChange && (isNew ? down : down != wasDown)) onMemberChange(m.id, !down);
   if (down == wasDown || isNew) return;
   auto ownedActive = [&] {
     std::vector<EndpointRecord> out;

@@ -425,6 +425,8 @@ void Api::addAdminRoutes() {
         }
         return Json{{"networks", a}}.dump();
       });
+  add("/weft.Ipam", ErrorField::kErr, EmptyBody::kAllowed,
+      [&d](const std::string&) -> Result<std::string> { return d.ipamView().dump(); });
   add("/weft.Peers", ErrorField::kErr, EmptyBody::kAllowed,
       [this, &d](const std::string&) -> Result<std::string> {
         Json remote = Json::array();

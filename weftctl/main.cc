@@ -1,7 +1,7 @@
 // weftctl: look at a running weft-plugin. Human tables by default, --json for
 // scripts.
 //
-//   weftctl [--socket PATH] [--json] status|check|networks|endpoints|peers|services
+//   weftctl [--socket PATH] [--json] status|check|networks|endpoints|peers|services|ipam
 
 #include <cstdio>
 #include <cstring>
@@ -32,6 +32,8 @@ const char* kUsage =
     "              containers hold them\n"
     "  crypto      encrypted networks: backend, and per peer the key epoch, packets and bytes each way,\n"
     "              authentication failures, replays and stale keys dropped\n"
+    "  ipam        cluster-wide address pools: blocks, their owners, addresses in use here,\n"
+    "              conflicts found after a partition\n"
     "\n"
     "--socket defaults to $WEFT_SOCKET or /run/docker/plugins/weft.sock\n";
 
@@ -127,6 +129,39 @@ void dataPlane(const Json& d, const std::map<std::string, std::string>& gossipSt
   table({"PEER HOST", "GOSSIP", "VXLAN", "SMALL", "MTU PROBE", "RTT", "LAST SUCCESS"}, rows);
 }
 
+// weftctl ipam: each cluster-wide pool's blocks and who holds them.
+int ipam(const Json& j) {
+  if (!j.value("enabled", false)) {
+    std::cout << "cluster-wide IPAM: off (it needs SCOPE=local and ADVERTISE_ADDR; pools are per host)\n";
+    return 0;
+  }
+  std::cout << "node " << str(j["self"]) << ", claims settle after " << str(j["settleMs"])
+            << " ms, a gone host's blocks are reclaimed after " << str(j["graceSeconds"]) << " s\n"
+            << "lease records refused: " << str(j["refusedRecords"])
+            << ", conflicts found: " << str(j["conflicts"]) << "\n";
+  for (const auto& p : j["pools"]) {
+    std::cout << "\npool " << str(p["pool"]) << ": " << str(p["blocks"]) << " blocks of "
+              << str(p["blockSize"]) << "\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& b : p["held"])
+      for (const auto& o : b["owners"]) {
+        std::string state = o.value("self", false)       ? "this host, " + str(o["inUse"]) + " in use"
+                            : o.value("released", false) ? "released"
+                            : o.value("used", false)     ? "in use"
+                                                         : "claimed";
+        if (!o.value("takeoverOf", "").empty()) state += " (reclaimed from " + str(o["takeoverOf"]) + ")";
+        rows.push_back({str(b["block"]), str(o["owner"]), state});
+      }
+    table({"BLOCK", "OWNER", "STATE"}, rows);
+    for (const auto& c : p["conflicts"])
+      std::cout << "CONFLICT: block " << str(c["block"]) << " also handed out by " << str(c["other"])
+                << (c.value("weWin", false) ? " (this host keeps it)"
+                                            : " (this host hands out no more from it)")
+                << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -165,6 +200,8 @@ int main(int argc, char** argv) {
     path = "/weft.Services";
   else if (cmd == "crypto")
     path = "/weft.Crypto";
+  else if (cmd == "ipam")
+    path = "/weft.Ipam";
   else {
     std::cerr << (cmd.empty() ? "weftctl: no command\n" : "weftctl: unknown command " + cmd + "\n") << kUsage;
     return 2;
@@ -257,6 +294,8 @@ int main(int argc, char** argv) {
     table({"NETWORK", "VNI", "PEER", "ACTIVE", "EPOCH", "TX PKTS", "TX BYTES", "RX PKTS", "RX BYTES",
            "AUTH FAIL", "REPLAYED", "STALE KEY"},
           rows);
+  } else if (cmd == "ipam") {
+    return ipam(j);
   } else if (cmd == "services") {
     if (!j.value("enabled", false)) {
       std::cout << "service VIPs: off (they need SCOPE=global and ENGINE_SOCKET)\n";

@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "gossip/daemon/auth_audit.h"
 #include "gossip/daemon/event_loop.h"
+#include "gossip/daemon/lease_records.h"
 #include "gossip/daemon/privileges.h"
 #include "gossip/daemon/socket_transport.h"
 #include "gossip/keyring.h"
@@ -194,8 +195,18 @@ int main(int argc, char** argv) {
                           return transport.verifyHello(from, hello);
                         });
   node.onRecordChange = [ipc](const EndpointRecord& r, bool active) {
-    send(ipc, ipc::RecordEvent{active, toIpc(r), r.owner});
+    if (!isLeaseNetwork(r.network)) {
+      send(ipc, ipc::RecordEvent{active, toIpc(r), r.owner});
+      return;
+    }
+    auto lease = recordToLease(r);
+    if (!lease.ok()) {  // the plugin validates again; refused here, said here
+      LOG_WARN("gossip", "refusing a lease record from " << r.owner << ": " << lease.error().message);
+      return;
+    }
+    send(ipc, ipc::LeaseEvent{active, *lease});
   };
+  node.onMemberChange = [ipc](const std::string& id, bool alive) { send(ipc, ipc::MemberEvent{id, alive}); };
   node.start();
   // The plugin's endpoints first (one message each, until StartMsg), so the
   // join below already says which networks this node carries and the full
@@ -266,6 +277,11 @@ int main(int argc, char** argv) {
     }
     if (const auto* pub = std::get_if<ipc::PublishMsg>(&*msg)) {
       node.publish(fromIpc(pub->record));
+    } else if (const auto* lease = std::get_if<ipc::LeaseMsg>(&*msg)) {
+      if (lease->withdraw)
+        node.withdraw(leaseNetwork(lease->lease.pool), leaseKey(lease->lease.block, nc.id));
+      else
+        node.publish(leaseToRecord(lease->lease, nc.id));
     } else if (const auto* wd = std::get_if<ipc::WithdrawMsg>(&*msg)) {
       node.withdraw(wd->network, wd->endpoint);
     } else if (const auto* sm = std::get_if<ipc::SeedsMsg>(&*msg)) {

@@ -1,0 +1,151 @@
+// The driver and cluster-wide IPAM: other hosts' lease records and member
+// changes go into the lease books (driver/ipam_leases.h); this host's claims
+// go out to the cluster whenever a book changes. Records come from the
+// sidecar, which the plugin does not trust: LeaseBook::observe judges each
+// one and a refused one changes nothing and is logged.
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+#include "driver/driver.h"
+
+namespace weft::driver {
+
+namespace {
+
+int64_t steadyUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr int64_t kRefusedLogIntervalUs = 10'000'000;
+
+}  // namespace
+
+void Driver::syncLeasesLocked() {
+  const int64_t now = steadyUs();
+  std::map<std::pair<std::string, uint32_t>, LeaseClaim> want;
+  for (auto& [cidr, book] : ipam_.leaseBooks()) {
+    book.tick(now);
+    for (const auto& c : book.ownClaims()) want[{cidr, c.block}] = c;
+    for (const auto& c : book.conflicts(now)) {
+      if (!loggedConflicts_.insert({cidr, c.block, c.other}).second) continue;
+      ++leaseConflicts_;
+      LOG_ERROR("ipam", "address conflict: block "
+                            << book.layout().block(c.block).str() << " of pool " << cidr
+                            << " was handed out by this host and by " << c.other
+                            << " (claims made while the two could not reach each other); "
+                            << (c.weWin ? "this host keeps it, " + c.other + " hands out no more"
+                                        : "this host hands out no more from it")
+                            << "; containers holding its addresses on both hosts collide: "
+                               "restart those on the losing host");
+    }
+  }
+  if (!cluster_) {
+    publishedLeases_ = std::move(want);
+    return;
+  }
+  for (const auto& [k, c] : want) {
+    auto it = publishedLeases_.find(k);
+    if (it == publishedLeases_.end() || !(it->second == c)) cluster_->publishLease(c);
+  }
+  for (const auto& [k, c] : publishedLeases_)
+    if (!want.count(k)) cluster_->withdrawLease(k.first, k.second);
+  publishedLeases_ = std::move(want);
+}
+
+void Driver::applyLease(const LeaseClaim& c, bool active) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!ipam_.leasesEnabled()) return;
+  LeaseBook* book = ipam_.leaseBook(c.pool);
+  if (!book) return;  // a pool this host does not use
+  const int64_t now = steadyUs();
+  if (active) {
+    if (auto st = book->observe(c, now); !st) {
+      ++refusedLeases_;
+      ++refusedUnlogged_;
+      if (now - refusedLoggedAtUs_ >= kRefusedLogIntervalUs) {
+        LOG_WARN("ipam", "refused a lease record of pool "
+                             << c.pool << " from the cluster: " << st.error().message << " ("
+                             << refusedUnlogged_ << " refused since the last report)");
+        refusedLoggedAtUs_ = now;
+        refusedUnlogged_ = 0;
+      }
+      return;
+    }
+  } else {
+    book->forget(c.owner, c.block);
+  }
+  syncLeasesLocked();
+}
+
+void Driver::memberChanged(const std::string& id, bool alive) {
+  std::lock_guard<std::mutex> lk(mu_);
+  const int64_t now = steadyUs();
+  for (auto& [cidr, book] : ipam_.leaseBooks()) {
+    if (alive)
+      book.ownerBack(id);
+    else
+      book.ownerGone(id, now);
+  }
+  if (!ipam_.leaseBooks().empty())
+    LOG_INFO("ipam", "member " << id
+                               << (alive ? " is back: its blocks are its own again"
+                                         : " is unreachable: its blocks are reclaimed if it stays away for " +
+                                               std::to_string(cfg_.leaseRules.graceUs / 1'000'000) + " s"));
+  syncLeasesLocked();
+}
+
+uint64_t Driver::refusedLeases() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return refusedLeases_;
+}
+
+uint64_t Driver::leaseConflicts() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return leaseConflicts_;
+}
+
+nlohmann::json Driver::ipamView() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  const int64_t now = steadyUs();
+  nlohmann::json pools = nlohmann::json::array();
+  for (const auto& [cidr, book] : ipam_.leaseBooks()) {
+    nlohmann::json blocks = nlohmann::json::array();
+    auto use = book.ownUse();
+    const OwnerLiveness none;
+    for (uint32_t b = 0; b < book.layout().count; ++b) {
+      auto mine = use.find(b);
+      const LeaseClaim* other = bestClaim(book.others(), b, none, now, book.rules().graceUs);
+      if (mine == use.end() && !other) continue;
+      nlohmann::json owners = nlohmann::json::array();
+      if (mine != use.end())
+        owners.push_back({{"owner", book.self()}, {"self", true}, {"inUse", mine->second}});
+      if (auto it = book.others().find(b); it != book.others().end())
+        for (const auto& [o, c] : it->second)
+          owners.push_back(
+              {{"owner", o}, {"used", c.used}, {"released", c.released}, {"takeoverOf", c.takeoverOf}});
+      blocks.push_back({{"block", book.layout().block(b).str()}, {"owners", owners}});
+    }
+    nlohmann::json conflicts = nlohmann::json::array();
+    for (const auto& c : book.conflicts(now))
+      conflicts.push_back(
+          {{"block", book.layout().block(c.block).str()}, {"other", c.other}, {"weWin", c.weWin}});
+    pools.push_back({{"pool", cidr},
+                     {"blockSize", "/" + std::to_string(book.layout().blockLen)},
+                     {"blocks", book.layout().count},
+                     {"held", blocks},
+                     {"conflicts", conflicts}});
+  }
+  return {{"enabled", ipam_.leasesEnabled()},
+          {"self", ipam_.leaseSelf()},
+          {"settleMs", cfg_.leaseRules.settleUs / 1000},
+          {"graceSeconds", cfg_.leaseRules.graceUs / 1'000'000},
+          {"refusedRecords", refusedLeases_},
+          {"conflicts", leaseConflicts_},
+          {"pools", pools}};
+}
+
+}  // namespace weft::driver
