@@ -15,6 +15,30 @@ using detail::macFromIp;
 using detail::notFound;
 using detail::randomMac;
 
+namespace {
+
+// An address another host's endpoint of the same network already uses: two
+// hosts handed it out alone (Docker's default IPAM, per-host --ip-ranges
+// that overlap, or a manual --ip). Refused, naming the other host.
+Status refuseRemoteClash(const std::string& identity, const std::optional<Prefix>& a4,
+                         const std::optional<Prefix>& a6, const std::vector<EndpointRecord>& remote) {
+  for (const auto& o : remote) {
+    if (o.network != identity) continue;
+    for (const auto& [mine, theirs] : {std::pair{a4, o.ipv4}, std::pair{a6, o.ipv6}}) {
+      auto q = Prefix::parse(theirs);
+      if (!mine || !q || mine->addr != q->addr) continue;
+      return Error{EEXIST, "address " + mine->addr.str() + " is already used on host " + o.vtep +
+                               " (endpoint " + o.endpoint.substr(0, 12) +
+                               "): each host handed it out alone; create the network with "
+                               "--ipam-driver weft and no --ip-range on every host for addresses unique "
+                               "across hosts"};
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<CreateEndpointResult> Driver::createEndpoint(const CreateEndpointRequest& r) {
   if (auto st = checkObjectId("NetworkID", r.networkId); !st) return st.error();
   if (auto st = checkObjectId("EndpointID", r.endpointId); !st) return st.error();
@@ -36,10 +60,14 @@ Result<CreateEndpointResult> Driver::createEndpoint(const CreateEndpointRequest&
   }
 
   CreateEndpointResult result;
+  // Other hosts' endpoints, for addresses they already use (the peer table's
+  // lock is taken before mu_, never inside it).
+  const std::vector<EndpointRecord> remote = (a4 || a6) ? peers_.records() : std::vector<EndpointRecord>{};
   auto change = [&]() -> Result<Changed> {
     auto nit = networks_.find(r.networkId);
     if (nit == networks_.end()) return notFound("network", r.networkId);
     Network& n = nit->second;
+    if (auto st = refuseRemoteClash(n.identity, a4, a6, remote); !st) return st.error();
     if (auto it = endpoints_.find(r.endpointId); it != endpoints_.end()) {
       const Endpoint& e = it->second;
       bool same = e.networkId == r.networkId && e.address == r.iface.address &&

@@ -228,3 +228,23 @@ TEST_F(DriverLeases, ARestartedHostKeepsItsBlockAndAddresses) {
   EXPECT_EQ(layout.blockOf(*IpAddr::parse(x->substr(0, x->find('/')))),
             layout.blockOf(*IpAddr::parse(y->substr(0, y->find('/')))));
 }
+
+TEST_F(DriverLeases, AnAddressAnotherHostUsesIsRefusedNamingThatHost) {
+  // Docker's default IPAM on two hosts with one subnet: both hand out .2.
+  CreateNetworkRequest n;
+  n.networkId = std::string(64, 'a');
+  n.ipv4.push_back({"", "10.70.0.0/24", "10.70.0.1/24", {}});
+  ASSERT_TRUE(a_.driver->createNetwork(n).ok());
+  const std::string identity = a_.driver->networks().at(0).identity;
+  a_.driver->applyRemote(
+      {identity, std::string(64, 'b'), "10.70.0.2/24", "", "02:42:0a:46:00:02", "198.18.0.2"},
+      RecordState::kActive);
+  auto clash = a_.driver->createEndpoint({n.networkId, std::string(64, 'c'), {"10.70.0.2/24", "", ""}});
+  ASSERT_FALSE(clash.ok());
+  EXPECT_EQ(clash.code(), EEXIST);
+  EXPECT_NE(clash.error().message.find("already used on host 198.18.0.2"), std::string::npos)
+      << clash.error().message;
+  EXPECT_NE(clash.error().message.find("--ipam-driver weft"), std::string::npos);
+  EXPECT_TRUE(a_.driver->endpoints().empty());  // nothing changed
+  EXPECT_TRUE(a_.driver->createEndpoint({n.networkId, std::string(64, 'c'), {"10.70.0.3/24", "", ""}}).ok());
+}
