@@ -173,6 +173,9 @@ class Driver : public PeerSink {
   nlohmann::json ipamView() const;
   // Lease records refused (forged, out of bounds) and conflicts found.
   uint64_t refusedLeases() const;
+  // weftctl ipam release HOST: a gone host's blocks become reclaimable now
+  // (see LeaseBook::expireOwner); returns how many blocks it held here.
+  Result<size_t> releaseHost(const std::string& host);
   uint64_t leaseConflicts() const;
   // The hosts this host shares a usable network with (they have at least one
   // endpoint on it): their VTEP address -> the largest MTU of those networks.

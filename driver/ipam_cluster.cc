@@ -98,6 +98,22 @@ void Driver::memberChanged(const std::string& id, bool alive) {
   syncLeasesLocked();
 }
 
+Result<size_t> Driver::releaseHost(const std::string& host) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!ipam_.leasesEnabled()) return Error{ENOTSUP, "cluster-wide IPAM is off on this host"};
+  if (host == ipam_.leaseSelf()) return Error{EINVAL, "refusing to release this host's own blocks"};
+  const int64_t now = steadyUs();
+  size_t held = 0;
+  for (auto& [cidr, book] : ipam_.leaseBooks()) {
+    if (auto st = book.expireOwner(host, now); !st) return st.error();
+    for (const auto& [b, owners] : book.others())
+      if (auto it = owners.find(host); it != owners.end() && !it->second.released) ++held;
+  }
+  LOG_WARN("ipam", "operator released the blocks of " << host << " (" << held
+                                                      << " held): other hosts may reclaim them now");
+  return held;
+}
+
 uint64_t Driver::refusedLeases() const {
   std::lock_guard<std::mutex> lk(mu_);
   return refusedLeases_;

@@ -74,6 +74,16 @@ void LeaseBook::ownerGone(const std::string& owner, int64_t sinceUs) {
 
 void LeaseBook::ownerBack(const std::string& owner) { live_.goneSinceUs.erase(owner); }
 
+Status LeaseBook::expireOwner(const std::string& owner, int64_t nowUs) {
+  auto it = live_.goneSinceUs.find(owner);
+  if (it == live_.goneSinceUs.end())
+    return Error{
+        EBUSY, "host " + owner +
+                   " is not gone as far as this host knows (alive, or never seen): its blocks stay its own"};
+  it->second = std::min(it->second, nowUs - rules_.graceUs);
+  return Status::Ok();
+}
+
 void LeaseBook::judge(int64_t nowUs) {
   for (auto it = own_.begin(); it != own_.end();) {
     Lease& l = it->second;

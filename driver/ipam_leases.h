@@ -61,6 +61,10 @@ class LeaseBook {
   void forget(const std::string& owner, uint32_t block);
   void ownerGone(const std::string& owner, int64_t sinceUs);
   void ownerBack(const std::string& owner);
+  // An operator's word that `owner` is gone for good: its blocks are
+  // reclaimable now instead of after the grace period. Refused for an owner
+  // that is not gone here (alive, or unknown). Idempotent.
+  Status expireOwner(const std::string& owner, int64_t nowUs);
 
   // Any free address of a usable lease. EAGAIN: a block was claimed (or is
   // pending) and the caller must retry after retryAtUs(); ENOSPC: every

@@ -427,6 +427,16 @@ void Api::addAdminRoutes() {
       });
   add("/weft.Ipam", ErrorField::kErr, EmptyBody::kAllowed,
       [&d](const std::string&) -> Result<std::string> { return d.ipamView().dump(); });
+  add("/weft.IpamRelease", ErrorField::kErr, EmptyBody::kRefused,
+      [&d](const std::string& body) -> Result<std::string> {
+        Json j = Json::parse(body, nullptr, false);
+        if (!j.is_object() || !j.contains("Host") || !j["Host"].is_string() ||
+            j["Host"].get<std::string>().empty() || j["Host"].get<std::string>().size() > 256)
+          return Error{EINVAL, "body must be {\"Host\": \"<node id>\"}"};
+        auto held = d.releaseHost(j["Host"].get<std::string>());
+        if (!held.ok()) return held.error();
+        return Json{{"host", j["Host"]}, {"blocks", *held}}.dump();
+      });
   add("/weft.Peers", ErrorField::kErr, EmptyBody::kAllowed,
       [this, &d](const std::string&) -> Result<std::string> {
         Json remote = Json::array();

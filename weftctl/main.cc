@@ -34,6 +34,10 @@ const char* kUsage =
     "              authentication failures, replays and stale keys dropped\n"
     "  ipam        cluster-wide address pools: blocks, their owners, addresses in use here,\n"
     "              conflicts found after a partition\n"
+    "  ipam release HOST\n"
+    "              HOST (a node id) is gone for good: its blocks may be reclaimed now, not after\n"
+    "              the grace period; refused while HOST is alive; safe to repeat and to run on\n"
+    "              several hosts at once\n"
     "\n"
     "--socket defaults to $WEFT_SOCKET or /run/docker/plugins/weft.sock\n";
 
@@ -169,6 +173,7 @@ int main(int argc, char** argv) {
   std::string sock = envSock ? envSock : "/run/docker/plugins/weft.sock";
   bool json = false;
   std::string cmd;
+  std::vector<std::string> args;  // after the command
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--json")
@@ -182,6 +187,8 @@ int main(int argc, char** argv) {
       return 0;
     } else if (cmd.empty() && a[0] != '-')
       cmd = a;
+    else if (cmd == "ipam" && a[0] != '-')
+      args.push_back(a);
     else {
       std::cerr << "weftctl: unexpected argument " << a << "\n" << kUsage;
       return 2;
@@ -207,8 +214,17 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  std::string body = "{}";
+  if (cmd == "ipam" && !args.empty()) {
+    if (args.size() != 2 || args[0] != "release") {
+      std::cerr << "weftctl: usage: weftctl ipam [release HOST]\n";
+      return 2;
+    }
+    path = "/weft.IpamRelease";
+    body = Json{{"Host", args[1]}}.dump();
+  }
   weft::UnixHttpClient client(sock, 5000);
-  auto r = client.post(path, "{}");
+  auto r = client.post(path, body);
   if (!r.ok()) {
     std::cerr << "weftctl: cannot reach weft-plugin at " << sock << ": " << r.error().message
               << "\n(is it running? pass --socket for a managed plugin's socket)\n";
@@ -294,6 +310,9 @@ int main(int argc, char** argv) {
     table({"NETWORK", "VNI", "PEER", "ACTIVE", "EPOCH", "TX PKTS", "TX BYTES", "RX PKTS", "RX BYTES",
            "AUTH FAIL", "REPLAYED", "STALE KEY"},
           rows);
+  } else if (cmd == "ipam" && !args.empty()) {
+    std::cout << "released " << str(j["blocks"]) << " block(s) of " << str(j["host"])
+              << ": other hosts may reclaim them now\n";
   } else if (cmd == "ipam") {
     return ipam(j);
   } else if (cmd == "services") {

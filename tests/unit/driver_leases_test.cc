@@ -248,3 +248,18 @@ TEST_F(DriverLeases, AnAddressAnotherHostUsesIsRefusedNamingThatHost) {
   EXPECT_TRUE(a_.driver->endpoints().empty());  // nothing changed
   EXPECT_TRUE(a_.driver->createEndpoint({n.networkId, std::string(64, 'c'), {"10.70.0.3/24", "", ""}}).ok());
 }
+
+TEST_F(DriverLeases, ReleasingALiveHostsBlocksIsRefused) {
+  auto pa = a_.pool("10.60.0.0/24");
+  b_.pool("10.60.0.0/24");
+  ASSERT_TRUE(a_.driver->requestAddress(pa, "", {}).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto r = b_.driver->releaseHost("198.18.0.1");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("not gone"), std::string::npos) << r.error().message;
+  EXPECT_EQ(b_.driver->releaseHost("198.18.0.2").code(), EINVAL);  // its own
+  b_.driver->memberChanged("198.18.0.1", false);
+  auto ok = b_.driver->releaseHost("198.18.0.1");
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(*ok, 1u);
+}

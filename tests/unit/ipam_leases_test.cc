@@ -260,3 +260,22 @@ TEST(LeaseBook, ReleasedLeasesArePublishedAndReusableByOthers) {
   ASSERT_TRUE(b.observe(a.ownClaims()[0], now).ok());
   EXPECT_TRUE(allocateSettled(b, now).ok());
 }
+
+TEST(LeaseBook, OperatorReleaseOfAGoneHostIsImmediateIdempotentAndRefusedForALiveOne) {
+  LeaseRules rules;
+  rules.graceUs = 600 * kS;
+  LeaseBook b("b", P("10.60.0.0/28"), rules);  // one block, a's
+  ASSERT_TRUE(b.observe(LeaseClaim{"10.60.0.0/28", 0, "a", 1, true, false, ""}, 0).ok());
+  auto alive = b.expireOwner("a", 0);
+  ASSERT_FALSE(alive.ok());
+  EXPECT_EQ(alive.code(), EBUSY);
+  int64_t now = 10 * kS;
+  EXPECT_EQ(b.allocate(now, 5).code(), ENOSPC);
+  b.ownerGone("a", now);
+  EXPECT_EQ(b.allocate(now, 5).code(), ENOSPC);  // the grace period runs
+  ASSERT_TRUE(b.expireOwner("a", now).ok());
+  ASSERT_TRUE(b.expireOwner("a", now).ok());  // again: no change
+  EXPECT_EQ(b.allocate(now, 5).code(), EAGAIN);
+  EXPECT_EQ(b.ownClaims()[0].takeoverOf, "a@1");
+  ASSERT_TRUE(allocateSettled(b, now, 5).ok());
+}
