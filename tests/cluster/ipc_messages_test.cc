@@ -79,7 +79,9 @@ TEST(IpcMessages, EveryMessageSurvivesItsEncoderAndDecoder) {
                                    {"subnet:10.10.0.0/24"},
                                    {{"198.18.0.66", 12}},
                                    {{"packetsSent", 7}, {"forged", 1}},
-                                   2});
+                                   2,
+                                   {},
+                                   ""});
   roundTripFromSidecar(ErrorEvent{"cannot drop privileges"});
   roundTripFromSidecar(PongEvent{42});
 }
@@ -156,7 +158,7 @@ TEST(IpcMessages, MessagesThatAreNotMessagesAreRefused) {
 // refusedBy and authProblem came after the first typed status: they travel,
 // they are bounded, and a status without them still decodes.
 TEST(IpcMessages, StatusCarriesWhoRefusesThisHostAndWhy) {
-  StatusEvent s{"198.18.0.3", 4, "ab12", {}, {}, {}, {}, 0};
+  StatusEvent s{"198.18.0.3", 4, "ab12", {}, {}, {}, {}, 0, {}, ""};
   s.refusedBy = {{"198.18.0.1:7947", 3}};
   s.authProblem =
       "this host cannot authenticate with any other host: its streams are refused by 198.18.0.1:7947";
@@ -176,7 +178,7 @@ TEST(IpcMessages, StatusCarriesWhoRefusesThisHostAndWhy) {
 }
 
 TEST(IpcMessages, LongListsAreRefused) {
-  StatusEvent s{"198.18.0.1", 0, "", {}, {}, {}, {}, 0};
+  StatusEvent s{"198.18.0.1", 0, "", {}, {}, {}, {}, 0, {}, ""};
   for (size_t i = 0; i <= kMaxList; ++i) s.authFailuresByHost["198.19." + std::to_string(i)] = 1;
   EXPECT_FALSE(decodeFromSidecar(encode(FromSidecar{s})).ok());
   s.authFailuresByHost.erase(s.authFailuresByHost.begin());
