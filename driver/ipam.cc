@@ -1,5 +1,6 @@
 #include "driver/ipam.h"
 
+#include <cctype>
 #include <cerrno>
 #include <nlohmann/json.hpp>
 
@@ -28,6 +29,23 @@ Result<IpAddr> parseAddress(const std::string& address) {
   if (auto a = IpAddr::parse(address)) return *a;
   if (auto pf = Prefix::parse(address)) return pf->addr;
   return Error{EINVAL, "Address \"" + address + "\" is not a valid IP address"};
+}
+
+// The pool a name stands for (see kPoolNameOption): FNV-1a of the name.
+Result<Prefix> namedPool(const std::string& name, bool v6) {
+  if (name.empty() || name.size() > 64)
+    return Error{EINVAL, "weft.name \"" + name.substr(0, 64) + "\" must have 1 to 64 characters"};
+  uint64_t h = 1469598103934665603ULL;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
+      return Error{EINVAL, "weft.name \"" + name + "\" may hold only letters, digits, '-', '_' and '.'"};
+    h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ULL;
+  }
+  if (!v6)
+    return Prefix{make(false, (u128(10) << 24) | (u128(128 + ((h >> 8) & 0x7f)) << 16) | ((h & 0xff) << 8)),
+                  24};
+  u128 base = (u128(0xfd777765) << 96) | (u128(0x6675) << 80);
+  return Prefix{make(true, base | (u128(h & 0xffff) << 64)), 64};
 }
 
 }  // namespace
@@ -60,9 +78,10 @@ Result<PoolGrant> Ipam::requestPool(const std::string& addressSpace, const std::
   AddressPool ap;
   ap.addressSpace = addressSpace.empty() ? kLocalAddressSpace : addressSpace;
   ap.options = options;
+  auto named = options.find(kPoolNameOption);
   if (pool.empty()) {
     if (!subPool.empty()) return Error{EINVAL, "SubPool \"" + subPool + "\" given without Pool"};
-    auto p = defaultPool(v6);
+    auto p = named != options.end() ? namedPool(named->second, v6) : defaultPool(v6);
     if (!p.ok()) return p.error();
     ap.pool = *p;
   } else {
@@ -84,7 +103,8 @@ Result<PoolGrant> Ipam::requestPool(const std::string& addressSpace, const std::
       return Error{EINVAL, "SubPool \"" + subPool + "\" is not inside Pool \"" + ap.pool.str() + "\""};
     ap.subPool = sp->network();
   }
-  if (leasesEnabled() && !pool.empty() && subPool.empty() && ap.addressSpace == kLocalAddressSpace) {
+  const bool agreed = !pool.empty() || named != options.end();  // the same pool on every host
+  if (leasesEnabled() && agreed && subPool.empty() && ap.addressSpace == kLocalAddressSpace) {
     ap.clustered = true;
     leases_.try_emplace(ap.pool.str(), leaseSelf_, ap.pool, leaseRules_);
   }

@@ -22,6 +22,10 @@ namespace weft::driver {
 inline constexpr const char* kLocalAddressSpace = "weft-local";
 inline constexpr const char* kGlobalAddressSpace = "weft-global";
 inline constexpr const char* kGatewayRequestType = "com.docker.network.gateway";
+// --ipam-opt weft.name=NAME without --subnet: every host derives the same
+// pool from NAME (IPv4 a /24 of 10.128.0.0/9, IPv6 a /64 of
+// fd77:7765:6675::/48), so hosts agree without anyone choosing a subnet.
+inline constexpr const char* kPoolNameOption = "weft.name";
 
 struct AddressPool {
   std::string id;

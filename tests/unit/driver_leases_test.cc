@@ -263,3 +263,22 @@ TEST_F(DriverLeases, ReleasingALiveHostsBlocksIsRefused) {
   ASSERT_TRUE(ok.ok()) << ok.error().message;
   EXPECT_EQ(*ok, 1u);
 }
+
+TEST_F(DriverLeases, APoolNamedWithoutASubnetIsClusterWide) {
+  auto ga = a_.driver->requestPool("", "", "", {{kPoolNameOption, "app"}}, false);
+  auto gb = b_.driver->requestPool("", "", "", {{kPoolNameOption, "app"}}, false);
+  ASSERT_TRUE(ga.ok() && gb.ok());
+  ASSERT_EQ(ga->pool, gb->pool);
+  std::set<std::string> all;
+  for (int i = 0; i < 5; ++i) {
+    auto x = a_.driver->requestAddress(ga->poolId, "", {});
+    ASSERT_TRUE(x.ok()) << x.error().message;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto y = b_.driver->requestAddress(gb->poolId, "", {});
+    ASSERT_TRUE(y.ok()) << y.error().message;
+    all.insert(*x);
+    all.insert(*y);
+  }
+  EXPECT_EQ(all.size(), 10u);
+  EXPECT_EQ(a_.driver->ipamView()["pools"][0]["pool"], ga->pool);
+}

@@ -113,3 +113,31 @@ TEST(Ipam, RoundTripsThroughJson) {
   bad["pools"][0]["allocated"][0] = "192.168.0.1";
   EXPECT_FALSE(Ipam::fromJson(bad).ok());
 }
+
+TEST(Ipam, APoolNamedWithoutASubnetIsTheSameOnEveryHost) {
+  Ipam h1, h2;
+  auto a = h1.requestPool("", "", "", {{kPoolNameOption, "app"}}, false);
+  auto b = h2.requestPool("", "", "", {{kPoolNameOption, "app"}}, false);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_EQ(a->pool, b->pool);
+  auto p = Prefix::parse(a->pool);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->len, 24);
+  EXPECT_TRUE(Prefix::parse("10.128.0.0/9")->contains(p->addr)) << a->pool;
+  auto other = h1.requestPool("", "", "", {{kPoolNameOption, "web"}}, false);
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(other->pool, a->pool);
+  auto v6 = h1.requestPool("", "", "", {{kPoolNameOption, "app"}}, true);
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->pool.rfind("fd77:7765:6675:", 0), 0u) << v6->pool;
+  EXPECT_TRUE(v6->pool.ends_with("::/64")) << v6->pool;
+  auto bad = h1.requestPool("", "", "", {{kPoolNameOption, "a b"}}, false);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.code(), EINVAL);
+  EXPECT_FALSE(h1.requestPool("", "", "", {{kPoolNameOption, ""}}, false).ok());
+  // A subnet, when given, wins over the name.
+  auto sub = h1.requestPool("", "10.9.0.0/24", "", {{kPoolNameOption, "app"}}, false);
+  ASSERT_TRUE(sub.ok());
+  EXPECT_EQ(sub->pool, "10.9.0.0/24");
+}
