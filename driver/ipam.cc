@@ -202,9 +202,14 @@ Status Ipam::releaseAddress(const std::string& poolId, const std::string& addres
   if (!a.ok()) return a.error();
   AddressPool& p = it->second;
   if (!p.pool.contains(*a)) return Error{EINVAL, "address " + a->str() + " is outside pool " + p.pool.str()};
-  if (p.clustered && !(p.gateway && *p.gateway == *a))
-    if (auto* book = leaseBook(p.pool.str())) book->release(*a);
   p.allocated.erase(a->toU128());  // releasing a free address is a no-op (Docker may repeat)
+  if (p.clustered && !(p.gateway && *p.gateway == *a)) {
+    // Back to the book once no local pool of the subnet holds it.
+    bool held = false;
+    for (const auto& [id, o] : pools_)
+      held |= o.clustered && o.pool == p.pool && o.allocated.count(a->toU128());
+    if (auto* book = leaseBook(p.pool.str()); book && !held) book->release(*a);
+  }
   if (p.gateway && *p.gateway == *a) p.gateway.reset();
   return Status::Ok();
 }
@@ -237,6 +242,13 @@ Result<std::string> Ipam::requestClustered(AddressPool& p, const std::string& ad
   if (want) {
     if (p.allocated.count(want->toU128()))
       return Error{EEXIST, "address " + want->str() + " is already allocated in pool " + p.pool.str()};
+    // Two networks of this host may share a subnet (-o weft.name): their
+    // pools share the book, and an address one of them holds is this host's
+    // to give the other (another L2, no clash).
+    if (book.holdsAddress(*want)) {
+      p.allocated.insert(want->toU128());
+      return want->str();
+    }
     auto r = book.allocateSpecific(*want, nowUs, wallUs);
     if (!r.ok()) return r.error();
     p.allocated.insert(r->toU128());

@@ -282,3 +282,28 @@ TEST_F(DriverLeases, APoolNamedWithoutASubnetIsClusterWide) {
   EXPECT_EQ(all.size(), 10u);
   EXPECT_EQ(a_.driver->ipamView()["pools"][0]["pool"], ga->pool);
 }
+
+TEST_F(DriverLeases, TwoNetworksOfOneHostSharingASubnetMayUseOneAddressEach) {
+  // docker network create ... --subnet S -o weft.name=blue / =red: two
+  // pools of one CIDR on one host, each with its own --ip 10.60.0.11.
+  auto blue = a_.pool("10.60.0.0/24"), red = a_.pool("10.60.0.0/24");
+  ASSERT_TRUE(a_.driver->requestAddress(blue, "10.60.0.11", {}).ok());
+  auto again = a_.driver->requestAddress(red, "10.60.0.11", {});
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(a_.driver->requestAddress(red, "10.60.0.11", {}).code(), EEXIST);  // once per pool
+  // Released by one, still held by the other: the book keeps it.
+  ASSERT_TRUE(a_.driver->releaseAddress(blue, "10.60.0.11").ok());
+  auto view = a_.driver->ipamView();
+  bool inUse = false;
+  for (const auto& b : view["pools"][0]["held"])
+    for (const auto& o : b["owners"])
+      if (o.value("self", false) && o["inUse"].get<int>() == 1) inUse = true;
+  EXPECT_TRUE(inUse);
+  ASSERT_TRUE(a_.driver->releaseAddress(red, "10.60.0.11").ok());
+  view = a_.driver->ipamView();
+  for (const auto& b : view["pools"][0]["held"])
+    for (const auto& o : b["owners"])
+      if (o.value("self", false)) {
+        EXPECT_EQ(o["inUse"].get<int>(), 0);
+      }
+}
