@@ -45,6 +45,10 @@ struct DriverConfig {
   // (weft.crypto=kernel is refused with it). Never empty today: the backend
   // (driver/esp_pairs.h) is not wired into the plugin yet.
   std::string kernelCryptoOff = "the kernel ESP backend is not wired into weft-plugin yet";
+  // Run-time self-healing (see Driver::selfHeal): every network's sandbox is
+  // compared with what weft wants at least this often, and at once when its
+  // namespace reports a change. 0: off.
+  std::chrono::milliseconds reconcileInterval{5000};
 };
 
 struct IpamData {
@@ -101,6 +105,7 @@ struct EndpointInfo {
 };
 
 struct SandboxSpec;
+struct Correction;
 
 struct ReconcileReport {
   std::vector<std::string> actions;
@@ -194,6 +199,24 @@ class Driver : public PeerSink {
   // peers); returns how many are usable again.
   size_t repairFaulted();
 
+  // Run-time self-healing (driver/self_heal.cc): compares the kernel state
+  // of each usable network's sandbox -- br0 and the VTEP (present, up, MTU,
+  // enslaved), br0's addresses, the joined endpoints' veths (on br0, up),
+  // the remote endpoints' neighbour, FDB and flood entries on the VTEP --
+  // with what weft wants and puts it back; entries on the VTEP that nothing
+  // accounts for are removed. Every network is looked at each
+  // DriverConfig::reconcileInterval, and one whose namespace sent change
+  // notifications (Kernel::watchChanges) at the next call. Links are
+  // repaired under the driver's lock (so never beside a Join, Leave or a
+  // network's creation or removal), entries under the peer table's
+  // programming lock (never beside its sync). Each correction is logged and
+  // counted (corrections()). Call it periodically (weft-plugin: every
+  // 100 ms). Returns how many corrections it made.
+  size_t selfHeal();
+  // Corrections made by selfHeal() since start: (table, action) -> count;
+  // see Correction for the values.
+  std::map<std::pair<std::string, std::string>, uint64_t> corrections() const;
+
   // --- inspection (weftctl, tests) ---
   std::vector<Network> networks() const;
   std::vector<Endpoint> endpoints() const;
@@ -277,6 +300,15 @@ class Driver : public PeerSink {
   std::set<std::string> retiredIn_;  // namespaces holding retired veths
   FaultBook faults_;                 // networks that are not usable, why, when to retry (see faults())
   uint32_t retiredSeq_ = 0;
+  // Self-healing, guarded by mu_: each usable network's change watch (by
+  // network id), when all are looked at next, the corrections so far, and
+  // the networks whose last link repair failed (logged once).
+  std::map<std::string, kernel::ChangeWatchPtr> watches_;
+  std::chrono::steady_clock::time_point nextHeal_{};
+  std::map<std::pair<std::string, std::string>, uint64_t> corrections_;
+  std::set<std::string> healFailing_;
+  // Under mu_: repairs n's links and addresses; appends what it did.
+  Status healLinksLocked(Network& n, std::vector<Correction>* fixes);
 };
 
 // Docker object IDs: 12 to 128 characters of [0-9a-zA-Z] (Docker uses 64 hex).

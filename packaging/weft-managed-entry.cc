@@ -46,6 +46,7 @@ static const char* const kSettings[] = {
     "METRICS_ADDR", "METRICS_PEER_LABELS",
     "LOG_FORMAT",   "ENGINE_SOCKET",
     "HOST_RUN_DIR", "ENCRYPTED_PORT",
+    "RECONCILE_INTERVAL",
 };
 
 static int mapSettings() {
