@@ -210,12 +210,24 @@ class Driver : public PeerSink {
   // repaired under the driver's lock (so never beside a Join, Leave or a
   // network's creation or removal), entries under the peer table's
   // programming lock (never beside its sync). Each correction is logged and
-  // counted (corrections()). Call it periodically (weft-plugin: every
-  // 100 ms). Returns how many corrections it made.
+  // counted (corrections()); a network whose repair failed is tried again
+  // at every call. Call it periodically (weft-plugin: every 100 ms).
+  // Returns how many corrections it made.
   size_t selfHeal();
   // Corrections made by selfHeal() since start: (table, action) -> count;
   // see Correction for the values.
   std::map<std::pair<std::string, std::string>, uint64_t> corrections() const;
+  // What selfHeal() has done, for weftctl check/report.
+  struct SelfHealSummary {
+    bool on = false;
+    std::chrono::milliseconds interval{0};
+    uint64_t corrections = 0;  // since start, all tables
+    std::string last;          // the last correction, in words
+    std::string lastNetwork;   // ... and its network's id
+    std::optional<std::chrono::system_clock::time_point> lastAt;
+    std::map<std::string, std::string> failing;  // network id -> why its sandbox cannot be repaired now
+  };
+  SelfHealSummary selfHealSummary() const;
 
   // --- inspection (weftctl, tests) ---
   std::vector<Network> networks() const;
@@ -306,7 +318,9 @@ class Driver : public PeerSink {
   std::map<std::string, kernel::ChangeWatchPtr> watches_;
   std::chrono::steady_clock::time_point nextHeal_{};
   std::map<std::pair<std::string, std::string>, uint64_t> corrections_;
-  std::set<std::string> healFailing_;
+  std::map<std::string, std::string> healFailing_;  // network id -> why
+  std::string lastFix_, lastFixNetwork_;
+  std::optional<std::chrono::system_clock::time_point> lastFixAt_;
   // Under mu_: repairs n's links and addresses; appends what it did.
   Status healLinksLocked(Network& n, std::vector<Correction>* fixes);
 };

@@ -50,6 +50,7 @@ size_t Driver::selfHeal() {
     // One watch per usable network; a new one means a first look.
     std::erase_if(watches_,
                   [&](const auto& kv) { return !networks_.count(kv.first) || faults_.faulted(kv.first); });
+    std::erase_if(healFailing_, [&](const auto& kv) { return !networks_.count(kv.first); });
     for (auto& [id, n] : networks_) {
       if (faults_.faulted(id)) continue;
       bool look = all;
@@ -60,10 +61,11 @@ size_t Driver::selfHeal() {
         look = true;  // (without a watch: every call, until one opens)
       }
       if (w != watches_.end() && w->second->drain() > 0) look = true;
+      if (healFailing_.count(id)) look = true;  // a failed repair is tried again at every call
       if (!look) continue;
       std::vector<Correction> linkFixes;
       if (auto st = healLinksLocked(n, &linkFixes); !st) {
-        if (healFailing_.insert(id).second)
+        if (healFailing_.insert_or_assign(id, st.error().message).second)
           LOG_WARN("reconcile", "network " << id.substr(0, 12) << ": cannot repair its sandbox ("
                                            << st.error().message << "); trying again");
       } else if (healFailing_.erase(id)) {
@@ -89,6 +91,9 @@ size_t Driver::selfHeal() {
   std::lock_guard<std::mutex> lk(mu_);
   for (const auto& [id, f] : fixes) {
     ++corrections_[{f.table, f.action}];
+    lastFix_ = f.what;
+    lastFixNetwork_ = id;
+    lastFixAt_ = std::chrono::system_clock::now();
     log::Context ctx(id, "");
     LOG_INFO("reconcile", "network " << id.substr(0, 12) << ": " << f.what);
   }
@@ -98,6 +103,19 @@ size_t Driver::selfHeal() {
 std::map<std::pair<std::string, std::string>, uint64_t> Driver::corrections() const {
   std::lock_guard<std::mutex> lk(mu_);
   return corrections_;
+}
+
+Driver::SelfHealSummary Driver::selfHealSummary() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  SelfHealSummary s;
+  s.on = cfg_.reconcileInterval.count() > 0;
+  s.interval = cfg_.reconcileInterval;
+  for (const auto& [k, n] : corrections_) s.corrections += n;
+  s.last = lastFix_;
+  s.lastNetwork = lastFixNetwork_;
+  s.lastAt = lastFixAt_;
+  s.failing = healFailing_;
+  return s;
 }
 
 }  // namespace weft::driver

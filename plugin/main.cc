@@ -205,6 +205,7 @@ int run(int argc, char** argv) {
     gossip = std::make_unique<cluster::Supervisor>(so, *sidecars, drv);
     gossip->start();
     drv.setCluster(gossip.get());
+    api.setSidecarRestarts([g = gossip.get()] { return static_cast<uint64_t>(g->restarts()); });
     api.setClusterStatus([g = gossip.get()]() -> Result<std::string> {
       auto s = g->status(std::chrono::milliseconds(2000));
       if (!s.ok()) return s.error();

@@ -9,7 +9,8 @@
 # * a wrong neighbour MAC planted by hand is corrected; a flood entry and a
 #   neighbour entry nobody wants, added by hand on the VTEP, are removed;
 # * /metrics (METRICS_ADDR) counts each correction by table and action, and
-#   the scrape passes `promtool check metrics`; the log names the network.
+#   the scrape passes `promtool check metrics`; the log names the network;
+#   `weftctl check` passes and notes the repaired drift.
 # Everything lives in the bed's namespaces: its teardown removes it.
 # shellcheck disable=SC2154  # TB_* come from the bed's env file
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -18,7 +19,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$E2E_LIB_DIR/weft_lib.sh"
 
 e2e_require_multihost
-e2e_require_cmd curl promtool
+e2e_require_cmd curl promtool jq
 e2e_bed_up 2
 
 HOSTS=(h1 h2)
@@ -127,6 +128,9 @@ nid="$(net_id_on h1 n1 | cut -c1-12)"
 logf="$(hvar h1 WEFT_LOG)"
 grep -q "reconcile: network $nid: put back fdb entry ${MAC[c2]} -> $A2" "$logf" ||
   fail "no log line for the fdb repair in $logf"
+chk="$(weftctl_on h1 --json check)" || fail "weftctl check fails on h1 after the repairs: $chk"
+assert_eq drift "$(jq -r '.notices[0].kind' <<<"$chk")" "weftctl check notes the repaired drift"
+log "weftctl check on h1: $(weftctl_on h1 check | head -n 1)"
 log "h1's corrections:"$'\n'"$(grep '^weft_reconcile_corrections_total' <<<"$after" | grep -v ' 0$')"
 
 e2e_pass
