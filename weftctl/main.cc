@@ -151,7 +151,8 @@ int report(weft::UnixHttpClient& client, const std::string& sock) {
                                                         {"networks", "/weft.Networks"},
                                                         {"endpoints", "/weft.Endpoints"},
                                                         {"peers", "/weft.Peers"},
-                                                        {"services", "/weft.Services"}}) {
+                                                        {"services", "/weft.Services"},
+                                                        {"crypto", "/weft.Crypto"}}) {
     auto r = client.post(path, "{}");
     if (!r.ok()) {
       out[name] = {{"error", r.error().message}};

@@ -300,7 +300,7 @@ TEST_F(PluginBinary, WeftctlShowsNetworksAndEndpoints) {
   ASSERT_EQ(st, 0) << rep;
   auto rj = Json::parse(rep, nullptr, false);
   ASSERT_FALSE(rj.is_discarded()) << rep;
-  for (const char* part : {"status", "networks", "endpoints", "peers", "services"})
+  for (const char* part : {"status", "networks", "endpoints", "peers", "services", "crypto"})
     EXPECT_TRUE(rj.contains(part) && !rj[part].contains("error")) << part << ": " << rep;
   EXPECT_EQ(rj["networks"]["networks"][0]["id"], kNid);
   EXPECT_EQ(rj["status"]["selfHealing"]["on"], true);
