@@ -50,6 +50,10 @@ struct DriverConfig {
   LeaseRules leaseRules;
   // Longest a RequestAddress waits for a new block's claim to settle.
   std::chrono::milliseconds leaseWait{10000};
+  // Run-time self-healing (see Driver::selfHeal): every network's sandbox is
+  // compared with what weft wants at least this often, and at once when its
+  // namespace reports a change. 0: off.
+  std::chrono::milliseconds reconcileInterval{5000};
 };
 
 struct IpamData {
@@ -106,6 +110,7 @@ struct EndpointInfo {
 };
 
 struct SandboxSpec;
+struct Correction;
 
 struct ReconcileReport {
   std::vector<std::string> actions;
@@ -210,6 +215,36 @@ class Driver : public PeerSink {
   // peers); returns how many are usable again.
   size_t repairFaulted();
 
+  // Run-time self-healing (driver/self_heal.cc): compares the kernel state
+  // of each usable network's sandbox -- br0 and the VTEP (present, up, MTU,
+  // enslaved), br0's addresses, the joined endpoints' veths (on br0, up),
+  // the remote endpoints' neighbour, FDB and flood entries on the VTEP --
+  // with what weft wants and puts it back; entries on the VTEP that nothing
+  // accounts for are removed. Every network is looked at each
+  // DriverConfig::reconcileInterval, and one whose namespace sent change
+  // notifications (Kernel::watchChanges) at the next call. Links are
+  // repaired under the driver's lock (so never beside a Join, Leave or a
+  // network's creation or removal), entries under the peer table's
+  // programming lock (never beside its sync). Each correction is logged and
+  // counted (corrections()); a network whose repair failed is tried again
+  // at every call. Call it periodically (weft-plugin: every 100 ms).
+  // Returns how many corrections it made.
+  size_t selfHeal();
+  // Corrections made by selfHeal() since start: (table, action) -> count;
+  // see Correction for the values.
+  std::map<std::pair<std::string, std::string>, uint64_t> corrections() const;
+  // What selfHeal() has done, for weftctl check/report.
+  struct SelfHealSummary {
+    bool on = false;
+    std::chrono::milliseconds interval{0};
+    uint64_t corrections = 0;  // since start, all tables
+    std::string last;          // the last correction, in words
+    std::string lastNetwork;   // ... and its network's id
+    std::optional<std::chrono::system_clock::time_point> lastAt;
+    std::map<std::string, std::string> failing;  // network id -> why its sandbox cannot be repaired now
+  };
+  SelfHealSummary selfHealSummary() const;
+
   // --- inspection (weftctl, tests) ---
   std::vector<Network> networks() const;
   std::vector<Endpoint> endpoints() const;
@@ -304,6 +339,17 @@ class Driver : public PeerSink {
   uint64_t refusedLeases_ = 0;
   uint64_t refusedUnlogged_ = 0;
   int64_t refusedLoggedAtUs_ = INT64_MIN;
+  // Self-healing, guarded by mu_: each usable network's change watch (by
+  // network id), when all are looked at next, the corrections so far, and
+  // the networks whose last link repair failed (logged once).
+  std::map<std::string, kernel::ChangeWatchPtr> watches_;
+  std::chrono::steady_clock::time_point nextHeal_{};
+  std::map<std::pair<std::string, std::string>, uint64_t> corrections_;
+  std::map<std::string, std::string> healFailing_;  // network id -> why
+  std::string lastFix_, lastFixNetwork_;
+  std::optional<std::chrono::system_clock::time_point> lastFixAt_;
+  // Under mu_: repairs n's links and addresses; appends what it did.
+  Status healLinksLocked(Network& n, std::vector<Correction>* fixes);
 };
 
 // Docker object IDs: 12 to 128 characters of [0-9a-zA-Z] (Docker uses 64 hex).

@@ -109,6 +109,22 @@ class PeerTable {
   // record asks for (left from before a restart) and counts the others as
   // programmed. Returns how many it removed.
   size_t pruneStale();
+  // --- self-healing (driver/peer_heal.cc) ---
+  // One entry put back in a sandbox: its network identity, the table (fdb,
+  // neigh, flood), the action (added, removed, replaced), and in words.
+  struct Fix {
+    std::string identity, table, action, what;
+  };
+  // Compares the entries the kernel holds on the VTEP of each given network
+  // with what weft wants there, and puts them back: an entry weft programmed
+  // that is gone is added again, one with another value than wanted is
+  // replaced, one that no record asks for and weft did not program is
+  // removed. Keys whose programming is still due (a record changed since
+  // the last sync, a failed entry waiting for its retry) are sync()'s work
+  // and left alone; heal() and sync() never run at the same time. A sandbox
+  // whose entries cannot be listed is skipped (its VTEP is a matter for the
+  // sandbox's reconcile). Returns what it did.
+  std::vector<Fix> heal(const std::vector<std::string>& identities);
   // Kernel entries wanted but not (yet) programmed, over all sandboxes.
   size_t pending() const;
   // What every sync() so far did, added up (metrics).

@@ -89,17 +89,22 @@ Status removeSandbox(kernel::Kernel& k, const SandboxSpec& s) {
   return Status::Ok();
 }
 
-Status reconcileSandbox(kernel::Kernel& k, const SandboxSpec& s, std::vector<std::string>* did) {
+Status reconcileSandbox(kernel::Kernel& k, const SandboxSpec& s, std::vector<std::string>* did,
+                        std::vector<Correction>* fixes) {
+  auto note = [&](const char* table, const char* action, std::string what) {
+    if (fixes) fixes->push_back({table, action, what});
+    did->push_back(std::move(what));
+  };
   auto nsList = k.listNetns();
   if (!nsList.ok()) return nsList.error();
   if (std::find(nsList->begin(), nsList->end(), s.netns) == nsList->end()) {
     // A VTEP stranded in the host namespace would block the rebuild.
     if (k.getLink(kernel::kHostNetns, s.vxlanName).ok()) {
       k.deleteLink(kernel::kHostNetns, s.vxlanName);
-      did->push_back("removed stranded " + s.vxlanName + " from the host namespace");
+      note("link", "removed", "removed stranded " + s.vxlanName + " from the host namespace");
     }
     if (auto st = buildSandbox(k, s); !st) return st;
-    did->push_back("rebuilt missing sandbox " + s.netns);
+    note("netns", "added", "rebuilt missing sandbox " + s.netns);
     return Status::Ok();
   }
   // br0
@@ -107,11 +112,11 @@ Status reconcileSandbox(kernel::Kernel& k, const SandboxSpec& s, std::vector<std
   if (!br.ok() || br->kind != kernel::LinkKind::kBridge) {
     if (br.ok()) k.deleteLink(s.netns, kBridgeName);
     if (auto st = addBridge(k, s); !st) return st;
-    did->push_back("recreated br0 in " + s.netns);
+    note("link", "added", "recreated br0 in " + s.netns);
   } else {
     if (br->mtu != s.mtu) {
       if (auto st = k.setMtu(s.netns, kBridgeName, s.mtu); !st) return ctx(st, "set br0 mtu");
-      did->push_back("fixed br0 mtu in " + s.netns);
+      note("link", "mtu", "fixed br0 mtu in " + s.netns);
     }
     auto addrs = k.listAddresses(s.netns, kBridgeName);
     if (!addrs.ok()) return addrs.error();
@@ -119,7 +124,7 @@ Status reconcileSandbox(kernel::Kernel& k, const SandboxSpec& s, std::vector<std
       if (std::find(addrs->begin(), addrs->end(), gw) == addrs->end()) {
         if (auto st = k.addAddress(s.netns, kBridgeName, gw); !st.okOr(EEXIST))
           return ctx(st, "add gateway " + gw);
-        did->push_back("restored gateway " + gw + " on br0 in " + s.netns);
+        note("addr", "added", "restored gateway " + gw + " on br0 in " + s.netns);
       }
     }
     for (const auto& a : *addrs) {
@@ -128,12 +133,12 @@ Status reconcileSandbox(kernel::Kernel& k, const SandboxSpec& s, std::vector<std
       if (linkLocal6) continue;
       if (std::find(s.gateways.begin(), s.gateways.end(), a) == s.gateways.end()) {
         k.delAddress(s.netns, kBridgeName, a);
-        did->push_back("removed stray address " + a + " from br0 in " + s.netns);
+        note("addr", "removed", "removed stray address " + a + " from br0 in " + s.netns);
       }
     }
     if (!br->up) {
       k.setLinkUp(s.netns, kBridgeName, true);
-      did->push_back("set br0 up in " + s.netns);
+      note("link", "up", "set br0 up in " + s.netns);
     }
   }
   // VTEP
@@ -143,7 +148,7 @@ Status reconcileSandbox(kernel::Kernel& k, const SandboxSpec& s, std::vector<std
     // cleartext VXLAN.
     if (vx.ok()) {
       if (auto st = k.deleteLink(s.netns, s.vxlanName); !st.okOr(ENOENT)) return ctx(st, "delete VTEP");
-      did->push_back("removed " + s.vxlanName + " from encrypted network's sandbox " + s.netns);
+      note("link", "removed", "removed " + s.vxlanName + " from encrypted network's sandbox " + s.netns);
     }
     return Status::Ok();
   }
@@ -153,20 +158,20 @@ Status reconcileSandbox(kernel::Kernel& k, const SandboxSpec& s, std::vector<std
     if (vx.ok()) k.deleteLink(s.netns, s.vxlanName);
     if (k.getLink(kernel::kHostNetns, s.vxlanName).ok()) k.deleteLink(kernel::kHostNetns, s.vxlanName);
     if (auto st = addVtep(k, s); !st) return st;
-    did->push_back(std::string(vx.ok() ? "replaced drifted " : "recreated missing ") + s.vxlanName + " in " +
-                   s.netns);
+    note("link", vx.ok() ? "replaced" : "added",
+         std::string(vx.ok() ? "replaced drifted " : "recreated missing ") + s.vxlanName + " in " + s.netns);
   } else {
     if (vx->mtu != s.mtu) {
       k.setMtu(s.netns, s.vxlanName, s.mtu);
-      did->push_back("fixed " + s.vxlanName + " mtu");
+      note("link", "mtu", "fixed " + s.vxlanName + " mtu");
     }
     if (vx->master != kBridgeName) {
       if (auto st = k.setMaster(s.netns, s.vxlanName, kBridgeName); !st) return ctx(st, "enslave vtep");
-      did->push_back("re-enslaved " + s.vxlanName + " to br0");
+      note("link", "replaced", "re-enslaved " + s.vxlanName + " to br0");
     }
     if (!vx->up) {
       k.setLinkUp(s.netns, s.vxlanName, true);
-      did->push_back("set " + s.vxlanName + " up");
+      note("link", "up", "set " + s.vxlanName + " up");
     }
   }
   return Status::Ok();

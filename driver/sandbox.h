@@ -30,9 +30,18 @@ Status buildSandbox(kernel::Kernel& k, const SandboxSpec& s);
 // Removes the VTEP first (so its VNI is free at once), then the namespace.
 // Missing pieces are fine.
 Status removeSandbox(kernel::Kernel& k, const SandboxSpec& s);
+// One thing a reconcile put back, for the log and the metrics: the kernel
+// table it concerns (netns, link, addr, fdb, neigh, flood), what it did
+// (added, removed, replaced, up, mtu) and the same in words.
+struct Correction {
+  std::string table, action, what;
+};
+
 // Adopts what matches the spec, repairs what drifted, builds what is missing.
-// Each action taken is appended to `did` in words.
-Status reconcileSandbox(kernel::Kernel& k, const SandboxSpec& s, std::vector<std::string>* did);
+// Each action taken is appended to `did` in words, and to `fixes` (when
+// given) with its table and action.
+Status reconcileSandbox(kernel::Kernel& k, const SandboxSpec& s, std::vector<std::string>* did,
+                        std::vector<Correction>* fixes = nullptr);
 
 Status plugEndpoint(kernel::Kernel& k, const std::string& netns, const std::string& hostVeth,
                     const std::string& sandboxVeth, uint32_t mtu);

@@ -98,6 +98,7 @@ Status FakeKernel::createNetns(const Netns& name) {
   if (namespaces_.count(name)) return exists("createNetns", nsName(name));
   Namespace& n = namespaces_[name];
   n.links["lo"].info = loopbackInfo();
+  n.id = nextNsIdentity_++;
   return {};
 }
 
@@ -159,7 +160,7 @@ std::string FakeKernel::netnsPath(const Netns& name) const {
 // --- links ---
 
 Status FakeKernel::createBridge(const Netns& ns, const std::string& name, uint32_t mtu) {
-  FAKE_ENTER("createBridge");
+  FAKE_CHANGE("createBridge", ns);
   if (auto s = checkLinkName("createBridge", name); !s) return s;
   if (auto s = checkMtu("createBridge " + name, mtu, true); !s) return s;
   auto n = nsLocked("createBridge", ns);
@@ -171,7 +172,8 @@ Status FakeKernel::createBridge(const Netns& ns, const std::string& name, uint32
 
 Status FakeKernel::createVeth(const Netns& ns, const std::string& name, const Netns& peerNs,
                               const std::string& peerName, uint32_t mtu) {
-  FAKE_ENTER("createVeth");
+  FAKE_CHANGE("createVeth", ns);
+  notifyLocked(peerNs);
   if (auto s = checkLinkName("createVeth", name); !s) return s;
   if (auto s = checkLinkName("createVeth", peerName); !s) return s;
   if (auto s = checkMtu("createVeth " + name, mtu, true); !s) return s;
@@ -192,7 +194,7 @@ Status FakeKernel::createVeth(const Netns& ns, const std::string& name, const Ne
 }
 
 Status FakeKernel::createVxlan(const VxlanSpec& spec, const Netns& targetNs) {
-  FAKE_ENTER("createVxlan");
+  FAKE_CHANGE("createVxlan", targetNs);
   if (auto s = checkVxlanSpec(spec); !s) return s;
   auto n = nsLocked("createVxlan", targetNs);
   if (!n) return n.error();
@@ -249,7 +251,7 @@ void FakeKernel::bridgeAutoMtuLocked(Namespace& n, const std::string& bridge) {
 }
 
 Status FakeKernel::deleteLink(const Netns& ns, const std::string& name) {
-  FAKE_ENTER("deleteLink");
+  FAKE_CHANGE("deleteLink", ns);
   if (auto s = checkLinkName("deleteLink", name); !s) return s;
   auto n = nsLocked("deleteLink", ns);
   if (!n) return n.error();
@@ -274,7 +276,7 @@ void FakeKernel::flushOnDownLocked(Namespace& n, Link& l) {
 }
 
 Status FakeKernel::setLinkUp(const Netns& ns, const std::string& name, bool up) {
-  FAKE_ENTER("setLinkUp");
+  FAKE_CHANGE("setLinkUp", ns);
   if (auto s = checkLinkName("setLinkUp", name); !s) return s;
   auto n = nsLocked("setLinkUp", ns);
   if (!n) return n.error();
@@ -293,7 +295,7 @@ Status FakeKernel::setLinkUp(const Netns& ns, const std::string& name, bool up) 
 }
 
 Status FakeKernel::setMtu(const Netns& ns, const std::string& name, uint32_t mtu) {
-  FAKE_ENTER("setMtu");
+  FAKE_CHANGE("setMtu", ns);
   if (auto s = checkLinkName("setMtu", name); !s) return s;
   auto n = nsLocked("setMtu", ns);
   if (!n) return n.error();
@@ -310,7 +312,7 @@ Status FakeKernel::setMtu(const Netns& ns, const std::string& name, uint32_t mtu
 }
 
 Status FakeKernel::setMaster(const Netns& ns, const std::string& name, const std::string& master) {
-  FAKE_ENTER("setMaster");
+  FAKE_CHANGE("setMaster", ns);
   if (auto s = checkLinkName("setMaster", name); !s) return s;
   if (!master.empty())
     if (auto s = checkLinkName("setMaster", master); !s) return s;
@@ -365,7 +367,7 @@ namespace weft::kernel {
 
 Status FakeKernel::retireLink(const Netns& ns, const std::string& name, const std::string& newName,
                               uint32_t group) {
-  FAKE_ENTER("retireLink");
+  FAKE_CHANGE("retireLink", ns);
   if (auto s = checkLinkName("retireLink", name); !s) return s;
   if (auto s = checkLinkName("retireLink", newName); !s) return s;
   if (group == 0) return Error{EINVAL, "retireLink " + name + ": group must be non-zero"};
@@ -401,7 +403,7 @@ Status FakeKernel::retireLink(const Netns& ns, const std::string& name, const st
 }
 
 Status FakeKernel::deleteLinkGroup(const Netns& ns, uint32_t group) {
-  FAKE_ENTER("deleteLinkGroup");
+  FAKE_CHANGE("deleteLinkGroup", ns);
   if (group == 0) return Error{EINVAL, "deleteLinkGroup: group must be non-zero"};
   auto n = nsLocked("deleteLinkGroup", ns);
   if (!n) return n.error();

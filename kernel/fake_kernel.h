@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -65,6 +66,9 @@ class FakeKernel : public Kernel {
   // towards it come back when the underlay packet (probe + 50 bytes of
   // VXLAN over IPv4) is at most `maxUnderlayPacket` bytes; 0 forgets it.
   void setRemoteVtep(const std::string& vtep, uint32_t maxUnderlayPacket);
+  // While muted, changes wake no watcher (as if their notifications were
+  // lost): what a watcher does without them can be tested.
+  void muteWatches(bool muted);
   // Echo probes sent so far (all namespaces).
   uint64_t echoesSent() const;
 
@@ -104,6 +108,11 @@ class FakeKernel : public Kernel {
   Status replaceNeigh(const Netns& ns, const NeighEntry& e) override;
   Status delNeigh(const Netns& ns, const NeighEntry& e) override;
   Result<std::vector<NeighEntry>> listNeigh(const Netns& ns, const std::string& dev) override;
+
+  // Watchers are woken by every operation that may change their namespace;
+  // bound to the namespace itself (one deleted and re-created under the same
+  // name is another), like the kernel's.
+  Result<ChangeWatchPtr> watchChanges(const Netns& ns) override;
 
   Result<uint32_t> underlayMtu(const std::string& localAddr) override;
 
@@ -150,7 +159,9 @@ class FakeKernel : public Kernel {
     std::map<std::pair<std::string, IpAddr>, NeighEntry> neigh;  // (dev, ip)
     std::map<std::string, std::string> sysctls;                  // values written
     std::map<std::string, std::vector<ServiceVip>> vipTables;    // tag -> VIPs
+    uint64_t id = 0;                                             // which namespace (watchers)
   };
+  struct WatchState;  // one watcher's eventfd and namespace (fake_kernel_watch.cc)
 
   std::optional<Error> takeFault(const std::string& op);
   Result<Namespace*> nsLocked(const std::string& op, const Netns& ns);
@@ -163,12 +174,17 @@ class FakeKernel : public Kernel {
   void dropRoutesLocked(Namespace& n, const std::string& dev, int family);
   std::optional<std::string> connectedDevLocked(const Namespace& n, const IpAddr& ip,
                                                 const std::string& dev) const;
+  // Wakes the watchers of namespace `ns` (see FAKE_CHANGE).
+  void notifyLocked(const Netns& ns);
   bool sysctlKnownLocked(const Namespace& n, const std::string& key, std::string* deflt) const;
 
   mutable std::mutex mu_;
   std::string netnsDir_;
   std::map<Netns, Namespace> namespaces_;  // orphans under kOrphanKey + their id
   int nextNsid_ = 0;
+  uint64_t nextNsIdentity_ = 1;
+  std::vector<std::weak_ptr<WatchState>> watches_;
+  bool watchesMuted_ = false;
   std::map<std::string, std::deque<int>> faults_;
   uint64_t macSeed_ = 0x5745465400000000ull;  // "WEFT"
   uint32_t underlayMtu_ = 1500;

@@ -16,7 +16,7 @@ using fake::notFound;
 // --- addresses ---
 
 Status FakeKernel::addAddress(const Netns& ns, const std::string& dev, const std::string& cidr) {
-  FAKE_ENTER("addAddress");
+  FAKE_CHANGE("addAddress", ns);
   if (auto s = checkLinkName("addAddress", dev); !s) return s;
   auto c = parseIfAddr("addAddress", cidr);
   if (!c) return c.error();
@@ -32,7 +32,7 @@ Status FakeKernel::addAddress(const Netns& ns, const std::string& dev, const std
 }
 
 Status FakeKernel::delAddress(const Netns& ns, const std::string& dev, const std::string& cidr) {
-  FAKE_ENTER("delAddress");
+  FAKE_CHANGE("delAddress", ns);
   if (auto s = checkLinkName("delAddress", dev); !s) return s;
   auto c = parseIfAddr("delAddress", cidr);
   if (!c) return c.error();
@@ -160,7 +160,7 @@ Status checkFdbFamily(const std::string& op, bool vtepV6, const FdbEntry& e) {
 }  // namespace
 
 Status FakeKernel::addFdb(const Netns& ns, const FdbEntry& e, FdbAdd how) {
-  FAKE_ENTER("addFdb");
+  FAKE_CHANGE("addFdb", ns);
   if (auto s = checkFdb("addFdb", e, how == FdbAdd::kAppend ? FdbUse::kAppend : FdbUse::kCreate); !s)
     return s;
   auto n = nsLocked("addFdb", ns);
@@ -180,7 +180,7 @@ Status FakeKernel::addFdb(const Netns& ns, const FdbEntry& e, FdbAdd how) {
 }
 
 Status FakeKernel::replaceFdb(const Netns& ns, const FdbEntry& e) {
-  FAKE_ENTER("replaceFdb");
+  FAKE_CHANGE("replaceFdb", ns);
   if (auto s = checkFdb("replaceFdb", e, FdbUse::kReplace); !s) return s;
   if (isFloodMac(e.mac))
     return invalid("replaceFdb: " + e.mac.str() + " is a flood/multicast MAC (append its destinations)");
@@ -198,7 +198,7 @@ Status FakeKernel::replaceFdb(const Netns& ns, const FdbEntry& e) {
 }
 
 Status FakeKernel::delFdb(const Netns& ns, const FdbEntry& e) {
-  FAKE_ENTER("delFdb");
+  FAKE_CHANGE("delFdb", ns);
   if (auto s = checkFdb("delFdb", e, FdbUse::kDelete); !s) return s;
   auto n = nsLocked("delFdb", ns);
   if (!n) return n.error();
@@ -230,7 +230,7 @@ Result<std::vector<FdbEntry>> FakeKernel::listFdb(const Netns& ns, const std::st
 // --- neighbours ---
 
 Status FakeKernel::addNeigh(const Netns& ns, const NeighEntry& e) {
-  FAKE_ENTER("addNeigh");
+  FAKE_CHANGE("addNeigh", ns);
   if (auto s = checkNeigh("addNeigh", e); !s) return s;
   auto n = nsLocked("addNeigh", ns);
   if (!n) return n.error();
@@ -243,7 +243,7 @@ Status FakeKernel::addNeigh(const Netns& ns, const NeighEntry& e) {
 }
 
 Status FakeKernel::replaceNeigh(const Netns& ns, const NeighEntry& e) {
-  FAKE_ENTER("replaceNeigh");
+  FAKE_CHANGE("replaceNeigh", ns);
   if (auto s = checkNeigh("replaceNeigh", e); !s) return s;
   auto n = nsLocked("replaceNeigh", ns);
   if (!n) return n.error();
@@ -254,7 +254,7 @@ Status FakeKernel::replaceNeigh(const Netns& ns, const NeighEntry& e) {
 }
 
 Status FakeKernel::delNeigh(const Netns& ns, const NeighEntry& e) {
-  FAKE_ENTER("delNeigh");
+  FAKE_CHANGE("delNeigh", ns);
   if (auto s = checkNeigh("delNeigh", e); !s) return s;
   auto n = nsLocked("delNeigh", ns);
   if (!n) return n.error();

@@ -24,3 +24,9 @@ inline std::string nsName(const Netns& ns) {
 #define FAKE_ENTER(op)                    \
   std::lock_guard<std::mutex> lock_(mu_); \
   if (auto fault_ = takeFault(op)) return *fault_
+// FAKE_ENTER for an operation that may change namespace `ns`: its watchers
+// are woken (also when the operation then fails and changes nothing -- a
+// watcher only learns that it should look again).
+#define FAKE_CHANGE(op, ns) \
+  FAKE_ENTER(op);           \
+  notifyLocked(ns)

@@ -25,6 +25,24 @@ inline constexpr uint32_t kMinEchoSize = 28;     // IP and ICMP headers, no payl
 inline constexpr uint32_t kMaxEchoSize = 65535;  // the largest IPv4 packet
 inline constexpr std::chrono::milliseconds kMaxEchoTimeout{10000};
 
+// A subscription to the changes of one namespace's links, addresses and
+// neighbour and FDB entries, whoever makes them (weft included): fd() becomes
+// readable when notifications arrived; drain() reads them all without
+// blocking and says how many (an overflow of the socket's buffer, where
+// notifications were lost, counts as one). What changed is not said: a
+// watcher compares the whole state again. Real kernel: a NETLINK_ROUTE
+// socket bound to RTNLGRP_LINK, RTNLGRP_NEIGH (FDB entries are AF_BRIDGE
+// neighbours) and the IPv4/IPv6 address groups inside the namespace; new
+// neighbour/FDB entries that are neither permanent nor NOARP (the ARP cache,
+// a bridge's learning) are not counted, since weft's own are all permanent.
+class ChangeWatch {
+ public:
+  virtual ~ChangeWatch() = default;
+  virtual int fd() const = 0;
+  virtual size_t drain() = 0;
+};
+using ChangeWatchPtr = std::unique_ptr<ChangeWatch>;
+
 class Kernel {
  public:
   virtual ~Kernel() = default;
@@ -101,6 +119,12 @@ class Kernel {
   virtual Status replaceNeigh(const Netns& ns, const NeighEntry& e) = 0;
   virtual Status delNeigh(const Netns& ns, const NeighEntry& e) = 0;
   virtual Result<std::vector<NeighEntry>> listNeigh(const Netns& ns, const std::string& dev) = 0;
+
+  // --- change notifications ---
+  // Watches namespace `ns` (see ChangeWatch); a missing namespace is ENOENT.
+  // The watch stays on the namespace it opened, even if the namespace's file
+  // is deleted or re-created meanwhile.
+  virtual Result<ChangeWatchPtr> watchChanges(const Netns& ns) = 0;
 
   // --- underlay ---
   // MTU of the host-namespace interface that carries `localAddr` (or of the

@@ -118,6 +118,8 @@ class NetlinkKernel : public Kernel {
   Status delNeigh(const Netns& ns, const NeighEntry& e) override;
   Result<std::vector<NeighEntry>> listNeigh(const Netns& ns, const std::string& dev) override;
 
+  Result<ChangeWatchPtr> watchChanges(const Netns& ns) override;
+
   Result<uint32_t> underlayMtu(const std::string& localAddr) override;
 
   Result<std::vector<EchoResult>> echo(const Netns& ns, const std::vector<EchoProbe>& probes,

@@ -125,6 +125,18 @@ const std::vector<const char*>& gossipMessageTypes() {
   return t;
 }
 
+const std::vector<std::pair<const char*, std::vector<const char*>>>& reconcileCorrectionKinds() {
+  static const std::vector<std::pair<const char*, std::vector<const char*>>> kinds = {
+      {"fdb", {"added", "removed", "replaced"}},
+      {"neigh", {"added", "removed", "replaced"}},
+      {"flood", {"added", "removed"}},
+      {"link", {"added", "removed", "replaced", "up", "mtu"}},
+      {"addr", {"added", "removed"}},
+      {"netns", {"added"}},
+  };
+  return kinds;
+}
+
 std::vector<prometheus::MetricFamily> snapshotFamilies(const Snapshot& s, bool peerLabels) {
   Families f;
   f.single("weft_networks", "weft networks on this host", MetricType::Gauge, static_cast<double>(s.networks));
@@ -147,6 +159,14 @@ std::vector<prometheus::MetricFamily> snapshotFamilies(const Snapshot& s, bool p
   f.sample(static_cast<double>(s.kernel.failed), {{"result", "error"}});
   f.single("weft_kernel_peer_retries_total", "Sandboxes whose entries were programmed again after a failure",
            MetricType::Counter, static_cast<double>(s.kernel.retries));
+  f.begin("weft_reconcile_corrections_total",
+          "Kernel state the run-time reconcile found drifted and put back, by table and action", MetricType::Counter);
+  // Every pair that can happen, at 0 until it does, so rates work from the start.
+  Corrections all = s.corrections;
+  for (const auto& [table, actions] : reconcileCorrectionKinds())
+    for (const char* action : actions) all.emplace(std::make_pair(table, action), 0);
+  for (const auto& [key, n] : all)
+    f.sample(static_cast<double>(n), {{"table", key.first}, {"action", key.second}});
   if (s.gossip) addGossip(f, *s.gossip, peerLabels);
   return f.take();
 }

@@ -5,6 +5,7 @@
 
 #include <prometheus/metric_family.h>
 
+#include <utility>
 #include <vector>
 
 #include "metrics/snapshot.h"
@@ -12,6 +13,10 @@
 namespace weft::metrics {
 
 std::vector<prometheus::MetricFamily> snapshotFamilies(const Snapshot& s, bool peerLabels);
+
+// The (table, action) pairs of weft_reconcile_corrections_total that the
+// driver's reconcile can report (driver/sandbox.h Correction), always shown.
+const std::vector<std::pair<const char*, std::vector<const char*>>>& reconcileCorrectionKinds();
 
 // The sidecar's message types, as its counters name them (msgSent.<type>,
 // msgReceived.<type>): the values label `type` takes.

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace weft::metrics {
@@ -25,6 +26,10 @@ struct KernelTotals {
   uint64_t failed = 0;   // operations that failed (each is retried)
   uint64_t retries = 0;  // sandbox syncs that retried after a failure
 };
+
+// What the run-time reconcile (driver::Driver::selfHeal) put back, by kernel
+// table and action, counted since the plugin started.
+using Corrections = std::map<std::pair<std::string, std::string>, uint64_t>;  // (table, action) -> count
 
 struct GossipMember {
   std::string id;
@@ -51,6 +56,7 @@ struct Snapshot {
   size_t remoteEndpoints = 0;
   std::vector<PoolUse> pools;
   KernelTotals kernel;
+  Corrections corrections;
   std::optional<GossipSnapshot> gossip;  // absent: multi-host is off
 };
 

@@ -385,6 +385,40 @@ void Api::addAdminRoutes() {
                                   {"network", n.networkId},
                                   {"message", "service VIPs cannot follow the engine: " + n.error +
                                                   " (check ENGINE_SOCKET; the VIPs stay as they were)"}});
+        // Repaired or recovered by weft, but worth knowing (weftctl check
+        // shows them; they do not fail it): kernel drift something else
+        // made, sidecar restarts.
+        Json notices = Json::array();
+        const auto heal = d.selfHealSummary();
+        for (const auto& [id, why] : heal.failing)
+          problems.push_back(
+              {{"kind", "drift"},
+               {"network", id},
+               {"message", "the sandbox drifted from what weft wants and cannot be repaired: " + why}});
+        Json selfHealing = {{"on", heal.on},
+                            {"intervalSeconds", heal.interval.count() / 1000.0},
+                            {"corrections", heal.corrections}};
+        if (heal.lastAt) {
+          const auto ago = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() -
+                                                                            *heal.lastAt);
+          selfHealing["last"] = {
+              {"what", heal.last}, {"network", heal.lastNetwork}, {"agoSeconds", ago.count()}};
+          notices.push_back(
+              {{"kind", "drift"},
+               {"message", "kernel drift found and repaired " + std::to_string(heal.corrections) +
+                               " time(s) since start; the last " + std::to_string(ago.count()) +
+                               " s ago in network " + heal.lastNetwork.substr(0, 12) + ": " + heal.last}});
+        }
+        Json byTable = Json::object();
+        for (const auto& [k, n] : d.corrections()) byTable[k.first + "/" + k.second] = n;
+        selfHealing["byTableAndAction"] = byTable;
+        if (sidecarRestarts_)
+          if (uint64_t n = sidecarRestarts_(); n > 0)
+            notices.push_back({{"kind", "sidecar"},
+                               {"restarts", n},
+                               {"message", "weft-gossip was restarted " + std::to_string(n) +
+                                               " time(s) since weft-plugin started (it exited or stopped "
+                                               "answering)"}});
         Json j = {{"version", kVersion},
                   {"scope", c.scope},
                   {"stateDir", c.stateDir},
@@ -395,7 +429,9 @@ void Api::addAdminRoutes() {
                   {"stateWrites", d.stateWrites()},
                   {"discoveredNodes", d.discoveredNodes()},
                   {"swarmAddress", d.swarmAddress()},
-                  {"problems", problems}};
+                  {"selfHealing", selfHealing},
+                  {"problems", problems},
+                  {"notices", notices}};
         return j.dump();
       });
   add("/weft.Crypto", ErrorField::kErr, EmptyBody::kAllowed,

@@ -57,6 +57,9 @@ class Api {
     cryptoStatus_ = std::move(fn);
     cryptoOff_ = std::move(off);
   }
+  // How many times the gossip sidecar was restarted (unset: single host);
+  // /weft.Status reports them as a notice.
+  void setSidecarRestarts(std::function<uint64_t()> fn) { sidecarRestarts_ = std::move(fn); }
   // Service VIPs on swarm networks (unset: off); told of every Join/Leave.
   void setServiceVips(services::VipManager* vips) { vips_ = vips; }
 
@@ -80,6 +83,7 @@ class Api {
   driver::Driver& driver_;
   std::unordered_map<std::string, Route> routes_;
   std::function<Result<std::string>()> clusterStatus_;
+  std::function<uint64_t()> sidecarRestarts_;
   std::vector<std::string> hostWarnings_;
   metrics::Metrics* metrics_ = nullptr;
   const driver::Prober* prober_ = nullptr;

@@ -55,6 +55,10 @@ const std::vector<SettingInfo>& settings() {
        "65533"},
       {"SIDECAR_DEADLINE",
        "seconds weft-gossip may go without answering before it is killed and restarted (1-3600)", "10"},
+      {"RECONCILE_INTERVAL",
+       "seconds between looks at every network's kernel state (drift is put back; a change notification "
+       "makes the look at once); 0: off (0-3600)",
+       "5"},
       {"METRICS_ADDR", "serve Prometheus metrics at http://ip:port/metrics (e.g. 127.0.0.1:9947); empty: off",
        ""},
       {"METRICS_PEER_LABELS", "true: also per-peer metric series (one per gossip member)", "false"},
@@ -193,6 +197,10 @@ Status apply(Config& c, const std::string& name, const std::string& v) {
     auto n = number(name, v, 1, 3600);
     if (!n.ok()) return n.error();
     c.sidecarDeadline = static_cast<uint32_t>(*n);
+  } else if (name == "RECONCILE_INTERVAL") {
+    auto n = number(name, v, 0, 3600);
+    if (!n.ok()) return n.error();
+    c.reconcileInterval = static_cast<uint32_t>(*n);
   } else if (name == "ENGINE_SOCKET") {
     if (!v.empty() && (v[0] != '/' || v.size() > 100))
       return Error{EINVAL, "ENGINE_SOCKET must be an absolute path of at most 100 bytes (or empty)"};

@@ -37,6 +37,9 @@ struct Config {
   // SIDECAR_DEADLINE: seconds a running weft-gossip may go without answering
   // before it is killed and restarted (cluster::SupervisorOptions).
   uint32_t sidecarDeadline = 10;
+  // RECONCILE_INTERVAL: seconds between run-time reconciles of every
+  // network's kernel state (driver::DriverConfig::reconcileInterval); 0: off.
+  uint32_t reconcileInterval = 5;
   std::string metricsAddr;         // METRICS_ADDR: ip:port of /metrics, empty = off
   bool metricsPeerLabels = false;  // METRICS_PEER_LABELS: per-peer series
   bool help = false;

@@ -118,6 +118,7 @@ int run(int argc, char** argv) {
   dc.vxlanPort = cfg->vxlanPort;
   dc.defaultMtu = cfg->mtu;
   dc.reservedVni = cfg->healthVni;
+  dc.reconcileInterval = std::chrono::seconds(cfg->reconcileInterval);
   driver::Driver drv(dc, **kernel);
 
   // The cluster key: the gossip's, and the root of encrypted networks' keys.
@@ -204,6 +205,7 @@ int run(int argc, char** argv) {
     gossip = std::make_unique<cluster::Supervisor>(so, *sidecars, drv);
     gossip->start();
     drv.setCluster(gossip.get());
+    api.setSidecarRestarts([g = gossip.get()] { return static_cast<uint64_t>(g->restarts()); });
     api.setClusterStatus([g = gossip.get()]() -> Result<std::string> {
       auto s = g->status(std::chrono::milliseconds(2000));
       if (!s.ok()) return s.error();
@@ -301,6 +303,7 @@ int run(int argc, char** argv) {
       usleep(100000);
       drv.reapRetired();
       drv.syncPeers();   // retries of remote entries that could not be programmed
+      drv.selfHeal();    // kernel drift: at once on a change notification, all every RECONCILE_INTERVAL
       if (p) p->tick();  // key epochs reserved ahead of use
       if (tick % 20 == 0) {
         drv.sweepVanished();

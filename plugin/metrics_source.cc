@@ -27,6 +27,7 @@ metrics::Snapshot readSnapshot(const driver::Driver& driver, cluster::Supervisor
     s.pools.push_back({p.pool, p.addressSpace, p.capacity, p.allocated});
   auto k = driver.peerTotals();
   s.kernel = {k.applied, k.failed, k.retries};
+  s.corrections = driver.corrections();
   if (gossip)
     s.gossip =
         gossipSnapshot(gossip->status(kSidecarStatusTimeout), static_cast<uint64_t>(gossip->restarts()),

@@ -1,8 +1,9 @@
 // weftctl: look at a running weft-plugin. Human tables by default, --json for
 // scripts.
 //
-//   weftctl [--socket PATH] [--json] status|check|networks|endpoints|peers|services|ipam
+//   weftctl [--socket PATH] [--json] status|check|report|networks|endpoints|peers|services|ipam
 
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -24,6 +25,9 @@ const char* kUsage =
     "commands:\n"
     "  status      version, scope, addresses, counts, problems\n"
     "  check       what is wrong on this host and what to do; exit status 1 when anything is\n"
+    "              (notes on what weft repaired -- kernel drift, sidecar restarts -- do not fail it)\n"
+    "  report      everything weft knows on this host as one JSON document, for bug reports (no\n"
+    "              keys in it)\n"
     "  networks    weft networks on this host: identity, VNI, MTU, subnets, outside access, sandbox\n"
     "  endpoints   endpoints on this host: address, MAC, joined, host interface\n"
     "  peers       cluster members (gossip), the remote endpoints programmed here, and the data\n"
@@ -81,9 +85,19 @@ std::string addresses(const Json& e, const char* v4, const char* v6) {
 // Exit status 0 when there are none, 1 otherwise.
 int check(const Json& status, bool json) {
   const Json& p = status.value("problems", Json::array());
+  const Json& notes = status.value("notices", Json::array());
   if (json) {
-    std::cout << Json{{"ok", p.empty()}, {"problems", p}}.dump(2) << "\n";
+    std::cout << Json{{"ok", p.empty()}, {"problems", p}, {"notices", notes}}.dump(2) << "\n";
     return p.empty() ? 0 : 1;
+  }
+  for (const auto& x : notes) {
+    std::string kind = x.value("kind", "");
+    std::cout << "NOTE " << x.value("message", "") << "\n";
+    if (kind == "drift")
+      std::cout << "  weft put it back (RECONCILE_INTERVAL); something else on this host changes weft's "
+                   "sandboxes -- `ip monitor` inside the sandbox (weftctl networks: SANDBOX) shows when\n";
+    else if (kind == "sidecar")
+      std::cout << "  the plugin's log (component supervisor) says why\n";
   }
   if (p.empty()) {
     std::cout << "ok: no problems found on this host\n";
@@ -97,6 +111,11 @@ int check(const Json& status, bool json) {
                 << "\n  weft serves the host's other networks and retries this one (every 2 s, backing off "
                    "to 60 s); Docker calls on it fail with this reason. If it does not recover, remove the "
                    "network (docker network rm) and create it again.\n";
+    else if (kind == "drift")
+      std::cout << "PROBLEM network " << x.value("network", "").substr(0, 12) << ": "
+                << x.value("message", "")
+                << "\n  weft tries again every RECONCILE_INTERVAL; the plugin's log (component reconcile) "
+                   "has each attempt\n";
     else if (kind == "dataplane")
       std::cout << "PROBLEM data plane: " << x.value("message", "")
                 << "\n  (found by weft's VXLAN probes; `weftctl peers` shows each peer host's data path)\n";
@@ -104,6 +123,64 @@ int check(const Json& status, bool json) {
       std::cout << "PROBLEM " << x.value("message", "") << "\n";
   }
   return 1;
+}
+
+// Drops every member named like a secret, at any depth: the plugin's answers
+// carry none (the cluster key's fingerprint at most), and a report that
+// gets attached to a bug must stay so whatever a later version adds.
+void redact(Json& j) {
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end();) {
+      std::string k = it.key();
+      for (auto& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      bool secret = (k.find("key") != std::string::npos && k.find("fingerprint") == std::string::npos) ||
+                    k.find("secret") != std::string::npos || k.find("password") != std::string::npos;
+      if (secret) {
+        it = j.erase(it);
+      } else {
+        redact(it.value());
+        ++it;
+      }
+    }
+  } else if (j.is_array()) {
+    for (auto& x : j) redact(x);
+  }
+}
+
+// weftctl report: every /weft.* answer in one document. A call that fails is
+// reported in place ({"error": ...}) rather than losing the rest.
+int report(weft::UnixHttpClient& client, const std::string& sock) {
+  Json out = {{"reportFormat", 1}, {"socket", sock}};
+  bool any = false;
+  for (const auto& [name, path] :
+       std::vector<std::pair<std::string, std::string>>{{"status", "/weft.Status"},
+                                                        {"networks", "/weft.Networks"},
+                                                        {"endpoints", "/weft.Endpoints"},
+                                                        {"peers", "/weft.Peers"},
+                                                        {"services", "/weft.Services"},
+                                                        {"crypto", "/weft.Crypto"},
+                                                        {"ipam", "/weft.Ipam"}}) {
+    auto r = client.post(path, "{}");
+    if (!r.ok()) {
+      out[name] = {{"error", r.error().message}};
+      continue;
+    }
+    Json j = Json::parse(r->body, nullptr, false);
+    if (j.is_discarded() || r->status != 200) {
+      out[name] = {{"error", "answered " + std::to_string(r->status) + ": " + r->body}};
+      continue;
+    }
+    any = true;
+    out[name] = std::move(j);
+  }
+  if (!any) {
+    std::cerr << "weftctl: cannot reach weft-plugin at " << sock
+              << "\n(is it running? pass --socket for a managed plugin's socket)\n";
+    return 1;
+  }
+  redact(out);
+  std::cout << out.dump(2) << "\n";
+  return 0;
 }
 
 // weftctl peers: what the data-plane probes found, per peer host.
@@ -194,6 +271,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  weft::UnixHttpClient client(sock, 5000);
+  if (cmd == "report") return report(client, sock);
   std::string path;
   if (cmd == "status" || cmd == "check")
     path = "/weft.Status";
@@ -223,7 +302,6 @@ int main(int argc, char** argv) {
     path = "/weft.IpamRelease";
     body = Json{{"Host", args[1]}}.dump();
   }
-  weft::UnixHttpClient client(sock, 5000);
   auto r = client.post(path, body);
   if (!r.ok()) {
     std::cerr << "weftctl: cannot reach weft-plugin at " << sock << ": " << r.error().message
@@ -242,7 +320,14 @@ int main(int argc, char** argv) {
   }
   if (cmd == "status") {
     for (auto it = j.begin(); it != j.end(); ++it)
-      if (it.key() != "problems") std::cout << pad(it.key(), 16) << str(it.value()) << "\n";
+      if (it.key() != "problems" && it.key() != "notices" && it.key() != "selfHealing")
+        std::cout << pad(it.key(), 16) << str(it.value()) << "\n";
+    const Json& h = j.value("selfHealing", Json::object());
+    std::cout << pad("selfHealing", 16)
+              << (h.value("on", false) ? "on, every " + str(h["intervalSeconds"]) + " s and on change; " +
+                                             str(h["corrections"]) + " correction(s)"
+                                       : std::string("off (RECONCILE_INTERVAL=0)"))
+              << "\n";
     const Json& p = j.value("problems", Json::array());
     std::cout << pad("problems", 16) << (p.empty() ? "none" : std::to_string(p.size()) + " (weftctl check)")
               << "\n";

@@ -6,6 +6,7 @@
 
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -53,6 +54,16 @@ template <class T>
 T check(Result<T> r, const std::string& what) {
   if (!r.ok()) die(what + ": " + r.error().message);
   return std::move(*r);
+}
+
+// CPU time (user + system) of every thread of this process so far, in seconds.
+inline double cpuSeconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return s(u.ru_utime) + s(u.ru_stime);
 }
 
 // "--flag value" pairs; -h/--help prints usage and exits 0, anything else dies.

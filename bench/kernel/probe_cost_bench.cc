@@ -10,7 +10,6 @@
 //
 //   sudo build/bin/weft-probe-cost-bench [--endpoints N (1000)] [--vteps V (50)] [--rounds R (10)]
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -27,16 +26,8 @@ namespace {
 
 using namespace weft;
 using bench::check;
+using bench::cpuSeconds;
 using bench::die;
-
-double cpuSeconds() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  auto s = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-  };
-  return s(u.ru_utime) + s(u.ru_stime);
-}
 
 }  // namespace
 

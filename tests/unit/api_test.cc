@@ -446,3 +446,49 @@ TEST_F(ApiTest, EncryptedNetworkRefusedOverTheProtocolWithTheReasonAndCryptoSays
   EXPECT_EQ(c["backend"], "off");
   EXPECT_EQ(c["reason"], "this host has no cluster key");
 }
+
+// Kernel drift that weft repaired and sidecar restarts are notices in
+// /weft.Status (weftctl check shows them without failing); a sandbox that
+// cannot be repaired is a problem.
+TEST_F(ApiTest, RepairedDriftAndSidecarRestartsAreNoticesAnUnrepairableSandboxAProblem) {
+  auto st = call("/weft.Status", "{}");
+  EXPECT_TRUE(st["notices"].empty()) << st.dump();
+  EXPECT_EQ(st["selfHealing"]["on"], true);
+  EXPECT_EQ(st["selfHealing"]["corrections"], 0);
+  driver::CreateNetworkRequest r;
+  r.networkId = std::string(64, 'd');
+  r.ipv4.push_back({"", "10.30.0.0/24", "10.30.0.1/24", {}});
+  ASSERT_TRUE(driver_->createNetwork(r).ok());
+  ASSERT_EQ(driver_->selfHeal(), 0u);
+  const auto n = driver_->networks().at(0);
+  ASSERT_TRUE(kernel_->setLinkUp(n.netns, n.vxlanName, false).ok());
+  ASSERT_EQ(driver_->selfHeal(), 1u);
+  st = call("/weft.Status", "{}");
+  ASSERT_EQ(st["notices"].size(), 1u) << st.dump();
+  EXPECT_EQ(st["notices"][0]["kind"], "drift");
+  EXPECT_NE(st["notices"][0]["message"].get<std::string>().find("set " + n.vxlanName + " up"),
+            std::string::npos);
+  EXPECT_EQ(st["selfHealing"]["corrections"], 1);
+  EXPECT_EQ(st["selfHealing"]["last"]["network"], n.id);
+  EXPECT_EQ(st["selfHealing"]["byTableAndAction"]["link/up"], 1);
+  EXPECT_TRUE(st["problems"].empty()) << st.dump();
+
+  api_->setSidecarRestarts([] { return uint64_t{2}; });
+  st = call("/weft.Status", "{}");
+  ASSERT_EQ(st["notices"].size(), 2u) << st.dump();
+  EXPECT_EQ(st["notices"][1]["kind"], "sidecar");
+  EXPECT_EQ(st["notices"][1]["restarts"], 2);
+
+  // br0 gone and cannot be made again: a problem until it can.
+  ASSERT_TRUE(kernel_->deleteLink(n.netns, "br0").ok());
+  kernel_->failNext("createBridge", EPERM);
+  driver_->selfHeal();
+  st = call("/weft.Status", "{}");
+  ASSERT_EQ(st["problems"].size(), 1u) << st.dump();
+  EXPECT_EQ(st["problems"][0]["kind"], "drift");
+  EXPECT_EQ(st["problems"][0]["network"], n.id);
+  driver_->selfHeal();  // the fault is gone: repaired
+  st = call("/weft.Status", "{}");
+  EXPECT_TRUE(st["problems"].empty()) << st.dump();
+  EXPECT_TRUE(kernel_->getLink(n.netns, "br0").ok());
+}

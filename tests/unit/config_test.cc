@@ -81,6 +81,7 @@ TEST(Config, DefaultsMatchTheDesign) {
   EXPECT_EQ(c->sidecarUid, 65533u);
   EXPECT_EQ(c->sidecarGid, 65533u);
   EXPECT_EQ(c->sidecarDeadline, 10u);
+  EXPECT_EQ(c->reconcileInterval, 5u);
 }
 
 TEST(Config, SidecarUserIsUidUidGidOrAName) {
@@ -117,7 +118,8 @@ TEST(Config, EveryDesignSettingIsAFlagAndAnEnvironmentVariable) {
                                                            {"SOCKET", "/x.sock"},
                                                            {"NETNS_KEEP_DIR", "/run/keep"},
                                                            {"SIDECAR_USER", "7:8"},
-                                                           {"SIDECAR_DEADLINE", "30"}};
+                                                           {"SIDECAR_DEADLINE", "30"},
+                                                           {"RECONCILE_INTERVAL", "0"}};
   std::vector<std::string> env;
   for (auto& [k, v] : vals) env.push_back("WEFT_" + k + "=" + v);
   auto viaEnv = parse({}, env);
@@ -148,6 +150,7 @@ TEST(Config, EveryDesignSettingIsAFlagAndAnEnvironmentVariable) {
     EXPECT_EQ(c->sidecarUid, 7u);
     EXPECT_EQ(c->sidecarGid, 8u);
     EXPECT_EQ(c->sidecarDeadline, 30u);
+    EXPECT_EQ(c->reconcileInterval, 0u);
   }
 }
 
@@ -189,6 +192,8 @@ TEST(Config, BadValuesAreClearErrors) {
   EXPECT_NE(parse({}, {"WEFT_LOG_LEVEL=loud"}).error().message.find("WEFT_LOG_LEVEL"), std::string::npos);
   EXPECT_NE(parse({"--sidecar-deadline=0"}).error().message.find("out of range"), std::string::npos);
   EXPECT_NE(parse({"--sidecar-deadline=3601"}).error().message.find("out of range"), std::string::npos);
+  EXPECT_NE(parse({"--reconcile-interval=3601"}).error().message.find("out of range"), std::string::npos);
+  EXPECT_NE(parse({"--reconcile-interval=-1"}).error().message.find("RECONCILE_INTERVAL"), std::string::npos);
   EXPECT_FALSE(parse({"positional"}).ok());
 }
 

@@ -41,6 +41,7 @@ metrics::Snapshot multiHostSnapshot() {
   s.remoteEndpoints = 5;
   s.pools = {{"10.10.0.0/24", "weft-local", 254, 4}, {"fd00::/64", "weft-global", 18446744073709551616.0, 1}};
   s.kernel = {12, 2, 1};
+  s.corrections = {{{"fdb", "added"}, 3}, {{"link", "up"}, 1}};
   metrics::GossipSnapshot g;
   g.up = true;
   g.self = "198.18.0.1";
@@ -118,7 +119,8 @@ TEST(Metrics, EveryFamilyOfAMultiHostSnapshotWithItsValues) {
         "weft_sidecar_messages_refused_total", "weft_sidecar_records_dropped_total",
         "weft_gossip_packets_total", "weft_gossip_bytes_total", "weft_gossip_messages_total",
         "weft_gossip_packets_refused_total", "weft_gossip_records_applied_total",
-        "weft_gossip_suspicions_total", "weft_gossip_refutations_total", "weft_gossip_auth_failures_total"})
+        "weft_gossip_suspicions_total", "weft_gossip_refutations_total", "weft_gossip_auth_failures_total",
+        "weft_reconcile_corrections_total"})
     EXPECT_TRUE(hasFamily(t, c, "counter")) << c;
   EXPECT_EQ(sampleValue(t, R"(weft_endpoints{location="local"})"), 3);
   EXPECT_EQ(sampleValue(t, R"(weft_endpoints{location="remote"})"), 5);
@@ -130,6 +132,10 @@ TEST(Metrics, EveryFamilyOfAMultiHostSnapshotWithItsValues) {
       254);
   EXPECT_EQ(sampleValue(t, R"(weft_kernel_peer_operations_total{result="error"})"), 2);
   EXPECT_EQ(sampleValue(t, "weft_kernel_peer_retries_total"), 1);
+  EXPECT_EQ(sampleValue(t, R"(weft_reconcile_corrections_total{table="fdb",action="added"})"), 3);
+  EXPECT_EQ(sampleValue(t, R"(weft_reconcile_corrections_total{table="link",action="up"})"), 1);
+  // Pairs that did not happen are there at 0.
+  EXPECT_EQ(sampleValue(t, R"(weft_reconcile_corrections_total{table="neigh",action="replaced"})"), 0);
   // Members by state: the others, not this host.
   EXPECT_EQ(sampleValue(t, R"(weft_gossip_members{state="alive"})"), 1);
   EXPECT_EQ(sampleValue(t, R"(weft_gossip_members{state="suspect"})"), 1);

@@ -295,6 +295,21 @@ TEST_F(PluginBinary, WeftctlShowsNetworksAndEndpoints) {
   EXPECT_NE(table.find("yes"), std::string::npos) << table;
   auto status = runCapture(std::string(WEFTCTL_BIN) + " --socket " + sock() + " --json status", &st);
   EXPECT_EQ(Json::parse(status)["endpoints"], 1);
+  // report: every answer in one document, no keys in it.
+  auto rep = runCapture(std::string(WEFTCTL_BIN) + " --socket " + sock() + " report", &st);
+  ASSERT_EQ(st, 0) << rep;
+  auto rj = Json::parse(rep, nullptr, false);
+  ASSERT_FALSE(rj.is_discarded()) << rep;
+  for (const char* part : {"status", "networks", "endpoints", "peers", "services", "crypto"})
+    EXPECT_TRUE(rj.contains(part) && !rj[part].contains("error")) << part << ": " << rep;
+  EXPECT_EQ(rj["networks"]["networks"][0]["id"], kNid);
+  EXPECT_EQ(rj["status"]["selfHealing"]["on"], true);
+  EXPECT_EQ(rep.find("\"key"), std::string::npos) << rep;
+  auto chk = runCapture(std::string(WEFTCTL_BIN) + " --socket " + sock() + " --json check", &st);
+  EXPECT_EQ(st, 0) << chk;
+  EXPECT_TRUE(Json::parse(chk)["notices"].empty()) << chk;
+  runCapture(std::string(WEFTCTL_BIN) + " --socket " + (dir_ / "nope.sock") + " report 2>&1", &st);
+  EXPECT_EQ(WEXITSTATUS(st), 1);
   runCapture(std::string(WEFTCTL_BIN) + " --socket " + (dir_ / "nope.sock") + " status 2>&1", &st);
   EXPECT_NE(WEXITSTATUS(st), 0);
   runCapture(std::string(WEFTCTL_BIN) + " bogus 2>&1", &st);
