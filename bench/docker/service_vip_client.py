@@ -15,6 +15,22 @@ The backends are HTTP servers whose body is their hostname (the container's
       Prints "started <unix ns>" before its first connection. Clock:
       CLOCK_REALTIME, the clock of `date +%s%N` and of Docker's StartedAt.
 
+  service_vip_client.py run VIP SECONDS
+      The same loop for SECONDS (after "started <unix ns>"), then prints
+        ran <connections> <failed> <unix ns of the first failed one, or 0>
+            <of the last failed one, or 0> <body:count,...>
+        <failures: errno:<ms>ms:port<local port>@<unix ns>,... or ->
+
+  service_vip_client.py attach VIP NET TIMEOUT_S
+      For a container about to be connected to the VIP's network NET (its
+      address, e.g. 10.77.0.0): waits until this namespace has a route to
+      NET, then sends requests to VIP:80 one after another (3.5 s timeout:
+      a lost SYN's ARP fails after 3 s) until one is answered. Prints
+      "started <unix ns>", then
+        attached <ms from the route's appearance to the answer>
+            <lost requests: errno:ms,... or ->
+      or "timeout ..." after TIMEOUT_S.
+
   service_vip_client.py lat VIP IP N
       N rounds; each round measures, for VIP and for IP (alternating which
       goes first): an ICMP echo's round trip, a TCP connect to :80, and an
@@ -22,6 +38,7 @@ The backends are HTTP servers whose body is their hostname (the container's
       Prints "<kind> <target> <p50 us> <p99 us> <mean us> <samples> <lost>"
       per kind and target.
 """
+import errno
 import os
 import select
 import socket
@@ -34,25 +51,35 @@ from first_ping_pinger import checksum  # (this script's directory is on sys.pat
 REQUEST = b"GET / HTTP/1.0\r\n\r\n"
 
 
-def http_get(addr, timeout):
-    """The last line of the body served at addr:80, or None."""
+def fetch(addr, timeout):
+    """(last line of the body served at addr:80 or None, errno name or None,
+    the connection's local port)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(timeout)
+    port, data = 0, b""
     try:
         s.connect((addr, 80))
+        port = s.getsockname()[1]
         s.sendall(REQUEST)
-        data = b""
         while True:
             b = s.recv(4096)
             if not b:
                 break
             data += b
-    except OSError:
-        return None
+    except socket.timeout:
+        return None, "TIMEOUT", port or s.getsockname()[1]
+    except OSError as e:
+        return None, errno.errorcode.get(e.errno, str(e.errno)), port or s.getsockname()[1]
     finally:
         s.close()
     lines = [ln for ln in data.replace(b"\r", b"").split(b"\n") if ln]
-    return lines[-1].decode(errors="replace") if lines else None
+    if not lines:
+        return None, "EMPTY", port
+    return lines[-1].decode(errors="replace"), None, port
+
+
+def http_get(addr, timeout):
+    return fetch(addr, timeout)[0]
 
 
 def cmd_new(vip, known, timeout_s):
@@ -75,6 +102,56 @@ def cmd_new(vip, known, timeout_s):
             print("new %s %d %d %d %d %d" % (body, t0, t1, conns, failed, first), flush=True)
             return 0
     print("timeout %d %d %s" % (conns, failed, ",".join("%s:%d" % kv for kv in sorted(seen.items()))), flush=True)
+    return 1
+
+
+def cmd_run(vip, seconds):
+    seen = {}
+    conns = failed = first_fail = last_fail = 0
+    fails = []
+    print("started %d" % time.time_ns(), flush=True)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        t0 = time.time_ns()
+        body, err, port = fetch(vip, 1.0)
+        conns += 1
+        if body is None:
+            failed += 1
+            first_fail = first_fail or t0
+            last_fail = t0
+            fails.append("%s:%dms:port%d@%d" % (err, (time.time_ns() - t0) // 1000000, port, t0))
+            continue
+        seen[body] = seen.get(body, 0) + 1
+    print("ran %d %d %d %d %s %s" % (conns, failed, first_fail, last_fail,
+                                      ",".join("%s:%d" % kv for kv in sorted(seen.items())), ",".join(fails) or "-"),
+          flush=True)
+    return 0
+
+
+def has_route(net_hex):
+    with open("/proc/net/route") as f:  # (this namespace's: /proc/net follows the reader's)
+        return any(line.split()[1] == net_hex for line in f.readlines()[1:])
+
+
+def cmd_attach(vip, net, timeout_s):
+    net_hex = "%08X" % struct.unpack("<I", socket.inet_aton(net))[0]
+    print("started %d" % time.time_ns(), flush=True)
+    deadline = time.monotonic() + timeout_s
+    while not has_route(net_hex):
+        if time.monotonic() > deadline:
+            print("timeout no-route", flush=True)
+            return 1
+        time.sleep(0.0005)
+    t_route = time.monotonic()
+    lost = []
+    while time.monotonic() < deadline:
+        t0 = time.monotonic()
+        body, err, _ = fetch(vip, 3.5)
+        if body is not None:
+            print("attached %d %s" % ((time.monotonic() - t_route) * 1000, ",".join(lost) or "-"), flush=True)
+            return 0
+        lost.append("%s:%d" % (err, (time.monotonic() - t0) * 1000))
+    print("timeout %s" % (",".join(lost) or "-"), flush=True)
     return 1
 
 
@@ -155,6 +232,10 @@ def main():
     a = sys.argv[1:]
     if len(a) == 4 and a[0] == "new":
         return cmd_new(a[1], a[2], float(a[3]))
+    if len(a) == 3 and a[0] == "run":
+        return cmd_run(a[1], float(a[2]))
+    if len(a) == 4 and a[0] == "attach":
+        return cmd_attach(a[1], a[2], float(a[3]))
     if len(a) == 4 and a[0] == "lat":
         return cmd_lat(a[1], a[2], int(a[3]))
     sys.stderr.write(__doc__)
