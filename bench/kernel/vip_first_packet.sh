@@ -66,6 +66,8 @@ table inet weft-svc-$tag {
   }
   chain filter-out {
     type filter hook output priority 0; policy accept;
+    meta l4proto tcp ct state new ct original ip daddr $VIP ip daddr != { $SRV } reject with tcp reset
+    ct state new ct original ip daddr $VIP ip daddr != { $SRV } reject
   }
 }
 EOF
