@@ -60,7 +60,16 @@ INSTANTIATE_TEST_SUITE_P(Both, VipTest, ::testing::Values(Impl::kFake, Impl::kNe
 
 // --- the real kernel: connections to a VIP reach its backends ---
 
-using VipTrafficTest = KernelTest;
+class VipTrafficTest : public KernelTest {
+ protected:
+  // A "container": an address on a link (so 10.88.0.0/24 is routable) and lo.
+  Status makeContainer(const Netns& ns) {
+    if (auto s = k().createVeth(ns, "d0", ns, "d1", 1500); !s) return s;
+    for (const char* link : {"d0", "d1", "lo"})
+      if (auto s = k().setLinkUp(ns, link, true); !s) return s;
+    return k().addAddress(ns, "d0", "10.88.0.9/24");
+  }
+};
 
 // A listening socket in the current thread's namespace.
 int listenOn(int type, uint16_t port) {
@@ -83,10 +92,22 @@ sockaddr_in addrOf(const char* s, uint16_t port) {
   return a;
 }
 
-// Connects to dst:port; the local address the server side saw ("" when the
-// connection failed, with errno in *err).
-std::string connectAndSee(int listener, const char* dst, uint16_t port, int* err, int* keep = nullptr) {
+// Connects to dst:port (from local port `from`, when not 0); the local
+// address the server side saw ("" when the connection failed, with errno in
+// *err).
+std::string connectAndSee(int listener, const char* dst, uint16_t port, int* err, int* keep = nullptr,
+                          uint16_t from = 0) {
   int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (from != 0) {
+    int one = 1;
+    ::setsockopt(c, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in src = addrOf("0.0.0.0", from);
+    if (::bind(c, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+      *err = errno;
+      ::close(c);
+      return "";
+    }
+  }
   sockaddr_in a = addrOf(dst, port);
   ::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a);
   pollfd p{c, POLLOUT, 0};
@@ -118,12 +139,7 @@ TEST_P(VipTrafficTest, ConnectionsToAVipAreSpreadOverItsBackendsAndFollowChanges
   if (!realKernelAvailable()) GTEST_SKIP() << "needs root (real kernel)";
   Netns ns = makeNs("vipt");
   const std::string path = k().netnsPath(ns);
-  // A "container": an address on a link (so 10.88.0.0/24 is routable) and lo.
-  ASSERT_OK(k().createVeth(ns, "d0", ns, "d1", 1500));
-  ASSERT_OK(k().setLinkUp(ns, "d0", true));
-  ASSERT_OK(k().setLinkUp(ns, "d1", true));
-  ASSERT_OK(k().setLinkUp(ns, "lo", true));
-  ASSERT_OK(k().addAddress(ns, "d0", "10.88.0.9/24"));
+  ASSERT_OK(makeContainer(ns));
   ASSERT_OK(k().setServiceVips(
       path, "t", {{ip("10.88.0.2"), {ip("10.88.0.9"), ip("127.0.0.1")}}, {ip("10.88.0.7"), {}}}));
   auto fd = openNetnsFile(path);
@@ -165,6 +181,44 @@ TEST_P(VipTrafficTest, ConnectionsToAVipAreSpreadOverItsBackendsAndFollowChanges
     if (auto s = k().setServiceVips(path, "t", {}); !s) return s;
     EXPECT_EQ(connectAndSee(l, "10.88.0.2", kPort, &err), "");
     EXPECT_EQ(err, ETIMEDOUT);
+    ::close(l);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(st.ok()) << st.error().message;
+}
+
+// A connection that was never answered keeps its conntrack entry, and the
+// backend it was sent to, and a later connection from the same source port
+// is that entry again: once that backend has left, weft's table refuses such
+// packets at once instead of letting them go on to nowhere.
+TEST_P(VipTrafficTest, AnUnansweredConnectionToABackendThatLeftIsRefusedAtOnce) {
+  if (!realKernelAvailable()) GTEST_SKIP() << "needs root (real kernel)";
+  Netns ns = makeNs("vips");
+  const std::string path = k().netnsPath(ns);
+  ASSERT_OK(makeContainer(ns));
+  // 10.88.0.5: on the link, and nobody answers there (a task that is gone).
+  ASSERT_OK(k().setServiceVips(path, "t", {{ip("10.88.0.2"), {ip("10.88.0.5")}}}));
+  auto fd = openNetnsFile(path);
+  ASSERT_TRUE(fd.ok());
+  Status st = runInNetns(fd->get(), [&]() -> Status {
+    constexpr uint16_t kPort = 8080, kFrom = 40999;
+    int l = listenOn(SOCK_STREAM, kPort);
+    if (l < 0) return Error{errno, "listen"};
+    int err = 0;
+    EXPECT_EQ(connectAndSee(l, "10.88.0.2", kPort, &err, nullptr, kFrom), "");
+    EXPECT_EQ(err, ETIMEDOUT);
+    // Another port is not concerned, before or after the change.
+    if (auto s = k().setServiceVips(path, "t", {{ip("10.88.0.2"), {ip("127.0.0.1")}}}); !s) return s;
+    EXPECT_EQ(connectAndSee(l, "10.88.0.2", kPort, &err), "127.0.0.1");
+    // The same port, twice: refused at once, not sent to 10.88.0.5.
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ(connectAndSee(l, "10.88.0.2", kPort, &err, nullptr, kFrom), "");
+      EXPECT_EQ(err, ECONNREFUSED);
+    }
+    // A service whose backends have all left refuses such a port too.
+    if (auto s = k().setServiceVips(path, "t", {{ip("10.88.0.2"), {}}}); !s) return s;
+    EXPECT_EQ(connectAndSee(l, "10.88.0.2", kPort, &err, nullptr, kFrom), "");
+    EXPECT_EQ(err, ECONNREFUSED);
     ::close(l);
     return Status::Ok();
   });
