@@ -234,6 +234,9 @@ replicas_are() { [[ $(running_tasks "$1" | grep -c .) == "$2" ]] || { echo "$1: 
 # name from FROMCTR, over 100 connections; scaled to 3; a task killed.
 vip_scenario() {
   local net="$1" svc="$2" fh="$3" fc="$4" victim vh
+  # The client task has just started: its VIP table follows the engine's
+  # view of the new service within one poll (1 s), so wait for the first echo.
+  wait_until 10 pings "$fh" "$fc" "$svc"
   ping_ok_on "$fh" "$fc" "$svc" 2
   time_it "$svc: 100 connections reach both replicas" wait_until 15 reaches_exactly "$fh" "$fc" "$svc" 100
   log "$svc from $fh/$fc, 100 connections: $(hits "$fh" "$fc" "$svc" 100 | grep . | sort | uniq -c | tr '\n' ';')"
