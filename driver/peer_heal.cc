@@ -29,7 +29,8 @@ struct HealOp {
   const char* action;
 };
 
-std::vector<HealOp> healOps(const KernelEntries& k, const PeerEntries& want, const PeerEntries& have) {
+std::vector<HealOp> healOps(const KernelEntries& k, const PeerEntries& want, const PeerEntries& have,
+                            bool mayRemove) {
   std::vector<HealOp> ops;
   // Neighbours and FDB entries share the rules: a settled key (programmed
   // as wanted) must be in the kernel as wanted; an unprogrammed wanted key
@@ -49,7 +50,7 @@ std::vector<HealOp> healOps(const KernelEntries& k, const PeerEntries& want, con
     }
   }
   for (const auto& [ip, mac] : k.neigh)
-    if (!want.neigh.count(ip) && !have.neigh.count(ip))
+    if (mayRemove && !want.neigh.count(ip) && !have.neigh.count(ip))
       ops.push_back({HealOp::kDelNeigh, ip, mac, "neigh", "removed"});
   for (const auto& [mac, dst] : want.fdb) {
     const std::string* h = lookup(have.fdb, mac);
@@ -65,13 +66,13 @@ std::vector<HealOp> healOps(const KernelEntries& k, const PeerEntries& want, con
     }
   }
   for (const auto& [mac, dsts] : k.fdb)
-    if (!want.fdb.count(mac) && !have.fdb.count(mac))
+    if (mayRemove && !want.fdb.count(mac) && !have.fdb.count(mac))
       for (const auto& dst : dsts) ops.push_back({HealOp::kDelFdb, mac, dst, "fdb", "removed"});
   for (const auto& dst : want.flood)
     if (have.flood.count(dst) && !k.flood.count(dst))
       ops.push_back({HealOp::kAppendFlood, dst, "", "flood", "added"});
   for (const auto& dst : k.flood)
-    if (!want.flood.count(dst) && !have.flood.count(dst))
+    if (mayRemove && !want.flood.count(dst) && !have.flood.count(dst))
       ops.push_back({HealOp::kDelFlood, dst, "", "flood", "removed"});
   return ops;
 }
@@ -137,9 +138,11 @@ std::vector<PeerTable::Fix> PeerTable::heal(const std::vector<std::string>& iden
     PeerEntries want, have;
   };
   std::vector<Look> looks;
+  bool mayRemove = false;
   {
     static const std::map<std::string, EndpointRecord> kNone;
     std::lock_guard<std::mutex> lk(mu_);
+    mayRemove = synced_;
     for (const auto& id : identities) {
       auto it = sandboxes_.find(id);
       if (it == sandboxes_.end()) continue;  // not attached: nothing programmed there
@@ -175,7 +178,7 @@ std::vector<PeerTable::Fix> PeerTable::heal(const std::vector<std::string>& iden
     for (const auto& dst : l.want.flood)
       if (k.flood.count(dst) && !l.have.flood.count(dst)) adopted.flood.insert(dst);
     std::vector<HealOp> done;
-    for (const auto& op : healOps(k, l.want, l.have)) {
+    for (const auto& op : healOps(k, l.want, l.have, mayRemove)) {
       if (auto st = applyHeal(kernel_, l.where, op); !st) {
         LOG_WARN("reconcile", "could not repair " << op.table << " entry " << op.key << " in "
                                                   << l.where.netns << ": " << st.error().message

@@ -417,6 +417,8 @@ size_t PeerTable::pruneStale() {
     it->second.full = true;
   }
   if (removed) LOG_INFO("peers", "removed " << removed << " stale neighbour/fdb entries");
+  std::lock_guard<std::mutex> lk(mu_);
+  synced_ = true;
   return removed;
 }
 

@@ -123,7 +123,11 @@ class PeerTable {
   // the last sync, a failed entry waiting for its retry) are sync()'s work
   // and left alone; heal() and sync() never run at the same time. A sandbox
   // whose entries cannot be listed is skipped (its VTEP is a matter for the
-  // sandbox's reconcile). Returns what it did.
+  // sandbox's reconcile). Entries nobody asks for are removed only once
+  // pruneStale() has run: until the control plane's first full sync since
+  // this process started, the records are not the cluster's whole view (a
+  // restarted plugin holds none), and removing what they lack would cut
+  // running containers' traffic. Returns what it did.
   std::vector<Fix> heal(const std::vector<std::string>& identities);
   // Kernel entries wanted but not (yet) programmed, over all sandboxes.
   size_t pending() const;
@@ -184,6 +188,7 @@ class PeerTable {
   std::map<std::pair<std::string, std::string>, uint64_t> confirmed_;  // -> session
   std::set<std::string> refusedVteps_;  // remote VTEPs of the other address family (logged once)
   uint64_t session_ = 0;
+  bool synced_ = false;                       // pruneStale() has run: the records are the cluster's view
   std::map<std::string, Claims> claims_;      // identity -> who claims what
   std::map<std::string, Sandbox> sandboxes_;  // identity -> its sandbox
   uint64_t generation_ = 0;

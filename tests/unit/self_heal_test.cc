@@ -31,6 +31,7 @@ class SelfHealTest : public ::testing::Test {
  protected:
   void SetUp() override { start(std::chrono::hours(1)); }  // only notifications make it look
   void start(std::chrono::milliseconds interval) {
+    driver_.reset();  // before the kernel it uses
     kernel_ = std::make_unique<kernel::FakeKernel>(dir_ / "netns");
     DriverConfig cfg;
     cfg.stateDir = dir_.path();
@@ -44,7 +45,9 @@ class SelfHealTest : public ::testing::Test {
     ASSERT_TRUE(driver_->createNetwork(r).ok());
     driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), RecordState::kActive);
     driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.3"), RecordState::kActive);
+    if (synced) driver_->prunePeers();  // the control plane's first full sync
   }
+  bool synced = true;
   std::string ns() const { return driver_->networks().at(0).netns; }
   std::string vx() const { return driver_->networks().at(0).vxlanName; }
   std::vector<kernel::FdbEntry> fdb() { return *kernel_->listFdb(ns(), vx()); }
@@ -97,6 +100,32 @@ TEST_F(SelfHealTest, DeletedEntriesAndADownVtepAreBackAfterTheNotification) {
   // Its own repairs woke the watch once more: that look finds nothing.
   EXPECT_EQ(driver_->selfHeal(), 0u);
   EXPECT_EQ(driver_->selfHeal(), 0u);
+}
+
+TEST_F(SelfHealTest, EntriesNobodyWantsYetStayUntilTheControlPlaneHasSynced) {
+  // A restarted plugin holds no records until the sidecar's sync: the
+  // kernel's entries from before the restart carry running containers'
+  // traffic and must not be removed as unwanted meanwhile.
+  synced = false;
+  start(std::chrono::hours(1));
+  ASSERT_TRUE(kernel_->addNeigh(ns(), neighEntry(vx(), "10.10.0.99", "02:42:0a:0a:00:63")).ok());
+  ASSERT_TRUE(
+      kernel_->addFdb(ns(), fdbEntry(vx(), "02:42:0a:0a:00:63", "198.18.0.9"), kernel::FdbAdd::kCreate).ok());
+  ASSERT_TRUE(
+      kernel_->addFdb(ns(), fdbEntry(vx(), "00:00:00:00:00:00", "198.18.0.9"), kernel::FdbAdd::kAppend).ok());
+  driver_->selfHeal();
+  EXPECT_TRUE(has(neigh(), neighEntry(vx(), "10.10.0.99", "02:42:0a:0a:00:63")));
+  EXPECT_TRUE(has(fdb(), fdbEntry(vx(), "02:42:0a:0a:00:63", "198.18.0.9")));
+  EXPECT_TRUE(has(fdb(), fdbEntry(vx(), "00:00:00:00:00:00", "198.18.0.9")));
+  EXPECT_EQ(count("neigh", "removed") + count("fdb", "removed") + count("flood", "removed"), 0u);
+  // After the sync, the prune removes them, and self-healing removes such
+  // entries from then on.
+  driver_->prunePeers();
+  EXPECT_FALSE(has(neigh(), neighEntry(vx(), "10.10.0.99", "02:42:0a:0a:00:63")));
+  ASSERT_TRUE(kernel_->addNeigh(ns(), neighEntry(vx(), "10.10.0.98", "02:42:0a:0a:00:62")).ok());
+  driver_->selfHeal();
+  EXPECT_FALSE(has(neigh(), neighEntry(vx(), "10.10.0.98", "02:42:0a:0a:00:62")));
+  EXPECT_EQ(count("neigh", "removed"), 1u);
 }
 
 TEST_F(SelfHealTest, AWrongMacIsCorrectedAndEntriesNobodyWantsAreRemoved) {
