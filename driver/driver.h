@@ -242,6 +242,9 @@ class Driver : public PeerSink {
     std::string lastNetwork;   // ... and its network's id
     std::optional<std::chrono::system_clock::time_point> lastAt;
     std::map<std::string, std::string> failing;  // network id -> why its sandbox cannot be repaired now
+    // Entries nobody asks for are removed only after the control plane's
+    // first full sync since start (see PeerTable::heal).
+    bool removesStrays = false;
   };
   SelfHealSummary selfHealSummary() const;
 

@@ -362,6 +362,11 @@ PeerTable::SyncResult PeerTable::totals() const {
   return totals_;
 }
 
+bool PeerTable::synced() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return synced_;
+}
+
 size_t PeerTable::pruneStale() {
   std::lock_guard<std::mutex> serial(syncMu_);
   struct Prune {

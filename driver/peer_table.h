@@ -129,6 +129,8 @@ class PeerTable {
   // restarted plugin holds none), and removing what they lack would cut
   // running containers' traffic. Returns what it did.
   std::vector<Fix> heal(const std::vector<std::string>& identities);
+  // pruneStale() has run since start: heal() removes entries nobody asks for.
+  bool synced() const;
   // Kernel entries wanted but not (yet) programmed, over all sandboxes.
   size_t pending() const;
   // What every sync() so far did, added up (metrics).

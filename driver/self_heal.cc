@@ -106,8 +106,9 @@ std::map<std::pair<std::string, std::string>, uint64_t> Driver::corrections() co
 }
 
 Driver::SelfHealSummary Driver::selfHealSummary() const {
-  std::lock_guard<std::mutex> lk(mu_);
   SelfHealSummary s;
+  s.removesStrays = peers_.synced();  // its own lock: taken before mu_, never inside it
+  std::lock_guard<std::mutex> lk(mu_);
   s.on = cfg_.reconcileInterval.count() > 0;
   s.interval = cfg_.reconcileInterval;
   for (const auto& [k, n] : corrections_) s.corrections += n;

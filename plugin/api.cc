@@ -397,7 +397,8 @@ void Api::addAdminRoutes() {
                {"message", "the sandbox drifted from what weft wants and cannot be repaired: " + why}});
         Json selfHealing = {{"on", heal.on},
                             {"intervalSeconds", heal.interval.count() / 1000.0},
-                            {"corrections", heal.corrections}};
+                            {"corrections", heal.corrections},
+                            {"removesStrays", heal.removesStrays}};
         if (heal.lastAt) {
           const auto ago = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() -
                                                                             *heal.lastAt);
