@@ -66,7 +66,7 @@ void Driver::applyLease(const LeaseClaim& c, bool active) {
     if (auto st = book->observe(c, now); !st) {
       ++refusedLeases_;
       ++refusedUnlogged_;
-      if (now - refusedLoggedAtUs_ >= kRefusedLogIntervalUs) {
+      if (refusedLoggedAtUs_ == INT64_MIN || now - refusedLoggedAtUs_ >= kRefusedLogIntervalUs) {
         LOG_WARN("ipam", "refused a lease record of pool "
                              << c.pool << " from the cluster: " << st.error().message << " ("
                              << refusedUnlogged_ << " refused since the last report)");

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <vector>
 
 #include "datapath/datapath.h"
@@ -27,10 +28,11 @@ const Clock::time_point kNow = Clock::time_point{} + std::chrono::hours(1);
 std::vector<uint8_t> material() { return std::vector<uint8_t>(32, 0x33); }
 
 // Host B, which has host A as its peer on one network.
-Datapath makeB() {
-  Datapath b("host-b", kIdB);
-  if (!b.addNetwork(kVni, "fuzz-net", material(), {}, kPort) ||
-      !b.addPeer(kVni, {"host-a", kIdA, "198.18.0.1", 1, 0}, kNow))
+// (A Datapath holds an atomic and is neither copied nor moved.)
+std::unique_ptr<Datapath> makeB() {
+  auto b = std::make_unique<Datapath>("host-b", kIdB);
+  if (!b->addNetwork(kVni, "fuzz-net", material(), {}, kPort) ||
+      !b->addPeer(kVni, {"host-a", kIdA, "198.18.0.1", 1, 0}, kNow))
     std::abort();
   return b;
 }
@@ -45,7 +47,8 @@ void checkFrames(const Datapath::Received& r, size_t plaintextSize, bool batch) 
 }
 
 void rawPacket(const uint8_t* data, size_t size) {
-  Datapath b = makeB();
+  auto bp = makeB();
+  Datapath& b = *bp;
   std::vector<uint8_t> pkt(data, data + size);
   Datapath::Received r;
   if (b.open(pkt, &r, kNow)) std::abort();  // nobody without the key gets through
@@ -67,7 +70,8 @@ void sealedPlaintext(const uint8_t* data, size_t size) {
   if (!aead.seal(0, seq, std::span(pkt).first(kHeaderSize), std::span(data, size), pkt.data() + kHeaderSize,
                  pkt.data() + kHeaderSize + size))
     std::abort();
-  Datapath b = makeB();
+  auto bp = makeB();
+  Datapath& b = *bp;
   Datapath::Received r;
   if (b.open(pkt, &r, kNow)) {
     checkFrames(r, size, flags & kFlagBatch);
@@ -99,7 +103,8 @@ void roundTrip(const uint8_t* data, size_t size) {
     return;
   }
   pkt.resize(*n);
-  Datapath b = makeB();
+  auto bp = makeB();
+  Datapath& b = *bp;
   Datapath::Received r;
   if (!b.open(pkt, &r, kNow) || r.frames.size() != frames.size()) std::abort();
   for (size_t i = 0; i < frames.size(); ++i)
