@@ -38,6 +38,7 @@ EndpointRecord Driver::localRecordLocked(const Endpoint& e) const {
 }
 
 void Driver::applyRemote(const EndpointRecord& r, RecordState state) {
+  const auto arrived = std::chrono::steady_clock::now();
   // No driver lock: the peer table has its own, and sync() programs outside it.
   if (!peers_.apply(r, state)) return;
   if (state == RecordState::kActive)
@@ -45,7 +46,17 @@ void Driver::applyRemote(const EndpointRecord& r, RecordState state) {
                                           << " at " << r.vtep << " (" << r.network << ")");
   else
     LOG_DEBUG("peers", "remote endpoint " << r.endpoint.substr(0, 12) << " of " << r.network << " gone");
-  syncPeers();
+  // sync() is serialized: when it returns, this change is programmed (or
+  // failed), also if another caller's sync did it.
+  if (syncPeers().failed) return;
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - arrived;
+  std::lock_guard<std::mutex> lk(lagMu_);
+  lag_.observe(took.count());
+}
+
+Histogram Driver::convergenceLag() const {
+  std::lock_guard<std::mutex> lk(lagMu_);
+  return lag_;
 }
 
 void Driver::beginResync() {

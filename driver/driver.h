@@ -16,6 +16,7 @@
 #include <tuple>
 #include <vector>
 
+#include "common/histogram.h"
 #include "common/result.h"
 #include "driver/cluster.h"
 #include "driver/encrypted_plane.h"
@@ -261,6 +262,16 @@ class Driver : public PeerSink {
   std::vector<PoolUsage> ipamUsage() const;
   // Kernel operations on remote endpoints' entries since start (all syncs).
   PeerTable::SyncResult peerTotals() const { return peers_.totals(); }
+  // Convergence lag: for each remote endpoint's record change the control
+  // plane delivered (applyRemote) that changed the peer table, the seconds
+  // from its arrival here to the sync that programmed its kernel entries
+  // having returned without a failure (a failed one is retried and not
+  // observed: the lag of a failure is in weft_kernel_peer_* instead). The
+  // records carry no origin time (gossip versions are counters), so the
+  // lag across the cluster is not measurable here; this is this host's part.
+  Histogram convergenceLag() const;
+  // Network identity -> the remote VTEPs with at least one endpoint on it.
+  std::map<std::string, std::set<std::string>> remoteVtepsByNetwork() const { return peers_.remoteVteps(); }
   uint64_t stateWrites() const { return store_.writes(); }
 
  private:
@@ -324,6 +335,8 @@ class Driver : public PeerSink {
   // restart). Its own lock: it never waits for mu_, and programs the kernel
   // only in peers_.sync(), which is never called with mu_ held.
   PeerTable peers_;
+  mutable std::mutex lagMu_;  // a leaf lock: nothing is taken under it
+  Histogram lag_{latencyBuckets()};
   StateStore store_;
   mutable std::mutex mu_;
   std::map<std::string, Network> networks_;

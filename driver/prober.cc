@@ -135,7 +135,12 @@ void Prober::round(const std::map<std::string, uint32_t>& peers) {
   }
   for (auto& [vtep, p] : peers_) {
     auto [small, big] = got[vtep];
-    if (rtt.count(vtep)) p.rttMicros = rtt[vtep];
+    if (rtt.count(vtep)) {
+      p.rttMicros = rtt[vtep];
+      totals_.rtt.observe(rtt[vtep] / 1e6);
+    }
+    ++(small ? totals_.smallAnswered : totals_.smallLost);
+    ++(big ? totals_.mtuAnswered : totals_.mtuLost);
     update(p, small, big, errors.count(vtep) ? errors[vtep] : 0);
   }
 }
@@ -148,6 +153,8 @@ void Prober::update(PeerHealth& p, bool smallOk, bool mtuOk, int sendError) {
   p.sendError = sendError;
   p.smallFailures = smallOk ? 0 : p.smallFailures + 1;
   p.mtuFailures = mtuOk ? 0 : p.mtuFailures + 1;
+  if (!smallOk) ++p.smallLost;
+  if (!mtuOk) ++p.mtuLost;
   if (smallOk) p.lastSuccess = clock_();
   if (p.smallFailures >= cfg_.failAfter)
     p.state = PeerHealth::State::kVxlanFails;
@@ -168,6 +175,11 @@ std::vector<PeerHealth> Prober::peers() const {
   std::vector<PeerHealth> out;
   for (const auto& [v, p] : peers_) out.push_back(p);
   return out;
+}
+
+ProbeTotals Prober::totals() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return totals_;
 }
 
 void Prober::setGossipStates(std::map<std::string, std::string> states) {

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "common/histogram.h"
 #include "common/result.h"
 #include "driver/health_netns.h"
 #include "kernel/kernel.h"
@@ -60,9 +61,22 @@ struct PeerHealth {
   int rounds = 0;
   int sendError = 0;       // errno of the last probe that could not be sent
   uint32_t rttMicros = 0;  // of the last small answer
+  uint64_t smallLost = 0;  // rounds without a small answer, since the peer was first probed
+  uint64_t mtuLost = 0;    // rounds without an MTU-sized answer, likewise
   std::optional<std::chrono::system_clock::time_point> lastSuccess;  // last small answer
 };
 const char* peerStateName(PeerHealth::State s);
+
+// What every round so far measured, over all peers (metrics): one small
+// and one MTU-sized result per peer and round (a peer whose MTU is no more
+// than the small probe's size gets one probe that counts for both), and the
+// round trip of each answered small probe. Counted since the prober was
+// made, so they never go down when a peer is forgotten.
+struct ProbeTotals {
+  uint64_t smallAnswered = 0, smallLost = 0;
+  uint64_t mtuAnswered = 0, mtuLost = 0;
+  Histogram rtt{latencyBuckets()};  // seconds
+};
 
 // One problem for `weftctl check`.
 struct DataPlaneProblem {
@@ -92,6 +106,7 @@ class Prober {
   void setGossipStates(std::map<std::string, std::string> states);
 
   std::vector<PeerHealth> peers() const;
+  ProbeTotals totals() const;
   // What is wrong, in words that say what to do.
   std::vector<DataPlaneProblem> problems() const;
 
@@ -121,6 +136,7 @@ class Prober {
   std::string setupError_;                     // why the last round could not probe, or ""
   size_t notProbed_ = 0;                       // peers over kMaxProbedPeers in the last round
   std::map<std::string, std::string> gossip_;  // member id -> state
+  ProbeTotals totals_;
 };
 
 }  // namespace weft::driver

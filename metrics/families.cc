@@ -1,6 +1,7 @@
 #include "metrics/families.h"
 
 #include <initializer_list>
+#include <limits>
 #include <utility>
 
 namespace weft::metrics {
@@ -25,6 +26,19 @@ class Families {
       m.counter.value = value;
     else
       m.gauge.value = value;
+    out_.back().metric.push_back(std::move(m));
+  }
+  void histogram(const Histogram& h, Labels labels = {}) {
+    ClientMetric m;
+    m.label = std::move(labels);
+    m.histogram.sample_count = h.count;
+    m.histogram.sample_sum = h.sum;
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < h.counts.size(); ++i) {
+      cumulative += h.counts[i];
+      m.histogram.bucket.push_back(
+          {cumulative, i < h.bounds.size() ? h.bounds[i] : std::numeric_limits<double>::infinity()});
+    }
     out_.back().metric.push_back(std::move(m));
   }
   // A family with one unlabelled sample.
@@ -115,7 +129,97 @@ void addGossip(Families& f, const GossipSnapshot& g, bool peerLabels) {
   for (const auto& [host, n] : g.authFailuresByHost) f.sample(static_cast<double>(n), {{"peer", host}});
 }
 
+void addDataPlane(Families& f, const DataPlaneSnapshot& d, bool peerLabels) {
+  f.begin("weft_dataplane_probes_total",
+          "Data-plane (VXLAN) probes to peer hosts, one small and one at the network MTU per peer and round, by "
+          "size and result",
+          MetricType::Counter);
+  f.sample(static_cast<double>(d.smallAnswered), {{"size", "small"}, {"result", "answered"}});
+  f.sample(static_cast<double>(d.smallLost), {{"size", "small"}, {"result", "lost"}});
+  f.sample(static_cast<double>(d.mtuAnswered), {{"size", "mtu"}, {"result", "answered"}});
+  f.sample(static_cast<double>(d.mtuLost), {{"size", "mtu"}, {"result", "lost"}});
+  f.begin("weft_dataplane_probe_rtt_seconds", "Round trip of answered small data-plane probes",
+          MetricType::Histogram);
+  f.histogram(d.rtt);
+  // Per network: how many of the hosts it shares with this one are in each
+  // state, every state shown (at 0) so alerts need no absent().
+  std::map<std::string, std::map<std::string, int>> byNetwork;
+  for (const auto& p : d.peers)
+    for (const auto& n : p.networks) {
+      auto& states = byNetwork[n];
+      if (states.empty())
+        for (const char* s : dataPlaneStates()) states[s] = 0;
+      ++states[p.state];
+    }
+  f.begin("weft_dataplane_peers",
+          "Peer hosts of each network by data-plane state (ok, pending, vxlan_fails: no probe answered, "
+          "mtu_fails: small probes pass but MTU-sized ones are lost)",
+          MetricType::Gauge);
+  for (const auto& [network, states] : byNetwork)
+    for (const auto& [state, n] : states) f.sample(n, {{"network", network}, {"state", state}});
+  std::optional<double> stalest;
+  for (const auto& p : d.peers)
+    if (p.lastSuccessUnix && (!stalest || *p.lastSuccessUnix < *stalest)) stalest = p.lastSuccessUnix;
+  if (stalest)
+    f.single("weft_dataplane_probe_stalest_success_timestamp_seconds",
+             "The oldest of the peer hosts' last answered probe (Unix time): time() minus it is how long the "
+             "worst path has been silent",
+             MetricType::Gauge, *stalest);
+
+  if (!peerLabels) return;
+  f.begin("weft_dataplane_peer_state", "1 for each peer host's data-plane state (per-peer: METRICS_PEER_LABELS)",
+          MetricType::Gauge);
+  for (const auto& p : d.peers) f.sample(1, {{"peer", p.vtep}, {"state", p.state}});
+  f.begin("weft_dataplane_probe_last_success_timestamp_seconds",
+          "When a peer host last answered a data-plane probe, Unix time (per-peer: METRICS_PEER_LABELS)",
+          MetricType::Gauge);
+  for (const auto& p : d.peers)
+    if (p.lastSuccessUnix) f.sample(*p.lastSuccessUnix, {{"peer", p.vtep}});
+  f.begin("weft_dataplane_probe_failures_total",
+          "Data-plane probes a peer host did not answer, by size (per-peer: METRICS_PEER_LABELS)",
+          MetricType::Counter);
+  for (const auto& p : d.peers) {
+    f.sample(static_cast<double>(p.smallLost), {{"peer", p.vtep}, {"size", "small"}});
+    f.sample(static_cast<double>(p.mtuLost), {{"peer", p.vtep}, {"size", "mtu"}});
+  }
+}
+
+void addEncrypted(Families& f, const EncryptedSnapshot& e) {
+  f.begin("weft_encrypted_packets_total", "Encrypted networks' datapath packets, by network and direction",
+          MetricType::Counter);
+  for (const auto& [n, c] : e.networks) {
+    f.sample(static_cast<double>(c.sealedPackets), {{"network", n}, {"direction", "sent"}});
+    f.sample(static_cast<double>(c.openedPackets), {{"network", n}, {"direction", "received"}});
+  }
+  f.begin("weft_encrypted_bytes_total", "Encrypted networks' inner frame bytes, by network and direction",
+          MetricType::Counter);
+  for (const auto& [n, c] : e.networks) {
+    f.sample(static_cast<double>(c.sealedBytes), {{"network", n}, {"direction", "sent"}});
+    f.sample(static_cast<double>(c.openedBytes), {{"network", n}, {"direction", "received"}});
+  }
+  f.begin("weft_encrypted_packets_dropped_total",
+          "Encrypted packets from a known peer dropped, by network and reason (auth_failed: forged, altered or "
+          "another key; replayed; stale_key: a key epoch no longer accepted; malformed: authentic but "
+          "breaking the frame limits)",
+          MetricType::Counter);
+  for (const auto& [n, c] : e.networks)
+    for (const auto& [reason, v] : {std::pair{"auth_failed", c.authFailed}, std::pair{"replayed", c.replayed},
+                                    std::pair{"stale_key", c.staleKey}, std::pair{"malformed", c.malformed}})
+      f.sample(static_cast<double>(v), {{"network", n}, {"reason", reason}});
+  f.begin("weft_encrypted_packets_unattributed_dropped_total",
+          "Packets to the encrypted port dropped before a network or peer was known, by reason",
+          MetricType::Counter);
+  f.sample(static_cast<double>(e.truncated), {{"reason", "truncated"}});
+  f.sample(static_cast<double>(e.badHeader), {{"reason", "bad_header"}});
+  f.sample(static_cast<double>(e.unknownSender), {{"reason", "unknown_sender"}});
+}
+
 }  // namespace
+
+const std::vector<const char*>& dataPlaneStates() {
+  static const std::vector<const char*> s = {"ok", "pending", "vxlan_fails", "mtu_fails"};
+  return s;
+}
 
 const std::vector<const char*>& gossipMessageTypes() {
   // In the order of gossip::Message's alternatives (gossip/messages.h).
@@ -168,6 +272,15 @@ std::vector<prometheus::MetricFamily> snapshotFamilies(const Snapshot& s, bool p
   for (const auto& [key, n] : all)
     f.sample(static_cast<double>(n), {{"table", key.first}, {"action", key.second}});
   if (s.gossip) addGossip(f, *s.gossip, peerLabels);
+  if (s.convergenceLag) {
+    f.begin("weft_convergence_lag_seconds",
+            "From a remote endpoint's record change reaching weft-plugin from the gossip sidecar to its kernel "
+            "entries programmed on this host",
+            MetricType::Histogram);
+    f.histogram(*s.convergenceLag);
+  }
+  if (s.dataPlane) addDataPlane(f, *s.dataPlane, peerLabels);
+  if (s.encrypted) addEncrypted(f, *s.encrypted);
   return f.take();
 }
 

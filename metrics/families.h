@@ -22,4 +22,8 @@ const std::vector<std::pair<const char*, std::vector<const char*>>>& reconcileCo
 // msgReceived.<type>): the values label `type` takes.
 const std::vector<const char*>& gossipMessageTypes();
 
+// The values label `state` of weft_dataplane_peers takes (driver/prober.h's
+// states, in Prometheus' spelling).
+const std::vector<const char*>& dataPlaneStates();
+
 }  // namespace weft::metrics

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/histogram.h"
+
 namespace weft::metrics {
 
 struct PoolUse {
@@ -49,6 +51,33 @@ struct GossipSnapshot {
   uint64_t droppedRecords = 0;    // records of networks this host does not carry
 };
 
+// The data-plane prober (driver/prober.h): each peer host's state, and what
+// every round so far measured.
+struct ProbedPeer {
+  std::string vtep;
+  std::string state;  // ok | pending | vxlan_fails | mtu_fails
+  std::vector<std::string> networks;  // identities of the networks this host shares with it
+  std::optional<double> lastSuccessUnix;  // last answered small probe, seconds since the epoch
+  uint64_t smallLost = 0, mtuLost = 0;
+};
+struct DataPlaneSnapshot {
+  std::vector<ProbedPeer> peers;
+  uint64_t smallAnswered = 0, smallLost = 0, mtuAnswered = 0, mtuLost = 0;
+  Histogram rtt;  // seconds
+};
+
+// One encrypted network's datapath counters (datapath/counters.h), summed
+// over its peers.
+struct EncryptedCounters {
+  uint64_t sealedPackets = 0, sealedBytes = 0, openedPackets = 0, openedBytes = 0;
+  uint64_t authFailed = 0, replayed = 0, staleKey = 0, malformed = 0;
+};
+struct EncryptedSnapshot {
+  std::map<std::string, EncryptedCounters> networks;  // by identity
+  // Dropped before a network or peer was known.
+  uint64_t truncated = 0, badHeader = 0, unknownSender = 0;
+};
+
 struct Snapshot {
   size_t networks = 0;
   size_t faultedNetworks = 0;
@@ -58,6 +87,9 @@ struct Snapshot {
   KernelTotals kernel;
   Corrections corrections;
   std::optional<GossipSnapshot> gossip;  // absent: multi-host is off
+  std::optional<Histogram> convergenceLag;  // absent: multi-host is off
+  std::optional<DataPlaneSnapshot> dataPlane;  // absent: probes are off
+  std::optional<EncryptedSnapshot> encrypted;  // absent: encrypted networks are off
 };
 
 }  // namespace weft::metrics

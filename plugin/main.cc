@@ -265,7 +265,11 @@ int run(int argc, char** argv) {
   if (metricsServer) {
     metrics = std::make_shared<metrics::Metrics>(
         metrics::Options{plugin::kVersion, api.calls(), cfg->metricsPeerLabels});
-    metrics->setSource([&drv, g = gossip.get()] { return plugin::readSnapshot(drv, g); });
+    std::function<nlohmann::json()> crypto;
+    if (plane) crypto = [p = plane.get()] { return p->status(); };
+    metrics->setSource([&drv, g = gossip.get(), p = prober.get(), crypto] {
+      return plugin::readSnapshot(plugin::MetricsSources{drv, g, p, crypto});
+    });
     api.setMetrics(metrics.get());
     metricsServer->serve(metrics);
     LOG_INFO("plugin", "metrics at http://" << cfg->metricsAddr << "/metrics");

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/unix_http_client.h"
+#include "weftctl/check.h"
 
 using Json = nlohmann::json;
 
@@ -24,8 +25,9 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  status      version, scope, addresses, counts, problems\n"
-    "  check       what is wrong on this host and what to do; exit status 1 when anything is\n"
-    "              (notes on what weft repaired -- kernel drift, sidecar restarts -- do not fail it)\n"
+    "  check       what is wrong on this host and, as far as it sees, in the cluster, and what to\n"
+    "              do; exit status 1 when anything is (notes on what weft repaired -- kernel drift,\n"
+    "              sidecar restarts -- do not fail it)\n"
     "  report      everything weft knows on this host as one JSON document, for bug reports (no\n"
     "              keys in it)\n"
     "  networks    weft networks on this host: identity, VNI, MTU, subnets, outside access, sandbox\n"
@@ -79,50 +81,6 @@ std::string addresses(const Json& e, const char* v4, const char* v6) {
     if (!a.empty()) out += (out.empty() ? "" : " ") + a;
   }
   return out.empty() ? "-" : out;
-}
-
-// weftctl check: the problems /weft.Status reports, each with what to do.
-// Exit status 0 when there are none, 1 otherwise.
-int check(const Json& status, bool json) {
-  const Json& p = status.value("problems", Json::array());
-  const Json& notes = status.value("notices", Json::array());
-  if (json) {
-    std::cout << Json{{"ok", p.empty()}, {"problems", p}, {"notices", notes}}.dump(2) << "\n";
-    return p.empty() ? 0 : 1;
-  }
-  for (const auto& x : notes) {
-    std::string kind = x.value("kind", "");
-    std::cout << "NOTE " << x.value("message", "") << "\n";
-    if (kind == "drift")
-      std::cout << "  weft put it back (RECONCILE_INTERVAL); something else on this host changes weft's "
-                   "sandboxes -- `ip monitor` inside the sandbox (weftctl networks: SANDBOX) shows when\n";
-    else if (kind == "sidecar")
-      std::cout << "  the plugin's log (component supervisor) says why\n";
-  }
-  if (p.empty()) {
-    std::cout << "ok: no problems found on this host\n";
-    return 0;
-  }
-  for (const auto& x : p) {
-    std::string kind = x.value("kind", "");
-    if (kind == "network")
-      std::cout << "PROBLEM network " << x.value("network", "").substr(0, 12) << ": "
-                << x.value("message", "")
-                << "\n  weft serves the host's other networks and retries this one (every 2 s, backing off "
-                   "to 60 s); Docker calls on it fail with this reason. If it does not recover, remove the "
-                   "network (docker network rm) and create it again.\n";
-    else if (kind == "drift")
-      std::cout << "PROBLEM network " << x.value("network", "").substr(0, 12) << ": "
-                << x.value("message", "")
-                << "\n  weft tries again every RECONCILE_INTERVAL; the plugin's log (component reconcile) "
-                   "has each attempt\n";
-    else if (kind == "dataplane")
-      std::cout << "PROBLEM data plane: " << x.value("message", "")
-                << "\n  (found by weft's VXLAN probes; `weftctl peers` shows each peer host's data path)\n";
-    else
-      std::cout << "PROBLEM " << x.value("message", "") << "\n";
-  }
-  return 1;
 }
 
 // Drops every member named like a secret, at any depth: the plugin's answers
@@ -313,7 +271,19 @@ int main(int argc, char** argv) {
     std::cerr << "weftctl: weft-plugin answered " << r->status << ": " << r->body << "\n";
     return 1;
   }
-  if (cmd == "check") return check(j, json);
+  if (cmd == "check") {
+    // The cluster's part comes from the other answers; one that cannot be
+    // read (an older plugin) leaves its checks out rather than failing.
+    weft::weftctl::CheckInput in{j, nullptr, nullptr};
+    for (auto [route, into] : {std::pair{"/weft.Peers", &in.peers}, std::pair{"/weft.Ipam", &in.ipam}})
+      if (auto more = client.post(route, "{}"); more.ok() && more->status == 200) {
+        Json m = Json::parse(more->body, nullptr, false);
+        if (!m.is_discarded() && !m.contains("Err")) *into = std::move(m);
+      }
+    auto out = weft::weftctl::runCheck(in);
+    std::cout << (json ? out.json.dump(2) + "\n" : out.text);
+    return out.exitCode;
+  }
   if (json) {
     std::cout << j.dump(2) << "\n";
     return 0;

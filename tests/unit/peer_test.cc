@@ -235,3 +235,23 @@ TEST_F(PeerTest, DataPlanePeersAreTheHostsWithEndpointsOnNetworksThisHostCarries
   driver_->applyRemote(remote('d', "10.10.0.30", "198.18.0.3"), RecordState::kWithdrawn);
   EXPECT_EQ(driver_->dataPlanePeers(), (std::map<std::string, uint32_t>{{"198.18.0.2", 1450}}));
 }
+
+// weft_convergence_lag_seconds: one observation per record change that
+// changed the table (and so was programmed), none for a repeat.
+TEST_F(PeerTest, ConvergenceLagIsObservedForEachRecordChangeProgrammed) {
+  createNetwork();
+  EXPECT_EQ(driver_->convergenceLag().count, 0u);
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), RecordState::kActive);
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), RecordState::kActive);  // a repeat
+  driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.3"), RecordState::kActive);
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), RecordState::kWithdrawn);
+  const Histogram lag = driver_->convergenceLag();
+  EXPECT_EQ(lag.count, 3u);
+  uint64_t inBuckets = 0;
+  for (auto c : lag.counts) inBuckets += c;
+  EXPECT_EQ(inBuckets, 3u);
+  EXPECT_GT(lag.sum, 0);
+  EXPECT_LT(lag.sum, 3 * 10.0);  // the fake kernel answers at once
+  EXPECT_EQ(driver_->remoteVtepsByNetwork(),
+            (std::map<std::string, std::set<std::string>>{{kIdentity, {"198.18.0.3"}}}));
+}

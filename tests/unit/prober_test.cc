@@ -157,6 +157,16 @@ TEST_F(ProberTest, SmallProbesPassingAndMtuProbesLostIsAnMtuBlackHole) {
   p.round({{kPeer, 1350}});
   EXPECT_EQ(peer(p, kPeer).state, State::kOk);
   EXPECT_TRUE(p.problems().empty());
+  // What the metrics count: 4 rounds, every small probe answered (each with
+  // a round trip), the first 3 MTU-sized ones lost.
+  EXPECT_EQ(peer(p, kPeer).smallLost, 0u);
+  EXPECT_EQ(peer(p, kPeer).mtuLost, 3u);
+  const ProbeTotals t = p.totals();
+  EXPECT_EQ(t.smallAnswered, 4u);
+  EXPECT_EQ(t.smallLost, 0u);
+  EXPECT_EQ(t.mtuAnswered, 1u);
+  EXPECT_EQ(t.mtuLost, 3u);
+  EXPECT_EQ(t.rtt.count, 4u);
 }
 
 TEST_F(ProberTest, OneLostRoundNeitherRaisesNorClearsAFailure) {
