@@ -77,7 +77,7 @@ class Api {
            std::function<Result<std::string>(const std::string&)> fn);
   void addNetworkRoutes();
   void addIpamRoutes();
-  void addAdminRoutes();  // weftctl's /weft.* calls
+  void addAdminRoutes();  // weftctl's /weft.* calls (plugin/api_admin.cc)
   ApiReply dispatch(const std::string& path, const std::string& body);
 
   driver::Driver& driver_;
