@@ -215,6 +215,20 @@ log "h3: $(peers_json h3 | jq -r '.gossip.authProblem')"
 # first see it suspect, then dead: its new self cannot authenticate to refute.
 wait_until 15 refused
 log "h3 refused (dead, no endpoints) $(timer_ms wrongkey) ms after its restart with another key"
+# weftctl check explains it on both sides: h1 names h3 as sending gossip it
+# cannot authenticate, h3 names the hosts that refuse it.
+check_fails_with() {
+  local h="$1" out rc=0 t
+  shift
+  out="$(weftctl_on "$h" check)" || rc=$?
+  ((rc == 1)) || { echo "$h: weftctl check exited $rc: $out"; return 1; }
+  for t in "$@"; do [[ $out == *"$t"* ]] || { echo "$h: weftctl check lacks '$t':"$'\n'"$out"; return 1; }; done
+}
+wait_until 10 check_fails_with h1 "PROBLEM cluster key: host $A3 sends gossip this host cannot authenticate" \
+  "it has a different cluster KEY" "every host of a cluster needs the same key"
+log "h1: $(weftctl_on h1 check | grep -F "cluster key: host $A3")"
+wait_until 10 check_fails_with h3 "PROBLEM cluster key:" "refused by $A1:"
+log "h3: $(weftctl_on h3 check | grep -F 'PROBLEM cluster key:' | head -n 1)"
 # Refused from then on: checked again and again for a few seconds (several
 # probe periods and two of the sidecar's re-join rounds).
 timer_start refusedcheck
@@ -238,5 +252,8 @@ wait_until 20 known_everywhere c3w
 wait_until 20 has_remote h3 "${IP[c1]}"
 ping_ok_on h1 c1 "${IP[c3w]}"
 ping_ok_on h3 c3w "${IP[c2]}"
+# The right key again: h3 is alive, its earlier failures no longer count.
+check_passes() { weftctl_on "$1" check >/dev/null || { weftctl_on "$1" check; return 1; }; }
+wait_until 20 check_passes h1
 
 e2e_pass

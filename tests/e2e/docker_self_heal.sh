@@ -10,7 +10,12 @@
 #   neighbour entry nobody wants, added by hand on the VTEP, are removed;
 # * /metrics (METRICS_ADDR) counts each correction by table and action, and
 #   the scrape passes `promtool check metrics`; the log names the network;
-#   `weftctl check` passes and notes the repaired drift.
+#   `weftctl check` passes and notes the repaired drift;
+# * every metric family issue 15 lists is in the scrape, and the counters
+#   move with what the test did between two scrapes: Join calls, gossip
+#   messages, records applied and their convergence lag, data-plane probes,
+#   kernel peer operations, reconcile corrections, and the packets of an
+#   encrypted network e1 the test pings across.
 # Everything lives in the bed's namespaces: its teardown removes it.
 # shellcheck disable=SC2154  # TB_* come from the bed's env file
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -75,6 +80,15 @@ for t in fdb:added neigh:added flood:added link:up neigh:replaced neigh:removed 
   assert_eq 0 "$(corrections "$before" "${t%%:*}" "${t##*:}")" "$t before any drift"
 done
 
+step "an encrypted network e1 on both hosts; e1a on h1 pings e1b on h2 (Join calls, records, sealed packets)"
+for i in 1 2; do
+  assert_ok dh "h$i" network create -d weft --ipam-driver weft --subnet 10.42.0.0/24 \
+    --ip-range "10.42.0.$((i * 64))/26" -o encrypted e1
+done
+run_ctr_on h1 e1a e1
+run_ctr_on h2 e1b e1
+wait_until 15 ping_ok_on h1 e1a "$(ctr_ip_on h2 e1b e1)" 1
+
 step "c2's FDB entry deleted behind weft's back"
 timer_start fdb
 assert_ok in_sandbox h1 n1 bridge fdb del "${MAC[c2]}" dev "$VX" dst "$A2"
@@ -136,6 +150,50 @@ grep -q "reconcile: network $nid: put back fdb entry ${MAC[c2]} -> $A2" "$logf" 
 chk="$(weftctl_on h1 --json check)" || fail "weftctl check fails on h1 after the repairs: $chk"
 assert_eq drift "$(jq -r '.notices[0].kind' <<<"$chk")" "weftctl check notes the repaired drift"
 log "weftctl check on h1: $(weftctl_on h1 check | head -n 1)"
+
+step "every family issue 15 lists is in h1's scrape, and the counters moved with what the test did"
+# total TEXT SELECTOR : the sum of the samples whose series starts with
+# SELECTOR (a family name, or a name with some of its labels, up to a comma).
+total() { awk -v k="$2" 'index($1, k) == 1 {s += $2} END {printf "%d\n", s}' <<<"$1"; }
+# moved NAME SELECTOR : the sum rose from `before` to `after`.
+moved() {
+  local b a
+  b="$(total "$before" "$2")"
+  a="$(total "$after" "$2")"
+  ((a > b)) || fail "$1 did not move: $b before, $a after ($2)"
+  log "moved: $1: $b -> $a"
+}
+for f in weft_build_info weft_requests_total weft_request_duration_seconds weft_networks weft_networks_faulted \
+  weft_endpoints weft_ipam_pool_capacity_addresses weft_ipam_pool_allocated_addresses \
+  weft_kernel_peer_operations_total weft_kernel_peer_retries_total weft_reconcile_corrections_total \
+  weft_sidecar_up weft_sidecar_restarts_total weft_sidecar_messages_refused_total weft_gossip_members \
+  weft_gossip_packets_total weft_gossip_bytes_total weft_gossip_messages_total weft_gossip_packets_refused_total \
+  weft_gossip_records_applied_total weft_gossip_suspicions_total weft_gossip_refutations_total \
+  weft_gossip_auth_failures_total weft_convergence_lag_seconds weft_dataplane_probes_total \
+  weft_dataplane_probe_rtt_seconds weft_dataplane_peers weft_dataplane_probe_stalest_success_timestamp_seconds \
+  weft_encrypted_packets_total weft_encrypted_bytes_total weft_encrypted_packets_dropped_total; do
+  nfam=$((${nfam:-0} + 1))
+  grep -q "^# TYPE $f " <<<"$after" || fail "family $f is not in h1's scrape"
+done
+log "present: all $nfam families checked"
+moved "Join calls answered" 'weft_requests_total{call="NetworkDriver.Join",result="ok"}'
+moved "gossip messages" weft_gossip_messages_total
+moved "records from h2 applied" weft_gossip_records_applied_total
+moved "records programmed (convergence lag observations)" weft_convergence_lag_seconds_count
+# (c2's entries were programmed before the first scrape; repairs are
+# counted as corrections, not as peer operations.)
+(($(total "$after" 'weft_kernel_peer_operations_total{result="ok"}') > 0)) || fail "no kernel peer operation counted"
+assert_eq 0 "$(total "$after" 'weft_kernel_peer_operations_total{result="error"}')" "failed kernel peer operations"
+moved "small data-plane probes answered" 'weft_dataplane_probes_total{size="small",result="answered"}'
+moved "probe round trips" weft_dataplane_probe_rtt_seconds_count
+moved "reconcile corrections" weft_reconcile_corrections_total
+moved "encrypted packets sent" 'weft_encrypted_packets_total{network="'
+assert_eq 0 "$(total "$after" 'weft_encrypted_packets_dropped_total{')" "encrypted packets dropped on h1"
+n1id="$(weftctl_on h1 --json networks | jq -r '.networks[] | select(.encrypted | not) | .identity')"
+assert_eq 1 "$(total "$after" "weft_dataplane_peers{network=\"$n1id\",state=\"ok\"}")" \
+  "h2 is n1's one peer host ($n1id), its data path ok"
+assert_eq "$(peers_json h1 | jq '.remoteEndpoints | length')" "$(total "$after" 'weft_endpoints{location="remote"}')" \
+  "remote endpoints: weftctl peers and the metric agree"
 log "h1's corrections:"$'\n'"$(grep '^weft_reconcile_corrections_total' <<<"$after" | grep -v ' 0$')"
 
 e2e_pass
