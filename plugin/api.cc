@@ -269,7 +269,7 @@ void Api::addNetworkRoutes() {
         return kEmpty;
       });
   add("/NetworkDriver.RevokeExternalConnectivity", ErrorField::kErr, EmptyBody::kRefused,
-      [&d](const std::string& b) -> Result<std::string> {
+      [](const std::string& b) -> Result<std::string> {
         TRY_ASSIGN(j, parseBody(b, EmptyBody::kRefused));
         TRY_ASSIGN(nid, getString(j, "NetworkID", Need::kRequired));
         TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));

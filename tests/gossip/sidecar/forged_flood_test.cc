@@ -36,7 +36,8 @@ TEST(ForgedFlood, ManySourcesKeepTheTableTheLogAndTheStatusBounded) {
   TempDir dir("weft-forged-flood");
   const std::string ip = "127.0.0.2";
   const int port = testPort();
-  Sidecar s({.id = ip, .addr = ip + ":" + std::to_string(port)}, dir / "gossip.log");
+  Sidecar s({.id = ip, .addr = ip + ":" + std::to_string(port), .key = kKeyA, .seeds = {}},
+            dir / "gossip.log");
   ASSERT_TRUE(s.ready()) << s.log();
 
   gossip::Key wrong;
