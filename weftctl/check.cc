@@ -127,7 +127,9 @@ const char* advice(const std::string& kind) {
 CheckOutcome runCheck(const CheckInput& in) {
   const Json& status = in.status;
   Json problems = status.value("problems", Json::array());
-  const Json notices = status.value("notices", Json::array());
+  Json notices = status.value("notices", Json::array());
+  bool sidecarRestarted = false;
+  for (const auto& n : notices) sidecarRestarted |= n.value("kind", "") == "sidecar";
   const bool multiHost = !status.value("advertiseAddr", "").empty();
   if (in.peers.is_object() && in.peers.contains("gossip")) {
     const Json& g = in.peers["gossip"];
@@ -136,8 +138,18 @@ CheckOutcome runCheck(const CheckInput& in) {
       gossipProblems(g, problems);
       swarmProblems(status, g, problems);
     } else if (multiHost) {
-      problems.push_back(problem("gossip", "the gossip sidecar does not answer: " + g.value("reason", "") +
-                                               " -- this host learns no remote endpoints meanwhile"));
+      // Not running yet and never restarted: weft-plugin has just started
+      // and the sidecar is joining (a sidecar that fails is restarted, and
+      // one that hangs "did not answer").
+      const std::string why = g.value("reason", "");
+      if (!sidecarRestarted && why.rfind("weft-gossip is not running", 0) == 0)
+        notices.push_back({{"kind", "starting"},
+                           {"message", "the gossip sidecar is starting (" + why +
+                                           "); run weftctl check again "
+                                           "in a few seconds"}});
+      else
+        problems.push_back(problem("gossip", "the gossip sidecar does not answer: " + why +
+                                                 " -- this host learns no remote endpoints meanwhile"));
     }
   }
   ipamProblems(in.ipam, problems);

@@ -123,9 +123,12 @@ TEST(WeftctlCheck, SuspectOrDeadMembersFailButLeftOnesDoNot) {
   EXPECT_EQ(out.json["problems"].size(), 1u);
 }
 
-TEST(WeftctlCheck, SidecarDownFailsOnlyWhenMultiHostIsOn) {
+TEST(WeftctlCheck, SidecarDownFailsOnlyWhenMultiHostIsOnAndItIsNotStarting) {
   Json p = {{"gossip", {{"running", false}, {"reason", "weft-gossip is not running (restarts so far: 4)"}}}};
-  auto out = runCheck({healthyStatus(), p, nullptr});
+  Json st = healthyStatus();
+  st["notices"] = {
+      {{"kind", "sidecar"}, {"restarts", 4}, {"message", "weft-gossip was restarted 4 time(s)"}}};
+  auto out = runCheck({st, p, nullptr});
   EXPECT_EQ(out.exitCode, 1);
   EXPECT_NE(
       out.text.find("the gossip sidecar does not answer: weft-gossip is not running (restarts so far: 4)"),
@@ -135,6 +138,18 @@ TEST(WeftctlCheck, SidecarDownFailsOnlyWhenMultiHostIsOn) {
   single["advertiseAddr"] = "";
   Json off = {{"gossip", {{"running", false}, {"reason", "multi-host is off: set ADVERTISE_ADDR"}}}};
   EXPECT_EQ(runCheck({single, off, nullptr}).exitCode, 0);
+  // Just started, never restarted: the sidecar is joining -- a note.
+  Json starting = {
+      {"gossip", {{"running", false}, {"reason", "weft-gossip is not running (restarts so far: 0)"}}}};
+  out = runCheck({healthyStatus(), starting, nullptr});
+  EXPECT_EQ(out.exitCode, 0) << out.text;
+  EXPECT_NE(
+      out.text.find("NOTE the gossip sidecar is starting (weft-gossip is not running (restarts so far: 0))"),
+      std::string::npos)
+      << out.text;
+  // A sidecar that hangs is a problem even without a restart yet.
+  Json hung = {{"gossip", {{"running", false}, {"reason", "weft-gossip did not answer"}}}};
+  EXPECT_EQ(runCheck({healthyStatus(), hung, nullptr}).exitCode, 1);
 }
 
 TEST(WeftctlCheck, SwarmNodeWithoutWeftFailsOnlyInASwarm) {
