@@ -64,21 +64,87 @@ void Driver::applyLease(const LeaseClaim& c, bool active) {
   const int64_t now = steadyUs();
   if (active) {
     if (auto st = book->observe(c, now); !st) {
-      ++refusedLeases_;
-      ++refusedUnlogged_;
-      if (refusedLoggedAtUs_ == INT64_MIN || now - refusedLoggedAtUs_ >= kRefusedLogIntervalUs) {
-        LOG_WARN("ipam", "refused a lease record of pool "
-                             << c.pool << " from the cluster: " << st.error().message << " ("
-                             << refusedUnlogged_ << " refused since the last report)");
-        refusedLoggedAtUs_ = now;
-        refusedUnlogged_ = 0;
-      }
+      refusedRecordLocked("a lease record of pool " + c.pool + " from the cluster: " + st.error().message,
+                          now);
       return;
     }
   } else {
     book->forget(c.owner, c.block);
   }
   syncLeasesLocked();
+}
+
+void Driver::refusedRecordLocked(const std::string& what, int64_t nowUs) {
+  ++refusedLeases_;
+  ++refusedUnlogged_;
+  if (refusedLoggedAtUs_ == INT64_MIN || nowUs - refusedLoggedAtUs_ >= kRefusedLogIntervalUs) {
+    LOG_WARN("ipam", "refused " << what << " (" << refusedUnlogged_ << " refused since the last report)");
+    refusedLoggedAtUs_ = nowUs;
+    refusedUnlogged_ = 0;
+  }
+}
+
+std::map<std::string, PoolNameUse> Driver::poolNameUseLocked() const {
+  std::map<std::string, PoolNameUse> use;
+  for (const auto& [id, p] : ipam_.pools()) {
+    auto name = p.options.find(kPoolNameOption);
+    if (!p.clustered || name == p.options.end()) continue;
+    (p.pool.addr.isV6() ? use[name->second].v6 : use[name->second].v4) = p.pool.str();
+  }
+  return use;
+}
+
+void Driver::syncPoolNamesLocked() {
+  auto want = poolNameUseLocked();
+  if (cluster_ && ipam_.leasesEnabled()) {
+    const std::string& self = ipam_.leaseSelf();
+    for (const auto& [name, use] : want) {
+      auto it = publishedPoolNames_.find(name);
+      if (it == publishedPoolNames_.end() || !(it->second == use))
+        cluster_->publish(PoolNames::record(name, use, self));
+    }
+    for (const auto& [name, use] : publishedPoolNames_)
+      if (!want.count(name)) {
+        auto r = PoolNames::record(name, use, self);
+        cluster_->withdraw(r.network, r.endpoint);
+      }
+  }
+  publishedPoolNames_ = std::move(want);
+}
+
+void Driver::applyPoolNameLocked(const EndpointRecord& r, bool active) {
+  if (!ipam_.leasesEnabled()) return;
+  if (auto st = poolNames_.apply(r, active, ipam_.leaseSelf()); !st) {
+    refusedRecordLocked(st.error().message, steadyUs());
+    return;
+  }
+  // Both hosts get the other's record, so both log the mismatch (once each,
+  // again if it comes back after being resolved).
+  std::set<std::string> now;
+  for (const auto& m : poolNames_.mismatches(poolNameUseLocked())) {
+    std::string key = m.name + "|" + m.owner + "|" + m.theirs + "|" + m.ours;
+    now.insert(key);
+    if (loggedNameMismatches_.count(key)) continue;
+    LOG_ERROR("ipam",
+              "pool name " << m.name << " is " << m.ours << " on this host but " << m.theirs << " on host "
+                           << m.owner
+                           << ": new addresses from it are refused on both hosts until one of the "
+                              "networks is removed and created again with the same --subnet (or none)");
+  }
+  loggedNameMismatches_ = std::move(now);
+}
+
+std::optional<Error> Driver::poolNameMismatchLocked(const std::string& poolId) const {
+  const auto& pools = ipam_.pools();
+  auto it = pools.find(poolId);
+  if (it == pools.end() || !it->second.clustered) return std::nullopt;
+  auto name = it->second.options.find(kPoolNameOption);
+  if (name == it->second.options.end()) return std::nullopt;
+  auto m = poolNames_.mismatch(name->second, it->second.pool);
+  if (!m) return std::nullopt;
+  return Error{EEXIST, "pool name " + m->name + " (--ipam-opt " + kPoolNameOption + ") is " + m->theirs +
+                           " on host " + m->owner + ", not " + m->ours +
+                           ": give the same --subnet on every host, or none (then the name picks it)"};
 }
 
 void Driver::memberChanged(const std::string& id, bool alive) {
@@ -119,6 +185,17 @@ uint64_t Driver::refusedLeases() const {
   return refusedLeases_;
 }
 
+Driver::IpamClusterCounts Driver::ipamClusterCounts() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  IpamClusterCounts c;
+  const int64_t now = steadyUs();
+  for (const auto& [cidr, book] : ipam_.leaseBooks()) c.conflictsNow += book.conflicts(now).size();
+  c.conflictsDetected = leaseConflicts_;
+  c.refusedRecords = refusedLeases_;
+  c.poolNameMismatches = poolNames_.mismatches(poolNameUseLocked()).size();
+  return c;
+}
+
 uint64_t Driver::leaseConflicts() const {
   std::lock_guard<std::mutex> lk(mu_);
   return leaseConflicts_;
@@ -155,7 +232,11 @@ nlohmann::json Driver::ipamView() const {
                      {"held", blocks},
                      {"conflicts", conflicts}});
   }
+  nlohmann::json names = nlohmann::json::array();
+  for (const auto& m : poolNames_.mismatches(poolNameUseLocked()))
+    names.push_back({{"name", m.name}, {"here", m.ours}, {"other", m.owner}, {"there", m.theirs}});
   return {{"enabled", ipam_.leasesEnabled()},
+          {"poolNameMismatches", names},
           {"self", ipam_.leaseSelf()},
           {"settleMs", cfg_.leaseRules.settleUs / 1000},
           {"graceSeconds", cfg_.leaseRules.graceUs / 1'000'000},

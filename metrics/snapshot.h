@@ -49,6 +49,14 @@ struct GossipSnapshot {
   uint64_t droppedRecords = 0;    // records of networks this host does not carry
 };
 
+// Cluster-wide IPAM (driver::Driver::ipamClusterCounts).
+struct IpamClusterTotals {
+  uint64_t conflictsNow = 0;       // blocks this host and another both handed out from
+  uint64_t conflictsDetected = 0;  // such conflicts found since start
+  uint64_t refusedRecords = 0;     // lease and pool name records refused
+  uint64_t poolNameMismatches = 0;  // hosts that use a pool name of this host with another subnet
+};
+
 struct Snapshot {
   size_t networks = 0;
   size_t faultedNetworks = 0;
@@ -57,6 +65,7 @@ struct Snapshot {
   std::vector<PoolUse> pools;
   KernelTotals kernel;
   Corrections corrections;
+  IpamClusterTotals ipamCluster;
   std::optional<GossipSnapshot> gossip;  // absent: multi-host is off
 };
 

@@ -28,6 +28,8 @@ metrics::Snapshot readSnapshot(const driver::Driver& driver, cluster::Supervisor
   auto k = driver.peerTotals();
   s.kernel = {k.applied, k.failed, k.retries};
   s.corrections = driver.corrections();
+  auto ic = driver.ipamClusterCounts();
+  s.ipamCluster = {ic.conflictsNow, ic.conflictsDetected, ic.refusedRecords, ic.poolNameMismatches};
   if (gossip)
     s.gossip =
         gossipSnapshot(gossip->status(kSidecarStatusTimeout), static_cast<uint64_t>(gossip->restarts()),
