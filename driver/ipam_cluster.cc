@@ -214,8 +214,13 @@ nlohmann::json Driver::ipamView() const {
       const LeaseClaim* other = bestClaim(book.others(), b, none, now, book.rules().graceUs);
       if (mine == use.end() && !other) continue;
       nlohmann::json owners = nlohmann::json::array();
-      if (mine != use.end())
-        owners.push_back({{"owner", book.self()}, {"self", true}, {"inUse", mine->second}});
+      if (mine != use.end()) {
+        std::string takeover;
+        for (const auto& c : book.ownClaims())
+          if (c.block == b) takeover = c.takeoverOf;
+        owners.push_back(
+            {{"owner", book.self()}, {"self", true}, {"inUse", mine->second}, {"takeoverOf", takeover}});
+      }
       if (auto it = book.others().find(b); it != book.others().end())
         for (const auto& [o, c] : it->second)
           owners.push_back(

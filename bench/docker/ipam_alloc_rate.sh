@@ -75,7 +75,7 @@ open(out, "w").write("".join(a.split("/")[0] + "\n" for a in got))
 print("n=%d errors=%d seconds=%.2f%s" % (len(got), len(errs), el, (" first error: " + errs[0]) if errs else ""))
 PY
 }
-rate() { awk -v s="$1" '{for (i = 1; i <= NF; i++) if ($i ~ /^n=/) n = substr($i, 3); if ($0 ~ /seconds=/) {split($0, a, "seconds="); t = a[2] + 0}} END {printf "%.1f", n / t}' <<<"$s"; }
+rate() { awk '{for (i = 1; i <= NF; i++) if ($i ~ /^n=/) n = substr($i, 3); if ($0 ~ /seconds=/) {split($0, a, "seconds="); t = a[2] + 0}} END {printf "%.1f", n / t}' <<<"$1"; }
 tmp="$(mktemp -d)"
 e2e_on_exit rm -rf "$tmp"
 

@@ -104,6 +104,7 @@ assert_eq "$(metric h2 weft_ipam_conflicts)" 0 "weft_ipam_conflicts on h2 (no pa
 loser=h1
 [[ $(awk '{print $3}' <<<"$c1") == true ]] && loser=h3
 assert_fails dh "$loser" run -d --name more --network one busybox:local sleep 3600
+assert_contains "$E2E_OUT" "this host hands out no more from 10.62.1.0/28: another host won it" "the loser's docker run"
 log "the loser ($loser) hands out no more: $(tail -n 1 <<<"$E2E_OUT")"
 dh "$loser" rm -f more >/dev/null 2>&1 || true
 
