@@ -95,6 +95,7 @@ std::map<std::string, uint32_t> Driver::dataPlanePeers() const {
 }
 
 PeerTable::SyncResult Driver::syncPeers() {
+  dropReclaimedRemotes();
   auto result = peers_.sync();
   // Encrypted networks: the same records feed the plane's forwarding table
   // (it changes nothing when they did not change).

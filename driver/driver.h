@@ -362,6 +362,10 @@ class Driver : public PeerSink {
   void syncPoolNamesLocked();
   void applyPoolNameLocked(const EndpointRecord& r, bool active);
   void refusedRecordLocked(const std::string& what, int64_t nowUs);
+  // Blocks reclaimed from a gone host (its id, the block), and the remote
+  // endpoints of that host in them forgotten (see ipam_cluster.cc).
+  std::vector<std::pair<std::string, Prefix>> reclaimedBlocksLocked() const;
+  size_t dropReclaimedRemotes();
   // The error a request from pool `poolId` gets while another host uses its
   // name with another subnet.
   std::optional<Error> poolNameMismatchLocked(const std::string& poolId) const;

@@ -180,6 +180,50 @@ Result<size_t> Driver::releaseHost(const std::string& host) {
   return held;
 }
 
+std::vector<std::pair<std::string, Prefix>> Driver::reclaimedBlocksLocked() const {
+  std::vector<std::pair<std::string, Prefix>> out;
+  auto victim = [](const std::string& takeoverOf) { return takeoverOf.substr(0, takeoverOf.rfind('@')); };
+  for (const auto& [cidr, book] : ipam_.leaseBooks()) {
+    for (const auto& c : book.ownClaims())
+      if (!c.takeoverOf.empty() && !c.released)
+        out.emplace_back(victim(c.takeoverOf), book.layout().block(c.block));
+    for (const auto& [b, owners] : book.others())
+      for (const auto& [o, c] : owners)
+        if (!c.takeoverOf.empty() && !c.released)
+          out.emplace_back(victim(c.takeoverOf), book.layout().block(b));
+  }
+  return out;
+}
+
+size_t Driver::dropReclaimedRemotes() {
+  // Gossip keeps a dead host's endpoint records (and so their neighbour
+  // entries) until the host is reaped; once its block is reclaimed, those
+  // entries would send the block's new holders' traffic to the dead host.
+  // A host's node id is its VTEP address (ADVERTISE_ADDR).
+  std::vector<std::pair<std::string, Prefix>> blocks;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    blocks = reclaimedBlocksLocked();
+  }
+  if (blocks.empty()) return 0;
+  size_t dropped = 0;
+  for (const auto& r : peers_.records())
+    for (const auto& [gone, block] : blocks) {
+      auto in = [&](const std::string& cidr) {
+        auto p = Prefix::parse(cidr);
+        return p && block.contains(p->addr);
+      };
+      if (r.vtep != gone || !(in(r.ipv4) || in(r.ipv6))) continue;
+      LOG_INFO("ipam", "forgetting remote endpoint " << r.endpoint.substr(0, 12) << " " << r.ipv4 << r.ipv6
+                                                     << " of gone host " << gone << ": its block "
+                                                     << block.str() << " was reclaimed");
+      peers_.apply(r, RecordState::kWithdrawn);
+      ++dropped;
+      break;
+    }
+  return dropped;
+}
+
 uint64_t Driver::refusedLeases() const {
   std::lock_guard<std::mutex> lk(mu_);
   return refusedLeases_;

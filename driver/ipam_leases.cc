@@ -173,9 +173,14 @@ Result<IpAddr> LeaseBook::allocate(int64_t nowUs, uint64_t wallUs) {
     // quarter block), the blocks to cover it are claimed now and settle
     // while these addresses go -- so a host that keeps allocating hardly
     // waits, and one that allocates a few holds one block.
+    // Not while another host is unreachable (gone, not yet expired): in a
+    // partition every claim is a chance of a duplicate, so a host claims
+    // only what it needs now.
     const u128 demand = noteDemand(nowUs);
     const u128 want = 2 * demand + blockSize / 4;
-    if (!pending && freeLeft < want)
+    bool someoneAway = false;
+    for (const auto& [o, since] : live_.goneSinceUs) someoneAway |= nowUs - since < rules_.graceUs;
+    if (!pending && !someoneAway && freeLeft < want)
       claimMore(
           static_cast<size_t>(std::min<u128>((want - freeLeft + blockSize - 1) / blockSize, kMaxClaimBatch)),
           nowUs, wallUs);

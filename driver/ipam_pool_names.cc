@@ -34,7 +34,11 @@ bool PoolNames::isRecordNetwork(const std::string& network) {
 }
 
 EndpointRecord PoolNames::record(const std::string& name, const PoolNameUse& use, const std::string& self) {
-  return EndpointRecord{kPoolNameNetworkPrefix + name, ownerKey(self), use.v4, use.v6, "", self};
+  // The record travels as an endpoint record, which must carry a MAC: a
+  // fixed one (locally administered), never programmed -- the driver takes
+  // these records apart before its peer table sees them.
+  return EndpointRecord{
+      kPoolNameNetworkPrefix + name, ownerKey(self), use.v4, use.v6, "02:00:00:00:00:00", self};
 }
 
 Status PoolNames::apply(const EndpointRecord& r, bool active, const std::string& self) {

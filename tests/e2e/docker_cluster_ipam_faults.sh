@@ -14,7 +14,8 @@
 # * A pool of two blocks held by h1 and h2 is exhausted cluster-wide: h3's
 #   docker run fails naming both holders. h2 stops for good: once it is gone
 #   for the grace period, h3 reclaims its block (weftctl ipam shows the
-#   takeover) and its container runs.
+#   takeover) and its container runs and reaches h1's (h2's stale endpoint
+#   in the block is forgotten everywhere).
 # * The same weft.name with different subnets on h1 and h3: both log it,
 #   weftctl ipam and weft_ipam_pool_name_mismatches show it, and a new
 #   container on h3 is refused naming h1.
