@@ -208,7 +208,10 @@ size_t Driver::dropReclaimedRemotes() {
   if (blocks.empty()) return 0;
   size_t dropped = 0;
   for (const auto& r : peers_.records())
-    for (const auto& [gone, block] : blocks) {
+    for (const auto& gb : blocks) {
+      // Not a structured binding: clang cannot capture one in the lambda.
+      const std::string& gone = gb.first;
+      const Prefix& block = gb.second;
       auto in = [&](const std::string& cidr) {
         auto p = Prefix::parse(cidr);
         return p && block.contains(p->addr);
