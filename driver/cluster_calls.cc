@@ -23,6 +23,8 @@ void Driver::setCluster(Cluster* cluster) {
       ipam_.enableLeases(cfg_.advertiseAddr, cfg_.leaseRules);
       publishedLeases_.clear();  // a new cluster: tell it everything
       syncLeasesLocked();
+      publishedPoolNames_.clear();
+      syncPoolNamesLocked();
     }
     for (const auto& [id, e] : endpoints_)
       if (e.joined) mine.push_back(localRecordLocked(e));
@@ -39,6 +41,11 @@ EndpointRecord Driver::localRecordLocked(const Endpoint& e) const {
 
 void Driver::applyRemote(const EndpointRecord& r, RecordState state) {
   const auto arrived = std::chrono::steady_clock::now();
+  if (PoolNames::isRecordNetwork(r.network)) {  // not an endpoint: what a host means by a pool name
+    std::lock_guard<std::mutex> lk(mu_);
+    applyPoolNameLocked(r, state == RecordState::kActive);
+    return;
+  }
   // No driver lock: the peer table has its own, and sync() programs outside it.
   if (!peers_.apply(r, state)) return;
   if (state == RecordState::kActive)
@@ -99,6 +106,7 @@ std::map<std::string, uint32_t> Driver::dataPlanePeers() const {
 }
 
 PeerTable::SyncResult Driver::syncPeers() {
+  dropReclaimedRemotes();
   auto result = peers_.sync();
   // Encrypted networks: the same records feed the plane's forwarding table
   // (it changes nothing when they did not change).

@@ -22,6 +22,7 @@
 #include "driver/encrypted_plane.h"
 #include "driver/fault_book.h"
 #include "driver/ipam.h"
+#include "driver/ipam_pool_names.h"
 #include "driver/model.h"
 #include "driver/network_policy.h"
 #include "driver/peer_table.h"
@@ -183,6 +184,16 @@ class Driver : public PeerSink {
   // (see LeaseBook::expireOwner); returns how many blocks it held here.
   Result<size_t> releaseHost(const std::string& host);
   uint64_t leaseConflicts() const;
+  // Cluster-wide IPAM's counts for metrics: lease conflicts now and found
+  // since start, lease and pool name records refused, hosts that use one of
+  // this host's pool names with another subnet.
+  struct IpamClusterCounts {
+    uint64_t conflictsNow = 0;
+    uint64_t conflictsDetected = 0;
+    uint64_t refusedRecords = 0;
+    uint64_t poolNameMismatches = 0;
+  };
+  IpamClusterCounts ipamClusterCounts() const;
   // The hosts this host shares a usable network with (they have at least one
   // endpoint on it): their VTEP address -> the largest MTU of those networks.
   // What the data-plane prober probes.
@@ -355,6 +366,22 @@ class Driver : public PeerSink {
   uint64_t refusedLeases_ = 0;
   uint64_t refusedUnlogged_ = 0;
   int64_t refusedLoggedAtUs_ = INT64_MIN;
+  // Named pools (driver/ipam_pool_names.h): the other hosts' records, what
+  // this host published, mismatches already logged.
+  PoolNames poolNames_;
+  std::map<std::string, PoolNameUse> publishedPoolNames_;
+  std::set<std::string> loggedNameMismatches_;
+  std::map<std::string, PoolNameUse> poolNameUseLocked() const;
+  void syncPoolNamesLocked();
+  void applyPoolNameLocked(const EndpointRecord& r, bool active);
+  void refusedRecordLocked(const std::string& what, int64_t nowUs);
+  // Blocks reclaimed from a gone host (its id, the block), and the remote
+  // endpoints of that host in them forgotten (see ipam_cluster.cc).
+  std::vector<std::pair<std::string, Prefix>> reclaimedBlocksLocked() const;
+  size_t dropReclaimedRemotes();
+  // The error a request from pool `poolId` gets while another host uses its
+  // name with another subnet.
+  std::optional<Error> poolNameMismatchLocked(const std::string& poolId) const;
   // Self-healing, guarded by mu_: each usable network's change watch (by
   // network id), when all are looked at next, the corrections so far, and
   // the networks whose last link repair failed (logged once).

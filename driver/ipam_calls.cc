@@ -52,10 +52,17 @@ Result<PoolGrant> Driver::requestPool(const std::string& addressSpace, const std
     auto r = ipam_.requestPool(addressSpace, pool, subPool, options, v6);
     if (!r.ok()) return r.error();
     g = *r;
+    // A named cluster-wide pool another host uses with another subnet.
+    if (auto m = poolNameMismatchLocked(g.poolId)) {
+      ipam_.restorePool(g.poolId, std::nullopt);
+      return *m;
+    }
     return Changed::kYes;
   };
   if (auto st = changeDurably(change, [&] { ipam_.restorePool(g.poolId, std::nullopt); }); !st)
     return st.error();
+  std::lock_guard<std::mutex> lk(mu_);
+  syncPoolNamesLocked();
   return g;
 }
 
@@ -71,7 +78,10 @@ Status Driver::changePoolDurably(const std::string& poolId, const std::function<
 }
 
 Status Driver::releasePool(const std::string& poolId) {
-  return changePoolDurably(poolId, [&] { return ipam_.releasePool(poolId); });
+  auto st = changePoolDurably(poolId, [&] { return ipam_.releasePool(poolId); });
+  std::lock_guard<std::mutex> lk(mu_);
+  syncPoolNamesLocked();
+  return st;
 }
 
 Result<std::string> Driver::requestAddress(const std::string& poolId, const std::string& address,
@@ -85,6 +95,7 @@ Result<std::string> Driver::requestAddress(const std::string& poolId, const std:
     auto st = changeDurably(
         [&]() -> Result<Changed> {
           saved = ipam_.pool(poolId);
+          if (auto m = poolNameMismatchLocked(poolId)) return *m;
           const int64_t nowUs = duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
           const auto wallUs = static_cast<uint64_t>(
               duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());

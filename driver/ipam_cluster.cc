@@ -64,21 +64,87 @@ void Driver::applyLease(const LeaseClaim& c, bool active) {
   const int64_t now = steadyUs();
   if (active) {
     if (auto st = book->observe(c, now); !st) {
-      ++refusedLeases_;
-      ++refusedUnlogged_;
-      if (refusedLoggedAtUs_ == INT64_MIN || now - refusedLoggedAtUs_ >= kRefusedLogIntervalUs) {
-        LOG_WARN("ipam", "refused a lease record of pool "
-                             << c.pool << " from the cluster: " << st.error().message << " ("
-                             << refusedUnlogged_ << " refused since the last report)");
-        refusedLoggedAtUs_ = now;
-        refusedUnlogged_ = 0;
-      }
+      refusedRecordLocked("a lease record of pool " + c.pool + " from the cluster: " + st.error().message,
+                          now);
       return;
     }
   } else {
     book->forget(c.owner, c.block);
   }
   syncLeasesLocked();
+}
+
+void Driver::refusedRecordLocked(const std::string& what, int64_t nowUs) {
+  ++refusedLeases_;
+  ++refusedUnlogged_;
+  if (refusedLoggedAtUs_ == INT64_MIN || nowUs - refusedLoggedAtUs_ >= kRefusedLogIntervalUs) {
+    LOG_WARN("ipam", "refused " << what << " (" << refusedUnlogged_ << " refused since the last report)");
+    refusedLoggedAtUs_ = nowUs;
+    refusedUnlogged_ = 0;
+  }
+}
+
+std::map<std::string, PoolNameUse> Driver::poolNameUseLocked() const {
+  std::map<std::string, PoolNameUse> use;
+  for (const auto& [id, p] : ipam_.pools()) {
+    auto name = p.options.find(kPoolNameOption);
+    if (!p.clustered || name == p.options.end()) continue;
+    (p.pool.addr.isV6() ? use[name->second].v6 : use[name->second].v4) = p.pool.str();
+  }
+  return use;
+}
+
+void Driver::syncPoolNamesLocked() {
+  auto want = poolNameUseLocked();
+  if (cluster_ && ipam_.leasesEnabled()) {
+    const std::string& self = ipam_.leaseSelf();
+    for (const auto& [name, use] : want) {
+      auto it = publishedPoolNames_.find(name);
+      if (it == publishedPoolNames_.end() || !(it->second == use))
+        cluster_->publish(PoolNames::record(name, use, self));
+    }
+    for (const auto& [name, use] : publishedPoolNames_)
+      if (!want.count(name)) {
+        auto r = PoolNames::record(name, use, self);
+        cluster_->withdraw(r.network, r.endpoint);
+      }
+  }
+  publishedPoolNames_ = std::move(want);
+}
+
+void Driver::applyPoolNameLocked(const EndpointRecord& r, bool active) {
+  if (!ipam_.leasesEnabled()) return;
+  if (auto st = poolNames_.apply(r, active, ipam_.leaseSelf()); !st) {
+    refusedRecordLocked(st.error().message, steadyUs());
+    return;
+  }
+  // Both hosts get the other's record, so both log the mismatch (once each,
+  // again if it comes back after being resolved).
+  std::set<std::string> now;
+  for (const auto& m : poolNames_.mismatches(poolNameUseLocked())) {
+    std::string key = m.name + "|" + m.owner + "|" + m.theirs + "|" + m.ours;
+    now.insert(key);
+    if (loggedNameMismatches_.count(key)) continue;
+    LOG_ERROR("ipam",
+              "pool name " << m.name << " is " << m.ours << " on this host but " << m.theirs << " on host "
+                           << m.owner
+                           << ": new addresses from it are refused on both hosts until one of the "
+                              "networks is removed and created again with the same --subnet (or none)");
+  }
+  loggedNameMismatches_ = std::move(now);
+}
+
+std::optional<Error> Driver::poolNameMismatchLocked(const std::string& poolId) const {
+  const auto& pools = ipam_.pools();
+  auto it = pools.find(poolId);
+  if (it == pools.end() || !it->second.clustered) return std::nullopt;
+  auto name = it->second.options.find(kPoolNameOption);
+  if (name == it->second.options.end()) return std::nullopt;
+  auto m = poolNames_.mismatch(name->second, it->second.pool);
+  if (!m) return std::nullopt;
+  return Error{EEXIST, "pool name " + m->name + " (--ipam-opt " + kPoolNameOption + ") is " + m->theirs +
+                           " on host " + m->owner + ", not " + m->ours +
+                           ": give the same --subnet on every host, or none (then the name picks it)"};
 }
 
 void Driver::memberChanged(const std::string& id, bool alive) {
@@ -114,9 +180,67 @@ Result<size_t> Driver::releaseHost(const std::string& host) {
   return held;
 }
 
+std::vector<std::pair<std::string, Prefix>> Driver::reclaimedBlocksLocked() const {
+  std::vector<std::pair<std::string, Prefix>> out;
+  auto victim = [](const std::string& takeoverOf) { return takeoverOf.substr(0, takeoverOf.rfind('@')); };
+  for (const auto& [cidr, book] : ipam_.leaseBooks()) {
+    for (const auto& c : book.ownClaims())
+      if (!c.takeoverOf.empty() && !c.released)
+        out.emplace_back(victim(c.takeoverOf), book.layout().block(c.block));
+    for (const auto& [b, owners] : book.others())
+      for (const auto& [o, c] : owners)
+        if (!c.takeoverOf.empty() && !c.released)
+          out.emplace_back(victim(c.takeoverOf), book.layout().block(b));
+  }
+  return out;
+}
+
+size_t Driver::dropReclaimedRemotes() {
+  // Gossip keeps a dead host's endpoint records (and so their neighbour
+  // entries) until the host is reaped; once its block is reclaimed, those
+  // entries would send the block's new holders' traffic to the dead host.
+  // A host's node id is its VTEP address (ADVERTISE_ADDR).
+  std::vector<std::pair<std::string, Prefix>> blocks;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    blocks = reclaimedBlocksLocked();
+  }
+  if (blocks.empty()) return 0;
+  size_t dropped = 0;
+  for (const auto& r : peers_.records())
+    for (const auto& gb : blocks) {
+      // Not a structured binding: clang cannot capture one in the lambda.
+      const std::string& gone = gb.first;
+      const Prefix& block = gb.second;
+      auto in = [&](const std::string& cidr) {
+        auto p = Prefix::parse(cidr);
+        return p && block.contains(p->addr);
+      };
+      if (r.vtep != gone || !(in(r.ipv4) || in(r.ipv6))) continue;
+      LOG_INFO("ipam", "forgetting remote endpoint " << r.endpoint.substr(0, 12) << " " << r.ipv4 << r.ipv6
+                                                     << " of gone host " << gone << ": its block "
+                                                     << block.str() << " was reclaimed");
+      peers_.apply(r, RecordState::kWithdrawn);
+      ++dropped;
+      break;
+    }
+  return dropped;
+}
+
 uint64_t Driver::refusedLeases() const {
   std::lock_guard<std::mutex> lk(mu_);
   return refusedLeases_;
+}
+
+Driver::IpamClusterCounts Driver::ipamClusterCounts() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  IpamClusterCounts c;
+  const int64_t now = steadyUs();
+  for (const auto& [cidr, book] : ipam_.leaseBooks()) c.conflictsNow += book.conflicts(now).size();
+  c.conflictsDetected = leaseConflicts_;
+  c.refusedRecords = refusedLeases_;
+  c.poolNameMismatches = poolNames_.mismatches(poolNameUseLocked()).size();
+  return c;
 }
 
 uint64_t Driver::leaseConflicts() const {
@@ -137,8 +261,13 @@ nlohmann::json Driver::ipamView() const {
       const LeaseClaim* other = bestClaim(book.others(), b, none, now, book.rules().graceUs);
       if (mine == use.end() && !other) continue;
       nlohmann::json owners = nlohmann::json::array();
-      if (mine != use.end())
-        owners.push_back({{"owner", book.self()}, {"self", true}, {"inUse", mine->second}});
+      if (mine != use.end()) {
+        std::string takeover;
+        for (const auto& c : book.ownClaims())
+          if (c.block == b) takeover = c.takeoverOf;
+        owners.push_back(
+            {{"owner", book.self()}, {"self", true}, {"inUse", mine->second}, {"takeoverOf", takeover}});
+      }
       if (auto it = book.others().find(b); it != book.others().end())
         for (const auto& [o, c] : it->second)
           owners.push_back(
@@ -155,7 +284,11 @@ nlohmann::json Driver::ipamView() const {
                      {"held", blocks},
                      {"conflicts", conflicts}});
   }
+  nlohmann::json names = nlohmann::json::array();
+  for (const auto& m : poolNames_.mismatches(poolNameUseLocked()))
+    names.push_back({{"name", m.name}, {"here", m.ours}, {"other", m.owner}, {"there", m.theirs}});
   return {{"enabled", ipam_.leasesEnabled()},
+          {"poolNameMismatches", names},
           {"self", ipam_.leaseSelf()},
           {"settleMs", cfg_.leaseRules.settleUs / 1000},
           {"graceSeconds", cfg_.leaseRules.graceUs / 1'000'000},

@@ -147,41 +147,104 @@ int64_t LeaseBook::retryAtUs() const {
 Result<IpAddr> LeaseBook::allocate(int64_t nowUs, uint64_t wallUs) {
   judge(nowUs);
   bool pending = false;
+  std::optional<IpAddr> got;
+  u128 freeLeft = 0;  // their free addresses after this allocation (reserved ones counted: a bound)
+  const u128 blockSize = u128(1) << (layout_.pool.addr.bits() - layout_.blockLen);
   for (auto& [b, l] : own_) {
     if (l.released || l.lost) continue;
     if (!l.settled) {
       pending = true;
       continue;
     }
-    if (auto a = freeIn(b, l)) {
-      l.addrs.insert(a->toU128());
-      if (!l.used) {
-        l.used = true;
-        touch();
+    if (!got)
+      if (auto a = freeIn(b, l)) {
+        l.addrs.insert(a->toU128());
+        if (!l.used) {
+          l.used = true;
+          touch();
+        }
+        got = a;
       }
-      return *a;
-    }
+    freeLeft += blockSize - l.addrs.size();
+  }
+  if (got) {
+    // Claim ahead, sized to need: when fewer free addresses are left than
+    // two settle periods' worth of this host's recent demand (plus a
+    // quarter block), the blocks to cover it are claimed now and settle
+    // while these addresses go -- so a host that keeps allocating hardly
+    // waits, and one that allocates a few holds one block.
+    // Not while another host is unreachable (gone, not yet expired): in a
+    // partition every claim is a chance of a duplicate, so a host claims
+    // only what it needs now.
+    const u128 demand = noteDemand(nowUs);
+    const u128 want = 2 * demand + blockSize / 4;
+    bool someoneAway = false;
+    for (const auto& [o, since] : live_.goneSinceUs) someoneAway |= nowUs - since < rules_.graceUs;
+    if (!pending && !someoneAway && freeLeft < want)
+      claimMore(
+          static_cast<size_t>(std::min<u128>((want - freeLeft + blockSize - 1) / blockSize, kMaxClaimBatch)),
+          nowUs, wallUs);
+    return *got;
   }
   if (pending) return Error{EAGAIN, "waiting for the claim of a block of " + poolId_ + " to settle"};
-  std::set<uint32_t> skip;
-  for (const auto& [b, l] : own_)
-    if (!l.released) skip.insert(b);
-  auto choice = chooseBlock(layout_, self_, previous_, skip, others_, live_, nowUs, rules_.graceUs);
-  if (!choice) {
+  if (claimMore(1, nowUs, wallUs) == 0) {
+    std::set<uint32_t> skip;
+    for (const auto& [b, l] : own_)
+      if (!l.released) skip.insert(b);
     std::map<std::string, size_t> holders;
     for (uint32_t b = 0; b < layout_.count; ++b)
       if (const LeaseClaim* c = bestClaim(others_, b, live_, nowUs, rules_.graceUs)) ++holders[c->owner];
     holders[self_] = skip.size();
-    std::string who;
+    std::string who, lost;
     for (const auto& [o, n] : holders) who += (who.empty() ? "" : ", ") + o + " (" + std::to_string(n) + ")";
+    // Say why this host's own blocks give nothing: a conflict found after a
+    // partition, which the operator has to act on, not a full pool.
+    for (const auto& [b, l] : own_)
+      if (l.lost && !l.released) lost += (lost.empty() ? "" : ", ") + layout_.block(b).str();
     return Error{ENOSPC, "pool " + poolId_ + " is exhausted cluster-wide: all " +
                              std::to_string(layout_.count) + " blocks of /" +
-                             std::to_string(layout_.blockLen) + " are held, by " + who};
+                             std::to_string(layout_.blockLen) + " are held, by " + who +
+                             (lost.empty() ? ""
+                                           : "; this host hands out no more from " + lost +
+                                                 ": another host won it after a partition (weftctl ipam)")};
   }
-  releasedOwn(choice->block);
-  claim(choice->block, choice->takeoverOf, nowUs, wallUs);
-  return Error{EAGAIN, "claimed block " + layout_.block(choice->block).str() + " of " + poolId_ +
-                           "; usable once it settles"};
+  return Error{EAGAIN, "claimed a block of " + poolId_ + "; usable once it settles"};
+}
+
+u128 LeaseBook::noteDemand(int64_t nowUs) {
+  if (demandSinceUs_ == INT64_MIN || nowUs - demandSinceUs_ >= rules_.settleUs) {
+    // A new window; the last one counts only if it just ended.
+    demandLast_ =
+        demandSinceUs_ != INT64_MIN && nowUs - demandSinceUs_ < 2 * rules_.settleUs ? demandNow_ : 0;
+    demandNow_ = 0;
+    demandSinceUs_ = nowUs;
+  }
+  ++demandNow_;
+  return std::max(demandNow_, demandLast_);
+}
+
+size_t LeaseBook::claimMore(size_t blocks, int64_t nowUs, uint64_t wallUs) {
+  // At most kMaxClaimBatch at once and never more than an eighth of the
+  // blocks nobody claims, so a busy host leaves the free blocks of a small
+  // pool to the others. Extra blocks are never takeovers: reclaiming stays
+  // one block at a time.
+  size_t unclaimed = layout_.count;
+  unclaimed -= std::min(unclaimed, others_.size());
+  unclaimed -= std::min(unclaimed, own_.size());
+  const size_t want = std::clamp<size_t>(std::min(blocks, unclaimed / 8), 1, kMaxClaimBatch);
+  std::set<uint32_t> skip;
+  for (const auto& [b, l] : own_)
+    if (!l.released) skip.insert(b);
+  size_t claimed = 0;
+  while (claimed < want) {
+    auto choice = chooseBlock(layout_, self_, previous_, skip, others_, live_, nowUs, rules_.graceUs);
+    if (!choice || (claimed > 0 && !choice->takeoverOf.empty())) break;
+    releasedOwn(choice->block);
+    claim(choice->block, choice->takeoverOf, nowUs, wallUs);
+    skip.insert(choice->block);
+    ++claimed;
+  }
+  return claimed;
 }
 
 void LeaseBook::releasedOwn(uint32_t block) {

@@ -25,6 +25,9 @@
 
 namespace weft::driver {
 
+// Most blocks one allocation claims ahead at once.
+inline constexpr size_t kMaxClaimBatch = 8;
+
 struct LeaseRules {
   int64_t settleUs = 1'500'000;     // a claim's wait before use
   int64_t graceUs = 600'000'000;    // a gone owner's blocks are reclaimed after this
@@ -68,7 +71,8 @@ class LeaseBook {
 
   // Any free address of a usable lease. EAGAIN: a block was claimed (or is
   // pending) and the caller must retry after retryAtUs(); ENOSPC: every
-  // block of the pool is held by some host.
+  // block of the pool is held by some host. When the free addresses run low
+  // against recent demand, the next blocks are claimed ahead.
   Result<IpAddr> allocate(int64_t nowUs, uint64_t wallUs);
   // A requested address: granted only if no other host holds its block and
   // it is free here. EAGAIN as above when its block had to be claimed.
@@ -115,6 +119,11 @@ class LeaseBook {
   std::optional<IpAddr> freeIn(uint32_t block, const Lease& l) const;
   bool reserved(u128 v) const;
   Status claim(uint32_t block, const std::string& takeoverOf, int64_t nowUs, uint64_t wallUs);
+  // Claims up to `blocks` next blocks (see allocate); returns how many.
+  size_t claimMore(size_t blocks, int64_t nowUs, uint64_t wallUs);
+  // Counts an allocation; returns the addresses handed out per settle
+  // period lately (this window or the one before).
+  u128 noteDemand(int64_t nowUs);
   void releasedOwn(uint32_t block);  // forgets a released own lease before reclaiming it
   void touch() { ++generation_; }
 
@@ -129,6 +138,8 @@ class LeaseBook {
   OwnerLiveness live_;
   std::set<u128> reserved_;
   uint64_t generation_ = 1;
+  int64_t demandSinceUs_ = INT64_MIN;  // allocations per settle window (noteDemand)
+  u128 demandNow_ = 0, demandLast_ = 0;
 };
 
 }  // namespace weft::driver

@@ -241,6 +241,25 @@ const std::vector<std::pair<const char*, std::vector<const char*>>>& reconcileCo
   return kinds;
 }
 
+namespace {
+
+// Cluster-wide IPAM (issue 12): lease conflicts a partition's heal brought
+// to light, records refused, pool names two hosts disagree on.
+void addIpamCluster(Families& f, const IpamClusterTotals& c) {
+  f.single("weft_ipam_conflicts", "Blocks of cluster-wide IPAM this host and another host have both handed out from",
+           MetricType::Gauge, static_cast<double>(c.conflictsNow));
+  f.single("weft_ipam_conflicts_detected_total", "Cluster-wide IPAM block conflicts found since start (each logged)",
+           MetricType::Counter, static_cast<double>(c.conflictsDetected));
+  f.single("weft_ipam_refused_records_total",
+           "Cluster-wide IPAM lease and pool name records from other hosts refused (forged, out of range, over a limit)",
+           MetricType::Counter, static_cast<double>(c.refusedRecords));
+  f.single("weft_ipam_pool_name_mismatches",
+           "Hosts that use one of this host's pool names (weft.name) with another subnet", MetricType::Gauge,
+           static_cast<double>(c.poolNameMismatches));
+}
+
+}  // namespace
+
 std::vector<prometheus::MetricFamily> snapshotFamilies(const Snapshot& s, bool peerLabels) {
   Families f;
   f.single("weft_networks", "weft networks on this host", MetricType::Gauge, static_cast<double>(s.networks));
@@ -271,6 +290,7 @@ std::vector<prometheus::MetricFamily> snapshotFamilies(const Snapshot& s, bool p
     for (const char* action : actions) all.emplace(std::make_pair(table, action), 0);
   for (const auto& [key, n] : all)
     f.sample(static_cast<double>(n), {{"table", key.first}, {"action", key.second}});
+  addIpamCluster(f, s.ipamCluster);
   if (s.gossip) addGossip(f, *s.gossip, peerLabels);
   if (s.convergenceLag) {
     f.begin("weft_convergence_lag_seconds",

@@ -78,6 +78,14 @@ struct EncryptedSnapshot {
   uint64_t truncated = 0, badHeader = 0, unknownSender = 0;
 };
 
+// Cluster-wide IPAM (driver::Driver::ipamClusterCounts).
+struct IpamClusterTotals {
+  uint64_t conflictsNow = 0;       // blocks this host and another both handed out from
+  uint64_t conflictsDetected = 0;  // such conflicts found since start
+  uint64_t refusedRecords = 0;     // lease and pool name records refused
+  uint64_t poolNameMismatches = 0;  // hosts that use a pool name of this host with another subnet
+};
+
 struct Snapshot {
   size_t networks = 0;
   size_t faultedNetworks = 0;
@@ -86,6 +94,7 @@ struct Snapshot {
   std::vector<PoolUse> pools;
   KernelTotals kernel;
   Corrections corrections;
+  IpamClusterTotals ipamCluster;
   std::optional<GossipSnapshot> gossip;  // absent: multi-host is off
   std::optional<Histogram> convergenceLag;  // absent: multi-host is off
   std::optional<DataPlaneSnapshot> dataPlane;  // absent: probes are off

@@ -58,6 +58,7 @@ static const char* const kSettings[] = {
     "HOST_RUN_DIR",
     "ENCRYPTED_PORT",
     "RECONCILE_INTERVAL",
+    "IPAM_RECLAIM_GRACE",
 };
 
 static int mapSettings() {

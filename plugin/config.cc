@@ -59,6 +59,12 @@ const std::vector<SettingInfo>& settings() {
        "seconds between looks at every network's kernel state (drift is put back; a change notification "
        "makes the look at once); 0: off (0-3600)",
        "5"},
+      {"IPAM_RECLAIM_GRACE",
+       "seconds a host that left (unreachable, or stopped for good) keeps its cluster-wide IPAM blocks "
+       "before "
+       "other hosts may reclaim them; shorter than a host's longest outage risks reported duplicates when it "
+       "returns (10-604800)",
+       "600"},
       {"METRICS_ADDR", "serve Prometheus metrics at http://ip:port/metrics (e.g. 127.0.0.1:9947); empty: off",
        ""},
       {"METRICS_PEER_LABELS", "true: also per-peer metric series (one per gossip member)", "false"},
@@ -201,6 +207,13 @@ Status apply(Config& c, const std::string& name, const std::string& v) {
     auto n = number(name, v, 0, 3600);
     if (!n.ok()) return n.error();
     c.reconcileInterval = static_cast<uint32_t>(*n);
+  } else if (name == "IPAM_RECLAIM_GRACE") {
+    // The lower bound: well past gossip's failure detection (a few seconds)
+    // and a claim's settle time (1.5 s), so a host that is merely slow is
+    // never reclaimed from.
+    auto n = number(name, v, kMinIpamReclaimGrace, 604800);
+    if (!n.ok()) return n.error();
+    c.ipamReclaimGrace = static_cast<uint32_t>(*n);
   } else if (name == "ENGINE_SOCKET") {
     if (!v.empty() && (v[0] != '/' || v.size() > 100))
       return Error{EINVAL, "ENGINE_SOCKET must be an absolute path of at most 100 bytes (or empty)"};

@@ -11,6 +11,9 @@
 
 namespace weft::plugin {
 
+// IPAM_RECLAIM_GRACE's lower bound, seconds.
+inline constexpr uint32_t kMinIpamReclaimGrace = 10;
+
 struct Config {
   std::string scope = "local";                           // SCOPE: local | global
   std::string advertiseAddr;                             // ADVERTISE_ADDR: this host's underlay address
@@ -40,6 +43,9 @@ struct Config {
   // RECONCILE_INTERVAL: seconds between run-time reconciles of every
   // network's kernel state (driver::DriverConfig::reconcileInterval); 0: off.
   uint32_t reconcileInterval = 5;
+  // IPAM_RECLAIM_GRACE: seconds a gone host's cluster-wide IPAM blocks stay
+  // its own before other hosts may reclaim them (driver::LeaseRules::graceUs).
+  uint32_t ipamReclaimGrace = 600;
   std::string metricsAddr;         // METRICS_ADDR: ip:port of /metrics, empty = off
   bool metricsPeerLabels = false;  // METRICS_PEER_LABELS: per-peer series
   bool help = false;

@@ -119,6 +119,7 @@ int run(int argc, char** argv) {
   dc.defaultMtu = cfg->mtu;
   dc.reservedVni = cfg->healthVni;
   dc.reconcileInterval = std::chrono::seconds(cfg->reconcileInterval);
+  dc.leaseRules.graceUs = int64_t{cfg->ipamReclaimGrace} * 1'000'000;
   driver::Driver drv(dc, **kernel);
 
   // The cluster key: the gossip's, and the root of encrypted networks' keys.

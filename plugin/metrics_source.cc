@@ -87,6 +87,8 @@ metrics::Snapshot readSnapshot(const MetricsSources& from) {
   auto k = driver.peerTotals();
   s.kernel = {k.applied, k.failed, k.retries};
   s.corrections = driver.corrections();
+  auto ic = driver.ipamClusterCounts();
+  s.ipamCluster = {ic.conflictsNow, ic.conflictsDetected, ic.refusedRecords, ic.poolNameMismatches};
   if (from.gossip) {
     s.gossip = gossipSnapshot(from.gossip->status(kSidecarStatusTimeout),
                               static_cast<uint64_t>(from.gossip->restarts()), from.gossip->refusedMessages(),

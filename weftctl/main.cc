@@ -178,6 +178,10 @@ int ipam(const Json& j) {
             << " ms, a gone host's blocks are reclaimed after " << str(j["graceSeconds"]) << " s\n"
             << "lease records refused: " << str(j["refusedRecords"])
             << ", conflicts found: " << str(j["conflicts"]) << "\n";
+  for (const auto& m : j.value("poolNameMismatches", Json::array()))
+    std::cout << "POOL NAME MISMATCH: weft.name " << str(m["name"]) << " is " << str(m["here"])
+              << " here but " << str(m["there"]) << " on " << str(m["other"])
+              << " (new addresses from it are refused on both)\n";
   for (const auto& p : j["pools"]) {
     std::cout << "\npool " << str(p["pool"]) << ": " << str(p["blocks"]) << " blocks of "
               << str(p["blockSize"]) << "\n";

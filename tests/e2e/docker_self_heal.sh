@@ -164,7 +164,7 @@ moved() {
   log "moved: $1: $b -> $a"
 }
 for f in weft_build_info weft_requests_total weft_request_duration_seconds weft_networks weft_networks_faulted \
-  weft_endpoints weft_ipam_pool_capacity_addresses weft_ipam_pool_allocated_addresses \
+  weft_endpoints weft_ipam_conflicts weft_ipam_conflicts_detected_total weft_ipam_pool_capacity_addresses weft_ipam_pool_allocated_addresses \
   weft_kernel_peer_operations_total weft_kernel_peer_retries_total weft_reconcile_corrections_total \
   weft_sidecar_up weft_sidecar_restarts_total weft_sidecar_messages_refused_total weft_gossip_members \
   weft_gossip_packets_total weft_gossip_bytes_total weft_gossip_messages_total weft_gossip_packets_refused_total \

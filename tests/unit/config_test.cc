@@ -119,7 +119,8 @@ TEST(Config, EveryDesignSettingIsAFlagAndAnEnvironmentVariable) {
                                                            {"NETNS_KEEP_DIR", "/run/keep"},
                                                            {"SIDECAR_USER", "7:8"},
                                                            {"SIDECAR_DEADLINE", "30"},
-                                                           {"RECONCILE_INTERVAL", "0"}};
+                                                           {"RECONCILE_INTERVAL", "0"},
+                                                           {"IPAM_RECLAIM_GRACE", "30"}};
   std::vector<std::string> env;
   for (auto& [k, v] : vals) env.push_back("WEFT_" + k + "=" + v);
   auto viaEnv = parse({}, env);
@@ -148,6 +149,7 @@ TEST(Config, EveryDesignSettingIsAFlagAndAnEnvironmentVariable) {
     EXPECT_EQ(c->socket, "/x.sock");
     EXPECT_EQ(c->netnsKeepDir, "/run/keep");
     EXPECT_EQ(c->sidecarUid, 7u);
+    EXPECT_EQ(c->ipamReclaimGrace, 30u);
     EXPECT_EQ(c->sidecarGid, 8u);
     EXPECT_EQ(c->sidecarDeadline, 30u);
     EXPECT_EQ(c->reconcileInterval, 0u);
@@ -194,6 +196,13 @@ TEST(Config, BadValuesAreClearErrors) {
   EXPECT_NE(parse({"--sidecar-deadline=3601"}).error().message.find("out of range"), std::string::npos);
   EXPECT_NE(parse({"--reconcile-interval=3601"}).error().message.find("out of range"), std::string::npos);
   EXPECT_NE(parse({"--reconcile-interval=-1"}).error().message.find("RECONCILE_INTERVAL"), std::string::npos);
+  // A grace below the lower bound would reclaim the blocks of a host that is only slow to answer.
+  EXPECT_NE(
+      parse({"--ipam-reclaim-grace=9"}).error().message.find("IPAM_RECLAIM_GRACE=9 is out of range (10-"),
+      std::string::npos);
+  EXPECT_NE(parse({"--ipam-reclaim-grace=604801"}).error().message.find("out of range"), std::string::npos);
+  EXPECT_EQ(parse({"--ipam-reclaim-grace=10"})->ipamReclaimGrace, 10u);
+  EXPECT_EQ(parse({})->ipamReclaimGrace, 600u);
   EXPECT_FALSE(parse({"positional"}).ok());
 }
 

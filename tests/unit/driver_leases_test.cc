@@ -307,3 +307,30 @@ TEST_F(DriverLeases, TwoNetworksOfOneHostSharingASubnetMayUseOneAddressEach) {
         EXPECT_EQ(o["inUse"].get<int>(), 0);
       }
 }
+
+// Gossip keeps a dead host's endpoint records until it is reaped; once its
+// block is reclaimed, its endpoints there are forgotten here, so the block's
+// new addresses are not sent to the dead host.
+TEST_F(DriverLeases, AReclaimedBlocksRemoteEndpointsOfTheGoneHostAreForgotten) {
+  auto pa = a_.pool("10.60.0.0/28");  // one block
+  auto pb = b_.pool("10.60.0.0/28");
+  auto x = a_.driver->requestAddress(pa, "", {});
+  ASSERT_TRUE(x.ok()) << x.error().message;
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const EndpointRecord stale{"subnet:10.60.0.0/28", std::string(64, 'a'), *x, "",
+                             "02:00:00:00:00:0a",   "198.18.0.1"};
+  const EndpointRecord other{"subnet:10.60.0.0/28", std::string(64, 'b'), "10.70.0.5/24", "",
+                             "02:00:00:00:00:0b",   "198.18.0.1"};
+  b_.driver->applyRemote(stale, RecordState::kActive);
+  b_.driver->applyRemote(other, RecordState::kActive);
+  EXPECT_EQ(b_.driver->remoteEndpoints().size(), 2u);  // a is alive: its block and endpoints stay
+  relay_.detach("198.18.0.1");
+  b_.driver->memberChanged("198.18.0.1", false);
+  ASSERT_TRUE(b_.driver->releaseHost("198.18.0.1").ok());
+  auto y = b_.driver->requestAddress(pb, "", {});  // the takeover
+  ASSERT_TRUE(y.ok()) << y.error().message;
+  b_.driver->syncPeers();
+  auto left = b_.driver->remoteEndpoints();
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].endpoint, other.endpoint);  // outside the block: kept
+}

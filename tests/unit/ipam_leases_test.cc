@@ -225,7 +225,12 @@ TEST(LeaseBook, GoneOwnersBlocksAreReclaimedAfterGraceAndTheReturningOwnerLoses)
   EXPECT_FALSE(ca[0].weWin);
   ASSERT_EQ(cb.size(), 1u);
   EXPECT_TRUE(cb[0].weWin);
-  EXPECT_EQ(a.allocate(now, 3).code(), ENOSPC);  // the loser hands out no more from it
+  auto more = a.allocate(now, 3);
+  EXPECT_EQ(more.code(), ENOSPC);  // the loser hands out no more from it, and says why
+  EXPECT_NE(more.error().message.find("this host hands out no more from 10.60.0.0/28: another host won it"),
+            std::string::npos)
+      << more.error().message;
+  EXPECT_TRUE(b.allocate(now, 3).ok());  // the winner goes on
 }
 
 TEST(LeaseBook, RequestedAddressOnlyIfNobodyHoldsIt) {
@@ -278,4 +283,69 @@ TEST(LeaseBook, OperatorReleaseOfAGoneHostIsImmediateIdempotentAndRefusedForALiv
   EXPECT_EQ(b.allocate(now, 5).code(), EAGAIN);
   EXPECT_EQ(b.ownClaims()[0].takeoverOf, "a@1");
   ASSERT_TRUE(allocateSettled(b, now, 5).ok());
+}
+
+namespace {
+
+// Allocates `n` addresses one every `stepUs`, waiting for settles like the
+// driver does; returns how many times it had to wait.
+int allocateSteadily(LeaseBook& b, int n, int64_t stepUs, int64_t& now, std::set<std::string>* seen) {
+  int waits = 0;
+  uint64_t wall = 1000;
+  for (int got = 0; got < n;) {
+    auto r = b.allocate(now, wall++);
+    if (!r.ok()) {
+      EXPECT_EQ(r.code(), EAGAIN) << r.error().message;
+      if (r.code() != EAGAIN) return waits;
+      ++waits;
+      now = b.retryAtUs();
+      continue;
+    }
+    EXPECT_TRUE(seen->insert(r->str()).second) << r->str();
+    ++got;
+    now += stepUs;
+  }
+  return waits;
+}
+
+}  // namespace
+
+// Blocks sized to need: a host that keeps allocating claims the next blocks
+// while it still has addresses, as many as its recent demand needs, so after
+// the first settles it hardly waits -- where one block per settle (16
+// addresses per 1.5 s) made every 16th request wait 1.5 s.
+TEST(LeaseBook, AHostThatKeepsAllocatingClaimsAheadAndHardlyWaits) {
+  LeaseBook b("h1", P("10.80.0.0/16"));
+  int64_t now = 0;
+  std::set<std::string> seen;
+  const int waits = allocateSteadily(b, 2000, 20'000, now, &seen);  // 50 a second for 40 s
+  EXPECT_EQ(seen.size(), 2000u);
+  // 19 today (the demand estimate ramps up over the first settle windows
+  // and claims ahead only when nothing is pending); one block per settle
+  // waited once per block.
+  EXPECT_LE(waits, 25) << "one block per settle would have waited ~" << 2000 / 16;
+  // It holds what it uses plus at most one batch claimed ahead.
+  const size_t used = (2000 + 15) / 16;
+  EXPECT_LE(b.ownClaims().size(), used + kMaxClaimBatch);
+  // A host that allocates slowly holds one block ahead, not a batch.
+  LeaseBook slow("h2", P("10.81.0.0/16"));
+  int64_t t = 0;
+  std::set<std::string> slowSeen;
+  EXPECT_EQ(allocateSteadily(slow, 20, 2 * kS, t, &slowSeen), 1);  // the first claim only
+  EXPECT_LE(slow.ownClaims().size(), 3u);
+}
+
+// In a small pool a busy host takes at most an eighth of the unclaimed
+// blocks at once, leaving the rest to the others.
+TEST(LeaseBook, ClaimingAheadLeavesASmallPoolsFreeBlocksToTheOthers) {
+  LeaseBook b("h1", P("10.60.0.0/24"));  // 16 blocks
+  b.reserve(A("10.60.0.1"));
+  int64_t now = 0;
+  std::set<std::string> seen;
+  allocateSteadily(b, 100, 20'000, now, &seen);
+  size_t pendingOrUnused = 0;
+  auto use = b.ownUse();
+  for (const auto& [blk, n] : use) pendingOrUnused += n == 0;
+  EXPECT_LE(pendingOrUnused, 2u);  // unclaimed blocks / 8
+  EXPECT_LE(use.size(), 100u / 14 + 1 + 2);
 }

@@ -268,3 +268,28 @@ TEST(MetricsServer, ServesMetricsAndRefusesAnAddressInUse) {
 }
 
 }  // namespace
+
+// Cluster-wide IPAM's families (issue 12): conflicts now (gauge) and found
+// (counter), refused records, pool name mismatches -- present at 0 on a host
+// with none, so alerts and rates work from the start.
+TEST(Metrics, ClusterIpamConflictsRefusalsAndNameMismatchesCarryTheSnapshotsCounts) {
+  Metrics m({"1", {}, false});
+  m.setSource([] {
+    metrics::Snapshot s = multiHostSnapshot();
+    s.ipamCluster = {2, 3, 5, 1};
+    return s;
+  });
+  auto t = m.text();
+  EXPECT_TRUE(hasFamily(t, "weft_ipam_conflicts", "gauge"));
+  EXPECT_TRUE(hasFamily(t, "weft_ipam_conflicts_detected_total", "counter"));
+  EXPECT_TRUE(hasFamily(t, "weft_ipam_refused_records_total", "counter"));
+  EXPECT_TRUE(hasFamily(t, "weft_ipam_pool_name_mismatches", "gauge"));
+  EXPECT_EQ(sampleValue(t, "weft_ipam_conflicts"), 2);
+  EXPECT_EQ(sampleValue(t, "weft_ipam_conflicts_detected_total"), 3);
+  EXPECT_EQ(sampleValue(t, "weft_ipam_refused_records_total"), 5);
+  EXPECT_EQ(sampleValue(t, "weft_ipam_pool_name_mismatches"), 1);
+  m.setSource([] { return metrics::Snapshot{}; });
+  t = m.text();
+  EXPECT_EQ(sampleValue(t, "weft_ipam_conflicts"), 0);
+  EXPECT_EQ(sampleValue(t, "weft_ipam_conflicts_detected_total"), 0);
+}
