@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <span>
 #include <stdexcept>
 
 namespace weft::datapath {
@@ -21,13 +22,6 @@ constexpr size_t kTapReadSize = 65536 + 64;
 // How long a batch waits for room in a full send buffer before its first
 // datagram is dropped (counted as udpSendErrors).
 constexpr int kSendWaitMs = 20;
-
-// struct virtio_net_hdr (linux/virtio_net.h, which does not compile as C++):
-// flags(1) gso_type(1) hdr_len(2) gso_size(2) csum_start(2) csum_offset(2),
-// in the host's byte order (little-endian here; no TUNSETVNETBE).
-constexpr size_t kVnetHdrSize = 10;
-constexpr uint8_t kVnetNeedsCsum = 1;  // kVnetNeedsCsum
-constexpr uint8_t kVnetGsoNone = 0;    // kVnetGsoNone
 
 socklen_t toSockaddr(const PeerAddr& p, sockaddr_storage* ss) {
   std::memset(ss, 0, sizeof *ss);
@@ -45,21 +39,12 @@ socklen_t toSockaddr(const PeerAddr& p, sockaddr_storage* ss) {
   return sizeof *a;
 }
 
-uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | p[1] << 8); }
-
 }  // namespace
 
 bool completeChecksum(std::span<uint8_t> frame, size_t start, size_t offset) {
   if (start >= frame.size() || offset + 2 > frame.size() - start) return false;
-  uint32_t sum = 0;
-  const size_t n = frame.size() - start;
-  const uint8_t* p = frame.data() + start;
-  for (size_t i = 0; i + 1 < n; i += 2) sum += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
-  if (n % 2) sum += static_cast<uint32_t>(p[n - 1] << 8);
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  const uint16_t csum = static_cast<uint16_t>(~sum);
-  frame[start + offset] = static_cast<uint8_t>(csum >> 8);
-  frame[start + offset + 1] = static_cast<uint8_t>(csum);
+  const uint16_t csum = static_cast<uint16_t>(~onesSum(frame.subspan(start)));
+  std::memcpy(frame.data() + start + offset, &csum, 2);  // onesSum's order is memory order
   return true;
 }
 
@@ -148,27 +133,47 @@ size_t DatapathLoop::fromTap(uint32_t vni, int tapFd, Clock::time_point now) {
     if (r < 0) break;  // EAGAIN: drained (other errors: poll reports them again)
     ++io_.tapFrames;
     const size_t len = static_cast<size_t>(r);
-    if (len < vnetHdr_ + kMinFrameSize || len - vnetHdr_ > kMaxFrameSize || !fdb) {
+    if (len < vnetHdr_ + kMinFrameSize || !fdb) {
       ++io_.tapDropped;
       continue;
     }
-    std::span<uint8_t> frame(in_.data() + vnetHdr_, len - vnetHdr_);
-    if (vnetHdr_ >= kVnetHdrSize) {
-      const uint8_t* h = in_.data();
-      // Without offloads the kernel sends no GSO frames; one that comes
-      // anyway cannot be sealed whole.
-      if (h[1] != kVnetGsoNone ||
-          ((h[0] & kVnetNeedsCsum) && !completeChecksum(frame, le16(h + 6), le16(h + 8)))) {
-        ++io_.tapDropped;
-        continue;
-      }
+    VnetHdr h;
+    if (vnetHdr_ >= kVnetHdrSize)
+      h = decodeVnetHdr(std::span<const uint8_t, kVnetHdrSize>(in_.data(), kVnetHdrSize));
+    // A super-frame becomes the frames the kernel would have cut it into;
+    // a plain frame has its partial checksum (if any) completed.
+    if (segmenter_.split(h, std::span(in_.data() + vnetHdr_, len - vnetHdr_), kMaxFrameSize, &segments_) !=
+        SegmentError::kNone) {
+      ++io_.tapDropped;
+      continue;
     }
-    auto route = fdb->lookup(frame);
+    if (h.gsoType != kVnetGsoNone) ++io_.tapSuperFrames;
+    // Every segment has the super-frame's Ethernet header: one lookup.
+    auto route = fdb->lookup(segments_.front());
     if (route.peers.empty()) ++io_.noRoute;
-    for (const PeerAddr& p : route.peers) queue(p, vni, frame, now);
+    for (const PeerAddr& p : route.peers)
+      for (const auto& seg : segments_) queue(p, vni, seg, now);
   }
   flush();
   return moved;
+}
+
+void DatapathLoop::countTapWrite(ssize_t written, bool coalesced) {
+  if (written < 0) {
+    ++io_.tapWriteErrors;
+  } else {
+    ++io_.tapWritten;
+    if (coalesced) ++io_.tapCoalesced;
+  }
+}
+
+void DatapathLoop::writeCoalesced() {
+  const bool several = coalescer_.segments() > 1;
+  auto out = coalescer_.take();
+  if (out.empty()) return;
+  // Only used with a virtio_net_hdr (fromUdp): without one a super-frame
+  // cannot be handed over.
+  countTapWrite(::write(coalescerTap_, out.data(), out.size()), several);
 }
 
 size_t DatapathLoop::fromUdp(Clock::time_point now) {
@@ -193,14 +198,28 @@ size_t DatapathLoop::fromUdp(Clock::time_point now) {
       continue;
     }
     for (const auto& f : got.frames) {
-      iovec parts[2] = {{const_cast<uint8_t*>(zeroHdr), vnetHdr_},
-                        {const_cast<uint8_t*>(f.data()), f.size()}};
-      if (::writev(tap->second, parts, 2) < 0)
-        ++io_.tapWriteErrors;
-      else
-        ++io_.tapWritten;
+      if (vnetHdr_ == kVnetHdrSize) {
+        // Only authenticated frames get here. Consecutive segments of one
+        // TCP flow become one TAP write; anything else goes alone, in order.
+        if (coalescerTap_ != tap->second) writeCoalesced();
+        coalescerTap_ = tap->second;
+        if (!coalescer_.add(f)) {
+          writeCoalesced();
+          if (!coalescer_.add(f)) {
+            iovec parts[2] = {{const_cast<uint8_t*>(zeroHdr), vnetHdr_},
+                              {const_cast<uint8_t*>(f.data()), f.size()}};
+            countTapWrite(::writev(tap->second, parts, 2), false);
+            continue;
+          }
+        }
+        if (coalescer_.closed()) writeCoalesced();
+        continue;
+      }
+      countTapWrite(::write(tap->second, f.data(), f.size()), false);
     }
   }
+  // Nothing waits past the batch: the next datagram may be long in coming.
+  writeCoalesced();
   return static_cast<size_t>(r);
 }
 

@@ -102,12 +102,14 @@ void UserspacePlane::pauseLocked() {
   if (thread_.joinable()) thread_.join();
   const auto& c = loop_->counters();
   io_->tapFrames += c.tapFrames;
+  io_->tapSuperFrames += c.tapSuperFrames;
   io_->tapDropped += c.tapDropped;
   io_->noRoute += c.noRoute;
   io_->udpSent += c.udpSent;
   io_->udpSendErrors += c.udpSendErrors;
   io_->udpReceived += c.udpReceived;
   io_->tapWritten += c.tapWritten;
+  io_->tapCoalesced += c.tapCoalesced;
   io_->tapWriteErrors += c.tapWriteErrors;
   io_->noTap += c.noTap;
   loop_.reset();
@@ -276,12 +278,14 @@ nlohmann::json UserspacePlane::status() {
                      {"unattributed", counters(dp_->unattributed())},
                      {"io",
                       {{"tapFrames", io.tapFrames},
+                       {"tapSuperFrames", io.tapSuperFrames},
                        {"tapDropped", io.tapDropped},
                        {"noRoute", io.noRoute},
                        {"udpSent", io.udpSent},
                        {"udpSendErrors", io.udpSendErrors},
                        {"udpReceived", io.udpReceived},
                        {"tapWritten", io.tapWritten},
+                       {"tapCoalesced", io.tapCoalesced},
                        {"tapWriteErrors", io.tapWriteErrors},
                        {"noTap", io.noTap}}},
                      {"networks", nets}};

@@ -38,9 +38,15 @@ Result<Fd> openQueue(const std::string& name) {
   int hdr = static_cast<int>(kTapVnetHdrSize);
   if (::ioctl(fd.get(), TUNSETVNETHDRSZ, &hdr) != 0)
     return Error::fromErrno(errno, "TUNSETVNETHDRSZ " + name);
-  // No offloads: the kernel checksums and segments before handing frames
-  // over, so every frame fits the datapath's frame limits.
-  if (::ioctl(fd.get(), TUNSETOFFLOAD, 0) != 0) return Error::fromErrno(errno, "TUNSETOFFLOAD " + name);
+  // Checksum and TCP segmentation offload: the kernel hands over a
+  // container's TCP stream as 64 KB super-frames with a partial checksum,
+  // which the datapath cuts into segments itself (datapath/gso.h) -- one read
+  // and one bridge pass per 64 KB instead of per MTU. Set on every open, so
+  // a persistent TAP made by an older weft-plugin (no offloads) gets them
+  // when a newer one attaches, and the reverse on a downgrade. Not TSO_ECN:
+  // the kernel segments ECN-marked super-frames itself.
+  if (::ioctl(fd.get(), TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) != 0)
+    return Error::fromErrno(errno, "TUNSETOFFLOAD " + name);
   return fd;
 }
 
