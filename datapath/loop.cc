@@ -1,12 +1,14 @@
 #include "datapath/loop.h"
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <span>
@@ -22,6 +24,15 @@ constexpr size_t kTapReadSize = 65536 + 64;
 // How long a batch waits for room in a full send buffer before its first
 // datagram is dropped (counted as udpSendErrors).
 constexpr int kSendWaitMs = 20;
+
+// A UDP GSO message: at most this many datagrams (the kernel's
+// UDP_MAX_SEGMENTS is 64 on older kernels) and bytes (one IP packet's
+// payload, less the UDP header).
+constexpr size_t kMaxGsoSegments = 64;
+constexpr size_t kMaxGsoBytes = 65535 - 40 - 8;
+// A receive buffer: the largest datagram, or a UDP GRO run of them (which
+// the kernel keeps within 64 KB).
+constexpr size_t kRxBufferSize = 65536;
 
 socklen_t toSockaddr(const PeerAddr& p, sockaddr_storage* ss) {
   std::memset(ss, 0, sizeof *ss);
@@ -54,13 +65,18 @@ DatapathLoop::DatapathLoop(Datapath& dp, int udpFd, size_t vnetHdrSize)
       vnetHdr_(vnetHdrSize),
       stopFd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       in_(kTapReadSize),
-      out_(kBatch, std::vector<uint8_t>(kOverhead + kMaxFrameSize)),
-      outTo_(kBatch),
-      rx_(kBatch, std::vector<uint8_t>(kMaxPacketSize)) {
+      out_(kSendBatch, std::vector<uint8_t>(kOverhead + kMaxFrameSize)),
+      outTo_(kSendBatch),
+      rx_(kBatch, std::vector<uint8_t>(kRxBufferSize)) {
   // A programmer's error, not input: the shim opens TAPs with kVnetHdrSize.
   if (vnetHdrSize != 0 && vnetHdrSize != kVnetHdrSize)
     throw std::invalid_argument("datapath loop: virtio_net_hdr size must be 0 or 10");
   if (stopFd_ < 0) throw std::runtime_error("datapath loop: eventfd: " + std::string(std::strerror(errno)));
+  // UDP GRO: the kernel hands over a run of datagrams from one sender as one
+  // buffer with their size (a cmsg), split again in fromUdp(). Without it
+  // (an old kernel) datagrams come one by one, which works the same.
+  const int one = 1;
+  (void)::setsockopt(udp_, SOL_UDP, UDP_GRO, &one, sizeof one);
 }
 
 DatapathLoop::~DatapathLoop() { ::close(stopFd_); }
@@ -78,7 +94,7 @@ void DatapathLoop::stop() {
 
 void DatapathLoop::queue(const PeerAddr& to, uint32_t vni, std::span<const uint8_t> frame,
                          Clock::time_point now) {
-  if (outCount_ == kBatch) flush();
+  if (outCount_ == kSendBatch) flush();
   std::span<const uint8_t> frames[] = {frame};
   auto n = dp_.seal(vni, to, frames, out_[outCount_], now);
   if (!n) return;  // counted by the datapath (sealFailed)
@@ -89,19 +105,46 @@ void DatapathLoop::queue(const PeerAddr& to, uint32_t vni, std::span<const uint8
 }
 
 void DatapathLoop::flush() {
-  mmsghdr msgs[kBatch]{};
-  iovec iov[kBatch];
-  sockaddr_storage addrs[kBatch];
-  for (size_t i = 0; i < outCount_; ++i) {
-    iov[i] = {out_[i].data(), out_[i].size()};
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_name = &addrs[i];
-    msgs[i].msg_hdr.msg_namelen = toSockaddr(outTo_[i], &addrs[i]);
+  // Datagrams to one peer of one size (the last of a run may be shorter) go
+  // as one UDP GSO message: one pass through the underlay's stack and veth
+  // for up to kMaxGsoSegments datagrams, cut by the kernel (or the NIC).
+  mmsghdr msgs[kSendBatch]{};
+  iovec iov[kSendBatch];
+  sockaddr_storage addrs[kSendBatch];
+  size_t first[kSendBatch], count[kSendBatch];  // each message's datagrams
+  alignas(cmsghdr) char ctl[kSendBatch][CMSG_SPACE(sizeof(uint16_t))];
+  size_t nmsg = 0;
+  for (size_t i = 0; i < outCount_;) {
+    size_t j = i + 1, bytes = out_[i].size();
+    if (gso_)
+      while (j < outCount_ && j - i < kMaxGsoSegments && outTo_[j] == outTo_[i] &&
+             out_[j].size() <= out_[i].size() && bytes + out_[j].size() <= kMaxGsoBytes) {
+        bytes += out_[j].size();
+        if (out_[j++].size() < out_[i].size()) break;  // a short one ends the run
+      }
+    mmsghdr& m = msgs[nmsg];
+    for (size_t k = i; k < j; ++k) iov[k] = {out_[k].data(), out_[k].size()};
+    m.msg_hdr.msg_iov = &iov[i];
+    m.msg_hdr.msg_iovlen = j - i;
+    m.msg_hdr.msg_name = &addrs[nmsg];
+    m.msg_hdr.msg_namelen = toSockaddr(outTo_[i], &addrs[nmsg]);
+    if (j - i > 1) {
+      m.msg_hdr.msg_control = ctl[nmsg];
+      m.msg_hdr.msg_controllen = sizeof ctl[nmsg];
+      cmsghdr* c = CMSG_FIRSTHDR(&m.msg_hdr);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      const auto segment = static_cast<uint16_t>(out_[i].size());
+      std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
+    }
+    first[nmsg] = i;
+    count[nmsg++] = j - i;
+    i = j;
   }
   size_t done = 0;
-  while (done < outCount_) {
-    int r = ::sendmmsg(udp_, msgs + done, static_cast<unsigned>(outCount_ - done), 0);
+  while (done < nmsg) {
+    int r = ::sendmmsg(udp_, msgs + done, static_cast<unsigned>(nmsg - done), 0);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       // The send buffer is full: wait for room (bounded) rather than drop,
@@ -111,14 +154,32 @@ void DatapathLoop::flush() {
       if (::poll(&p, 1, kSendWaitMs) > 0) continue;
       errno = EAGAIN;
     }
-    if (r <= 0) {
-      // The first datagram failed (full buffer, ICMP-reported unreachable
-      // peer): drop it, keep the rest going.
-      ++io_.udpSendErrors;
+    if (r <= 0 && count[done] > 1 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
+      // A kernel or route that refuses UDP GSO (EIO: a device without
+      // checksum offload): send one by one from here on.
+      gso_ = false;
+      ++io_.udpGsoRefused;
+      for (size_t k = 0; k < count[done]; ++k) {
+        if (::sendto(udp_, out_[first[done] + k].data(), out_[first[done] + k].size(), 0,
+                     static_cast<sockaddr*>(msgs[done].msg_hdr.msg_name), msgs[done].msg_hdr.msg_namelen) < 0)
+          ++io_.udpSendErrors;
+        else
+          ++io_.udpSent;
+      }
       ++done;
       continue;
     }
-    io_.udpSent += static_cast<uint64_t>(r);
+    if (r <= 0) {
+      // The first message failed (full buffer, ICMP-reported unreachable
+      // peer): drop it, keep the rest going.
+      io_.udpSendErrors += count[done];
+      ++done;
+      continue;
+    }
+    for (size_t k = done; k < done + static_cast<size_t>(r); ++k) {
+      io_.udpSent += count[k];
+      if (count[k] > 1) ++io_.udpGsoSends;
+    }
     done += static_cast<size_t>(r);
   }
   for (size_t i = 0; i < outCount_; ++i) out_[i].resize(kOverhead + kMaxFrameSize);
@@ -179,19 +240,40 @@ void DatapathLoop::writeCoalesced() {
 size_t DatapathLoop::fromUdp(Clock::time_point now) {
   mmsghdr msgs[kBatch]{};
   iovec iov[kBatch];
+  alignas(cmsghdr) char ctl[kBatch][CMSG_SPACE(sizeof(int))];
   for (size_t i = 0; i < kBatch; ++i) {
     iov[i] = {rx_[i].data(), rx_[i].size()};
     msgs[i].msg_hdr.msg_iov = &iov[i];
     msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_control = ctl[i];
+    msgs[i].msg_hdr.msg_controllen = sizeof ctl[i];
   }
   int r = ::recvmmsg(udp_, msgs, kBatch, MSG_DONTWAIT, nullptr);
   if (r <= 0) return 0;
-  io_.udpReceived += static_cast<uint64_t>(r);
+  // Each buffer: one datagram, or (UDP GRO) several of `segment` bytes but
+  // the last; a buffer the kernel cut short ends in a piece that fails
+  // authentication, like a truncated datagram.
+  datagrams_.clear();
+  for (int i = 0; i < r; ++i) {
+    ++io_.udpBuffers;
+    const auto& h = msgs[i].msg_hdr;
+    size_t segment = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c))
+      if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+        int v;
+        std::memcpy(&v, CMSG_DATA(c), sizeof v);
+        if (v > 0) segment = static_cast<size_t>(v);
+      }
+    const size_t len = std::min<size_t>(msgs[i].msg_len, rx_[i].size());
+    if (segment == 0) segment = std::max<size_t>(len, 1);
+    for (size_t at = 0; at < len || (at == 0 && len == 0); at += segment)
+      datagrams_.emplace_back(rx_[i].data() + at, std::min(segment, len - at));
+  }
+  io_.udpReceived += datagrams_.size();
   const uint8_t zeroHdr[kVnetHdrSize] = {};
   Datapath::Received got;
-  for (int i = 0; i < r; ++i) {
-    // A datagram cut short by the buffer fails authentication; no special case.
-    if (!dp_.open(std::span(rx_[i].data(), msgs[i].msg_len), &got, now)) continue;
+  for (auto d : datagrams_) {
+    if (!dp_.open(d, &got, now)) continue;
     auto tap = taps_.find(got.vni);
     if (tap == taps_.end()) {
       io_.noTap += got.frames.size();
@@ -220,7 +302,7 @@ size_t DatapathLoop::fromUdp(Clock::time_point now) {
   }
   // Nothing waits past the batch: the next datagram may be long in coming.
   writeCoalesced();
-  return static_cast<size_t>(r);
+  return datagrams_.size();
 }
 
 Status DatapathLoop::run() {

@@ -34,7 +34,10 @@ struct IoCounters {
   uint64_t noRoute = 0;         // no peer to send to (empty flood list)
   uint64_t udpSent = 0;         // datagrams sent
   uint64_t udpSendErrors = 0;   // datagrams the socket refused (buffer full, unreachable)
+  uint64_t udpGsoSends = 0;     // messages that carried several datagrams (UDP GSO)
+  uint64_t udpGsoRefused = 0;   // UDP GSO refused by the kernel (then off for this loop)
   uint64_t udpReceived = 0;     // datagrams received
+  uint64_t udpBuffers = 0;      // buffers they came in (fewer with UDP GRO)
   uint64_t tapWritten = 0;      // frames (or super-frames) delivered to a TAP
   uint64_t tapCoalesced = 0;    // of those, super-frames of two or more received TCP segments
   uint64_t tapWriteErrors = 0;  // frames the TAP refused
@@ -43,7 +46,8 @@ struct IoCounters {
 
 class DatapathLoop {
  public:
-  static constexpr size_t kBatch = 32;
+  static constexpr size_t kBatch = 32;      // TAP reads, recvmmsg buffers
+  static constexpr size_t kSendBatch = 64;  // sealed datagrams per sendmmsg
 
   // `vnetHdrSize`: the virtio_net_hdr in front of every TAP frame: 10, or 0
   // for none.
@@ -60,7 +64,8 @@ class DatapathLoop {
   // From any thread.
   void stop();
 
-  // One batch each way (what run() does on readiness); frames/datagrams moved.
+  // One batch each way (what run() does on readiness): frames read from the
+  // TAP; datagrams received (a UDP GRO buffer counts what it holds).
   size_t fromTap(uint32_t vni, int tapFd, Clock::time_point now);
   size_t fromUdp(Clock::time_point now);
 
@@ -82,7 +87,9 @@ class DatapathLoop {
   std::vector<std::vector<uint8_t>> out_;  // sealed datagrams waiting for sendmmsg
   std::vector<PeerAddr> outTo_;
   size_t outCount_ = 0;
-  std::vector<std::vector<uint8_t>> rx_;  // recvmmsg buffers
+  std::vector<std::vector<uint8_t>> rx_;       // recvmmsg buffers
+  std::vector<std::span<uint8_t>> datagrams_;  // what they hold
+  bool gso_ = true;                            // UDP GSO until the kernel refuses it
   Segmenter segmenter_;
   std::vector<std::span<const uint8_t>> segments_;
   Coalescer coalescer_;

@@ -107,6 +107,9 @@ void UserspacePlane::pauseLocked() {
   io_->noRoute += c.noRoute;
   io_->udpSent += c.udpSent;
   io_->udpSendErrors += c.udpSendErrors;
+  io_->udpGsoRefused += c.udpGsoRefused;
+  io_->udpGsoSends += c.udpGsoSends;
+  io_->udpBuffers += c.udpBuffers;
   io_->udpReceived += c.udpReceived;
   io_->tapWritten += c.tapWritten;
   io_->tapCoalesced += c.tapCoalesced;
@@ -283,6 +286,9 @@ nlohmann::json UserspacePlane::status() {
                        {"noRoute", io.noRoute},
                        {"udpSent", io.udpSent},
                        {"udpSendErrors", io.udpSendErrors},
+                       {"udpGsoSends", io.udpGsoSends},
+                       {"udpGsoRefused", io.udpGsoRefused},
+                       {"udpBuffers", io.udpBuffers},
                        {"udpReceived", io.udpReceived},
                        {"tapWritten", io.tapWritten},
                        {"tapCoalesced", io.tapCoalesced},

@@ -179,9 +179,14 @@ TEST_F(LoopTest, ATcpSuperFrameCrossesAsSegmentsAndArrivesAsOneSuperFrame) {
   EXPECT_EQ(a.loop->fromTap(kVni, a.tapLoop.fd, now), 1u);
   EXPECT_EQ(a.loop->counters().tapSuperFrames, 1u);
   EXPECT_EQ(a.loop->counters().udpSent, 11u);  // one sealed packet per segment, none over the MTU
+  // ... sent as one UDP GSO message and received as one GRO buffer (the
+  // loopback hands a GSO packet whole to a socket with UDP_GRO on).
+  EXPECT_EQ(a.loop->counters().udpGsoSends, 1u);
+  EXPECT_EQ(a.loop->counters().udpGsoRefused, 0u);
   size_t got = 0;
   while (got < 11 && pumpB() > 0) got = b.loop->counters().udpReceived;
   EXPECT_EQ(got, 11u);
+  EXPECT_EQ(b.loop->counters().udpBuffers, 1u);
   EXPECT_EQ(b.loop->counters().tapCoalesced, 1u);
   std::vector<uint8_t> buf(70000);
   ssize_t n = ::read(b.tapTest.fd, buf.data(), buf.size());
