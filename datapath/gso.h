@@ -103,7 +103,7 @@ class Coalescer {
   size_t count_ = 0;
   bool closed_ = false;
   bool v6_ = false;
-  size_t l3_ = 0, l4_ = 0, payload_ = 0;  // offsets in the frame; payload start
+  size_t l4_ = 0, payload_ = 0;  // offsets in the frame: TCP header, payload
   size_t gsoSize_ = 0;
   uint32_t nextSeq_ = 0;
 };
