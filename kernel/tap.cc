@@ -17,8 +17,9 @@
 namespace weft::kernel {
 namespace {
 
-// Socket buffers for bursts of batched datagrams; the kernel caps them at
-// net.core.{r,w}mem_max, which is fine (a hint, not a requirement).
+// Socket buffers for bursts of batched datagrams (a hint, not a
+// requirement: without CAP_NET_ADMIN the kernel caps them at
+// net.core.{r,w}mem_max).
 constexpr int kSocketBuffer = 4 << 20;
 
 Status inNetns(const std::string& netnsPath, const std::function<Status()>& fn) {
@@ -95,8 +96,13 @@ Result<Fd> openDatapathSocket(const std::string& netnsPath, const std::string& a
   Status s = inNetns(netnsPath, [&]() -> Status {
     Fd fd(::socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) return Error::fromErrno(errno, "datapath socket");
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &kSocketBuffer, sizeof kSocketBuffer);
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &kSocketBuffer, sizeof kSocketBuffer);
+    // FORCE (CAP_NET_ADMIN, which weft-plugin has) goes past
+    // net.core.{r,w}mem_max, whose default (~200 KB) a TCP stream's burst of
+    // 64 KB super-frames overflows, costing drops and TCP back-off.
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &kSocketBuffer, sizeof kSocketBuffer) != 0)
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &kSocketBuffer, sizeof kSocketBuffer);
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUFFORCE, &kSocketBuffer, sizeof kSocketBuffer) != 0)
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &kSocketBuffer, sizeof kSocketBuffer);
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
       return Error::fromErrno(errno, "binding the datapath socket to " + addr + ":" + std::to_string(port));
     sock = std::move(fd);
