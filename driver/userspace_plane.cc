@@ -236,6 +236,20 @@ void UserspacePlane::tick() {
     if (auto st = reserveLocked(); !st) LOG_ERROR("crypto", st.error().message);
 }
 
+nlohmann::json UserspacePlane::rotate() {
+  std::lock_guard<std::mutex> lk(mu_);
+  pauseLocked();  // the loop's thread owns the sessions
+  const size_t rotated = dp_->rotateAll(datapath::Clock::now());
+  // The epochs just used must be reserved before anything is sealed with
+  // them (as tick() does on the way).
+  if (dp_->maxTxEpoch() + kEpochBlock / 2 >= reservedUpTo_)
+    if (auto st = reserveLocked(); !st) LOG_ERROR("crypto", st.error().message);
+  resumeLocked();
+  LOG_INFO("crypto",
+           "key rotation on request: " << rotated << " sender session(s) moved to their next epoch");
+  return nlohmann::json{{"rotated", rotated}};
+}
+
 nlohmann::json UserspacePlane::status() {
   std::lock_guard<std::mutex> lk(mu_);
   pauseLocked();  // the loop's thread owns the counters: read them while it waits
