@@ -68,6 +68,18 @@ ForwardingTable* Datapath::forwarding(uint32_t vni) {
   return n ? &n->fdb : nullptr;
 }
 
+size_t Datapath::rotateAll(Clock::time_point now) {
+  size_t rotated = 0;
+  for (auto& [vni, n] : networks_)
+    for (auto& [id, p] : n->peers)
+      if (p->tx.rotate(now)) {
+        ++p->counters.rekeys;
+        noteEpoch(p->tx.epoch());
+        ++rotated;
+      }
+  return rotated;
+}
+
 Result<size_t> Datapath::seal(uint32_t vni, const PeerAddr& to, Frames frames, std::span<uint8_t> out,
                               Clock::time_point now) {
   Network* n = network(vni);

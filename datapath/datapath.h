@@ -48,6 +48,10 @@ class Datapath {
 
   ForwardingTable* forwarding(uint32_t vni);
 
+  // Every sender session moves to its next key epoch now; how many did
+  // (one whose epochs are used up stays, and its next seal fails as it would).
+  size_t rotateAll(Clock::time_point now);
+
   // Seals frames for the peer at `to`; returns the packet size. The failure
   // is counted (sealFailed) and returned.
   Result<size_t> seal(uint32_t vni, const PeerAddr& to, Frames frames, std::span<uint8_t> out,

@@ -47,6 +47,10 @@ Result<TxSession> TxSession::create(std::vector<uint8_t> material, Direction dir
 
 Status TxSession::rotateIfDue(Clock::time_point now) {
   if (seq_ < policy_.maxPackets && now - keySince_ < policy_.maxAge) return Status::Ok();
+  return rotate(now);
+}
+
+Status TxSession::rotate(Clock::time_point now) {
   if (epoch_ == std::numeric_limits<uint32_t>::max())
     return Error{EKEYEXPIRED, "datapath: key epochs exhausted for " + dir_.from + " -> " + dir_.to +
                                   "; the network needs new key material"};

@@ -46,6 +46,11 @@ class TxSession {
   // (EINVAL), `out` too small (EMSGSIZE), key epochs exhausted (EKEYEXPIRED).
   Result<size_t> seal(Frames frames, std::span<uint8_t> out, Clock::time_point now);
 
+  // Moves to the next key epoch now (weftctl crypto rotate), as a rotation
+  // by count or age would: the receiver holds that key ready, so nothing in
+  // flight is lost. EKEYEXPIRED when the epochs are used up.
+  Status rotate(Clock::time_point now);
+
   uint32_t epoch() const { return epoch_; }
   uint64_t lastSequence() const { return seq_; }
   uint64_t rekeys() const { return rekeys_; }

@@ -102,12 +102,17 @@ void UserspacePlane::pauseLocked() {
   if (thread_.joinable()) thread_.join();
   const auto& c = loop_->counters();
   io_->tapFrames += c.tapFrames;
+  io_->tapSuperFrames += c.tapSuperFrames;
   io_->tapDropped += c.tapDropped;
   io_->noRoute += c.noRoute;
   io_->udpSent += c.udpSent;
   io_->udpSendErrors += c.udpSendErrors;
+  io_->udpGsoRefused += c.udpGsoRefused;
+  io_->udpGsoSends += c.udpGsoSends;
+  io_->udpBuffers += c.udpBuffers;
   io_->udpReceived += c.udpReceived;
   io_->tapWritten += c.tapWritten;
+  io_->tapCoalesced += c.tapCoalesced;
   io_->tapWriteErrors += c.tapWriteErrors;
   io_->noTap += c.noTap;
   loop_.reset();
@@ -231,6 +236,20 @@ void UserspacePlane::tick() {
     if (auto st = reserveLocked(); !st) LOG_ERROR("crypto", st.error().message);
 }
 
+nlohmann::json UserspacePlane::rotate() {
+  std::lock_guard<std::mutex> lk(mu_);
+  pauseLocked();  // the loop's thread owns the sessions
+  const size_t rotated = dp_->rotateAll(datapath::Clock::now());
+  // The epochs just used must be reserved before anything is sealed with
+  // them (as tick() does on the way).
+  if (dp_->maxTxEpoch() + kEpochBlock / 2 >= reservedUpTo_)
+    if (auto st = reserveLocked(); !st) LOG_ERROR("crypto", st.error().message);
+  resumeLocked();
+  LOG_INFO("crypto",
+           "key rotation on request: " << rotated << " sender session(s) moved to their next epoch");
+  return nlohmann::json{{"rotated", rotated}};
+}
+
 nlohmann::json UserspacePlane::status() {
   std::lock_guard<std::mutex> lk(mu_);
   pauseLocked();  // the loop's thread owns the counters: read them while it waits
@@ -276,12 +295,17 @@ nlohmann::json UserspacePlane::status() {
                      {"unattributed", counters(dp_->unattributed())},
                      {"io",
                       {{"tapFrames", io.tapFrames},
+                       {"tapSuperFrames", io.tapSuperFrames},
                        {"tapDropped", io.tapDropped},
                        {"noRoute", io.noRoute},
                        {"udpSent", io.udpSent},
                        {"udpSendErrors", io.udpSendErrors},
+                       {"udpGsoSends", io.udpGsoSends},
+                       {"udpGsoRefused", io.udpGsoRefused},
+                       {"udpBuffers", io.udpBuffers},
                        {"udpReceived", io.udpReceived},
                        {"tapWritten", io.tapWritten},
+                       {"tapCoalesced", io.tapCoalesced},
                        {"tapWriteErrors", io.tapWriteErrors},
                        {"noTap", io.noTap}}},
                      {"networks", nets}};

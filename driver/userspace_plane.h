@@ -73,6 +73,9 @@ class UserspacePlane : public EncryptedPlane {
   // of this one. Call it periodically (weft-plugin: every 100 ms).
   void tick();
 
+  // Moves every sender session to its next key epoch now; {"rotated": N}.
+  nlohmann::json rotate();
+
   // Per network and peer: backend, key epoch, packets, bytes, drops by
   // reason (weftctl networks/peers, /weft.Crypto).
   nlohmann::json status();

@@ -17,8 +17,9 @@
 namespace weft::kernel {
 namespace {
 
-// Socket buffers for bursts of batched datagrams; the kernel caps them at
-// net.core.{r,w}mem_max, which is fine (a hint, not a requirement).
+// Socket buffers for bursts of batched datagrams (a hint, not a
+// requirement: without CAP_NET_ADMIN the kernel caps them at
+// net.core.{r,w}mem_max).
 constexpr int kSocketBuffer = 4 << 20;
 
 Status inNetns(const std::string& netnsPath, const std::function<Status()>& fn) {
@@ -38,9 +39,15 @@ Result<Fd> openQueue(const std::string& name) {
   int hdr = static_cast<int>(kTapVnetHdrSize);
   if (::ioctl(fd.get(), TUNSETVNETHDRSZ, &hdr) != 0)
     return Error::fromErrno(errno, "TUNSETVNETHDRSZ " + name);
-  // No offloads: the kernel checksums and segments before handing frames
-  // over, so every frame fits the datapath's frame limits.
-  if (::ioctl(fd.get(), TUNSETOFFLOAD, 0) != 0) return Error::fromErrno(errno, "TUNSETOFFLOAD " + name);
+  // Checksum and TCP segmentation offload: the kernel hands over a
+  // container's TCP stream as 64 KB super-frames with a partial checksum,
+  // which the datapath cuts into segments itself (datapath/gso.h) -- one read
+  // and one bridge pass per 64 KB instead of per MTU. Set on every open, so
+  // a persistent TAP made by an older weft-plugin (no offloads) gets them
+  // when a newer one attaches, and the reverse on a downgrade. Not TSO_ECN:
+  // the kernel segments ECN-marked super-frames itself.
+  if (::ioctl(fd.get(), TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) != 0)
+    return Error::fromErrno(errno, "TUNSETOFFLOAD " + name);
   return fd;
 }
 
@@ -89,8 +96,13 @@ Result<Fd> openDatapathSocket(const std::string& netnsPath, const std::string& a
   Status s = inNetns(netnsPath, [&]() -> Status {
     Fd fd(::socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) return Error::fromErrno(errno, "datapath socket");
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &kSocketBuffer, sizeof kSocketBuffer);
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &kSocketBuffer, sizeof kSocketBuffer);
+    // FORCE (CAP_NET_ADMIN, which weft-plugin has) goes past
+    // net.core.{r,w}mem_max, whose default (~200 KB) a TCP stream's burst of
+    // 64 KB super-frames overflows, costing drops and TCP back-off.
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &kSocketBuffer, sizeof kSocketBuffer) != 0)
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &kSocketBuffer, sizeof kSocketBuffer);
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUFFORCE, &kSocketBuffer, sizeof kSocketBuffer) != 0)
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &kSocketBuffer, sizeof kSocketBuffer);
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
       return Error::fromErrno(errno, "binding the datapath socket to " + addr + ":" + std::to_string(port));
     sock = std::move(fd);

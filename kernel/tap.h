@@ -21,9 +21,10 @@
 namespace weft::kernel {
 
 // Every frame read from or written to a queue starts with a struct
-// virtio_net_hdr (IFF_VNET_HDR). No offloads are enabled yet, so the kernel
-// hands over complete, non-GSO frames; the header is what TSO/GSO super-frames
-// will travel with later.
+// virtio_net_hdr (IFF_VNET_HDR). Checksum and TCP segmentation offloads are
+// on (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6): the kernel hands over TCP
+// super-frames of up to 64 KB and frames with partial checksums, which the
+// reader must segment and complete (datapath/gso.h).
 inline constexpr size_t kTapVnetHdrSize = 10;
 inline constexpr uint32_t kMaxTapQueues = 16;
 

@@ -57,6 +57,9 @@ class Api {
     cryptoStatus_ = std::move(fn);
     cryptoOff_ = std::move(off);
   }
+  // /weft.CryptoRotate: every encrypted sender session to its next key
+  // epoch (unset: encrypted networks are off).
+  void setCryptoRotate(std::function<std::string()> fn) { cryptoRotate_ = std::move(fn); }
   // How many times the gossip sidecar was restarted (unset: single host);
   // /weft.Status reports them as a notice.
   void setSidecarRestarts(std::function<uint64_t()> fn) { sidecarRestarts_ = std::move(fn); }
@@ -90,6 +93,7 @@ class Api {
   std::string proberOff_;  // why there is no prober
   services::VipManager* vips_ = nullptr;
   std::function<std::string()> cryptoStatus_;
+  std::function<std::string()> cryptoRotate_;
   std::string cryptoOff_;
 };
 

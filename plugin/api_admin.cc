@@ -120,6 +120,11 @@ void Api::addAdminRoutes() {
         if (!cryptoStatus_) return Json{{"backend", "off"}, {"reason", cryptoOff_}}.dump();
         return cryptoStatus_();
       });
+  add("/weft.CryptoRotate", ErrorField::kErr, EmptyBody::kAllowed,
+      [this](const std::string&) -> Result<std::string> {
+        if (!cryptoRotate_) return Error{ENOTSUP, "encrypted networks are off: " + cryptoOff_};
+        return cryptoRotate_();
+      });
   add("/weft.Networks", ErrorField::kErr, EmptyBody::kAllowed,
       [&d](const std::string&) -> Result<std::string> {
         Json a = Json::array();

@@ -170,10 +170,12 @@ int run(int argc, char** argv) {
 
   plugin::Api api(drv);
   api.setHostWarnings(hostWarnings);
-  if (plane)
+  if (plane) {
     api.setCryptoStatus([p = plane.get()] { return p->status().dump(); });
-  else
+    api.setCryptoRotate([p = plane.get()] { return p->rotate().dump(); });
+  } else {
     api.setCryptoStatus(nullptr, planeOff);
+  }
 
   // Multi-host: the gossip sidecar, when this host has an underlay address.
   std::unique_ptr<cluster::ProcessLauncher> sidecars;

@@ -109,7 +109,8 @@ if [[ ${WEFT_SKIP_FUZZ:-0} != 1 ]]; then
   ninja -C build-fuzz -j "$jobs" weft_fuzz_api weft_fuzz_ipc weft_fuzz_datapath
   fuzz weft_fuzz_api "requests" "$fuzz_seconds" tests/fuzz/corpus
   fuzz weft_fuzz_ipc "IPC messages" "$((fuzz_seconds / 2))"
-  fuzz weft_fuzz_datapath "datapath packets (before and after authentication)" "$((fuzz_seconds / 3))"
+  fuzz weft_fuzz_datapath "datapath packets (before and after authentication), TAP super-frames" \
+    "$((fuzz_seconds / 3))" tests/fuzz/corpus-datapath
 fi
 
 step "summary"

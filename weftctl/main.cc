@@ -38,6 +38,9 @@ const char* kUsage =
     "              containers hold them\n"
     "  crypto      encrypted networks: backend, and per peer the key epoch, packets and bytes each way,\n"
     "              authentication failures, replays and stale keys dropped\n"
+    "  crypto rotate\n"
+    "              every encrypted network's senders on this host move to their next key epoch now\n"
+    "              (receivers hold that key ready: nothing in flight is lost)\n"
     "  ipam        cluster-wide address pools: blocks, their owners, addresses in use here,\n"
     "              conflicts found after a partition\n"
     "  ipam release HOST\n"
@@ -226,7 +229,7 @@ int main(int argc, char** argv) {
       return 0;
     } else if (cmd.empty() && a[0] != '-')
       cmd = a;
-    else if (cmd == "ipam" && a[0] != '-')
+    else if ((cmd == "ipam" || cmd == "crypto") && a[0] != '-')
       args.push_back(a);
     else {
       std::cerr << "weftctl: unexpected argument " << a << "\n" << kUsage;
@@ -256,6 +259,13 @@ int main(int argc, char** argv) {
   }
 
   std::string body = "{}";
+  if (cmd == "crypto" && !args.empty()) {
+    if (args.size() != 1 || args[0] != "rotate") {
+      std::cerr << "weftctl: usage: weftctl crypto [rotate]\n";
+      return 2;
+    }
+    path = "/weft.CryptoRotate";
+  }
   if (cmd == "ipam" && !args.empty()) {
     if (args.size() != 2 || args[0] != "release") {
       std::cerr << "weftctl: usage: weftctl ipam [release HOST]\n";
@@ -349,6 +359,8 @@ int main(int argc, char** argv) {
     }
     table({"NETWORK", "REMOTE ENDPOINT", "ADDRESS", "MAC", "VTEP", "HOST"}, rows);
     dataPlane(j.value("dataPlane", Json::object()), hostState);
+  } else if (cmd == "crypto" && path == "/weft.CryptoRotate") {
+    std::cout << "rotated: " << str(j["rotated"]) << " sender session(s) moved to their next key epoch\n";
   } else if (cmd == "crypto") {
     if (str(j["backend"]) == "off") {
       std::cout << "encrypted networks: off (" << str(j["reason"]) << ")\n";

@@ -4,7 +4,10 @@
 # the same run on the same bed, 1 and 4 streams (iperf3 -P), printed side by
 # side with the CPU time weft-plugin spent (both hosts) per GB moved and the
 # machine's CPU time per GB (from /proc/stat: everything on the machine, so
-# noisy on a shared one). Brings up its own bed and tears it down. Not a test.
+# noisy on a shared one), and how long weft-plugin's threads waited for a CPU
+# per second of the run (run-queue delay; the load on the machine, `uptime`,
+# is printed first and last). Brings up its own bed and tears it down. Not a
+# test.
 #
 #   bench/docker/encrypted_throughput.sh        (as root)
 #        (RUNS=2, SECONDS_PER_RUN=8, TB_MTU=1500; TB_MTU=9000 for jumbo)
@@ -19,7 +22,7 @@ e2e_require_multihost
 say() { echo "# $*" >&2; }
 d() { tb_docker "$@"; }
 
-say "bringing up 2 hosts (underlay MTU ${TB_MTU:-1500})"
+say "bringing up 2 hosts (underlay MTU ${TB_MTU:-1500}); load: $(uptime)"
 e2e_bed_up 2
 key="$(new_cluster_key)"
 for i in 1 2; do weft_start_on "h$i" "$key"; done
@@ -43,14 +46,22 @@ machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 hz="$(getconf CLK_TCK)"
 pids=("$(weft_pid_on h1)" "$(weft_pid_on h2)")
 plugin_ticks() { local t=0 p; for p in "${pids[@]}"; do t=$((t + $(proc_ticks "$p"))); done; echo "$t"; }
+# Nanoseconds weft-plugin's threads (both hosts) spent waiting on a run
+# queue for a CPU (schedstat's second field): on a loaded machine the
+# userspace datapath competes for CPU time that the plain path, all in
+# softirq, does not have to ask for.
+plugin_wait_ns() {
+  local p
+  for p in "${pids[@]}"; do cat /proc/"$p"/task/*/schedstat 2>/dev/null; done | awk '{s += $2} END {printf "%.0f", s}'
+}
 
-declare -A sum_bps sum_bytes sum_ptick sum_mtick
+declare -A sum_bps sum_bytes sum_ptick sum_mtick sum_wait
 for ((r = 1; r <= runs; r++)); do
   for streams in 1 4; do
     for net in plain enc; do
-      p0=$(plugin_ticks) m0=$(machine_ticks)
+      p0=$(plugin_ticks) m0=$(machine_ticks) w0=$(plugin_wait_ns)
       out="$(d h1 exec "cli-$net" iperf3 -c "${server_ip[$net]}" -t "$secs" -P "$streams" -J)"
-      p1=$(plugin_ticks) m1=$(machine_ticks)
+      p1=$(plugin_ticks) m1=$(machine_ticks) w1=$(plugin_wait_ns)
       bps="$(jq -r '.end.sum_received.bits_per_second' <<<"$out")"
       bytes="$(jq -r '.end.sum_received.bytes' <<<"$out")"
       say "run $r, $streams stream(s), $net: $(awk -v b="$bps" 'BEGIN {printf "%.0f Mbit/s", b / 1e6}')"
@@ -59,23 +70,26 @@ for ((r = 1; r <= runs; r++)); do
       sum_bytes[$k]=$(awk -v a="${sum_bytes[$k]:-0}" -v b="$bytes" 'BEGIN {print a + b}')
       sum_ptick[$k]=$((${sum_ptick[$k]:-0} + p1 - p0))
       sum_mtick[$k]=$((${sum_mtick[$k]:-0} + m1 - m0))
+      sum_wait[$k]=$((${sum_wait[$k]:-0} + w1 - w0))
     done
   done
 done
 
 echo
 echo "weft plain vs encrypted (userspace datapath), underlay MTU ${TB_MTU:-1500}, container MTU plain $(mtu_of plain) / encrypted $(mtu_of enc); iperf3 TCP h1 -> h2, ${secs} s x ${runs} runs, mean"
-printf '%-10s %-8s %14s %22s %22s\n' network streams Mbit/s "weft-plugin CPU s/GB" "machine CPU s/GB"
+printf '%-10s %-8s %14s %22s %22s %20s\n' network streams Mbit/s "weft-plugin CPU s/GB" "machine CPU s/GB" \
+  "plugin CPU-wait s/s"
 for streams in 1 4; do
   for net in plain enc; do
     k="$net.$streams"
     awk -v n="$net" -v s="$streams" -v bps="${sum_bps[$k]}" -v bytes="${sum_bytes[$k]}" -v runs="$runs" \
-      -v pt="${sum_ptick[$k]}" -v mt="${sum_mtick[$k]}" -v hz="$hz" \
-      'BEGIN {gb = bytes / 1e9; printf "%-10s %-8s %14.0f %22.2f %22.2f\n", n, s, bps / runs / 1e6, pt / hz / gb, mt / hz / gb}'
+      -v pt="${sum_ptick[$k]}" -v mt="${sum_mtick[$k]}" -v hz="$hz" -v w="${sum_wait[$k]}" -v secs="$secs" \
+      'BEGIN {gb = bytes / 1e9; printf "%-10s %-8s %14.0f %22.2f %22.2f %20.2f\n", n, s, bps / runs / 1e6, pt / hz / gb, mt / hz / gb, w / 1e9 / (secs * runs)}'
   done
   awk -v e="${sum_bps[enc.$streams]}" -v p="${sum_bps[plain.$streams]}" -v s="$streams" \
     'BEGIN {printf "encrypted / plain, %s stream(s): %.2f\n", s, e / p}'
 done
+echo "load at the end: $(uptime)"
 # Where the userspace datapath lost frames (a send buffer or TAP queue that
 # overflowed shows here, and TCP then backs off).
 for h in h1 h2; do

@@ -150,6 +150,25 @@ TEST(Datapath, StreamAcrossRotationLosesNothing) {
   EXPECT_EQ(b.totals().dropped(), 0u);
 }
 
+TEST_F(TwoHosts, ARotationOnRequestMovesEverySenderAndLosesNothingInFlight) {
+  Datapath::Received r;
+  auto first = send(frame(0));
+  ASSERT_TRUE(b.open(first, &r, t0));  // B knows epoch 1 as current
+  auto before = send(frame(1));        // sealed under epoch 1, still in flight
+  EXPECT_EQ(a.rotateAll(t0), 1u);
+  EXPECT_EQ(a.peers(kVni)[0].txEpoch, 2u);
+  EXPECT_EQ(a.maxTxEpoch(), 2u);
+  EXPECT_EQ(a.peerCounters(kVni, kIdB)->rekeys, 1u);
+  auto after = send(frame(2));
+  Header h;
+  ASSERT_EQ(decodeHeader(after, &h), HeaderError::kNone);
+  EXPECT_EQ(h.keyEpoch, 2u);
+  EXPECT_EQ(h.sequence, 1u);  // a new key starts its sequence again
+  EXPECT_TRUE(b.open(after, &r, t0));
+  EXPECT_TRUE(b.open(before, &r, t0 + seconds(1)));  // the old key, within the overlap
+  EXPECT_EQ(b.totals().dropped(), 0u);
+}
+
 TEST(Datapath, NetworksAndPeersRefuseBadInputAndChangeNothing) {
   Datapath a{"host-a", kIdA};
   EXPECT_EQ(a.addNetwork(kMaxVni + 1, "n", material(), {}, kPort).code(), EINVAL);

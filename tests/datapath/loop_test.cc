@@ -12,6 +12,8 @@
 
 #include <thread>
 
+#include "tests/datapath/tcp_frames.h"
+
 namespace weft::datapath {
 namespace {
 
@@ -165,6 +167,35 @@ TEST_F(LoopTest, APartialChecksumIsCompletedAndGsoFramesAreDropped) {
   sum += 0x6363;
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   EXPECT_EQ(sum, 0xffffu);
+}
+
+TEST_F(LoopTest, ATcpSuperFrameCrossesAsSegmentsAndArrivesAsOneSuperFrame) {
+  using namespace tcp_frames;
+  Spec s{.tcpOptions = 12, .payload = 10 * 1400 + 300};
+  auto f = superFrame(s);
+  std::array<uint8_t, kHdr> hdr;
+  encodeVnetHdr(tsoHdr(s, 1400), hdr);
+  tapSend(a, f, hdr);
+  EXPECT_EQ(a.loop->fromTap(kVni, a.tapLoop.fd, now), 1u);
+  EXPECT_EQ(a.loop->counters().tapSuperFrames, 1u);
+  EXPECT_EQ(a.loop->counters().udpSent, 11u);  // one sealed packet per segment, none over the MTU
+  // ... sent as one UDP GSO message and received as one GRO buffer (the
+  // loopback hands a GSO packet whole to a socket with UDP_GRO on).
+  EXPECT_EQ(a.loop->counters().udpGsoSends, 1u);
+  EXPECT_EQ(a.loop->counters().udpGsoRefused, 0u);
+  size_t got = 0;
+  while (got < 11 && pumpB() > 0) got = b.loop->counters().udpReceived;
+  EXPECT_EQ(got, 11u);
+  EXPECT_EQ(b.loop->counters().udpBuffers, 1u);
+  EXPECT_EQ(b.loop->counters().tapCoalesced, 1u);
+  std::vector<uint8_t> buf(70000);
+  ssize_t n = ::read(b.tapTest.fd, buf.data(), buf.size());
+  ASSERT_EQ(n, static_cast<ssize_t>(kHdr + f.size()));
+  EXPECT_EQ(decodeVnetHdr(std::span<const uint8_t, kHdr>(buf.data(), kHdr)), tsoHdr(s, 1400));
+  // The payload whole and in order.
+  EXPECT_TRUE(std::equal(f.begin() + static_cast<long>(hdrOf(s)), f.end(),
+                         buf.begin() + static_cast<long>(kHdr + hdrOf(s))));
+  EXPECT_LT(::read(b.tapTest.fd, buf.data(), buf.size()), 0);  // nothing else
 }
 
 TEST_F(LoopTest, ForgedDatagramsNeverReachTheTap) {

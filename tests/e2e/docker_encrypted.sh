@@ -16,6 +16,8 @@
 # * a forged packet in weft's wire format and a replayed real one are
 #   dropped and counted: `weftctl crypto` shows per network and peer the
 #   packets each way, authentication failures and replays;
+# * key rotation on request (`weftctl crypto rotate`, on both hosts, three
+#   times) under a 10 ms ping loses no reply, and the epochs move on;
 # * kill -9 of weft-plugin: the TAP port stays on br0, traffic resumes after
 #   the restart, and the restarted sender's key epochs start past every
 #   epoch it reserved before (no nonce is ever reused).
@@ -176,6 +178,28 @@ for h in h1 h2; do
   o=$([[ $h == h1 ]] && echo "$A2" || echo "$A1")
   sent="$(peer_counter "$h" "$o" sealedPackets)" got="$(peer_counter "$h" "$o" openedPackets)"
   ((sent > 0 && got > 0)) || fail "$h's counters towards $o: sent $sent, received $got"
+done
+
+step "key rotation on both hosts (weftctl crypto rotate) under a 10 ms ping loses no reply"
+ep1="$(peer_counter h1 "$A2" txEpoch)" ep2="$(peer_counter h2 "$A1" txEpoch)"
+assert_fails weftctl_on h1 crypto spin
+dh h1 exec ec1 ping -q -c 300 -i 0.01 "${CIP[ec2]}" >"$E2E_BED_PARENT/rotation-ping" 2>&1 &
+ping_pid=$!
+sleep 0.7
+assert_ok weftctl_on h1 crypto rotate
+assert_contains "$E2E_OUT" "rotated" "weftctl crypto rotate on h1"
+sleep 0.5
+assert_ok weftctl_on h2 crypto rotate
+sleep 0.5
+assert_ok weftctl_on h1 crypto rotate
+wait "$ping_pid" || true
+log "$(cat "$E2E_BED_PARENT/rotation-ping")"
+assert_contains "$(cat "$E2E_BED_PARENT/rotation-ping")" "300 packets received" "10 ms pings across 3 rotations"
+assert_int_le "$((ep1 + 2))" "$(peer_counter h1 "$A2" txEpoch)" "h1's epoch towards h2 after 2 rotations"
+assert_int_le "$((ep2 + 1))" "$(peer_counter h2 "$A1" txEpoch)" "h2's epoch towards h1 after 1 rotation"
+for h in h1 h2; do
+  o=$([[ $h == h1 ]] && echo "$A2" || echo "$A1")
+  assert_eq 0 "$(peer_counter "$h" "$o" staleKey)" "$h's stale-key drops across the rotations"
 done
 
 step "kill -9 of h2's weft-plugin: the encrypted port stays, traffic resumes, key epochs start past the old ones"

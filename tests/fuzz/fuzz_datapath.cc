@@ -5,7 +5,13 @@
 //   1  a plaintext sealed with the network's real key under a header whose
 //      flags and sequence the input chooses, so the fuzzer reaches the
 //      post-authentication frame parser as only a key holder could;
-//   2  frames the sender splits and seals, which must open to the same frames.
+//   2  frames the sender splits and seals, which must open to the same frames;
+//   3  a virtio_net_hdr and frame as a TAP hands them over: segmented
+//      (datapath/gso.h), the segments coalesced again as a receiver does,
+//      which must give a super-frame that segments into the same frames;
+//   4  frames (2-byte lengths) as an authenticated peer could send them,
+//      through the coalescer: what it writes stays within a super-frame and
+//      re-segments without error.
 // A crash, a sanitizer report, a decoded frame outside the limits, or a
 // round trip that changes the frames is a finding.
 
@@ -16,6 +22,7 @@
 #include <vector>
 
 #include "datapath/datapath.h"
+#include "datapath/gso.h"
 
 using namespace weft::datapath;
 
@@ -111,19 +118,101 @@ void roundTrip(const uint8_t* data, size_t size) {
     if (!std::equal(frames[i].begin(), frames[i].end(), r.frames[i].begin(), r.frames[i].end())) std::abort();
 }
 
+// Coalesces `frames` the way the datapath loop does; `written` gets what it
+// would write to the TAP (virtio_net_hdr + frame each).
+void coalesce(const std::vector<std::span<const uint8_t>>& frames,
+              std::vector<std::vector<uint8_t>>* written) {
+  Coalescer c;
+  auto drain = [&] {
+    auto t = c.take();
+    if (t.empty()) return;
+    if (t.size() < kVnetHdrSize + kMinFrameSize || t.size() > kVnetHdrSize + kMaxSuperFrame) std::abort();
+    written->emplace_back(t.begin(), t.end());
+  };
+  for (const auto& f : frames) {
+    if (c.add(f)) {
+      if (c.closed()) drain();
+      continue;
+    }
+    drain();
+    if (c.add(f)) continue;
+    std::vector<uint8_t> alone(kVnetHdrSize, 0);
+    alone.insert(alone.end(), f.begin(), f.end());
+    written->push_back(std::move(alone));
+  }
+  drain();
+}
+
+// Segments what the coalescer wrote; false if it refuses.
+bool resegment(std::vector<uint8_t>& w, std::vector<std::vector<uint8_t>>* out) {
+  Segmenter seg;
+  std::vector<std::span<const uint8_t>> parts;
+  VnetHdr h = decodeVnetHdr(std::span<const uint8_t, kVnetHdrSize>(w.data(), kVnetHdrSize));
+  if (seg.split(h, std::span(w).subspan(kVnetHdrSize), kMaxSuperFrame, &parts) != SegmentError::kNone)
+    return false;
+  for (const auto& p : parts) out->emplace_back(p.begin(), p.end());
+  return true;
+}
+
+void tapFrame(const uint8_t* data, size_t size) {
+  if (size < kVnetHdrSize) return;
+  const VnetHdr h = decodeVnetHdr(std::span<const uint8_t, kVnetHdrSize>(data, kVnetHdrSize));
+  std::vector<uint8_t> frame(data + kVnetHdrSize, data + size);
+  Segmenter seg;
+  std::vector<std::span<const uint8_t>> segs;
+  if (seg.split(h, frame, kMaxFrameSize, &segs) != SegmentError::kNone) {
+    if (!segs.empty()) std::abort();
+    return;
+  }
+  for (const auto& s : segs)
+    if (s.size() < kMinFrameSize || s.size() > kMaxFrameSize) std::abort();
+  if (h.gsoType == kVnetGsoNone) return;
+  std::vector<std::vector<uint8_t>> written, again;
+  coalesce(segs, &written);
+  for (auto& w : written)
+    if (!resegment(w, &again)) std::abort();
+  if (again.size() != segs.size()) std::abort();
+  for (size_t i = 0; i < segs.size(); ++i)
+    if (!std::equal(segs[i].begin(), segs[i].end(), again[i].begin(), again[i].end())) std::abort();
+}
+
+void peerFrames(const uint8_t* data, size_t size) {
+  std::vector<std::span<const uint8_t>> frames;
+  size_t at = 0;
+  while (at + 2 <= size) {
+    const size_t n = static_cast<size_t>(data[at] << 8 | data[at + 1]);
+    at += 2;
+    if (n > size - at) break;
+    frames.emplace_back(data + at, n);
+    at += n;
+  }
+  std::vector<std::vector<uint8_t>> written, again;
+  coalesce(frames, &written);
+  for (auto& w : written) {
+    const VnetHdr h = decodeVnetHdr(std::span<const uint8_t, kVnetHdrSize>(w.data(), kVnetHdrSize));
+    if (h.gsoType != kVnetGsoNone && !resegment(w, &again)) std::abort();
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  switch (data[0] % 3) {
+  switch (data[0] % 5) {
     case 0:
       rawPacket(data + 1, size - 1);
       break;
     case 1:
       sealedPlaintext(data + 1, size - 1);
       break;
-    default:
+    case 2:
       roundTrip(data + 1, size - 1);
+      break;
+    case 3:
+      tapFrame(data + 1, size - 1);
+      break;
+    default:
+      peerFrames(data + 1, size - 1);
   }
   return 0;
 }

@@ -445,6 +445,7 @@ TEST_F(ApiTest, EncryptedNetworkRefusedOverTheProtocolWithTheReasonAndCryptoSays
   auto c = call("/weft.Crypto", "{}");
   EXPECT_EQ(c["backend"], "off");
   EXPECT_EQ(c["reason"], "this host has no cluster key");
+  expectErr("/weft.CryptoRotate", "{}", "encrypted networks are off: this host has no cluster key");
 }
 
 // Kernel drift that weft repaired and sidecar restarts are notices in
