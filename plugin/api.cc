@@ -225,9 +225,21 @@ void Api::addNetworkRoutes() {
           if (auto st = vips_->joined(nid, eid, key); !st)
             LOG_WARN("vips", "endpoint " << eid.substr(0, 12) << ": no service VIPs: " << st.error().message);
         }
-        return Json{{"InterfaceName", {{"SrcName", res.srcName}, {"DstPrefix", res.dstPrefix}}},
-                    {"DisableGatewayService", res.disableGatewayService}}
-            .dump();
+        Json reply = {{"InterfaceName", {{"SrcName", res.srcName}, {"DstPrefix", res.dstPrefix}}},
+                      {"DisableGatewayService", res.disableGatewayService}};
+        // Names across hosts: the container's route to the responder in the
+        // network's sandbox, via the network's gateway (br0 there).
+        if (names_ && names_->on() && names_->joined(eid, key))
+          for (const auto& n : d.networks())
+            if (n.id == nid && !n.ipv4.empty() && !n.ipv4.front().gateway.empty()) {
+              auto gw = Prefix::parseHostOrPrefix(n.ipv4.front().gateway);
+              if (gw)
+                reply["StaticRoutes"] =
+                    Json::array({{{"Destination", std::string(services::kDnsAddress) + "/32"},
+                                  {"RouteType", 0},
+                                  {"NextHop", gw->addr.str()}}});
+            }
+        return reply.dump();
       });
 
   add("/NetworkDriver.Leave", ErrorField::kErr, EmptyBody::kRefused,
@@ -237,6 +249,7 @@ void Api::addNetworkRoutes() {
         TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
         TRY_STATUS(d.leave(nid, eid));
         if (vips_) vips_->left(eid);
+        if (names_) names_->left(eid);
         return kEmpty;
       });
 
@@ -420,7 +433,34 @@ void Api::addAdminRoutes() {
                                {"message", "weft-gossip was restarted " + std::to_string(n) +
                                                " time(s) since weft-plugin started (it exited or stopped "
                                                "answering)"}});
+        Json names = Json::object();
+        if (names_) {
+          const auto ns = names_->status();
+          names = {{"on", ns.on},
+                   {"address", services::kDnsAddress},
+                   {"answered", ns.answered},
+                   {"refused", ns.refused},
+                   {"malformed", ns.malformed},
+                   {"recordsRefused", ns.recordsRefused}};
+          if (!ns.why.empty()) names["why"] = ns.why;
+          Json nets = Json::array();
+          for (const auto& n : ns.networks) {
+            nets.push_back({{"identity", n.identity},
+                            {"sandbox", n.netns},
+                            {"listening", n.listening},
+                            {"localNames", n.localNames},
+                            {"remoteNames", n.remoteNames}});
+            if (!n.error.empty())
+              problems.push_back({{"kind", "names"},
+                                  {"network", n.identity},
+                                  {"message", "no DNS responder in " + n.netns + ": " + n.error}});
+          }
+          names["networks"] = nets;
+          if (ns.on && !ns.why.empty())
+            problems.push_back({{"kind", "names"}, {"message", "names cannot follow the engine: " + ns.why}});
+        }
         Json j = {{"version", kVersion},
+                  {"names", names},
                   {"scope", c.scope},
                   {"stateDir", c.stateDir},
                   {"advertiseAddr", c.advertiseAddr},
