@@ -4,6 +4,7 @@
 
 #include "cluster/ipc_channel.h"
 #include "cluster/ipc_fields.h"
+#include "common/dns_name.h"
 #include "common/host_port.h"
 #include "common/ip.h"
 #include "common/json_depth.h"
@@ -95,6 +96,32 @@ void writeLease(Json& j, const Lease& l) {
   j["takeoverOf"] = l.takeoverOf;
 }
 
+bool validDnsNameForm(std::string_view s) { return weft::validDnsName(s); }
+
+void readNames(Fields& f, Names* n, bool ownerRequired) {
+  f.str("network", &n->network, kMaxName, false, printable);
+  f.str("endpoint", &n->endpoint, kMaxEndpointId, false, validEndpointId);
+  f.str("owner", &n->owner, kMaxName, !ownerRequired, printable);
+  f.str("ipv4", &n->ipv4, 64, true, validIp);
+  f.str("ipv6", &n->ipv6, 64, true, validIp);
+  f.strList("names", &n->names, kMaxDnsName, validDnsNameForm);
+  if (f.ok() && !namesFit(n->names))
+    f.fail("names", "more than " + std::to_string(kMaxNamesPerSet) + " names or " +
+                        std::to_string(kMaxNamesBytes) + " bytes");
+  if (f.ok() && n->ipv4.empty() && n->ipv6.empty()) f.fail("ipv4", "names without an address");
+  if (f.ok() && !n->ipv4.empty() && IpAddr::parse(n->ipv4)->isV6()) f.fail("ipv4", "an IPv6 address");
+  if (f.ok() && !n->ipv6.empty() && !IpAddr::parse(n->ipv6)->isV6()) f.fail("ipv6", "an IPv4 address");
+}
+
+void writeNames(Json& j, const Names& n) {
+  j["network"] = n.network;
+  j["endpoint"] = n.endpoint;
+  j["owner"] = n.owner;
+  j["ipv4"] = n.ipv4;
+  j["ipv6"] = n.ipv6;
+  j["names"] = n.names;
+}
+
 // ---------------------------------------------------------------- encoders
 
 Json toJson(const ConfigMsg& m) {
@@ -121,6 +148,16 @@ Json toJson(const LeaseMsg& m) {
 Json toJson(const LeaseEvent& m) {
   Json j = {{"event", "lease"}, {"active", m.active}};
   writeLease(j, m.lease);
+  return j;
+}
+Json toJson(const NamesMsg& m) {
+  Json j = {{"op", "names"}, {"withdraw", m.withdraw}};
+  writeNames(j, m.names);
+  return j;
+}
+Json toJson(const NamesEvent& m) {
+  Json j = {{"event", "names"}, {"active", m.active}};
+  writeNames(j, m.names);
   return j;
 }
 Json toJson(const MemberEvent& m) { return {{"event", "member"}, {"id", m.id}, {"alive", m.alive}}; }
@@ -207,6 +244,13 @@ Result<ToSidecar> decodeOp(const Json& j, std::string_view op) {
     if (!f.ok()) return f.status().error();
     return ToSidecar{m};
   }
+  if (op == "names") {
+    NamesMsg m;
+    f.boolean("withdraw", &m.withdraw);
+    readNames(f, &m.names, false);
+    if (!f.ok()) return f.status().error();
+    return ToSidecar{m};
+  }
   return Error{EBADMSG, "unknown op \"" + std::string(op.substr(0, 32)) + "\""};
 }
 
@@ -285,6 +329,13 @@ Result<FromSidecar> decodeEvent(const Json& j, std::string_view event) {
     if (!f.ok()) return f.status().error();
     return FromSidecar{m};
   }
+  if (event == "names") {
+    NamesEvent m;
+    f.boolean("active", &m.active);
+    readNames(f, &m.names, true);
+    if (!f.ok()) return f.status().error();
+    return FromSidecar{m};
+  }
   if (event == "member") {
     MemberEvent m;
     f.str("id", &m.id, kMaxName, false, printable);
@@ -310,6 +361,12 @@ Result<Json> parseEnvelope(std::string_view text, const char* kindKey, std::stri
 }
 
 }  // namespace
+
+bool namesFit(const std::vector<std::string>& names) {
+  size_t bytes = 0;
+  for (const auto& n : names) bytes += n.size() + (bytes ? 1 : 0);
+  return names.size() <= kMaxNamesPerSet && bytes <= kMaxNamesBytes;
+}
 
 std::string encode(const ToSidecar& m) {
   return std::visit([](const auto& v) { return dump(toJson(v)); }, m);

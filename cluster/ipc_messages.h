@@ -58,6 +58,27 @@ struct Lease {
 // refused at decoding.
 inline constexpr uint32_t kMaxLeaseBlocks = 4096;
 
+// One endpoint's names (issue 12, names across hosts) as they travel: the
+// container's name, its aliases and compose service on one network.
+// `network` is the network's cluster identity; the addresses are the
+// endpoint's own (the receiver answers a name only while the endpoint
+// record of the same owner has them).
+struct Names {
+  std::string network;
+  std::string endpoint;
+  std::string owner;  // node id; empty from the plugin (the sidecar's own id)
+  std::string ipv4;   // address without length, or empty
+  std::string ipv6;
+  std::vector<std::string> names;  // DNS names (common/dns_name.h)
+  bool operator==(const Names&) const = default;
+};
+// Bounds of one Names: its names, and their total size as gossip carries
+// them (joined by ',', in one 255-byte field of a record).
+inline constexpr size_t kMaxNamesPerSet = 16;
+inline constexpr size_t kMaxNamesBytes = 255;
+// Whether names fit in one record (kMaxNamesPerSet, kMaxNamesBytes).
+bool namesFit(const std::vector<std::string>& names);
+
 // ---- plugin -> sidecar ----
 
 struct ConfigMsg {
@@ -102,8 +123,14 @@ struct LeaseMsg {
   bool withdraw = false;
   bool operator==(const LeaseMsg&) const = default;
 };
-using ToSidecar =
-    std::variant<ConfigMsg, PublishMsg, StartMsg, WithdrawMsg, SeedsMsg, StatusRequest, PingMsg, LeaseMsg>;
+// Publishes (or withdraws, by network and endpoint) one local endpoint's names.
+struct NamesMsg {
+  Names names;
+  bool withdraw = false;
+  bool operator==(const NamesMsg&) const = default;
+};
+using ToSidecar = std::variant<ConfigMsg, PublishMsg, StartMsg, WithdrawMsg, SeedsMsg, StatusRequest, PingMsg,
+                               LeaseMsg, NamesMsg>;
 
 // ---- sidecar -> plugin ----
 
@@ -160,8 +187,14 @@ struct MemberEvent {
   bool alive = false;
   bool operator==(const MemberEvent&) const = default;
 };
-using FromSidecar =
-    std::variant<ReadyEvent, RecordEvent, StatusEvent, ErrorEvent, PongEvent, LeaseEvent, MemberEvent>;
+// Another host's endpoint names appeared or changed (active) or went away.
+struct NamesEvent {
+  bool active = false;
+  Names names;
+  bool operator==(const NamesEvent&) const = default;
+};
+using FromSidecar = std::variant<ReadyEvent, RecordEvent, StatusEvent, ErrorEvent, PongEvent, LeaseEvent,
+                                 MemberEvent, NamesEvent>;
 
 // Bounds a decoder enforces (an encoder's input is trusted).
 inline constexpr size_t kMaxName = 256;   // ids, network identities, labels, hosts

@@ -141,7 +141,8 @@ void Supervisor::senderLoop() {
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
     sendCv_.wait(lk, [&] {
-      return stopping_ || (ready_ && (!dirty_.empty() || !seedsToSend_.empty() || !leaseDirty_.empty()));
+      return stopping_ || (ready_ && (!dirty_.empty() || !seedsToSend_.empty() || !leaseDirty_.empty() ||
+                                      !namesDirty_.empty()));
     });
     if (stopping_) return;
     SidecarPtr to = sidecar_;
@@ -165,6 +166,7 @@ void Supervisor::senderLoop() {
       }
     }
     takeLeaseSendsLocked(&batch, kSendBatch);
+    takeNamesSendsLocked(&batch, kSendBatch);
     // Without the lock (publishers wait for it while holding the driver's):
     // encoding, and sending, which blocks while the sidecar does not read.
     // If the channel breaks, the next sidecar's configuration carries it all.
@@ -201,6 +203,8 @@ bool Supervisor::spawn() {
     dirty_.clear();
     leasesTold_.clear();  // leases follow the ready (only endpoints may precede it)
     leaseDirty_.clear();
+    namesTold_.clear();  // names too
+    namesDirty_.clear();
     for (const auto& [k, r] : published_) endpoints.push_back(r);
     sidecar_ = sc;
     ready_ = false;
@@ -259,6 +263,7 @@ void Supervisor::handle(const ipc::FromSidecar& m) {
     handleRecord(*rec);
   } else if (std::holds_alternative<ipc::ReadyEvent>(m)) {
     sink_.beginResync();  // remote endpoints not reported again get pruned
+    if (nameSink_) nameSink_->resyncNames();
     std::lock_guard<std::mutex> lk(mu_);
     ready_ = true;
     ++readyGen_;
@@ -267,6 +272,7 @@ void Supervisor::handle(const ipc::FromSidecar& m) {
     for (const auto& [k, r] : published_) dirty_.insert(k);
     for (const auto& [k, r] : told_) dirty_.insert(k);
     for (const auto& [k, l] : leases_) leaseDirty_.insert(k);
+    for (const auto& [k, n] : names_) namesDirty_.insert(k);
     cv_.notify_all();
     sendCv_.notify_all();
   } else if (const auto* st = std::get_if<ipc::StatusEvent>(&m)) {
@@ -280,6 +286,8 @@ void Supervisor::handle(const ipc::FromSidecar& m) {
     aliveLocked();
   } else if (const auto* lease = std::get_if<ipc::LeaseEvent>(&m)) {
     handleLease(*lease);
+  } else if (const auto* names = std::get_if<ipc::NamesEvent>(&m)) {
+    handleNames(*names);
   } else if (const auto* mem = std::get_if<ipc::MemberEvent>(&m)) {
     sink_.memberChanged(mem->id, mem->alive);
   } else if (const auto* err = std::get_if<ipc::ErrorEvent>(&m)) {
@@ -301,6 +309,7 @@ void Supervisor::handleRecord(const ipc::RecordEvent& m) {
   }
   sink_.applyRemote(toDriver(m.record),
                     m.active ? driver::RecordState::kActive : driver::RecordState::kWithdrawn);
+  if (nameSink_) nameSink_->endpointRecord(toDriver(m.record), m.owner, m.active);
 }
 
 Result<ipc::StatusEvent> Supervisor::status(Millis timeout) {

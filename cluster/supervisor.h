@@ -82,6 +82,10 @@ class Supervisor : public driver::Cluster {
   void addSeed(const std::string& address) override;
   void publishLease(const driver::LeaseClaim& c) override;
   void withdrawLease(const std::string& pool, uint32_t block) override;
+  void publishNames(const driver::EndpointNames& n) override;
+  void withdrawNames(const std::string& network, const std::string& endpoint) override;
+  // Where remote names go (none: they are dropped). Set before start().
+  void setNameSink(driver::NameSink* s) { nameSink_ = s; }
 
   // The sidecar's view (members, stats, key fingerprint) with `restarts`
   // filled in; an error when it is not running or does not answer in time.
@@ -113,6 +117,8 @@ class Supervisor : public driver::Cluster {
   void handle(const ipc::FromSidecar& m);
   void handleRecord(const ipc::RecordEvent& m);
   void handleLease(const ipc::LeaseEvent& m);
+  void handleNames(const ipc::NamesEvent& m);
+  void takeNamesSendsLocked(std::vector<ipc::ToSidecar>* batch, size_t room);
   // Under mu_: the lease messages the current sidecar lacks (at most `room`).
   void takeLeaseSendsLocked(std::vector<ipc::ToSidecar>* batch, size_t room);
   void refuse(const std::string& why);
@@ -158,6 +164,11 @@ class Supervisor : public driver::Cluster {
   std::map<LeaseKey, ipc::Lease> leases_;
   std::map<LeaseKey, ipc::Lease> leasesTold_;
   std::set<LeaseKey> leaseDirty_;
+  // Names of local endpoints, the same way.
+  std::map<Key, ipc::Names> names_;
+  std::map<Key, ipc::Names> namesTold_;
+  std::set<Key> namesDirty_;
+  driver::NameSink* nameSink_ = nullptr;
   std::optional<ipc::StatusEvent> lastStatus_;
   uint64_t statusGen_ = 0;
   uint64_t refused_ = 0;

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "driver/lease_claim.h"
 
@@ -21,6 +22,17 @@ struct EndpointRecord {
   std::string mac;
   std::string vtep;  // the owner's underlay address
   bool operator==(const EndpointRecord&) const = default;
+};
+
+// One endpoint's names on a network (issue 12): its container's name,
+// aliases and compose service, with the endpoint's addresses (no length).
+struct EndpointNames {
+  std::string network;  // cluster identity
+  std::string endpoint;
+  std::string owner;  // node id of the writer; empty for this host's own
+  std::string ipv4, ipv6;
+  std::vector<std::string> names;
+  bool operator==(const EndpointNames&) const = default;
 };
 
 // What the control plane says of a remote endpoint: there (new or changed),
@@ -42,6 +54,26 @@ class Cluster {
     (void)pool;
     (void)block;
   }
+  // This host's endpoints' names (owner: this host); a cluster that carries
+  // no names ignores them.
+  virtual void publishNames(const EndpointNames& n) { (void)n; }
+  virtual void withdrawNames(const std::string& network, const std::string& endpoint) {
+    (void)network;
+    (void)endpoint;
+  }
+};
+
+// Where names from the control plane go (services/name_service.h): remote
+// names, and the endpoint records they are checked against. Called from the
+// cluster's thread, one at a time; validated in form.
+class NameSink {
+ public:
+  virtual ~NameSink() = default;
+  virtual void applyNames(const EndpointNames& n, bool active) = 0;
+  // A remote endpoint record (addresses as CIDRs), with its owner.
+  virtual void endpointRecord(const EndpointRecord& r, const std::string& owner, bool active) = 0;
+  // A new control-plane session: everything remote is reported again.
+  virtual void resyncNames() = 0;
 };
 
 // What arrives from the control plane. Calls come from the cluster's own

@@ -103,6 +103,46 @@ Result<std::string> parseSandboxKey(const std::string& body) {
   return key->get<std::string>();
 }
 
+Result<ContainerNames> parseContainerNames(const std::string& body) {
+  auto parsed = parseBounded("container inspect", body);
+  if (!parsed) return parsed.error();
+  const Json& j = *parsed;
+  ContainerNames out;
+  auto str = [](const Json& o, const char* key) -> std::string {
+    auto it = o.find(key);
+    if (it == o.end() || !it->is_string()) return {};
+    std::string s = it->get<std::string>();
+    return s.size() <= kMaxEngineName ? s : std::string();
+  };
+  out.name = str(j, "Name");
+  if (!out.name.empty() && out.name.front() == '/') out.name.erase(0, 1);
+  if (auto cfg = j.find("Config"); cfg != j.end() && cfg->is_object())
+    if (auto labels = cfg->find("Labels"); labels != cfg->end() && labels->is_object())
+      out.service = str(*labels, "com.docker.compose.service");
+  auto ns = j.find("NetworkSettings");
+  if (ns == j.end() || !ns->is_object()) return Error{EPROTO, "container inspect: no NetworkSettings"};
+  auto nets = ns->find("Networks");
+  if (nets == ns->end() || nets->is_null()) return out;
+  if (!nets->is_object()) return Error{EPROTO, "container inspect: Networks is not an object"};
+  if (nets->size() > kMaxEndpointsPerContainer)
+    return Error{EMSGSIZE, "container inspect: " + std::to_string(nets->size()) + " networks"};
+  for (const auto& [netName, ep] : nets->items()) {
+    if (!ep.is_object()) return Error{EPROTO, "container inspect: network " + netName.substr(0, 64) + " is not an object"};
+    std::string eid = str(ep, "EndpointID");
+    if (!validId(eid)) continue;  // not connected (yet)
+    auto& list = out.aliases[eid];
+    for (const char* key : {"Aliases", "DNSNames"}) {
+      auto a = ep.find(key);
+      if (a == ep.end() || !a->is_array()) continue;
+      for (const auto& v : *a) {
+        if (list.size() >= kMaxAliases) break;
+        if (v.is_string() && v.get<std::string>().size() <= kMaxEngineName) list.push_back(v.get<std::string>());
+      }
+    }
+  }
+  return out;
+}
+
 EngineClient::EngineClient(std::string socketPath, int timeoutMs)
     : path_(std::move(socketPath)), http_(path_, timeoutMs, kMaxResponseBytes) {}
 
@@ -128,6 +168,17 @@ Result<std::string> EngineClient::sandboxKey(const std::string& containerId) {
   auto body = getJson("container " + containerId.substr(0, 12), "/containers/" + containerId + "/json");
   if (!body) return body.error();
   return parseSandboxKey(*body);
+}
+
+}  // namespace weft::engine
+
+namespace weft::engine {
+
+Result<ContainerNames> EngineClient::containerNames(const std::string& containerId) {
+  if (!validId(containerId)) return Error{EINVAL, "container id \"" + containerId + "\" is malformed"};
+  auto body = getJson("container " + containerId.substr(0, 12), "/containers/" + containerId + "/json");
+  if (!body) return body.error();
+  return parseContainerNames(*body);
 }
 
 }  // namespace weft::engine

@@ -36,6 +36,21 @@ struct NetworkView {
   std::map<std::string, std::string> containers;
 };
 
+// What names a container has, per endpoint (issue 12, names across hosts):
+// its name, its compose service (label com.docker.compose.service), and for
+// each of its endpoints the aliases and DNS names the engine gave it on
+// that network. Untrusted like all the engine says: only strings are taken,
+// and at most kMaxAliases per endpoint, kMaxEndpointsPerContainer
+// endpoints; names are checked as DNS names by whoever uses them.
+struct ContainerNames {
+  std::string name;     // without Docker's leading '/'
+  std::string service;  // the compose service, or empty
+  std::map<std::string, std::vector<std::string>> aliases;  // endpoint id -> aliases and DNS names
+};
+inline constexpr size_t kMaxAliases = 64;
+inline constexpr size_t kMaxEndpointsPerContainer = 256;
+inline constexpr size_t kMaxEngineName = 255;
+
 // Limits on what one answer may hold.
 inline constexpr size_t kMaxResponseBytes = 16u << 20;
 inline constexpr size_t kMaxJsonDepth = 32;
@@ -46,6 +61,7 @@ inline constexpr size_t kMaxTasksPerService = 4096;
 // GET /networks/{id}?verbose=true and of GET /containers/{id}/json.
 Result<NetworkView> parseNetworkView(const std::string& body);
 Result<std::string> parseSandboxKey(const std::string& body);
+Result<ContainerNames> parseContainerNames(const std::string& body);
 
 // The engine, as the VIP manager needs it (an interface so that tests can
 // stand in for the engine).
@@ -54,6 +70,10 @@ class EngineSource {
   virtual ~EngineSource() = default;
   virtual Result<NetworkView> network(const std::string& networkId) = 0;
   virtual Result<std::string> sandboxKey(const std::string& containerId) = 0;
+  virtual Result<ContainerNames> containerNames(const std::string& containerId) {
+    (void)containerId;
+    return Error{ENOSYS, "this engine source tells no names"};
+  }
 };
 
 class EngineClient : public EngineSource {
@@ -62,6 +82,7 @@ class EngineClient : public EngineSource {
   explicit EngineClient(std::string socketPath, int timeoutMs = 3000);
   Result<NetworkView> network(const std::string& networkId) override;
   Result<std::string> sandboxKey(const std::string& containerId) override;
+  Result<ContainerNames> containerNames(const std::string& containerId) override;
   const std::string& socketPath() const { return path_; }
 
  private:

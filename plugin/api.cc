@@ -223,9 +223,21 @@ void Api::addNetworkRoutes() {
           if (auto st = vips_->joined(nid, eid, key); !st)
             LOG_WARN("vips", "endpoint " << eid.substr(0, 12) << ": no service VIPs: " << st.error().message);
         }
-        return Json{{"InterfaceName", {{"SrcName", res.srcName}, {"DstPrefix", res.dstPrefix}}},
-                    {"DisableGatewayService", res.disableGatewayService}}
-            .dump();
+        Json reply = {{"InterfaceName", {{"SrcName", res.srcName}, {"DstPrefix", res.dstPrefix}}},
+                      {"DisableGatewayService", res.disableGatewayService}};
+        // Names across hosts: the container's route to the responder in the
+        // network's sandbox, via the network's gateway (br0 there).
+        if (names_ && names_->on() && names_->joined(eid, key))
+          for (const auto& n : d.networks())
+            if (n.id == nid && !n.ipv4.empty() && !n.ipv4.front().gateway.empty()) {
+              auto gw = Prefix::parseHostOrPrefix(n.ipv4.front().gateway);
+              if (gw)
+                reply["StaticRoutes"] =
+                    Json::array({{{"Destination", std::string(services::kDnsAddress) + "/32"},
+                                  {"RouteType", 0},
+                                  {"NextHop", gw->addr.str()}}});
+            }
+        return reply.dump();
       });
 
   add("/NetworkDriver.Leave", ErrorField::kErr, EmptyBody::kRefused,
@@ -235,6 +247,7 @@ void Api::addNetworkRoutes() {
         TRY_ASSIGN(eid, getString(j, "EndpointID", Need::kRequired));
         TRY_STATUS(d.leave(nid, eid));
         if (vips_) vips_->left(eid);
+        if (names_) names_->left(eid);
         return kEmpty;
       });
 

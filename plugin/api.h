@@ -16,6 +16,7 @@
 namespace weft::metrics {
 class Metrics;
 }
+#include "services/name_service.h"
 #include "services/vip_manager.h"
 
 namespace weft::plugin {
@@ -65,6 +66,9 @@ class Api {
   void setSidecarRestarts(std::function<uint64_t()> fn) { sidecarRestarts_ = std::move(fn); }
   // Service VIPs on swarm networks (unset: off); told of every Join/Leave.
   void setServiceVips(services::VipManager* vips) { vips_ = vips; }
+  // Names across hosts (issue 12): told of every Join/Leave; Join gives the
+  // route to its responder. Always set in weft-plugin (on or off, it says why).
+  void setNames(services::NameService* names) { names_ = names; }
 
  private:
   // Docker's NetworkDriver protocol (and weftctl's calls) put an error in
@@ -92,6 +96,7 @@ class Api {
   const driver::Prober* prober_ = nullptr;
   std::string proberOff_;  // why there is no prober
   services::VipManager* vips_ = nullptr;
+  services::NameService* names_ = nullptr;
   std::function<std::string()> cryptoStatus_;
   std::function<std::string()> cryptoRotate_;
   std::string cryptoOff_;

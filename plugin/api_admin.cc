@@ -100,7 +100,34 @@ void Api::addAdminRoutes() {
                                {"message", "weft-gossip was restarted " + std::to_string(n) +
                                                " time(s) since weft-plugin started (it exited or stopped "
                                                "answering)"}});
+        Json names = Json::object();
+        if (names_) {
+          const auto ns = names_->status();
+          names = {{"on", ns.on},
+                   {"address", services::kDnsAddress},
+                   {"answered", ns.answered},
+                   {"refused", ns.refused},
+                   {"malformed", ns.malformed},
+                   {"recordsRefused", ns.recordsRefused}};
+          if (!ns.why.empty()) names["why"] = ns.why;
+          Json nets = Json::array();
+          for (const auto& n : ns.networks) {
+            nets.push_back({{"identity", n.identity},
+                            {"sandbox", n.netns},
+                            {"listening", n.listening},
+                            {"localNames", n.localNames},
+                            {"remoteNames", n.remoteNames}});
+            if (!n.error.empty())
+              problems.push_back({{"kind", "names"},
+                                  {"network", n.identity},
+                                  {"message", "no DNS responder in " + n.netns + ": " + n.error}});
+          }
+          names["networks"] = nets;
+          if (ns.on && !ns.why.empty())
+            problems.push_back({{"kind", "names"}, {"message", "names cannot follow the engine: " + ns.why}});
+        }
         Json j = {{"version", kVersion},
+                  {"names", names},
                   {"scope", c.scope},
                   {"stateDir", c.stateDir},
                   {"advertiseAddr", c.advertiseAddr},

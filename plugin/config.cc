@@ -42,8 +42,8 @@ const std::vector<SettingInfo>& settings() {
        ""},
       {"SOCKET", "unix socket Docker dials", "/run/docker/plugins/weft.sock"},
       {"ENGINE_SOCKET",
-       "the Docker engine's API socket, read (GET only) for swarm services' virtual IPs (SCOPE=global); "
-       "empty: service VIPs off",
+       "the Docker engine's API socket, read (GET only) for swarm services' virtual IPs (SCOPE=global) and "
+       "containers' names, aliases and compose services (names across hosts); empty: both off",
        "/run/docker.sock"},
       {"HOST_RUN_DIR",
        "where weft sees the host's /run (managed plugin: /host/run), to find containers' namespaces "

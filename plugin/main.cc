@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -35,6 +37,7 @@
 #include "plugin/metrics_source.h"
 #include "plugin/unix_server.h"
 #include "plugin/version.h"
+#include "services/name_service.h"
 #include "services/vip_manager.h"
 
 extern char** environ;
@@ -177,6 +180,45 @@ int run(int argc, char** argv) {
     api.setCryptoStatus(nullptr, planeOff);
   }
 
+  // Names across hosts (issue 12): from the engine, shared through gossip,
+  // answered in each network's sandbox. Off without the engine's socket.
+  std::unique_ptr<engine::EngineClient> namesEngine;
+  std::string namesOff;
+  if (cfg->engineSocket.empty())
+    namesOff = "ENGINE_SOCKET is empty: weft cannot learn containers' names";
+  else if (cfg->fakeKernel)
+    namesOff = "fake kernel: no sandbox to answer DNS in";
+  else if (::access(cfg->engineSocket.c_str(), R_OK | W_OK) != 0)
+    namesOff = "the engine's socket " + cfg->engineSocket + " is not accessible (" + std::strerror(errno) +
+               "); grant it to weft (the managed plugin mounts the host's /run)";
+  else
+    namesEngine = std::make_unique<engine::EngineClient>(cfg->engineSocket);
+  services::NameService names(
+      **kernel, namesEngine.get(), namesOff,
+      [&drv] {
+        std::vector<services::LocalEndpoint> out;
+        std::map<std::string, driver::Network> nets;
+        for (auto& n : drv.networks()) nets.emplace(n.id, std::move(n));
+        for (const auto& e : drv.endpoints()) {
+          auto n = nets.find(e.networkId);
+          if (!e.joined || n == nets.end()) continue;
+          auto a4 = Prefix::parseHostOrPrefix(e.address);
+          auto a6 = Prefix::parseHostOrPrefix(e.addressIpv6);
+          out.push_back({e.networkId, n->second.identity, e.id, n->second.netns,
+                         a4 ? std::optional<IpAddr>(a4->addr) : std::nullopt,
+                         a6 ? std::optional<IpAddr>(a6->addr) : std::nullopt});
+        }
+        return out;
+      },
+      nullptr, services::NameConfig{});
+  if (namesOff.empty())
+    LOG_INFO("plugin", "names on: from the engine at " << cfg->engineSocket << ", answered at "
+                                                       << services::kDnsAddress
+                                                       << " in each network's sandbox");
+  else
+    LOG_INFO("plugin", "names off: " << namesOff);
+  api.setNames(&names);
+
   // Multi-host: the gossip sidecar, when this host has an underlay address.
   std::unique_ptr<cluster::ProcessLauncher> sidecars;
   std::unique_ptr<cluster::Supervisor> gossip;
@@ -206,6 +248,8 @@ int run(int argc, char** argv) {
     sidecars = std::make_unique<cluster::ProcessLauncher>(dir + "/weft-gossip", cfg->logLevel,
                                                           cfg->sidecarUid, cfg->sidecarGid, cfg->logFormat);
     gossip = std::make_unique<cluster::Supervisor>(so, *sidecars, drv);
+    gossip->setNameSink(&names);
+    names.setCluster(gossip.get());
     gossip->start();
     drv.setCluster(gossip.get());
     api.setSidecarRestarts([g = gossip.get()] { return static_cast<uint64_t>(g->restarts()); });
@@ -291,6 +335,8 @@ int run(int argc, char** argv) {
     api.setServiceVips(vips.get());
     LOG_INFO("plugin", "service VIPs on: services from the engine at " << cfg->engineSocket);
   }
+
+  names.start();
 
   plugin::UnixHttpServer server;
   std::atomic<int> inflight{0};

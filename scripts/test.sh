@@ -103,14 +103,15 @@ fuzz() {
 }
 
 if [[ ${WEFT_SKIP_FUZZ:-0} != 1 ]]; then
-  step "libFuzzer: request decoding and handling (${fuzz_seconds}s), the sidecar's IPC messages ($((fuzz_seconds / 2))s), datapath packets ($((fuzz_seconds / 3))s)"
+  step "libFuzzer: request decoding and handling (${fuzz_seconds}s), the sidecar's IPC messages ($((fuzz_seconds / 2))s), datapath packets ($((fuzz_seconds / 3))s), DNS queries ($((fuzz_seconds / 3))s)"
   CC=clang CXX=clang++ cmake -G Ninja -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DWEFT_FUZZ=ON -DWEFT_TESTS=ON >/dev/null
-  ninja -C build-fuzz -j "$jobs" weft_fuzz_api weft_fuzz_ipc weft_fuzz_datapath
+  ninja -C build-fuzz -j "$jobs" weft_fuzz_api weft_fuzz_ipc weft_fuzz_datapath weft_fuzz_dns
   fuzz weft_fuzz_api "requests" "$fuzz_seconds" tests/fuzz/corpus
   fuzz weft_fuzz_ipc "IPC messages" "$((fuzz_seconds / 2))"
   fuzz weft_fuzz_datapath "datapath packets (before and after authentication), TAP super-frames" \
     "$((fuzz_seconds / 3))" tests/fuzz/corpus-datapath
+  fuzz weft_fuzz_dns "DNS queries to the name responder, engine container answers" "$((fuzz_seconds / 3))"
 fi
 
 step "summary"

@@ -304,7 +304,7 @@ int main(int argc, char** argv) {
   }
   if (cmd == "status") {
     for (auto it = j.begin(); it != j.end(); ++it)
-      if (it.key() != "problems" && it.key() != "notices" && it.key() != "selfHealing")
+      if (it.key() != "problems" && it.key() != "notices" && it.key() != "selfHealing" && it.key() != "names")
         std::cout << pad(it.key(), 16) << str(it.value()) << "\n";
     const Json& h = j.value("selfHealing", Json::object());
     std::cout << pad("selfHealing", 16)
@@ -312,6 +312,20 @@ int main(int argc, char** argv) {
                                              str(h["corrections"]) + " correction(s)"
                                        : std::string("off (RECONCILE_INTERVAL=0)"))
               << "\n";
+    const Json& nm = j.value("names", Json::object());
+    if (!nm.empty()) {
+      size_t local = 0, remote = 0;
+      for (const auto& n : nm.value("networks", Json::array()))
+        local += n.value("localNames", 0u), remote += n.value("remoteNames", 0u);
+      std::cout << pad("names", 16)
+                << (nm.value("on", false)
+                        ? "on, answered at " + str(nm["address"]) + " in each network; " +
+                              std::to_string(local) + " local and " + std::to_string(remote) +
+                              " remote name(s)" +
+                              (nm.contains("why") ? "; engine: " + str(nm["why"]) : std::string())
+                        : "off: " + str(nm.value("why", Json(""))))
+                << "\n";
+    }
     const Json& p = j.value("problems", Json::array());
     std::cout << pad("problems", 16) << (p.empty() ? "none" : std::to_string(p.size()) + " (weftctl check)")
               << "\n";

@@ -30,6 +30,7 @@
 #include "gossip/daemon/auth_audit.h"
 #include "gossip/daemon/event_loop.h"
 #include "gossip/daemon/lease_records.h"
+#include "gossip/daemon/name_records.h"
 #include "gossip/daemon/privileges.h"
 #include "gossip/daemon/socket_transport.h"
 #include "gossip/keyring.h"
@@ -194,7 +195,18 @@ int main(int argc, char** argv) {
                         [&transport](const std::string& from, std::span<const uint8_t> hello) {
                           return transport.verifyHello(from, hello);
                         });
-  node.onRecordChange = [ipc](const EndpointRecord& r, bool active) {
+  node.onRecordChange = [ipc, &node](const EndpointRecord& r, bool active) {
+    if (isNamesNetwork(r.network)) {
+      const std::string network = r.network.substr(std::string(kNamesNetworkPrefix).size());
+      const EndpointRecord* ep = node.findEndpoint(network, r.endpoint);
+      auto names = recordToNames(r, ep ? ep->owner : std::string());
+      if (!names.ok()) {  // the plugin checks ownership again, against the endpoint records
+        LOG_WARN("gossip", "refusing a names record from " << r.owner << ": " << names.error().message);
+        return;
+      }
+      send(ipc, ipc::NamesEvent{active, *names});
+      return;
+    }
     if (!isLeaseNetwork(r.network)) {
       send(ipc, ipc::RecordEvent{active, toIpc(r), r.owner});
       return;
@@ -282,6 +294,11 @@ int main(int argc, char** argv) {
         node.withdraw(leaseNetwork(lease->lease.pool), leaseKey(lease->lease.block, nc.id));
       else
         node.publish(leaseToRecord(lease->lease, nc.id));
+    } else if (const auto* names = std::get_if<ipc::NamesMsg>(&*msg)) {
+      if (names->withdraw)
+        node.withdraw(namesNetwork(names->names.network), names->names.endpoint);
+      else
+        node.publish(namesToRecord(names->names));
     } else if (const auto* wd = std::get_if<ipc::WithdrawMsg>(&*msg)) {
       node.withdraw(wd->network, wd->endpoint);
     } else if (const auto* sm = std::get_if<ipc::SeedsMsg>(&*msg)) {
