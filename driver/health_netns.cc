@@ -24,7 +24,7 @@ kernel::VxlanSpec vtepSpec(const HealthNetSpec& s) {
   v.local = s.self;
   v.learning = false;
   v.proxy = false;  // the peers' entries answer for themselves; nothing to proxy
-  v.mtu = kHealthMtu;
+  v.mtu = healthMtu(s.self);
   v.mac = healthMac(s.self);
   return v;
 }
@@ -49,10 +49,23 @@ Status addVtep(kernel::Kernel& k, const HealthNetSpec& s) {
 
 }  // namespace
 
+uint32_t healthMtu(const std::string& self) {
+  auto a = IpAddr::parse(self);
+  return a && a->isV6() ? kHealthMtu6 : kHealthMtu;
+}
+
 std::string healthMac(const std::string& ip) {
   auto a = IpAddr::parse(ip);
-  if (!a || a->isV6()) return "";
+  if (!a) return "";
   char buf[18];
+  if (a->isV6()) {
+    uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a, 64 bits
+    for (uint8_t b : a->bytes) h = (h ^ b) * 0x100000001b3ull;
+    std::snprintf(buf, sizeof buf, "06:%02x:%02x:%02x:%02x:%02x", static_cast<unsigned>(h >> 32 & 0xff),
+                  static_cast<unsigned>(h >> 24 & 0xff), static_cast<unsigned>(h >> 16 & 0xff),
+                  static_cast<unsigned>(h >> 8 & 0xff), static_cast<unsigned>(h & 0xff));
+    return buf;
+  }
   uint32_t v = static_cast<uint32_t>(a->toU128());
   std::snprintf(buf, sizeof buf, "02:77:%02x:%02x:%02x:%02x", v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff,
                 v & 0xff);
@@ -79,7 +92,9 @@ Status reconcileHealthNet(kernel::Kernel& k, const HealthNetSpec& s, std::vector
     if (auto st = k.setLinkUp(kHealthNetns, kHealthVtep, true); !st) return ctx(st, "set up");
     did->push_back(std::string("set ") + kHealthVtep + " up");
   }
-  const std::string addr = s.self + "/32";
+  auto self = IpAddr::parse(s.self);
+  if (!self) return Error{EINVAL, "health namespace: \"" + s.self + "\" is not an IP address"};
+  const std::string addr = s.self + (self->isV6() ? "/128" : "/32");
   auto addrs = k.listAddresses(kHealthNetns, kHealthVtep);
   if (!addrs.ok()) return ctx(addrs.error(), "list addresses");
   if (std::find(addrs->begin(), addrs->end(), addr) == addrs->end()) {
@@ -89,7 +104,7 @@ Status reconcileHealthNet(kernel::Kernel& k, const HealthNetSpec& s, std::vector
   }
   for (const auto& a : *addrs)
     if (a != addr) k.delAddress(kHealthNetns, kHealthVtep, a);
-  const kernel::Route route{Prefix{IpAddr::any(AF_INET), 0}, std::nullopt, kHealthVtep};
+  const kernel::Route route{Prefix{IpAddr::any(self->family), 0}, std::nullopt, kHealthVtep};
   auto routes = k.listRoutes(kHealthNetns);
   if (!routes.ok()) return ctx(routes.error(), "list routes");
   if (std::find(routes->begin(), routes->end(), route) == routes->end()) {

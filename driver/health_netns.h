@@ -4,8 +4,8 @@
 // directory), holding one VXLAN device `wx-health` on a reserved VNI
 // (HEALTH_VNI) -- created in the host namespace, so it uses the host's VXLAN
 // UDP socket and port exactly as the networks' VTEPs do, then moved in. Its
-// address is this host's advertise address (/32, a default route through the
-// device): the namespace reaches nothing but the other hosts' health
+// address is this host's advertise address (/32 or /128, a default route
+// through the device): the namespace reaches nothing but the other hosts' health
 // namespaces, so the underlay's addresses can be reused without clashing,
 // and every host knows every other host's probe address and MAC (derived
 // from the address) without asking. Each peer gets a permanent neighbour
@@ -24,17 +24,24 @@ namespace weft::driver {
 inline constexpr const char* kHealthNetns = "weft-health";  // not "weft-<12 chars>": no sandbox's name
 inline constexpr const char* kHealthVtep = "wx-health";
 // Large enough for any network's MTU probe (the largest MTU a VXLAN device
-// over IPv4 takes).
+// over IPv4 takes; over IPv6 it takes 20 bytes less).
 inline constexpr uint32_t kHealthMtu = 65485;
+inline constexpr uint32_t kHealthMtu6 = 65465;
+// The health device's MTU for a host advertising `self`.
+uint32_t healthMtu(const std::string& self);
 
 struct HealthNetSpec {
   uint32_t vni = 0;
   uint16_t port = 4789;
-  std::string self;  // this host's IPv4 advertise address
+  std::string self;  // this host's advertise address (IPv4 or IPv6: the underlay's family)
 };
 
-// The health device's MAC for the host with IPv4 address `ip`:
-// 02:77:a:b:c:d (locally administered). Empty when ip is not IPv4.
+// The health device's MAC for the host with address `ip`: IPv4 a.b.c.d is
+// 02:77:a:b:c:d; IPv6 is 06 followed by 40 bits of a hash (FNV-1a) of its
+// 16 bytes -- both locally administered unicast, never the same for an IPv4
+// and an IPv6 host. Two IPv6 hosts collide with odds of about n^2/2^41 (for
+// 1,000 hosts one in four million); the probes of such a pair are lost, and
+// say so, but nothing else uses these MACs. Empty when ip is no address.
 std::string healthMac(const std::string& ip);
 
 // Adopts what is right, repairs what drifted, builds what is missing: the
@@ -44,7 +51,8 @@ std::string healthMac(const std::string& ip);
 Status reconcileHealthNet(kernel::Kernel& k, const HealthNetSpec& s, std::vector<std::string>* did);
 
 // Brings the neighbour and FDB entries of the device in line with `peers`
-// (IPv4 VTEP addresses): adds what is missing or wrong, removes the rest.
+// (VTEP addresses of the underlay's family): adds what is missing or wrong,
+// removes the rest.
 // Returns the number of changes.
 Result<size_t> syncHealthPeers(kernel::Kernel& k, const std::set<std::string>& peers);
 

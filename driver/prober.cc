@@ -10,6 +10,7 @@ namespace weft::driver {
 
 namespace {
 constexpr uint32_t kVxlanOverhead4 = 50;  // outer IPv4 + UDP + VXLAN + inner Ethernet
+constexpr uint32_t kVxlanOverhead6 = 70;  // outer IPv6 (20 bytes more)
 }  // namespace
 
 const char* peerStateName(PeerHealth::State s) {
@@ -31,8 +32,9 @@ Prober::Prober(kernel::Kernel& kernel, ProberConfig cfg, Clock clock)
 
 Status Prober::validate(const ProberConfig& cfg) {
   auto self = IpAddr::parse(cfg.net.self);
-  if (!self || self->isV6())
-    return Error{EINVAL, "data-plane probes need an IPv4 ADVERTISE_ADDR (have \"" + cfg.net.self + "\")"};
+  if (!self)
+    return Error{EINVAL,
+                 "data-plane probes need an IP address as ADVERTISE_ADDR (have \"" + cfg.net.self + "\")"};
   if (cfg.net.vni == 0 || cfg.net.vni > 0xffffff)
     return Error{EINVAL, "data-plane probes need a VNI (HEALTH_VNI) of 1-16777215"};
   if (cfg.failAfter < 1) return Error{EINVAL, "data-plane probes: failAfter must be at least 1"};
@@ -46,13 +48,17 @@ void Prober::round(const std::map<std::string, uint32_t>& peers) {
   // the same ones as the last), never this host.
   std::map<std::string, uint32_t> probed;
   size_t over = 0;
+  // A peer of the other family cannot be reached over this underlay (a
+  // mixed cluster is refused at start; see README).
+  const auto self = IpAddr::parse(cfg_.net.self);
   for (const auto& [vtep, mtu] : peers) {
-    if (vtep == cfg_.net.self || healthMac(vtep).empty()) continue;
+    auto v = IpAddr::parse(vtep);
+    if (vtep == cfg_.net.self || !v || !self || v->family != self->family) continue;
     if (probed.size() >= kMaxProbedPeers) {
       ++over;
       continue;
     }
-    probed.emplace(vtep, std::min(mtu, kHealthMtu));
+    probed.emplace(vtep, std::min(mtu, healthMtu(cfg_.net.self)));
   }
 
   // The health namespace exists while there is someone to probe (like a
@@ -211,10 +217,13 @@ std::vector<DataPlaneProblem> Prober::problems() const {
                                  (g.empty() ? "unknown" : g) +
                                  ") -- the host is down or the network between the hosts is cut"});
     } else if (p.state == PeerHealth::State::kMtuFails) {
-      out.push_back({vtep, "packets of " + std::to_string(p.mtu) + " bytes to " + vtep +
-                               " are lost but small ones pass -- MTU black hole on the path; lower the "
-                               "network MTU (-o mtu=) or fix the underlay (every link must carry " +
-                               std::to_string(p.mtu + kVxlanOverhead4) + "-byte packets)"});
+      out.push_back(
+          {vtep, "packets of " + std::to_string(p.mtu) + " bytes to " + vtep +
+                     " are lost but small ones pass -- MTU black hole on the path; lower the "
+                     "network MTU (-o mtu=) or fix the underlay (every link must carry " +
+                     std::to_string(p.mtu + (p.vtep.find(':') != std::string::npos ? kVxlanOverhead6
+                                                                                   : kVxlanOverhead4)) +
+                     "-byte packets)"});
     }
   }
   return out;

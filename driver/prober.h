@@ -7,7 +7,8 @@
 //
 // Every round (weft-plugin: every 2 s) the prober sends, from the health
 // namespace (driver/health_netns.h) through the host's VXLAN socket and
-// port, two ICMP echo requests to each peer host: one small (84 bytes) and
+// port, two ICMP (ICMPv6 on an IPv6 underlay) echo requests to each peer
+// host: one small (84 bytes) and
 // one the size of the largest MTU of the networks the two hosts share, both
 // with DF set. Peers are the hosts this host shares a network with (those
 // with at least one endpoint on a network this host carries: the data paths
@@ -43,7 +44,7 @@ inline constexpr size_t kMaxProbedPeers = 1024;      // peers probed per round; 
 inline constexpr uint32_t kSmallProbeSize = 84;      // what ping sends by default
 
 struct ProberConfig {
-  HealthNetSpec net;  // vni (non-zero), port, self (IPv4)
+  HealthNetSpec net;  // vni (non-zero), port, self (IPv4 or IPv6)
   std::chrono::milliseconds interval{2000};
   std::chrono::milliseconds timeout{1000};  // per round, for every probe at once
   int failAfter = 3;
@@ -89,7 +90,7 @@ class Prober {
   using Clock = std::function<std::chrono::system_clock::time_point()>;
   Prober(kernel::Kernel& kernel, ProberConfig cfg, Clock clock);
 
-  // Checks the configuration (an IPv4 self address, a VNI); an error says
+  // Checks the configuration (an IP self address, a VNI); an error says
   // why probes cannot run, and every round() then reports it.
   static Status validate(const ProberConfig& cfg);
 

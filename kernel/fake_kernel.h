@@ -63,8 +63,8 @@ class FakeKernel : public Kernel {
   Result<int> orphanNetns(const Netns& name);
   // Another host's VTEP at `vtep` (the fake has no other hosts, so by
   // default nothing sent to a VTEP comes back): echo probes encapsulated
-  // towards it come back when the underlay packet (probe + 50 bytes of
-  // VXLAN over IPv4) is at most `maxUnderlayPacket` bytes; 0 forgets it.
+  // towards it come back when the underlay packet (probe + 50 bytes of VXLAN
+  // over IPv4, 70 over IPv6) is at most `maxUnderlayPacket`; 0 forgets it.
   void setRemoteVtep(const std::string& vtep, uint32_t maxUnderlayPacket);
   // While muted, changes wake no watcher (as if their notifications were
   // lost): what a watcher does without them can be tested.

@@ -79,7 +79,9 @@ Result<std::vector<EchoResult>> FakeKernel::echo(const Netns& ns, const std::vec
       if (e.dev == *dev && e.mac == mac) vtep = e.dst;
     if (!vtep) continue;
     auto remote = remoteVteps_.find(*vtep);
-    if (remote == remoteVteps_.end() || probes[i].size + kVxlanHeadroom4 > remote->second) continue;
+    if (remote == remoteVteps_.end() ||
+        probes[i].size + (vtep->isV6() ? kVxlanHeadroom6 : kVxlanHeadroom4) > remote->second)
+      continue;
     r.ok = true;
     r.rttMicros = kRemoteRttMicros;
   }

@@ -132,17 +132,17 @@ class Kernel {
   virtual Result<uint32_t> underlayMtu(const std::string& localAddr) = 0;
 
   // --- traffic ---
-  // Sends one ICMP echo request per probe from inside `ns` (IPv4, DF set, so
-  // a packet larger than a link on the way is lost rather than fragmented by
-  // a router) and waits up to `timeout` for the replies. One result per
-  // probe, in order: ok with its round-trip time, lost (not ok, error 0), or
-  // refused at send with its errno (EMSGSIZE: larger than the outgoing
-  // device's MTU; ENETUNREACH: no route). At most kMaxEchoProbes probes of at
-  // most kMaxEchoSize bytes (at least kMinEchoSize), a timeout of at most
-  // kMaxEchoTimeout; beyond those EINVAL. A missing namespace is ENOENT.
-  // Real kernel: an ICMP datagram socket (no CAP_NET_RAW needed); where
-  // net.ipv4.ping_group_range of `ns` lets no group open one (a new
-  // namespace), this process's group is allowed there.
+  // One ICMP/ICMPv6 echo request per probe (size: the whole IP packet) from
+  // `ns` (IPv4 with DF; IPv6 never fragmented by the sender: so a packet too
+  // large for a link is lost, not fragmented) and waits `timeout` for replies.
+  // One result per probe, in order: ok with its round-trip time, lost (not
+  // ok, error 0), or refused at send with its errno (EMSGSIZE: larger than
+  // the device's MTU; ENETUNREACH: no route). At most kMaxEchoProbes probes
+  // of at most kMaxEchoSize bytes (at least kMinEchoSize, IPv6 48), a timeout
+  // of at most kMaxEchoTimeout; beyond those EINVAL. Missing namespace ENOENT.
+  // Real kernel: ICMP datagram sockets (no CAP_NET_RAW needed); where
+  // net.ipv4.ping_group_range of `ns` (it covers ICMPv6 too) lets no group
+  // open one (a new namespace), this process's group is allowed there.
   virtual Result<std::vector<EchoResult>> echo(const Netns& ns, const std::vector<EchoProbe>& probes,
                                                std::chrono::milliseconds timeout) = 0;
 

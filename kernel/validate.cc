@@ -65,10 +65,11 @@ Result<std::vector<IpAddr>> checkEchoProbes(const std::vector<EchoProbe>& probes
   out.reserve(probes.size());
   for (const auto& p : probes) {
     auto ip = IpAddr::parse(p.dst);
-    if (!ip || ip->isV6()) return invalid("echo: destination '" + p.dst + "' is not an IPv4 address");
-    if (p.size < kMinEchoSize || p.size > kMaxEchoSize)
-      return invalid("echo: probe size " + std::to_string(p.size) + " is outside " +
-                     std::to_string(kMinEchoSize) + "-" + std::to_string(kMaxEchoSize) + " bytes");
+    if (!ip) return invalid("echo: destination '" + p.dst + "' is not an IP address");
+    const uint32_t min = ip->isV6() ? kMinEchoSize6 : kMinEchoSize;
+    if (p.size < min || p.size > kMaxEchoSize)
+      return invalid("echo: probe size " + std::to_string(p.size) + " to " + p.dst + " is outside " +
+                     std::to_string(min) + "-" + std::to_string(kMaxEchoSize) + " bytes");
     out.push_back(*ip);
   }
   return out;

@@ -15,8 +15,9 @@
 
 namespace weft::kernel {
 
-inline constexpr uint32_t kMinMtu = 68;     // ETH_MIN_MTU
-inline constexpr uint32_t kMaxMtu = 65535;  // ETH_MAX_MTU
+inline constexpr uint32_t kMinMtu = 68;        // ETH_MIN_MTU
+inline constexpr uint32_t kMaxMtu = 65535;     // ETH_MAX_MTU
+inline constexpr uint32_t kMinEchoSize6 = 48;  // IPv6 and ICMPv6 headers, no payload (IPv4: kMinEchoSize)
 inline constexpr uint32_t kVxlanHeadroom4 = 50;
 inline constexpr uint32_t kVxlanHeadroom6 = 70;
 inline constexpr uint32_t kMaxVni = (1u << 24) - 1;

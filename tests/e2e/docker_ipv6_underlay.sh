@@ -11,6 +11,8 @@
 # * every host's sandbox holds the others' containers' IPv6 neighbour entries
 #   and FDB entries pointing at their IPv6 VTEPs; a container that goes:
 #   its IPv6 neighbour and FDB entries vanish on the other hosts;
+# * data-plane probes (ICMPv6 through the health namespace's IPv6 VTEP) find
+#   every peer host ok and `weftctl check` passes on each host;
 # * weftctl shows the endpoints' IPv6 addresses and the gossip members as
 #   bracketed [fd18::i]:port;
 # * mixed families are refused: an IPv4 PEERS entry stops weft at start.
@@ -90,6 +92,28 @@ for i in 1 2 3; do
     assert_contains "$E2E_OUT" "receiver" "h$i/c$i -> [${V6[c$j]}] TCP"
   done
 done
+
+step "data-plane probes run over the IPv6 underlay: every peer host ok, weftctl check passes"
+# probes_ok HOST PEER... : HOST probes (ICMPv6 through its health namespace's
+# IPv6 VTEP) and each PEER answers, small and MTU-sized; `weftctl check` ok.
+probes_ok() {
+  local h="$1" j v s
+  shift
+  j="$(peers_json "$h")"
+  [[ $(jq -r .dataPlane.probing <<<"$j") == true ]] || { echo "$h: probes off: $(jq -c .dataPlane <<<"$j")"; return 1; }
+  for v in "$@"; do
+    s="$(jq -r --arg p "$v" '[.dataPlane.peers[] | select(.vtep == $p) | .state][0] // "none"' <<<"$j")"
+    [[ $s == ok ]] || { echo "$h: data path to $v is $s"; return 1; }
+  done
+  j="$(weftctl_on "$h" --json check || true)"
+  [[ $(jq -r .ok <<<"$j") == true ]] || { echo "$h: weftctl check: $j"; return 1; }
+}
+for i in 1 2 3; do
+  others=()
+  for j in 1 2 3; do ((i == j)) || others+=("$(haddr "h$j")"); done
+  time_it "h$i's probes ok" wait_until 20 probes_ok "h$i" "${others[@]}"
+done
+log "h1's view:"$'\n'"$(weftctl_on h1 peers | sed -n '/^data plane/,$p')"
 
 step "every host holds the others' IPv6 neighbour entries, FDB entries to their IPv6 VTEPs"
 for i in 1 2 3; do

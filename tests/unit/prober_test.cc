@@ -223,11 +223,13 @@ TEST_F(ProberTest, AVniHeldByAnotherDeviceIsReportedAndNothingIsProbed) {
   EXPECT_TRUE(p.problems().empty());
 }
 
-TEST(ProberConfig, NeedsAnIpv4SelfAddressAndAVni) {
+TEST(ProberConfig, NeedsAnIpv4OrIpv6SelfAddressAndAVni) {
   ProberConfig c;
   c.net = {4095, 4789, "198.18.0.1"};
   EXPECT_TRUE(Prober::validate(c).ok());
   c.net.self = "fd00::1";
+  EXPECT_TRUE(Prober::validate(c).ok());
+  c.net.self = "host.example";
   EXPECT_EQ(Prober::validate(c).code(), EINVAL);
   c.net.self = "";
   EXPECT_EQ(Prober::validate(c).code(), EINVAL);
@@ -235,11 +237,63 @@ TEST(ProberConfig, NeedsAnIpv4SelfAddressAndAVni) {
   EXPECT_EQ(Prober::validate(c).code(), EINVAL);
 }
 
-TEST(HealthMac, IsDerivedFromTheIpv4Address) {
+TEST(HealthMac, IsDerivedFromTheAddress) {
   EXPECT_EQ(healthMac("198.18.0.3"), "02:77:c6:12:00:03");
   EXPECT_EQ(healthMac("10.255.0.1"), "02:77:0a:ff:00:01");
-  EXPECT_EQ(healthMac("fd00::1"), "");
+  // IPv6: 06 and 40 bits of the address's FNV-1a hash (locally administered
+  // unicast, another first byte than any IPv4 host's).
+  EXPECT_EQ(healthMac("fd18::1"), "06:08:36:73:3d:63");
+  EXPECT_EQ(healthMac("fd18::2"), "06:08:36:73:3f:16");
+  EXPECT_EQ(healthMac("fd18:0::1"), healthMac("fd18::1"));  // the address, not its spelling
   EXPECT_EQ(healthMac("bogus"), "");
+}
+
+// On an IPv6 underlay: the health namespace holds the advertise address as a
+// /128 with a default route ::/0, the device takes IPv6's largest VXLAN MTU,
+// peers of the other family are skipped, and an MTU black hole names the
+// underlay packet size with 70 bytes of VXLAN over IPv6.
+TEST(ProberIpv6, ProbesIpv6PeersThroughAnIpv6HealthNamespace) {
+  test::TempDir dir{"weft-prober6"};
+  kernel::FakeKernel k(dir.path());
+  const auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
+  ProberConfig c;
+  c.net = {4095, 4789, "fd18::1"};
+  Prober p(k, c, [now] { return now; });
+  k.setRemoteVtep("fd18::3", 1520);  // 1450 + 70: exactly what the underlay carries
+  k.setRemoteVtep("fd18::4", 1519);  // one byte short: an MTU black hole
+  p.setGossipStates({{"fd18::3", "alive"}, {"fd18::4", "alive"}});
+  const std::map<std::string, uint32_t> peers{{"fd18::3", 1450}, {"fd18::4", 1450}, {"198.18.0.5", 1450}};
+  p.round(peers);
+  auto vtep = k.getLink(kHealthNetns, kHealthVtep);
+  ASSERT_TRUE(vtep.ok()) << vtep.error().message;
+  EXPECT_EQ(vtep->mac, "06:08:36:73:3d:63");
+  EXPECT_EQ(vtep->mtu, kHealthMtu6);
+  EXPECT_EQ(*k.listAddresses(kHealthNetns, kHealthVtep), std::vector<std::string>{"fd18::1/128"});
+  auto routes = *k.listRoutes(kHealthNetns);
+  ASSERT_EQ(routes.size(), 1u);
+  EXPECT_EQ(routes[0].dst.str(), "::/0");
+  EXPECT_EQ(
+      *k.listFdb(kHealthNetns, kHealthVtep),
+      (std::vector<kernel::FdbEntry>{testvalues::fdbEntry(kHealthVtep, "06:08:36:73:40:c9", "fd18::3"),
+                                     testvalues::fdbEntry(kHealthVtep, healthMac("fd18::4"), "fd18::4")}));
+  EXPECT_EQ(p.peers().size(), 2u);  // not the IPv4 one
+  PeerHealth ok;
+  for (const auto& x : p.peers())
+    if (x.vtep == "fd18::3") ok = x;
+  EXPECT_EQ(ok.state, State::kOk);
+  EXPECT_TRUE(ok.mtuOk);
+  p.round(peers);
+  p.round(peers);
+  std::vector<std::string> m;
+  for (const auto& x : p.problems()) m.push_back(x.message);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0],
+            "packets of 1450 bytes to fd18::4 are lost but small ones pass -- MTU black hole on the path; "
+            "lower the network MTU (-o mtu=) or fix the underlay (every link must carry 1520-byte packets)");
+  // A peer's MTU above what IPv6 VXLAN takes is probed at the largest it takes.
+  p.round({{"fd18::3", 65535}});
+  ASSERT_EQ(p.peers().size(), 1u);
+  EXPECT_EQ(p.peers()[0].mtu, kHealthMtu6);
 }
 
 }  // namespace

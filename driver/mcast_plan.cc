@@ -1,0 +1,77 @@
+#include "driver/mcast_plan.h"
+
+namespace weft::driver {
+
+bool isLinkLocalGroup(const IpAddr& g) {
+  const auto& b = g.bytes;
+  if (g.isV6()) return b[0] == 0xff && ((b[1] & 0x0f) == 0x01 || (b[1] & 0x0f) == 0x02);
+  return b[0] == 224 && b[1] == 0 && b[2] == 0;
+}
+
+MacAddr groupMac(const IpAddr& g) {
+  MacAddr m;
+  const auto& b = g.bytes;
+  if (g.isV6()) {
+    m.bytes = {0x33, 0x33, b[12], b[13], b[14], b[15]};
+  } else {
+    m.bytes = {0x01, 0x00, 0x5e, static_cast<uint8_t>(b[1] & 0x7f), b[2], b[3]};
+  }
+  return m;
+}
+
+LocalGroups localGroups(const std::vector<kernel::MdbEntry>& mdb,
+                        const std::set<std::string>& containerPorts) {
+  LocalGroups out;
+  for (const auto& e : mdb) {
+    if (!containerPorts.count(e.port) || !kernel::isMulticastGroup(e.group) || isLinkLocalGroup(e.group))
+      continue;
+    out.groups.insert(e.group);
+  }
+  if (out.groups.size() > kMaxMcastGroupsPerHostNetwork) {
+    out.groups.clear();
+    out.all = true;
+  }
+  return out;
+}
+
+std::map<MacAddr, std::set<IpAddr>> groupFdbPlan(const LocalGroups& selfGroups,
+                                                 const std::vector<HostGroups>& remotes, int family) {
+  std::map<MacAddr, std::set<IpAddr>> plan;
+  auto consider = [&](const IpAddr& g) {
+    if (!isLinkLocalGroup(g) && kernel::isMulticastGroup(g)) plan[groupMac(g)];
+  };
+  for (const auto& g : selfGroups.groups) consider(g);
+  std::set<IpAddr> everything;  // hosts that want every group
+  for (const auto& r : remotes) {
+    auto v = IpAddr::parse(r.vtep);
+    if (!v || v->family != family) continue;
+    if (r.groups.all) everything.insert(*v);
+    for (const auto& g : r.groups.groups) consider(g);
+  }
+  for (const auto& r : remotes) {
+    auto v = IpAddr::parse(r.vtep);
+    if (!v || v->family != family) continue;
+    for (const auto& g : r.groups.groups)
+      if (!isLinkLocalGroup(g) && kernel::isMulticastGroup(g)) plan[groupMac(g)].insert(*v);
+  }
+  for (auto& [mac, dsts] : plan) {
+    dsts.insert(everything.begin(), everything.end());
+    if (dsts.empty()) dsts.insert(IpAddr::any(family));
+  }
+  return plan;
+}
+
+std::map<IpAddr, std::set<std::string>> groupReceivers(const LocalGroups& selfGroups,
+                                                       const std::string& selfName,
+                                                       const std::vector<HostGroups>& remotes) {
+  std::map<IpAddr, std::set<std::string>> out;
+  for (const auto& g : selfGroups.groups) out[g].insert(selfName);
+  for (const auto& r : remotes)
+    for (const auto& g : r.groups.groups) out[g].insert(r.vtep);
+  for (const auto& r : remotes)
+    if (r.groups.all)
+      for (auto& [g, hosts] : out) hosts.insert(r.vtep + " (all groups)");
+  return out;
+}
+
+}  // namespace weft::driver
