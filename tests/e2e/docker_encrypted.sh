@@ -18,9 +18,15 @@
 #   packets each way, authentication failures and replays;
 # * key rotation on request (`weftctl crypto rotate`, on both hosts, three
 #   times) under a 10 ms ping loses no reply, and the epochs move on;
-# * kill -9 of weft-plugin: the TAP port stays on br0, traffic resumes after
-#   the restart, and the restarted sender's key epochs start past every
-#   epoch it reserved before (no nonce is ever reused).
+# * a host started with another key gets nothing through on the encrypted
+#   network in either direction: h2 with a key of its own (no gossip either),
+#   then both hosts holding both keys with different first keys (gossip
+#   works, the peers are known, the datapaths count auth failures in
+#   `weftctl crypto` and in /metrics); back on the cluster key, traffic flows;
+# * kill -9 of weft-plugin under an iperf3 TCP stream: the stream survives
+#   (both ends exit 0), the receiver's longest run of empty 0.1 s intervals
+#   is printed and bounded; the TAP port stays on br0, and the restarted
+#   sender's key epochs start past every epoch it reserved before.
 # shellcheck disable=SC2154  # TB_* come from the bed's env file
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -36,6 +42,8 @@ HOSTS=(h1 h2)
 A1="$TB_h1_ADDR" A2="$TB_h2_ADDR"
 KEY="$(new_cluster_key)"
 ENC_PORT=4790
+IPERF_SECS=5       # the iperf3 stream across kill -9 of weft-plugin
+MAX_KILL_GAP="${WEFT_E2E_MAX_KILL_GAP:-5}" # s the stream may stall across it (measured ~3 s)
 UNDERLAY_NETNS="/run/netns/${TB_NS_PREFIX}u"
 show_peers_on_failure
 # shellcheck disable=SC2016  # expanded when the hook runs
@@ -103,6 +111,8 @@ assert_ok dh h1 exec ec1 iperf3 -c "${CIP[ec2]}" -n 20M
 assert_contains "$E2E_OUT" "receiver" "iperf3 over e1"
 log "iperf3 over e1: $(grep receiver <<<"$E2E_OUT")"
 
+# listens HOST CTR PORT : a TCP socket listens on PORT in CTR (for wait_until).
+listens() { dh "$1" exec "$2" sh -c "netstat -ltn | grep -q ':$3 '"; }
 # marker_on_wire HOST_FROM FROM HOST_TO TO MARKER : sends MARKER over TCP
 # from container FROM to TO (nc) while the underlay is captured (h2's port
 # on the underlay bridge: a bridge device itself sees no forwarded frames); prints the
@@ -113,7 +123,7 @@ marker_on_wire() {
   local cap=$!
   wait_until 5 grep -q ready "$out"
   dh "$3" exec -d "$4" sh -c "nc -l -p 7777 > /tmp/got.$5"
-  sleep 0.3
+  wait_until 5 listens "$3" "$4" 7777
   dh "$1" exec "$2" sh -c "echo $5 | nc -w 1 ${CIP[$4]} 7777" || true
   wait "$cap"
   assert_ok dh "$3" exec "$4" grep -q "$5" "/tmp/got.$5"
@@ -202,14 +212,103 @@ for h in h1 h2; do
   assert_eq 0 "$(peer_counter "$h" "$o" staleKey)" "$h's stale-key drops across the rotations"
 done
 
-step "kill -9 of h2's weft-plugin: the encrypted port stays, traffic resumes, key epochs start past the old ones"
+# ---------------------------------------------------------------- a host with another key
+# opened_from HOST PEER_ADDR : packets HOST's datapath authenticated from PEER
+# on e1 (0 while it has no session with PEER).
+opened_from() { peer_counter "$1" "$2" openedPackets; }
+# no_ping_either_way : neither container on e1 gets an answer from the other.
+no_ping_either_way() {
+  ping_fails_on h1 ec1 "${CIP[ec2]}"
+  ping_fails_on h2 ec2 "${CIP[ec1]}"
+}
+# auth_failed_grows HOST PEER_ADDR N : HOST counted more than N packets from
+# PEER that failed authentication (for wait_until).
+auth_failed_grows() { (($(peer_counter "$1" "$2" authFailed) > $3)); }
+# scrape HOST : HOST's /metrics (weft started with --metrics-addr $METRICS).
+METRICS=127.0.0.1:9947
+scrape() { nsenter --net="$(hvar "$1" NETNS)" curl -sf --max-time 5 "http://$METRICS/metrics"; }
+# metric_auth_failed HOST : weft_encrypted_packets_dropped_total{reason="auth_failed"} of e1.
+metric_auth_failed() {
+  scrape "$1" | awk '/^weft_encrypted_packets_dropped_total\{/ && /reason="auth_failed"/ {s += $NF} END {print s + 0}'
+}
+
+OTHER_KEY="$(new_cluster_key)"
+step "h2 restarted with a key of its own: nothing gets through on e1 in either direction"
+h1_opened="$(opened_from h1 "$A2")"
+assert_ok tb weft-stop h2
+weft_start_on h2 "$OTHER_KEY"
+no_ping_either_way
+assert_eq "$h1_opened" "$(opened_from h1 "$A2")" "packets from h2 that h1 authenticated while h2 had another key"
+assert_eq 0 "$(opened_from h2 "$A1")" "packets from h1 that h2 (another key) authenticated"
+gossip_refused_h2() { (($(auth_failures h1 "$A2") > 0)) || { echo "h1 counted no gossip auth failure from h2"; return 1; }; }
+wait_until 10 gossip_refused_h2
+log "h2 (another key) dropped $(crypto_json h2 | jq '.unattributed.unknownSender') datagram(s) to the encrypted port from unknown senders; h1 counted $(auth_failures h1 "$A2") gossip packet(s) from h2 that failed authentication"
+
+step "both hosts hold both keys (gossip works), h2's first key is the other one: e1 carries nothing either way, both datapaths count auth failures (weftctl crypto, metrics)"
+assert_ok tb weft-stop h1
+weft_start_on h1 "$KEY,$OTHER_KEY" --metrics-addr "$METRICS"
+assert_ok tb weft-stop h2
+weft_start_on h2 "$OTHER_KEY,$KEY" --metrics-addr "$METRICS"
+wait_until 20 converged h1 h2
+wait_until 20 has_remote h1 "${CIP[ec2]}"
+wait_until 20 has_remote h2 "${CIP[ec1]}"
+a1="$(metric_auth_failed h1)" a2="$(metric_auth_failed h2)"
+no_ping_either_way
+wait_until 5 auth_failed_grows h1 "$A2" 0
+wait_until 5 auth_failed_grows h2 "$A1" 0
+assert_eq 0 "$(opened_from h1 "$A2")" "packets from h2 (other primary key) that h1 authenticated"
+assert_eq 0 "$(opened_from h2 "$A1")" "packets from h1 that h2 (other primary key) authenticated"
+m1="$(metric_auth_failed h1)" m2="$(metric_auth_failed h2)"
+log "auth failures on e1: h1 $(peer_counter h1 "$A2" authFailed) from h2, h2 $(peer_counter h2 "$A1" authFailed) from h1; weft_encrypted_packets_dropped_total{reason=auth_failed}: h1 $a1 -> $m1, h2 $a2 -> $m2"
+((m1 > a1 && m2 > a2)) || fail "the auth_failed metric did not move: h1 $a1 -> $m1, h2 $a2 -> $m2"
+
+step "h2 back on the cluster key: e1 carries traffic both ways again"
+assert_ok tb weft-stop h2
+weft_start_on h2 "$KEY"
+timer_start rekeyed
+wait_until 20 pings h1 ec1 "${CIP[ec2]}"
+log "ec1 -> ec2 answered $(timer_ms rekeyed) ms after h2 started with the cluster key"
+ping_ok_on h1 ec1 "${CIP[ec2]}" 3
+ping_ok_on h2 ec2 "${CIP[ec1]}" 3
+
+# ---------------------------------------------------------------- kill -9 under TCP
+# zero_gap FILE : from iperf3's JSON (-i 0.1) in FILE: "INTERVALS ZERO_RUN
+# FIRST_ZERO_START BYTES" -- how many intervals, the longest run of
+# consecutive intervals that moved no byte (seconds), when it began, and
+# the bytes the receiver got in all.
+zero_gap() {
+  jq -r '[.intervals[].sum] as $i
+    | reduce $i[] as $x ({run: 0, best: 0, at: -1, start: 0};
+        if $x.bytes == 0 then (if .run == 0 then .start = $x.start else . end) | .run += ($x.end - $x.start)
+          | (if .run > .best then .best = .run | .at = .start else . end)
+        else .run = 0 end)
+    | "\($i | length) \(.best * 1000 | round / 1000) \(.at * 1000 | round / 1000) \($i | map(.bytes) | add)"' "$1"
+}
+
+step "kill -9 of h2's weft-plugin under an iperf3 TCP stream ec1 -> ec2: the stream survives, the gap is measured; the encrypted port stays, key epochs start past the old ones"
 epoch_before="$(crypto_json h2 | jq -r .epochStart)"
+srv_out="$E2E_BED_PARENT/iperf3-kill.server.json" cli_out="$E2E_BED_PARENT/iperf3-kill.client.json"
+dh h2 exec ec2 iperf3 -s -1 -i 0.1 -J >"$srv_out" 2>&1 &
+srv_pid=$!
+wait_until 5 listens h2 ec2 5201
+dh h1 exec ec1 iperf3 -c "${CIP[ec2]}" -t "$IPERF_SECS" -i 0.1 -J >"$cli_out" 2>&1 &
+cli_pid=$!
+sleep 1.5
+timer_start killed
 assert_ok tb weft-stop h2 --kill
 assert_contains "$(in_sandbox h2 e1 ip -o link show master br0)" "wenc0" "e1's port after kill -9"
 weft_start_on h2 "$KEY"
-timer_start resume
-wait_until 30 pings h1 ec1 "${CIP[ec2]}"
-log "ec1 -> ec2 answered again $(timer_ms resume) ms after h2's weft-plugin started again"
+log "h2's weft-plugin answered again $(timer_ms killed) ms after kill -9"
+cli_rc=0 srv_rc=0
+wait "$cli_pid" || cli_rc=$?
+wait "$srv_pid" || srv_rc=$?
+((cli_rc == 0 && srv_rc == 0)) || fail "iperf3 across kill -9: client exit $cli_rc, server exit $srv_rc"$'\n'"$(jq -r '.error // empty' "$cli_out" "$srv_out" 2>&1 | head -n 5)"
+read -r n_int gap gap_at got < <(zero_gap "$srv_out")
+log "RESULT iperf3 TCP ec1 -> ec2 across kill -9 of h2's weft-plugin: $(jq -r '.end.sum_received.bits_per_second / 1e6 | floor' "$cli_out") Mbit/s over ${IPERF_SECS} s, receiver's longest run of empty 0.1 s intervals ${gap} s (from t=${gap_at} s), retransmits $(jq -r '.end.sum_sent.retransmits' "$cli_out")"
+((n_int >= IPERF_SECS * 10 - 1)) || fail "iperf3's server reported $n_int intervals, expected about $((IPERF_SECS * 10))"
+awk -v g="$gap" -v max="$MAX_KILL_GAP" 'BEGIN {exit !(g <= max)}' || fail "the TCP stream stalled ${gap} s across kill -9 (at most ${MAX_KILL_GAP} s allowed)"
+# The stream carried data after the restart too: the last second moved bytes.
+assert_ne 0 "$(jq '[.intervals[-10:][].sum.bytes] | add' "$srv_out")" "bytes received in the stream's last second"
 epoch_after="$(crypto_json h2 | jq -r .epochStart)"
 log "h2's key epochs: from $epoch_before before, from $epoch_after after the restart"
 assert_int_le "$((epoch_before + 65536))" "$epoch_after" "h2's first key epoch after kill -9"
