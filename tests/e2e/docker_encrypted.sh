@@ -43,7 +43,7 @@ A1="$TB_h1_ADDR" A2="$TB_h2_ADDR"
 KEY="$(new_cluster_key)"
 ENC_PORT=4790
 IPERF_SECS=5       # the iperf3 stream across kill -9 of weft-plugin
-MAX_KILL_GAP="${WEFT_E2E_MAX_KILL_GAP:-5}" # s the stream may stall across it (measured ~3 s)
+MAX_KILL_GAP="${WEFT_E2E_MAX_KILL_GAP:-5}" # s the stream may stall across it (measured 0.1-3.1 s)
 UNDERLAY_NETNS="/run/netns/${TB_NS_PREFIX}u"
 show_peers_on_failure
 # shellcheck disable=SC2016  # expanded when the hook runs
