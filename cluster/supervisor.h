@@ -82,6 +82,11 @@ class Supervisor : public driver::Cluster {
   void addSeed(const std::string& address) override;
   void publishLease(const driver::LeaseClaim& c) override;
   void withdrawLease(const std::string& pool, uint32_t block) override;
+  // Network MTU records travel as endpoint records (driver/network_mtus.h).
+  void publishMtu(const driver::EndpointRecord& r) override { publish(r); }
+  void withdrawMtu(const std::string& network, const std::string& endpoint) override {
+    withdraw(network, endpoint);
+  }
   void publishNames(const driver::EndpointNames& n) override;
   void withdrawNames(const std::string& network, const std::string& endpoint) override;
   // Where remote names go (none: they are dropped). Set before start().

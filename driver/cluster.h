@@ -54,6 +54,14 @@ class Cluster {
     (void)pool;
     (void)block;
   }
+  // This host's MTU of one of its networks (driver/network_mtus.h builds the
+  // record: an endpoint record of the control-plane network "mtu:<identity>");
+  // a cluster that carries no MTUs ignores them (tests' endpoint-only fakes).
+  virtual void publishMtu(const EndpointRecord& r) { (void)r; }
+  virtual void withdrawMtu(const std::string& network, const std::string& endpoint) {
+    (void)network;
+    (void)endpoint;
+  }
   // This host's endpoints' names (owner: this host); a cluster that carries
   // no names ignores them.
   virtual void publishNames(const EndpointNames& n) { (void)n; }

@@ -26,6 +26,8 @@ void Driver::setCluster(Cluster* cluster) {
       publishedPoolNames_.clear();
       syncPoolNamesLocked();
     }
+    publishedMtus_.clear();  // likewise
+    syncMtuRecordsLocked();
     for (const auto& [id, e] : endpoints_)
       if (e.joined) mine.push_back(localRecordLocked(e));
     seeds = swarm_.others();
@@ -44,6 +46,11 @@ void Driver::applyRemote(const EndpointRecord& r, RecordState state) {
   if (PoolNames::isRecordNetwork(r.network)) {  // not an endpoint: what a host means by a pool name
     std::lock_guard<std::mutex> lk(mu_);
     applyPoolNameLocked(r, state == RecordState::kActive);
+    return;
+  }
+  if (NetworkMtus::isRecordNetwork(r.network)) {  // not an endpoint: a host's MTU of a network
+    std::lock_guard<std::mutex> lk(mu_);
+    applyMtuRecordLocked(r, state == RecordState::kActive);
     return;
   }
   // No driver lock: the peer table has its own, and sync() programs outside it.

@@ -240,7 +240,11 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
     networks_.erase(it);
   };
   if (auto st = changeDurably(change, undo); !st) return st;
-  if (created) peers_.sync();  // remote endpoints already known for this network
+  if (created) {
+    peers_.sync();  // remote endpoints already known for this network
+    std::lock_guard<std::mutex> lk(mu_);
+    syncMtuRecordsLocked();
+  }
   return Status::Ok();
 }
 
@@ -303,7 +307,11 @@ Status Driver::deleteNetwork(const std::string& networkId) {
     if (removed) peers_.sync();  // the sandbox is back: its remote entries too
     return st;
   }
-  if (removed) LOG_INFO("driver", "deleted network " << networkId.substr(0, 12));
+  if (removed) {
+    LOG_INFO("driver", "deleted network " << networkId.substr(0, 12));
+    std::lock_guard<std::mutex> lk(mu_);
+    syncMtuRecordsLocked();
+  }
   return Status::Ok();
 }
 

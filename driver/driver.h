@@ -24,6 +24,7 @@
 #include "driver/ipam.h"
 #include "driver/ipam_pool_names.h"
 #include "driver/model.h"
+#include "driver/network_mtus.h"
 #include "driver/network_policy.h"
 #include "driver/peer_table.h"
 #include "driver/state_store.h"
@@ -283,6 +284,17 @@ class Driver : public PeerSink {
   Histogram convergenceLag() const;
   // Network identity -> the remote VTEPs with at least one endpoint on it.
   std::map<std::string, std::set<std::string>> remoteVtepsByNetwork() const { return peers_.remoteVteps(); }
+  // Each local network's MTU here and on the other hosts that carry it
+  // (driver/mtu_calls.cc): what the others published (host -> MTU), and the
+  // hosts with endpoints on it that published none (an older weft).
+  struct NetworkMtuView {
+    std::string networkId, identity;
+    uint32_t mtu = 0;
+    std::map<std::string, uint32_t> hosts;
+    std::set<std::string> unknown;
+    bool mismatch() const;  // a host's MTU differs from this host's
+  };
+  std::vector<NetworkMtuView> networkMtus() const;
   uint64_t stateWrites() const { return store_.writes(); }
 
  private:
@@ -375,6 +387,15 @@ class Driver : public PeerSink {
   void syncPoolNamesLocked();
   void applyPoolNameLocked(const EndpointRecord& r, bool active);
   void refusedRecordLocked(const std::string& what, int64_t nowUs);
+  // Network MTUs (driver/network_mtus.h): the other hosts' records, what
+  // this host published (identity -> MTU), mismatches already logged.
+  NetworkMtus mtus_;
+  std::map<std::string, uint32_t> publishedMtus_;
+  std::set<std::string> loggedMtuMismatches_;
+  uint64_t refusedMtuRecords_ = 0;
+  std::map<std::string, uint32_t> mtuUseLocked() const;
+  void syncMtuRecordsLocked();
+  void applyMtuRecordLocked(const EndpointRecord& r, bool active);
   // Blocks reclaimed from a gone host (its id, the block), and the remote
   // endpoints of that host in them forgotten (see ipam_cluster.cc).
   std::vector<std::pair<std::string, Prefix>> reclaimedBlocksLocked() const;

@@ -291,6 +291,13 @@ std::vector<prometheus::MetricFamily> snapshotFamilies(const Snapshot& s, bool p
   for (const auto& [key, n] : all)
     f.sample(static_cast<double>(n), {{"table", key.first}, {"action", key.second}});
   addIpamCluster(f, s.ipamCluster);
+  f.single("weft_network_mtu_mismatches",
+           "Networks of this host that another host carries with another MTU (weftctl check names them)",
+           MetricType::Gauge, static_cast<double>(s.mtuMismatchNetworks));
+  f.single("weft_network_mtu_unknown_hosts",
+           "Hosts with endpoints on a network of this host that do not say their MTU of it (older weft), summed "
+           "over networks",
+           MetricType::Gauge, static_cast<double>(s.mtuUnknownHosts));
   if (s.gossip) addGossip(f, *s.gossip, peerLabels);
   if (s.convergenceLag) {
     f.begin("weft_convergence_lag_seconds",

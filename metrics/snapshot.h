@@ -95,6 +95,11 @@ struct Snapshot {
   KernelTotals kernel;
   Corrections corrections;
   IpamClusterTotals ipamCluster;
+  // Networks of this host that another host carries with another MTU, and
+  // hosts with endpoints on a network of this host that say no MTU for it
+  // (an older weft) -- driver::Driver::networkMtus.
+  size_t mtuMismatchNetworks = 0;
+  size_t mtuUnknownHosts = 0;
   std::optional<GossipSnapshot> gossip;  // absent: multi-host is off
   std::optional<Histogram> convergenceLag;  // absent: multi-host is off
   std::optional<DataPlaneSnapshot> dataPlane;  // absent: probes are off

@@ -1,6 +1,7 @@
 // weftctl's routes (/weft.*): status and inspection of this host's weft,
 // apart from Docker's protocol (plugin/api.cc). The same dispatch, limits
 // and error form ({"Err": ...}) apply: they go through Api::handle().
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -35,6 +36,46 @@ Json dataPlaneJson(const driver::Prober* prober, const std::string& off) {
   }
   return {{"probing", true}, {"peers", peers}};
 }
+// Each network's MTU here and on the other hosts that carry it; a host
+// with another MTU is a problem (both hosts say so), one that says no MTU
+// (an older weft) a notice.
+Json mtuJson(const std::vector<driver::Driver::NetworkMtuView>& views, const std::string& self,
+             Json& problems, Json& notices) {
+  Json out = Json::array();
+  for (const auto& v : views) {
+    Json hosts = Json::object();
+    for (const auto& [host, mtu] : v.hosts) hosts[host] = mtu;
+    for (const auto& host : v.unknown) hosts[host] = "unknown";
+    out.push_back({{"network", v.networkId}, {"identity", v.identity}, {"mtu", v.mtu}, {"hosts", hosts}});
+    const std::string net = "network " + v.networkId.substr(0, 12) + " (" + v.identity + ")";
+    for (const auto& [host, theirs] : v.hosts) {
+      if (theirs == v.mtu) continue;
+      const uint32_t low = std::min(theirs, v.mtu);
+      const std::string lowHost = v.mtu < theirs ? self + " (this host)" : host;
+      problems.push_back({{"kind", "mtu"},
+                          {"network", v.networkId},
+                          {"identity", v.identity},
+                          {"peer", host},
+                          {"mtu", v.mtu},
+                          {"peerMtu", theirs},
+                          {"message", net + " has MTU " + std::to_string(v.mtu) + " on this host (" + self +
+                                          ") but " + std::to_string(theirs) + " on host " + host +
+                                          ": packets larger than " + std::to_string(low) +
+                                          " bytes between their containers are dropped -- create the " +
+                                          "network with the same -o mtu on every host (e.g. -o mtu=" +
+                                          std::to_string(low) + "), or fix the underlay MTU of " + lowHost}});
+    }
+    if (!v.unknown.empty()) {
+      std::string list;
+      for (const auto& h : v.unknown) list += (list.empty() ? "" : ", ") + h;
+      notices.push_back({{"kind", "mtu-unknown"},
+                         {"network", v.networkId},
+                         {"message", net + ": MTU unknown on host(s) " + list +
+                                         " (an older weft that does not say it); not checked"}});
+    }
+  }
+  return out;
+}
 }  // namespace
 
 void Api::addAdminRoutes() {
@@ -58,6 +99,8 @@ void Api::addAdminRoutes() {
         if (prober_)
           for (const auto& p : prober_->problems())
             problems.push_back({{"kind", "dataplane"}, {"peer", p.peer}, {"message", p.message}});
+        Json notices = Json::array();
+        Json mtus = mtuJson(d.networkMtus(), c.advertiseAddr, problems, notices);
         if (vips_)
           for (const auto& n : vips_->view())
             if (!n.error.empty())
@@ -68,7 +111,6 @@ void Api::addAdminRoutes() {
         // Repaired or recovered by weft, but worth knowing (weftctl check
         // shows them; they do not fail it): kernel drift something else
         // made, sidecar restarts.
-        Json notices = Json::array();
         const auto heal = d.selfHealSummary();
         for (const auto& [id, why] : heal.failing)
           problems.push_back(
@@ -138,6 +180,7 @@ void Api::addAdminRoutes() {
                   {"discoveredNodes", d.discoveredNodes()},
                   {"swarmAddress", d.swarmAddress()},
                   {"selfHealing", selfHealing},
+                  {"networkMtus", mtus},
                   {"problems", problems},
                   {"notices", notices}};
         return j.dump();

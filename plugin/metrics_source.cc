@@ -89,6 +89,10 @@ metrics::Snapshot readSnapshot(const MetricsSources& from) {
   s.corrections = driver.corrections();
   auto ic = driver.ipamClusterCounts();
   s.ipamCluster = {ic.conflictsNow, ic.conflictsDetected, ic.refusedRecords, ic.poolNameMismatches};
+  for (const auto& v : driver.networkMtus()) {
+    s.mtuMismatchNetworks += v.mismatch() ? 1 : 0;
+    s.mtuUnknownHosts += v.unknown.size();
+  }
   if (from.gossip) {
     s.gossip = gossipSnapshot(from.gossip->status(kSidecarStatusTimeout),
                               static_cast<uint64_t>(from.gossip->restarts()), from.gossip->refusedMessages(),

@@ -116,6 +116,11 @@ const char* advice(const std::string& kind) {
            "it leaves the membership by itself";
   if (kind == "swarm")
     return "install and enable weft on that node (docker plugin install/enable), with this cluster's KEY";
+  if (kind == "mtu")
+    return "every host of a network needs the same MTU (weft gives a network without -o mtu its underlay's "
+           "MTU less VXLAN's 50 bytes, 70 on an IPv6 underlay): on the host(s) with the other MTU, docker "
+           "network rm it and create it again with -o mtu=N, the same N on every host (`weftctl networks` "
+           "shows the MTU each host gave it)";
   if (kind == "ipam")
     return "containers there may hold the same addresses as this host's: `weftctl ipam` shows the owners; "
            "reconnect (docker network disconnect/connect) the containers of the losing host's block";
@@ -177,6 +182,8 @@ CheckOutcome runCheck(const CheckInput& in) {
       t << "data plane: ";
     else if (kind == "key")
       t << "cluster key: ";
+    else if (kind == "mtu")
+      t << "MTU mismatch: ";
     else if (kind == "gossip" || kind == "swarm" || kind == "ipam")
       t << kind << ": ";
     t << x.value("message", "") << "\n";

@@ -21,6 +21,7 @@ struct CheckOutcome {
 };
 
 // The problems: /weft.Status's own (faulted networks, data-plane probes,
+// hosts of a network with another MTU,
 // drift weft cannot repair, host warnings, ...) and those found here in the
 // other answers -- gossip from hosts this host cannot authenticate (another
 // cluster key), gossip members suspected or dead, swarm nodes that are no

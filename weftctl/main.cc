@@ -304,7 +304,8 @@ int main(int argc, char** argv) {
   }
   if (cmd == "status") {
     for (auto it = j.begin(); it != j.end(); ++it)
-      if (it.key() != "problems" && it.key() != "notices" && it.key() != "selfHealing" && it.key() != "names")
+      if (it.key() != "problems" && it.key() != "notices" && it.key() != "selfHealing" &&
+          it.key() != "names" && it.key() != "networkMtus")
         std::cout << pad(it.key(), 16) << str(it.value()) << "\n";
     const Json& h = j.value("selfHealing", Json::object());
     std::cout << pad("selfHealing", 16)

@@ -17,6 +17,14 @@
 #   (frames of 1450-byte networks are 1500): small packets pass, full-size
 #   ones are dropped without a word; `weftctl check` fails on h3 and on h1
 #   naming the MTU; it passes again once the MTU is back.
+# * MTU mismatch between hosts of one network: n2 (--subnet 10.11.0.0/24,
+#   the same network on every host) created with -o mtu=1400 on h1 and h3
+#   but 1450 on h2: `weftctl check` fails on all three naming the network,
+#   each host and its MTU and what to do (--json too), and
+#   weft_network_mtu_mismatches says 1; once h2 creates it again with
+#   -o mtu=1400 it passes everywhere and the gauge is 0.
+# The data-plane faults show in the metrics too (weft_dataplane_peers by
+# state), and every scrape passes `promtool check metrics`.
 # Everything lives in the bed's namespaces: its teardown removes the nft
 # tables and links with them, also on failure.
 # shellcheck disable=SC2154  # TB_* come from the bed's env file
@@ -26,7 +34,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$E2E_LIB_DIR/weft_lib.sh"
 
 e2e_require_multihost
-e2e_require_cmd nft
+e2e_require_cmd nft curl promtool jq
 e2e_bed_up 3
 
 HOSTS=(h1 h2 h3)
@@ -36,6 +44,19 @@ show_peers_on_failure
 # How long a fault may take to show in `weftctl check`: 3 probe rounds of 2 s
 # (failAfter) plus the round's 1 s wait, plus slack for a loaded machine.
 DETECT_S=15
+METRICS=127.0.0.1:9947  # inside each host's namespace
+
+# scrape HOST : HOST's /metrics.
+scrape() { ip netns exec "$(hvar "$1" NS)" curl -sf --max-time 5 "http://$METRICS/metrics"; }
+# metric HOST SERIES : the value of SERIES (name and labels, exactly as
+# exposed) in HOST's scrape; "none" when it is absent.
+metric() { scrape "$1" | awk -v k="$2" '$1 == k {v = $2} END {print (v == "" ? "none" : v)}'; }
+# metric_is HOST SERIES VALUE : (for wait_until)
+metric_is() {
+  local v
+  v="$(metric "$1" "$2")"
+  [[ $v == "$3" ]] || { echo "$1: $2 is $v, want $3"; return 1; }
+}
 
 # nft_on HOST ARGS... : nft in HOST's namespace.
 nft_on() {
@@ -101,7 +122,7 @@ live_ctr() { ctr "$1" "$2"; LIVE[$2]=1; }
 gone_ctr() { assert_ok dh "${HOST_OF[$1]}" rm -f "$1"; unset "LIVE[$1]"; }
 
 step "weft on three hosts; network n1 on each; c1, c2, c3 (one per host)"
-for h in "${HOSTS[@]}"; do weft_start_on "$h" "$KEY"; done
+for h in "${HOSTS[@]}"; do weft_start_on "$h" "$KEY" --metrics-addr "$METRICS"; done
 for i in 1 2 3; do
   assert_ok dh "h$i" network create -d weft --ipam-driver weft --subnet 10.10.0.0/24 \
     --ip-range "10.10.0.$((i * 32))/27" n1
@@ -206,6 +227,9 @@ log "h1: $(weftctl_on h1 check | head -n 1)"
 assert_ok converged h1 h2 h3    # the control plane never noticed
 assert_eq "$(data_state h1 "$A3")" vxlan-fails "h1's data path to h3"
 assert_eq "$(data_state h1 "$TB_h2_ADDR")" ok "h1's data path to h2 (not blocked)"
+n1id="$(weftctl_on h1 --json networks | jq -r '.networks[0].identity')"
+assert_eq 1 "$(metric h1 "weft_dataplane_peers{network=\"$n1id\",state=\"vxlan_fails\"}")" \
+  "h1's metrics: one peer host of n1 whose VXLAN fails"
 ping_fails_on h1 c1 "${IP[c3b]}"
 
 step "rule removed: weftctl check passes again on both"
@@ -225,6 +249,8 @@ log "h1 reported it after $(timer_ms mtu) ms"
 wait_until "$DETECT_S" check_says h3 "packets of 1450 bytes to $A1 are lost but small ones pass" "MTU black hole"
 log "h3 reported it after $(timer_ms mtu) ms"
 log "h3: $(weftctl_on h3 check | head -n 1)"
+assert_eq 1 "$(metric h1 "weft_dataplane_peers{network=\"$n1id\",state=\"mtu_fails\"}")" \
+  "h1's metrics: one peer host of n1 behind an MTU black hole"
 ping_ok_on h1 c1 "${IP[c3b]}"   # small packets pass
 # Full-size ones do not (1422 + 28 = the network's 1450; 1500 on the wire).
 assert_fails dh h1 exec c1 ping -c 2 -W 1 -s 1422 "${IP[c3b]}"
@@ -237,5 +263,38 @@ wait_until "$DETECT_S" check_ok h3
 log "both pass again $(timer_ms mtuback) ms after the MTU came back"
 ping_ok_on h1 c1 "${IP[c3b]}"
 assert_ok dh h1 exec c1 ping -c 2 -W 2 -s 1422 "${IP[c3b]}"
+
+# ---------------------------------------------------------------- MTU mismatch between hosts
+step "n2 (10.11.0.0/24 on every host) with -o mtu=1400 on h1 and h3 but 1450 on h2: weftctl check fails on all three"
+A2="$TB_h2_ADDR" N2="(subnet:10.11.0.0/24)"
+assert_eq 0 "$(metric h1 weft_network_mtu_mismatches)" "h1's MTU mismatches before n2"
+for h in h1 h3; do assert_ok dh "$h" network create -d weft --subnet 10.11.0.0/24 -o mtu=1400 n2; done
+assert_ok dh h2 network create -d weft --subnet 10.11.0.0/24 -o mtu=1450 n2
+timer_start mtumix
+FIX="create the network with the same -o mtu on every host (e.g. -o mtu=1400), or fix the underlay MTU of"
+wait_until 15 check_says h1 "$N2 has MTU 1400 on this host ($A1) but 1450 on host $A2" "$FIX $A1 (this host)"
+wait_until 15 check_says h2 "$N2 has MTU 1450 on this host ($A2) but 1400 on host $A1" "$FIX $A1" \
+  "$N2 has MTU 1450 on this host ($A2) but 1400 on host $A3" "$FIX $A3"
+wait_until 15 check_says h3 "$N2 has MTU 1400 on this host ($A3) but 1450 on host $A2" "$FIX $A3 (this host)"
+log "all three report it $(timer_ms mtumix) ms after the last create; h2:"$'\n'"$(weftctl_on h2 check)"
+j="$(check_json h2)"
+assert_eq false "$(jq -r .ok <<<"$j")" "h2's weftctl --json check: ok"
+assert_eq 2 "$(jq '[.problems[] | select(.kind == "mtu")] | length' <<<"$j")" "h2's --json MTU problems"
+for a in "$A1" "$A3"; do
+  assert_eq "1450 1400" "$(jq -r --arg a "$a" '.problems[] | select(.kind == "mtu" and .peer == $a) | "\(.mtu) \(.peerMtu)"' <<<"$j")" \
+    "h2's --json MTU problem with $a (its MTU, the other's)"
+done
+assert_eq 1450 "$(weftctl_on h1 --json status | jq -r --arg a "$A2" '.networkMtus[] | select(.identity == "subnet:10.11.0.0/24") | .hosts[$a]')" \
+  "h1's weftctl status: h2's MTU of n2"
+for h in h1 h2 h3; do assert_eq 1 "$(metric "$h" weft_network_mtu_mismatches)" "$h: networks with an MTU mismatch"; done
+scrape h2 | promtool check metrics || fail "promtool check metrics refused h2's scrape"
+
+step "h2 creates n2 again with -o mtu=1400: weftctl check passes on all three"
+assert_ok dh h2 network rm n2
+assert_ok dh h2 network create -d weft --subnet 10.11.0.0/24 -o mtu=1400 n2
+timer_start mtufix
+for h in h1 h2 h3; do wait_until 15 check_ok "$h"; done
+log "all three pass again $(timer_ms mtufix) ms after the fix"
+for h in h1 h2 h3; do assert_eq 0 "$(metric "$h" weft_network_mtu_mismatches)" "$h: MTU mismatches after the fix"; done
 
 e2e_pass

@@ -293,3 +293,24 @@ TEST(Metrics, ClusterIpamConflictsRefusalsAndNameMismatchesCarryTheSnapshotsCoun
   EXPECT_EQ(sampleValue(t, "weft_ipam_conflicts"), 0);
   EXPECT_EQ(sampleValue(t, "weft_ipam_conflicts_detected_total"), 0);
 }
+
+// Network MTUs (issue 15): networks another host carries with another MTU,
+// and hosts that do not say theirs (an older weft) -- gauges, present at 0.
+TEST(Metrics, NetworkMtuMismatchesAndUnknownHostsAreGauges) {
+  Metrics m({"1", {}, false});
+  m.setSource([] {
+    metrics::Snapshot s = multiHostSnapshot();
+    s.mtuMismatchNetworks = 1;
+    s.mtuUnknownHosts = 2;
+    return s;
+  });
+  auto t = m.text();
+  EXPECT_TRUE(hasFamily(t, "weft_network_mtu_mismatches", "gauge"));
+  EXPECT_TRUE(hasFamily(t, "weft_network_mtu_unknown_hosts", "gauge"));
+  EXPECT_EQ(sampleValue(t, "weft_network_mtu_mismatches"), 1);
+  EXPECT_EQ(sampleValue(t, "weft_network_mtu_unknown_hosts"), 2);
+  m.setSource([] { return metrics::Snapshot{}; });
+  t = m.text();
+  EXPECT_EQ(sampleValue(t, "weft_network_mtu_mismatches"), 0);
+  EXPECT_EQ(sampleValue(t, "weft_network_mtu_unknown_hosts"), 0);
+}

@@ -186,6 +186,47 @@ TEST(WeftctlCheck, IpamConflictsFailNamingPoolBlockAndHost) {
   EXPECT_EQ(runCheck({healthyStatus(), healthyPeers(), off}).exitCode, 0);
 }
 
+// Hosts of one network with different MTUs (the plugin's /weft.Status finds
+// them from the other hosts' MTU records; network_mtus_test.cc has the
+// words it writes): a problem with the MTU advice; a host whose MTU is
+// unknown (an older weft) is a notice only.
+TEST(WeftctlCheck, AnMtuMismatchFailsWithItsAdviceAndAnUnknownMtuIsANotice) {
+  Json st = healthyStatus();
+  st["problems"] = {{{"kind", "mtu"},
+                     {"network", "0123456789abcdef"},
+                     {"identity", "subnet:10.71.0.0/24"},
+                     {"peer", "198.18.0.2"},
+                     {"mtu", 1450},
+                     {"peerMtu", 1400},
+                     {"message",
+                      "network 0123456789ab (subnet:10.71.0.0/24) has MTU 1450 on this host "
+                      "(198.18.0.1) but 1400 on host 198.18.0.2"}}};
+  auto out = runCheck({st, healthyPeers(), nullptr});
+  EXPECT_EQ(out.exitCode, 1);
+  EXPECT_NE(
+      out.text.find("PROBLEM MTU mismatch: network 0123456789ab (subnet:10.71.0.0/24) has MTU 1450 on "
+                    "this host (198.18.0.1) but 1400 on host 198.18.0.2\n  every host of a network needs "
+                    "the same MTU"),
+      std::string::npos)
+      << out.text;
+  EXPECT_NE(out.text.find("docker network rm it and create it again with -o mtu=N, the same N on every host"),
+            std::string::npos)
+      << out.text;
+  EXPECT_EQ(out.json["problems"][0]["peerMtu"], 1400);
+  Json older = healthyStatus();
+  older["notices"] = {{{"kind", "mtu-unknown"},
+                       {"network", "0123456789abcdef"},
+                       {"message",
+                        "network 0123456789ab (subnet:10.71.0.0/24): MTU unknown on host(s) "
+                        "198.18.0.3"}}};
+  auto ok = runCheck({older, healthyPeers(), nullptr});
+  EXPECT_EQ(ok.exitCode, 0);
+  EXPECT_NE(
+      ok.text.find("NOTE network 0123456789ab (subnet:10.71.0.0/24): MTU unknown on host(s) 198.18.0.3"),
+      std::string::npos)
+      << ok.text;
+}
+
 TEST(WeftctlCheck, UnreadableAnswersSkipTheirChecks) {
   // An older plugin without /weft.Peers or /weft.Ipam: only /weft.Status counts.
   auto out = runCheck({healthyStatus(), nullptr, nullptr});
