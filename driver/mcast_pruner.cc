@@ -103,20 +103,27 @@ void McastPruner::resyncMcast() {
   cv_.notify_all();
 }
 
+// An address in one spelling, so a host's advertisement and its endpoint
+// records name the same VTEP alike.
+static std::string canonical(const std::string& addr) {
+  auto a = IpAddr::parse(addr);
+  return a ? a->str() : addr;
+}
+
 std::vector<HostGroups> McastPruner::remotesLocked(const McastNetwork& n) const {
   std::map<std::string, LocalGroups> byVtep;
   auto it = remote_.find(n.identity);
   if (it != remote_.end())
     for (const auto& [owner, a] : it->second) {
-      LocalGroups& g = byVtep[a.vtep];
+      LocalGroups& g = byVtep[canonical(a.vtep)];
       g.all = g.all || a.all;
       for (const auto& s : a.groups)
         if (auto ip = IpAddr::parse(s)) g.groups.insert(*ip);
     }
   // Hosts of the network that advertise nothing get every group.
   for (const auto& v : n.remoteVteps)
-    if (!byVtep.count(v)) byVtep[v].all = true;
-  byVtep.erase(cfg_.selfVtep);
+    if (!byVtep.count(canonical(v))) byVtep[canonical(v)].all = true;
+  byVtep.erase(canonical(cfg_.selfVtep));
   std::vector<HostGroups> out;
   for (auto& [vtep, g] : byVtep) out.push_back({vtep, std::move(g)});
   return out;

@@ -203,3 +203,23 @@ TEST_F(McastPrunerTest, OffItAdvertisesNothingAndRemovesEveryGroupEntry) {
   EXPECT_TRUE(cluster_.published.empty());
   EXPECT_EQ(groupFdb(), (std::map<std::string, std::set<std::string>>{}));
 }
+
+TEST_F(McastPrunerTest, OnAnIPv6UnderlayAHostIsOneHostWhateverTheSpellingOfItsAddress) {
+  ASSERT_TRUE(k_.deleteLink("weft-n1", "wx-000100").ok());
+  kernel::VxlanSpec vx;
+  vx.name = "wx-000100";
+  vx.vni = 256;
+  vx.local = "fd00::1";
+  ASSERT_TRUE(k_.createVxlan(vx, "weft-n1").ok());
+  ASSERT_TRUE(k_.setMaster("weft-n1", "wx-000100", "br0").ok());
+  McastPruner p(
+      McastPrunerConfig{true, "fd00::1", "h1", std::chrono::milliseconds(200)}, k_, bm_,
+      [this] { return nets_(); }, &cluster_);
+  net_.remoteVteps = {"fd00:0::2", "fd00::3"};  // as endpoint records spell them
+  p.applyMcast(McastAdvert{net_.identity, "fd00::2", "fd00::2", {"ff0e::1:3"}, false}, true);
+  p.applyMcast(McastAdvert{net_.identity, "fd00::3", "fd00:0:0::3", {}, false}, true);
+  p.pass();
+  // Not "every group" to a host that merely spelled its address otherwise.
+  EXPECT_FALSE(p.view()["networks"]["n1"].contains("error")) << p.view().dump();
+  EXPECT_EQ(groupFdb(), (std::map<std::string, std::set<std::string>>{{"33:33:00:01:00:03", {"fd00::2"}}}));
+}
