@@ -1,6 +1,7 @@
 #include "cluster/ipc_messages.h"
 
 #include <cctype>
+#include <set>
 
 #include "cluster/ipc_channel.h"
 #include "cluster/ipc_fields.h"
@@ -122,6 +123,24 @@ void writeNames(Json& j, const Names& n) {
   j["names"] = n.names;
 }
 
+void readMcast(Fields& f, Mcast* m, bool ownerRequired) {
+  f.str("network", &m->network, kMaxName, false, printable);
+  f.str("owner", &m->owner, kMaxName, !ownerRequired, printable);
+  f.str("vtep", &m->vtep, 64, false, validIp);
+  f.strList("groups", &m->groups, 64, validIp);
+  f.boolean("all", &m->all);
+  if (!f.ok()) return;
+  if (auto why = mcastGroupsProblem(*m); !why.empty()) f.fail("groups", why);
+}
+
+void writeMcast(Json& j, const Mcast& m) {
+  j["network"] = m.network;
+  j["owner"] = m.owner;
+  j["vtep"] = m.vtep;
+  j["groups"] = m.groups;
+  j["all"] = m.all;
+}
+
 // ---------------------------------------------------------------- encoders
 
 Json toJson(const ConfigMsg& m) {
@@ -158,6 +177,16 @@ Json toJson(const NamesMsg& m) {
 Json toJson(const NamesEvent& m) {
   Json j = {{"event", "names"}, {"active", m.active}};
   writeNames(j, m.names);
+  return j;
+}
+Json toJson(const McastMsg& m) {
+  Json j = {{"op", "mcast"}, {"withdraw", m.withdraw}};
+  writeMcast(j, m.mcast);
+  return j;
+}
+Json toJson(const McastEvent& m) {
+  Json j = {{"event", "mcast"}, {"active", m.active}};
+  writeMcast(j, m.mcast);
   return j;
 }
 Json toJson(const MemberEvent& m) { return {{"event", "member"}, {"id", m.id}, {"alive", m.alive}}; }
@@ -251,6 +280,13 @@ Result<ToSidecar> decodeOp(const Json& j, std::string_view op) {
     if (!f.ok()) return f.status().error();
     return ToSidecar{m};
   }
+  if (op == "mcast") {
+    McastMsg m;
+    f.boolean("withdraw", &m.withdraw);
+    readMcast(f, &m.mcast, false);
+    if (!f.ok()) return f.status().error();
+    return ToSidecar{m};
+  }
   return Error{EBADMSG, "unknown op \"" + std::string(op.substr(0, 32)) + "\""};
 }
 
@@ -336,6 +372,13 @@ Result<FromSidecar> decodeEvent(const Json& j, std::string_view event) {
     if (!f.ok()) return f.status().error();
     return FromSidecar{m};
   }
+  if (event == "mcast") {
+    McastEvent m;
+    f.boolean("active", &m.active);
+    readMcast(f, &m.mcast, true);
+    if (!f.ok()) return f.status().error();
+    return FromSidecar{m};
+  }
   if (event == "member") {
     MemberEvent m;
     f.str("id", &m.id, kMaxName, false, printable);
@@ -366,6 +409,22 @@ bool namesFit(const std::vector<std::string>& names) {
   size_t bytes = 0;
   for (const auto& n : names) bytes += n.size() + (bytes ? 1 : 0);
   return names.size() <= kMaxNamesPerSet && bytes <= kMaxNamesBytes;
+}
+
+std::string mcastGroupsProblem(const Mcast& m) {
+  size_t v4 = 0, v6 = 0;
+  std::set<IpAddr> seen;
+  for (const auto& g : m.groups) {
+    auto a = IpAddr::parse(g);
+    if (!a || (a->isV6() ? a->bytes[0] != 0xff : (a->bytes[0] & 0xf0) != 0xe0))
+      return "\"" + g.substr(0, 64) + "\" is not a multicast group";
+    if (!seen.insert(*a).second) return "group " + g + " twice";
+    ++(a->isV6() ? v6 : v4);
+  }
+  if (v4 > kMaxMcastV4 || v6 > kMaxMcastV6)
+    return "more than " + std::to_string(kMaxMcastV4) + " IPv4 or " + std::to_string(kMaxMcastV6) +
+           " IPv6 groups";
+  return "";
 }
 
 std::string encode(const ToSidecar& m) {

@@ -79,6 +79,24 @@ inline constexpr size_t kMaxNamesBytes = 255;
 // Whether names fit in one record (kMaxNamesPerSet, kMaxNamesBytes).
 bool namesFit(const std::vector<std::string>& names);
 
+// One host's multicast listeners on one network (issue 14; the driver's
+// McastAdvert) as they travel. `network` is the network's cluster identity.
+struct Mcast {
+  std::string network;
+  std::string owner;                // node id; empty from the plugin (the sidecar's own id)
+  std::string vtep;                 // the owner's VTEP address
+  std::vector<std::string> groups;  // multicast group addresses
+  bool all = false;                 // the owner wants every group
+  bool operator==(const Mcast&) const = default;
+};
+// Groups one Mcast carries at most, per family (what one gossip record
+// holds; driver::kMaxMcastV4Groups/kMaxMcastV6Groups are the same).
+inline constexpr size_t kMaxMcastV4 = 31;
+inline constexpr size_t kMaxMcastV6 = 7;
+// Why `m`'s groups are not what a Mcast may carry (not multicast addresses,
+// repeated, past the limits), or empty.
+std::string mcastGroupsProblem(const Mcast& m);
+
 // ---- plugin -> sidecar ----
 
 struct ConfigMsg {
@@ -129,8 +147,14 @@ struct NamesMsg {
   bool withdraw = false;
   bool operator==(const NamesMsg&) const = default;
 };
+// Publishes (or withdraws, by network) this host's multicast listeners on a network.
+struct McastMsg {
+  Mcast mcast;
+  bool withdraw = false;
+  bool operator==(const McastMsg&) const = default;
+};
 using ToSidecar = std::variant<ConfigMsg, PublishMsg, StartMsg, WithdrawMsg, SeedsMsg, StatusRequest, PingMsg,
-                               LeaseMsg, NamesMsg>;
+                               LeaseMsg, NamesMsg, McastMsg>;
 
 // ---- sidecar -> plugin ----
 
@@ -193,8 +217,15 @@ struct NamesEvent {
   Names names;
   bool operator==(const NamesEvent&) const = default;
 };
+// Another host's multicast listeners on a network appeared or changed
+// (active) or went away.
+struct McastEvent {
+  bool active = false;
+  Mcast mcast;
+  bool operator==(const McastEvent&) const = default;
+};
 using FromSidecar = std::variant<ReadyEvent, RecordEvent, StatusEvent, ErrorEvent, PongEvent, LeaseEvent,
-                                 MemberEvent, NamesEvent>;
+                                 MemberEvent, NamesEvent, McastEvent>;
 
 // Bounds a decoder enforces (an encoder's input is trusted).
 inline constexpr size_t kMaxName = 256;   // ids, network identities, labels, hosts

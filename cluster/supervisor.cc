@@ -142,7 +142,7 @@ void Supervisor::senderLoop() {
   for (;;) {
     sendCv_.wait(lk, [&] {
       return stopping_ || (ready_ && (!dirty_.empty() || !seedsToSend_.empty() || !leaseDirty_.empty() ||
-                                      !namesDirty_.empty()));
+                                      !namesDirty_.empty() || !mcastDirty_.empty()));
     });
     if (stopping_) return;
     SidecarPtr to = sidecar_;
@@ -167,6 +167,7 @@ void Supervisor::senderLoop() {
     }
     takeLeaseSendsLocked(&batch, kSendBatch);
     takeNamesSendsLocked(&batch, kSendBatch);
+    takeMcastSendsLocked(&batch, kSendBatch);
     // Without the lock (publishers wait for it while holding the driver's):
     // encoding, and sending, which blocks while the sidecar does not read.
     // If the channel breaks, the next sidecar's configuration carries it all.
@@ -205,6 +206,8 @@ bool Supervisor::spawn() {
     leaseDirty_.clear();
     namesTold_.clear();  // names too
     namesDirty_.clear();
+    mcastTold_.clear();  // and multicast advertisements
+    mcastDirty_.clear();
     for (const auto& [k, r] : published_) endpoints.push_back(r);
     sidecar_ = sc;
     ready_ = false;
@@ -264,6 +267,7 @@ void Supervisor::handle(const ipc::FromSidecar& m) {
   } else if (std::holds_alternative<ipc::ReadyEvent>(m)) {
     sink_.beginResync();  // remote endpoints not reported again get pruned
     if (nameSink_) nameSink_->resyncNames();
+    if (mcastSink_) mcastSink_->resyncMcast();
     std::lock_guard<std::mutex> lk(mu_);
     ready_ = true;
     ++readyGen_;
@@ -273,6 +277,7 @@ void Supervisor::handle(const ipc::FromSidecar& m) {
     for (const auto& [k, r] : told_) dirty_.insert(k);
     for (const auto& [k, l] : leases_) leaseDirty_.insert(k);
     for (const auto& [k, n] : names_) namesDirty_.insert(k);
+    for (const auto& [k, n] : mcast_) mcastDirty_.insert(k);
     cv_.notify_all();
     sendCv_.notify_all();
   } else if (const auto* st = std::get_if<ipc::StatusEvent>(&m)) {
@@ -288,6 +293,8 @@ void Supervisor::handle(const ipc::FromSidecar& m) {
     handleLease(*lease);
   } else if (const auto* names = std::get_if<ipc::NamesEvent>(&m)) {
     handleNames(*names);
+  } else if (const auto* mc = std::get_if<ipc::McastEvent>(&m)) {
+    handleMcast(*mc);
   } else if (const auto* mem = std::get_if<ipc::MemberEvent>(&m)) {
     sink_.memberChanged(mem->id, mem->alive);
   } else if (const auto* err = std::get_if<ipc::ErrorEvent>(&m)) {

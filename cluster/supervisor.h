@@ -89,6 +89,10 @@ class Supervisor : public driver::Cluster {
   }
   void publishNames(const driver::EndpointNames& n) override;
   void withdrawNames(const std::string& network, const std::string& endpoint) override;
+  void publishMcast(const driver::McastAdvert& a) override;
+  void withdrawMcast(const std::string& network) override;
+  // Where remote multicast advertisements go (none: dropped). Set before start().
+  void setMcastSink(driver::McastSink* s) { mcastSink_ = s; }
   // Where remote names go (none: they are dropped). Set before start().
   void setNameSink(driver::NameSink* s) { nameSink_ = s; }
 
@@ -124,6 +128,8 @@ class Supervisor : public driver::Cluster {
   void handleLease(const ipc::LeaseEvent& m);
   void handleNames(const ipc::NamesEvent& m);
   void takeNamesSendsLocked(std::vector<ipc::ToSidecar>* batch, size_t room);
+  void handleMcast(const ipc::McastEvent& m);
+  void takeMcastSendsLocked(std::vector<ipc::ToSidecar>* batch, size_t room);
   // Under mu_: the lease messages the current sidecar lacks (at most `room`).
   void takeLeaseSendsLocked(std::vector<ipc::ToSidecar>* batch, size_t room);
   void refuse(const std::string& why);
@@ -174,6 +180,11 @@ class Supervisor : public driver::Cluster {
   std::map<Key, ipc::Names> namesTold_;
   std::set<Key> namesDirty_;
   driver::NameSink* nameSink_ = nullptr;
+  // This host's multicast advertisements, by network, the same way.
+  std::map<std::string, ipc::Mcast> mcast_;
+  std::map<std::string, ipc::Mcast> mcastTold_;
+  std::set<std::string> mcastDirty_;
+  driver::McastSink* mcastSink_ = nullptr;
   std::optional<ipc::StatusEvent> lastStatus_;
   uint64_t statusGen_ = 0;
   uint64_t refused_ = 0;

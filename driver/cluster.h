@@ -35,6 +35,37 @@ struct EndpointNames {
   bool operator==(const EndpointNames&) const = default;
 };
 
+// One host's multicast listeners on one network (issue 14, multicast
+// pruning): the routable groups some container of the host listens to, or
+// `all` when it listens to more than fit in one advertisement (it then gets
+// every group). A host that pruning is on for advertises every network it
+// has endpoints on, with no groups if none; a host that advertises nothing
+// (pruning off, or an older weft) gets every group.
+struct McastAdvert {
+  std::string network;              // cluster identity
+  std::string owner;                // node id of the writer; empty for this host's own
+  std::string vtep;                 // the writer's VTEP address: where its copies go
+  std::vector<std::string> groups;  // sorted group addresses
+  bool all = false;
+  bool operator==(const McastAdvert&) const = default;
+};
+// What one advertisement holds at most, per family (one gossip record:
+// the groups as hex in one 255-byte field each). A host with more listeners
+// advertises `all` instead: more traffic than needed, never less.
+inline constexpr size_t kMaxMcastV4Groups = 31;
+inline constexpr size_t kMaxMcastV6Groups = 7;
+
+// Where multicast advertisements from the control plane go (the multicast
+// pruner, driver/mcast_pruner.h). Called from the cluster's thread, one at
+// a time; validated in form.
+class McastSink {
+ public:
+  virtual ~McastSink() = default;
+  virtual void applyMcast(const McastAdvert& a, bool active) = 0;
+  // A new control-plane session: every remote advertisement is reported again.
+  virtual void resyncMcast() = 0;
+};
+
 // What the control plane says of a remote endpoint: there (new or changed),
 // or gone.
 enum class RecordState { kActive, kWithdrawn };
@@ -69,6 +100,10 @@ class Cluster {
     (void)network;
     (void)endpoint;
   }
+  // This host's multicast listeners on a network (owner: this host); a
+  // cluster that carries none ignores them.
+  virtual void publishMcast(const McastAdvert& a) { (void)a; }
+  virtual void withdrawMcast(const std::string& network) { (void)network; }
 };
 
 // Where names from the control plane go (services/name_service.h): remote

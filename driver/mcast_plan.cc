@@ -1,5 +1,7 @@
 #include "driver/mcast_plan.h"
 
+#include <algorithm>
+
 namespace weft::driver {
 
 bool isLinkLocalGroup(const IpAddr& g) {
@@ -27,7 +29,9 @@ LocalGroups localGroups(const std::vector<kernel::MdbEntry>& mdb,
       continue;
     out.groups.insert(e.group);
   }
-  if (out.groups.size() > kMaxMcastGroupsPerHostNetwork) {
+  const auto v6 = static_cast<size_t>(
+      std::count_if(out.groups.begin(), out.groups.end(), [](const IpAddr& g) { return g.isV6(); }));
+  if (out.groups.size() - v6 > kMaxMcastV4Groups || v6 > kMaxMcastV6Groups) {
     out.groups.clear();
     out.all = true;
   }

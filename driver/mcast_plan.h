@@ -27,13 +27,15 @@
 
 #include "common/ip.h"
 #include "common/mac.h"
+#include "driver/cluster.h"
 #include "kernel/bridge_mcast.h"
 
 namespace weft::driver {
 
-// Groups one host advertises per network; beyond it the host advertises
-// "every group" instead (see LocalGroups::all), so nothing is lost.
-inline constexpr size_t kMaxMcastGroupsPerHostNetwork = 256;
+// Groups one host advertises per network, per family, are at most
+// kMaxMcastV4Groups and kMaxMcastV6Groups (driver/cluster.h: what one gossip
+// record holds); beyond either the host advertises "every group" instead
+// (see LocalGroups::all), so nothing is lost.
 
 // 224.0.0.0/24 and ff02::/16 (and ff01::/16, interface-local): never pruned
 // -- protocols (IGMP, MLD, ND, mDNS...) rely on them reaching every host.
@@ -44,7 +46,7 @@ MacAddr groupMac(const IpAddr& g);
 // What this host advertises for one network.
 struct LocalGroups {
   std::set<IpAddr> groups;  // routable groups with a listener behind a container's port
-  bool all = false;         // more than kMaxMcastGroupsPerHostNetwork: send this host every group
+  bool all = false;         // more than the limits: send this host every group
   bool operator==(const LocalGroups&) const = default;
 };
 

@@ -159,7 +159,9 @@ std::vector<PeerTable::Fix> PeerTable::heal(const std::vector<std::string>& iden
     KernelEntries k;
     for (const auto& e : *neigh) k.neigh[e.ip.str()] = e.mac.str();
     for (const auto& e : *fdb) {
-      if (!e.dst) continue;
+      // Group MACs (01:00:5e, 33:33) are multicast pruning's, which keeps
+      // them right itself (driver/mcast_pruner.h): wanted, not strays.
+      if (!e.dst || e.mac.isMulticast()) continue;
       if (e.mac.isZero())
         k.flood.insert(e.dst->str());
       else

@@ -398,7 +398,8 @@ size_t PeerTable::pruneStale() {
         ++removed;
     }
     for (const auto& e : *fdb) {
-      if (!e.dst) continue;  // listing always names the destination
+      if (!e.dst) continue;               // listing always names the destination
+      if (e.mac.isMulticast()) continue;  // group MACs: multicast pruning's (driver/mcast_pruner.h)
       const std::string mac = e.mac.str(), dst = e.dst->str();
       const bool flood = e.mac.isZero();
       bool wanted = flood ? w.want.flood.count(dst) > 0 : [&] {

@@ -28,12 +28,26 @@ Status checkBridgeMcast(const std::string& op, const BridgeMcast& c) {
   if (auto s = interval(op, "last-member interval", c.lastMemberIntervalMs, kMinMcastLastMemberIntervalMs);
       !s)
     return s;
-  // An entry must outlive the query that refreshes it, or listeners that do
+  if (c.igmpVersion != 2 && c.igmpVersion != 3)
+    return Error{EINVAL, op + ": IGMP version " + std::to_string(c.igmpVersion) + " must be 2 or 3"};
+  if (c.mldVersion != 1 && c.mldVersion != 2)
+    return Error{EINVAL, op + ": MLD version " + std::to_string(c.mldVersion) + " must be 1 or 2"};
+  if (auto s = interval(op, "startup query interval", c.startupQueryIntervalMs, kMinMcastQueryIntervalMs); !s)
+    return s;
+  if (auto s =
+          interval(op, "query response interval", c.queryResponseIntervalMs, kMinMcastLastMemberIntervalMs);
+      !s)
+    return s;
+  // A listener answers within the response interval of each query: an
+  // entry must outlive a query interval plus that, or listeners that do
   // answer every query lose their entry in between.
-  if (c.membershipIntervalMs <= c.queryIntervalMs)
+  if (c.queryResponseIntervalMs >= c.queryIntervalMs ||
+      c.membershipIntervalMs <= c.queryIntervalMs + c.queryResponseIntervalMs)
     return Error{EINVAL, op + ": membership interval " + std::to_string(c.membershipIntervalMs) +
                              " ms must be longer than the query interval " +
-                             std::to_string(c.queryIntervalMs) + " ms"};
+                             std::to_string(c.queryIntervalMs) + " ms plus the response interval " +
+                             std::to_string(c.queryResponseIntervalMs) +
+                             " ms (itself shorter than the query interval)"};
   return {};
 }
 

@@ -14,9 +14,18 @@
 //   * with snooping on and no querier, a container's join is in the MDB
 //     within ms and a leave removes it after the last-member interval
 //     (~2 x lastMemberIntervalMs); a deleted port's entries go at once;
-//   * with the querier on, an IPv4 join was often (2 runs of 3) not in the
-//     MDB 3 s later, IPv6 ones were -- not yet understood, so multicast
-//     pruning must not turn the querier on until it is;
+//   * with the querier on and its default IGMPv2 queries, an IPv4 join was
+//     often (2 runs of 3) not in the MDB 3 s later, IPv6 ones were: a v2
+//     query moves the listeners to IGMPv2 (report suppression, v2 leave
+//     rules); with IGMPv3/MLDv2 queries joins are in the MDB within a
+//     second and every query refreshes them, past the membership interval
+//     (ListenersAreRefreshedByAnIgmpV3Querier), which pruning relies on:
+//     without a querier nothing refreshes an entry and a quiet listener's
+//     entry would expire after the membership interval. A query's
+//     listeners answer within the response interval, and after it is turned
+//     on the querier's first queries come a startup interval apart (3124 cs
+//     unless set), so an entry refreshed by queries needs a membership
+//     interval past query + response interval;
 //   * intended for pruning, not yet tested with traffic: every port in
 //     kPermanent router mode, so the bridge keeps forwarding all multicast
 //     to every port (nothing pruned locally) while it learns the MDB.
@@ -48,7 +57,17 @@ struct BridgeMcast {
   bool querier = false;                    // IFLA_BR_MCAST_QUERIER (kernel default off)
   uint32_t queryIntervalMs = 125000;       // IFLA_BR_MCAST_QUERY_INTVL
   uint32_t membershipIntervalMs = 260000;  // IFLA_BR_MCAST_MEMBERSHIP_INTVL: an unrefreshed entry's life
-  uint32_t lastMemberIntervalMs = 1000;    // IFLA_BR_MCAST_LAST_MEMBER_INTVL: after a leave, per query
+  uint32_t queryResponseIntervalMs =
+      10000;  // IFLA_BR_MCAST_QUERY_RESPONSE_INTVL: a query's max response time
+  // IFLA_BR_MCAST_STARTUP_QUERY_INTVL: between the querier's first queries
+  // (a fixed value, not a quarter of the query interval set later).
+  uint32_t startupQueryIntervalMs = 31240;  // the kernel default (3124 centiseconds)
+  uint32_t lastMemberIntervalMs = 1000;     // IFLA_BR_MCAST_LAST_MEMBER_INTVL: after a leave, per query
+  // IFLA_BR_MCAST_IGMP_VERSION (2 or 3) and IFLA_BR_MCAST_MLD_VERSION (1 or
+  // 2): the version of the querier's queries. A version-2 IGMP query puts
+  // listeners into IGMPv2 compatibility, with its report suppression.
+  uint8_t igmpVersion = 2;
+  uint8_t mldVersion = 1;
   bool operator==(const BridgeMcast&) const = default;
 };
 

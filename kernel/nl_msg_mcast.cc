@@ -55,7 +55,11 @@ Message bridgeMcastSet(int index, const BridgeMcast& c) {
   m.putU8(IFLA_BR_MCAST_QUERIER, c.querier);
   putCentis(m, IFLA_BR_MCAST_QUERY_INTVL, c.queryIntervalMs);
   putCentis(m, IFLA_BR_MCAST_MEMBERSHIP_INTVL, c.membershipIntervalMs);
+  putCentis(m, IFLA_BR_MCAST_QUERY_RESPONSE_INTVL, c.queryResponseIntervalMs);
+  putCentis(m, IFLA_BR_MCAST_STARTUP_QUERY_INTVL, c.startupQueryIntervalMs);
   putCentis(m, IFLA_BR_MCAST_LAST_MEMBER_INTVL, c.lastMemberIntervalMs);
+  m.putU8(IFLA_BR_MCAST_IGMP_VERSION, c.igmpVersion);
+  m.putU8(IFLA_BR_MCAST_MLD_VERSION, c.mldVersion);
   m.nestEnd(d);
   m.nestEnd(li);
   return m;
@@ -95,7 +99,11 @@ std::optional<BridgeMcast> parseBridgeMcast(const nlmsghdr* nlh) {
   if (d[IFLA_BR_MCAST_QUERIER]) c.querier = mnl_attr_get_u8(d[IFLA_BR_MCAST_QUERIER]);
   c.queryIntervalMs = getMs(d[IFLA_BR_MCAST_QUERY_INTVL], c.queryIntervalMs);
   c.membershipIntervalMs = getMs(d[IFLA_BR_MCAST_MEMBERSHIP_INTVL], c.membershipIntervalMs);
+  c.queryResponseIntervalMs = getMs(d[IFLA_BR_MCAST_QUERY_RESPONSE_INTVL], c.queryResponseIntervalMs);
+  c.startupQueryIntervalMs = getMs(d[IFLA_BR_MCAST_STARTUP_QUERY_INTVL], c.startupQueryIntervalMs);
   c.lastMemberIntervalMs = getMs(d[IFLA_BR_MCAST_LAST_MEMBER_INTVL], c.lastMemberIntervalMs);
+  if (d[IFLA_BR_MCAST_IGMP_VERSION]) c.igmpVersion = mnl_attr_get_u8(d[IFLA_BR_MCAST_IGMP_VERSION]);
+  if (d[IFLA_BR_MCAST_MLD_VERSION]) c.mldVersion = mnl_attr_get_u8(d[IFLA_BR_MCAST_MLD_VERSION]);
   return c;
 }
 

@@ -61,6 +61,12 @@ class Api {
   // /weft.CryptoRotate: every encrypted sender session to its next key
   // epoch (unset: encrypted networks are off).
   void setCryptoRotate(std::function<std::string()> fn) { cryptoRotate_ = std::move(fn); }
+  // /weft.Multicast: per network, which hosts receive each multicast group,
+  // as JSON (unset: off, and `off` says why).
+  void setMulticast(std::function<std::string()> fn, std::string off = "") {
+    multicast_ = std::move(fn);
+    multicastOff_ = std::move(off);
+  }
   // How many times the gossip sidecar was restarted (unset: single host);
   // /weft.Status reports them as a notice.
   void setSidecarRestarts(std::function<uint64_t()> fn) { sidecarRestarts_ = std::move(fn); }
@@ -98,6 +104,8 @@ class Api {
   services::VipManager* vips_ = nullptr;
   services::NameService* names_ = nullptr;
   std::function<std::string()> cryptoStatus_;
+  std::function<std::string()> multicast_;
+  std::string multicastOff_ = "single host: nothing to prune";
   std::function<std::string()> cryptoRotate_;
   std::string cryptoOff_;
 };

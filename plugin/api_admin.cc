@@ -195,6 +195,12 @@ void Api::addAdminRoutes() {
         if (!cryptoRotate_) return Error{ENOTSUP, "encrypted networks are off: " + cryptoOff_};
         return cryptoRotate_();
       });
+  add("/weft.Multicast", ErrorField::kErr, EmptyBody::kAllowed,
+      [this](const std::string&) -> Result<std::string> {
+        if (!multicast_)
+          return Json{{"pruning", false}, {"reason", multicastOff_}, {"networks", Json::object()}}.dump();
+        return multicast_();
+      });
   add("/weft.Networks", ErrorField::kErr, EmptyBody::kAllowed,
       [&d](const std::string&) -> Result<std::string> {
         Json a = Json::array();

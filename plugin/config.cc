@@ -68,6 +68,10 @@ const std::vector<SettingInfo>& settings() {
       {"METRICS_ADDR", "serve Prometheus metrics at http://ip:port/metrics (e.g. 127.0.0.1:9947); empty: off",
        ""},
       {"METRICS_PEER_LABELS", "true: also per-peer metric series (one per gossip member)", "false"},
+      {"MCAST_PRUNING",
+       "true: a multicast group's datagrams go only to the hosts with a listener for it (link-local groups "
+       "and broadcast still go to every host); false: to every host of the network",
+       "true"},
   };
   return s;
 }
@@ -240,6 +244,13 @@ Status apply(Config& c, const std::string& name, const std::string& v) {
       c.metricsPeerLabels = false;
     else
       return Error{EINVAL, "METRICS_PEER_LABELS must be true or false"};
+  } else if (name == "MCAST_PRUNING") {
+    if (v == "" || v == "true" || v == "1")
+      c.mcastPruning = true;
+    else if (v == "false" || v == "0")
+      c.mcastPruning = false;
+    else
+      return Error{EINVAL, "MCAST_PRUNING must be true or false"};
   } else {
     return Error{EINVAL, "unknown setting " + name};
   }

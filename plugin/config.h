@@ -48,6 +48,7 @@ struct Config {
   uint32_t ipamReclaimGrace = 600;
   std::string metricsAddr;         // METRICS_ADDR: ip:port of /metrics, empty = off
   bool metricsPeerLabels = false;  // METRICS_PEER_LABELS: per-peer series
+  bool mcastPruning = true;        // MCAST_PRUNING: multicast only to hosts with listeners
   bool help = false;
   bool version = false;
 };

@@ -23,10 +23,12 @@
 #include "common/json_file.h"
 #include "common/log.h"
 #include "driver/driver.h"
+#include "driver/mcast_pruner.h"
 #include "driver/prober.h"
 #include "driver/userspace_plane.h"
 #include "engine/engine_client.h"
 #include "gossip/keyring.h"
+#include "kernel/bridge_mcast.h"
 #include "metrics/metrics.h"
 #include "metrics/server.h"
 #include "plugin/api.h"
@@ -222,6 +224,10 @@ int run(int argc, char** argv) {
   // Multi-host: the gossip sidecar, when this host has an underlay address.
   std::unique_ptr<cluster::ProcessLauncher> sidecars;
   std::unique_ptr<cluster::Supervisor> gossip;
+  // Multicast pruning (driver/mcast_pruner.h): declared after gossip, so it
+  // stops before the cluster it publishes to goes.
+  std::unique_ptr<kernel::BridgeMulticast> bridgeMcast;
+  std::unique_ptr<driver::McastPruner> pruner;
   if (keys) {
     if (keys->generated)
       LOG_WARN("plugin", "generated a new cluster key in "
@@ -250,7 +256,16 @@ int run(int argc, char** argv) {
     gossip = std::make_unique<cluster::Supervisor>(so, *sidecars, drv);
     gossip->setNameSink(&names);
     names.setCluster(gossip.get());
+    bridgeMcast = cfg->fakeKernel ? std::make_unique<kernel::FakeBridgeMulticast>(**kernel)
+                                  : kernel::makeNetlinkBridgeMulticast(**kernel);
+    pruner = std::make_unique<driver::McastPruner>(
+        driver::McastPrunerConfig{cfg->mcastPruning, cfg->advertiseAddr, cfg->advertiseAddr}, **kernel,
+        *bridgeMcast, [&drv] { return driver::mcastNetworks(drv); }, gossip.get());
+    gossip->setMcastSink(pruner.get());
+    api.setMulticast([p = pruner.get()] { return p->view().dump(); });
     gossip->start();
+    pruner->start();
+    LOG_INFO("plugin", "multicast pruning " << (cfg->mcastPruning ? "on" : "off (MCAST_PRUNING=false)"));
     drv.setCluster(gossip.get());
     api.setSidecarRestarts([g = gossip.get()] { return static_cast<uint64_t>(g->restarts()); });
     api.setClusterStatus([g = gossip.get()]() -> Result<std::string> {

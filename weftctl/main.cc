@@ -41,6 +41,8 @@ const char* kUsage =
     "  crypto rotate\n"
     "              every encrypted network's senders on this host move to their next key epoch now\n"
     "              (receivers hold that key ready: nothing in flight is lost)\n"
+    "  multicast   multicast pruning: per network, which hosts receive each group, this host's\n"
+    "              advertised groups, and the VTEP's group entries\n"
     "  ipam        cluster-wide address pools: blocks, their owners, addresses in use here,\n"
     "              conflicts found after a partition\n"
     "  ipam release HOST\n"
@@ -108,6 +110,37 @@ void redact(Json& j) {
   }
 }
 
+// weftctl multicast: /weft.Multicast as tables.
+int multicast(const Json& j) {
+  if (!j.value("pruning", false)) {
+    std::cout << "multicast pruning: off"
+              << (j.contains("reason") ? " (" + str(j["reason"]) + ")"
+                                       : std::string(" (MCAST_PRUNING=false)"))
+              << ": every multicast datagram goes to every host of its network\n";
+    if (!j.contains("networks") || j["networks"].empty()) return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (auto it = j["networks"].begin(); it != j["networks"].end(); ++it) {
+    const Json& n = it.value();
+    const std::string id = it.key().substr(0, 12);
+    if (!str(n["error"]).empty()) std::cout << id << ": " << str(n["error"]) << "\n";
+    std::string local;
+    for (const auto& g : n["localGroups"]) local += (local.empty() ? "" : ",") + str(g);
+    if (n.value("allGroups", false)) local = "every group (past the advertisement limit)";
+    std::cout << id << ": this host (" << str(j["host"]) << ") listens to "
+              << (local.empty() ? "none" : local) << "\n";
+    for (auto g = n["receivers"].begin(); g != n["receivers"].end(); ++g) {
+      std::string hosts;
+      for (const auto& h : g.value()) hosts += (hosts.empty() ? "" : ",") + str(h);
+      rows.push_back({id, g.key(), hosts});
+    }
+  }
+  std::cout << "\n";
+  table({"NETWORK", "GROUP", "RECEIVING HOSTS"}, rows);
+  std::cout << "\nother groups, link-local groups and broadcast go to every host of the network\n";
+  return 0;
+}
+
 // weftctl report: every /weft.* answer in one document. A call that fails is
 // reported in place ({"error": ...}) rather than losing the rest.
 int report(weft::UnixHttpClient& client, const std::string& sock) {
@@ -120,6 +153,7 @@ int report(weft::UnixHttpClient& client, const std::string& sock) {
                                                         {"peers", "/weft.Peers"},
                                                         {"services", "/weft.Services"},
                                                         {"crypto", "/weft.Crypto"},
+                                                        {"multicast", "/weft.Multicast"},
                                                         {"ipam", "/weft.Ipam"}}) {
     auto r = client.post(path, "{}");
     if (!r.ok()) {
@@ -253,6 +287,8 @@ int main(int argc, char** argv) {
     path = "/weft.Crypto";
   else if (cmd == "ipam")
     path = "/weft.Ipam";
+  else if (cmd == "multicast")
+    path = "/weft.Multicast";
   else {
     std::cerr << (cmd.empty() ? "weftctl: no command\n" : "weftctl: unknown command " + cmd + "\n") << kUsage;
     return 2;
@@ -401,6 +437,8 @@ int main(int argc, char** argv) {
               << ": other hosts may reclaim them now\n";
   } else if (cmd == "ipam") {
     return ipam(j);
+  } else if (cmd == "multicast") {
+    return multicast(j);
   } else if (cmd == "services") {
     if (!j.value("enabled", false)) {
       std::cout << "service VIPs: off (they need SCOPE=global and ENGINE_SOCKET)\n";

@@ -10,13 +10,15 @@
 #   * the delivery rate at h2 when h1 sends RATE_COUNT datagrams at
 #     10,000/s.
 #
-# Without multicast pruning (today's weft: head-end replication to every
-# host of the network) h1 sends each datagram three times; with pruning it
-# would send it once. Brings up its own bed and tears it down.
+# Without multicast pruning (MCAST_PRUNING=false: head-end replication to
+# every host of the network) h1 sends each datagram three times; with it
+# (the default) once, to h2 only. Brings up its own bed and tears it down.
 #
-#   bench/docker/mcast_fanout.sh        (as root; flock /tmp/weft-e2e.lock ...)
+#   bench/docker/mcast_fanout.sh                  (as root; flock /tmp/weft-e2e.lock ...)
+#   PRUNING=false bench/docker/mcast_fanout.sh    (the "before")
 #
-# Environment: COUNT (1000), RATE_COUNT (10000), WEFT_BIN (<repo>/build/bin).
+# Environment: COUNT (1000), RATE_COUNT (10000), PRUNING (true),
+# WEFT_BIN (<repo>/build/bin).
 # shellcheck disable=SC2154  # TB_* come from the bed's env file
 # shellcheck source-path=SCRIPTDIR source=../../tests/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../tests/e2e/lib.sh"
@@ -24,6 +26,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../tests/e2e/lib.sh"
 source "$E2E_LIB_DIR/weft_lib.sh"
 count="${COUNT:-1000}"
 rate_count="${RATE_COUNT:-10000}"
+pruning="${PRUNING:-true}"
+[[ $pruning == true || $pruning == false ]] || fail "PRUNING must be true or false"
 e2e_require_multihost
 MCAST_BIN="${WEFT_BIN:-$E2E_REPO/build/bin}/weft-mcast"
 [[ -x $MCAST_BIN ]] || e2e_skip "no $MCAST_BIN (build it: ninja -C build weft-mcast)"
@@ -33,7 +37,7 @@ say() { echo "# $*" >&2; }
 say "bringing up 4 hosts"
 e2e_bed_up 4
 key="$(new_cluster_key)"
-for i in 1 2 3 4; do weft_start_on "h$i" "$key"; done
+for i in 1 2 3 4; do weft_start_on "h$i" "$key" --mcast-pruning="$pruning"; done
 for i in 1 2 3 4; do
   assert_ok dh "h$i" network create -d weft --ipam-driver weft --subnet 10.74.0.0/24 \
     --ip-range "10.74.0.$((64 * (i - 1)))/26" mnet
@@ -46,6 +50,10 @@ for i in 2 3 4; do wait_until 20 pings h1 c1 "$(ctr_ip_on "h$i" "c$i" mnet)"; do
 underlay_bytes() {
   nsenter --net="$(hvar "$1" NETNS)" ip -j -s link show dev eth0 | jq -r ".[0].stats64.$2.bytes"
 }
+# h1_sends_to_h2_only : h1's VTEP entry for the group lists h2 alone.
+h1_sends_to_h2_only() {
+  [[ "$(sandbox_fdb h1 mnet | awk '$1 == "01:00:5e:01:02:03" {print $2}')" == "$(haddr h2)" ]]
+}
 # run_once N INTERVAL_US : h2's c2 receives, c1 sends N datagrams; prints
 # "received TX_H1 RX_H3 RX_H4".
 run_once() {
@@ -53,7 +61,10 @@ run_once() {
   dh h2 exec c2 weft-mcast recv 239.1.2.3 5001 $((n * gap / 1000000 + 15)) eth0 "$n" >"$out" 2>&1 &
   pid=$!
   wait_until 10 grep -q ready "$out"
-  sleep 1 # the receiver's report reaches h2's bridge
+  sleep 1 # the receiver's report reaches h2's bridge (and, pruning, h1's VTEP)
+  if [[ $pruning == true ]]; then
+    wait_until 5 h1_sends_to_h2_only
+  fi
   t0="$(underlay_bytes h1 tx)" r3="$(underlay_bytes h3 rx)" r4="$(underlay_bytes h4 rx)"
   assert_ok dh h1 exec c1 weft-mcast send 239.1.2.3 5001 "$n" "$gap" eth0
   wait "$pid" || true
@@ -67,7 +78,7 @@ say "rate: $rate_count datagrams at 10,000/s"
 read -r rgot _ _ _ <<<"$(run_once "$rate_count" 100)"
 
 echo
-echo "weft multicast fan-out, 4 hosts, receiver on h2 only (1 of 3 remote hosts listens), no pruning"
+echo "weft multicast fan-out, 4 hosts, receiver on h2 only (1 of 3 remote hosts listens), MCAST_PRUNING=$pruning"
 awk -v g="$got" -v n="$count" -v tx="$tx" -v r3="$r3" -v r4="$r4" 'BEGIN {
   printf "delivered at h2                      %d/%d\n", g, n
   printf "underlay bytes h1 sent per delivered %.0f\n", g ? tx / g : 0

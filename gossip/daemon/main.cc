@@ -30,6 +30,7 @@
 #include "gossip/daemon/auth_audit.h"
 #include "gossip/daemon/event_loop.h"
 #include "gossip/daemon/lease_records.h"
+#include "gossip/daemon/mcast_records.h"
 #include "gossip/daemon/name_records.h"
 #include "gossip/daemon/privileges.h"
 #include "gossip/daemon/socket_transport.h"
@@ -207,6 +208,15 @@ int main(int argc, char** argv) {
       send(ipc, ipc::NamesEvent{active, *names});
       return;
     }
+    if (isMcastNetwork(r.network)) {
+      auto m = recordToMcast(r);
+      if (!m.ok()) {  // forged or corrupt: the plugin never sees it
+        LOG_WARN("gossip", "refusing a multicast record from " << r.owner << ": " << m.error().message);
+        return;
+      }
+      send(ipc, ipc::McastEvent{active, *m});
+      return;
+    }
     if (!isLeaseNetwork(r.network)) {
       send(ipc, ipc::RecordEvent{active, toIpc(r), r.owner});
       return;
@@ -299,6 +309,11 @@ int main(int argc, char** argv) {
         node.withdraw(namesNetwork(names->names.network), names->names.endpoint);
       else
         node.publish(namesToRecord(names->names));
+    } else if (const auto* mc = std::get_if<ipc::McastMsg>(&*msg)) {
+      if (mc->withdraw)
+        node.withdraw(mcastNetwork(mc->mcast.network), nc.id);
+      else
+        node.publish(mcastToRecord(mc->mcast, nc.id));
     } else if (const auto* wd = std::get_if<ipc::WithdrawMsg>(&*msg)) {
       node.withdraw(wd->network, wd->endpoint);
     } else if (const auto* sm = std::get_if<ipc::SeedsMsg>(&*msg)) {

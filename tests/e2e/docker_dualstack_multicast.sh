@@ -10,7 +10,12 @@
 # * multicast: a sender on h1 and receivers on h1, h2 and h3, to an IPv4
 #   group (239.1.2.3) and an IPv6 group (ff0e::1:3): each receiver gets at
 #   least 99 % of 1,000 datagrams;
-# * broadcast to the subnet's broadcast address reaches every host the same.
+# * broadcast to the subnet's broadcast address reaches every host the same;
+# * multicast pruning (MCAST_PRUNING, on by default): with a listener on h2
+#   only, the group's frames cross the underlay to h2 and none reach h3
+#   (an nftables counter on the frames to the group's MAC arriving through
+#   h3's VTEP); a receiver that joins late on h3 gets the group within 1 s;
+#   once it leaves, h3 gets none again; IPv4 (239.x) and IPv6 (ff0e::).
 #
 # The containers' image carries tests/tools/weft-mcast (the sender/receiver).
 # shellcheck disable=SC2154  # TB_* come from the bed's env file
@@ -20,6 +25,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$E2E_LIB_DIR/weft_lib.sh"
 
 e2e_require_multihost
+e2e_require_cmd nft
 MCAST_BIN="${WEFT_BIN:-$E2E_REPO/build/bin}/weft-mcast"
 [[ -x $MCAST_BIN ]] || e2e_skip "no $MCAST_BIN (build it: ninja -C build weft-mcast)"
 export TB_IMAGE_BINS="iperf3 $MCAST_BIN"
@@ -102,8 +108,30 @@ for h in h1 h2; do wait_until 10 lacks_peer_entries "$h" dnet "$g6" "$gmac"; don
 ping_ok_on h1 c1 "${V6[c3.dnet]}" 2 # h3's other container is still there
 
 # ---------------------------------------------------------------- multicast
+# fdb_dsts HOST NETWORK MAC : the destinations of MAC's entry on HOST's VTEP,
+# sorted, space-separated. dsts_are HOST NETWORK MAC WANT (for wait_until).
+fdb_dsts() { sandbox_fdb "$1" "$2" | awk -v m="$3" '$1 == m {print $2}' | sort | paste -sd' '; }
+dsts_are() {
+  local got
+  got="$(fdb_dsts "$1" "$2" "$3")"
+  [[ $got == "$4" ]] || { echo "$1: $3 -> '$got', want '$4'"; return 1; }
+}
+# mc_counter_add HOST NETWORK MAC : counts, in HOST's sandbox of NETWORK, the
+# frames to MAC that arrive through the VTEP (from the underlay); gone with
+# the sandbox. mc_count HOST NETWORK : that count.
+mc_counter_add() {
+  in_sandbox "$1" "$2" nft -f - <<EOF
+table bridge weft_e2e_mc {
+  chain pre { type filter hook prerouting priority -300; iifname "wx-*" ether daddr $3 counter; }
+}
+EOF
+}
+mc_count() {
+  in_sandbox "$1" "$2" nft list table bridge weft_e2e_mc |
+    awk '{for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1)}'
+}
 run_ctr_on h1 sender wnet
-# deliver LABEL NETWORK GROUP PORT : c1..c3 receive on NETWORK's interface,
+# deliver LABEL NETWORK GROUP PORT [MAC] : c1..c3 receive on NETWORK's interface,
 # the sender on h1 sends DATAGRAMS; each receiver must get MIN_SHARE.
 deliver() {
   local label="$1" net="$2" group="$3" port="$4" i f siface
@@ -117,7 +145,10 @@ deliver() {
   for i in 1 2 3; do
     wait_until 10 grep -q ready "$E2E_BED_PARENT/mcast-$port-c$i.txt"
   done
-  sleep 1 # the receivers' reports reach the bridges
+  # The receivers' joins reach the bridges and, through gossip, the
+  # sender's host: its VTEP's entry for the group lists both other hosts.
+  [[ -z ${5:-} ]] || wait_until 5 dsts_are h1 "$net" "$5" "$(haddr h2) $(haddr h3)"
+  sleep 0.2
   siface="$(iface_on h1 sender "$(ctr_ip_on h1 sender "$net")")"
   time_it "$label: send $DATAGRAMS" assert_ok dh h1 exec sender weft-mcast send "$group" "$port" "$DATAGRAMS" 1000 "$siface"
   for i in 1 2 3; do
@@ -130,10 +161,55 @@ deliver() {
 }
 assert_ok dh h1 network connect dnet sender
 step "IPv4 multicast 239.1.2.3 on wnet: a sender on h1, receivers on h1, h2, h3"
-deliver "IPv4 multicast" wnet 239.1.2.3 5001
+deliver "IPv4 multicast" wnet 239.1.2.3 5001 01:00:5e:01:02:03
 step "IPv6 multicast ff0e::1:3 on dnet"
-deliver "IPv6 multicast" dnet ff0e::1:3 5002
+deliver "IPv6 multicast" dnet ff0e::1:3 5002 33:33:00:01:00:03
 step "broadcast to 10.71.0.255 on wnet reaches every host"
 deliver "broadcast" wnet 10.71.0.255 5003
+
+# prune LABEL NETWORK GROUP MAC PORT : a listener on h2 only; see the header.
+prune() {
+  local label="$1" net="$2" group="$3" mac="$4" port="$5" siface before after first got
+  local f2="$E2E_BED_PARENT/prune-$port-c2.txt" f3="$E2E_BED_PARENT/prune-$port-c3.txt"
+  siface="$(iface_on h1 sender "$(ctr_ip_on h1 sender "$net")")"
+  dh h2 exec c2 weft-mcast recv "$group" "$port" 30 "$(iface_on h2 c2 "${V4[c2.$net]}")" >"$f2" 2>&1 &
+  local p2=$!
+  wait_until 10 grep -q ready "$f2"
+  time_it "$label: h1 sends to h2 only" wait_until 5 dsts_are h1 "$net" "$mac" "$(haddr h2)"
+  for h in h2 h3; do mc_counter_add "$h" "$net" "$mac"; done
+  assert_ok dh h1 exec sender weft-mcast send "$group" "$port" 500 1000 "$siface"
+  sleep 0.3
+  log "RESULT $label: frames to $mac through the VTEP: h2 $(mc_count h2 "$net"), h3 $(mc_count h3 "$net")"
+  assert_int_le 495 "$(mc_count h2 "$net")" "$label: frames reaching h2 (listener)"
+  assert_eq 0 "$(mc_count h3 "$net")" "$label: frames reaching h3 (no listener)"
+
+  # A late joiner on h3, while h1 sends 1,000 datagrams a second for 4 s.
+  dh h1 exec sender weft-mcast send "$group" "$port" 4000 1000 "$siface" >/dev/null 2>&1 &
+  local ps=$!
+  sleep 1
+  assert_ok dh h3 exec c3 weft-mcast recv "$group" "$port" 2 "$(iface_on h3 c3 "${V4[c3.$net]}")"
+  echo "$E2E_OUT" >"$f3"
+  first="$(awk '/^received/ {print $7}' "$f3")"
+  got="$(awk '/^received/ {print $2}' "$f3")"
+  log "RESULT $label: late joiner on h3: first datagram ${first} ms after its join, ${got} in 2 s"
+  assert_int_le 0 "${first:--1}" "$label: the late joiner on h3 got the group"
+  assert_int_le "${first:--1}" 1000 "$label: ms from the late joiner's join to its first datagram"
+  wait "$ps" || true
+  # It left (its receiver exited): h3 is out of the group's entry, and gets none.
+  time_it "$label: h3 out after its leave" wait_until 5 dsts_are h1 "$net" "$mac" "$(haddr h2)"
+  before="$(mc_count h3 "$net")"
+  assert_ok dh h1 exec sender weft-mcast send "$group" "$port" 500 1000 "$siface"
+  sleep 0.3
+  after="$(mc_count h3 "$net")"
+  assert_eq "$before" "$after" "$label: frames reaching h3 after its last listener left"
+  kill "$p2" 2>/dev/null || true
+  wait "$p2" 2>/dev/null || true
+}
+step "multicast pruning, IPv4 239.10.11.12 on wnet: to h2 only, a late joiner on h3, its leave"
+prune "IPv4 pruning" wnet 239.10.11.12 01:00:5e:0a:0b:0c 5004
+step "multicast pruning, IPv6 ff0e::10:11 on dnet"
+prune "IPv6 pruning" dnet ff0e::10:11 33:33:00:10:00:11 5005
+assert_ok weftctl_on h1 multicast
+log "weftctl multicast on h1:"$'\n'"$E2E_OUT"
 
 e2e_pass

@@ -9,7 +9,8 @@
 // eth0. `send` sends COUNT datagrams "weft-mcast <seq>" INTERVAL_US apart
 // (default 1000) with TTL/hops 1. `recv` joins GROUP on IFACE, counts the
 // distinct sequence numbers it gets within SECONDS (or until it has EXPECT
-// of them), and prints "received N distinct M total". It prints "ready" once
+// of them), and prints "received N distinct M total first_ms F" (F: ms from
+// its join to the first datagram, -1 if none). It prints "ready" once
 // it has joined, so a test can start the sender after it.
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -134,7 +135,9 @@ int recvMain(const Target& t, double seconds, const char* iface, long expect) {
   std::fflush(stdout);
   std::set<long> seen;
   long total = 0;
-  const double end = now() + seconds;
+  const double joined = now();
+  double first = -1;  // seconds from the join to the first datagram
+  const double end = joined + seconds;
   while (expect <= 0 || static_cast<long>(seen.size()) < expect) {
     double left = end - now();
     if (left <= 0) break;
@@ -148,11 +151,13 @@ int recvMain(const Target& t, double seconds, const char* iface, long expect) {
     buf[n] = '\0';
     long seq;
     if (std::sscanf(buf, "weft-mcast %ld", &seq) == 1) {
+      if (first < 0) first = now() - joined;
       seen.insert(seq);
       ++total;
     }
   }
-  std::printf("received %zu distinct %ld total\n", seen.size(), total);
+  std::printf("received %zu distinct %ld total first_ms %ld\n", seen.size(), total,
+              first < 0 ? -1L : static_cast<long>(first * 1000));
   return 0;
 }
 

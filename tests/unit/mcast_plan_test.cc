@@ -50,14 +50,19 @@ TEST(McastPlan, LocalGroupsAreThoseBehindContainerPortsWithoutLinkLocalOnes) {
 
 TEST(McastPlan, MoreGroupsThanTheLimitAdvertiseEveryGroup) {
   std::vector<kernel::MdbEntry> mdb;
-  for (size_t i = 0; i < kMaxMcastGroupsPerHostNetwork; ++i)
+  for (size_t i = 0; i < kMaxMcastV4Groups; ++i)
     mdb.push_back({"veth1", IpAddr::fromU128(AF_INET, (239u << 24) + 1 + i)});
+  for (size_t i = 0; i < kMaxMcastV6Groups; ++i)
+    mdb.push_back({"veth1", IpAddr::fromU128(AF_INET6, (u128{0xff0e} << 112) + 1 + i)});
   EXPECT_EQ(localGroups(mdb, {"veth1"}).groups.size(),
-            kMaxMcastGroupsPerHostNetwork);  // at the limit: listed
-  mdb.push_back({"veth1", ip("239.200.0.1")});
-  LocalGroups g = localGroups(mdb, {"veth1"});
-  EXPECT_TRUE(g.all);
-  EXPECT_TRUE(g.groups.empty());
+            kMaxMcastV4Groups + kMaxMcastV6Groups);  // at both limits: listed
+  for (const char* more : {"239.200.0.1", "ff0e::200:1"}) {
+    auto over = mdb;
+    over.push_back({"veth1", ip(more)});
+    LocalGroups g = localGroups(over, {"veth1"});
+    EXPECT_TRUE(g.all) << more;
+    EXPECT_TRUE(g.groups.empty()) << more;
+  }
 }
 
 TEST(McastPlan, AGroupGoesToTheListeningRemoteHostsOnly) {

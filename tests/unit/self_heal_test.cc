@@ -150,6 +150,23 @@ TEST_F(SelfHealTest, AWrongMacIsCorrectedAndEntriesNobodyWantsAreRemoved) {
   EXPECT_EQ(count("flood", "removed"), 1u);
 }
 
+// Group MACs (01:00:5e, 33:33) on the VTEP are multicast pruning's
+// (driver/mcast_pruner.h), which keeps them right itself: neither a look
+// nor a resync's prune takes them for entries nobody wants.
+TEST_F(SelfHealTest, MulticastGroupEntriesAreLeftToThePruner) {
+  ASSERT_EQ(driver_->selfHeal(), 0u);
+  const auto v4 = fdbEntry(vx(), "01:00:5e:01:02:03", "198.18.0.2");
+  const auto v4b = fdbEntry(vx(), "01:00:5e:01:02:03", "198.18.0.3");
+  const auto v6 = fdbEntry(vx(), "33:33:00:01:00:03", "0.0.0.0");
+  for (const auto& e : {v4, v4b, v6}) ASSERT_TRUE(kernel_->addFdb(ns(), e, kernel::FdbAdd::kAppend).ok());
+  EXPECT_EQ(driver_->selfHeal(), 0u);
+  driver_->beginResync();
+  driver_->applyRemote(remote('b', "10.10.0.20", "198.18.0.2"), RecordState::kActive);
+  driver_->applyRemote(remote('c', "10.10.0.21", "198.18.0.3"), RecordState::kActive);
+  EXPECT_EQ(driver_->prunePeers(), 0u);
+  for (const auto& e : {v4, v4b, v6}) EXPECT_TRUE(has(fdb(), e)) << e.mac.str() << " -> " << e.dst->str();
+}
+
 TEST_F(SelfHealTest, SandboxLinksAndAddressesAreRepaired) {
   const std::string eid(64, 'e');
   ASSERT_TRUE(driver_->createEndpoint({kNid, eid, {"10.10.0.2/24", "", ""}}).ok());
