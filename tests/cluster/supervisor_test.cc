@@ -244,8 +244,14 @@ TEST(Supervisor, ResyncKeepsReconfirmedRemoteEndpointsAndPrunesTheRest) {
   auto first = launcher.launched(0);
   ASSERT_TRUE(first);
   auto cfg = first->readConfiguration();
-  ASSERT_EQ(cfg.endpoints.size(), 1u);  // the driver's joined endpoint
-  EXPECT_EQ(cfg.endpoints[0].network, kIdentity);
+  // The driver's joined endpoint, and this host's MTU record for the network.
+  ASSERT_EQ(cfg.endpoints.size(), 2u);
+  EXPECT_EQ(std::count_if(cfg.endpoints.begin(), cfg.endpoints.end(),
+                          [](const auto& r) { return r.network == kIdentity; }),
+            1);
+  EXPECT_EQ(std::count_if(cfg.endpoints.begin(), cfg.endpoints.end(),
+                          [](const auto& r) { return r.network == "mtu:" + kIdentity; }),
+            1);
   ASSERT_TRUE(first->send(ipc::ReadyEvent{"198.18.0.1", "fp"}));
   const auto gone = remote('b', "198.18.0.2"), stays = remote('c', "198.18.0.3");
   ASSERT_TRUE(first->send(ipc::RecordEvent{true, gone, "198.18.0.2"}));
