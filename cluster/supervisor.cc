@@ -141,8 +141,8 @@ void Supervisor::senderLoop() {
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
     sendCv_.wait(lk, [&] {
-      return stopping_ || (ready_ && (!dirty_.empty() || !seedsToSend_.empty() || !leaseDirty_.empty() ||
-                                      !namesDirty_.empty() || !mcastDirty_.empty()));
+      return stopping_ || (ready_ && (!dirty_.empty() || !seedsToSend_.empty() || leases_.dirty() ||
+                                      names_.dirty() || mcast_.dirty()));
     });
     if (stopping_) return;
     SidecarPtr to = sidecar_;
@@ -202,12 +202,9 @@ bool Supervisor::spawn() {
     seedsToSend_.clear();
     told_ = published_;
     dirty_.clear();
-    leasesTold_.clear();  // leases follow the ready (only endpoints may precede it)
-    leaseDirty_.clear();
-    namesTold_.clear();  // names too
-    namesDirty_.clear();
-    mcastTold_.clear();  // and multicast advertisements
-    mcastDirty_.clear();
+    leases_.forgetTold();  // leases follow the ready (only endpoints may precede it)
+    names_.forgetTold();   // names too
+    mcast_.forgetTold();   // and multicast advertisements
     for (const auto& [k, r] : published_) endpoints.push_back(r);
     sidecar_ = sc;
     ready_ = false;
@@ -275,9 +272,9 @@ void Supervisor::handle(const ipc::FromSidecar& m) {
     // What changed between the configuration and now goes out next.
     for (const auto& [k, r] : published_) dirty_.insert(k);
     for (const auto& [k, r] : told_) dirty_.insert(k);
-    for (const auto& [k, l] : leases_) leaseDirty_.insert(k);
-    for (const auto& [k, n] : names_) namesDirty_.insert(k);
-    for (const auto& [k, n] : mcast_) mcastDirty_.insert(k);
+    leases_.markAllDirty();
+    names_.markAllDirty();
+    mcast_.markAllDirty();
     cv_.notify_all();
     sendCv_.notify_all();
   } else if (const auto* st = std::get_if<ipc::StatusEvent>(&m)) {

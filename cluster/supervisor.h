@@ -39,6 +39,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/desired_set.h"
 #include "cluster/ipc_messages.h"
 #include "cluster/log_limiter.h"
 #include "cluster/sidecar_launcher.h"
@@ -171,19 +172,13 @@ class Supervisor : public driver::Cluster {
   std::set<Key> dirty_;
   std::vector<std::string> seedsToSend_;
   std::vector<std::string> refusedSeeds_;  // of the other address family (warned once each)
-  // Leases, the same way as endpoints: desired, told, dirty keys.
-  std::map<LeaseKey, ipc::Lease> leases_;
-  std::map<LeaseKey, ipc::Lease> leasesTold_;
-  std::set<LeaseKey> leaseDirty_;
-  // Names of local endpoints, the same way.
-  std::map<Key, ipc::Names> names_;
-  std::map<Key, ipc::Names> namesTold_;
-  std::set<Key> namesDirty_;
+  // Leases and the names of local endpoints, the same way as endpoints:
+  // desired, told, dirty keys.
+  DesiredSet<LeaseKey, ipc::Lease> leases_;
+  DesiredSet<Key, ipc::Names> names_;
   driver::NameSink* nameSink_ = nullptr;
   // This host's multicast advertisements, by network, the same way.
-  std::map<std::string, ipc::Mcast> mcast_;
-  std::map<std::string, ipc::Mcast> mcastTold_;
-  std::set<std::string> mcastDirty_;
+  DesiredSet<std::string, ipc::Mcast> mcast_;
   driver::McastSink* mcastSink_ = nullptr;
   std::optional<ipc::StatusEvent> lastStatus_;
   uint64_t statusGen_ = 0;

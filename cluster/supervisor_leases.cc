@@ -1,7 +1,7 @@
 // The supervisor and cluster-wide IPAM leases: this host's leases go to the
-// sidecar like endpoints (desired state, coalesced per key, replayed to a new
-// sidecar after its ready); other hosts' leases and member changes go to the
-// sink.
+// sidecar like endpoints (cluster/desired_set.h: desired state, coalesced per
+// key, replayed to a new sidecar after its ready); other hosts' leases and
+// member changes go to the sink.
 #include "cluster/supervisor.h"
 #include "common/log.h"
 
@@ -25,41 +25,20 @@ void Supervisor::publishLease(const driver::LeaseClaim& c) {
                                                        << ipc::kMaxLeaseBlocks);
     return;
   }
-  LeaseKey k{c.pool, c.block};
   std::lock_guard<std::mutex> lk(mu_);
-  leases_[k] = toIpc(c);
-  leaseDirty_.insert(k);
+  leases_.set({c.pool, c.block}, toIpc(c));
   sendCv_.notify_one();
 }
 
 void Supervisor::withdrawLease(const std::string& pool, uint32_t block) {
-  LeaseKey k{pool, block};
   std::lock_guard<std::mutex> lk(mu_);
-  leases_.erase(k);
-  if (leasesTold_.count(k)) {
-    leaseDirty_.insert(k);
-    sendCv_.notify_one();
-  } else {
-    leaseDirty_.erase(k);
-  }
+  if (leases_.erase({pool, block})) sendCv_.notify_one();
 }
 
 void Supervisor::takeLeaseSendsLocked(std::vector<ipc::ToSidecar>* batch, size_t room) {
-  while (!leaseDirty_.empty() && batch->size() < room) {
-    LeaseKey k = *leaseDirty_.begin();
-    leaseDirty_.erase(leaseDirty_.begin());
-    auto want = leases_.find(k);
-    auto told = leasesTold_.find(k);
-    if (want != leases_.end()) {
-      if (told != leasesTold_.end() && told->second == want->second) continue;
-      leasesTold_[k] = want->second;
-      batch->push_back(ipc::LeaseMsg{want->second, false});
-    } else if (told != leasesTold_.end()) {
-      ipc::Lease gone = told->second;
-      leasesTold_.erase(told);
-      batch->push_back(ipc::LeaseMsg{gone, true});
-    }
-  }
+  leases_.take(batch, room, [](const ipc::Lease& l, bool withdraw) {
+    return ipc::ToSidecar{ipc::LeaseMsg{l, withdraw}};
+  });
 }
 
 void Supervisor::handleLease(const ipc::LeaseEvent& m) {

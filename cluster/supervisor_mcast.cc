@@ -17,38 +17,17 @@ void Supervisor::publishMcast(const driver::McastAdvert& a) {
     return;
   }
   std::lock_guard<std::mutex> lk(mu_);
-  mcast_[a.network] = m;
-  mcastDirty_.insert(a.network);
+  mcast_.set(a.network, m);
   sendCv_.notify_one();
 }
 
 void Supervisor::withdrawMcast(const std::string& network) {
   std::lock_guard<std::mutex> lk(mu_);
-  mcast_.erase(network);
-  if (mcastTold_.count(network)) {
-    mcastDirty_.insert(network);
-    sendCv_.notify_one();
-  } else {
-    mcastDirty_.erase(network);
-  }
+  if (mcast_.erase(network)) sendCv_.notify_one();
 }
 
 void Supervisor::takeMcastSendsLocked(std::vector<ipc::ToSidecar>* batch, size_t room) {
-  while (!mcastDirty_.empty() && batch->size() < room) {
-    std::string k = *mcastDirty_.begin();
-    mcastDirty_.erase(mcastDirty_.begin());
-    auto want = mcast_.find(k);
-    auto told = mcastTold_.find(k);
-    if (want != mcast_.end()) {
-      if (told != mcastTold_.end() && told->second == want->second) continue;
-      mcastTold_[k] = want->second;
-      batch->push_back(ipc::McastMsg{want->second, false});
-    } else if (told != mcastTold_.end()) {
-      ipc::Mcast gone = told->second;
-      mcastTold_.erase(told);
-      batch->push_back(ipc::McastMsg{gone, true});
-    }
-  }
+  mcast_.take(batch, room, [](const ipc::Mcast& m, bool withdraw) { return ipc::ToSidecar{ipc::McastMsg{m, withdraw}}; });
 }
 
 void Supervisor::handleMcast(const ipc::McastEvent& m) {

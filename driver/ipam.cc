@@ -103,8 +103,12 @@ Result<PoolGrant> Ipam::requestPool(const std::string& addressSpace, const std::
       return Error{EINVAL, "SubPool \"" + subPool + "\" is not inside Pool \"" + ap.pool.str() + "\""};
     ap.subPool = sp->network();
   }
-  const bool agreed = !pool.empty() || named != options.end();  // the same pool on every host
-  if (leasesEnabled() && agreed && subPool.empty() && ap.addressSpace == kLocalAddressSpace) {
+  // Cluster-wide whenever hosts can meet in the pool: a subnet, a name, and
+  // also the default pool (no subnet, no name, as a compose file with just
+  // `ipam: driver: weft` asks for): hosts with the same weft networks pick
+  // the same default /24, and one subnet is one network to the driver, so
+  // its addresses must be unique across the hosts as for any other.
+  if (leasesEnabled() && subPool.empty() && ap.addressSpace == kLocalAddressSpace) {
     ap.clustered = true;
     leases_.try_emplace(ap.pool.str(), leaseSelf_, ap.pool, leaseRules_);
   }

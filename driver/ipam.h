@@ -1,7 +1,8 @@
 #pragma once
 // Address pools and allocations for weft's IPAM driver. Per host unless
 // leases are enabled (enableLeases: a standalone host in a cluster): then a
-// pool requested with a subnet and no range is "clustered" and its dynamic
+// pool requested without a range (with a subnet, a weft.name, or neither:
+// the default pool) is "clustered" and its dynamic
 // and requested addresses come from the blocks this host leases
 // (driver/ipam_leases.h), so they are unique across the cluster.
 

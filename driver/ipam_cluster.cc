@@ -152,13 +152,13 @@ void Driver::memberChanged(const std::string& id, bool alive) {
   const int64_t now = steadyUs();
   for (auto& [cidr, book] : ipam_.leaseBooks()) {
     if (alive)
-      book.ownerBack(id);
+      book.ownerBack(id, now);
     else
       book.ownerGone(id, now);
   }
   if (!ipam_.leaseBooks().empty())
     LOG_INFO("ipam", "member " << id
-                               << (alive ? " is back: its blocks are its own again"
+                               << (alive ? " is alive: its blocks are its own"
                                          : " is unreachable: its blocks are reclaimed if it stays away for " +
                                                std::to_string(cfg_.leaseRules.graceUs / 1'000'000) + " s"));
   syncLeasesLocked();

@@ -29,7 +29,6 @@ LeaseClaim LeaseBook::claimOf(uint32_t block, const Lease& l) const {
 }
 
 Status LeaseBook::observe(const LeaseClaim& c, int64_t nowUs) {
-  (void)nowUs;
   if (c.pool != poolId_) return Error{EINVAL, "lease of pool " + c.pool + " given to pool " + poolId_};
   if (c.owner.empty())
     return Error{EINVAL, "lease of block " + std::to_string(c.block) + " without an owner"};
@@ -55,6 +54,22 @@ Status LeaseBook::observe(const LeaseClaim& c, int64_t nowUs) {
       return Error{EPERM, "lease of block " + std::to_string(c.block) + " by " + c.owner +
                               " takes it over from " + (victim.empty() ? "nobody" : victim) +
                               ", which is alive here: refused"};
+    // This host's own block: a legitimate taker saw this host gone for the
+    // grace period, so the two could not reach each other for that long. A
+    // taker this host has seen alive for the whole grace period (SWIM's
+    // indirect probes keep one-sided views short) was not cut off from it:
+    // the claim is forged. One seen alive for less may have been on the
+    // other side of a partition, and its takeover stands (the design's
+    // stated window; duplicates are then reported as conflicts).
+    if (victim == self_) {
+      auto since = aliveSinceUs_.find(c.owner);
+      if (since != aliveSinceUs_.end() && since->second <= nowUs - rules_.graceUs)
+        return Error{EPERM,
+                     "lease of block " + std::to_string(c.block) + " by " + c.owner +
+                         " takes it over from this host, but " + c.owner + " has been alive here for " +
+                         std::to_string((nowUs - since->second) / 1'000'000) +
+                         " s, longer than the grace period: it cannot have seen this host gone; refused"};
+    }
   }
   if (isNew) ++perOwner_[c.owner];
   byOwner[c.owner] = c;
@@ -70,9 +85,13 @@ void LeaseBook::forget(const std::string& owner, uint32_t block) {
 
 void LeaseBook::ownerGone(const std::string& owner, int64_t sinceUs) {
   live_.goneSinceUs.emplace(owner, sinceUs);  // the first time counts
+  aliveSinceUs_.erase(owner);
 }
 
-void LeaseBook::ownerBack(const std::string& owner) { live_.goneSinceUs.erase(owner); }
+void LeaseBook::ownerBack(const std::string& owner, int64_t sinceUs) {
+  live_.goneSinceUs.erase(owner);
+  if (sinceUs != INT64_MAX) aliveSinceUs_.emplace(owner, sinceUs);  // the first time counts
+}
 
 Status LeaseBook::expireOwner(const std::string& owner, int64_t nowUs) {
   auto it = live_.goneSinceUs.find(owner);

@@ -58,12 +58,16 @@ class LeaseBook {
 
   // Another owner's claim arrived (or changed). Refused, with a reason, when
   // it is not for this pool, names this host, is out of range, goes past a
-  // bound, or takes over a block from an owner that is not expired here.
+  // bound, or takes over a block from an owner that is not expired here --
+  // or takes over this host's own block while its owner has been alive here
+  // for the whole grace period (it cannot have seen this host gone).
   Status observe(const LeaseClaim& c, int64_t nowUs);
   // Another owner's claim record went away (tombstone): the block is free of it.
   void forget(const std::string& owner, uint32_t block);
   void ownerGone(const std::string& owner, int64_t sinceUs);
-  void ownerBack(const std::string& owner);
+  // `sinceUs`: when it became alive here (INT64_MAX: not known, e.g. a
+  // member that was alive before this book existed).
+  void ownerBack(const std::string& owner, int64_t sinceUs = INT64_MAX);
   // An operator's word that `owner` is gone for good: its blocks are
   // reclaimable now instead of after the grace period. Refused for an owner
   // that is not gone here (alive, or unknown). Idempotent.
@@ -136,6 +140,7 @@ class LeaseBook {
   BlockClaims others_;
   std::map<std::string, size_t> perOwner_;
   OwnerLiveness live_;
+  std::map<std::string, int64_t> aliveSinceUs_;  // owners alive here, since when (bounded by members)
   std::set<u128> reserved_;
   uint64_t generation_ = 1;
   int64_t demandSinceUs_ = INT64_MIN;  // allocations per settle window (noteDemand)

@@ -138,9 +138,11 @@ void GossipNode::memberChanged(const Member& m, MemberState previous, bool isNew
   addrIds_[m.addr] = m.id;
   const bool down = m.state == MemberState::kDead || m.state == MemberState::kLeft;
   const bool wasDown = previous == MemberState::kDead || previous == MemberState::kLeft;
-  // A member first heard of as dead (a joiner's sync) is news for the grace
-  // period of cluster-wide IPAM too.
-  if (onMemberChange && (isNew ? down : down != wasDown)) onMemberChange(m.id, !down);
+  // A member first heard of is news either way for cluster-wide IPAM: as
+  // dead (a joiner's sync) for the grace period, as alive for how long it
+  // has been reachable (a takeover of this host's block by a member alive
+  // here all along is forged).
+  if (onMemberChange && (isNew || down != wasDown)) onMemberChange(m.id, !down);
   if (down == wasDown || isNew) return;
   auto ownedActive = [&] {
     std::vector<EndpointRecord> out;

@@ -27,6 +27,7 @@
 #include "driver/prober.h"
 #include "driver/userspace_plane.h"
 #include "engine/engine_client.h"
+#include "engine/event_stream.h"
 #include "gossip/keyring.h"
 #include "kernel/bridge_mcast.h"
 #include "metrics/metrics.h"
@@ -213,6 +214,13 @@ int run(int argc, char** argv) {
         return out;
       },
       nullptr, services::NameConfig{});
+  // The engine's events say when a container's names may have changed; the
+  // name service polls only as a fallback while the stream is down.
+  std::unique_ptr<engine::EventStream> namesEvents;
+  if (namesEngine)
+    namesEvents = std::make_unique<engine::EventStream>(
+        cfg->engineSocket, [&names](const engine::EngineEvent& e) { names.engineEvent(e); },
+        [&names](bool up) { names.engineStream(up); }, engine::EventStream::Config{});
   if (namesOff.empty())
     LOG_INFO("plugin", "names on: from the engine at " << cfg->engineSocket << ", answered at "
                                                        << services::kDnsAddress
@@ -352,6 +360,7 @@ int run(int argc, char** argv) {
   }
 
   names.start();
+  if (namesEvents) namesEvents->start();
 
   plugin::UnixHttpServer server;
   std::atomic<int> inflight{0};

@@ -24,6 +24,9 @@ std::optional<IpAddr> addrOf(const std::string& cidr) {
 // Names from a fixed number of places: the cap on one record's size is
 // ipc's (16 names, 255 bytes), enforced here so nothing is refused later.
 constexpr size_t kMaxNamesBytes = 255;
+// Containers named by events between two passes; past it, the next pass
+// looks everything up again (a burst of events costs one full pass).
+constexpr size_t kMaxStaleContainers = 4096;
 
 }  // namespace
 
@@ -129,6 +132,28 @@ std::vector<std::string> NameService::namesOf(const engine::ContainerNames& c, c
   return out;
 }
 
+void NameService::engineEvent(const engine::EngineEvent& e) {
+  std::lock_guard<std::mutex> lk(mu_);
+  const bool changed = (e.type == "container" && (e.action == "start" || e.action == "rename")) ||
+                       (e.type == "network" && e.action == "connect");
+  if (changed && !e.container.empty()) {
+    if (staleContainers_.size() < kMaxStaleContainers)
+      staleContainers_.insert(e.container);
+    else
+      resyncAll_ = true;
+  }
+  wake_ = true;
+  cv_.notify_all();
+}
+
+void NameService::engineStream(bool up) {
+  std::lock_guard<std::mutex> lk(mu_);
+  streamUp_ = up;
+  if (up) resyncAll_ = true;  // what happened while it was down
+  wake_ = true;
+  cv_.notify_all();
+}
+
 void NameService::refresh() {
   if (!engine_) return;
   auto locals = locals_();
@@ -148,8 +173,13 @@ void NameService::refresh() {
       gone.push_back(std::move(it->second));
       it = published_.erase(it);
     }
-    for (const auto& l : locals)
-      if (!published_.count(l.endpointId)) todo.push_back(&l);
+    for (const auto& l : locals) {
+      auto p = published_.find(l.endpointId);
+      if (p == published_.end() || resyncAll_ || staleContainers_.count(p->second.container))
+        todo.push_back(&l);
+    }
+    staleContainers_.clear();
+    resyncAll_ = false;
     wantListen_.clear();
     for (const auto& l : locals) wantListen_[l.identity] = l.netns;
   }
@@ -178,15 +208,28 @@ void NameService::refresh() {
     }
     driver::EndpointNames n{l->identity, l->endpointId, "", l->ipv4 ? l->ipv4->str() : "",
                             l->ipv6 ? l->ipv6->str() : "", namesOf(*cn, l->endpointId)};
+    bool publish = false, withdraw = false;
     {
       std::lock_guard<std::mutex> lk(mu_);
       pending_.erase(l->endpointId);
+      auto before = published_.find(l->endpointId);
+      const bool had = before != published_.end() && !before->second.names.names.empty();
+      if (before != published_.end() && before->second.names.names == n.names) {
+        before->second.container = c->second;
+        continue;  // looked up again, unchanged
+      }
       NameSet s{n.network, n.endpoint, "", l->ipv4, l->ipv6, n.names};
-      if (!n.names.empty())
+      if (!n.names.empty()) {
         if (auto st = table_.putLocal(s); !st) LOG_WARN("names", st.error().message);
-      published_[l->endpointId] = {l->identity, n};
+      } else if (had) {
+        table_.remove(l->identity, l->endpointId);
+      }
+      publish = !n.names.empty();
+      withdraw = had && n.names.empty();
+      published_[l->endpointId] = {l->identity, n, c->second};
     }
-    if (cluster_ && !n.names.empty()) cluster_->publishNames(n);
+    if (cluster_ && publish) cluster_->publishNames(n);
+    if (cluster_ && withdraw) cluster_->withdrawNames(n.network, n.endpoint);
     LOG_DEBUG("names", "endpoint " << l->endpointId.substr(0, 12) << ": " << n.names.size() << " name(s)");
   }
   std::lock_guard<std::mutex> lk(mu_);
@@ -211,7 +254,10 @@ void NameService::runEngine() {
     lk.unlock();
     refresh();
     lk.lock();
-    if (Clock::now() >= next) next = Clock::now() + cfg_.interval;
+    if (Clock::now() >= next) {
+      next = Clock::now() + (streamUp_ ? cfg_.resync : cfg_.interval);
+      if (streamUp_) resyncAll_ = true;  // the next timed pass re-reads everything
+    }
   }
 }
 

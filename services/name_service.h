@@ -5,8 +5,11 @@
 //
 // How a name travels:
 //   1. this host's engine tells each local endpoint's names (container
-//      inspect, engine/engine_client.h), polled at once after a Join and
-//      every `interval`;
+//      inspect, engine/engine_client.h): looked up at once after a Join, and
+//      again when the engine's event stream (engine/event_stream.h) says a
+//      container started, was renamed or was connected to a network; a slow
+//      pass (`resync`) re-reads them all in case the stream missed something
+//      (every `interval` while the stream is down);
 //   2. they go to the control plane as records this host owns
 //      (driver::Cluster::publishNames, gossip/daemon/name_records.h) and are
 //      withdrawn when the endpoint leaves;
@@ -44,6 +47,7 @@
 #include "common/ip.h"
 #include "driver/cluster.h"
 #include "engine/engine_client.h"
+#include "engine/event_stream.h"
 #include "kernel/fd.h"
 #include "kernel/kernel.h"
 #include "services/name_table.h"
@@ -66,7 +70,8 @@ struct LocalEndpoint {
 };
 
 struct NameConfig {
-  std::chrono::milliseconds interval{1000};
+  std::chrono::milliseconds interval{1000};  // while the event stream is down
+  std::chrono::milliseconds resync{30000};   // while it is up: a full re-read
   std::chrono::milliseconds joinPoll{50};  // after a Join, until its names are known
   std::chrono::milliseconds joinWait{10000};
   uint16_t port = 53;
@@ -119,8 +124,16 @@ class NameService : public driver::NameSink {
   // fit one record), in order: container name, service, aliases.
   static std::vector<std::string> namesOf(const engine::ContainerNames& c, const std::string& endpointId);
 
+  // From the engine's event stream: a container's names may have changed
+  // (start, rename, network connect: looked up again at once) or it went
+  // (die, destroy, disconnect: the next pass). `up`: the stream (re)connected
+  // (everything is looked up again) or broke (polling resumes).
+  void engineEvent(const engine::EngineEvent& e);
+  void engineStream(bool up);
+
   // One pass of the engine watch: publishes new local endpoints' names,
-  // withdraws those that left. The worker's job; tests call it.
+  // looks up again those of containers an event named (or all, on a
+  // resync), withdraws those that left. The worker's job; tests call it.
   void refresh();
   NamesStatus status() const;
   NameTable& tableForTest() { return table_; }
@@ -129,6 +142,7 @@ class NameService : public driver::NameSink {
   struct Published {
     std::string identity;
     driver::EndpointNames names;
+    std::string container;
   };
   struct Listener {
     std::string netns;
@@ -153,6 +167,9 @@ class NameService : public driver::NameSink {
   bool stop_ = false, wake_ = false;
   NameTable table_;
   std::map<std::string, Published> published_;  // endpoint id -> what went out
+  std::set<std::string> staleContainers_;        // named by events since the last pass (bounded below)
+  bool resyncAll_ = false;
+  bool streamUp_ = false;
   std::map<std::string, std::chrono::steady_clock::time_point> pending_;  // joined, names not known yet
   std::map<std::string, std::string> routes_;  // sandbox key -> endpoint holding the route
   std::map<std::string, std::string> wantListen_;  // identity -> netns

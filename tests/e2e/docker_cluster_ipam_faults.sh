@@ -19,7 +19,13 @@
 # * The same weft.name with different subnets on h1 and h3: both log it,
 #   weftctl ipam and weft_ipam_pool_name_mismatches show it, and a new
 #   container on h3 is refused naming h1.
-# Takes ~80 s.
+# * A member that has the cluster key forges a lease record (a real
+#   weft-gossip sidecar driven by tests/tools/weft_forge_lease.cc, joined as
+#   a new member from h2's namespace): it takes over h1's block of the
+#   two-block pool, claimed earliest and used. h1 and h3 refuse it, log it
+#   and count it (weft_ipam_refused_records_total); h1 keeps its block (no
+#   conflict, still hands out from it) and its container.
+# Takes ~100 s.
 # shellcheck disable=SC2154  # TB_* come from the bed's env file
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -28,6 +34,8 @@ source "$E2E_LIB_DIR/weft_lib.sh"
 
 e2e_require_multihost
 e2e_require_cmd nft
+FORGE_BIN="${WEFT_BIN:-$E2E_REPO/build/bin}/weft-forge-lease"
+[[ -x $FORGE_BIN ]] || e2e_skip "no $FORGE_BIN (build it: ninja -C build weft-forge-lease)"
 e2e_bed_up 3
 
 HOSTS=(h1 h2 h3)
@@ -160,5 +168,41 @@ else
 fi
 wait_until 5 logged h1 "pool name dup is 10.63.0.0/24 on this host but 10.64.0.0/24 on host $A3"
 scrape h1 | promtool check metrics || fail "promtool check metrics refused h1's scrape"
+
+# ---------------------------------------------------------------- forged lease
+step "a member with the key forges a takeover of h1's block: refused, logged, counted; h1 keeps it"
+AX=198.18.0.12 # the forger: a new member, from h2's namespace (h2's weft is stopped)
+ip -n "$(hvar h2 NS)" addr add "$AX/24" dev eth0 || fail "address for the forger"
+r1_ip="$(ctr_ip_on h1 r1 two)"
+blk=$((${r1_ip##*.} / 16))
+block_cidr="10.62.0.$((blk * 16))/28"
+claimed="$(jq -r --argjson b "$blk" '.ipam.leases.books[] | select(.pool == "10.62.0.0/27") | .leases[] |
+  select(.block == $b) | .claimedAt' "$(hvar h1 WEFT_STATE)/state.json")"
+[[ $claimed =~ ^[0-9]+$ ]] || fail "h1's claim of block $blk in its state: \"$claimed\""
+declare -A refused_before
+for h in h1 h3; do refused_before[$h]="$(metric "$h" weft_ipam_refused_records_total)"; done
+# It waits past the grace period after joining: h1 has seen it alive all
+# that time, so it cannot have seen h1 gone (the rule a takeover of a
+# host's own block is judged by there).
+assert_ok tb exec h2 "$FORGE_BIN" --gossip "$WEFT_GOSSIP_BIN" --id "$AX" --key "$KEY" --seed "$A1" \
+  --pool 10.62.0.0/27 --block "$blk" --takeover-of "$A1@$claimed" --wait-ms $(((GRACE + 1) * 1000)) \
+  --hold-ms 3000 --log "$TB_DIR/forger.log"
+log "forger: $E2E_OUT"
+refused_more() { (($(metric "$1" weft_ipam_refused_records_total) > ${refused_before[$1]})); }
+for h in h1 h3; do
+  wait_until 10 refused_more "$h"
+  wait_until 10 logged "$h" "lease of block $blk by $AX takes it over from"
+done
+logged h3 "takes it over from $A1, which is alive here: refused" || fail "h3's log does not say why"
+logged h1 "$AX has been alive here for" || fail "h1's log does not say why"
+for h in h1 h3; do
+  assert_eq "[]" "$(ipam_json "$h" | jq -c '.pools[] | select(.pool == "10.62.0.0/27") | .conflicts')" "conflicts on $h"
+  assert_eq "$A1" "$(ipam_json "$h" | jq -r --arg b "$block_cidr" '.pools[] | select(.pool == "10.62.0.0/27") |
+    .held[] | select(.block == $b) | .owners | map(.owner) | join(" ")')" "who holds $block_cidr on $h"
+done
+assert_ok dh h1 run -d --name r1b --network two busybox:local sleep 3600
+r1b_ip="$(ctr_ip_on h1 r1b two)"
+assert_eq "$blk" "$((${r1b_ip##*.} / 16))" "h1 hands out from its block still ($r1b_ip)"
+ping_ok_on h3 r3 "$r1_ip"
 
 e2e_pass

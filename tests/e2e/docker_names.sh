@@ -11,7 +11,12 @@
 # * A removed container's name stops resolving on the other host (the time
 #   it takes is logged).
 # * weftctl status says names are on.
-# Takes ~60 s.
+# * A real client, Debian's docker-compose: one compose file (network
+#   `driver: weft`, `ipam: driver: weft`), the same project
+#   brought up on each host with a different service; the services reach
+#   each other by service name across hosts; `docker-compose down` on both
+#   leaves no weft network or endpoint behind.
+# Takes ~80 s.
 # shellcheck disable=SC2154  # TB_* come from the bed's env file
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -19,6 +24,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$E2E_LIB_DIR/weft_lib.sh"
 
 e2e_require_multihost
+command -v docker-compose >/dev/null || e2e_skip "no docker-compose (apt-get install docker-compose)"
 export TB_DOCKERD_ARGS="--dns 169.254.53.53${TB_DOCKERD_ARGS:+ $TB_DOCKERD_ARGS}"
 e2e_bed_up 2
 
@@ -79,5 +85,63 @@ wait_until 20 no_answer h1 cli db
 log "db stopped resolving on h1 $(timer_ms gone) ms after docker rm -f returned on h2"
 assert_ok no_answer h1 cli store
 assert_match '"answered": [1-9]' "$(weftctl_on h1 --json status)" "h1's responder answered"
+
+step "docker-compose: one project, svc-a on h1 and svc-b on h2, by service name across hosts"
+COMPOSE_DIR="$TB_DIR/compose"
+mkdir -p "$COMPOSE_DIR"
+# What a user writes first: the network driver and weft's IPAM, nothing
+# else. Each host picks the default pool (the same /24 here: the hosts have
+# the same weft networks), cluster-wide like any pool of weft's IPAM. (The
+# README recommends `options: weft.name:` as well, which hosts with other
+# networks need; that pool is the --ipam-opt weft.name path the
+# docker_cluster_ipam_faults test covers.)
+cat >"$COMPOSE_DIR/docker-compose.yml" <<'YAML'
+services:
+  svc-a:
+    image: busybox:local
+    command: sleep 3600
+  svc-b:
+    image: busybox:local
+    command: sleep 3600
+networks:
+  default:
+    driver: weft
+    ipam:
+      driver: weft
+YAML
+# dc HOST ARGS... : docker-compose for project proj against HOST's dockerd.
+dc() {
+  local h="$1"
+  shift
+  timeout 60 env DOCKER_CONFIG="$TB_DIR/cli" docker-compose -H "$(hvar "$h" DOCKER_HOST)" \
+    -f "$COMPOSE_DIR/docker-compose.yml" -p proj "$@"
+}
+assert_ok dc h1 up -d svc-a
+assert_ok dc h2 up -d svc-b
+assert_eq "weft" "$(dh h1 network inspect -f '{{.Driver}}' proj_default)" "compose network driver on h1"
+subnet_h1="$(dh h1 network inspect -f '{{(index .IPAM.Config 0).Subnet}}' proj_default)"
+subnet_h2="$(dh h2 network inspect -f '{{(index .IPAM.Config 0).Subnet}}' proj_default)"
+assert_eq "$subnet_h1" "$subnet_h2" "proj_default's pool on h1 and h2"
+a_ctr="$(dc h1 ps -q svc-a)"
+b_ctr="$(dc h2 ps -q svc-b)"
+a_ip="$(ctr_ip_on h1 "$a_ctr" proj_default)"
+b_ip="$(ctr_ip_on h2 "$b_ctr" proj_default)"
+assert_ne "$a_ip" "$b_ip" "svc-a's and svc-b's addresses"
+wait_until 20 resolves_to h1 "$a_ctr" svc-b "$b_ip "
+assert_ok dc h1 exec -T svc-a ping -c 1 -W 2 svc-b
+wait_until 20 resolves_to h2 "$b_ctr" svc-a "$a_ip "
+assert_ok dc h2 exec -T svc-b ping -c 1 -W 2 svc-a
+net_id_h1="$(net_id_on h1 proj_default)"
+net_id_h2="$(net_id_on h2 proj_default)"
+
+step "docker-compose down on both hosts leaves no weft network or endpoint"
+assert_ok dc h1 down -t 0
+assert_ok dc h2 down -t 0
+for h in h1 h2; do
+  assert_not_contains "$(dh "$h" network ls --format '{{.Name}}')" "proj_default" "networks on $h after down"
+  id_var="net_id_$h"
+  assert_not_contains "$(weftctl_on "$h" --json networks)" "${!id_var:0:12}" "weft networks on $h after down"
+  assert_not_contains "$(weftctl_on "$h" --json endpoints)" "${!id_var:0:12}" "weft endpoints on $h after down"
+done
 
 e2e_pass

@@ -131,6 +131,22 @@ class DriverLeases : public ::testing::Test {
     relay_.detach("198.18.0.1");
     relay_.detach("198.18.0.2");
   }
+  // `rounds` addresses from each host's pool, in turn; all of them (a
+  // repeat would shrink the set).
+  std::set<std::string> allocateOnBoth(const std::string& poolA, const std::string& poolB, int rounds) {
+    std::set<std::string> all;
+    for (int i = 0; i < rounds; ++i) {
+      auto x = a_.driver->requestAddress(poolA, "", {});
+      EXPECT_TRUE(x.ok()) << x.error().message;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      auto y = b_.driver->requestAddress(poolB, "", {});
+      EXPECT_TRUE(y.ok()) << y.error().message;
+      if (!x.ok() || !y.ok()) break;
+      all.insert(*x);
+      all.insert(*y);
+    }
+    return all;
+  }
   RelayCluster relay_;
   Host a_{"198.18.0.1", relay_}, b_{"198.18.0.2", relay_};
 };
@@ -269,18 +285,21 @@ TEST_F(DriverLeases, APoolNamedWithoutASubnetIsClusterWide) {
   auto gb = b_.driver->requestPool("", "", "", {{kPoolNameOption, "app"}}, false);
   ASSERT_TRUE(ga.ok() && gb.ok());
   ASSERT_EQ(ga->pool, gb->pool);
-  std::set<std::string> all;
-  for (int i = 0; i < 5; ++i) {
-    auto x = a_.driver->requestAddress(ga->poolId, "", {});
-    ASSERT_TRUE(x.ok()) << x.error().message;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    auto y = b_.driver->requestAddress(gb->poolId, "", {});
-    ASSERT_TRUE(y.ok()) << y.error().message;
-    all.insert(*x);
-    all.insert(*y);
-  }
-  EXPECT_EQ(all.size(), 10u);
+  EXPECT_EQ(allocateOnBoth(ga->poolId, gb->poolId, 5).size(), 10u);
   EXPECT_EQ(a_.driver->ipamView()["pools"][0]["pool"], ga->pool);
+}
+
+TEST_F(DriverLeases, TheDefaultPoolIsClusterWideToo) {
+  // A compose file with just `ipam: driver: weft` on two hosts: no subnet,
+  // no name. Both hosts pick the same default /24 (one network to the
+  // driver), so its addresses must not repeat across them.
+  auto ga = a_.driver->requestPool("", "", "", {}, false);
+  auto gb = b_.driver->requestPool("", "", "", {}, false);
+  ASSERT_TRUE(ga.ok() && gb.ok());
+  ASSERT_EQ(ga->pool, "10.213.0.0/24");
+  ASSERT_EQ(ga->pool, gb->pool);
+  EXPECT_EQ(allocateOnBoth(ga->poolId, gb->poolId, 3).size(), 6u);
+  EXPECT_EQ(a_.driver->ipamView()["pools"][0]["pool"], "10.213.0.0/24");
 }
 
 TEST_F(DriverLeases, TwoNetworksOfOneHostSharingASubnetMayUseOneAddressEach) {

@@ -233,6 +233,37 @@ TEST(LeaseBook, GoneOwnersBlocksAreReclaimedAfterGraceAndTheReturningOwnerLoses)
   EXPECT_TRUE(b.allocate(now, 3).ok());  // the winner goes on
 }
 
+TEST(LeaseBook, ATakeoverOfThisHostsBlockByAMemberAliveHereAllAlongIsRefused) {
+  LeaseRules rules;
+  rules.graceUs = 60 * kS;
+  LeaseBook a("a", P("10.60.0.0/24"), rules);
+  int64_t now = 0;
+  ASSERT_TRUE(allocateSettled(a, now, 1).ok());
+  const auto mine = a.ownClaims()[0];
+  a.ownerBack("x", now);  // x joined; a has seen it alive since
+  now += 60 * kS;
+  auto forged = claimOf("x", mine.block, 1, true);
+  forged.takeoverOf = mine.id();
+  auto r = a.observe(forged, now);
+  EXPECT_EQ(r.code(), EPERM);
+  EXPECT_NE(r.error().message.find("x has been alive here for 60 s, longer than the grace period"),
+            std::string::npos)
+      << r.error().message;
+  EXPECT_TRUE(a.conflicts(now).empty());
+  EXPECT_TRUE(a.allocate(now, 2).ok());  // a keeps its block
+  // Alive here for less than the grace period: it may have been cut off
+  // from a all along (a partition), so its takeover stands.
+  a.ownerBack("y", now - 59 * kS);
+  auto late = claimOf("y", mine.block, 2, true);
+  late.takeoverOf = mine.id();
+  EXPECT_TRUE(a.observe(late, now).ok());
+  ASSERT_EQ(a.conflicts(now).size(), 1u);
+  // A member gone in between counts from its return.
+  a.ownerGone("x", now);
+  a.ownerBack("x", now);
+  EXPECT_TRUE(a.observe(forged, now + kS).ok());
+}
+
 TEST(LeaseBook, RequestedAddressOnlyIfNobodyHoldsIt) {
   LeaseBook me("me", P("10.60.0.0/24"));
   me.reserve(A("10.60.0.1"));

@@ -104,6 +104,35 @@ TEST_F(NameServiceTest, EngineNamesArePublishedAnsweredAndWithdrawnWhenTheEndpoi
   EXPECT_EQ(rcode(names_.answer(kIdentity, query("web-1", kTypeA))), 5);  // REFUSED: not ours any more
 }
 
+TEST_F(NameServiceTest, ARenameEventRepublishesTheContainersNamesAndOthersAreLeftAlone) {
+  join();
+  names_.refresh();
+  ASSERT_EQ(cluster_.published.size(), 1u);
+  engine_.names.name = "api-1";  // docker rename web-1 api-1
+  names_.refresh();              // no event yet: a pass does not look again
+  EXPECT_EQ(cluster_.published.size(), 1u);
+  names_.engineEvent(
+      {"container", "rename", "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"});
+  names_.refresh();  // another container's event: still not looked at again
+  EXPECT_EQ(cluster_.published.size(), 1u);
+  names_.engineEvent({"container", "rename", kCid});
+  names_.refresh();
+  ASSERT_EQ(cluster_.published.size(), 2u);
+  EXPECT_EQ(cluster_.published[1].names, (std::vector<std::string>{"api-1", "web", "alias1", "web-1"}));
+  EXPECT_EQ(rcode(names_.answer(kIdentity, query("api-1", kTypeA))), 0);
+  // The stream coming back looks at everything again; unchanged names are
+  // not sent again.
+  names_.engineStream(true);
+  names_.refresh();
+  EXPECT_EQ(cluster_.published.size(), 2u);
+  // A container whose names are all gone (none valid) is withdrawn.
+  engine_.names = {"bad name", "", {}};
+  names_.engineEvent({"network", "connect", kCid});
+  names_.refresh();
+  ASSERT_EQ(cluster_.withdrawn.size(), 1u);
+  EXPECT_EQ(rcode(names_.answer(kIdentity, query("api-1", kTypeA))), 5);
+}
+
 TEST_F(NameServiceTest, AnEndpointTheEngineDoesNotListYetIsRetriedAndTheEngineErrorShown) {
   join();
   engine_.attached = false;
