@@ -27,7 +27,9 @@ void Supervisor::withdrawMcast(const std::string& network) {
 }
 
 void Supervisor::takeMcastSendsLocked(std::vector<ipc::ToSidecar>* batch, size_t room) {
-  mcast_.take(batch, room, [](const ipc::Mcast& m, bool withdraw) { return ipc::ToSidecar{ipc::McastMsg{m, withdraw}}; });
+  mcast_.take(batch, room, [](const ipc::Mcast& m, bool withdraw) {
+    return ipc::ToSidecar{ipc::McastMsg{m, withdraw}};
+  });
 }
 
 void Supervisor::handleMcast(const ipc::McastEvent& m) {
