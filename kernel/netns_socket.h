@@ -17,5 +17,8 @@ namespace weft::kernel {
 // is nsPath. ENOENT when the namespace file is not a live namespace; the
 // bind's errno otherwise (EADDRNOTAVAIL: the address is not in it).
 Result<Fd> bindUdpInNetns(const std::string& nsPath, const IpAddr& addr, uint16_t port);
+// The same for a non-blocking TCP socket listening on addr:port (backlog
+// `backlog`; accepted sockets live in that namespace too).
+Result<Fd> listenTcpInNetns(const std::string& nsPath, const IpAddr& addr, uint16_t port, int backlog);
 
 }  // namespace weft::kernel

@@ -150,7 +150,13 @@ void Api::addAdminRoutes() {
                    {"answered", ns.answered},
                    {"refused", ns.refused},
                    {"malformed", ns.malformed},
-                   {"recordsRefused", ns.recordsRefused}};
+                   {"recordsRefused", ns.recordsRefused},
+                   {"tcp",
+                    {{"connections", ns.tcpConnections},
+                     {"accepted", ns.tcp.accepted},
+                     {"refused", ns.tcp.refused},
+                     {"idleClosed", ns.tcp.idleClosed},
+                     {"badFrames", ns.tcp.badFrames}}}};
           if (!ns.why.empty()) names["why"] = ns.why;
           Json nets = Json::array();
           for (const auto& n : ns.networks) {

@@ -1,5 +1,7 @@
 #include "services/dns_message.h"
 
+#include <algorithm>
+
 namespace weft::services {
 namespace {
 
@@ -29,7 +31,7 @@ Result<DnsQuery> parseQuery(std::span<const uint8_t> msg) {
   const uint16_t qd = get16(msg, 4), an = get16(msg, 6), ns = get16(msg, 8), ar = get16(msg, 10);
   if (qd != 1) return bad(std::to_string(qd) + " questions (one is served)");
   if (an != 0 || ns != 0) return bad("answer or authority records in a query");
-  if (ar > 1) return bad(std::to_string(ar) + " additional records (at most one, EDNS)");
+  if (ar > 1) return bad(std::to_string(ar) + " additional records (at most one, EDNS OPT)");
   size_t at = kDnsHeader;
   std::string name;
   size_t wire = 0;
@@ -58,14 +60,31 @@ Result<DnsQuery> parseQuery(std::span<const uint8_t> msg) {
   at += 4;
   q.name = std::move(name);
   q.question.assign(msg.begin() + kDnsHeader, msg.begin() + static_cast<std::ptrdiff_t>(at));
-  // The additional record (EDNS OPT) is not read: weft answers in 512 bytes
-  // whatever the client could take.
+  if (ar == 1) {
+    // EDNS (RFC 6891): root name, type OPT, class = the client's UDP size,
+    // TTL = extended rcode, version, flags; options are not used.
+    if (at + 11 > msg.size()) return bad("additional record cut short");
+    if (msg[at] != 0 || get16(msg, at + 1) != kTypeOpt) return bad("the additional record is not an EDNS OPT");
+    const size_t rdlen = get16(msg, at + 9);
+    if (at + 11 + rdlen > msg.size()) return bad("EDNS options run past the end");
+    q.edns = true;
+    q.udpSize = std::max<uint16_t>(get16(msg, at + 3), 512);
+  }
   return q;
 }
 
-std::vector<uint8_t> buildAnswer(const DnsQuery& q, Rcode rcode, const std::vector<IpAddr>& addrs, uint32_t ttl) {
+size_t replyLimit(const DnsQuery& q, Transport t) {
+  if (t == Transport::kTcp) return kMaxTcpReply;
+  return q.edns ? std::min<size_t>(q.udpSize, kMaxUdpPayload) : kMaxDnsMessage;
+}
+
+std::vector<uint8_t> buildAnswer(const DnsQuery& q, Rcode rcode, const std::vector<IpAddr>& addrs, uint32_t ttl,
+                                 size_t limit) {
+  limit = std::clamp(limit, kMaxDnsMessage, kMaxTcpReply);
+  constexpr size_t kOptSize = 11;
+  const size_t room = limit - (q.edns ? kOptSize : 0);  // the OPT record goes last
   std::vector<uint8_t> out;
-  out.reserve(kMaxDnsMessage);
+  out.reserve(std::min(limit, kMaxUdpPayload));
   put16(out, q.id);
   // QR, AA, RD as asked; RA clear (weft answers only its own names).
   uint16_t flags = 0x8000 | 0x0400 | static_cast<uint16_t>(rcode);
@@ -74,15 +93,19 @@ std::vector<uint8_t> buildAnswer(const DnsQuery& q, Rcode rcode, const std::vect
   put16(out, 1);
   put16(out, 0);  // answers: patched below
   put16(out, 0);
-  put16(out, 0);
+  put16(out, q.edns ? 1 : 0);
   out.insert(out.end(), q.question.begin(), q.question.end());
   uint16_t answers = 0;
+  bool truncated = false;
   if (rcode == Rcode::kNoError && (q.qclass == kClassIn || q.qclass == kTypeAny)) {
     for (const auto& a : addrs) {
       const uint16_t type = a.isV6() ? kTypeAaaa : kTypeA;
       if (q.qtype != type && q.qtype != kTypeAny) continue;
       const size_t rr = 2 + 2 + 2 + 4 + 2 + a.size();
-      if (out.size() + rr > kMaxDnsMessage) break;
+      if (out.size() + rr > room) {
+        truncated = true;
+        break;
+      }
       put16(out, 0xc000 | kDnsHeader);  // the question's name
       put16(out, type);
       put16(out, kClassIn);
@@ -94,6 +117,14 @@ std::vector<uint8_t> buildAnswer(const DnsQuery& q, Rcode rcode, const std::vect
   }
   out[6] = static_cast<uint8_t>(answers >> 8);
   out[7] = static_cast<uint8_t>(answers);
+  if (truncated) out[2] |= 0x02;  // TC
+  if (q.edns) {
+    out.push_back(0);  // root
+    put16(out, kTypeOpt);
+    put16(out, static_cast<uint16_t>(kMaxUdpPayload));
+    put32(out, 0);  // extended rcode 0, version 0, no flags
+    put16(out, 0);  // no options
+  }
   return out;
 }
 

@@ -27,6 +27,9 @@ constexpr size_t kMaxNamesBytes = 255;
 // Containers named by events between two passes; past it, the next pass
 // looks everything up again (a burst of events costs one full pass).
 constexpr size_t kMaxStaleContainers = 4096;
+// Connections waiting for accept per network's TCP listener; the responder
+// accepts (or refuses, past its limit) every poll turn.
+constexpr int kTcpBacklog = 16;
 
 }  // namespace
 
@@ -39,7 +42,11 @@ NameService::NameService(kernel::Kernel& kernel, engine::EngineSource* engine, s
       locals_(std::move(locals)),
       cluster_(cluster),
       cfg_(cfg),
-      dnsAddr_(*IpAddr::parse(kDnsAddress)) {}
+      dnsAddr_(*IpAddr::parse(kDnsAddress)),
+      tcp_(cfg.tcp,
+           [this](const std::string& identity, const std::optional<IpAddr>& from, std::span<const uint8_t> q) {
+             return answer(identity, q, Transport::kTcp, from);
+           }) {}
 
 NameService::~NameService() { stop(); }
 
@@ -263,7 +270,23 @@ void NameService::runEngine() {
 
 // ------------------------------------------------------------- responder
 
-std::vector<uint8_t> NameService::answer(const std::string& identity, std::span<const uint8_t> query) {
+std::vector<std::string> NameService::networksOfLocked(const std::string& identity,
+                                                      const std::optional<IpAddr>& from) const {
+  std::vector<std::string> out{identity};
+  if (!from) return out;
+  const std::string addr = from->str();
+  std::string container;
+  for (const auto& [ep, p] : published_)
+    if (p.identity == identity && (p.names.ipv4 == addr || p.names.ipv6 == addr)) container = p.container;
+  if (container.empty()) return out;
+  for (const auto& [ep, p] : published_)
+    if (p.container == container && std::find(out.begin(), out.end(), p.identity) == out.end())
+      out.push_back(p.identity);
+  return out;
+}
+
+std::vector<uint8_t> NameService::answer(const std::string& identity, std::span<const uint8_t> query,
+                                         Transport transport, const std::optional<IpAddr>& from) {
   auto q = parseQuery(query);
   if (!q) {
     ++malformed_;
@@ -272,14 +295,16 @@ std::vector<uint8_t> NameService::answer(const std::string& identity, std::span<
   std::optional<std::vector<IpAddr>> addrs;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (q->qclass == kClassIn && validDnsName(q->name)) addrs = table_.lookup(identity, q->name);
+    if (q->qclass == kClassIn && validDnsName(q->name))
+      for (const auto& net : networksOfLocked(identity, from))
+        if ((addrs = table_.lookup(net, q->name))) break;
   }
   if (!addrs) {
     ++refused_;
     return buildAnswer(*q, Rcode::kRefused, {}, 0);
   }
   ++answered_;
-  return buildAnswer(*q, Rcode::kNoError, *addrs, kNameTtl);
+  return buildAnswer(*q, Rcode::kNoError, *addrs, kNameTtl, replyLimit(*q, transport));
 }
 
 void NameService::syncListeners() {
@@ -288,11 +313,17 @@ void NameService::syncListeners() {
     std::lock_guard<std::mutex> lk(mu_);
     want = wantListen_;
   }
-  for (auto it = listeners_.begin(); it != listeners_.end();)
-    it = want.count(it->first) && want.at(it->first) == it->second.netns ? std::next(it) : listeners_.erase(it);
+  for (auto it = listeners_.begin(); it != listeners_.end();) {
+    if (want.count(it->first) && want.at(it->first) == it->second.netns) {
+      ++it;
+      continue;
+    }
+    tcp_.dropNetwork(it->first);
+    it = listeners_.erase(it);
+  }
   for (const auto& [identity, netns] : want) {
     auto& l = listeners_[identity];
-    if (l.fd) continue;
+    if (l.fd && l.tcp) continue;
     l.netns = netns;
     // The address on the sandbox's loopback (up), then the socket.
     std::string err;
@@ -300,12 +331,19 @@ void NameService::syncListeners() {
     if (err.empty())
       if (auto st = kernel_.addAddress(netns, "lo", std::string(kDnsAddress) + "/32"); !st.okOr(EEXIST))
         err = st.error().message;
-    if (err.empty()) {
+    if (err.empty() && !l.fd) {
       auto fd = kernel::bindUdpInNetns(kernel_.netnsPath(netns), dnsAddr_, cfg_.port);
       if (fd)
         l.fd = std::move(*fd);
       else
         err = fd.error().message;
+    }
+    if (err.empty() && !l.tcp) {
+      auto fd = kernel::listenTcpInNetns(kernel_.netnsPath(netns), dnsAddr_, cfg_.port, kTcpBacklog);
+      if (fd)
+        l.tcp = std::move(*fd);
+      else
+        err = "TCP: " + fd.error().message;
     }
     if (err != l.error && !err.empty()) LOG_WARN("names", "no DNS responder in " << netns << ": " << err);
     if (err.empty() && !l.error.empty()) LOG_INFO("names", "DNS responder in " << netns << " listening");
@@ -313,7 +351,7 @@ void NameService::syncListeners() {
   }
   std::lock_guard<std::mutex> lk(mu_);
   listenErrors_.clear();
-  for (const auto& [identity, l] : listeners_) listenErrors_[identity] = l.fd ? "" : l.error;
+  for (const auto& [identity, l] : listeners_) listenErrors_[identity] = l.fd && l.tcp ? "" : l.error;
 }
 
 void NameService::serve(const std::string& identity, int fd) {
@@ -328,7 +366,7 @@ void NameService::serve(const std::string& identity, int fd) {
       ++malformed_;
       reply = errorReply({buf, static_cast<size_t>(n)}, Rcode::kFormErr);
     } else {
-      reply = answer(identity, {buf, static_cast<size_t>(n)});
+      reply = answer(identity, {buf, static_cast<size_t>(n)}, Transport::kUdp, sockaddrIp(from));
     }
     if (!reply.empty()) ::sendto(fd, reply.data(), reply.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), fromLen);
   }
@@ -345,6 +383,7 @@ void NameService::runResponder() {
       syncListeners();
       lastSync = std::chrono::steady_clock::now();
     }
+    // The UDP sockets, the TCP listeners, then the TCP connections.
     std::vector<pollfd> fds;
     std::vector<std::string> ids;
     for (const auto& [identity, l] : listeners_)
@@ -352,11 +391,30 @@ void NameService::runResponder() {
         fds.push_back({l.fd.get(), POLLIN, 0});
         ids.push_back(identity);
       }
+    const size_t udp = fds.size();
+    for (const auto& [identity, l] : listeners_)
+      if (l.tcp) {
+        fds.push_back({l.tcp.get(), POLLIN, 0});
+        ids.push_back(identity);
+      }
+    const size_t conns = fds.size();
+    tcp_.addPollFds(&fds);
     int n = ::poll(fds.data(), fds.size(), 100);
-    if (n <= 0) continue;
-    for (size_t i = 0; i < fds.size(); ++i)
-      if (fds[i].revents & POLLIN) serve(ids[i], fds[i].fd);
+    if (n > 0) {
+      for (size_t i = 0; i < udp; ++i)
+        if (fds[i].revents & POLLIN) serve(ids[i], fds[i].fd);
+      // Connections before new ones: a descriptor closed here may be reused
+      // by an accept below.
+      tcp_.handle(fds, conns);
+      for (size_t i = udp; i < conns; ++i)
+        if (fds[i].revents & POLLIN) tcp_.accept(ids[i], fds[i].fd);
+    }
+    tcp_.expire(std::chrono::steady_clock::now());
+    std::lock_guard<std::mutex> lk(mu_);
+    tcpConnections_ = tcp_.connections();
+    tcpCounters_ = tcp_.counters();
   }
+  for (const auto& [identity, l] : listeners_) tcp_.dropNetwork(identity);
   listeners_.clear();
 }
 
@@ -379,6 +437,8 @@ NamesStatus NameService::status() const {
   s.refused = refused_;
   s.malformed = malformed_;
   s.recordsRefused = recordsRefused_;
+  s.tcpConnections = tcpConnections_;
+  s.tcp = tcpCounters_;
   return s;
 }
 

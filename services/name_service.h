@@ -15,8 +15,9 @@
 //      withdrawn when the endpoint leaves;
 //   3. every host holds its networks' names (services/name_table.h) and
 //      answers DNS for them inside each network's sandbox, on kDnsAddress
-//      port 53, which containers reach through a static route that Join
-//      gives them (via the network's gateway, br0 in the sandbox).
+//      port 53 (UDP, and TCP for answers that do not fit a UDP reply:
+//      services/dns_tcp.h), which containers reach through a static route
+//      that Join gives them (via the network's gateway, br0 in the sandbox).
 //
 // Docker's embedded DNS (127.0.0.11 in each container) answers the names it
 // knows itself and forwards the others to the daemon's `dns` servers from
@@ -50,6 +51,7 @@
 #include "engine/event_stream.h"
 #include "kernel/fd.h"
 #include "kernel/kernel.h"
+#include "services/dns_tcp.h"
 #include "services/name_table.h"
 
 namespace weft::services {
@@ -75,6 +77,7 @@ struct NameConfig {
   std::chrono::milliseconds joinPoll{50};  // after a Join, until its names are known
   std::chrono::milliseconds joinWait{10000};
   uint16_t port = 53;
+  DnsTcpLimits tcp;
 };
 
 struct NamesStatus {
@@ -89,6 +92,8 @@ struct NamesStatus {
   };
   std::vector<Net> networks;
   uint64_t answered = 0, refused = 0, malformed = 0, recordsRefused = 0;
+  size_t tcpConnections = 0;
+  DnsTcpServer::Counters tcp;
 };
 
 class NameService : public driver::NameSink {
@@ -118,8 +123,13 @@ class NameService : public driver::NameSink {
   void resyncNames() override;
 
   // The reply to one query from a container of the network `identity`
-  // (empty: no reply). The responder's whole logic; tests call it directly.
-  std::vector<uint8_t> answer(const std::string& identity, std::span<const uint8_t> query);
+  // (empty: no reply), sized for the transport it came on. The names of
+  // `identity` answer; when `from` is the address of a local container on
+  // it, so do the names of the container's other weft networks (its queries
+  // all reach the sandbox of its first one: one route). The responder's
+  // whole logic; tests call it directly.
+  std::vector<uint8_t> answer(const std::string& identity, std::span<const uint8_t> query,
+                              Transport transport = Transport::kUdp, const std::optional<IpAddr>& from = std::nullopt);
   // The names an endpoint's container has (engine answer -> DNS names that
   // fit one record), in order: container name, service, aliases.
   static std::vector<std::string> namesOf(const engine::ContainerNames& c, const std::string& endpointId);
@@ -146,13 +156,16 @@ class NameService : public driver::NameSink {
   };
   struct Listener {
     std::string netns;
-    kernel::Fd fd;
+    kernel::Fd fd, tcp;
     std::string error;
   };
   void runEngine();
   void runResponder();
   void syncListeners();
   void serve(const std::string& identity, int fd);
+  // identity, then the other weft networks of the local container that has
+  // address `from` on it. Under mu_.
+  std::vector<std::string> networksOfLocked(const std::string& identity, const std::optional<IpAddr>& from) const;
 
   kernel::Kernel& kernel_;
   engine::EngineSource* engine_;
@@ -173,7 +186,10 @@ class NameService : public driver::NameSink {
   std::map<std::string, std::chrono::steady_clock::time_point> pending_;  // joined, names not known yet
   std::map<std::string, std::string> routes_;  // sandbox key -> endpoint holding the route
   std::map<std::string, std::string> wantListen_;  // identity -> netns
-  std::map<std::string, Listener> listeners_;      // identity -> socket (responder thread's)
+  std::map<std::string, Listener> listeners_;      // identity -> sockets (responder thread's)
+  DnsTcpServer tcp_;                               // responder thread's
+  size_t tcpConnections_ = 0;                      // copies for status()
+  DnsTcpServer::Counters tcpCounters_;
   std::map<std::string, std::string> listenErrors_;  // identity -> "" when listening (for status)
   std::string engineError_;
   std::atomic<uint64_t> answered_{0}, refused_{0}, malformed_{0}, recordsRefused_{0};

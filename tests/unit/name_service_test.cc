@@ -24,6 +24,8 @@ class ScriptedEngine : public engine::EngineSource {
     if (down) return Error{ECONNREFUSED, "connect: Connection refused"};
     engine::NetworkView v;
     if (id == kNetId && attached) v.containers[kEp] = kCid;
+    if (auto it = extra.find(id); it != extra.end())
+      v.containers.insert(it->second.begin(), it->second.end());
     return v;
   }
   Result<std::string> sandboxKey(const std::string&) override { return Error{ENOENT, "unused"}; }
@@ -32,6 +34,7 @@ class ScriptedEngine : public engine::EngineSource {
     return names;
   }
   bool down = false, attached = true;
+  std::map<std::string, std::map<std::string, std::string>> extra;  // network -> endpoint -> container
   engine::ContainerNames names{"web-1", "web", {{kEp, {"Alias1", "bad alias", "web-1"}}}};
 };
 
@@ -189,6 +192,56 @@ TEST_F(NameServiceTest, RemoteNamesNeedTheirOwnersEndpointRecordAndForgeriesAreC
   // Its withdrawal: gone.
   names_.applyNames({kIdentity, "bbbb", "198.18.0.2", "10.0.0.9", "", {"db"}}, false);
   EXPECT_EQ(rcode(names_.answer(kIdentity, query("db", kTypeA))), 5);
+}
+
+TEST_F(NameServiceTest, AServiceWithMoreReplicasThanAUdpReplyHoldsSetsTcAndTcpAnswersThemAll) {
+  for (int i = 0; i < 40; ++i) {
+    const std::string ep = "ep" + std::to_string(i), owner = "198.18.0." + std::to_string(2 + i % 2);
+    const std::string addr = "10.0.0." + std::to_string(10 + i);
+    names_.endpointRecord({kIdentity, ep, addr + "/24", "", "02:42:0a:00:00:09", owner}, owner, true);
+    names_.applyNames({kIdentity, ep, owner, addr, "", {"web"}}, true);
+  }
+  auto udp = names_.answer(kIdentity, query("web", kTypeA));
+  EXPECT_EQ(rcode(udp), 0);
+  EXPECT_EQ(answers(udp), 30);  // what fits in 512 bytes
+  EXPECT_EQ(udp[2] & 0x02, 0x02);
+  EXPECT_LE(udp.size(), kMaxDnsMessage);
+  auto tcp = names_.answer(kIdentity, query("web", kTypeA), Transport::kTcp);
+  EXPECT_EQ(answers(tcp), 40);
+  EXPECT_EQ(tcp[2] & 0x02, 0);
+}
+
+TEST_F(NameServiceTest, AContainerOnTwoWeftNetworksIsNamedOnEachAndResolvesTheNamesOfBoth) {
+  const std::string net2 = "1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  const std::string identity2 = "subnet:10.1.0.0/24";
+  const std::string ep2 = "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd";
+  engine_.extra[net2] = {{ep2, kCid}};
+  join();
+  locals_.push_back({net2, identity2, ep2, "weft-1123456789ab", ip("10.1.0.2"), std::nullopt});
+  names_.refresh();
+  // Its names on each network answer its address on that network, and only there.
+  auto on1 = names_.answer(kIdentity, query("web-1", kTypeA));
+  ASSERT_EQ(answers(on1), 1);
+  EXPECT_EQ(std::vector<uint8_t>(on1.end() - 4, on1.end()), (std::vector<uint8_t>{10, 0, 0, 2}));
+  auto on2 = names_.answer(identity2, query("web-1", kTypeA));
+  ASSERT_EQ(answers(on2), 1);
+  EXPECT_EQ(std::vector<uint8_t>(on2.end() - 4, on2.end()), (std::vector<uint8_t>{10, 1, 0, 2}));
+  EXPECT_EQ(rcode(names_.answer("subnet:10.9.0.0/24", query("web-1", kTypeA))), 5);
+  // A remote name on the second network: the container asks the first
+  // network's sandbox (its only route) and is answered, being on both...
+  names_.endpointRecord({identity2, "bbbb", "10.1.0.9/24", "", "02:42:0a:01:00:09", "198.18.0.2"},
+                        "198.18.0.2", true);
+  names_.applyNames({identity2, "bbbb", "198.18.0.2", "10.1.0.9", "", {"db"}}, true);
+  auto db = names_.answer(kIdentity, query("db", kTypeA), Transport::kUdp, ip("10.0.0.2"));
+  ASSERT_EQ(answers(db), 1);
+  EXPECT_EQ(std::vector<uint8_t>(db.end() - 4, db.end()), (std::vector<uint8_t>{10, 1, 0, 9}));
+  // ...and the same over TCP; another container of the first network only, or an unknown asker, is refused.
+  EXPECT_EQ(answers(names_.answer(kIdentity, query("db", kTypeA), Transport::kTcp, ip("10.0.0.2"))), 1);
+  EXPECT_EQ(rcode(names_.answer(kIdentity, query("db", kTypeA), Transport::kUdp, ip("10.0.0.7"))), 5);
+  EXPECT_EQ(rcode(names_.answer(kIdentity, query("db", kTypeA))), 5);
+  // The address must be the container's on the network asked: its address on
+  // the second network, presented to the first's sandbox, counts for nothing.
+  EXPECT_EQ(rcode(names_.answer(kIdentity, query("db", kTypeA), Transport::kUdp, ip("10.1.0.2"))), 5);
 }
 
 TEST_F(NameServiceTest, NamesOfAContainerAreBounded) {
