@@ -295,9 +295,13 @@ std::vector<uint8_t> NameService::answer(const std::string& identity, std::span<
   std::optional<std::vector<IpAddr>> addrs;
   {
     std::lock_guard<std::mutex> lk(mu_);
+    const auto turn = q->qtype == kTypeA      ? NameTable::Turn::kV4
+                      : q->qtype == kTypeAaaa ? NameTable::Turn::kV6
+                      : q->qtype == kTypeAny  ? NameTable::Turn::kBoth
+                                              : NameTable::Turn::kNone;
     if (q->qclass == kClassIn && validDnsName(q->name))
       for (const auto& net : networksOfLocked(identity, from))
-        if ((addrs = table_.lookup(net, q->name))) break;
+        if ((addrs = table_.lookup(net, q->name, turn))) break;
   }
   if (!addrs) {
     ++refused_;

@@ -107,7 +107,8 @@ bool NameTable::answers(const Key& k, const NameSet& s) const {
   return true;
 }
 
-std::optional<std::vector<IpAddr>> NameTable::lookup(const std::string& network, const std::string& name) {
+std::optional<std::vector<IpAddr>> NameTable::lookup(const std::string& network, const std::string& name,
+                                                     Turn turn) {
   auto ix = index_.find({network, lowerName(name)});
   if (ix == index_.end()) return std::nullopt;
   std::vector<IpAddr> v4, v6;
@@ -119,13 +120,13 @@ std::optional<std::vector<IpAddr>> NameTable::lookup(const std::string& network,
     if (s.ipv6) v6.push_back(*s.ipv6);
   }
   if (v4.empty() && v6.empty()) return std::nullopt;
-  uint64_t& turn = turn_[ix->first];
-  auto rotate = [&](std::vector<IpAddr>& v) {
-    if (!v.empty()) std::rotate(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(turn % v.size()), v.end());
+  Turns& t = turn_[ix->first];
+  auto rotate = [](std::vector<IpAddr>& v, uint64_t& n, bool advance) {
+    if (!v.empty()) std::rotate(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n % v.size()), v.end());
+    if (advance) ++n;
   };
-  rotate(v4);
-  rotate(v6);
-  ++turn;
+  rotate(v4, t.v4, turn == Turn::kBoth || turn == Turn::kV4);
+  rotate(v6, t.v6, turn == Turn::kBoth || turn == Turn::kV6);
   v4.insert(v4.end(), v6.begin(), v6.end());
   return v4;
 }

@@ -14,7 +14,10 @@
 //     endpoint is known already);
 //   * a name that belongs to several endpoints (a compose service's
 //     replicas, a shared alias) answers all their addresses, the order
-//     rotated by one at each lookup (round robin).
+//     rotated by one at each lookup of that address family (round robin;
+//     per family, because a stub resolver asks A and AAAA for each name:
+//     one shared turn would move twice per name and, with two replicas,
+//     always put the same one first).
 //
 // Pure and bounded; no I/O (the responder and the engine watch sit around
 // it). Not thread-safe: its owner locks.
@@ -67,7 +70,11 @@ class NameTable {
 
   // The addresses of `name` on `network` (rotated by one per call), or
   // nullopt when the network has no such name.
-  std::optional<std::vector<IpAddr>> lookup(const std::string& network, const std::string& name);
+  // `turn`: whose round robin moves on (the family asked; kNone for a
+  // query of another type).
+  enum class Turn { kBoth, kV4, kV6, kNone };
+  std::optional<std::vector<IpAddr>> lookup(const std::string& network, const std::string& name,
+                                            Turn turn = Turn::kBoth);
   // Every name set of a network (weftctl, tests), with whether it answers.
   std::vector<std::pair<NameSet, bool>> sets(const std::string& network) const;
   size_t size() const { return sets_.size(); }
@@ -85,7 +92,10 @@ class NameTable {
   std::map<Key, NameSet> sets_;
   std::map<Key, Seen> seen_;  // active remote endpoint records
   std::map<std::pair<std::string, std::string>, std::set<std::string>> index_;  // (network, name) -> endpoints
-  std::map<std::pair<std::string, std::string>, uint64_t> turn_;                // round robin per name
+  struct Turns {
+    uint64_t v4 = 0, v6 = 0;
+  };
+  std::map<std::pair<std::string, std::string>, Turns> turn_;  // round robin per name and family
 };
 
 }  // namespace weft::services

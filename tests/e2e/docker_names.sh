@@ -3,11 +3,16 @@
 # setting weft needs: dockerd's `--dns 169.254.53.53` (daemon.json "dns").
 # The same `docker network create` on both hosts, no per-container flag.
 #
-# * A container on h1 resolves (nslookup) and pings, by name, a container on
-#   h2; also by its --network-alias, and by a compose service name
-#   (label com.docker.compose.service) whose replicas are on both hosts --
-#   each replica answered first in turn (round robin).
+# * A container on h1 resolves (busybox nslookup, and glibc's resolver:
+#   `getent hosts`, with Debian's nsswitch "hosts: files dns") and pings, by
+#   name, a container on h2; also by its --network-alias, and by a compose
+#   service name (label com.docker.compose.service) whose replicas are on
+#   both hosts -- each replica answered first in turn (round robin).
+# * The responder answers over TCP too (a framed query straight to it).
 # * A container on another weft network (n2) cannot resolve those names.
+# * A container on both n1 and n2 (on h2) is resolved by n1's containers to
+#   its n1 address and by n2's to its n2 address; it resolves the names of
+#   both networks itself.
 # * A removed container's name stops resolving on the other host (the time
 #   it takes is logged).
 # * weftctl status says names are on.
@@ -26,6 +31,8 @@ source "$E2E_LIB_DIR/weft_lib.sh"
 e2e_require_multihost
 command -v docker-compose >/dev/null || e2e_skip "no docker-compose (apt-get install docker-compose)"
 export TB_DOCKERD_ARGS="--dns 169.254.53.53${TB_DOCKERD_ARGS:+ $TB_DOCKERD_ARGS}"
+# glibc's getent (with its libc) in the image: the resolver of Debian-based images.
+export TB_IMAGE_BINS="iperf3 getent"
 e2e_bed_up 2
 
 HOSTS=(h1 h2)
@@ -41,6 +48,9 @@ resolves() {
   awk '/^Name:/ {found = 1} found && /^Address/ {print $NF}' <<<"$out" | grep -E '^[0-9.]+$'
 }
 resolves_to() { [[ $(resolves "$1" "$2" "$3" | sort | tr '\n' ' ') == "$4" ]]; }
+# getent_hosts HOST CTR NAME : NAME's addresses through glibc (nsswitch, then
+# Docker's embedded DNS), sorted, space-separated.
+getent_hosts() { dh "$1" exec "$2" getent hosts "$3" | awk '{print $1}' | sort | tr '\n' ' '; }
 no_answer() { ! resolves "$1" "$2" "$3" >/dev/null; }
 
 step "weft on two hosts, names from each host's engine; n1 and n2 on both"
@@ -70,6 +80,15 @@ wait_until 20 resolves_to h1 cli web "$web_ips"
 # Round robin: in a few lookups each replica comes first.
 firsts="$(for _ in 1 2 3 4; do resolves h1 cli web | head -1; done | sort -u | tr '\n' ' ')"
 assert_eq "$web_ips" "$firsts" "first answers for web over four lookups"
+# glibc's resolver, as a Debian-based image has it: name, alias, service.
+assert_eq "$db_ip " "$(getent_hosts h1 cli db)" "getent hosts db"
+assert_eq "$db_ip " "$(getent_hosts h1 cli store)" "getent hosts store"
+assert_eq "$web_ips" "$(getent_hosts h1 cli web)" "getent hosts web"
+assert_fails dh h1 exec other getent hosts db
+# Over TCP, straight to the responder (RFC 7766 framing): an A query for db.
+tcp_answer="$(dh h1 exec cli sh -c "printf '\\000\\024\\022\\064\\001\\000\\000\\001\\000\\000\\000\\000\\000\\000\\002db\\000\\000\\001\\000\\001' |
+  nc -w 2 169.254.53.53 53 | od -An -tu1" | tr -s ' \n' ' ')"
+assert_match "^ ?0 [0-9]+ 18 52 .* ${db_ip//./ } ?$" "$tcp_answer" "TCP answer for db (id 0x1234, ends with db's address)"
 # And the other way: h2 resolves h1's container.
 wait_until 20 resolves_to h2 db cli "$(ctr_ip_on h1 cli n1) "
 assert_ok dh h2 exec db ping -c 1 -W 2 cli
@@ -77,6 +96,21 @@ assert_ok dh h2 exec db ping -c 1 -W 2 cli
 step "a container on another weft network resolves none of them"
 assert_ok no_answer h1 other db
 assert_ok no_answer h1 other web
+
+step "a container on n1 and n2: named on each network with that network's address; it resolves both"
+assert_ok dh h2 run -d --name dual --network n1 busybox:local sleep 3600
+assert_ok dh h2 network connect n2 dual
+dual_n1="$(ctr_ip_on h2 dual n1)"
+dual_n2="$(ctr_ip_on h2 dual n2)"
+wait_until 20 resolves_to h1 cli dual "$dual_n1 "
+wait_until 20 resolves_to h1 other dual "$dual_n2 "
+assert_eq "$dual_n2 " "$(getent_hosts h1 other dual)" "getent hosts dual on n2"
+# dual itself: cli is on n1 only, other on n2 only (both on h1).
+wait_until 20 resolves_to h2 dual cli "$(ctr_ip_on h1 cli n1) "
+wait_until 20 resolves_to h2 dual other "$(ctr_ip_on h1 other n2) "
+assert_ok dh h2 exec dual ping -c 1 -W 2 other
+# other (n2 only) still resolves nothing of n1's.
+assert_ok no_answer h1 other cli
 
 step "a removed container's name stops resolving on the other host"
 assert_ok dh h2 rm -f db

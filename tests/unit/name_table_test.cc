@@ -79,6 +79,24 @@ TEST(NameTable, AServiceNameRotatesOverItsReplicas) {
   EXPECT_EQ(t.lookup(kNet, "web")->size(), 2u);
 }
 
+TEST(NameTable, AnAaaaLookupBetweenALookupsDoesNotMoveTheARoundRobin) {
+  // A stub resolver asks A and AAAA for each name: with two replicas, a
+  // turn shared by both would put the same replica first every time.
+  NameTable t;
+  ASSERT_TRUE(t.putLocal(set("e1", "", "10.0.0.2", {"web"})).ok());
+  ASSERT_TRUE(t.putRemote(set("e2", "hostB", "10.0.0.3", {"web"})).ok());
+  t.endpointSeen(kNet, "e2", "hostB", ip("10.0.0.3"), std::nullopt, true);
+  std::set<IpAddr> firsts;
+  for (int i = 0; i < 2; ++i) {
+    auto a = t.lookup(kNet, "web", NameTable::Turn::kV4);
+    ASSERT_TRUE(a);
+    firsts.insert(a->front());
+    ASSERT_TRUE(t.lookup(kNet, "web", NameTable::Turn::kV6));
+    ASSERT_TRUE(t.lookup(kNet, "web", NameTable::Turn::kNone));
+  }
+  EXPECT_EQ(firsts.size(), 2u);
+}
+
 TEST(NameTable, ResyncForgetsRemoteNamesOnly) {
   NameTable t;
   ASSERT_TRUE(t.putLocal(set("e1", "", "10.0.0.2", {"a"})).ok());

@@ -28,6 +28,8 @@ build_image() {
   done
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+  # What Debian's images have (glibc binaries in TB_IMAGE_BINS read it).
+  printf 'hosts: files dns\n' >"$root/etc/nsswitch.conf"
   tar -C "$root" -cf "$out" .
   rm -rf "$root"
 }
