@@ -25,7 +25,7 @@
 #   two-block pool, claimed earliest and used. h1 and h3 refuse it, log it
 #   and count it (weft_ipam_refused_records_total); h1 keeps its block (no
 #   conflict, still hands out from it) and its container.
-# Takes ~100 s.
+# Takes ~57 s.
 # shellcheck disable=SC2154  # TB_* come from the bed's env file
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

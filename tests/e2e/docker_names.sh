@@ -21,7 +21,7 @@
 #   brought up on each host with a different service; the services reach
 #   each other by service name across hosts; `docker-compose down` on both
 #   leaves no weft network or endpoint behind.
-# Takes ~80 s.
+# Takes ~34 s.
 # shellcheck disable=SC2154  # TB_* come from the bed's env file
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
