@@ -89,6 +89,7 @@ assert_fails dh h1 exec other getent hosts db
 tcp_answer="$(dh h1 exec cli sh -c "printf '\\000\\024\\022\\064\\001\\000\\000\\001\\000\\000\\000\\000\\000\\000\\002db\\000\\000\\001\\000\\001' |
   nc -w 2 169.254.53.53 53 | od -An -tu1" | tr -s ' \n' ' ')"
 assert_match "^ ?0 [0-9]+ 18 52 .* ${db_ip//./ } ?$" "$tcp_answer" "TCP answer for db (id 0x1234, ends with db's address)"
+assert_match '^[1-9][0-9]*$' "$(weftctl_on h1 --json status | jq '.names.tcp.accepted')" "TCP connections h1's responder accepted"
 # And the other way: h2 resolves h1's container.
 wait_until 20 resolves_to h2 db cli "$(ctr_ip_on h1 cli n1) "
 assert_ok dh h2 exec db ping -c 1 -W 2 cli
