@@ -28,6 +28,8 @@ void Driver::setCluster(Cluster* cluster) {
     }
     publishedMtus_.clear();  // likewise
     syncMtuRecordsLocked();
+    capsPublished_ = false;  // a new cluster: tell it
+    publishCryptoCapsLocked();
     for (const auto& [id, e] : endpoints_)
       if (e.joined) mine.push_back(localRecordLocked(e));
     seeds = swarm_.others();
@@ -51,6 +53,17 @@ void Driver::applyRemote(const EndpointRecord& r, RecordState state) {
   if (NetworkMtus::isRecordNetwork(r.network)) {  // not an endpoint: a host's MTU of a network
     std::lock_guard<std::mutex> lk(mu_);
     applyMtuRecordLocked(r, state == RecordState::kActive);
+    return;
+  }
+  if (CryptoCaps::isRecordNetwork(r.network)) {  // not an endpoint: what a host's crypto can do
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (auto st = cryptoCaps_.apply(r, state == RecordState::kActive, cfg_.advertiseAddr); !st) {
+        LOG_WARN("crypto", "refused " << st.error().message);
+        return;
+      }
+    }
+    syncEncryptedPeers();  // the choice for that host's pairs may change
     return;
   }
   // No driver lock: the peer table has its own, and sync() programs outside it.
@@ -115,19 +128,7 @@ std::map<std::string, uint32_t> Driver::dataPlanePeers() const {
 PeerTable::SyncResult Driver::syncPeers() {
   dropReclaimedRemotes();
   auto result = peers_.sync();
-  // Encrypted networks: the same records feed the plane's forwarding table
-  // (it changes nothing when they did not change).
-  std::vector<std::string> encrypted;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    if (!plane_) return result;
-    for (const auto& [id, n] : networks_)
-      if (n.encrypted() && !faults_.faulted(id)) encrypted.push_back(n.identity);
-  }
-  if (encrypted.empty()) return result;
-  std::map<std::string, std::map<std::string, EndpointRecord>> byNetwork;
-  for (auto& r : peers_.records()) byNetwork[r.network].emplace(r.endpoint, std::move(r));
-  for (const auto& identity : encrypted) plane_->setPeers(identity, desiredEntries(byNetwork[identity]));
+  syncEncryptedPeers();
   return result;
 }
 

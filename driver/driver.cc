@@ -129,14 +129,43 @@ Result<uint32_t> Driver::mtuFor(const NetworkOptions& o, Ipv6Subnets v6) const {
   auto under = kernel_.underlayMtu(cfg_.advertiseAddr);
   if (!under.ok()) return Error{under.code(), "cannot find the underlay MTU: " + under.error().message};
   auto local = IpAddr::parse(cfg_.advertiseAddr);
+  // One MTU for every peer: when some pairs may use the kernel backend, its
+  // overhead (ESP over VXLAN, the larger) bounds it.
+  const bool kernelPossible =
+      o.encrypted && o.cryptoBackend() != CryptoBackend::kUserspace && kernelOff().empty();
   return networkMtu(o, Underlay{*under, local && local->isV6()}, cfg_.defaultMtu,
-                    o.encrypted ? CryptoBackend::kUserspace : CryptoBackend::kAuto, v6);
+                    !o.encrypted     ? CryptoBackend::kAuto
+                    : kernelPossible ? CryptoBackend::kKernel
+                                     : CryptoBackend::kUserspace,
+                    v6);
 }
 
 Status Driver::attachEncryptedLocked(const Network& n) {
   if (!n.encrypted()) return Status::Ok();
-  if (!plane_) return Error{ENOTSUP, "network " + n.id.substr(0, 12) + " is encrypted and " + planeOff_};
-  return plane_->attach(EncryptedNetwork{n.identity, n.vni, n.netns, n.mtu});
+  const CryptoBackend wanted = n.options.cryptoBackend();
+  const bool kernel = wanted != CryptoBackend::kUserspace && kernelOff().empty();
+  const bool userspace = wanted != CryptoBackend::kKernel && plane_;
+  if (!kernel && !userspace)
+    return Error{ENOTSUP, "network " + n.id.substr(0, 12) + " is encrypted and " +
+                              (wanted == CryptoBackend::kKernel
+                                   ? "this host cannot use the kernel backend: " + kernelOff()
+                                   : planeOff_)};
+  const EncryptedNetwork spec{n.identity, n.vni, n.netns, n.mtu};
+  if (userspace)
+    if (auto st = plane_->attach(spec); !st) return st;
+  if (kernel)
+    if (auto st = kernelPlane_->attach(spec); !st) {
+      if (userspace) plane_->detach(n.identity);
+      return st;
+    }
+  return Status::Ok();
+}
+
+void Driver::detachEncryptedLocked(const Network& n) {
+  if (!n.encrypted()) return;
+  if (plane_) plane_->detach(n.identity);
+  if (kernelPlane_) kernelPlane_->detach(n.identity);
+  selections_.erase(n.identity);
 }
 
 // ---------------------------------------------------------------- networks
@@ -223,9 +252,12 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
       removeSandbox(kernel_, sandboxSpecLocked(n));
       return st.error();
     }
-    LOG_INFO("driver", "created network " << n.id.substr(0, 12) << " vni " << n.vni << " mtu " << n.mtu
-                                          << " (" << n.identity << ")"
-                                          << (n.encrypted() ? ", encrypted (userspace datapath)" : ""));
+    LOG_INFO("driver", "created network "
+                           << n.id.substr(0, 12) << " vni " << n.vni << " mtu " << n.mtu << " (" << n.identity
+                           << ")"
+                           << (n.encrypted() ? std::string(", encrypted (weft.crypto=") +
+                                                   cryptoBackendName(n.options.cryptoBackend()) + ")"
+                                             : std::string()));
     auto& placed = networks_.emplace(n.id, std::move(n)).first->second;
     if (!placed.encrypted()) peers_.attach(placed.identity, {placed.netns, placed.vxlanName});
     created = true;
@@ -235,7 +267,7 @@ Status Driver::createNetwork(const CreateNetworkRequest& r) {
     auto it = networks_.find(r.networkId);
     if (!created || it == networks_.end()) return;
     peers_.detach(it->second.identity);
-    if (it->second.encrypted() && plane_) plane_->detach(it->second.identity);
+    detachEncryptedLocked(it->second);
     removeSandbox(kernel_, sandboxSpecLocked(it->second));
     networks_.erase(it);
   };
@@ -283,7 +315,7 @@ Status Driver::deleteNetwork(const std::string& networkId) {
     if (!it->second.endpoints.empty())
       return Error{EBUSY, "network " + networkId.substr(0, 12) + " still has " +
                               std::to_string(it->second.endpoints.size()) + " endpoint(s)"};
-    if (it->second.encrypted() && plane_) plane_->detach(it->second.identity);
+    detachEncryptedLocked(it->second);
     if (auto st = removeSandbox(kernel_, sandboxSpecLocked(it->second)); !st) {
       if (auto again = attachEncryptedLocked(it->second); !again) LOG_WARN("driver", again.error().message);
       return st.error();

@@ -19,6 +19,7 @@
 #include "common/histogram.h"
 #include "common/result.h"
 #include "driver/cluster.h"
+#include "driver/crypto_select.h"
 #include "driver/encrypted_plane.h"
 #include "driver/fault_book.h"
 #include "driver/ipam.h"
@@ -46,9 +47,11 @@ struct DriverConfig {
   // 60 s (see faults()).
   std::chrono::milliseconds repairRetry{2000};
   // Why the kernel ESP backend of encrypted networks cannot serve here
-  // (weft.crypto=kernel is refused with it). Never empty today: the backend
-  // (driver/esp_pairs.h) is not wired into the plugin yet.
-  std::string kernelCryptoOff = "the kernel ESP backend is not wired into weft-plugin yet";
+  // (weft.crypto=kernel is refused with it, and the host advertises no
+  // kernel ESP); empty when the kernel probe found ESP with ESN and the
+  // large replay window (kernel/probe.cc) -- then the backend also needs
+  // its plane (setKernelPlane).
+  std::string kernelCryptoOff = "the kernel ESP backend is not running in weft-plugin";
   // Cluster-wide IPAM (standalone scope, with a cluster): settle and grace.
   LeaseRules leaseRules;
   // Longest a RequestAddress waits for a new block's claim to settle.
@@ -134,6 +137,13 @@ class Driver : public PeerSink {
   // The data plane of encrypted networks (before start(); may stay null:
   // then `why` says why -o encrypted is refused, e.g. no cluster key).
   void setEncryptedPlane(EncryptedPlane* plane, std::string why = "");
+  // The kernel ESP backend's plane (before start()); pairs are put on it
+  // only while cfg.kernelCryptoOff is empty (driver/crypto_select.h).
+  void setKernelPlane(EncryptedPlane* plane);
+  // Per encrypted network and peer host: the backend chosen and why, and
+  // this host's own capabilities (weftctl crypto).
+  nlohmann::json cryptoSelection() const;
+  HostCrypto hostCrypto() const;
 
   // --- NetworkDriver ---
   Status createNetwork(const CreateNetworkRequest& r);
@@ -329,8 +339,19 @@ class Driver : public PeerSink {
   // The backend that serves an encrypted network here, or why none can
   // (the network must then be refused at creation).
   Result<CryptoBackend> cryptoFor(const NetworkOptions& o) const;
-  // Under mu_: n's port in the encrypted plane (a no-op for plain networks).
+  // Under mu_: n's ports in the encrypted planes its -o weft.crypto can
+  // use (a no-op for plain networks), and their removal.
   Status attachEncryptedLocked(const Network& n);
+  void detachEncryptedLocked(const Network& n);
+  // Why this host cannot run the kernel backend (empty: it can). Set up
+  // before start() and fixed after: no lock.
+  std::string kernelOff() const;
+  // Under mu_: publishes this host's capability record while it has an
+  // encrypted network, withdraws it when the last one goes.
+  void publishCryptoCapsLocked();
+  // Feeds each encrypted network's remote entries to the backend chosen for
+  // each peer (syncPeers).
+  void syncEncryptedPeers();
   SandboxSpec sandboxSpecLocked(const Network& n) const;
 
   EndpointRecord localRecordLocked(const Endpoint& e) const;
@@ -354,6 +375,12 @@ class Driver : public PeerSink {
   Cluster* cluster_ = nullptr;  // guarded by mu_
   EncryptedPlane* plane_ = nullptr;
   std::string planeOff_ = "the userspace datapath is not running";
+  EncryptedPlane* kernelPlane_ = nullptr;
+  // Other hosts' crypto capabilities, and per encrypted network (identity)
+  // and peer VTEP the backend chosen (guarded by mu_).
+  CryptoCaps cryptoCaps_;
+  bool capsPublished_ = false;
+  std::map<std::string, std::map<std::string, PairSelection>> selections_;
   // Remote endpoints and their kernel entries (in memory; re-learnt after a
   // restart). Its own lock: it never waits for mu_, and programs the kernel
   // only in peers_.sync(), which is never called with mu_ held.

@@ -37,15 +37,19 @@ void Driver::setEncryptedPlane(EncryptedPlane* plane, std::string why) {
 
 Result<CryptoBackend> Driver::cryptoFor(const NetworkOptions& o) const {
   if (!o.encrypted) return CryptoBackend::kAuto;
-  if (o.cryptoBackend() == CryptoBackend::kKernel)
-    return Error{ENOTSUP, "option weft.crypto=kernel: this host cannot use the kernel backend: " +
-                              cfg_.kernelCryptoOff + "; use -o weft.crypto=auto or userspace"};
-  // auto: the userspace backend, the one that runs on every kernel (the
-  // kernel backend is not chosen while it is not wired in).
-  if (!plane_)
-    return Error{ENOTSUP, "option encrypted: this host cannot encrypt a network's traffic: " + planeOff_ +
-                              "; create the network without -o encrypted, or fix that and try again"};
-  return CryptoBackend::kUserspace;
+  const std::string kernelOff = this->kernelOff();
+  const CryptoBackend wanted = o.cryptoBackend();
+  if (wanted == CryptoBackend::kKernel) {
+    if (!kernelOff.empty())
+      return Error{ENOTSUP, "option weft.crypto=kernel: this host cannot use the kernel backend: " +
+                                kernelOff + "; use -o weft.crypto=auto or userspace"};
+    return CryptoBackend::kKernel;
+  }
+  if (plane_) return wanted == CryptoBackend::kUserspace ? CryptoBackend::kUserspace : CryptoBackend::kAuto;
+  // auto without the userspace datapath: only pairs of two kernel-capable
+  // hosts could be served; weft does not half-serve a network by default.
+  return Error{ENOTSUP, "option encrypted: this host cannot encrypt a network's traffic: " + planeOff_ +
+                            "; create the network without -o encrypted, or fix that and try again"};
 }
 
 bool validObjectId(const std::string& id) {

@@ -109,6 +109,24 @@ Result<McastRouter> FakeBridgeMulticast::getPortMcastRouter(const Netns& ns, con
   return it == ports_.end() ? McastRouter::kLearn : it->second;
 }
 
+Status FakeBridgeMulticast::setPortIsolated(const Netns& ns, const std::string& port, bool isolated) {
+  auto key = portKey("setPortIsolated", ns, port);
+  if (!key) return key.error();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (isolated)
+    isolated_.insert(*key);
+  else
+    isolated_.erase(*key);
+  return {};
+}
+
+Result<bool> FakeBridgeMulticast::getPortIsolated(const Netns& ns, const std::string& port) {
+  auto key = portKey("getPortIsolated", ns, port);
+  if (!key) return key.error();
+  std::lock_guard<std::mutex> lock(mu_);
+  return isolated_.count(*key) > 0;
+}
+
 Status FakeBridgeMulticast::report(const Netns& ns, const std::string& port, const IpAddr& group,
                                    bool joined) {
   if (!isMulticastGroup(group)) return Error{EINVAL, "report: " + group.str() + " is not a multicast group"};

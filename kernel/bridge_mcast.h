@@ -96,6 +96,13 @@ class BridgeMulticast {
   // `port` must be enslaved to a bridge.
   virtual Status setPortMcastRouter(const Netns& ns, const std::string& port, McastRouter mode) = 0;
   virtual Result<McastRouter> getPortMcastRouter(const Netns& ns, const std::string& port) = 0;
+  // IFLA_BRPORT_ISOLATED (Linux 4.18+): an isolated port forwards only to
+  // ports that are not isolated -- what keeps the two encrypted backends'
+  // ports of one bridge (the kernel backend's VTEP and the userspace
+  // backend's TAP) from passing frames between them. `port` must be
+  // enslaved to a bridge.
+  virtual Status setPortIsolated(const Netns& ns, const std::string& port, bool isolated) = 0;
+  virtual Result<bool> getPortIsolated(const Netns& ns, const std::string& port) = 0;
   // Every group with a listener on the bridge, by port, sorted. Entries of a
   // port that left the bridge (or was deleted) are gone; with snooping off
   // there are none.
@@ -116,6 +123,8 @@ class FakeBridgeMulticast : public BridgeMulticast {
   Result<BridgeMcast> getBridgeMcast(const Netns& ns, const std::string& bridge) override;
   Status setPortMcastRouter(const Netns& ns, const std::string& port, McastRouter mode) override;
   Result<McastRouter> getPortMcastRouter(const Netns& ns, const std::string& port) override;
+  Status setPortIsolated(const Netns& ns, const std::string& port, bool isolated) override;
+  Result<bool> getPortIsolated(const Netns& ns, const std::string& port) override;
   Result<std::vector<MdbEntry>> listMdb(const Netns& ns, const std::string& bridge) override;
   // A listener behind `port` joined (or left) `group`. A port on no bridge
   // or a bridge without snooping records nothing, as the kernel would.
@@ -132,6 +141,7 @@ class FakeBridgeMulticast : public BridgeMulticast {
   std::mutex mu_;
   std::map<Key, BridgeMcast> bridges_;
   std::map<Key, McastRouter> ports_;
+  std::set<Key> isolated_;
   std::map<Key, std::set<IpAddr>> groups_;  // port -> groups with a listener
 };
 

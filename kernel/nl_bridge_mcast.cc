@@ -80,6 +80,32 @@ class NetlinkBridgeMulticast : public BridgeMulticast {
     return *mode;
   }
 
+  Status setPortIsolated(const Netns& ns, const std::string& port, bool isolated) override {
+    auto sock = socketIn(ns, "setPortIsolated");
+    if (!sock) return sock.error();
+    auto l = link(**sock, port, "setPortIsolated");
+    if (!l) return l.error();
+    if (!l->masterIndex) return Error{EINVAL, "setPortIsolated: " + port + " is not a bridge port"};
+    auto m = nl::portIsolatedSet(l->info.ifindex, isolated);
+    return (*sock)->request(m, "setPortIsolated " + port);
+  }
+
+  Result<bool> getPortIsolated(const Netns& ns, const std::string& port) override {
+    if (auto s = checkLinkName("getPortIsolated", port); !s) return s.error();
+    auto sock = socketIn(ns, "getPortIsolated");
+    if (!sock) return sock.error();
+    std::optional<bool> isolated;
+    bool isPort = false;
+    auto m = nl::linkGet(port);
+    Status s = (*sock)->request(m, "getPortIsolated " + port, [&](const nlmsghdr* r) {
+      if (auto l = nl::parseLink(r)) isPort = l->masterIndex != 0;
+      isolated = nl::parsePortIsolated(r);
+    });
+    if (!s) return nl::translate(s, ENODEV, ENOENT).error();
+    if (!isPort || !isolated) return Error{EINVAL, "getPortIsolated: " + port + " is not a bridge port"};
+    return *isolated;
+  }
+
   Result<std::vector<MdbEntry>> listMdb(const Netns& ns, const std::string& bridge) override {
     auto sock = socketIn(ns, "listMdb");
     if (!sock) return sock.error();

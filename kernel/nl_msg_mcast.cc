@@ -76,6 +76,17 @@ Message portMcastRouterSet(int index, McastRouter mode) {
   return m;
 }
 
+Message portIsolatedSet(int index, bool isolated) {
+  Message m = linkChange(index);
+  nlattr* li = m.nestStart(IFLA_LINKINFO);
+  m.putStr(IFLA_INFO_SLAVE_KIND, "bridge");
+  nlattr* d = m.nestStart(IFLA_INFO_SLAVE_DATA);
+  m.putU8(IFLA_BRPORT_ISOLATED, isolated ? 1 : 0);
+  m.nestEnd(d);
+  m.nestEnd(li);
+  return m;
+}
+
 Message mdbDump(int bridgeIndex) {
   Message m(RTM_GETMDB, NLM_F_DUMP);
   auto* b = m.extra<br_port_msg>();
@@ -107,19 +118,31 @@ std::optional<BridgeMcast> parseBridgeMcast(const nlmsghdr* nlh) {
   return c;
 }
 
-std::optional<McastRouter> parsePortMcastRouter(const nlmsghdr* nlh) {
-  if (nlh->nlmsg_type != RTM_NEWLINK || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) return std::nullopt;
+// The IFLA_BRPORT_* attributes of an RTM_NEWLINK of a bridge port into d;
+// false when the message is not one or carries none.
+static bool parsePortData(const nlmsghdr* nlh, const nlattr* (&d)[IFLA_BRPORT_MAX + 1]) {
+  if (nlh->nlmsg_type != RTM_NEWLINK || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) return false;
   const nlattr* tb[IFLA_MAX + 1];
   parseAttrs(nlh, sizeof(ifinfomsg), tb, IFLA_MAX);
   const nlattr* info[IFLA_INFO_MAX + 1];
   parseNested(tb[IFLA_LINKINFO], info, IFLA_INFO_MAX);
-  if (!info[IFLA_INFO_SLAVE_DATA]) return std::nullopt;
-  const nlattr* d[IFLA_BRPORT_MAX + 1];
+  if (!info[IFLA_INFO_SLAVE_DATA]) return false;
   parseNested(info[IFLA_INFO_SLAVE_DATA], d, IFLA_BRPORT_MAX);
-  if (!d[IFLA_BRPORT_MULTICAST_ROUTER]) return std::nullopt;
+  return true;
+}
+
+std::optional<McastRouter> parsePortMcastRouter(const nlmsghdr* nlh) {
+  const nlattr* d[IFLA_BRPORT_MAX + 1];
+  if (!parsePortData(nlh, d) || !d[IFLA_BRPORT_MULTICAST_ROUTER]) return std::nullopt;
   const uint8_t v = mnl_attr_get_u8(d[IFLA_BRPORT_MULTICAST_ROUTER]);
   if (v > static_cast<uint8_t>(McastRouter::kPermanent)) return std::nullopt;  // 3: temporary (not weft's)
   return static_cast<McastRouter>(v);
+}
+
+std::optional<bool> parsePortIsolated(const nlmsghdr* nlh) {
+  const nlattr* d[IFLA_BRPORT_MAX + 1];
+  if (!parsePortData(nlh, d) || !d[IFLA_BRPORT_ISOLATED]) return std::nullopt;
+  return mnl_attr_get_u8(d[IFLA_BRPORT_ISOLATED]) != 0;
 }
 
 std::vector<std::pair<int, IpAddr>> parseMdb(const nlmsghdr* nlh, int bridgeIndex) {

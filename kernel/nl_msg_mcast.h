@@ -17,6 +17,7 @@ namespace weft::kernel::nl {
 
 Message bridgeMcastSet(int index, const BridgeMcast& c);
 Message portMcastRouterSet(int index, McastRouter mode);
+Message portIsolatedSet(int index, bool isolated);
 Message mdbDump(int bridgeIndex);
 
 // From an RTM_NEWLINK of a bridge: its snooping settings (nullopt when the
@@ -24,6 +25,8 @@ Message mdbDump(int bridgeIndex);
 std::optional<BridgeMcast> parseBridgeMcast(const nlmsghdr* nlh);
 // From an RTM_NEWLINK of a bridge port: its multicast-router mode.
 std::optional<McastRouter> parsePortMcastRouter(const nlmsghdr* nlh);
+// From an RTM_NEWLINK of a bridge port: whether it is isolated.
+std::optional<bool> parsePortIsolated(const nlmsghdr* nlh);
 // From an RTM_GETMDB (dump) or RTM_NEWMDB message of bridge `bridgeIndex` (others give nothing): each IP
 // group's (port ifindex, group); layer-2 entries are skipped.
 std::vector<std::pair<int, IpAddr>> parseMdb(const nlmsghdr* nlh, int bridgeIndex);

@@ -26,21 +26,28 @@ Status tryXfrm() {
   if (!sock)
     return Error{EPROTONOSUPPORT, "kernel lacks xfrm netlink (" + sock.error().message +
                                       "); load xfrm_user (CONFIG_XFRM_USER) for encrypted networks"};
-  // Any well-formed state will do: a 256-bit key and its 4-byte salt.
+  // A state as the kernel backend adds them (driver/esp_pairs.h): a 256-bit
+  // key and its 4-byte salt, 16-byte ICV, extended sequence numbers and a
+  // 2048-packet replay window -- a kernel with ESP but without ESN or the
+  // large window must not be taken for one that can run the backend.
   XfrmState sa;
   sa.src = "198.18.0.1";
   sa.dst = "198.18.0.2";
   sa.spi = 0x100;
   sa.aeadKeyHex = std::string(72, '0');
-  sa.esn = false;
+  sa.icvBits = 128;
+  sa.esn = true;
+  sa.replayWindow = 2048;
   auto parsed = parseXfrmState("probe", sa, XfrmUse::kAdd);
   if (!parsed) return parsed.error();
   auto m = nl::xfrmStateAdd(sa, *parsed);
-  Status s = (*sock)->request(m, "adding an ESP AES-GCM state");
+  Status s = (*sock)->request(m, "adding an ESP AES-GCM state with ESN and a replay window");
   if (!s)
-    return Error{EPROTONOSUPPORT, "kernel cannot do ESP with rfc4106(gcm(aes)) (" + s.error().message +
-                                      "); load esp4/esp6 and the gcm/aes crypto modules (CONFIG_INET_ESP, "
-                                      "CONFIG_CRYPTO_GCM) for encrypted networks"};
+    return Error{EPROTONOSUPPORT,
+                 "kernel cannot do ESP with rfc4106(gcm(aes)), ESN and a 2048-packet replay window (" +
+                     s.error().message +
+                     "); load esp4/esp6 and the gcm/aes crypto modules (CONFIG_INET_ESP, "
+                     "CONFIG_CRYPTO_GCM) for encrypted networks"};
   return {};
 }
 

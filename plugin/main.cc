@@ -116,6 +116,11 @@ int run(int argc, char** argv) {
     LOG_INFO("plugin", "no kernel ESP on this host (" << st.error().message
                                                       << "): encrypted networks use the userspace datapath");
     dc.kernelCryptoOff = "its kernel has no ESP (" + st.error().message + ")";
+  } else {
+    // The kernel can; what it would serve (driver/esp_pairs.h) has no plane
+    // in weft-plugin yet, so this host advertises no kernel backend and its
+    // pairs use the userspace datapath (README "Encrypted networks").
+    dc.kernelCryptoOff = "its kernel has ESP, but weft-plugin does not run the kernel backend's plane yet";
   }
 
   dc.stateDir = cfg->stateDir;
@@ -176,12 +181,16 @@ int run(int argc, char** argv) {
 
   plugin::Api api(drv);
   api.setHostWarnings(hostWarnings);
-  if (plane) {
-    api.setCryptoStatus([p = plane.get()] { return p->status().dump(); });
-    api.setCryptoRotate([p = plane.get()] { return p->rotate().dump(); });
-  } else {
-    api.setCryptoStatus(nullptr, planeOff);
-  }
+  // /weft.Crypto: the userspace datapath's status (or why it is off), and
+  // per encrypted network and peer which backend carries it and why.
+  api.setCryptoStatus(
+      [p = plane.get(), &drv, planeOff] {
+        nlohmann::json j = p ? p->status() : nlohmann::json{{"backend", "off"}, {"reason", planeOff}};
+        j["selection"] = drv.cryptoSelection();
+        return j.dump();
+      },
+      planeOff);
+  if (plane) api.setCryptoRotate([p = plane.get()] { return p->rotate().dump(); });
 
   // Names across hosts (issue 12): from the engine, shared through gossip,
   // answered in each network's sandbox. Off without the engine's socket.

@@ -206,6 +206,21 @@ void dataPlane(const Json& d, const std::map<std::string, std::string>& gossipSt
 }
 
 // weftctl ipam: each cluster-wide pool's blocks and who holds them.
+// Which backend carries each encrypted network's traffic to each peer host,
+// and why (driver/crypto_select.h); "none" means nothing is sent to or
+// accepted from that host on that network.
+void cryptoSelection(const Json& sel) {
+  if (sel.empty()) return;
+  const std::string off = str(sel["kernelOff"]);
+  std::cout << "\nkernel ESP backend on this host: "
+            << (sel.value("kernelEsp", false) ? "yes" : "no" + (off.empty() ? "" : " (" + off + ")")) << "\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& n : sel["networks"])
+    for (const auto& p : n["peers"])
+      rows.push_back({str(n["network"]), str(n["crypto"]), str(p["host"]), str(p["backend"]), str(p["why"])});
+  table({"NETWORK", "WEFT.CRYPTO", "PEER", "BACKEND", "WHY"}, rows);
+}
+
 int ipam(const Json& j) {
   if (!j.value("enabled", false)) {
     std::cout << "cluster-wide IPAM: off (it needs SCOPE=local and ADVERTISE_ADDR; pools are per host)\n";
@@ -415,6 +430,7 @@ int main(int argc, char** argv) {
   } else if (cmd == "crypto") {
     if (str(j["backend"]) == "off") {
       std::cout << "encrypted networks: off (" << str(j["reason"]) << ")\n";
+      cryptoSelection(j.value("selection", Json::object()));
       return 0;
     }
     std::cout << "backend " << str(j["backend"]) << ", udp " << str(j["listen"]) << ", key epochs from "
@@ -432,6 +448,7 @@ int main(int argc, char** argv) {
     table({"NETWORK", "VNI", "PEER", "ACTIVE", "EPOCH", "TX PKTS", "TX BYTES", "RX PKTS", "RX BYTES",
            "AUTH FAIL", "REPLAYED", "STALE KEY"},
           rows);
+    cryptoSelection(j.value("selection", Json::object()));
   } else if (cmd == "ipam" && !args.empty()) {
     std::cout << "released " << str(j["blocks"]) << " block(s) of " << str(j["host"])
               << ": other hosts may reclaim them now\n";

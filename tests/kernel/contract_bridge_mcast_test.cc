@@ -214,6 +214,26 @@ TEST_P(BridgeMcastTest, APortsMulticastRouterModeRoundTripsOnlyOnABridgePort) {
   EXPECT_ERRNO(bm().getPortMcastRouter(a, "br0"), EINVAL);  // the bridge is no port
 }
 
+// Isolation keeps the encrypted backends' two ports of one bridge (the
+// kernel backend's VTEP, the userspace backend's TAP) from forwarding to
+// each other (driver/kernel_plane.h).
+TEST_P(BridgeMcastTest, APortsIsolationRoundTripsOnlyOnABridgePort) {
+  Netns a = makeNs("bmi");
+  ASSERT_OK(k().createBridge(a, "br0", 0));
+  ASSERT_OK(k().createVxlan(VxlanSpec{.name = "vxi", .vni = 4083}, a));
+  EXPECT_ERRNO(bm().setPortIsolated(a, "vxi", true), EINVAL);  // on no bridge yet
+  ASSERT_OK(k().setMaster(a, "vxi", "br0"));
+  auto i = bm().getPortIsolated(a, "vxi");
+  ASSERT_OK(i);
+  EXPECT_FALSE(*i);  // the kernel's default
+  ASSERT_OK(bm().setPortIsolated(a, "vxi", true));
+  EXPECT_TRUE(*bm().getPortIsolated(a, "vxi"));
+  ASSERT_OK(bm().setPortIsolated(a, "vxi", false));
+  EXPECT_FALSE(*bm().getPortIsolated(a, "vxi"));
+  EXPECT_ERRNO(bm().setPortIsolated(a, "nope", true), ENOENT);
+  EXPECT_ERRNO(bm().getPortIsolated(a, "br0"), EINVAL);  // the bridge is no port
+}
+
 // Without the bridge's querier (the kernel's default): the listeners'
 // unsolicited reports alone fill the MDB (with an IGMPv2 querier, IPv4
 // joins were often missing: see kernel/bridge_mcast.h).
