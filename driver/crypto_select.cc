@@ -104,8 +104,9 @@ PairSelection selectPairBackend(CryptoBackend wanted, const LocalCrypto& self, c
     case CryptoBackend::kAuto:
       break;
   }
-  if (!self.kernelOff.empty())
-    return userspace("auto: this host has no kernel ESP backend (" + self.kernelOff + ")");
+  // The reason itself is this host's, shown once beside the table
+  // (weftctl crypto) rather than in every pair's row.
+  if (!self.kernelOff.empty()) return userspace("auto: this host cannot run the kernel backend");
   if (!peerKernel) return userspace("auto: " + peerWhyNot);
   return {PairBackend::kKernel, "auto: both hosts have kernel ESP"};
 }
