@@ -156,6 +156,35 @@ Status EspPairs::removePeer(const std::string& id) {
   return result;
 }
 
+std::vector<XfrmPolicy> EspPairs::portBlocks() const {
+  const std::string any = family(cfg_.selfAddr) == AF_INET6 ? "::" : "0.0.0.0";
+  // No template (tmpl*, reqid, spi): a block policy discards.
+  return {XfrmPolicy{XfrmDir::kIn, any, cfg_.selfAddr, cfg_.port, "", "", 0, 0, true},
+          XfrmPolicy{XfrmDir::kOut, cfg_.selfAddr, any, cfg_.port, "", "", 0, 0, true}};
+}
+
+Status EspPairs::closePort() {
+  // All or nothing, but one that was there before (adopted) stays.
+  std::vector<XfrmPolicy> added;
+  for (const XfrmPolicy& p : portBlocks()) {
+    Status s = k_->addXfrmPolicy(p);
+    if (s) {
+      added.push_back(p);
+    } else if (!s.okOr(EEXIST)) {
+      for (const XfrmPolicy& a : added) (void)k_->delXfrmPolicy(a);
+      return s;
+    }
+  }
+  return Status::Ok();
+}
+
+Status EspPairs::openPort() {
+  Status result = Status::Ok();
+  for (const XfrmPolicy& p : portBlocks())
+    if (auto s = k_->delXfrmPolicy(p); !s.okOr(ENOENT) && result) result = s;
+  return result;
+}
+
 Status EspPairs::prepare(const std::string& id, uint32_t epoch) {
   auto it = pairs_.find(id);
   if (it == pairs_.end()) return Error{ENOENT, "esp: no ESP for peer " + id};
@@ -191,6 +220,12 @@ Status EspPairs::retire(const std::string& id) {
   if (auto s = removeEpoch(p, *p.previous); !s) return s;
   p.previous.reset();
   return Status::Ok();
+}
+
+std::vector<std::string> EspPairs::peers() const {
+  std::vector<std::string> out;
+  for (const auto& [id, p] : pairs_) out.push_back(id);
+  return out;
 }
 
 const EspPairs::PairState* EspPairs::pair(const std::string& id) const {

@@ -69,6 +69,18 @@ class EspPairs {
   // Removes the pair's policies and every SA of it.
   Status removePeer(const std::string& id);
 
+  // The encrypted port's catch-all (kernel/types.h, XfrmPolicy::block):
+  // VXLAN on cfg.port from any host to this one, and from this one to any
+  // host, is discarded unless a pair's ESP policy selects it -- cleartext is
+  // refused by xfrm itself, not by an iptables match whose absence fails
+  // open. Meant to be installed before the first pair and left in place
+  // across restarts (closing a closed port is fine: it is adopted), so the
+  // port carries no cleartext while weft-plugin is down either.
+  Status closePort();
+  // Removes the catch-all (no encrypted network left on this host).
+  Status openPort();
+  std::vector<kernel::XfrmPolicy> portBlocks() const;
+
   Status prepare(const std::string& id, uint32_t epoch);
   Status activate(const std::string& id, uint32_t epoch);
   Status retire(const std::string& id);
@@ -84,6 +96,8 @@ class EspPairs {
   };
   const PairState* pair(const std::string& id) const;
   size_t size() const { return pairs_.size(); }
+  std::vector<std::string> peers() const;
+  const EspConfig& config() const { return cfg_; }
 
  private:
   EspPairs(kernel::Kernel& k, EspConfig cfg, std::vector<uint8_t> material)

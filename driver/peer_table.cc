@@ -204,18 +204,8 @@ size_t PeerTable::pending() const {
 
 // ---------------------------------------------------------------- programming
 
-namespace {
-
-// Applies `ops` to one sandbox; what succeeded is recorded in `done` as the
-// change it makes to the sandbox's entries. Returns the first failure's text.
-struct Applied {
-  PeerOps done;
-  size_t failed = 0;
-  std::string firstError;
-};
-
-Applied program(kernel::Kernel& k, const PeerSandbox& at, const PeerOps& ops) {
-  Applied a;
+AppliedPeerOps programPeerOps(kernel::Kernel& k, const PeerSandbox& at, const PeerOps& ops) {
+  AppliedPeerOps a;
   auto check = [&](const Status& st, const std::string& what, int benign) {
     if (st.ok() || st.code() == benign) return true;
     if (a.firstError.empty()) a.firstError = what + ": " + st.error().message;
@@ -252,7 +242,7 @@ Applied program(kernel::Kernel& k, const PeerSandbox& at, const PeerOps& ops) {
   return a;
 }
 
-void record(PeerEntries& have, const PeerOps& done) {
+void recordPeerOps(PeerEntries& have, const PeerOps& done) {
   for (const auto& [ip, mac] : done.delNeigh) have.neigh.erase(ip);
   for (const auto& [mac, dst] : done.delFdb) have.fdb.erase(mac);
   for (const auto& dst : done.delFlood) have.flood.erase(dst);
@@ -260,8 +250,6 @@ void record(PeerEntries& have, const PeerOps& done) {
   for (const auto& [mac, dst] : done.addFdb) have.fdb[mac] = dst;
   for (const auto& dst : done.addFlood) have.flood.insert(dst);
 }
-
-}  // namespace
 
 PeerOps PeerTable::dirtyOpsLocked(const std::string& identity, Sandbox& s) {
   PeerOps ops;
@@ -327,15 +315,15 @@ PeerTable::SyncResult PeerTable::sync() {
     work = dueWorkLocked();
   }
   SyncResult result;
-  for (const auto& w : work) {                     // no lock held: the kernel may be slow
-    Applied a = program(kernel_, w.where, w.ops);  // (nothing to do is a success too)
+  for (const auto& w : work) {                                   // no lock held: the kernel may be slow
+    AppliedPeerOps a = programPeerOps(kernel_, w.where, w.ops);  // (nothing to do is a success too)
     result.applied += a.done.size();
     result.failed += a.failed;
     std::lock_guard<std::mutex> lk(mu_);
     auto it = sandboxes_.find(w.identity);
     if (it == sandboxes_.end() || it->second.generation != w.generation) continue;  // gone or rebuilt
     Sandbox& s = it->second;
-    record(s.have, a.done);
+    recordPeerOps(s.have, a.done);
     if (s.failing) ++result.retries;
     if (a.failed) {
       if (!s.failing)  // once per run of failures, not per retry

@@ -52,13 +52,26 @@ struct PeerOps {
 };
 PeerOps diffEntries(const PeerEntries& have, const PeerEntries& want);
 
-// --- the table ---
-
 // Where a network's entries go.
 struct PeerSandbox {
   std::string netns;
   std::string vtep;  // the VXLAN device's name
 };
+
+// Applies `ops` to one sandbox's VTEP (replacing what an add finds there);
+// what succeeded is in `done` as the change it made, failures are counted
+// and the first one's text kept. recordPeerOps() applies `done` to what the
+// caller holds as programmed. Also the kernel ESP backend's
+// (driver/kernel_plane.h).
+struct AppliedPeerOps {
+  PeerOps done;
+  size_t failed = 0;
+  std::string firstError;
+};
+AppliedPeerOps programPeerOps(kernel::Kernel& k, const PeerSandbox& at, const PeerOps& ops);
+void recordPeerOps(PeerEntries& have, const PeerOps& done);
+
+// --- the table ---
 
 class PeerTable {
  public:

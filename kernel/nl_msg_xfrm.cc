@@ -14,7 +14,6 @@ namespace weft::kernel::nl {
 namespace {
 
 constexpr const char* kAead = "rfc4106(gcm(aes))";
-constexpr uint32_t kPolicyPriority = 100;
 
 void putAddr(xfrm_address_t* out, const IpAddr& a) { std::memcpy(out, a.bytes.data(), a.size()); }
 
@@ -56,7 +55,9 @@ xfrm_selector selector(const ParsedXfrmPolicy& p, uint16_t port) {
   putAddr(&sel.saddr, p.src);
   putAddr(&sel.daddr, p.dst);
   sel.family = static_cast<uint16_t>(p.src.family);
-  sel.prefixlen_s = sel.prefixlen_d = static_cast<uint8_t>(p.src.bits());
+  // The unspecified address selects any (prefix length 0): block policies.
+  sel.prefixlen_s = static_cast<uint8_t>(p.src.isZero() ? 0 : p.src.bits());
+  sel.prefixlen_d = static_cast<uint8_t>(p.dst.isZero() ? 0 : p.dst.bits());
   sel.proto = IPPROTO_UDP;
   if (port) {
     sel.dport = htons(port);
@@ -159,10 +160,11 @@ Message policyMessage(uint16_t type, uint16_t flags, const XfrmPolicy& p, const 
   auto* pol = m.extra<xfrm_userpolicy_info>();
   pol->sel = selector(parsed, p.udpPort);
   infiniteLifetime(&pol->lft);
-  pol->priority = kPolicyPriority;
+  pol->priority = p.block ? kXfrmBlockPriority : kXfrmPolicyPriority;
   pol->dir = dirCode(p.dir);
-  pol->action = XFRM_POLICY_ALLOW;
+  pol->action = p.block ? XFRM_POLICY_BLOCK : XFRM_POLICY_ALLOW;
   pol->share = XFRM_SHARE_ANY;
+  if (p.block) return m;  // discards: no ESP template
   xfrm_user_tmpl t{};
   if (parsed.tmplDst) putAddr(&t.id.daddr, *parsed.tmplDst);
   if (parsed.tmplSrc) putAddr(&t.saddr, *parsed.tmplSrc);
@@ -201,12 +203,6 @@ std::optional<XfrmPolicy> parseXfrmPolicy(const nlmsghdr* nlh) {
   if (nlh->nlmsg_type != XFRM_MSG_NEWPOLICY) return std::nullopt;
   const auto* pol = static_cast<const xfrm_userpolicy_info*>(mnl_nlmsg_get_payload(nlh));
   if (pol->dir > XFRM_POLICY_FWD || pol->sel.proto != IPPROTO_UDP) return std::nullopt;
-  const nlattr* tb[XFRMA_MAX + 1];
-  parseAttrs(nlh, sizeof(xfrm_userpolicy_info), tb, XFRMA_MAX);
-  if (!tb[XFRMA_TMPL] || mnl_attr_get_payload_len(tb[XFRMA_TMPL]) < sizeof(xfrm_user_tmpl))
-    return std::nullopt;
-  const auto* t = static_cast<const xfrm_user_tmpl*>(mnl_attr_get_payload(tb[XFRMA_TMPL]));
-  if (t->id.proto != IPPROTO_ESP || t->mode != XFRM_MODE_TRANSPORT) return std::nullopt;
   int family = pol->sel.family;
   XfrmPolicy p;
   p.dir = pol->dir == XFRM_POLICY_IN    ? XfrmDir::kIn
@@ -215,6 +211,16 @@ std::optional<XfrmPolicy> parseXfrmPolicy(const nlmsghdr* nlh) {
   p.src = getAddr(pol->sel.saddr, family).str();
   p.dst = getAddr(pol->sel.daddr, family).str();
   p.udpPort = pol->sel.dport_mask ? ntohs(pol->sel.dport) : 0;
+  if (pol->action == XFRM_POLICY_BLOCK) {
+    p.block = true;
+    return p;
+  }
+  const nlattr* tb[XFRMA_MAX + 1];
+  parseAttrs(nlh, sizeof(xfrm_userpolicy_info), tb, XFRMA_MAX);
+  if (!tb[XFRMA_TMPL] || mnl_attr_get_payload_len(tb[XFRMA_TMPL]) < sizeof(xfrm_user_tmpl))
+    return std::nullopt;
+  const auto* t = static_cast<const xfrm_user_tmpl*>(mnl_attr_get_payload(tb[XFRMA_TMPL]));
+  if (t->id.proto != IPPROTO_ESP || t->mode != XFRM_MODE_TRANSPORT) return std::nullopt;
   IpAddr ts = getAddr(t->saddr, family), td = getAddr(t->id.daddr, family);
   p.tmplSrc = ts.isZero() ? "" : ts.str();
   p.tmplDst = td.isZero() ? "" : td.str();

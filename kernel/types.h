@@ -123,7 +123,15 @@ struct XfrmState {
 enum class XfrmDir { kIn, kOut, kFwd };
 
 // A policy that selects VXLAN traffic to/from a VTEP on one UDP port and
-// requires ESP with reqid.
+// requires ESP with reqid -- or, with block, discards what it selects. A
+// selector address that is the unspecified address ("0.0.0.0", "::") means
+// any address. Block policies have no template (tmpl*, reqid, spi empty)
+// and rank below the ESP ones (XFRM priority kXfrmBlockPriority against
+// kXfrmPolicyPriority): the catch-all that refuses cleartext on the
+// encrypted networks' port from and to every host without its own policy,
+// inside xfrm, without iptables match modules whose absence fails open.
+inline constexpr uint32_t kXfrmPolicyPriority = 100;
+inline constexpr uint32_t kXfrmBlockPriority = 1000;  // a larger value is a lower precedence
 struct XfrmPolicy {
   XfrmDir dir = XfrmDir::kOut;
   std::string src;       // selector source host address
@@ -133,6 +141,7 @@ struct XfrmPolicy {
   std::string tmplDst;
   uint32_t reqid = 0;
   uint32_t spi = 0;  // 0 = any
+  bool block = false;
   bool operator==(const XfrmPolicy&) const = default;
 };
 

@@ -172,6 +172,11 @@ Result<ParsedXfrmPolicy> parseXfrmPolicy(const std::string& op, const XfrmPolicy
   if (p.dir != XfrmDir::kIn && p.dir != XfrmDir::kOut && p.dir != XfrmDir::kFwd)
     return invalid(op + ": direction");
   if (use == XfrmUse::kDelete) return out;
+  if (p.block) {
+    if (!p.tmplSrc.empty() || !p.tmplDst.empty() || p.reqid || p.spi)
+      return invalid(op + ": a block policy has no ESP template (template addresses, reqid, spi)");
+    return out;
+  }
   for (auto [text, slot] : {std::pair{&p.tmplSrc, &out.tmplSrc}, std::pair{&p.tmplDst, &out.tmplDst}}) {
     if (text->empty()) continue;
     *slot = IpAddr::parse(*text);

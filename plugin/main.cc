@@ -117,10 +117,14 @@ int run(int argc, char** argv) {
                                                       << "): encrypted networks use the userspace datapath");
     dc.kernelCryptoOff = "its kernel has no ESP (" + st.error().message + ")";
   } else {
-    // The kernel can; what it would serve (driver/esp_pairs.h) has no plane
-    // in weft-plugin yet, so this host advertises no kernel backend and its
-    // pairs use the userspace datapath (README "Encrypted networks").
-    dc.kernelCryptoOff = "its kernel has ESP, but weft-plugin does not run the kernel backend's plane yet";
+    // The kernel can, and the plane exists (driver/kernel_plane.h), but
+    // nothing feeds it key epochs both hosts agree on that never repeat
+    // across restarts yet: the gate stays shut, this host advertises no
+    // kernel backend and its pairs use the userspace datapath (README
+    // "Encrypted networks").
+    dc.kernelCryptoOff =
+        "its kernel has ESP, but weft-plugin does not switch the kernel backend on yet (no agreed key "
+        "epochs)";
   }
 
   dc.stateDir = cfg->stateDir;

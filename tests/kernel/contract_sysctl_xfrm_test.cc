@@ -141,6 +141,37 @@ TEST_P(SysctlXfrmTest, XfrmPolicyUpdateReplacesTheTemplateOrAdds) {
   ASSERT_OK(k().delXfrmPolicy(rekeyed));
 }
 
+// The catch-all of the encrypted port: any source (the unspecified address)
+// to this host's port is discarded, below the per-peer ESP policy in
+// precedence; both list back as they were added, and a block policy with an
+// ESP template is refused.
+TEST_P(SysctlXfrmTest, XfrmBlockPoliciesSelectAnyAddressAndCarryNoTemplate) {
+  const XfrmPolicy in{XfrmDir::kIn, "0.0.0.0", "198.18.0.1", 4799, "", "", 0, 0, true};
+  const XfrmPolicy out{XfrmDir::kOut, "198.18.0.1", "0.0.0.0", 4799, "", "", 0, 0, true};
+  const XfrmPolicy v6{XfrmDir::kIn, "::", "fd00::1", 4799, "", "", 0, 0, true};
+  const XfrmPolicy peer{XfrmDir::kIn, "198.18.0.2", "198.18.0.1", 4799, "198.18.0.2", "198.18.0.1", 7, 0,
+                        false};
+  for (const XfrmPolicy& p : {in, out, v6, peer}) ASSERT_OK(k().addXfrmPolicy(p));
+  EXPECT_ERRNO(k().addXfrmPolicy(in), EEXIST);
+  auto list = k().listXfrmPolicies();
+  ASSERT_OK(list);
+  ASSERT_EQ(list->size(), 4u);
+  for (const XfrmPolicy& want : {in, out, v6, peer})
+    EXPECT_EQ(std::count(list->begin(), list->end(), want), 1) << want.src << "->" << want.dst;
+  XfrmPolicy withTemplate = in;
+  withTemplate.dst = "198.18.0.3";
+  withTemplate.reqid = 7;
+  EXPECT_ERRNO(k().addXfrmPolicy(withTemplate), EINVAL);
+  withTemplate.reqid = 0;
+  withTemplate.tmplDst = "198.18.0.3";
+  EXPECT_ERRNO(k().addXfrmPolicy(withTemplate), EINVAL);
+  for (const XfrmPolicy& p : {in, out, v6, peer}) ASSERT_OK(k().delXfrmPolicy(p));
+  EXPECT_ERRNO(k().delXfrmPolicy(in), ENOENT);
+  list = k().listXfrmPolicies();
+  ASSERT_OK(list);
+  EXPECT_TRUE(list->empty());
+}
+
 TEST_P(SysctlXfrmTest, XfrmStateReplayWindow) {
   XfrmState big = state("198.18.0.1", "198.18.0.2", 0x4004, true);
   big.replayWindow = 2048;

@@ -206,6 +206,54 @@ TEST_F(EspPairsTest, AKernelFailureMidwayLeavesNothingHalfDone) {
   EXPECT_TRUE(a.activate("host-b", 2).ok());  // and it can be retried
 }
 
+TEST_F(EspPairsTest, ClosingThePortBlocksItFromAndToAnyHostAndIsAdoptedOnRestart) {
+  EspPairs a = make(ka_, "host-a", "198.18.0.1");
+  ASSERT_TRUE(a.closePort().ok());
+  auto pols = policies(ka_);
+  ASSERT_EQ(pols.size(), 2u);
+  const XfrmPolicy in{XfrmDir::kIn, "0.0.0.0", "198.18.0.1", kPort, "", "", 0, 0, true};
+  const XfrmPolicy out{XfrmDir::kOut, "198.18.0.1", "0.0.0.0", kPort, "", "", 0, 0, true};
+  EXPECT_EQ(std::count(pols.begin(), pols.end(), in), 1);
+  EXPECT_EQ(std::count(pols.begin(), pols.end(), out), 1);
+  // A pair's own policies sit beside the catch-all (they outrank it in the
+  // kernel: kXfrmPolicyPriority < kXfrmBlockPriority).
+  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1).ok());
+  EXPECT_EQ(policies(ka_).size(), 4u);
+  // A restarted plugin closes the port again: the blocks it finds are kept.
+  EspPairs again = make(ka_, "host-a", "198.18.0.1");
+  ASSERT_TRUE(again.closePort().ok());
+  EXPECT_EQ(policies(ka_).size(), 4u);
+  // IPv6 hosts block the unspecified IPv6 address.
+  EspPairs v6 = make(ka_, "host-6", "fd00::1");
+  ASSERT_TRUE(v6.closePort().ok());
+  pols = policies(ka_);
+  EXPECT_EQ(
+      std::count_if(pols.begin(), pols.end(), [](const XfrmPolicy& p) { return p.block && p.src == "::"; }),
+      1);
+  ASSERT_TRUE(v6.openPort().ok());
+  ASSERT_TRUE(a.removePeer("host-b").ok());
+  ASSERT_TRUE(a.openPort().ok());
+  EXPECT_TRUE(policies(ka_).empty());
+  EXPECT_TRUE(a.openPort().ok());  // an open port stays open
+}
+
+TEST_F(EspPairsTest, AFailedCloseChangesNothingAndKeepsAnAdoptedBlock) {
+  EspPairs a = make(ka_, "host-a", "198.18.0.1");
+  ka_.failNext("addXfrmPolicy", EPERM);
+  EXPECT_EQ(a.closePort().code(), EPERM);
+  EXPECT_TRUE(policies(ka_).empty());
+  // The inbound block is there from an earlier run (the kernel says EEXIST),
+  // the outbound one fails: the earlier one is kept, not rolled back.
+  const XfrmPolicy in = a.portBlocks()[0];
+  ASSERT_TRUE(ka_.addXfrmPolicy(in).ok());
+  ka_.failNext("addXfrmPolicy", EEXIST);
+  ka_.failNext("addXfrmPolicy", EPERM);
+  EXPECT_EQ(a.closePort().code(), EPERM);
+  auto pols = policies(ka_);
+  ASSERT_EQ(pols.size(), 1u);
+  EXPECT_EQ(pols[0], in);
+}
+
 TEST_F(EspPairsTest, PeerLimitIsExplicit) {
   EspPairs a = make(ka_, "host-a", "10.0.0.1");
   for (size_t i = 0; i < kMaxEspPeers; ++i) {
