@@ -107,6 +107,13 @@ size_t Driver::prunePeers() {
   // Entries no record accounts for (left from before a restart), and theirs.
   size_t removed = peers_.pruneStale();
   peers_.sync();
+  // Encrypted networks' forwarding entries kept from before a restart, too.
+  EncryptedPlane* plane;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    plane = plane_;
+  }
+  if (plane) plane->pruneRestored();
   return removed;
 }
 

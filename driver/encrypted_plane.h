@@ -34,6 +34,10 @@ class EncryptedPlane {
   // The network's remote endpoints (MAC -> peer, flood list = its peers).
   // Called often with the same entries: a no-op unless they changed.
   virtual void setPeers(const std::string& identity, const PeerEntries& entries) = 0;
+  // The control plane has confirmed (resynced) the remote endpoints: entries
+  // the plane kept from before a restart and no record asked for since go,
+  // as a plain network's kernel entries do (PeerTable::pruneStale).
+  virtual void pruneRestored() {}
 };
 
 }  // namespace weft::driver

@@ -81,6 +81,7 @@ Result<std::unique_ptr<UserspacePlane>> UserspacePlane::start(kernel::Kernel& ke
                                  std::to_string(p->cfg_.port) + ": " + udp.error().message};
   p->udp_ = std::move(*udp);
   p->dp_ = std::make_unique<datapath::Datapath>(p->cfg_.self, senderIdOf(p->cfg_.self));
+  p->loadPeersFile();
   LOG_INFO("crypto", "userspace datapath on udp "
                          << p->cfg_.self << ":" << p->cfg_.port << ", key epochs from " << p->startEpoch_
                          << " (reserved up to " << p->reservedUpTo_ << " in " << p->cfg_.epochFile << ")");
@@ -164,10 +165,18 @@ Status UserspacePlane::attach(const EncryptedNetwork& n) {
   Net net;
   net.spec = n;
   net.tap = std::move((*q)[0]);
-  nets_[n.identity] = std::move(net);
+  Net& added = nets_[n.identity] = std::move(net);
   resumeLocked();
   LOG_INFO("crypto", "encrypted network " << n.identity << " (vni " << n.vni << ") on " << kEncryptedTapName
                                           << " in " << n.netns);
+  // After a restart: forwarding resumes with the entries kept from before,
+  // without waiting for the gossip sidecar to start and resync.
+  if (auto r = restored_.find(n.identity); r != restored_.end() && !(r->second == PeerEntries{})) {
+    applyLocked(n.identity, added, effectiveLocked(n.identity, added.desired));
+    LOG_INFO("crypto", n.identity << ": " << added.entries.fdb.size() << " remote MACs and "
+                                  << added.entries.flood.size() << " peers kept from before the restart ("
+                                  << cfg_.peersFile << ")");
+  }
   return Status::Ok();
 }
 
@@ -179,13 +188,48 @@ void UserspacePlane::detach(const std::string& identity) {
   (void)dp_->removeNetwork(it->second.spec.vni);
   nets_.erase(it);
   resumeLocked();
+  restored_.erase(identity);
+  savePeersLocked();
 }
 
-void UserspacePlane::setPeers(const std::string& identity, const PeerEntries& entries) {
+void UserspacePlane::setPeers(const std::string& identity, const PeerEntries& desired) {
   std::lock_guard<std::mutex> lk(mu_);
   auto it = nets_.find(identity);
-  if (it == nets_.end() || it->second.entries == entries) return;
-  Net& n = it->second;
+  if (it == nets_.end()) return;
+  it->second.desired = desired;
+  auto entries = effectiveLocked(identity, desired);
+  if (it->second.entries == entries) return;
+  applyLocked(identity, it->second, entries);
+  savePeersLocked();
+}
+
+void UserspacePlane::pruneRestored() {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (restored_.empty()) return;
+  restored_.clear();
+  for (auto& [identity, n] : nets_)
+    if (!(n.entries == n.desired)) {
+      applyLocked(identity, n, n.desired);
+      LOG_INFO("crypto",
+               identity << ": entries kept from before the restart dropped, the cluster has resynced ("
+                        << n.entries.fdb.size() << " remote MACs, " << n.entries.flood.size() << " peers)");
+    }
+  savePeersLocked();
+}
+
+PeerEntries UserspacePlane::effectiveLocked(const std::string& identity, const PeerEntries& desired) const {
+  auto r = restored_.find(identity);
+  if (r == restored_.end()) return desired;
+  // The cluster's entries win; a kept MAC or IP the cluster maps elsewhere
+  // is its old place.
+  PeerEntries out = desired;
+  for (const auto& [ip, mac] : r->second.neigh) out.neigh.emplace(ip, mac);
+  for (const auto& [mac, vtep] : r->second.fdb) out.fdb.emplace(mac, vtep);
+  out.flood.insert(r->second.flood.begin(), r->second.flood.end());
+  return out;
+}
+
+void UserspacePlane::applyLocked(const std::string& identity, Net& n, const PeerEntries& entries) {
   const uint32_t vni = n.spec.vni;
   pauseLocked();
   auto* fdb = dp_->forwarding(vni);
@@ -234,6 +278,7 @@ void UserspacePlane::tick() {
   if (!dp_) return;
   if (dp_->maxTxEpoch() + kEpochBlock / 2 >= reservedUpTo_)
     if (auto st = reserveLocked(); !st) LOG_ERROR("crypto", st.error().message);
+  writePeersLocked();
 }
 
 nlohmann::json UserspacePlane::rotate() {

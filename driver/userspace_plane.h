@@ -21,6 +21,16 @@
 // past every block it reserved. A peer that leaves keeps its sessions while
 // the plugin runs, so coming back never restarts an epoch either.
 //
+// Restarts: the TAP persists, and so does the forwarding table -- each
+// network's entries (MAC -> peer, flood list) are written to
+// <state dir>/datapath-peers.json whenever they change. A restarted plane
+// loads them and carries traffic with them as soon as a network is attached,
+// before the gossip sidecar has even started: entries the cluster then
+// reports win, the kept ones fill in until the control plane has resynced
+// (pruneRestored), as a plain network's kernel FDB entries do across a
+// restart. The file is a cache: unreadable, it is ignored (logged), and the
+// entries come from gossip as on a first start.
+//
 // The loop thread owns the Datapath; every change (attach, detach, new
 // peers, forwarding entries, a status read) stops it, changes what it owns
 // and starts it again -- frames wait in the socket and TAP queues meanwhile.
@@ -56,6 +66,7 @@ struct UserspacePlaneConfig {
   uint16_t port = 4790;
   std::vector<uint8_t> key;  // the cluster's primary key, 32 bytes
   std::string epochFile;     // <state dir>/datapath-epoch
+  std::string peersFile;     // <state dir>/datapath-peers.json; "" = not kept
 };
 
 class UserspacePlane : public EncryptedPlane {
@@ -68,9 +79,12 @@ class UserspacePlane : public EncryptedPlane {
   Status attach(const EncryptedNetwork& n) override;
   void detach(const std::string& identity) override;
   void setPeers(const std::string& identity, const PeerEntries& entries) override;
+  void pruneRestored() override;
 
   // Reserves the next epoch block when the sessions come close to the end
-  // of this one. Call it periodically (weft-plugin: every 100 ms).
+  // of this one, and writes the forwarding table if it changed since the
+  // last tick (one write however many changes a resync brings). Call it
+  // periodically (weft-plugin: every 100 ms).
   void tick();
 
   // Moves every sender session to its next key epoch now; {"rotated": N}.
@@ -89,11 +103,21 @@ class UserspacePlane : public EncryptedPlane {
   void pauseLocked();
   void resumeLocked();
   Status reserveLocked();
+  struct Net;
+  // Under mu_: programs `entries` as the network's forwarding table.
+  void applyLocked(const std::string& identity, Net& n, const PeerEntries& entries);
+  // What the network carries: the cluster's entries, and those kept from
+  // before the restart that the cluster has not contradicted yet.
+  PeerEntries effectiveLocked(const std::string& identity, const PeerEntries& desired) const;
+  void loadPeersFile();
+  void savePeersLocked() { peersDirty_ = true; }  // written by the next tick()
+  void writePeersLocked();
 
   struct Net {
     EncryptedNetwork spec;
     kernel::Fd tap;
-    PeerEntries entries;
+    PeerEntries entries;          // programmed
+    PeerEntries desired;          // the cluster's (setPeers)
     std::set<std::string> peers;  // VTEPs with a datapath session
   };
 
@@ -104,10 +128,12 @@ class UserspacePlane : public EncryptedPlane {
   std::unique_ptr<datapath::Datapath> dp_;
   std::unique_ptr<datapath::DatapathLoop> loop_;
   std::thread thread_;
-  std::unique_ptr<datapath::IoCounters> io_;  // of loops that ended
-  std::map<std::string, Net> nets_;           // by identity
-  uint32_t startEpoch_ = 0;                   // of every session this run
-  uint32_t reservedUpTo_ = 0;                 // epochs below it are this run's
+  std::unique_ptr<datapath::IoCounters> io_;     // of loops that ended
+  std::map<std::string, Net> nets_;              // by identity
+  std::map<std::string, PeerEntries> restored_;  // from peersFile, until pruneRestored
+  bool peersDirty_ = false;
+  uint32_t startEpoch_ = 0;    // of every session this run
+  uint32_t reservedUpTo_ = 0;  // epochs below it are this run's
 };
 
 }  // namespace weft::driver

@@ -169,6 +169,7 @@ int run(int argc, char** argv) {
     pcfg.port = cfg->encryptedPort;
     pcfg.key.assign(key->begin(), key->end());
     pcfg.epochFile = cfg->stateDir + "/datapath-epoch";
+    pcfg.peersFile = cfg->stateDir + "/datapath-peers.json";
     auto started = driver::UserspacePlane::start(**kernel, pcfg);
     if (started.ok())
       plane = std::move(*started);

@@ -43,10 +43,12 @@ class RecordingPlane : public EncryptedPlane {
   }
   void detach(const std::string& identity) override { attached.erase(identity); }
   void setPeers(const std::string& identity, const PeerEntries& e) override { peers[identity] = e; }
+  void pruneRestored() override { ++prunes; }
 
   std::map<std::string, EncryptedNetwork> attached;
   std::map<std::string, PeerEntries> peers;
   int attaches = 0;
+  int prunes = 0;
   bool failAttach = false;
 };
 
@@ -155,6 +157,11 @@ TEST_F(EncryptedNetworkTest, RemoteEndpointsFeedThePlaneNotTheKernel) {
   driver_->syncPeers();
   EXPECT_EQ(plane_.peers.at(identity).flood, (std::set<std::string>{"198.18.0.2"}));
   EXPECT_FALSE(plane_.peers.at(identity).fdb.count("02:42:0a:01:00:08"));
+  // The control plane's resync is complete: the plane drops what it kept
+  // from before a restart, as the peer table does.
+  EXPECT_EQ(plane_.prunes, 0);
+  driver_->prunePeers();
+  EXPECT_EQ(plane_.prunes, 1);
 }
 
 TEST_F(EncryptedNetworkTest, OptionsPersistAndARestartAttachesThePortAgain) {
