@@ -114,6 +114,20 @@ assert_ok() {
   ((rc == 0)) || fail "command failed (exit $rc): $*"$'\n'"$out"
   E2E_OUT="$out"
 }
+# fds_on PATH PID... : "pid(comm) " for each process PID with a descriptor
+# open on PATH (nothing if none).
+fds_on() {
+  local path="$1" p fd
+  shift
+  for p in "$@"; do
+    for fd in "/proc/$p/fd/"*; do
+      if [[ $(readlink "$fd" 2>/dev/null) == "$path" ]]; then
+        echo -n "$p($(cat "/proc/$p/comm" 2>/dev/null)) "
+        break
+      fi
+    done
+  done
+}
 # proc_gone PID : the process has exited (gone, or a zombie its parent has
 # not reaped yet: a daemon whose launcher exited belongs to whichever init
 # reaps orphans, whenever it does).

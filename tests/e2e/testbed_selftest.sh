@@ -18,6 +18,13 @@ run_netns_existed=0
 [[ -d /run/netns ]] && run_netns_existed=1
 opt_before="$(ls -A /opt 2>/dev/null || true)"
 
+# A descriptor on the e2e lock, as `flock /tmp/weft-e2e.lock ctest ...`
+# leaves one to every test (opened here too, so the check before `down`
+# bites also when the test runs without flock). Bed daemons must not inherit
+# it: a kept bed would hold the lock and stall every other e2e run.
+E2E_LOCK=/tmp/weft-e2e.lock
+exec {lock_fd}>>"$E2E_LOCK"
+
 # ---------------------------------------------------------------- up
 step "up 2"
 e2e_bed_up 2
@@ -189,6 +196,9 @@ done
 bed_pids+=("$(cat "$TB_h2_DIR/mntns.pid")")
 log "bed processes: ${bed_pids[*]}"
 assert_int_le 6 "${#bed_pids[@]}" "too few bed processes found"
+assert_eq "$E2E_LOCK" "$(readlink "/proc/$$/fd/$lock_fd")" "the test's own descriptor on the e2e lock"
+assert_empty "$(fds_on "$E2E_LOCK" "${bed_pids[@]}")" "bed processes holding the e2e lock $E2E_LOCK"
+exec {lock_fd}>&-
 bed_dir="$TB_DIR"
 prefix="$TB_NS_PREFIX"
 e2e_bed_down

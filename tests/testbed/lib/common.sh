@@ -95,14 +95,30 @@ stop_signal() {
   esac
 }
 
+# close_inherited_fds : closes every descriptor of this shell above 2. Run
+# right before a bed daemon is exec'd: whatever its caller had open would
+# otherwise stay open as long as the daemon (and its children) live -- above
+# all the descriptor of `flock /tmp/weft-e2e.lock ctest ...` on the e2e lock,
+# so a kept bed would hold the lock and stall every other e2e run.
+close_inherited_fds() {
+  local p fd
+  for p in /proc/self/fd/*; do
+    fd=${p##*/}
+    # (-L: the glob's own directory descriptor is listed but already closed)
+    if ((fd > 2)) && [[ -L $p ]]; then exec {fd}>&-; fi
+  done
+}
+
 # spawn_recording_pid PIDFILE CMD... : becomes CMD, detached from the
-# caller's session (setsid), after writing its own pid to PIDFILE; run it in
-# the background (`spawn_recording_pid f cmd ... &`): $! is then CMD's pid.
+# caller's session (setsid) and with no inherited descriptor above 2, after
+# writing its own pid to PIDFILE; run it in the background
+# (`spawn_recording_pid f cmd ... &`): $! is then CMD's pid.
 spawn_recording_pid() {
   local pf="$1"
   shift
   # shellcheck disable=SC2016  # expanded by the inner bash
-  exec setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pf" "$@"
+  exec setsid bash -c "$(declare -f close_inherited_fds)"'
+    close_inherited_fds; echo $$ >"$1"; shift; exec "$@"' _ "$pf" "$@"
 }
 
 # stop_pid PID SIG TIMEOUT_S WHAT : sends SIG to PID and waits until it is

@@ -58,6 +58,8 @@ exec_dockerd() {
     exec_root=/run/tbx
     hosts+=(-H unix:///run/docker.sock)
   fi
+  # (containerd, its shims and a managed plugin inherit dockerd's descriptors)
+  close_inherited_fds
   exec dockerd \
     --data-root "$d/data" \
     --exec-root "$exec_root" \
