@@ -240,14 +240,14 @@ hosts_are() {
 # bytes arriving at HOST's ENCRYPTED_PORT (in its namespace; gone with the
 # bed). enc_count HOST : that count.
 enc_counter_add() {
-  ip netns exec "$(hvar "$1" NS)" nft -f - <<EOF
+  nsenter --net="$(hvar "$1" NETNS)" nft -f - <<EOF
 table inet weft_e2e_enc {
   chain in { type filter hook input priority -300; udp dport 4790 udp length > 1000 counter; }
 }
 EOF
 }
 enc_count() {
-  ip netns exec "$(hvar "$1" NS)" nft list table inet weft_e2e_enc |
+  nsenter --net="$(hvar "$1" NETNS)" nft list table inet weft_e2e_enc |
     awk '{for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1)}'
 }
 step "an encrypted network enet on every host; c1..c3 and the sender join it"
