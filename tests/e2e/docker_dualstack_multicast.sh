@@ -275,9 +275,11 @@ siface="$(iface_on h1 sender "$(ctr_ip_on h1 sender enet)")"
 assert_ok dh h1 exec sender weft-mcast send 239.10.11.13 5008 500 1000 "$siface" 1200
 sleep 0.3
 log "RESULT encrypted pruning: datagrams > 1000 B at the encrypted port: h2 $(enc_count h2), h3 $(enc_count h3)"
-# The counter must see the group at the listener's host (the delivery rate
-# itself is checked above, at 99 %; on a loaded bed a few of 500 sent at
-# 1,000/s are dropped at a socket: 494 seen once).
+# The counter must see the group at the listener's host. It counts packets
+# at the input hook, which can be fewer than the datagrams (486 and 494 of
+# 500 seen: GRO may merge datagrams before the hook, or a busy socket drops
+# some); the delivery rate itself is checked above, at 99 %. Merging cannot
+# turn h3's datagrams into 0 packets.
 assert_int_le 450 "$(enc_count h2)" "encrypted pruning: group datagrams reaching h2 (listener)"
 assert_eq 0 "$(enc_count h3)" "encrypted pruning: group datagrams reaching h3 (no listener)"
 # The same counter on h3 once a container there listens: its 0 above is no blind spot.
