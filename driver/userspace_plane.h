@@ -124,9 +124,9 @@ class UserspacePlane : public EncryptedPlane {
   struct Net {
     EncryptedNetwork spec;
     kernel::Fd tap;
-    PeerEntries entries;          // programmed
-    PeerEntries desired;          // the cluster's (setPeers)
-    std::set<std::string> peers;  // VTEPs with a datapath session
+    PeerEntries entries;                                // programmed
+    PeerEntries desired;                                // the cluster's (setPeers)
+    std::set<std::string> peers;                        // VTEPs with a datapath session
     GroupRoutes routes;                                 // from the multicast pruner
     std::map<IpAddr, std::vector<std::string>> groups;  // in the table
   };
