@@ -43,6 +43,39 @@ Result<uint64_t> parseMac(const std::string& mac) {
   return v;
 }
 
+bool isLinkLocalGroup(const IpAddr& g) {
+  const auto& b = g.bytes;
+  if (g.isV6()) return b[0] == 0xff && ((b[1] & 0x0f) == 0x01 || (b[1] & 0x0f) == 0x02);
+  return b[0] == 224 && b[1] == 0 && b[2] == 0;
+}
+
+bool isMulticastAddr(const IpAddr& g) { return g.isV6() ? g.bytes[0] == 0xff : (g.bytes[0] & 0xf0) == 0xe0; }
+
+Status ForwardingTable::setGroup(const IpAddr& group, const std::vector<std::string>& vteps) {
+  if (!isMulticastAddr(group) || isLinkLocalGroup(group))
+    return Error{EINVAL, "datapath: " + group.str() + " is not a routable multicast group"};
+  std::vector<PeerAddr> peers;
+  for (const auto& v : vteps) {
+    auto p = parsePeerAddr(v, port_);
+    if (!p) return p.error();
+    peers.push_back(*p);
+  }
+  std::sort(peers.begin(), peers.end());
+  peers.erase(std::unique(peers.begin(), peers.end()), peers.end());
+  if (peers.size() > kMaxPeersPerNetwork)
+    return Error{ENOSPC, "datapath: group " + group.str() + " has more than " +
+                             std::to_string(kMaxPeersPerNetwork) + " peers"};
+  if (!groups_.contains(group) && groups_.size() >= kMaxGroupsPerNetwork)
+    return Error{ENOSPC, "datapath: group table full (" + std::to_string(kMaxGroupsPerNetwork) + " groups)"};
+  groups_[group] = std::move(peers);
+  return Status::Ok();
+}
+
+Status ForwardingTable::removeGroup(const IpAddr& group) {
+  if (groups_.erase(group) == 0) return Error{ENOENT, "datapath: no group entry for " + group.str()};
+  return Status::Ok();
+}
+
 Status ForwardingTable::setMac(const std::string& mac, const std::string& vtep) {
   auto m = parseMac(mac);
   if (!m) return m.error();
@@ -87,9 +120,29 @@ Status ForwardingTable::removeFloodPeer(const std::string& vtep) {
   return Status::Ok();
 }
 
+ForwardingTable::Route ForwardingTable::lookupGroup(std::span<const uint8_t> frame) const {
+  const Route flood{Kind::kFlood, flood_};
+  if (groups_.empty()) return flood;
+  const unsigned type = frame[12] << 8 | frame[13];
+  IpAddr dst;
+  if (type == 0x0800 && frame.size() >= 14 + 20) {
+    dst = IpAddr::fromBytes(AF_INET, frame.data() + 14 + 16);
+  } else if (type == 0x86dd && frame.size() >= 14 + 40) {
+    dst = IpAddr::fromBytes(AF_INET6, frame.data() + 14 + 24);
+  } else {
+    return flood;  // broadcast (ARP), other protocols, VLAN tags, cut headers
+  }
+  // The group bit alone does not make the IP destination a group (a unicast
+  // IP under a multicast MAC is odd but possible): only a group is pruned.
+  if (!isMulticastAddr(dst) || isLinkLocalGroup(dst)) return flood;
+  auto it = groups_.find(dst);
+  if (it == groups_.end()) return flood;
+  return {Kind::kGroup, it->second};
+}
+
 ForwardingTable::Route ForwardingTable::lookup(std::span<const uint8_t> frame) const {
   if (frame.size() < 14) return {};
-  if (frame[0] & 1) return {Kind::kFlood, flood_};  // broadcast or multicast
+  if (frame[0] & 1) return lookupGroup(frame);  // broadcast or multicast
   uint64_t dst = 0;
   for (size_t i = 0; i < 6; ++i) dst = dst << 8 | frame[i];
   if (auto it = macs_.find(dst); it != macs_.end())

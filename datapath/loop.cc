@@ -211,7 +211,7 @@ size_t DatapathLoop::fromTap(uint32_t vni, int tapFd, Clock::time_point now) {
     if (h.gsoType != kVnetGsoNone) ++io_.tapSuperFrames;
     // Every segment has the super-frame's Ethernet header: one lookup.
     auto route = fdb->lookup(segments_.front());
-    if (route.peers.empty()) ++io_.noRoute;
+    if (route.peers.empty()) ++(route.kind == ForwardingTable::Kind::kGroup ? io_.groupPruned : io_.noRoute);
     for (const PeerAddr& p : route.peers)
       for (const auto& seg : segments_) queue(p, vni, seg, now);
   }

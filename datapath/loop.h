@@ -32,6 +32,7 @@ struct IoCounters {
   uint64_t tapSuperFrames = 0;  // of those, TCP super-frames (GSO) cut into segments before sealing
   uint64_t tapDropped = 0;      // unusable: too short/long, unsupported GSO, bad headers or checksum offsets
   uint64_t noRoute = 0;         // no peer to send to (empty flood list)
+  uint64_t groupPruned = 0;     // group frames no remote host listens to (multicast pruning)
   uint64_t udpSent = 0;         // datagrams sent
   uint64_t udpSendErrors = 0;   // datagrams the socket refused (buffer full, unreachable)
   uint64_t udpGsoSends = 0;     // messages that carried several datagrams (UDP GSO)

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "driver/mcast_plan.h"
 #include "driver/peer_table.h"
 
 namespace weft::driver {
@@ -38,6 +39,11 @@ class EncryptedPlane {
   // the plane kept from before a restart and no record asked for since go,
   // as a plain network's kernel entries do (PeerTable::pruneStale).
   virtual void pruneRestored() {}
+  // Multicast pruning (driver/mcast_pruner.h): which hosts each routable
+  // group goes to; groups not in `routes` (and every group of an empty
+  // plan) go to every peer. Called every pruner pass: a no-op unless the
+  // result changed.
+  virtual void setGroups(const std::string& identity, const GroupRoutes& routes) = 0;
 };
 
 }  // namespace weft::driver

@@ -57,6 +57,11 @@ class KernelPlane : public EncryptedPlane {
   Status attach(const EncryptedNetwork& n) override;
   void detach(const std::string& identity) override;
   void setPeers(const std::string& identity, const PeerEntries& entries) override;
+  // Multicast pruning is not built for this backend: its VTEP floods every
+  // group to every ESP peer (as before pruning; nothing lost). Per-group FDB
+  // entries as on a plain network's VTEP would do it, once weft-plugin
+  // constructs this plane (see above).
+  void setGroups(const std::string&, const GroupRoutes&) override {}
 
   // What is programmed in a network's VTEP; nullopt when the network is not
   // attached. The host pairs with ESP.

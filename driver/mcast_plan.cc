@@ -2,13 +2,11 @@
 
 #include <algorithm>
 
+#include "datapath/forwarding.h"
+
 namespace weft::driver {
 
-bool isLinkLocalGroup(const IpAddr& g) {
-  const auto& b = g.bytes;
-  if (g.isV6()) return b[0] == 0xff && ((b[1] & 0x0f) == 0x01 || (b[1] & 0x0f) == 0x02);
-  return b[0] == 224 && b[1] == 0 && b[2] == 0;
-}
+bool isLinkLocalGroup(const IpAddr& g) { return datapath::isLinkLocalGroup(g); }
 
 MacAddr groupMac(const IpAddr& g) {
   MacAddr m;
@@ -63,6 +61,46 @@ std::map<MacAddr, std::set<IpAddr>> groupFdbPlan(const LocalGroups& selfGroups,
     if (dsts.empty()) dsts.insert(IpAddr::any(family));
   }
   return plan;
+}
+
+GroupRoutes groupRoutePlan(const LocalGroups& selfGroups, const std::vector<HostGroups>& remotes) {
+  GroupRoutes out;
+  auto routable = [](const IpAddr& g) { return !isLinkLocalGroup(g) && kernel::isMulticastGroup(g); };
+  for (const auto& g : selfGroups.groups)
+    if (routable(g)) out.groups[g];
+  for (const auto& r : remotes)
+    for (const auto& g : r.groups.groups)
+      if (routable(g)) out.groups[g];
+  for (const auto& r : remotes) {
+    auto v = IpAddr::parse(r.vtep);
+    const std::string host = v ? v->str() : r.vtep;
+    out.hosts.insert(host);
+    for (auto& [g, hosts] : out.groups)
+      if (r.groups.all || r.groups.groups.count(g)) hosts.insert(host);
+  }
+  return out;
+}
+
+std::map<IpAddr, std::vector<std::string>> groupPeers(const GroupRoutes& plan,
+                                                      const std::set<std::string>& floodPeers) {
+  // Peers by their canonical spelling, kept as the datapath knows them.
+  std::map<std::string, std::string> peers;
+  for (const auto& p : floodPeers) {
+    auto v = IpAddr::parse(p);
+    peers[v ? v->str() : p] = p;
+  }
+  std::vector<std::string> unknown;
+  for (const auto& [canon, p] : peers)
+    if (!plan.hosts.count(canon)) unknown.push_back(p);
+  std::map<IpAddr, std::vector<std::string>> out;
+  for (const auto& [g, hosts] : plan.groups) {
+    auto& list = out[g];
+    for (const auto& h : hosts)
+      if (auto it = peers.find(h); it != peers.end()) list.push_back(it->second);
+    list.insert(list.end(), unknown.begin(), unknown.end());
+    std::sort(list.begin(), list.end());
+  }
+  return out;
 }
 
 std::map<IpAddr, std::set<std::string>> groupReceivers(const LocalGroups& selfGroups,

@@ -71,6 +71,25 @@ struct HostGroups {
 std::map<MacAddr, std::set<IpAddr>> groupFdbPlan(const LocalGroups& selfGroups,
                                                  const std::vector<HostGroups>& remotes, int family);
 
+// Encrypted networks (the userspace datapath, datapath/forwarding.h): per
+// routable group some host advertises (this one included), the remote hosts
+// (VTEP addresses, canonical spelling) listening to it or advertising
+// `all`; empty: listeners on this host only. Exact groups, no MAC folding.
+// `hosts` are the remote hosts the plan was made from.
+struct GroupRoutes {
+  std::map<IpAddr, std::set<std::string>> groups;
+  std::set<std::string> hosts;
+  bool operator==(const GroupRoutes&) const = default;
+};
+GroupRoutes groupRoutePlan(const LocalGroups& selfGroups, const std::vector<HostGroups>& remotes);
+
+// What the datapath gets per group from a plan and the network's current
+// peers (its flood list): the planned hosts that are peers, plus every peer
+// the plan does not know (a host that arrived since it was made gets every
+// group until the next plan: nothing is pruned on a guess).
+std::map<IpAddr, std::vector<std::string>> groupPeers(const GroupRoutes& plan,
+                                                      const std::set<std::string>& floodPeers);
+
 // Per network, for weftctl: group -> the hosts (VTEPs) that receive it,
 // this host named `selfName`.
 std::map<IpAddr, std::set<std::string>> groupReceivers(const LocalGroups& selfGroups,

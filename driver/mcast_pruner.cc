@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "driver/driver.h"
 #include "driver/names.h"
+#include "driver/userspace_plane.h"
 
 namespace weft::driver {
 
@@ -36,8 +37,9 @@ std::vector<McastNetwork> mcastNetworks(const Driver& d) {
     if (e.joined && !e.sandboxVeth.empty()) ports[e.networkId].insert(e.sandboxVeth);
   std::vector<McastNetwork> out;
   for (const auto& n : d.networks()) {
-    if (n.encrypted() || n.vxlanName.empty() || n.netns.empty()) continue;
-    McastNetwork m{n.id, n.identity, n.netns, n.vxlanName, ports[n.id], {}};
+    if (n.netns.empty() || (!n.encrypted() && n.vxlanName.empty())) continue;
+    McastNetwork m{n.id,        n.identity, n.netns,      n.encrypted() ? kEncryptedTapName : n.vxlanName,
+                   ports[n.id], {},         n.encrypted()};
     if (auto it = vteps.find(n.identity); it != vteps.end()) m.remoteVteps = it->second;
     out.push_back(std::move(m));
   }
@@ -180,6 +182,15 @@ size_t McastPruner::passNetwork(const McastNetwork& n, NetState& st) {
     std::lock_guard<std::mutex> lk(mu_);
     remotes = remotesLocked(n);
   }
+  st.encrypted = n.encrypted;
+  if (n.encrypted) {
+    // Pruning off: an empty plan, every group to every peer.
+    if (plane_) plane_->setGroups(n.identity, cfg_.enabled ? groupRoutePlan(local, remotes) : GroupRoutes{});
+    st.local = local;
+    st.plan.clear();
+    st.receivers = groupReceivers(local, cfg_.selfName, remotes);
+    return 0;
+  }
   std::map<MacAddr, std::set<IpAddr>> plan;
   if (cfg_.enabled && self) plan = groupFdbPlan(local, remotes, self->family);
 
@@ -257,7 +268,8 @@ nlohmann::json McastPruner::view() const {
   std::lock_guard<std::mutex> lk(mu_);
   nlohmann::json nets = nlohmann::json::object();
   for (const auto& [id, st] : state_) {
-    nlohmann::json n = {{"advertised", st.advertised}, {"allGroups", st.local.all}};
+    nlohmann::json n = {
+        {"advertised", st.advertised}, {"allGroups", st.local.all}, {"encrypted", st.encrypted}};
     n["localGroups"] = groupStrings(st.local.groups);
     nlohmann::json groups = nlohmann::json::object();
     for (const auto& [g, hosts] : st.receivers) groups[g.str()] = hosts;

@@ -19,8 +19,10 @@
 // off there, or an older weft) gets every group: nothing is pruned on a
 // guess, only on a host's own word that it has no listener.
 //
-// Not pruned (yet): encrypted networks (the userspace datapath floods every
-// multicast frame to every peer, as before).
+// Encrypted networks: the same bridge settings (their port on br0 is the
+// encrypted plane's TAP), the same advertisements; the hosts each group goes
+// to are handed to the encrypted plane (EncryptedPlane::setGroups, exact
+// groups, the datapath's head-end replication) instead of a VTEP's FDB.
 
 #include <chrono>
 #include <condition_variable>
@@ -34,6 +36,7 @@
 #include <vector>
 
 #include "driver/cluster.h"
+#include "driver/encrypted_plane.h"
 #include "driver/mcast_plan.h"
 #include "kernel/bridge_mcast.h"
 #include "kernel/kernel.h"
@@ -47,11 +50,12 @@ struct McastNetwork {
   std::string id;                     // local network id
   std::string identity;               // cluster identity
   std::string netns;                  // sandbox namespace
-  std::string vtep;                   // VTEP device in the sandbox
+  std::string vtep;                   // VTEP device (encrypted: the plane's TAP) in the sandbox
   std::set<std::string> ports;        // container ports on br0
   std::set<std::string> remoteVteps;  // other hosts of the network
+  bool encrypted = false;             // groups go to the encrypted plane
 };
-// Every VXLAN network of `d` (encrypted ones have no VTEP: not pruned).
+// Every VXLAN and encrypted network of `d`.
 std::vector<McastNetwork> mcastNetworks(const Driver& d);
 
 // The sandbox bridge's settings while pruning (see above).
@@ -78,6 +82,9 @@ class McastPruner : public McastSink {
   // pass() every interval (and at once when an advertisement arrives).
   void start();
   void stop();
+  // Where encrypted networks' group routes go (null: none attached). Set
+  // before start().
+  void setEncryptedPlane(EncryptedPlane* plane) { plane_ = plane; }
 
   void applyMcast(const McastAdvert& a, bool active) override;
   void resyncMcast() override;
@@ -91,6 +98,7 @@ class McastPruner : public McastSink {
     bool advertised = false;
     std::map<IpAddr, std::set<std::string>> receivers;
     std::map<MacAddr, std::set<IpAddr>> plan;
+    bool encrypted = false;
     std::string error;
   };
   size_t passNetwork(const McastNetwork& n, NetState& st);
@@ -102,6 +110,7 @@ class McastPruner : public McastSink {
   kernel::BridgeMulticast& bm_;
   Source networks_;
   Cluster* cluster_;
+  EncryptedPlane* plane_ = nullptr;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -106,6 +106,7 @@ void UserspacePlane::pauseLocked() {
   io_->tapSuperFrames += c.tapSuperFrames;
   io_->tapDropped += c.tapDropped;
   io_->noRoute += c.noRoute;
+  io_->groupPruned += c.groupPruned;
   io_->udpSent += c.udpSent;
   io_->udpSendErrors += c.udpSendErrors;
   io_->udpGsoRefused += c.udpGsoRefused;
@@ -268,9 +269,45 @@ void UserspacePlane::applyLocked(const std::string& identity, Net& n, const Peer
       LOG_WARN("crypto", "forwarding entry " << mac << " -> " << vtep << ": " << st.error().message);
   }
   n.entries = entries;
+  applyGroupsLocked(n, true);
   resumeLocked();
   LOG_DEBUG("crypto",
             identity << ": " << entries.fdb.size() << " remote MACs, " << entries.flood.size() << " peers");
+}
+
+void UserspacePlane::setGroups(const std::string& identity, const GroupRoutes& routes) {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = nets_.find(identity);
+  if (it == nets_.end() || it->second.routes == routes) return;
+  it->second.routes = routes;
+  applyGroupsLocked(it->second, false);
+}
+
+void UserspacePlane::applyGroupsLocked(Net& n, bool paused) {
+  // Only peers with a session can be sent to: the flood list's.
+  std::set<std::string> flood;
+  for (const auto& v : n.entries.flood)
+    if (n.peers.count(v)) flood.insert(v);
+  auto want = groupPeers(n.routes, flood);
+  if (want == n.groups) return;
+  if (!paused) pauseLocked();
+  auto* fdb = dp_->forwarding(n.spec.vni);
+  for (const auto& [g, peers] : n.groups)
+    if (!want.count(g)) (void)fdb->removeGroup(g);
+  for (const auto& [g, peers] : want) {
+    auto old = n.groups.find(g);
+    if (old != n.groups.end() && old->second == peers) continue;
+    if (auto st = fdb->setGroup(g, peers); !st) {
+      // Left flooded (to every peer): more traffic, nothing missed.
+      LOG_WARN("crypto",
+               "multicast group " << g.str() << " of " << n.spec.identity << ": " << st.error().message);
+      (void)fdb->removeGroup(g);
+    }
+  }
+  n.groups = std::move(want);
+  if (!paused) resumeLocked();
+  LOG_DEBUG("crypto",
+            n.spec.identity << ": " << n.groups.size() << " multicast group(s) with their own hosts");
 }
 
 void UserspacePlane::tick() {
@@ -343,6 +380,7 @@ nlohmann::json UserspacePlane::status() {
                        {"tapSuperFrames", io.tapSuperFrames},
                        {"tapDropped", io.tapDropped},
                        {"noRoute", io.noRoute},
+                       {"groupPruned", io.groupPruned},
                        {"udpSent", io.udpSent},
                        {"udpSendErrors", io.udpSendErrors},
                        {"udpGsoSends", io.udpGsoSends},

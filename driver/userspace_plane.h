@@ -5,7 +5,10 @@
 // socket on ADVERTISE_ADDR:ENCRYPTED_PORT carries every encrypted network's
 // sealed frames. The forwarding table and the peers come from the peer table
 // (setPeers): MAC -> peer underlay address, flood list = the network's peers
-// (head-end replication of broadcast and multicast).
+// (head-end replication of broadcast and multicast). Routable multicast
+// groups get their own peer lists from the multicast pruner (setGroups:
+// only the hosts with listeners), as a plain network's VTEP gets per-group
+// FDB entries.
 //
 // Keys: the datapath derives one key per network, host pair, direction and
 // epoch with HKDF from the cluster's primary key (datapath/keys.h); the
@@ -80,6 +83,7 @@ class UserspacePlane : public EncryptedPlane {
   void detach(const std::string& identity) override;
   void setPeers(const std::string& identity, const PeerEntries& entries) override;
   void pruneRestored() override;
+  void setGroups(const std::string& identity, const GroupRoutes& routes) override;
 
   // Reserves the next epoch block when the sessions come close to the end
   // of this one, and writes the forwarding table if it changed since the
@@ -112,13 +116,19 @@ class UserspacePlane : public EncryptedPlane {
   void loadPeersFile();
   void savePeersLocked() { peersDirty_ = true; }  // written by the next tick()
   void writePeersLocked();
+  // The group lists `n`'s routes and peers make, written to the table when
+  // they changed; the loop must be paused when `paused`, else it is paused
+  // here if needed.
+  void applyGroupsLocked(Net& n, bool paused);
 
   struct Net {
     EncryptedNetwork spec;
     kernel::Fd tap;
-    PeerEntries entries;          // programmed
-    PeerEntries desired;          // the cluster's (setPeers)
-    std::set<std::string> peers;  // VTEPs with a datapath session
+    PeerEntries entries;                                // programmed
+    PeerEntries desired;                                // the cluster's (setPeers)
+    std::set<std::string> peers;                        // VTEPs with a datapath session
+    GroupRoutes routes;                                 // from the multicast pruner
+    std::map<IpAddr, std::vector<std::string>> groups;  // in the table
   };
 
   kernel::Kernel& kernel_;

@@ -283,6 +283,7 @@ int run(int argc, char** argv) {
     pruner = std::make_unique<driver::McastPruner>(
         driver::McastPrunerConfig{cfg->mcastPruning, cfg->advertiseAddr, cfg->advertiseAddr}, **kernel,
         *bridgeMcast, [&drv] { return driver::mcastNetworks(drv); }, gossip.get());
+    pruner->setEncryptedPlane(plane.get());
     gossip->setMcastSink(pruner.get());
     api.setMulticast([p = pruner.get()] { return p->view().dump(); });
     gossip->start();

@@ -1,17 +1,17 @@
 // weft-mcast: a small multicast/broadcast sender and receiver for the test
 // image (busybox has none). Statically linked, no name lookups.
 //
-//   weft-mcast send GROUP PORT COUNT [INTERVAL_US] [IFACE]
+//   weft-mcast send GROUP PORT COUNT [INTERVAL_US] [IFACE] [SIZE]
 //   weft-mcast recv GROUP PORT SECONDS [IFACE] [EXPECT]
 //
 // GROUP is an IPv4 or IPv6 multicast group, or an IPv4 broadcast address
 // (sent with SO_BROADCAST; the receiver then joins nothing). IFACE defaults to
 // eth0. `send` sends COUNT datagrams "weft-mcast <seq>" INTERVAL_US apart
-// (default 1000) with TTL/hops 1. `recv` joins GROUP on IFACE, counts the
-// distinct sequence numbers it gets within SECONDS (or until it has EXPECT
-// of them), and prints "received N distinct M total first_ms F" (F: ms from
-// its join to the first datagram, -1 if none). It prints "ready" once
-// it has joined, so a test can start the sender after it.
+// (default 1000) with TTL/hops 1, padded with '.' to SIZE bytes (at most
+// kMaxSize; by default not padded: a test can tell its datagrams by size). `recv` joins GROUP on IFACE,
+// counts the distinct sequence numbers it gets within SECONDS (or until it has EXPECT of them), and prints
+// "received N distinct M total first_ms F" (F: ms from its join to the first datagram, -1 if none). It prints
+// "ready" once it has joined, so a test can start the sender after it.
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -70,7 +70,9 @@ unsigned ifIndex(const char* name) {
   return i;
 }
 
-int sendMain(const Target& t, long count, long intervalUs, const char* iface) {
+constexpr long kMaxSize = 1400;  // fits a 1450-byte overlay MTU with IPv6 headers
+
+int sendMain(const Target& t, long count, long intervalUs, const char* iface, long size) {
   int fd = socket(t.v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
   if (fd < 0) die("socket");
   int one = 1;
@@ -92,8 +94,12 @@ int sendMain(const Target& t, long count, long intervalUs, const char* iface) {
   }
   long sent = 0;
   for (long seq = 0; seq < count; ++seq) {
-    char buf[64];
+    char buf[kMaxSize];
     int n = std::snprintf(buf, sizeof buf, "weft-mcast %ld", seq);
+    if (size > n) {
+      std::memset(buf + n, '.', static_cast<size_t>(size - n));
+      n = static_cast<int>(size);
+    }
     if (sendto(fd, buf, static_cast<size_t>(n), 0, reinterpret_cast<const sockaddr*>(&t.addr), t.len) == n)
       ++sent;
     if (intervalUs > 0) usleep(static_cast<useconds_t>(intervalUs));
@@ -163,7 +169,7 @@ int recvMain(const Target& t, double seconds, const char* iface, long expect) {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: weft-mcast send GROUP PORT COUNT [INTERVAL_US] [IFACE]\n"
+               "usage: weft-mcast send GROUP PORT COUNT [INTERVAL_US] [IFACE] [SIZE]\n"
                "       weft-mcast recv GROUP PORT SECONDS [IFACE] [EXPECT]\n");
   return 2;
 }
@@ -179,9 +185,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string mode = argv[1];
-  if (mode == "send")
+  if (mode == "send") {
+    const long size = argc > 7 ? std::strtol(argv[7], nullptr, 10) : 0;
+    if (size < 0 || size > kMaxSize) {
+      std::fprintf(stderr, "weft-mcast: SIZE %s: must be 0..%ld bytes\n", argv[7], kMaxSize);
+      return 2;
+    }
     return sendMain(t, std::strtol(argv[4], nullptr, 10), argc > 5 ? std::strtol(argv[5], nullptr, 10) : 1000,
-                    argc > 6 ? argv[6] : "eth0");
+                    argc > 6 ? argv[6] : "eth0", size);
+  }
   if (mode == "recv")
     return recvMain(t, std::strtod(argv[4], nullptr), argc > 5 ? argv[5] : "eth0",
                     argc > 6 ? std::strtol(argv[6], nullptr, 10) : 0);

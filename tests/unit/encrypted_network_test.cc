@@ -44,9 +44,11 @@ class RecordingPlane : public EncryptedPlane {
   void detach(const std::string& identity) override { attached.erase(identity); }
   void setPeers(const std::string& identity, const PeerEntries& e) override { peers[identity] = e; }
   void pruneRestored() override { ++prunes; }
+  void setGroups(const std::string& identity, const GroupRoutes& r) override { groups[identity] = r; }
 
   std::map<std::string, EncryptedNetwork> attached;
   std::map<std::string, PeerEntries> peers;
+  std::map<std::string, GroupRoutes> groups;
   int attaches = 0;
   int prunes = 0;
   bool failAttach = false;

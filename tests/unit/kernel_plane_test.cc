@@ -189,6 +189,7 @@ class UserspaceEntries : public EncryptedPlane {
   Status attach(const EncryptedNetwork&) override { return Status::Ok(); }
   void detach(const std::string& identity) override { given.erase(identity); }
   void setPeers(const std::string& identity, const PeerEntries& e) override { given[identity] = e; }
+  void setGroups(const std::string&, const GroupRoutes&) override {}  // not under test here
   std::map<std::string, PeerEntries> given;
 };
 

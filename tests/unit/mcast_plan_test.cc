@@ -118,3 +118,41 @@ TEST(McastPlan, ReceiversNameEachGroupsHosts) {
 }
 
 }  // namespace
+
+// Encrypted networks: exact groups to the datapath (no MAC folding).
+TEST(McastPlan, EncryptedRoutesGoToListeningHostsAndHostsThatWantEverything) {
+  LocalGroups self{ips({"239.1.2.3", "ff0e::1:3"}), false};
+  std::vector<HostGroups> remotes{
+      {"198.18.0.2", {ips({"239.1.2.3", "239.129.2.3"}), false}},  // .129 folds onto .1's MAC
+      {"198.18.0.3", {ips({"224.0.0.251"}), false}},               // link-local: never a route
+      {"198.18.0.4", {{}, true}},
+      {"198.18.0.5", {{}, false}},
+  };
+  GroupRoutes r = groupRoutePlan(self, remotes);
+  EXPECT_EQ(r.hosts, (std::set<std::string>{"198.18.0.2", "198.18.0.3", "198.18.0.4", "198.18.0.5"}));
+  EXPECT_EQ(r.groups,
+            (std::map<IpAddr, std::set<std::string>>{{ip("239.1.2.3"), {"198.18.0.2", "198.18.0.4"}},
+                                                     {ip("239.129.2.3"), {"198.18.0.2", "198.18.0.4"}},
+                                                     {ip("ff0e::1:3"), {"198.18.0.4"}}}));
+  // Nobody listens anywhere else: this host's group goes to no peer.
+  r = groupRoutePlan(LocalGroups{ips({"239.7.7.7"}), false}, {{"198.18.0.2", {}}});
+  EXPECT_EQ(r.groups, (std::map<IpAddr, std::set<std::string>>{{ip("239.7.7.7"), {}}}));
+  // Nobody advertises anything: no routes, everything flooded.
+  EXPECT_TRUE(groupRoutePlan({}, {{"198.18.0.2", {}}}).groups.empty());
+}
+
+TEST(McastPlan, EncryptedGroupPeersAreThePlannedPeersPlusPeersThePlanDoesNotKnow) {
+  GroupRoutes r;
+  r.hosts = {"198.18.0.2", "198.18.0.3", "2001:db8::7"};
+  r.groups = {{ip("239.1.2.3"), {"198.18.0.2", "2001:db8::7"}}, {ip("239.7.7.7"), {}}};
+  // .3 is not a peer any more, .9 came after the plan was made (it gets
+  // every group until the next plan); the IPv6 peer is spelled otherwise.
+  auto got = groupPeers(r, {"198.18.0.2", "198.18.0.9", "2001:db8:0::7"});
+  EXPECT_EQ(got, (std::map<IpAddr, std::vector<std::string>>{
+                     {ip("239.1.2.3"), {"198.18.0.2", "198.18.0.9", "2001:db8:0::7"}},
+                     {ip("239.7.7.7"), {"198.18.0.9"}}}));
+  // A planned host that is not a peer gets nothing.
+  EXPECT_EQ(groupPeers(r, {"198.18.0.3"}),
+            (std::map<IpAddr, std::vector<std::string>>{{ip("239.1.2.3"), {}}, {ip("239.7.7.7"), {}}}));
+  EXPECT_TRUE(groupPeers(GroupRoutes{}, {"198.18.0.2"}).empty());
+}

@@ -37,6 +37,15 @@ struct RecordingCluster : Cluster {
   std::map<std::string, McastAdvert> current;
 };
 
+class RecordingPlane : public EncryptedPlane {
+ public:
+  Status attach(const EncryptedNetwork&) override { return Status::Ok(); }
+  void detach(const std::string&) override {}
+  void setPeers(const std::string&, const PeerEntries&) override {}
+  void setGroups(const std::string& identity, const GroupRoutes& r) override { groups[identity] = r; }
+  std::map<std::string, GroupRoutes> groups;
+};
+
 class McastPrunerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -222,4 +231,43 @@ TEST_F(McastPrunerTest, OnAnIPv6UnderlayAHostIsOneHostWhateverTheSpellingOfItsAd
   // Not "every group" to a host that merely spelled its address otherwise.
   EXPECT_FALSE(p.view()["networks"]["n1"].contains("error")) << p.view().dump();
   EXPECT_EQ(groupFdb(), (std::map<std::string, std::set<std::string>>{{"33:33:00:01:00:03", {"fd00::2"}}}));
+}
+
+TEST_F(McastPrunerTest, AnEncryptedNetworksGroupsGoToTheEncryptedPlaneNotToAnFdb) {
+  // An encrypted network: the plane's TAP on br0 in place of the VTEP (a
+  // veth stands in for it: the fake kernel has no TAPs).
+  ASSERT_TRUE(k_.createNetns("weft-n2").ok());
+  ASSERT_TRUE(k_.createBridge("weft-n2", "br0", 0).ok());
+  ASSERT_TRUE(k_.createNetns("c2").ok());
+  ASSERT_TRUE(k_.createVeth("weft-n2", "wenc0", "c2", "eth1", 1500).ok());
+  ASSERT_TRUE(k_.setMaster("weft-n2", "wenc0", "br0").ok());
+  ASSERT_TRUE(k_.createVeth("weft-n2", "ws2", "c2", "eth0", 1500).ok());
+  ASSERT_TRUE(k_.setMaster("weft-n2", "ws2", "br0").ok());
+  net_ = McastNetwork{"n2",    "subnet:10.0.2.0/24",         "weft-n2", "wenc0",
+                      {"ws2"}, {"198.18.0.2", "198.18.0.3"}, true};
+  RecordingPlane plane;
+  for (bool enabled : {true, false}) {
+    SCOPED_TRACE(enabled);
+    auto p = make(enabled);
+    p.setEncryptedPlane(&plane);
+    p.applyMcast(remote("198.18.0.2", {"239.1.2.3"}), true);
+    p.applyMcast(remote("198.18.0.3", {}), true);
+    ASSERT_TRUE(bm_.report("weft-n2", "ws2", ip("239.5.5.5"), true).ok());
+    p.pass();
+    ASSERT_TRUE(plane.groups.count(net_.identity));
+    if (enabled) {
+      EXPECT_EQ(*bm_.getBridgeMcast("weft-n2", "br0"), pruningBridgeMcast());
+      EXPECT_EQ(*bm_.getPortMcastRouter("weft-n2", "wenc0"), kernel::McastRouter::kPermanent);
+      EXPECT_EQ(cluster_.current.at(net_.identity).groups, std::vector<std::string>{"239.5.5.5"});
+      const auto& r = plane.groups.at(net_.identity);
+      EXPECT_EQ(r.hosts, (std::set<std::string>{"198.18.0.2", "198.18.0.3"}));
+      EXPECT_EQ(r.groups, (std::map<IpAddr, std::set<std::string>>{{ip("239.1.2.3"), {"198.18.0.2"}},
+                                                                   {ip("239.5.5.5"), {}}}));
+      EXPECT_EQ(p.view()["networks"]["n2"]["encrypted"], true);
+    } else {
+      EXPECT_EQ(plane.groups.at(net_.identity), GroupRoutes{});  // every group to every peer
+    }
+    auto fdb = k_.listFdb("weft-n2", "wenc0");
+    EXPECT_TRUE(!fdb.ok() || fdb->empty());
+  }
 }
