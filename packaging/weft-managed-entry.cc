@@ -59,6 +59,7 @@ static const char* const kSettings[] = {
     "ENCRYPTED_PORT",
     "RECONCILE_INTERVAL",
     "IPAM_RECLAIM_GRACE",
+    "MCAST_PRUNING",
 };
 
 static int mapSettings() {
