@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -32,14 +33,6 @@ EVP_CIPHER_CTX* threadCtx() {
   thread_local CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   if (!ctx) throw std::bad_alloc();
   return ctx.get();
-}
-
-std::vector<uint8_t> additionalData(const std::string& label) {
-  std::vector<uint8_t> aad;
-  aad.push_back(kProtocolVersion);
-  aad.push_back(static_cast<uint8_t>(label.size()));
-  aad.insert(aad.end(), label.begin(), label.end());
-  return aad;
 }
 
 bool tryOpen(const Key& key, std::span<const uint8_t> aad, const uint8_t* nonce,
@@ -82,9 +75,15 @@ std::vector<uint8_t> seal(const Keyring& keyring, const std::string& label,
                           std::span<const uint8_t> plaintext) {
   if (keyring.empty()) throw std::logic_error("seal: empty keyring");
   if (label.size() > kMaxLabelSize) throw std::logic_error("seal: label longer than 255 bytes");
-  std::vector<uint8_t> out = additionalData(label);
-  const size_t aadSize = out.size();
-  out.resize(aadSize + kNonceSize + plaintext.size() + kTagSize);
+  // Version, label length, label (the additional data), nonce, ciphertext,
+  // tag: sized once and filled in place. Growing it in steps made GCC 12 see
+  // copies past its early sizes (-Warray-bounds at -O2, -Wstringop-overflow
+  // at -O3) in the reallocation paths.
+  std::vector<uint8_t> out(sealOverhead(label.size()) + plaintext.size());
+  const size_t aadSize = 2 + label.size();
+  out[0] = kProtocolVersion;
+  out[1] = static_cast<uint8_t>(label.size());
+  std::copy(label.begin(), label.end(), out.begin() + 2);
   uint8_t* nonce = out.data() + aadSize;
   if (RAND_bytes(nonce, kNonceSize) != 1) throw std::runtime_error("seal: RAND_bytes failed");
 

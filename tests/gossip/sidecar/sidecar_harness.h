@@ -46,7 +46,10 @@ class Sidecar {
     std::string id;    // also its IP, as weft-plugin names nodes
     std::string addr;  // ip:port to bind and advertise
     std::string key = kKeyA;
-    std::vector<std::string> seeds;
+    // Defaulted like key, so that {.id = ..., .addr = ...} (a first node) is
+    // complete: GCC warns (-Wmissing-field-initializers) about an omitted
+    // member without a default.
+    std::vector<std::string> seeds = {};
   };
 
   Sidecar(const Options& o, const std::string& logPath) : logPath_(logPath) {
