@@ -11,6 +11,7 @@
 #include "driver/driver.h"
 #include "kernel/fake_kernel.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/driver_test_fixture.h"
 
 using namespace weft;
 using namespace weft::driver;
@@ -43,17 +44,6 @@ class Plane : public EncryptedPlane {
   void setGroups(const std::string&, const GroupRoutes&) override {}  // not under test here
   std::map<std::string, EncryptedNetwork> attached;
   std::map<std::string, PeerEntries> peers;
-};
-
-class Recording : public Cluster {
- public:
-  void publish(const EndpointRecord& r) override { published.push_back(r); }
-  void withdraw(const std::string& network, const std::string& endpoint) override {
-    withdrawn.emplace_back(network, endpoint);
-  }
-  void addSeed(const std::string&) override {}
-  std::vector<EndpointRecord> published;
-  std::vector<std::pair<std::string, std::string>> withdrawn;
 };
 
 class CryptoWiring : public ::testing::Test {
@@ -98,7 +88,7 @@ class CryptoWiring : public ::testing::Test {
   test::TempDir dir_;
   DriverConfig cfg_;
   Plane userspace_, kernel_plane_;
-  Recording cluster_;
+  test::RecordingCluster cluster_;
   std::unique_ptr<kernel::FakeKernel> kernel_;
   std::unique_ptr<Driver> driver_;
 };

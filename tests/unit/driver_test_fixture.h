@@ -2,7 +2,8 @@
 // restartable (same kernel, new driver), and the request builders its tests
 // share (driver_test.cc: networks and endpoints; driver_state_test.cc: state,
 // restarts and reconcile). One fixture type for both files: gtest requires a
-// test suite's tests to share their fixture class.
+// test suite's tests to share their fixture class. Also RecordingCluster, the
+// control plane's stand-in for tests of what a driver publishes.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -11,7 +12,10 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "driver/cluster.h"
 #include "driver/driver.h"
 #include "driver/names.h"
 #include "kernel/fake_kernel.h"
@@ -44,6 +48,20 @@ inline bool hasNetns(kernel::Kernel& k, const std::string& ns) {
   auto l = k.listNetns();
   return l.ok() && std::find(l->begin(), l->end(), ns) != l->end();
 }
+
+// Keeps what a driver publishes, withdraws and is told to join through, in
+// order, so a test can check it or hand the records to another driver.
+class RecordingCluster : public driver::Cluster {
+ public:
+  void publish(const driver::EndpointRecord& r) override { published.push_back(r); }
+  void withdraw(const std::string& network, const std::string& endpoint) override {
+    withdrawn.emplace_back(network, endpoint);
+  }
+  void addSeed(const std::string& address) override { seeds.push_back(address); }
+  std::vector<driver::EndpointRecord> published;
+  std::vector<std::pair<std::string, std::string>> withdrawn;  // network, endpoint
+  std::vector<std::string> seeds;
+};
 
 class DriverTest : public ::testing::Test {
  protected:

@@ -9,6 +9,7 @@
 #include "kernel/fake_kernel.h"
 #include "tests/support/kernel_values.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/driver_test_fixture.h"
 
 using namespace weft;
 using namespace weft::driver;
@@ -16,18 +17,7 @@ using namespace weft::driver;
 namespace {
 
 using namespace weft::testvalues;
-
-class RecordingCluster : public Cluster {
- public:
-  void publish(const EndpointRecord& r) override { published.push_back(r); }
-  void withdraw(const std::string& network, const std::string& endpoint) override {
-    withdrawn.emplace_back(network, endpoint);
-  }
-  void addSeed(const std::string& a) override { seeds.push_back(a); }
-  std::vector<std::string> seeds;
-  std::vector<EndpointRecord> published;
-  std::vector<std::pair<std::string, std::string>> withdrawn;
-};
+using test::RecordingCluster;
 
 const std::string kNid(64, 'a');
 const std::string kIdentity = "subnet:10.10.0.0/24";
