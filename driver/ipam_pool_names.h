@@ -16,10 +16,13 @@
 #include "common/ip.h"
 #include "common/result.h"
 #include "driver/cluster.h"
+#include "driver/per_host_table.h"
 
 namespace weft::driver {
 
 inline constexpr const char* kPoolNameNetworkPrefix = "ipam-name:";
+// A bound on what one member can make this host keep per name.
+inline constexpr size_t kMaxOwnersPerName = 1024;
 
 // What one host means by a pool name: its IPv4 and IPv6 pool (either empty).
 struct PoolNameUse {
@@ -52,7 +55,7 @@ class PoolNames {
   size_t size() const { return byName_.size(); }
 
  private:
-  std::map<std::string, std::map<std::string, PoolNameUse>> byName_;  // name -> owner -> use
+  PerHostTable<PoolNameUse> byName_{kMaxOwnersPerName};  // name -> owner -> use
 };
 
 }  // namespace weft::driver

@@ -29,6 +29,7 @@
 
 #include "common/result.h"
 #include "driver/cluster.h"
+#include "driver/per_host_table.h"
 
 namespace weft::driver {
 
@@ -70,7 +71,7 @@ class NetworkMtus {
   size_t size() const { return byIdentity_.size(); }
 
  private:
-  std::map<std::string, std::map<std::string, uint32_t>> byIdentity_;  // identity -> host -> MTU
+  PerHostTable<uint32_t> byIdentity_{kMaxMtuHostsPerNetwork};  // identity -> host -> MTU
 };
 
 }  // namespace weft::driver

@@ -12,6 +12,7 @@
 #include "driver/driver.h"
 #include "kernel/fake_kernel.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/driver_test_fixture.h"
 
 using namespace weft;
 using namespace weft::driver;
@@ -77,19 +78,24 @@ TEST(PoolNames, ForgedOrMalformedRecordsAreRefusedAndChangeNothing) {
   EXPECT_EQ(names.size(), 0u);
 }
 
-namespace {
-
-// Keeps what a driver publishes; the test hands records to the other driver.
-class RecordingCluster : public Cluster {
- public:
-  void publish(const EndpointRecord& r) override { published.push_back(r); }
-  void withdraw(const std::string& network, const std::string& endpoint) override {
-    withdrawn.emplace_back(network, endpoint);
+TEST(PoolNames, AtMostALimitOfOwnersPerNameIsKept) {
+  PoolNames names;
+  for (size_t i = 0; i < kMaxOwnersPerName; ++i) {
+    const std::string host = "198.19." + std::to_string(i / 256) + "." + std::to_string(i % 256);
+    ASSERT_TRUE(names.apply(PoolNames::record("app", {"10.63.0.0/24", ""}, host), true, kC).ok());
   }
-  void addSeed(const std::string&) override {}
-  std::vector<EndpointRecord> published;
-  std::vector<std::pair<std::string, std::string>> withdrawn;
-};
+  auto over = names.apply(PoolNames::record("app", {"10.64.0.0/24", ""}, "198.20.0.1"), true, kC);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.code(), ENOSPC);
+  EXPECT_NE(over.error().message.find("already 1024 hosts use that name"), std::string::npos)
+      << over.error().message;
+  EXPECT_FALSE(names.mismatch("app", prefix("10.63.0.0/24")));  // the refused owner left nothing
+  // An owner already kept may still change its pool.
+  ASSERT_TRUE(names.apply(PoolNames::record("app", {"10.65.0.0/24", ""}, "198.19.0.0"), true, kC).ok());
+  EXPECT_EQ(names.mismatches({{"app", {"10.63.0.0/24", ""}}}).size(), 1u);
+}
+
+namespace {
 
 struct NamedHost {
   explicit NamedHost(const std::string& addr) {
@@ -113,7 +119,7 @@ struct NamedHost {
   test::TempDir dir;
   DriverConfig cfg;
   std::unique_ptr<kernel::FakeKernel> kernel;
-  RecordingCluster cluster;
+  test::RecordingCluster cluster;  // the test hands its records to the other host
   std::unique_ptr<Driver> driver;
 };
 
