@@ -3,11 +3,12 @@
 #include <poll.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cstring>
+
+#include "common/unix_socket.h"
 
 namespace weft {
 
@@ -46,21 +47,9 @@ void UnixHttpClient::close() {
 
 Status UnixHttpClient::connect() {
   close();
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Error::fromErrno(errno, "socket");
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path_.size() >= sizeof(addr.sun_path)) {
-    ::close(fd);
-    return Error{ENAMETOOLONG, "socket path too long: " + path_};
-  }
-  std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    int e = errno;
-    ::close(fd);
-    return Error::fromErrno(e, "connect " + path_);
-  }
-  fd_ = fd;
+  auto fd = connectUnixStream(path_);
+  if (!fd) return fd.error();
+  fd_ = *fd;
   return Status::Ok();
 }
 

@@ -3,7 +3,6 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 
 #include "common/json_depth.h"
 #include "common/log.h"
+#include "common/unix_socket.h"
 
 namespace weft::engine {
 
@@ -195,18 +195,13 @@ void EventStream::run() {
 }
 
 Error EventStream::session() {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Error{errno, std::string("socket: ") + std::strerror(errno)};
+  auto conn = connectUnixStream(path_);
+  if (!conn) return conn.error();
+  const int fd = *conn;
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  if (path_.size() >= sizeof sa.sun_path) return Error{ENAMETOOLONG, "socket path too long"};
-  std::memcpy(sa.sun_path, path_.c_str(), path_.size() + 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
-    return Error{errno, std::string("connect: ") + std::strerror(errno)};
   const std::string req = "GET " + eventsPath() + " HTTP/1.1\r\nHost: docker\r\nUser-Agent: weft\r\n\r\n";
   if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
     return Error{errno, std::string("send: ") + std::strerror(errno)};

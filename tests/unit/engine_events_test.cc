@@ -1,7 +1,8 @@
 // The engine's event stream (engine/event_stream.h): events parsed and
 // bounded, chunked bodies cut into lines however the bytes arrive, and a
 // stream against a fake engine on a unix socket that drops the connection:
-// events arrive, the stream reconnects and says so each time.
+// events arrive, the stream reconnects and says so each time; and how it
+// dials the engine's socket.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/unix_socket.h"
 #include "engine/event_stream.h"
 #include "tests/support/temp_dir.h"
 
@@ -199,6 +201,29 @@ TEST(EngineEvents, StreamDeliversEventsAndReconnectsAfterTheEngineHangsUp) {
   EXPECT_EQ(states[2], true);
   EXPECT_EQ(s.connects(), 2u);
   EXPECT_NE(engine.request().find("GET " + eventsPath() + " HTTP/1.1"), std::string::npos);
+}
+
+// How the stream (and common/unix_http_client.h) dial the engine: the
+// socket path's limit (sockaddr_un) and a missing socket are errors naming
+// the path; a listening socket answers.
+TEST(EngineSocket, DialsAUnixSocketAndNamesThePathWhenItCannot) {
+  test::TempDir dir;
+  const std::string tooLong = dir.path() + "/" + std::string(sizeof(sockaddr_un::sun_path), 's');
+  auto longPath = connectUnixStream(tooLong);
+  ASSERT_FALSE(longPath.ok());
+  EXPECT_EQ(longPath.code(), ENAMETOOLONG);
+  EXPECT_NE(longPath.error().message.find("too long"), std::string::npos) << longPath.error().message;
+  const std::string missing = dir.path() + "/docker.sock";
+  auto absent = connectUnixStream(missing);
+  ASSERT_FALSE(absent.ok());
+  EXPECT_EQ(absent.code(), ENOENT);
+  EXPECT_NE(absent.error().message.find("connect " + missing), std::string::npos) << absent.error().message;
+  FakeEngine engine(missing);
+  ASSERT_TRUE(engine.ok());
+  auto fd = connectUnixStream(missing);
+  ASSERT_TRUE(fd.ok()) << fd.error().message;
+  EXPECT_GE(*fd, 0);
+  ::close(*fd);
 }
 
 }  // namespace
