@@ -248,44 +248,60 @@ bool Coalescer::add(std::span<const uint8_t> f) {
   if (onesSum(f.subspan(t.l4), pseudoSum(f, t, f.size() - t.l4)) != 0xffff) return false;
   const uint32_t seq = be32(tcp + 4);
   if (count_ == 0) {
-    buf_.assign(kVnetHdrSize, 0);
-    buf_.insert(buf_.end(), f.begin(), f.end());
+    head_.assign(kVnetHdrSize, 0);
+    head_.insert(head_.end(), f.begin(), f.begin() + static_cast<std::ptrdiff_t>(t.payload));
+    pieces_.clear();
+    pieces_.push_back({});  // head_, set by takePieces() (head_ may still move)
+    size_ = kVnetHdrSize + t.payload;
     v6_ = t.v6;
     l4_ = t.l4;
     payload_ = t.payload;
     gsoSize_ = len;
   } else {
-    const uint8_t* first = buf_.data() + kVnetHdrSize;
+    const uint8_t* first = head_.data() + kVnetHdrSize;
     if (t.v6 != v6_ || t.l4 != l4_ || t.payload != payload_ || seq != nextSeq_ || len > gsoSize_ ||
-        buf_.size() + len > kVnetHdrSize + kMaxSuperFrame || !sameFlowHeaders(first, f.data(), t))
+        count_ >= kMaxCoalescedSegments || size_ + len > kVnetHdrSize + kMaxSuperFrame ||
+        !sameFlowHeaders(first, f.data(), t))
       return false;
-    buf_.insert(buf_.end(), f.begin() + static_cast<std::ptrdiff_t>(t.payload), f.end());
-    buf_[kVnetHdrSize + l4_ + 13] |= flags & kTcpPsh;
+    head_[kVnetHdrSize + l4_ + 13] |= flags & kTcpPsh;
   }
+  // Only the payload's place is kept: the frame stays where it was opened
+  // (the loop's receive buffer) until the super-frame is written.
+  pieces_.push_back(f.subspan(t.payload));
+  size_ += len;
   ++count_;
   nextSeq_ = seq + static_cast<uint32_t>(len);
-  closed_ = len < gsoSize_ || (flags & kTcpPsh);
+  closed_ = len < gsoSize_ || (flags & kTcpPsh) || count_ == kMaxCoalescedSegments;
   return true;
 }
 
-std::span<const uint8_t> Coalescer::take() {
+std::span<const std::span<const uint8_t>> Coalescer::takePieces() {
   const size_t n = count_;
   count_ = 0;
   closed_ = false;
-  if (n < 2) return n ? std::span<const uint8_t>(buf_) : std::span<const uint8_t>();
+  if (n == 0) return {};
+  pieces_[0] = head_;
+  if (n == 1) return pieces_;  // the frame unchanged behind a zero header
   // Headers as the kernel's GRO leaves them: lengths of the whole, the TCP
   // checksum field holding the pseudo header's sum (completed, and the
   // segments' recomputed, by whoever segments or checks it).
-  uint8_t* f = buf_.data() + kVnetHdrSize;
-  const size_t size = buf_.size() - kVnetHdrSize;
+  uint8_t* f = head_.data() + kVnetHdrSize;
+  const size_t size = size_ - kVnetHdrSize;
   TcpFrame t{v6_, l4_, payload_};
   fixIp(f, t, size, t.v6 ? 0 : be16(f + kEthHdr + 4));
   put16(f + l4_ + kTcpCheck, 0);
-  putSum(f + l4_ + kTcpCheck, static_cast<uint16_t>(pseudoSum({f, size}, t, size - l4_)));
+  putSum(f + l4_ + kTcpCheck, static_cast<uint16_t>(pseudoSum({f, payload_}, t, size - l4_)));
   encodeVnetHdr(VnetHdr{kVnetNeedsCsum, v6_ ? kVnetGsoTcpv6 : kVnetGsoTcpv4, static_cast<uint16_t>(payload_),
                         static_cast<uint16_t>(gsoSize_), static_cast<uint16_t>(l4_), kTcpCheck},
-                std::span<uint8_t, kVnetHdrSize>(buf_.data(), kVnetHdrSize));
-  return buf_;
+                std::span<uint8_t, kVnetHdrSize>(head_.data(), kVnetHdrSize));
+  return pieces_;
+}
+
+std::span<const uint8_t> Coalescer::take() {
+  auto pieces = takePieces();
+  buf_.clear();
+  for (const auto& p : pieces) buf_.insert(buf_.end(), p.begin(), p.end());
+  return pieces.empty() ? std::span<const uint8_t>() : std::span<const uint8_t>(buf_);
 }
 
 }  // namespace weft::datapath

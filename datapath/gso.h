@@ -81,12 +81,18 @@ class Segmenter {
   std::vector<uint8_t> buf_;
 };
 
+// The most segments one super-frame joins: bounds the pieces of one TAP
+// write (writev takes at most IOV_MAX = 1024) whatever the segments' size.
+inline constexpr size_t kMaxCoalescedSegments = 64;
+
 class Coalescer {
  public:
   // Offers an authenticated frame. True when it was taken into the pending
   // super-frame; false when it cannot join it (not TCP with payload, another
-  // flow, out of sequence, flags, size): the caller flushes the pending one
-  // and then offers the frame again or sends it alone.
+  // flow, out of sequence, flags, size, kMaxCoalescedSegments): the caller
+  // flushes the pending one and then offers the frame again or sends it
+  // alone. The frame's memory must stay as it is until take()/takePieces():
+  // its payload is not copied.
   bool add(std::span<const uint8_t> frame);
   // Whether a super-frame is pending, and how many segments it holds.
   size_t segments() const { return count_; }
@@ -94,12 +100,20 @@ class Coalescer {
   // (GSO with a partial checksum for two or more segments; the one frame
   // unchanged after a zero header for one). Resets the Coalescer.
   std::span<const uint8_t> take();
+  // What take() returns, as pieces that joined are it (virtio_net_hdr and
+  // headers here, each payload where add() found it): for one writev with
+  // no copy in user space. Resets the Coalescer; valid until the next add().
+  std::span<const std::span<const uint8_t>> takePieces();
   // Whether the pending super-frame accepts no more (a short or PSH segment
-  // closed it): the caller may take() at once.
+  // closed it, or it holds kMaxCoalescedSegments): the caller may take() at
+  // once.
   bool closed() const { return closed_; }
 
  private:
-  std::vector<uint8_t> buf_;  // virtio_net_hdr + super-frame
+  std::vector<uint8_t> head_;                     // virtio_net_hdr + the first frame's headers
+  std::vector<std::span<const uint8_t>> pieces_;  // head_, then each frame's payload
+  std::vector<uint8_t> buf_;                      // take(): the pieces joined
+  size_t size_ = 0;                               // of the super-frame, virtio_net_hdr included
   size_t count_ = 0;
   bool closed_ = false;
   bool v6_ = false;

@@ -95,6 +95,7 @@ void DatapathLoop::stop() {
 void DatapathLoop::queue(const PeerAddr& to, uint32_t vni, std::span<const uint8_t> frame,
                          Clock::time_point now) {
   if (outCount_ == kSendBatch) flush();
+  // Encrypted from the segment straight into the datagram (TxSession::seal).
   std::span<const uint8_t> frames[] = {frame};
   auto n = dp_.seal(vni, to, frames, out_[outCount_], now);
   if (!n) return;  // counted by the datapath (sealFailed)
@@ -230,11 +231,16 @@ void DatapathLoop::countTapWrite(ssize_t written, bool coalesced) {
 
 void DatapathLoop::writeCoalesced() {
   const bool several = coalescer_.segments() > 1;
-  auto out = coalescer_.take();
-  if (out.empty()) return;
+  auto pieces = coalescer_.takePieces();
+  if (pieces.empty()) return;
   // Only used with a virtio_net_hdr (fromUdp): without one a super-frame
-  // cannot be handed over.
-  countTapWrite(::write(coalescerTap_, out.data(), out.size()), several);
+  // cannot be handed over. One writev gathers the headers and each
+  // segment's payload where it was decrypted (in rx_, kept until the end of
+  // the batch): the kernel copies them once, user space never.
+  iovec iov[kMaxCoalescedSegments + 1];
+  for (size_t i = 0; i < pieces.size(); ++i)
+    iov[i] = {const_cast<uint8_t*>(pieces[i].data()), pieces[i].size()};
+  countTapWrite(::writev(coalescerTap_, iov, static_cast<int>(pieces.size())), several);
 }
 
 size_t DatapathLoop::fromUdp(Clock::time_point now) {

@@ -79,10 +79,16 @@ Result<size_t> TxSession::seal(Frames frames, std::span<uint8_t> out, Clock::tim
   // a nonce be used twice.
   Header h{.flags = 0, .vni = vni_, .senderId = senderId_, .keyEpoch = epoch_, .sequence = ++seq_};
   uint8_t* body = out.data() + kHeaderSize;
-  h.flags = encodeInner(frames, std::span<uint8_t>(body, inner));
+  // One frame is its own plaintext (no batch encoding): encrypted from where
+  // it lies straight into `out`, not copied there first. A batch is encoded
+  // in `out` and encrypted in place.
+  std::span<const uint8_t> plaintext = frames[0];
+  if (frames.size() > 1) {
+    h.flags = encodeInner(frames, std::span<uint8_t>(body, inner));
+    plaintext = std::span<const uint8_t>(body, inner);
+  }
   encodeHeader(h, out.first<kHeaderSize>());
-  if (!key_.seal(dir_.index(), h.sequence, out.first(kHeaderSize), std::span<const uint8_t>(body, inner),
-                 body, body + inner))
+  if (!key_.seal(dir_.index(), h.sequence, out.first(kHeaderSize), plaintext, body, body + inner))
     return Error{0, "datapath: AES-GCM encryption failed in OpenSSL"};
   return total;
 }

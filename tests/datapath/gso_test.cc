@@ -253,6 +253,59 @@ TEST(Coalescer, RefusesWhatMustNotJoin) {
   EXPECT_EQ(c.segments(), 4u);
 }
 
+// takePieces() is take() without the copy: the virtio_net_hdr and headers,
+// then each segment's payload where add() found it.
+TEST(Coalescer, PiecesAreTheSuperFrameWithPayloadsInPlace) {
+  Spec s{.payload = 4000, .flags = kAck | kPsh};
+  auto f = superFrame(s);
+  Segmenter seg;
+  std::vector<std::span<const uint8_t>> out;
+  ASSERT_EQ(seg.split(tsoHdr(s, 1000), f, 9216, &out), SegmentError::kNone);
+  Coalescer a, b;
+  for (const auto& o : out) {
+    EXPECT_TRUE(a.add(o));
+    EXPECT_TRUE(b.add(o));
+  }
+  auto joined = a.take();
+  auto pieces = b.takePieces();
+  ASSERT_EQ(pieces.size(), 1 + out.size());
+  EXPECT_EQ(pieces[0].size(), kVnetHdrSize + hdrOf(s));
+  std::vector<uint8_t> all;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (i > 0) {
+      EXPECT_EQ(pieces[i].data(), out[i - 1].data() + hdrOf(s)) << "payload " << i << " not copied";
+    }
+    all.insert(all.end(), pieces[i].begin(), pieces[i].end());
+  }
+  EXPECT_TRUE(std::equal(all.begin(), all.end(), joined.begin(), joined.end()));
+  EXPECT_TRUE(b.takePieces().empty());
+  EXPECT_EQ(b.segments(), 0u);
+}
+
+// However small the segments, one super-frame joins at most
+// kMaxCoalescedSegments (one writev of at most that many payloads + 1).
+TEST(Coalescer, JoinsAtMostTheSegmentLimit) {
+  const size_t n = kMaxCoalescedSegments + 6;
+  Spec s{.payload = 64 * n, .flags = kAck};
+  auto f = superFrame(s);
+  Segmenter seg;
+  std::vector<std::span<const uint8_t>> out;
+  ASSERT_EQ(seg.split(tsoHdr(s, 64), f, 9216, &out), SegmentError::kNone);
+  ASSERT_EQ(out.size(), n);
+  Coalescer c;
+  for (size_t i = 0; i < kMaxCoalescedSegments; ++i) EXPECT_TRUE(c.add(out[i])) << i;
+  EXPECT_TRUE(c.closed());
+  EXPECT_FALSE(c.add(out[kMaxCoalescedSegments]));
+  auto pieces = c.takePieces();
+  EXPECT_EQ(pieces.size(), kMaxCoalescedSegments + 1);
+  const VnetHdr h = decodeVnetHdr(pieces[0].first<kVnetHdrSize>());
+  EXPECT_EQ(h.gsoSize, 64u);
+  EXPECT_EQ(h.flags, kVnetNeedsCsum);
+  // The rest start the next super-frame, in sequence.
+  for (size_t i = kMaxCoalescedSegments; i < n; ++i) EXPECT_TRUE(c.add(out[i])) << i;
+  EXPECT_EQ(c.segments(), n - kMaxCoalescedSegments);
+}
+
 TEST(Coalescer, StopsAt64KiB) {
   Spec s{.payload = 65535 - 40, .flags = kAck};
   auto f = superFrame(s);
