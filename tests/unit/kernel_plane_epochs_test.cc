@@ -296,5 +296,44 @@ TEST_F(KernelPlaneEpochs, LeftoversOfAPeerWithUnknownEpochsStayUntilTheResync) {
   EXPECT_EQ(*a.plane->programmed(kNet), PeerEntries{});
 }
 
+// setPeers comes from several threads, refresh() from the epoch book's:
+// all under the plane's lock (the source is asked under it too), so the
+// end state is the last word of each network, whatever the interleaving.
+TEST(KernelPlaneThreads, SetPeersAndRefreshFromSeveralThreadsEndConsistent) {
+  kernel::FakeKernel k("/nonexistent/threads");
+  kernel::FakeBridgeMulticast bm(k);
+  FakeEspEpochs epochs;
+  for (const auto& p : {kB, kC}) epochs.agree(p, 1);
+  auto esp = EspPairs::create(k, EspConfig{"cluster-1", kA, kA, kEspPort}, kMaterial);
+  ASSERT_TRUE(esp.ok());
+  auto plane = KernelPlane::create(k, bm, KernelPlaneConfig{kA, kEspPort}, std::move(*esp), epochs);
+  ASSERT_TRUE(plane.ok());
+  const std::vector<std::string> nets = {"net-1", "net-2", "net-3"};
+  for (size_t i = 0; i < nets.size(); ++i) {
+    const std::string ns = "sb" + std::to_string(i);
+    ASSERT_TRUE(k.createNetns(ns).ok());
+    ASSERT_TRUE(k.createBridge(ns, "br0", 1450).ok());
+    ASSERT_TRUE((*plane)->attach(EncryptedNetwork{nets[i], 4242 + static_cast<uint32_t>(i), ns, 1400}).ok());
+  }
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < nets.size(); ++i)
+    threads.emplace_back([&, i] {
+      for (int n = 0; n < 200; ++n)
+        (*plane)->setPeers(nets[i], n % 2 ? entriesFor({kB}) : entriesFor({kB, kC}));
+    });
+  threads.emplace_back([&] {
+    for (int n = 0; n < 200; ++n) EXPECT_TRUE((*plane)->refresh().ok());
+  });
+  for (auto& t : threads) t.join();
+  // Each network's last call was entriesFor({kB}) (n = 199): kC is gone.
+  for (const auto& net : nets) EXPECT_EQ(*(*plane)->programmed(net), entriesFor({kB}));
+  EXPECT_EQ((*plane)->espPeers(), std::vector<std::string>{kB});
+  EXPECT_EQ(k.listXfrmStates()->size(), 2u);
+  // kC came and went 100 times at epoch 1: created once, then refused (a
+  // new epoch is needed), never twice.
+  std::set<std::pair<std::string, uint32_t>> seen(epochs.willCalls.begin(), epochs.willCalls.end());
+  EXPECT_EQ(seen.size(), epochs.willCalls.size());
+}
+
 }  // namespace
 }  // namespace weft::driver
