@@ -1,5 +1,6 @@
 #include "driver/kernel_plane.h"
 
+#include <algorithm>
 #include <set>
 
 #include "common/log.h"
@@ -18,15 +19,20 @@ Error fail(const Status& st, const std::string& what) {
 
 Result<std::unique_ptr<KernelPlane>> KernelPlane::create(kernel::Kernel& k, kernel::BridgeMulticast& bm,
                                                          KernelPlaneConfig cfg, EspPairs esp,
-                                                         EpochOf epochOf) {
+                                                         EspEpochSource& epochs) {
   if (cfg.port == 0) return Error{EINVAL, "kernel ESP backend: its VXLAN port must not be 0"};
   if (esp.config().selfAddr != cfg.self || esp.config().port != cfg.port)
     return Error{EINVAL, "kernel ESP backend: its ESP pairs are for " + esp.config().selfAddr + " port " +
                              std::to_string(esp.config().port) + ", not " + cfg.self + " port " +
                              std::to_string(cfg.port)};
-  if (!epochOf) return Error{EINVAL, "kernel ESP backend: no source of key epochs"};
-  return std::unique_ptr<KernelPlane>(
-      new KernelPlane(k, bm, std::move(cfg), std::move(esp), std::move(epochOf)));
+  if (cfg.outGrace.count() < 0 || cfg.outGrace > kMaxEspOutGrace)
+    return Error{EINVAL, "kernel ESP backend: the previous outbound SA's grace must be 0 to " +
+                             std::to_string(kMaxEspOutGrace.count()) + " ms, got " +
+                             std::to_string(cfg.outGrace.count())};
+  if (auto st = esp.readLeftovers(); !st) return fail(st, "reading what an earlier run left");
+  if (size_t n = esp.leftoverPeers().size())
+    LOG_INFO("crypto", "kernel ESP backend: SAs/policies of " << n << " peer(s) kept from the last run");
+  return std::unique_ptr<KernelPlane>(new KernelPlane(k, bm, std::move(cfg), std::move(esp), epochs));
 }
 
 Status KernelPlane::attach(const EncryptedNetwork& n) {
@@ -51,10 +57,26 @@ Status KernelPlane::attach(const EncryptedNetwork& n) {
                             .mtu = n.mtu,
                             .mac = ""};
   bool made = false;
+  PeerEntries found;  // in an adopted VTEP
   if (Status st = k_.createVxlan(v, n.netns); st) {
     made = true;
-  } else if (st.code() != EEXIST || !k_.getLink(n.netns, kKernelVtepName).ok()) {
-    // (EEXIST with the device in the sandbox: a restart adopts its VTEP.)
+  } else if (st.code() == EEXIST && k_.getLink(n.netns, kKernelVtepName).ok()) {
+    // A restart adopts its VTEP, and what is programmed in it: entries the
+    // records still ask for are not programmed again.
+    auto neigh = k_.listNeigh(n.netns, kKernelVtepName);
+    auto fdb = k_.listFdb(n.netns, kKernelVtepName);
+    if (!neigh.ok() || !fdb.ok())
+      return fail(neigh.ok() ? Status(fdb.error()) : Status(neigh.error()),
+                  "reading the entries of the adopted " + std::string(kKernelVtepName));
+    for (const auto& e : *neigh) found.neigh[e.ip.str()] = e.mac.str();
+    for (const auto& e : *fdb) {
+      if (!e.dst || (e.mac.isMulticast() && !e.mac.isZero())) continue;
+      if (e.mac.isZero())
+        found.flood.insert(e.dst->str());
+      else
+        found.fdb[e.mac.str()] = e.dst->str();
+    }
+  } else {
     return fail(st, "creating VTEP " + std::string(kKernelVtepName) + " (vni " + std::to_string(n.vni) + ")");
   }
   auto undo = [&] {
@@ -75,7 +97,7 @@ Status KernelPlane::attach(const EncryptedNetwork& n) {
     undo();
     return fail(st, dev + ": " + what);
   }
-  nets_.emplace(n.identity, Net{n.netns, {}});
+  nets_.emplace(n.identity, Net{n.netns, {}, found, found});
   return Status::Ok();
 }
 
@@ -95,24 +117,33 @@ void KernelPlane::detach(const std::string& identity) {
 
 bool KernelPlane::ensureEsp(const std::string& peer) {
   if (esp_.pair(peer)) return true;
-  const std::optional<uint32_t> epoch = epochOf_(peer);
-  if (!epoch) {
-    LOG_DEBUG("crypto", "kernel ESP backend: no key epoch agreed with " << peer << " yet");
+  const std::set<uint32_t> in = epochs_.inEpochs(peer);
+  const std::optional<uint32_t> out = in.empty() ? std::nullopt : epochs_.outEpoch(peer);
+  if (!out) {
+    LOG_DEBUG("crypto", "kernel ESP backend: the key epochs with " << peer << " are not known yet");
     return false;
   }
-  // SAs made again at an epoch they had before would restart its sequence
-  // numbers under the same key (GCM nonces repeat): never within a run.
-  if (usedEpochs_[peer].count(*epoch)) {
-    LOG_WARN("crypto", "kernel ESP backend: no ESP with "
-                           << peer << ": epoch " << *epoch
-                           << " was used with it before; waiting for a new one");
-    return false;
+  const EspPeer p{peer, peer};
+  // An outbound SA an earlier run left at this epoch is adopted (its
+  // sequence numbers run on); any other is created, recorded first.
+  if (!esp_.outIsLeftover(p, *out)) {
+    if (usedOut_[peer].count(*out)) {
+      LOG_WARN("crypto", "kernel ESP backend: no ESP with "
+                             << peer << ": outbound epoch " << *out
+                             << " was used with it before; waiting for a new one");
+      return false;
+    }
+    if (auto st = epochs_.willCreateOut(peer, *out); !st) {
+      LOG_WARN("crypto", "kernel ESP backend: no ESP with " << peer << ": outbound epoch " << *out << ": "
+                                                            << st.error().message);
+      return false;
+    }
   }
-  if (auto st = esp_.addPeer(EspPeer{peer, peer}, *epoch); !st) {
+  usedOut_[peer].insert(*out);
+  if (auto st = esp_.addPeer(p, *out, in); !st) {
     LOG_WARN("crypto", "kernel ESP backend: no ESP with " << peer << ": " << st.error().message);
     return false;
   }
-  usedEpochs_[peer].insert(*epoch);
   return true;
 }
 
@@ -120,23 +151,99 @@ void KernelPlane::setPeers(const std::string& identity, const PeerEntries& entri
   std::lock_guard<std::mutex> lk(mu_);
   auto it = nets_.find(identity);
   if (it == nets_.end()) return;
+  it->second.want = entries;
+  syncLocked(identity, it->second);
+  dropUnusedEsp();
+}
+
+void KernelPlane::syncLocked(const std::string& identity, Net& n) {
   // ESP first, entries after: a VTEP never points at a peer without SAs.
   std::map<std::string, PairBackend> byVtep;
   auto decide = [&](const std::string& vtep) {
     if (!byVtep.count(vtep)) byVtep[vtep] = ensureEsp(vtep) ? PairBackend::kKernel : PairBackend::kRefused;
   };
-  for (const auto& vtep : entries.flood) decide(vtep);
-  for (const auto& [mac, vtep] : entries.fdb) decide(vtep);
-  const PeerEntries want = splitEntries(entries, byVtep).kernel;
-  const PeerOps ops = diffEntries(it->second.have, want);
+  for (const auto& vtep : n.want.flood) decide(vtep);
+  for (const auto& [mac, vtep] : n.want.fdb) decide(vtep);
+  PeerEntries want = splitEntries(n.want, byVtep).kernel;
+  // Entries kept from before a restart stay (where nothing newer says
+  // otherwise) while their peer's SAs are there, adopted or left over,
+  // until the control plane has resynced.
+  if (!(n.restored == PeerEntries{})) {
+    const auto leftover = esp_.leftoverPeers();
+    auto hasSas = [&](const std::string& vtep) {
+      return esp_.pair(vtep) || std::find(leftover.begin(), leftover.end(), vtep) != leftover.end();
+    };
+    for (const auto& [ip, mac] : n.restored.neigh) want.neigh.emplace(ip, mac);
+    for (const auto& [mac, vtep] : n.restored.fdb)
+      if (hasSas(vtep)) want.fdb.emplace(mac, vtep);
+    for (const auto& vtep : n.restored.flood)
+      if (hasSas(vtep)) want.flood.insert(vtep);
+  }
+  const PeerOps ops = diffEntries(n.have, want);
   if (ops.size()) {
-    AppliedPeerOps a = programPeerOps(k_, PeerSandbox{it->second.netns, kKernelVtepName}, ops);
-    recordPeerOps(it->second.have, a.done);
+    AppliedPeerOps a = programPeerOps(k_, PeerSandbox{n.netns, kKernelVtepName}, ops);
+    recordPeerOps(n.have, a.done);
     if (a.failed)  // retried by the next call (the difference is still there)
       LOG_WARN("crypto", "kernel ESP backend: " << identity << ": " << a.failed
                                                 << " entries not programmed: " << a.firstError);
   }
+}
+
+void KernelPlane::pruneRestored() {
+  std::lock_guard<std::mutex> lk(mu_);
+  for (auto& [identity, n] : nets_) {
+    n.restored = {};
+    syncLocked(identity, n);
+  }
   dropUnusedEsp();
+  // SAs and policies of peers no record asked for (left from before).
+  if (auto st = esp_.removeLeftovers(); !st)
+    LOG_WARN("crypto", "kernel ESP backend: removing SAs left from the last run: " << st.error().message);
+}
+
+Status KernelPlane::refresh() {
+  std::lock_guard<std::mutex> lk(mu_);
+  Status result = Status::Ok();
+  auto note = [&](const Status& st, const std::string& what) {
+    if (st) return;
+    LOG_WARN("crypto", "kernel ESP backend: " << what << ": " << st.error().message);
+    if (result) result = fail(st, what);
+  };
+  const auto now = std::chrono::steady_clock::now();
+  for (const std::string& peer : esp_.peers()) {
+    const EspPairs::PairState* p = esp_.pair(peer);
+    // Rotation of this host's direction (the peer accepts the next epoch
+    // ahead, so its inbound SA is there before the policy moves).
+    if (auto out = epochs_.outEpoch(peer); out && *out != p->out) {
+      const std::string what = "rotating to outbound epoch " + std::to_string(*out) + " with " + peer;
+      if (usedOut_[peer].count(*out)) {
+        note(Error{EEXIST, "it was used with that peer before"}, what);
+      } else if (auto st = epochs_.willCreateOut(peer, *out); !st) {
+        note(st, what);
+      } else {
+        usedOut_[peer].insert(*out);
+        Status moved = esp_.setOut(peer, *out);
+        note(moved, what);
+        if (moved) switchedAt_[peer] = now;
+      }
+    }
+    const std::set<uint32_t> in = epochs_.inEpochs(peer);
+    std::set<uint32_t> have;
+    for (const auto& [e, spi] : p->inSpi) have.insert(e);
+    if (!in.empty() && in != have) note(esp_.setIn(peer, in), "inbound epochs of " + peer);
+    if (p->previousOut) {
+      auto at = switchedAt_.find(peer);
+      if (at == switchedAt_.end() || now - at->second >= cfg_.outGrace) {
+        Status dropped = esp_.dropPreviousOut(peer);
+        note(dropped, "removing the previous outbound SA to " + peer);
+        if (dropped) switchedAt_.erase(peer);
+      }
+    }
+  }
+  // Pending entries of peers whose epochs became known.
+  for (auto& [identity, n] : nets_) syncLocked(identity, n);
+  dropUnusedEsp();
+  return result;
 }
 
 void KernelPlane::dropUnusedEsp() {
@@ -146,9 +253,24 @@ void KernelPlane::dropUnusedEsp() {
     for (const auto& [mac, vtep] : n.have.fdb) used.insert(vtep);
   }
   for (const auto& peer : esp_.peers())
-    if (!used.count(peer))
+    if (!used.count(peer)) {
       if (auto st = esp_.removePeer(peer); !st)
         LOG_WARN("crypto", "kernel ESP backend: removing ESP with " << peer << ": " << st.error().message);
+      else
+        switchedAt_.erase(peer);
+    }
+}
+
+std::vector<EspPeerState> KernelPlane::peerStates() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::vector<EspPeerState> out;
+  for (const std::string& peer : esp_.peers()) {
+    const EspPairs::PairState* p = esp_.pair(peer);
+    EspPeerState s{peer, p->out, p->previousOut, {}, p->outSpi.at(p->out)};
+    for (const auto& [e, spi] : p->inSpi) s.inEpochs.insert(e);
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 std::optional<PeerEntries> KernelPlane::programmed(const std::string& identity) const {

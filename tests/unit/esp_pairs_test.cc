@@ -1,6 +1,7 @@
 // EspPairs against the in-memory kernel: which SAs and policies a host pair
-// gets, that both hosts derive the same ones, the rekey steps and their
-// order, bad input, rollback on kernel failure, and the peer limit. The same
+// gets, that both hosts derive the same ones, outbound rotation and inbound
+// sets, adoption of what an earlier run left, bad input, rollback on kernel
+// failure, and the limits. The same
 // component on a real ESP kernel: tests/vm/esp_vm_test.cc.
 
 #include "driver/esp_pairs.h"
@@ -55,7 +56,7 @@ class EspPairsTest : public ::testing::Test {
 
 TEST_F(EspPairsTest, APeerGetsOneSaPerDirectionAndPoliciesOnTheEncryptedPort) {
   EspPairs a = make(ka_, "host-a", "198.18.0.1");
-  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1).ok());
+  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1, {1}).ok());
   const auto* pair = a.pair("host-b");
   ASSERT_NE(pair, nullptr);
   auto sas = states(ka_);
@@ -90,8 +91,8 @@ TEST_F(EspPairsTest, APeerGetsOneSaPerDirectionAndPoliciesOnTheEncryptedPort) {
 TEST_F(EspPairsTest, BothHostsDeriveTheSameSaForEachDirection) {
   EspPairs a = make(ka_, "host-a", "198.18.0.1");
   EspPairs b = make(kb_, "host-b", "198.18.0.2");
-  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 3).ok());
-  ASSERT_TRUE(b.addPeer({"host-a", "198.18.0.1"}, 3).ok());
+  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 3, {3}).ok());
+  ASSERT_TRUE(b.addPeer({"host-a", "198.18.0.1"}, 3, {3}).ok());
   // Every SA on A is on B with the same addresses, SPI and key.
   auto onB = states(kb_);
   for (const XfrmState& sa : states(ka_)) {
@@ -103,48 +104,78 @@ TEST_F(EspPairsTest, BothHostsDeriveTheSameSaForEachDirection) {
   // Another key material: other keys.
   FakeKernel kc("/nonexistent/c");
   EspPairs c = make(kc, "host-b", "198.18.0.2", std::vector<uint8_t>(32, 0x43));
-  ASSERT_TRUE(c.addPeer({"host-a", "198.18.0.1"}, 3).ok());
+  ASSERT_TRUE(c.addPeer({"host-a", "198.18.0.1"}, 3, {3}).ok());
   auto other = states(kc);
   ASSERT_EQ(other.size(), 2u);
   for (const XfrmState& sa : other) EXPECT_EQ(findState(onB, sa.src, sa.spi), nullptr);
 }
 
-TEST_F(EspPairsTest, RekeyIsMakeBeforeBreakInThreeSteps) {
+// Directional epochs: the outbound direction at this host's epoch, a set
+// of the peer's inbound. Rotating the outbound SA adds the new one, then
+// moves the policy; the previous stays until dropped.
+TEST_F(EspPairsTest, OutboundRotationAddsTheSaThenMovesThePolicy) {
   EspPairs a = make(ka_, "host-a", "198.18.0.1");
-  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1).ok());
+  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1, {7, 8}).ok());
+  EXPECT_EQ(states(ka_).size(), 3u);  // in 7, in 8, out 1
   const uint32_t out1 = a.pair("host-b")->outSpi.at(1);
-  EXPECT_EQ(a.activate("host-b", 2).code(), EINVAL);  // not prepared
-  EXPECT_EQ(a.retire("host-b").code(), ENOENT);       // nothing previous
-  EXPECT_EQ(a.prepare("host-b", 1).code(), EEXIST);   // epochs are never reused
+  EXPECT_EQ(findPolicy(policies(ka_), XfrmDir::kOut)->spi, out1);
+  EXPECT_TRUE(a.setOut("host-b", 1).ok());  // where it is: nothing to do
+  EXPECT_EQ(states(ka_).size(), 3u);
 
-  ASSERT_TRUE(a.prepare("host-b", 2).ok());
-  EXPECT_EQ(states(ka_).size(), 4u);
-  EXPECT_EQ(findPolicy(policies(ka_), XfrmDir::kOut)->spi, out1);  // still sending under 1
-  EXPECT_EQ(a.prepare("host-b", 3).code(), EBUSY);
-
-  ASSERT_TRUE(a.activate("host-b", 2).ok());
+  ASSERT_TRUE(a.setOut("host-b", 2).ok());
   const uint32_t out2 = a.pair("host-b")->outSpi.at(2);
   EXPECT_NE(out1, out2);
   EXPECT_EQ(findPolicy(policies(ka_), XfrmDir::kOut)->spi, out2);
   EXPECT_EQ(policies(ka_).size(), 2u);
-  EXPECT_EQ(states(ka_).size(), 4u);  // epoch 1 still accepted inbound
-  EXPECT_EQ(a.pair("host-b")->active, 2u);
-  EXPECT_EQ(a.pair("host-b")->previous, 1u);
-  EXPECT_EQ(a.prepare("host-b", 3).code(), EBUSY);  // retire first
+  EXPECT_EQ(a.pair("host-b")->out, 2u);
+  EXPECT_EQ(a.pair("host-b")->previousOut, 1u);
+  EXPECT_NE(findState(states(ka_), "198.18.0.1", out1), nullptr) << "the previous stays a while";
+  // Epochs only move on: 1 was used (its sequence numbers would restart).
+  EXPECT_EQ(a.setOut("host-b", 1).code(), EEXIST);
 
-  ASSERT_TRUE(a.retire("host-b").ok());
-  auto left = states(ka_);
-  ASSERT_EQ(left.size(), 2u);
-  EXPECT_NE(findState(left, "198.18.0.1", out2), nullptr);
-  EXPECT_EQ(findState(left, "198.18.0.1", out1), nullptr);
-  EXPECT_TRUE(a.prepare("host-b", 3).ok());
+  ASSERT_TRUE(a.dropPreviousOut("host-b").ok());
+  EXPECT_EQ(findState(states(ka_), "198.18.0.1", out1), nullptr);
+  EXPECT_FALSE(a.pair("host-b")->previousOut);
+  EXPECT_TRUE(a.dropPreviousOut("host-b").ok());  // none: nothing to do
+  // A second rotation removes a previous one still there first.
+  ASSERT_TRUE(a.setOut("host-b", 3).ok());
+  ASSERT_TRUE(a.setOut("host-b", 4).ok());
+  EXPECT_EQ(findState(states(ka_), "198.18.0.1", out2), nullptr);
+  EXPECT_EQ(a.pair("host-b")->previousOut, 3u);
+  EXPECT_EQ(states(ka_).size(), 4u);  // in 7, in 8, out 3, out 4
+}
+
+TEST_F(EspPairsTest, InboundEpochsBecomeExactlyTheSetGiven) {
+  EspPairs a = make(ka_, "host-a", "198.18.0.1");
+  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1, {7, 8}).ok());
+  auto inSpi = [&](uint32_t e) {
+    return datapath::deriveEspKey(kMaterial, {"cluster-1", "host-b", "host-a"}, e)->spi;
+  };
+  ASSERT_TRUE(a.setIn("host-b", {8, 9}).ok());
+  auto sas = states(ka_);
+  EXPECT_EQ(sas.size(), 3u);
+  EXPECT_EQ(findState(sas, "198.18.0.2", inSpi(7)), nullptr);
+  EXPECT_NE(findState(sas, "198.18.0.2", inSpi(8)), nullptr);
+  EXPECT_NE(findState(sas, "198.18.0.2", inSpi(9)), nullptr);
+  EXPECT_EQ(a.pair("host-b")->inSpi, (std::map<uint32_t, uint32_t>{{8, inSpi(8)}, {9, inSpi(9)}}));
+  // A failed add changes nothing (all or nothing), a retry does it.
+  ka_.failNext("addXfrmState", EIO);
+  EXPECT_EQ(a.setIn("host-b", {9, 10, 11}).code(), EIO);
+  EXPECT_EQ(states(ka_).size(), 3u);
+  ASSERT_TRUE(a.setIn("host-b", {9, 10, 11}).ok());
+  EXPECT_EQ(states(ka_).size(), 4u);  // in 9, 10, 11, out 1
+  EXPECT_EQ(a.setIn("host-b", {}).code(), EINVAL);
+  EXPECT_EQ(a.setIn("host-b", {1, 2, 3, 4, 5}).code(), EINVAL);  // kMaxEspInEpochs
+  EXPECT_EQ(a.setIn("nobody", {1}).code(), ENOENT);
+  EXPECT_EQ(states(ka_).size(), 4u);
 }
 
 TEST_F(EspPairsTest, RemovePeerRemovesEverything) {
   EspPairs a = make(ka_, "host-a", "198.18.0.1");
-  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1).ok());
-  ASSERT_TRUE(a.addPeer({"host-c", "198.18.0.3"}, 1).ok());
-  ASSERT_TRUE(a.prepare("host-b", 2).ok());
+  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1, {1}).ok());
+  ASSERT_TRUE(a.addPeer({"host-c", "198.18.0.3"}, 1, {1}).ok());
+  ASSERT_TRUE(a.setIn("host-b", {1, 2}).ok());
+  ASSERT_TRUE(a.setOut("host-b", 2).ok());  // the previous outbound SA too
   ASSERT_TRUE(a.removePeer("host-b").ok());
   EXPECT_EQ(a.pair("host-b"), nullptr);
   EXPECT_EQ(states(ka_).size(), 2u);  // host-c's
@@ -173,17 +204,19 @@ TEST_F(EspPairsTest, BadInputIsRefusedAndChangesNothing) {
   bad(c, kMaterial, "replay window");
 
   EspPairs a = make(ka_, "host-a", "198.18.0.1");
-  EXPECT_EQ(a.addPeer({"host-v6", "fd00::2"}, 1).code(), EINVAL);
-  EXPECT_EQ(a.addPeer({"host-self", "198.18.0.1"}, 1).code(), EINVAL);
-  EXPECT_EQ(a.addPeer({"host-a", "198.18.0.9"}, 1).code(), EINVAL);  // our own id
-  EXPECT_EQ(a.prepare("nobody", 2).code(), ENOENT);
-  EXPECT_EQ(a.activate("nobody", 2).code(), ENOENT);
-  EXPECT_EQ(a.retire("nobody").code(), ENOENT);
+  EXPECT_EQ(a.addPeer({"host-v6", "fd00::2"}, 1, {1}).code(), EINVAL);
+  EXPECT_EQ(a.addPeer({"host-self", "198.18.0.1"}, 1, {1}).code(), EINVAL);
+  EXPECT_EQ(a.addPeer({"host-a", "198.18.0.9"}, 1, {1}).code(), EINVAL);  // our own id
+  EXPECT_EQ(a.addPeer({"host-b", "198.18.0.2"}, 1, {}).code(), EINVAL);   // no inbound epoch
+  EXPECT_EQ(a.addPeer({"host-b", "198.18.0.2"}, 1, {1, 2, 3, 4, 5}).code(), EINVAL);
+  EXPECT_EQ(a.setOut("nobody", 2).code(), ENOENT);
+  EXPECT_EQ(a.setIn("nobody", {2}).code(), ENOENT);
+  EXPECT_EQ(a.dropPreviousOut("nobody").code(), ENOENT);
   EXPECT_TRUE(states(ka_).empty());
   EXPECT_TRUE(policies(ka_).empty());
   EXPECT_EQ(a.size(), 0u);
-  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1).ok());
-  EXPECT_EQ(a.addPeer({"host-b", "198.18.0.2"}, 1).code(), EEXIST);
+  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1, {1}).ok());
+  EXPECT_EQ(a.addPeer({"host-b", "198.18.0.2"}, 1, {1}).code(), EEXIST);
   EXPECT_EQ(states(ka_).size(), 2u);
 }
 
@@ -191,19 +224,20 @@ TEST_F(EspPairsTest, AKernelFailureMidwayLeavesNothingHalfDone) {
   EspPairs a = make(ka_, "host-a", "198.18.0.1");
   for (const char* op : {"addXfrmState", "addXfrmPolicy"}) {
     ka_.failNext(op, EPERM);
-    EXPECT_EQ(a.addPeer({"host-b", "198.18.0.2"}, 1).code(), EPERM) << op;
+    EXPECT_EQ(a.addPeer({"host-b", "198.18.0.2"}, 1, {1}).code(), EPERM) << op;
     EXPECT_TRUE(states(ka_).empty()) << op;
     EXPECT_TRUE(policies(ka_).empty()) << op;
     EXPECT_EQ(a.pair("host-b"), nullptr);
   }
-  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1).ok());
-  ASSERT_TRUE(a.prepare("host-b", 2).ok());
+  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1, {1}).ok());
   ka_.failNext("updateXfrmPolicy", EIO);
-  EXPECT_EQ(a.activate("host-b", 2).code(), EIO);
-  EXPECT_EQ(a.pair("host-b")->active, 1u);
-  EXPECT_EQ(a.pair("host-b")->next, 2u);
+  EXPECT_EQ(a.setOut("host-b", 2).code(), EIO);
+  EXPECT_EQ(a.pair("host-b")->out, 1u);
+  EXPECT_EQ(states(ka_).size(), 2u) << "the new SA is removed again";
   EXPECT_EQ(findPolicy(policies(ka_), XfrmDir::kOut)->spi, a.pair("host-b")->outSpi.at(1));
-  EXPECT_TRUE(a.activate("host-b", 2).ok());  // and it can be retried
+  // Epoch 2's SA existed for a moment: never again (a new epoch it is).
+  EXPECT_EQ(a.setOut("host-b", 2).code(), EEXIST);
+  EXPECT_TRUE(a.setOut("host-b", 3).ok());
 }
 
 TEST_F(EspPairsTest, ClosingThePortBlocksItFromAndToAnyHostAndIsAdoptedOnRestart) {
@@ -217,7 +251,7 @@ TEST_F(EspPairsTest, ClosingThePortBlocksItFromAndToAnyHostAndIsAdoptedOnRestart
   EXPECT_EQ(std::count(pols.begin(), pols.end(), out), 1);
   // A pair's own policies sit beside the catch-all (they outrank it in the
   // kernel: kXfrmPolicyPriority < kXfrmBlockPriority).
-  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1).ok());
+  ASSERT_TRUE(a.addPeer({"host-b", "198.18.0.2"}, 1, {1}).ok());
   EXPECT_EQ(policies(ka_).size(), 4u);
   // A restarted plugin closes the port again: the blocks it finds are kept.
   EspPairs again = make(ka_, "host-a", "198.18.0.1");
@@ -254,15 +288,49 @@ TEST_F(EspPairsTest, AFailedCloseChangesNothingAndKeepsAnAdoptedBlock) {
   EXPECT_EQ(pols[0], in);
 }
 
+// What an earlier run left (the plane names peers by address: id = addr)
+// is recognised by reqid and addresses, adopted where wanted, and a failed
+// addPeer removes only what it added, never an adopted SA.
+TEST_F(EspPairsTest, LeftoversOfAnEarlierRunAreAdoptedOrRemoved) {
+  const std::string b = "198.18.0.2", c = "198.18.0.3";
+  {
+    EspPairs before = make(ka_, "198.18.0.1", "198.18.0.1");
+    ASSERT_TRUE(before.addPeer({b, b}, 3, {3, 4}).ok());
+    ASSERT_TRUE(before.addPeer({c, c}, 1, {1}).ok());
+  }  // gone as with kill -9: the kernel keeps it all
+  const XfrmState foreign{"198.18.0.1", "198.18.9.9", 77, 5, std::string(72, 'b'), 128, true, 0};
+  ASSERT_TRUE(ka_.addXfrmState(foreign).ok());
+  const auto kept = states(ka_);
+  EspPairs a = make(ka_, "198.18.0.1", "198.18.0.1");
+  ASSERT_TRUE(a.readLeftovers().ok());
+  EXPECT_EQ(a.leftoverPeers(), (std::vector<std::string>{b, c}));
+  EXPECT_TRUE(a.outIsLeftover({b, b}, 3));
+  EXPECT_FALSE(a.outIsLeftover({b, b}, 4));
+  // A failure midway: the adopted SAs stay, what it added goes.
+  ka_.failNext("updateXfrmPolicy", EIO);
+  EXPECT_EQ(a.addPeer({b, b}, 4, {4, 5}).code(), EIO);
+  EXPECT_EQ(states(ka_), kept);
+  EXPECT_EQ(a.pair(b), nullptr);
+  // Adopted unchanged where wanted (out 3, in 4), the rest of the pair goes.
+  ASSERT_TRUE(a.addPeer({b, b}, 3, {4}).ok());
+  EXPECT_EQ(states(ka_).size(), kept.size() - 1);
+  EXPECT_EQ(a.leftoverPeers(), std::vector<std::string>{c});
+  ASSERT_TRUE(a.removeLeftovers().ok());
+  EXPECT_TRUE(a.leftoverPeers().empty());
+  for (const auto& s : states(ka_)) EXPECT_NE(s.dst, c);
+  EXPECT_EQ(policies(ka_).size(), 2u);  // b's
+  EXPECT_NE(findState(states(ka_), "198.18.0.1", 77), nullptr) << "not weft's: untouched";
+}
+
 TEST_F(EspPairsTest, PeerLimitIsExplicit) {
   EspPairs a = make(ka_, "host-a", "10.0.0.1");
   for (size_t i = 0; i < kMaxEspPeers; ++i) {
     const std::string addr = "10." + std::to_string(1 + i / 65536) + "." + std::to_string((i / 256) % 256) +
                              "." + std::to_string(i % 256);
-    ASSERT_TRUE(a.addPeer({"peer-" + std::to_string(i), addr}, 1).ok()) << i;
+    ASSERT_TRUE(a.addPeer({"peer-" + std::to_string(i), addr}, 1, {1}).ok()) << i;
   }
   EXPECT_EQ(a.size(), kMaxEspPeers);
-  EXPECT_EQ(a.addPeer({"one-more", "10.200.0.1"}, 1).code(), ENOSPC);
+  EXPECT_EQ(a.addPeer({"one-more", "10.200.0.1"}, 1, {1}).code(), ENOSPC);
   EXPECT_EQ(states(ka_).size(), 2 * kMaxEspPeers);
 }
 

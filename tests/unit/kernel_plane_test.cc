@@ -1,7 +1,8 @@
 // The kernel backend's plane (driver/kernel_plane.h) against the in-memory
 // kernel: the VTEP it puts on br0 of a sandbox, the port closed before it,
 // ESP before forwarding entries and after them on the way out, peers
-// without an agreed epoch left out, no epoch used twice with a peer, and the
+// without known epochs left out, no outbound epoch used twice with a peer,
+// and the
 // driver's per-pair selection programming it (kernel pairs in its VTEP and
 // ESP, userspace pairs not). The same on a real ESP kernel: tests/vm.
 
@@ -14,6 +15,7 @@
 #include "driver/driver.h"
 #include "kernel/fake_kernel.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/esp_test_support.h"
 
 namespace weft::driver {
 namespace {
@@ -34,28 +36,12 @@ class KernelPlaneTest : public ::testing::Test {
     auto esp =
         EspPairs::create(k_, EspConfig{"cluster-1", kSelf, kSelf, kEspPort}, std::vector<uint8_t>(32, 7));
     ASSERT_TRUE(esp.ok()) << esp.error().message;
-    auto plane = KernelPlane::create(k_, bm_, KernelPlaneConfig{kSelf, kEspPort}, std::move(*esp),
-                                     [this](const std::string& peer) -> std::optional<uint32_t> {
-                                       auto it = epochs_.find(peer);
-                                       if (it == epochs_.end()) return std::nullopt;
-                                       return it->second;
-                                     });
+    auto plane = KernelPlane::create(k_, bm_, KernelPlaneConfig{kSelf, kEspPort}, std::move(*esp), epochs_);
     ASSERT_TRUE(plane.ok()) << plane.error().message;
     plane_ = std::move(*plane);
   }
 
-  static PeerEntries entries(const std::vector<std::string>& vteps) {
-    PeerEntries e;
-    int n = 0;
-    for (const auto& v : vteps) {
-      const std::string last = std::to_string(10 + n++);
-      const std::string mac = "02:42:0a:01:00:" + last;
-      e.fdb[mac] = v;
-      e.neigh["10.1.0." + last] = mac;
-      e.flood.insert(v);
-    }
-    return e;
-  }
+  static PeerEntries entries(const std::vector<std::string>& vteps) { return testing::entriesFor(vteps); }
   std::set<std::string> fdbDsts() {
     std::set<std::string> out;
     auto l = k_.listFdb(kSandbox, kKernelVtepName);
@@ -71,7 +57,7 @@ class KernelPlaneTest : public ::testing::Test {
 
   FakeKernel k_{"/nonexistent/netns"};
   kernel::FakeBridgeMulticast bm_{k_};
-  std::map<std::string, uint32_t> epochs_;
+  testing::FakeEspEpochs epochs_;
   std::unique_ptr<KernelPlane> plane_;
 };
 
@@ -110,7 +96,7 @@ TEST_F(KernelPlaneTest, AFailedAttachLeavesNoVtep) {
 
 TEST_F(KernelPlaneTest, OnlyPeersWithEspGetEntriesAndEspOutlivesTheirLastEntry) {
   ASSERT_TRUE(plane_->attach(EncryptedNetwork{"net-1", 4242, kSandbox, 1400}).ok());
-  epochs_[kP] = 1;  // kQ: no epoch agreed yet
+  epochs_.agree(kP, 1);  // kQ: no epoch agreed yet
   const PeerEntries both = entries({kP, kQ});
   plane_->setPeers("net-1", both);
   EXPECT_EQ(plane_->espPeers(), std::vector<std::string>{kP});
@@ -122,7 +108,7 @@ TEST_F(KernelPlaneTest, OnlyPeersWithEspGetEntriesAndEspOutlivesTheirLastEntry) 
   EXPECT_EQ(have->fdb.size(), 1u);
   EXPECT_EQ(have->neigh.size(), 1u);
   // kQ's epoch arrives: the same entries again now program it too.
-  epochs_[kQ] = 1;
+  epochs_.agree(kQ, 1);
   plane_->setPeers("net-1", both);
   EXPECT_EQ(plane_->espPeers(), (std::vector<std::string>{kP, kQ}));
   EXPECT_EQ(fdbDsts(), (std::set<std::string>{kP, kQ}));
@@ -139,7 +125,7 @@ TEST_F(KernelPlaneTest, OnlyPeersWithEspGetEntriesAndEspOutlivesTheirLastEntry) 
   plane_->setPeers("net-1", both);
   EXPECT_EQ(plane_->espPeers(), std::vector<std::string>{kQ});
   EXPECT_EQ(fdbDsts(), std::set<std::string>{kQ});
-  epochs_[kP] = 2;
+  epochs_.agree(kP, 2);
   plane_->setPeers("net-1", both);
   EXPECT_EQ(plane_->espPeers(), (std::vector<std::string>{kP, kQ}));
   EXPECT_EQ(fdbDsts(), (std::set<std::string>{kP, kQ}));
@@ -150,7 +136,7 @@ TEST_F(KernelPlaneTest, APeerSharedByTwoNetworksKeepsEspUntilTheLastOneLetsGo) {
   ASSERT_TRUE(k_.createBridge("sb2", "br0", 1450).ok());
   ASSERT_TRUE(plane_->attach(EncryptedNetwork{"net-1", 4242, kSandbox, 1400}).ok());
   ASSERT_TRUE(plane_->attach(EncryptedNetwork{"net-2", 4243, "sb2", 1400}).ok());
-  epochs_[kP] = 1;
+  epochs_.agree(kP, 1);
   plane_->setPeers("net-1", entries({kP}));
   plane_->setPeers("net-2", entries({kP}));
   plane_->setPeers("net-1", {});
@@ -163,7 +149,7 @@ TEST_F(KernelPlaneTest, APeerSharedByTwoNetworksKeepsEspUntilTheLastOneLetsGo) {
 
 TEST_F(KernelPlaneTest, AFailedEntryIsRetriedByTheNextCall) {
   ASSERT_TRUE(plane_->attach(EncryptedNetwork{"net-1", 4242, kSandbox, 1400}).ok());
-  epochs_[kP] = 1;
+  epochs_.agree(kP, 1);
   k_.failNext("replaceFdb", EIO);
   plane_->setPeers("net-1", entries({kP}));
   EXPECT_TRUE(plane_->programmed("net-1")->fdb.empty());
@@ -176,11 +162,18 @@ TEST_F(KernelPlaneTest, BadConfigurationIsRefused) {
   auto esp =
       EspPairs::create(k_, EspConfig{"cluster-1", kSelf, kSelf, kEspPort}, std::vector<uint8_t>(32, 7));
   ASSERT_TRUE(esp.ok());
-  auto none = [](const std::string&) -> std::optional<uint32_t> { return std::nullopt; };
+  testing::FakeEspEpochs none;
   EXPECT_EQ(KernelPlane::create(k_, bm_, {kSelf, 4790}, *esp, none).code(), EINVAL);   // another port
   EXPECT_EQ(KernelPlane::create(k_, bm_, {kP, kEspPort}, *esp, none).code(), EINVAL);  // another host
-  EXPECT_EQ(KernelPlane::create(k_, bm_, {kSelf, kEspPort}, *esp, nullptr).code(), EINVAL);
   EXPECT_EQ(KernelPlane::create(k_, bm_, {kSelf, 0}, *esp, none).code(), EINVAL);
+  // The previous outbound SA's grace: limited (kMaxEspOutGrace), not negative.
+  EXPECT_EQ(KernelPlane::create(k_, bm_, {kSelf, kEspPort, kMaxEspOutGrace + std::chrono::milliseconds(1)},
+                                *esp, none)
+                .code(),
+            EINVAL);
+  EXPECT_EQ(KernelPlane::create(k_, bm_, {kSelf, kEspPort, std::chrono::milliseconds(-1)}, *esp, none).code(),
+            EINVAL);
+  EXPECT_TRUE(KernelPlane::create(k_, bm_, {kSelf, kEspPort, kMaxEspOutGrace}, *esp, none).ok());
 }
 
 // The userspace side, as seen by the driver: what it was given.
@@ -202,8 +195,9 @@ TEST(KernelPlaneWiring, KernelPairsAreProgrammedInTheKernelAndNoOthers) {
   kernel::FakeBridgeMulticast bm(k);
   auto esp = EspPairs::create(k, EspConfig{"cluster-1", kSelf, kSelf, kEspPort}, std::vector<uint8_t>(32, 7));
   ASSERT_TRUE(esp.ok());
-  auto plane = KernelPlane::create(k, bm, {kSelf, kEspPort}, std::move(*esp),
-                                   [](const std::string&) -> std::optional<uint32_t> { return 1; });
+  testing::FakeEspEpochs epochs;
+  epochs.agree(kP, 1);  // kQ is a userspace pair: never asked
+  auto plane = KernelPlane::create(k, bm, {kSelf, kEspPort}, std::move(*esp), epochs);
   ASSERT_TRUE(plane.ok());
   DriverConfig cfg;
   cfg.stateDir = dir.path();

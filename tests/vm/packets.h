@@ -182,5 +182,14 @@ inline uint32_t espSpi(const Packet& f) {
   return static_cast<uint32_t>(e[0]) << 24 | static_cast<uint32_t>(e[1]) << 16 |
          static_cast<uint32_t>(e[2]) << 8 | e[3];
 }
+// The ESP sequence number (its low 32 bits with ESN; 0 when not ESP).
+inline uint32_t espSeq(const Packet& f) {
+  if (ipProto(f) != IPPROTO_ESP) return 0;
+  const size_t ihl = (f[14] & 0xf) * 4u;
+  if (f.size() < 14 + ihl + 8) return 0;
+  const uint8_t* e = f.data() + 14 + ihl + 4;
+  return static_cast<uint32_t>(e[0]) << 24 | static_cast<uint32_t>(e[1]) << 16 |
+         static_cast<uint32_t>(e[2]) << 8 | e[3];
+}
 
 }  // namespace weft::vmtest
