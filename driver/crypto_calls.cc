@@ -136,6 +136,15 @@ void Driver::syncEncryptedPeers() {
   }
 }
 
+std::set<std::string> Driver::kernelPeers() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::set<std::string> out;
+  for (const auto& [identity, byVtep] : selections_)
+    for (const auto& [vtep, s] : byVtep)
+      if (s.backend == PairBackend::kKernel) out.insert(vtep);
+  return out;
+}
+
 nlohmann::json Driver::cryptoSelection() const {
   std::lock_guard<std::mutex> lk(mu_);
   nlohmann::json nets = nlohmann::json::array();

@@ -154,6 +154,9 @@ class Driver : public PeerSink {
   // weftctl crypto rotate: the kernel backend's next epoch, now or as soon
   // as the minimum interval allows. ENOTSUP without the kernel backend.
   Result<nlohmann::json> rotateKernelCrypto();
+  // The peer hosts whose pair is on the kernel backend in some encrypted
+  // network (and has entries there): the ones its plane should have ESP with.
+  std::set<std::string> kernelPeers() const;
   // Per encrypted network and peer host: the backend chosen and why, and
   // this host's own capabilities (weftctl crypto).
   nlohmann::json cryptoSelection() const;

@@ -206,6 +206,13 @@ std::set<uint32_t> EspEpochBook::inEpochs(const std::string& peer) {
   return out;
 }
 
+bool EspEpochBook::needFresh(const std::string& peer) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!used_.count(peer)) return false;
+  wanted_ = true;
+  return waiting_.insert(peer).second;
+}
+
 uint32_t EspEpochBook::current() const {
   std::lock_guard<std::mutex> lk(mu_);
   return epoch_;

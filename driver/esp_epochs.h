@@ -121,6 +121,12 @@ class EspEpochBook : public EspEpochSource {
   std::set<uint32_t> inEpochs(const std::string& peer) override;
 
   uint32_t current() const;
+  // A peer the plane wants ESP with but has none for (its caller's check,
+  // however the plane refused it): when the current epoch was used with
+  // that peer before, it waits and a rotation is asked for (true the
+  // first time); else the epoch is not what holds it up and nothing
+  // changes (false).
+  bool needFresh(const std::string& peer);
 
   // --- this host's record, and the peers' ---
   static bool isRecord(const EndpointRecord& r);  // network crypto:hosts, endpoint esp.*

@@ -113,6 +113,7 @@ TEST_F(EspEpochWiring, TheEpochRecordGoesOutBesideTheCapabilityRecordAndFollowsR
   ASSERT_EQ(epochRecords().size(), 1u);
   EXPECT_EQ(epochRecords().back(), EspEpochBook::recordFor(uint32_t(kNow), kSelf));
   EXPECT_EQ(kernelPlane_.peers[identity].flood, std::set<std::string>{kPeer});
+  EXPECT_EQ(driver_->kernelPeers(), std::set<std::string>{kPeer});
   // Too soon after the start: asked for, not done.
   auto r = driver_->rotateKernelCrypto();
   ASSERT_TRUE(r.ok()) << r.error().message;

@@ -134,6 +134,22 @@ TEST_F(EspEpochsTest, ARestartKeepsTheEpochAndItsUseAndAPairUsedBeforeWaitsForAR
   EXPECT_TRUE(b->willCreateOut(kP, first + 1).ok());
 }
 
+TEST_F(EspEpochsTest, APairThePlaneDroppedAndWantsAgainGetsAFreshEpochAtTheNextRotation) {
+  auto b = mustOpen();
+  const uint32_t e = b->current();
+  EXPECT_FALSE(b->needFresh(kP));  // never used: the epoch holds nothing up
+  EXPECT_EQ(b->outEpoch(kP), e);
+  EXPECT_FALSE(b->status()["rotationWanted"].get<bool>());
+  ASSERT_TRUE(b->willCreateOut(kP, e).ok());
+  EXPECT_TRUE(b->needFresh(kP));   // the plane removed it and wants it back
+  EXPECT_FALSE(b->needFresh(kP));  // asked already
+  EXPECT_EQ(b->outEpoch(kP), std::nullopt);
+  EXPECT_EQ(b->outEpoch(kQ), e);
+  clock_.advance(seconds(10));
+  EXPECT_TRUE(b->tick().rotated);
+  EXPECT_EQ(b->outEpoch(kP), e + 1);
+}
+
 TEST_F(EspEpochsTest, AWipedStateDirectoryStartsAboveEveryEpochUsedBefore) {
   auto b = mustOpen();
   ASSERT_TRUE(b->willCreateOut(kP, b->current()).ok());
