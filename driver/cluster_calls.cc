@@ -29,6 +29,7 @@ void Driver::setCluster(Cluster* cluster) {
     publishedMtus_.clear();  // likewise
     syncMtuRecordsLocked();
     capsPublished_ = false;  // a new cluster: tell it
+    espPublished_ = 0;
     publishCryptoCapsLocked();
     for (const auto& [id, e] : endpoints_)
       if (e.joined) mine.push_back(localRecordLocked(e));
@@ -53,6 +54,17 @@ void Driver::applyRemote(const EndpointRecord& r, RecordState state) {
   if (NetworkMtus::isRecordNetwork(r.network)) {  // not an endpoint: a host's MTU of a network
     std::lock_guard<std::mutex> lk(mu_);
     applyMtuRecordLocked(r, state == RecordState::kActive);
+    return;
+  }
+  if (EspEpochBook::isRecord(r)) {  // not an endpoint: a host's kernel ESP key epoch
+    // Kept only where the kernel backend runs (nobody else asks).
+    if (!espEpochs_) return;
+    bool changed = false;
+    if (auto st = espEpochs_->apply(r, state == RecordState::kActive, &changed); !st) {
+      LOG_WARN("crypto", "refused " << st.error().message);
+      return;
+    }
+    if (changed && refreshKernel_) refreshKernel_();
     return;
   }
   if (CryptoCaps::isRecordNetwork(r.network)) {  // not an endpoint: what a host's crypto can do

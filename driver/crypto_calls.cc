@@ -11,7 +11,11 @@
 
 namespace weft::driver {
 
-void Driver::setKernelPlane(EncryptedPlane* plane) { kernelPlane_ = plane; }
+void Driver::setKernelPlane(EncryptedPlane* plane, EspEpochBook* epochs, std::function<void()> refresh) {
+  kernelPlane_ = plane;
+  espEpochs_ = epochs;
+  refreshKernel_ = std::move(refresh);
+}
 
 std::string Driver::kernelOff() const {
   if (!cfg_.kernelCryptoOff.empty()) return cfg_.kernelCryptoOff;
@@ -26,13 +30,61 @@ void Driver::publishCryptoCapsLocked() {
   // share one with it need it; it goes with the last one).
   bool want = false;
   for (const auto& [id, n] : networks_) want = want || n.encrypted();
-  if (!cluster_ || cfg_.advertiseAddr.empty() || want == capsPublished_) return;
-  const EndpointRecord r = CryptoCaps::record(hostCrypto(), cfg_.advertiseAddr);
-  if (want)
-    cluster_->publish(r);
+  if (!cluster_ || cfg_.advertiseAddr.empty()) return;
+  if (want != capsPublished_) {
+    const EndpointRecord r = CryptoCaps::record(hostCrypto(), cfg_.advertiseAddr);
+    if (want)
+      cluster_->publish(r);
+    else
+      cluster_->withdraw(r.network, r.endpoint);
+    capsPublished_ = want;
+  }
+  publishEspEpochLocked();
+}
+
+void Driver::publishEspEpochLocked() {
+  if (!cluster_ || cfg_.advertiseAddr.empty()) return;
+  const uint32_t epoch = capsPublished_ && espEpochs_ && kernelOff().empty() ? espEpochs_->current() : 0;
+  if (epoch == espPublished_) return;
+  if (epoch)
+    cluster_->publish(EspEpochBook::recordFor(epoch, cfg_.advertiseAddr));
   else
-    cluster_->withdraw(r.network, r.endpoint);
-  capsPublished_ = want;
+    cluster_->withdraw(kCryptoCapsNetwork,
+                       EspEpochBook::recordFor(espPublished_, cfg_.advertiseAddr).endpoint);
+  espPublished_ = epoch;
+}
+
+void Driver::tickKernelCrypto() {
+  if (!espEpochs_) return;
+  const EspEpochBook::Tick t = espEpochs_->tick();
+  if (!t.error.empty()) LOG_ERROR("crypto", t.error);
+  if (t.rotated) {
+    LOG_INFO("crypto", "kernel ESP: this host's key epoch is now " << espEpochs_->current());
+    std::lock_guard<std::mutex> lk(mu_);
+    publishEspEpochLocked();
+  }
+  // Published before the plane moves its outbound SAs: the peers accept
+  // current + 1 already, so the order only matters for what they show.
+  if (t.changed && refreshKernel_) refreshKernel_();
+}
+
+Result<nlohmann::json> Driver::rotateKernelCrypto() {
+  if (!espEpochs_ || !kernelOff().empty())
+    return Error{ENOTSUP, "the kernel ESP backend is off: " + kernelOff()};
+  auto r = espEpochs_->rotate();
+  if (!r.ok()) return r.error();
+  if (r->rotated) {
+    LOG_INFO("crypto", "kernel ESP: key rotation on request, this host's epoch is now " << r->epoch);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      publishEspEpochLocked();
+    }
+    if (refreshKernel_) refreshKernel_();
+  } else {
+    LOG_INFO("crypto", "kernel ESP: key rotation on request in "
+                           << r->wait.count() << " s (the minimum interval since the last)");
+  }
+  return nlohmann::json{{"rotated", r->rotated}, {"epoch", r->epoch}, {"waitSeconds", r->wait.count()}};
 }
 
 void Driver::syncEncryptedPeers() {
@@ -84,6 +136,15 @@ void Driver::syncEncryptedPeers() {
   }
 }
 
+std::set<std::string> Driver::kernelPeers() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::set<std::string> out;
+  for (const auto& [identity, byVtep] : selections_)
+    for (const auto& [vtep, s] : byVtep)
+      if (s.backend == PairBackend::kKernel) out.insert(vtep);
+  return out;
+}
+
 nlohmann::json Driver::cryptoSelection() const {
   std::lock_guard<std::mutex> lk(mu_);
   nlohmann::json nets = nlohmann::json::array();
@@ -94,10 +155,14 @@ nlohmann::json Driver::cryptoSelection() const {
     if (it != selections_.end())
       for (const auto& [vtep, s] : it->second) {
         auto caps = cryptoCaps_.of(vtep);
-        peers.push_back({{"host", vtep},
-                         {"backend", pairBackendName(s.backend)},
-                         {"why", s.why},
-                         {"peerKernelEsp", caps ? nlohmann::json(caps->kernelEsp) : nlohmann::json()}});
+        nlohmann::json p = {{"host", vtep},
+                            {"backend", pairBackendName(s.backend)},
+                            {"why", s.why},
+                            {"peerKernelEsp", caps ? nlohmann::json(caps->kernelEsp) : nlohmann::json()}};
+        // A kernel pair's epochs: the peer's that its inbound SAs are at
+        // (empty: its epoch record has not arrived, so it gets no entries).
+        if (s.backend == PairBackend::kKernel && espEpochs_) p["inEpochs"] = espEpochs_->inEpochs(vtep);
+        peers.push_back(std::move(p));
       }
     nets.push_back({{"network", id.substr(0, 12)},
                     {"identity", n.identity},
@@ -105,7 +170,10 @@ nlohmann::json Driver::cryptoSelection() const {
                     {"peers", peers}});
   }
   const std::string off = kernelOff();
+  nlohmann::json epochs;  // null without the kernel backend
+  if (espEpochs_ && off.empty()) epochs = espEpochs_->status();
   return {{"kernelEsp", off.empty()},
+          {"kernelEpochs", epochs},
           {"kernelOff", off},
           {"userspace", plane_ != nullptr},
           {"userspaceOff", plane_ ? "" : planeOff_},

@@ -10,9 +10,10 @@ namespace weft::driver {
 namespace {
 
 constexpr const char* kCapsMacPrefix = "02:00:00:00:00:";
+constexpr const char* kCapsRecordPrefix = "caps.";
 
 std::string ownerKey(const std::string& owner) {
-  std::string k = "caps." + owner;
+  std::string k = kCapsRecordPrefix + owner;
   std::replace(k.begin(), k.end(), ':', '-');
   return k;
 }
@@ -43,6 +44,10 @@ Status CryptoCaps::apply(const EndpointRecord& r, bool active, const std::string
   if (!isRecordNetwork(r.network))
     return Error{EINVAL,
                  "crypto capability record of network \"" + r.network + "\": not " + kCryptoCapsNetwork};
+  // Other kinds of record share the network (esp.<owner>, the kernel
+  // backend's key epoch: driver/esp_epochs.h; a newer build's kinds): not
+  // this parser's, and nothing to refuse.
+  if (r.endpoint.rfind(kCapsRecordPrefix, 0) != 0) return Status::Ok();
   if (!IpAddr::parse(r.vtep) || r.endpoint != ownerKey(r.vtep))
     return Error{EINVAL, "crypto capability record " + r.endpoint + " with owner \"" + r.vtep +
                              "\" that its key does not name"};

@@ -10,7 +10,9 @@
 // locally administered MAC 02:00:00:00:00:XX (bit 0: kernel ESP). Older
 // builds never publish in that network, so their sidecars do not carry it
 // and their plugins never see it; a host that has no record of a peer
-// treats it as a host without kernel ESP (auto: userspace).
+// treats it as a host without kernel ESP (auto: userspace). The network
+// holds other kinds of record too (endpoint "esp.<owner>": the kernel
+// backend's key epoch, driver/esp_epochs.h); apply leaves those alone.
 //
 // Selection is pure and symmetric: both ends of a pair compute the same
 // answer from the same two capabilities and the network's -o weft.crypto

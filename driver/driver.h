@@ -21,6 +21,7 @@
 #include "driver/cluster.h"
 #include "driver/crypto_select.h"
 #include "driver/encrypted_plane.h"
+#include "driver/esp_epochs.h"
 #include "driver/fault_book.h"
 #include "driver/ipam.h"
 #include "driver/ipam_pool_names.h"
@@ -139,7 +140,23 @@ class Driver : public PeerSink {
   void setEncryptedPlane(EncryptedPlane* plane, std::string why = "");
   // The kernel ESP backend's plane (before start()); pairs are put on it
   // only while cfg.kernelCryptoOff is empty (driver/crypto_select.h).
-  void setKernelPlane(EncryptedPlane* plane);
+  // `epochs`: its key epochs (driver/esp_epochs.h), whose record is
+  // published beside the capability record and which learns the peers'
+  // records; `refresh` re-checks the plane's pairs against them (after a
+  // peer's epoch changed, a rotation, a grace that ended).
+  void setKernelPlane(EncryptedPlane* plane, EspEpochBook* epochs = nullptr,
+                      std::function<void()> refresh = {});
+  // Periodic (weft-plugin: every 100 ms): the kernel backend's rotations
+  // that are due and peers' graces that ended (EspEpochBook::tick); the
+  // record is republished and the plane refreshed when they change
+  // anything. A no-op without the kernel backend.
+  void tickKernelCrypto();
+  // weftctl crypto rotate: the kernel backend's next epoch, now or as soon
+  // as the minimum interval allows. ENOTSUP without the kernel backend.
+  Result<nlohmann::json> rotateKernelCrypto();
+  // The peer hosts whose pair is on the kernel backend in some encrypted
+  // network (and has entries there): the ones its plane should have ESP with.
+  std::set<std::string> kernelPeers() const;
   // Per encrypted network and peer host: the backend chosen and why, and
   // this host's own capabilities (weftctl crypto).
   nlohmann::json cryptoSelection() const;
@@ -380,6 +397,14 @@ class Driver : public PeerSink {
   // and peer VTEP the backend chosen (guarded by mu_).
   CryptoCaps cryptoCaps_;
   bool capsPublished_ = false;
+  // The kernel backend's key epochs and its plane's refresh (set before
+  // start(), fixed after); the epoch published (0: none).
+  EspEpochBook* espEpochs_ = nullptr;
+  std::function<void()> refreshKernel_;
+  uint32_t espPublished_ = 0;
+  // Under mu_: this host's epoch record follows its epoch while the
+  // capability record is published.
+  void publishEspEpochLocked();
   std::map<std::string, std::map<std::string, PairSelection>> selections_;
   // Remote endpoints and their kernel entries (in memory; re-learnt after a
   // restart). Its own lock: it never waits for mu_, and programs the kernel

@@ -57,6 +57,7 @@ static const char* const kSettings[] = {
     "ENGINE_SOCKET",
     "HOST_RUN_DIR",
     "ENCRYPTED_PORT",
+    "ESP_PORT",
     "RECONCILE_INTERVAL",
     "IPAM_RECLAIM_GRACE",
     "MCAST_PRUNING",

@@ -24,6 +24,11 @@ const std::vector<SettingInfo>& settings() {
       {"GOSSIP_PORT", "TCP+UDP port of the gossip control plane", "7947"},
       {"VXLAN_PORT", "UDP port of VXLAN traffic", "4789"},
       {"ENCRYPTED_PORT", "UDP port of encrypted networks' traffic (weft's userspace datapath)", "4790"},
+      {"ESP_PORT",
+       "UDP port of encrypted networks' traffic on the kernel ESP backend (VXLAN inside ESP); not "
+       "VXLAN_PORT, "
+       "ENCRYPTED_PORT or GOSSIP_PORT",
+       "4791"},
       {"KEY", "cluster key, 32 bytes as base64 or hex; give it as WEFT_KEY, not as a flag (see README)", ""},
       {"KEY_FILE", "file holding the cluster key", ""},
       {"MTU", "default MTU of new networks; 0 derives it from the underlay", "0"},
@@ -165,6 +170,10 @@ Status apply(Config& c, const std::string& name, const std::string& v) {
     auto n = number(name, v, 1, 65535);
     if (!n.ok()) return n.error();
     c.encryptedPort = static_cast<uint16_t>(*n);
+  } else if (name == "ESP_PORT") {
+    auto n = number(name, v, 1, 65535);
+    if (!n.ok()) return n.error();
+    c.espPort = static_cast<uint16_t>(*n);
   } else if (name == "KEY") {
     c.key = v;
   } else if (name == "KEY_FILE") {
@@ -315,6 +324,21 @@ static Status checkPeerFamilies(const Config& c) {
   return Status::Ok();
 }
 
+static Status checkEspPort(const Config& c) {
+  // The kernel backend's VXLAN runs inside ESP on its own port: the xfrm
+  // policies that require ESP (and block cleartext) select it by port, so
+  // sharing one with plain VXLAN, the userspace datapath or the gossip
+  // would block or encrypt the wrong traffic.
+  for (const auto& [name, port] : {std::pair<const char*, uint16_t>{"VXLAN_PORT", c.vxlanPort},
+                                   {"ENCRYPTED_PORT", c.encryptedPort},
+                                   {"GOSSIP_PORT", c.gossipPort}})
+    if (c.espPort == port)
+      return Error{EINVAL,
+                   "ESP_PORT " + std::to_string(c.espPort) + " equals " + name +
+                       "; the kernel ESP backend needs a UDP port of its own (the same on every host)"};
+  return Status::Ok();
+}
+
 Result<Config> parseConfig(int argc, const char* const* argv, const std::vector<std::string>& env) {
   Config c;
   for (const auto& kv : env) {
@@ -359,6 +383,7 @@ Result<Config> parseConfig(int argc, const char* const* argv, const std::vector<
       return Error{EINVAL, "flag --" + flag + ": " + st.error().message};
   }
   if (auto st = checkPeerFamilies(c); !st) return st.error();
+  if (auto st = checkEspPort(c); !st) return st.error();
   return c;
 }
 

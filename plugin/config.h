@@ -21,6 +21,7 @@ struct Config {
   uint16_t gossipPort = 7947;                            // GOSSIP_PORT
   uint16_t vxlanPort = 4789;                             // VXLAN_PORT
   uint16_t encryptedPort = 4790;                         // ENCRYPTED_PORT: userspace encrypted datapath
+  uint16_t espPort = 4791;                               // ESP_PORT: kernel ESP backend's VXLAN
   std::string key;                                       // KEY: cluster key (base64 or hex, 32 bytes)
   std::string keyFile;                                   // KEY_FILE
   uint32_t mtu = 0;                                      // MTU: default network MTU, 0 = from the underlay

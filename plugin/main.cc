@@ -105,6 +105,18 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "weft-plugin: %s\n", kernel.error().message.c_str());
     return 1;
   }
+  // The cluster key: the gossip's, and the root of encrypted networks' keys
+  // (both backends').
+  std::optional<plugin::ClusterKeys> keys;
+  if (!cfg->advertiseAddr.empty()) {
+    auto loaded = plugin::loadClusterKeys(*cfg);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "weft-plugin: %s\n", loaded.error().message.c_str());
+      return 1;
+    }
+    keys = std::move(*loaded);
+  }
+
   driver::DriverConfig dc;
   if (auto st = (*kernel)->probe(); !st) {
     if (st.code() != EPROTONOSUPPORT) {
@@ -136,17 +148,6 @@ int run(int argc, char** argv) {
   dc.reconcileInterval = std::chrono::seconds(cfg->reconcileInterval);
   dc.leaseRules.graceUs = int64_t{cfg->ipamReclaimGrace} * 1'000'000;
   driver::Driver drv(dc, **kernel);
-
-  // The cluster key: the gossip's, and the root of encrypted networks' keys.
-  std::optional<plugin::ClusterKeys> keys;
-  if (!cfg->advertiseAddr.empty()) {
-    auto loaded = plugin::loadClusterKeys(*cfg);
-    if (!loaded.ok()) {
-      std::fprintf(stderr, "weft-plugin: %s\n", loaded.error().message.c_str());
-      return 1;
-    }
-    keys = std::move(*loaded);
-  }
 
   // Encrypted networks' userspace datapath (driver/userspace_plane.h): set
   // before start(), which re-attaches the encrypted networks it restores.
@@ -195,7 +196,15 @@ int run(int argc, char** argv) {
         return j.dump();
       },
       planeOff);
-  if (plane) api.setCryptoRotate([p = plane.get()] { return p->rotate().dump(); });
+  // weftctl crypto rotate: the userspace datapath's senders, and the kernel
+  // backend's epoch (or why it is off, or when the rotation comes).
+  if (plane || dc.kernelCryptoOff.empty())
+    api.setCryptoRotate([p = plane.get(), &drv] {
+      nlohmann::json j = p ? p->rotate() : nlohmann::json::object();
+      auto k = drv.rotateKernelCrypto();
+      j["kernel"] = k.ok() ? *k : nlohmann::json{{"error", k.error().message}};
+      return j.dump();
+    });
 
   // Names across hosts (issue 12): from the engine, shared through gossip,
   // answered in each network's sandbox. Off without the engine's socket.
@@ -394,9 +403,10 @@ int run(int argc, char** argv) {
     for (unsigned tick = 1;; ++tick) {
       usleep(100000);
       drv.reapRetired();
-      drv.syncPeers();   // retries of remote entries that could not be programmed
-      drv.selfHeal();    // kernel drift: at once on a change notification, all every RECONCILE_INTERVAL
-      if (p) p->tick();  // key epochs reserved ahead of use
+      drv.syncPeers();         // retries of remote entries that could not be programmed
+      drv.selfHeal();          // kernel drift: at once on a change notification, all every RECONCILE_INTERVAL
+      if (p) p->tick();        // key epochs reserved ahead of use
+      drv.tickKernelCrypto();  // the kernel backend's rotations and peers' graces (a no-op while it is off)
       if (tick % 20 == 0) {
         drv.sweepVanished();
         drv.repairFaulted();

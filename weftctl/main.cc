@@ -40,7 +40,8 @@ const char* kUsage =
     "              authentication failures, replays and stale keys dropped\n"
     "  crypto rotate\n"
     "              every encrypted network's senders on this host move to their next key epoch now\n"
-    "              (receivers hold that key ready: nothing in flight is lost)\n"
+    "              (receivers hold that key ready: nothing in flight is lost); the kernel ESP\n"
+    "              backend's too, or as soon as its minimum interval (10 s) since the last allows\n"
     "  multicast   multicast pruning: per network, which hosts receive each group, this host's\n"
     "              advertised groups, and the VTEP's group entries\n"
     "  ipam        cluster-wide address pools: blocks, their owners, addresses in use here,\n"
@@ -209,11 +210,43 @@ void dataPlane(const Json& d, const std::map<std::string, std::string>& gossipSt
 // Which backend carries each encrypted network's traffic to each peer host,
 // and why (driver/crypto_select.h); "none" means nothing is sent to or
 // accepted from that host on that network.
-void cryptoSelection(const Json& sel) {
+// The kernel ESP backend's pairs: this host's outbound epoch (one for all
+// its peers) and its key's age, per peer the epochs its inbound SAs are at
+// (the peer's current, next, and a previous one in its grace) and, from the
+// plane, the outbound SA's epoch and SPI.
+void kernelPairs(const Json& epochs, const Json& plane) {
+  if (epochs.is_null()) return;
+  std::cout << "kernel ESP: this host's key epoch " << str(epochs["epoch"]) << ", key age "
+            << str(epochs["ageSeconds"]) << " s, rotated every " << str(epochs["rotateEverySeconds"])
+            << " s once in use";
+  const int64_t next = epochs.value("nextRotationInSeconds", int64_t{-1});
+  if (epochs.value("rotationWanted", false)) std::cout << ", next rotation asked for (in " << next << " s)";
+  std::cout << " (" << str(epochs["file"]) << ")\n";
+  auto epochList = [](const Json& a) {
+    std::string out;
+    for (const auto& e : a) out += (out.empty() ? "" : ",") + str(e);
+    return out.empty() ? "-" : out;
+  };
+  std::map<std::string, std::vector<std::string>> rows;  // by peer
+  for (const auto& [host, p] : epochs.value("peers", Json::object()).items())
+    rows[host] = {host, "-", epochList(p["in"]), "-"};
+  for (const auto& p : plane) {
+    auto& r = rows[str(p["peer"])];
+    std::string out = str(p["outEpoch"]);
+    if (!p.value("previousOut", Json()).is_null()) out += " (previous " + str(p["previousOut"]) + ")";
+    r = {str(p["peer"]), out, epochList(p["inEpochs"]), str(p["outSpi"])};
+  }
+  std::vector<std::vector<std::string>> byPeer;
+  for (auto& [host, r] : rows) byPeer.push_back(std::move(r));
+  table({"PEER", "OUT EPOCH", "IN EPOCHS", "OUT SPI"}, byPeer);
+}
+
+void cryptoSelection(const Json& sel, const Json& kernelPlane = Json()) {
   if (sel.empty()) return;
   const std::string off = str(sel["kernelOff"]);
   std::cout << "\nkernel ESP backend on this host: "
             << (sel.value("kernelEsp", false) ? "yes" : "no" + (off.empty() ? "" : " (" + off + ")")) << "\n";
+  kernelPairs(sel.value("kernelEpochs", Json()), kernelPlane.value("peers", Json::array()));
   std::vector<std::vector<std::string>> rows;
   for (const auto& n : sel["networks"])
     for (const auto& p : n["peers"])
@@ -426,11 +459,22 @@ int main(int argc, char** argv) {
     table({"NETWORK", "REMOTE ENDPOINT", "ADDRESS", "MAC", "VTEP", "HOST"}, rows);
     dataPlane(j.value("dataPlane", Json::object()), hostState);
   } else if (cmd == "crypto" && path == "/weft.CryptoRotate") {
-    std::cout << "rotated: " << str(j["rotated"]) << " sender session(s) moved to their next key epoch\n";
+    if (j.contains("rotated"))
+      std::cout << "rotated: " << str(j["rotated"]) << " sender session(s) moved to their next key epoch\n";
+    if (j.contains("kernel")) {
+      const Json& k = j["kernel"];
+      if (k.contains("error"))
+        std::cout << "kernel ESP: " << str(k["error"]) << "\n";
+      else if (k.value("rotated", false))
+        std::cout << "kernel ESP: this host's key epoch is now " << str(k["epoch"]) << "\n";
+      else
+        std::cout << "kernel ESP: the rotation comes in " << str(k["waitSeconds"])
+                  << " s (the minimum interval since the last), key epoch still " << str(k["epoch"]) << "\n";
+    }
   } else if (cmd == "crypto") {
     if (str(j["backend"]) == "off") {
       std::cout << "encrypted networks: off (" << str(j["reason"]) << ")\n";
-      cryptoSelection(j.value("selection", Json::object()));
+      cryptoSelection(j.value("selection", Json::object()), j.value("kernel", Json::object()));
       return 0;
     }
     std::cout << "backend " << str(j["backend"]) << ", udp " << str(j["listen"]) << ", key epochs from "
@@ -448,7 +492,7 @@ int main(int argc, char** argv) {
     table({"NETWORK", "VNI", "PEER", "ACTIVE", "EPOCH", "TX PKTS", "TX BYTES", "RX PKTS", "RX BYTES",
            "AUTH FAIL", "REPLAYED", "STALE KEY"},
           rows);
-    cryptoSelection(j.value("selection", Json::object()));
+    cryptoSelection(j.value("selection", Json::object()), j.value("kernel", Json::object()));
   } else if (cmd == "ipam" && !args.empty()) {
     std::cout << "released " << str(j["blocks"]) << " block(s) of " << str(j["host"])
               << ": other hosts may reclaim them now\n";

@@ -239,3 +239,28 @@ TEST(Config, HealthVniIsAWeftVniOrZeroForOff) {
   EXPECT_NE(high.error().message.find("out of range (0-4095)"), std::string::npos) << high.error().message;
   EXPECT_FALSE(parse({"--health-vni", "x"}).ok());
 }
+
+TEST(Config, EspPortIsAPortOfItsOwn) {
+  auto c = parse({});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->espPort, 4791);
+  c = parse({"--esp-port=5000"});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->espPort, 5000);
+  c = parse({}, {"WEFT_ESP_PORT=5001"});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->espPort, 5001);
+  for (const char* bad : {"0", "65536", "x", ""}) EXPECT_FALSE(parse({"--esp-port", bad}).ok()) << bad;
+  // Equal to another of weft's ports: refused, naming both.
+  for (auto [args, other] : std::vector<std::pair<std::vector<const char*>, std::string>>{
+           {{"--esp-port=4789"}, "VXLAN_PORT"},
+           {{"--esp-port=4790"}, "ENCRYPTED_PORT"},
+           {{"--esp-port=7947"}, "GOSSIP_PORT"},
+           {{"--vxlan-port=4791"}, "VXLAN_PORT"},
+           {{"--gossip-port=9000", "--esp-port=9000"}, "GOSSIP_PORT"}}) {
+    auto r = parse(args);
+    ASSERT_FALSE(r.ok()) << other;
+    EXPECT_NE(r.error().message.find("ESP_PORT"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find(other), std::string::npos) << r.error().message;
+  }
+}

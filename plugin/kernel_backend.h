@@ -1,0 +1,61 @@
+#pragma once
+// weft-plugin's kernel ESP backend of encrypted networks (issue 11): its key
+// epochs (driver/esp_epochs.h), ESP pairs (driver/esp_pairs.h) and plane
+// (driver/kernel_plane.h), started when this host can run it, handed to the
+// driver, and its periodic work.
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <set>
+#include <span>
+#include <string>
+
+#include "common/result.h"
+#include "driver/driver.h"
+#include "driver/esp_epochs.h"
+#include "driver/kernel_plane.h"
+#include "kernel/bridge_mcast.h"
+#include "kernel/kernel.h"
+#include "plugin/config.h"
+
+namespace weft::plugin {
+
+// What the kernel backend's keys are bound to besides the cluster key and
+// the host pair (datapath::deriveEspKey): one set of SAs per host pair for
+// every encrypted network, so the cluster, not a network.
+inline constexpr const char* kEspKeyScope = "weft cluster esp";
+
+class KernelBackend {
+ public:
+  // Opens STATE_DIR/esp-epochs.json (a corrupt one is an error naming it),
+  // and builds the ESP pairs over `key` (the cluster's primary key) and the
+  // plane on ESP_PORT, which adopts what an earlier run left in the kernel.
+  static Result<std::unique_ptr<KernelBackend>> start(kernel::Kernel& k, const Config& cfg,
+                                                      std::span<const uint8_t> key);
+
+  // Hands the plane and its epochs to the driver (before drv.start()).
+  void attachTo(driver::Driver& drv);
+  // Periodic (weft-plugin: every 100 ms): rotations that are due and
+  // peers' graces that ended; and every `pairsEvery` ticks, the pairs the
+  // driver puts on the kernel backend that the plane has no ESP with ask
+  // the epochs for a fresh one when theirs was used before (a pair dropped
+  // and wanted again within one epoch), then the plane is refreshed (its
+  // retries).
+  void tick(driver::Driver& drv, unsigned tickNo, unsigned pairsEvery = 10);
+  // weftctl crypto: per ESP peer, the plane's epochs and SPI.
+  nlohmann::json status() const;
+
+  driver::EspEpochBook& epochs() { return *epochs_; }
+  driver::KernelPlane& plane() { return *plane_; }
+
+ private:
+  KernelBackend() = default;
+  void refresh();
+
+  std::unique_ptr<driver::EspEpochBook> epochs_;
+  kernel::BridgeMulticastPtr bridge_;
+  std::unique_ptr<driver::KernelPlane> plane_;
+};
+
+}  // namespace weft::plugin
