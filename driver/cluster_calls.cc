@@ -120,12 +120,16 @@ size_t Driver::prunePeers() {
   size_t removed = peers_.pruneStale();
   peers_.sync();
   // Encrypted networks' forwarding entries kept from before a restart, too.
-  EncryptedPlane* plane;
+  // (The kernel backend's also drops the SAs and policies an earlier run
+  // left for pairs the resynced cluster no longer has.)
+  EncryptedPlane *plane, *kernelPlane;
   {
     std::lock_guard<std::mutex> lk(mu_);
     plane = plane_;
+    kernelPlane = kernelPlane_;
   }
   if (plane) plane->pruneRestored();
+  if (kernelPlane) kernelPlane->pruneRestored();
   return removed;
 }
 

@@ -36,6 +36,7 @@
 #include "plugin/cluster_key.h"
 #include "plugin/config.h"
 #include "plugin/http_service.h"
+#include "plugin/kernel_backend.h"
 #include "plugin/kernel_select.h"
 #include "plugin/metrics_source.h"
 #include "plugin/unix_server.h"
@@ -118,6 +119,7 @@ int run(int argc, char** argv) {
   }
 
   driver::DriverConfig dc;
+  std::unique_ptr<plugin::KernelBackend> kernelBackend;  // outlives the driver's use of it
   if (auto st = (*kernel)->probe(); !st) {
     if (st.code() != EPROTONOSUPPORT) {
       std::fprintf(stderr, "weft-plugin: this kernel cannot run weft: %s\n", st.error().message.c_str());
@@ -128,15 +130,25 @@ int run(int argc, char** argv) {
     LOG_INFO("plugin", "no kernel ESP on this host (" << st.error().message
                                                       << "): encrypted networks use the userspace datapath");
     dc.kernelCryptoOff = "its kernel has no ESP (" + st.error().message + ")";
-  } else {
-    // The kernel can, and the plane exists (driver/kernel_plane.h), but
-    // nothing feeds it key epochs both hosts agree on that never repeat
-    // across restarts yet: the gate stays shut, this host advertises no
-    // kernel backend and its pairs use the userspace datapath (README
-    // "Encrypted networks").
+  } else if (cfg->fakeKernel) {
+    dc.kernelCryptoOff = "the fake kernel has no data plane";
+  } else if (!keys) {
     dc.kernelCryptoOff =
-        "its kernel has ESP, but weft-plugin does not switch the kernel backend on yet (no agreed key "
-        "epochs)";
+        "this host has no cluster key (it runs without ADVERTISE_ADDR; the kernel backend's keys derive "
+        "from the key that comes with ADVERTISE_ADDR and KEY or KEY_FILE)";
+  } else if (auto key = gossip::parseKey(keys->keys.front()); !key.ok()) {
+    dc.kernelCryptoOff = "the cluster key cannot be read: " + key.error().message;
+  } else {
+    // Its own port, distinct from the others (checked with the settings);
+    // it adopts what an earlier run left in the kernel (driver/kernel_plane.h).
+    auto started = plugin::KernelBackend::start(**kernel, *cfg, *key);
+    if (started.ok()) {
+      kernelBackend = std::move(*started);
+    } else {
+      dc.kernelCryptoOff = "the kernel ESP backend cannot start: " + started.error().message;
+      LOG_WARN("plugin",
+               "encrypted networks: " << dc.kernelCryptoOff << "; pairs use the userspace datapath");
+    }
   }
 
   dc.stateDir = cfg->stateDir;
@@ -179,6 +191,7 @@ int run(int argc, char** argv) {
   }
   if (!planeOff.empty()) LOG_INFO("plugin", "encrypted networks off: " << planeOff);
   drv.setEncryptedPlane(plane.get(), planeOff);
+  if (kernelBackend) kernelBackend->attachTo(drv);
   driver::ReconcileReport report;
   if (auto st = drv.start(&report); !st) {
     std::fprintf(stderr, "weft-plugin: cannot start: %s\n", st.error().message.c_str());
@@ -190,9 +203,10 @@ int run(int argc, char** argv) {
   // /weft.Crypto: the userspace datapath's status (or why it is off), and
   // per encrypted network and peer which backend carries it and why.
   api.setCryptoStatus(
-      [p = plane.get(), &drv, planeOff] {
+      [p = plane.get(), &drv, planeOff, kb = kernelBackend.get()] {
         nlohmann::json j = p ? p->status() : nlohmann::json{{"backend", "off"}, {"reason", planeOff}};
         j["selection"] = drv.cryptoSelection();
+        if (kb) j["kernel"] = kb->status();
         return j.dump();
       },
       planeOff);
@@ -399,14 +413,15 @@ int run(int argc, char** argv) {
   // it also looks for endpoints whose container died without Leave, and
   // retries networks that could not be restored (with their own backoff).
   // Remote endpoints' kernel entries that failed are retried from here too.
-  std::thread reaper([&drv, p = plane.get()] {
+  std::thread reaper([&drv, p = plane.get(), kb = kernelBackend.get()] {
     for (unsigned tick = 1;; ++tick) {
       usleep(100000);
       drv.reapRetired();
-      drv.syncPeers();         // retries of remote entries that could not be programmed
-      drv.selfHeal();          // kernel drift: at once on a change notification, all every RECONCILE_INTERVAL
-      if (p) p->tick();        // key epochs reserved ahead of use
-      drv.tickKernelCrypto();  // the kernel backend's rotations and peers' graces (a no-op while it is off)
+      drv.syncPeers();   // retries of remote entries that could not be programmed
+      drv.selfHeal();    // kernel drift: at once on a change notification, all every RECONCILE_INTERVAL
+      if (p) p->tick();  // key epochs reserved ahead of use
+      // The kernel backend's rotations and peers' graces, its retries.
+      if (kb) kb->tick(drv, tick);
       if (tick % 20 == 0) {
         drv.sweepVanished();
         drv.repairFaulted();
