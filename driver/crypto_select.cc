@@ -1,9 +1,8 @@
 #include "driver/crypto_select.h"
 
-#include <algorithm>
 #include <cstdio>
 
-#include "common/ip.h"
+#include "driver/host_record_key.h"
 
 namespace weft::driver {
 
@@ -11,12 +10,6 @@ namespace {
 
 constexpr const char* kCapsMacPrefix = "02:00:00:00:00:";
 constexpr const char* kCapsRecordPrefix = "caps.";
-
-std::string ownerKey(const std::string& owner) {
-  std::string k = kCapsRecordPrefix + owner;
-  std::replace(k.begin(), k.end(), ':', '-');
-  return k;
-}
 
 // The capability byte of a record's MAC; nullopt when the MAC is not
 // 02:00:00:00:00:XX with two hex digits.
@@ -37,7 +30,7 @@ std::optional<uint8_t> capsByte(const std::string& mac) {
 EndpointRecord CryptoCaps::record(const HostCrypto& caps, const std::string& self) {
   char mac[18];
   std::snprintf(mac, sizeof mac, "%s%02x", kCapsMacPrefix, caps.kernelEsp ? kCapKernelEsp : 0);
-  return EndpointRecord{kCryptoCapsNetwork, ownerKey(self), "", "", mac, self};
+  return EndpointRecord{kCryptoCapsNetwork, hostRecordKey(kCapsRecordPrefix, self), "", "", mac, self};
 }
 
 Status CryptoCaps::apply(const EndpointRecord& r, bool active, const std::string& self) {
@@ -48,7 +41,7 @@ Status CryptoCaps::apply(const EndpointRecord& r, bool active, const std::string
   // backend's key epoch: driver/esp_epochs.h; a newer build's kinds): not
   // this parser's, and nothing to refuse.
   if (r.endpoint.rfind(kCapsRecordPrefix, 0) != 0) return Status::Ok();
-  if (!IpAddr::parse(r.vtep) || r.endpoint != ownerKey(r.vtep))
+  if (!ownerNamedByKey(r, kCapsRecordPrefix))
     return Error{EINVAL, "crypto capability record " + r.endpoint + " with owner \"" + r.vtep +
                              "\" that its key does not name"};
   if (r.vtep == self) return Status::Ok();

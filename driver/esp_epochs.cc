@@ -8,6 +8,7 @@
 #include "common/ip.h"
 #include "common/json_file.h"
 #include "driver/crypto_select.h"
+#include "driver/host_record_key.h"
 
 namespace weft::driver {
 
@@ -34,12 +35,6 @@ class RealFiles : public EspEpochFiles {
     return writeFileAtomic(path, content);
   }
 };
-
-std::string ownerKey(const std::string& owner) {
-  std::string k = kRecordPrefix + owner;
-  std::replace(k.begin(), k.end(), ':', '-');
-  return k;
-}
 
 // The epoch of a record's MAC 02:00:EE:EE:EE:EE (lower-case hex, as
 // recordFor writes it); nullopt when it is not one.
@@ -228,7 +223,7 @@ EndpointRecord EspEpochBook::recordFor(uint32_t epoch, const std::string& owner)
   char mac[18];
   std::snprintf(mac, sizeof mac, "%s%02x:%02x:%02x:%02x", kEpochMacPrefix, (epoch >> 24) & 0xff,
                 (epoch >> 16) & 0xff, (epoch >> 8) & 0xff, epoch & 0xff);
-  return EndpointRecord{kCryptoCapsNetwork, ownerKey(owner), "", "", mac, owner};
+  return EndpointRecord{kCryptoCapsNetwork, hostRecordKey(kRecordPrefix, owner), "", "", mac, owner};
 }
 
 EndpointRecord EspEpochBook::record() const { return recordFor(current(), o_.self); }
@@ -238,7 +233,7 @@ Status EspEpochBook::apply(const EndpointRecord& r, bool active, bool* changed) 
   if (!isRecord(r))
     return Error{EINVAL, "kernel ESP epoch record " + r.network + "/" + r.endpoint + ": not " +
                              kCryptoCapsNetwork + "/" + kRecordPrefix + "<host>"};
-  if (!IpAddr::parse(r.vtep) || r.endpoint != ownerKey(r.vtep))
+  if (!ownerNamedByKey(r, kRecordPrefix))
     return Error{EINVAL, "kernel ESP epoch record " + r.endpoint + " with owner \"" + r.vtep +
                              "\" that its key does not name"};
   if (r.vtep == o_.self) return Status::Ok();

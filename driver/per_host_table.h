@@ -6,29 +6,12 @@
 // so a member can speak only for itself, and the number of hosts kept per
 // key is bounded, so a member cannot make this host keep without end.
 
-#include <algorithm>
 #include <map>
 #include <string>
 
-#include "common/ip.h"
-#include "driver/cluster.h"
+#include "driver/host_record_key.h"  // the records' keys: hostRecordKey, ownerNamedByKey
 
 namespace weft::driver {
-
-// The endpoint key of `owner`'s record: `kind` ("mtu.", "pool.") and the
-// owner's underlay address (an endpoint id allows no ':' of an IPv6
-// address: '-' instead).
-inline std::string hostRecordKey(const std::string& kind, const std::string& owner) {
-  std::string k = kind + owner;
-  std::replace(k.begin(), k.end(), ':', '-');
-  return k;
-}
-
-// Whether `r` is its owner's own: an address as owner (vtep) and that
-// owner's key.
-inline bool ownerNamedByKey(const EndpointRecord& r, const std::string& kind) {
-  return IpAddr::parse(r.vtep) && r.endpoint == hostRecordKey(kind, r.vtep);
-}
 
 template <class V>
 class PerHostTable {
