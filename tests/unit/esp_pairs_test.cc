@@ -12,6 +12,7 @@
 
 #include "datapath/keys.h"
 #include "kernel/fake_kernel.h"
+#include "tests/unit/xfrm_lookup.h"
 
 namespace weft::driver {
 namespace {
@@ -20,6 +21,7 @@ using kernel::FakeKernel;
 using kernel::XfrmDir;
 using kernel::XfrmPolicy;
 using kernel::XfrmState;
+using testing::findSa;
 
 constexpr uint16_t kPort = 4799;
 const std::vector<uint8_t> kMaterial(32, 0x42);
@@ -30,12 +32,6 @@ EspConfig config(const std::string& id, const std::string& addr) {
 
 std::vector<XfrmState> states(FakeKernel& k) { return *k.listXfrmStates(); }
 std::vector<XfrmPolicy> policies(FakeKernel& k) { return *k.listXfrmPolicies(); }
-
-const XfrmState* findState(const std::vector<XfrmState>& all, const std::string& src, uint32_t spi) {
-  auto it =
-      std::find_if(all.begin(), all.end(), [&](const XfrmState& s) { return s.src == src && s.spi == spi; });
-  return it == all.end() ? nullptr : &*it;
-}
 
 const XfrmPolicy* findPolicy(const std::vector<XfrmPolicy>& all, XfrmDir dir) {
   auto it = std::find_if(all.begin(), all.end(), [&](const XfrmPolicy& p) { return p.dir == dir; });
@@ -63,8 +59,8 @@ TEST_F(EspPairsTest, APeerGetsOneSaPerDirectionAndPoliciesOnTheEncryptedPort) {
   ASSERT_EQ(sas.size(), 2u);
   auto outKey = *datapath::deriveEspKey(kMaterial, {"cluster-1", "host-a", "host-b"}, 1);
   auto inKey = *datapath::deriveEspKey(kMaterial, {"cluster-1", "host-b", "host-a"}, 1);
-  const XfrmState* out = findState(sas, "198.18.0.1", outKey.spi);
-  const XfrmState* in = findState(sas, "198.18.0.2", inKey.spi);
+  const XfrmState* out = findSa(sas, "198.18.0.1", outKey.spi);
+  const XfrmState* in = findSa(sas, "198.18.0.2", inKey.spi);
   ASSERT_TRUE(out && in);
   EXPECT_EQ(out->dst, "198.18.0.2");
   EXPECT_EQ(in->dst, "198.18.0.1");
@@ -96,7 +92,7 @@ TEST_F(EspPairsTest, BothHostsDeriveTheSameSaForEachDirection) {
   // Every SA on A is on B with the same addresses, SPI and key.
   auto onB = states(kb_);
   for (const XfrmState& sa : states(ka_)) {
-    const XfrmState* twin = findState(onB, sa.src, sa.spi);
+    const XfrmState* twin = findSa(onB, sa.src, sa.spi);
     ASSERT_NE(twin, nullptr) << sa.src << " spi " << sa.spi;
     EXPECT_EQ(twin->dst, sa.dst);
     EXPECT_EQ(twin->aeadKeyHex, sa.aeadKeyHex);
@@ -107,7 +103,7 @@ TEST_F(EspPairsTest, BothHostsDeriveTheSameSaForEachDirection) {
   ASSERT_TRUE(c.addPeer({"host-a", "198.18.0.1"}, 3, {3}).ok());
   auto other = states(kc);
   ASSERT_EQ(other.size(), 2u);
-  for (const XfrmState& sa : other) EXPECT_EQ(findState(onB, sa.src, sa.spi), nullptr);
+  for (const XfrmState& sa : other) EXPECT_EQ(findSa(onB, sa.src, sa.spi), nullptr);
 }
 
 // Directional epochs: the outbound direction at this host's epoch, a set
@@ -129,18 +125,18 @@ TEST_F(EspPairsTest, OutboundRotationAddsTheSaThenMovesThePolicy) {
   EXPECT_EQ(policies(ka_).size(), 2u);
   EXPECT_EQ(a.pair("host-b")->out, 2u);
   EXPECT_EQ(a.pair("host-b")->previousOut, 1u);
-  EXPECT_NE(findState(states(ka_), "198.18.0.1", out1), nullptr) << "the previous stays a while";
+  EXPECT_NE(findSa(states(ka_), "198.18.0.1", out1), nullptr) << "the previous stays a while";
   // Epochs only move on: 1 was used (its sequence numbers would restart).
   EXPECT_EQ(a.setOut("host-b", 1).code(), EEXIST);
 
   ASSERT_TRUE(a.dropPreviousOut("host-b").ok());
-  EXPECT_EQ(findState(states(ka_), "198.18.0.1", out1), nullptr);
+  EXPECT_EQ(findSa(states(ka_), "198.18.0.1", out1), nullptr);
   EXPECT_FALSE(a.pair("host-b")->previousOut);
   EXPECT_TRUE(a.dropPreviousOut("host-b").ok());  // none: nothing to do
   // A second rotation removes a previous one still there first.
   ASSERT_TRUE(a.setOut("host-b", 3).ok());
   ASSERT_TRUE(a.setOut("host-b", 4).ok());
-  EXPECT_EQ(findState(states(ka_), "198.18.0.1", out2), nullptr);
+  EXPECT_EQ(findSa(states(ka_), "198.18.0.1", out2), nullptr);
   EXPECT_EQ(a.pair("host-b")->previousOut, 3u);
   EXPECT_EQ(states(ka_).size(), 4u);  // in 7, in 8, out 3, out 4
 }
@@ -154,9 +150,9 @@ TEST_F(EspPairsTest, InboundEpochsBecomeExactlyTheSetGiven) {
   ASSERT_TRUE(a.setIn("host-b", {8, 9}).ok());
   auto sas = states(ka_);
   EXPECT_EQ(sas.size(), 3u);
-  EXPECT_EQ(findState(sas, "198.18.0.2", inSpi(7)), nullptr);
-  EXPECT_NE(findState(sas, "198.18.0.2", inSpi(8)), nullptr);
-  EXPECT_NE(findState(sas, "198.18.0.2", inSpi(9)), nullptr);
+  EXPECT_EQ(findSa(sas, "198.18.0.2", inSpi(7)), nullptr);
+  EXPECT_NE(findSa(sas, "198.18.0.2", inSpi(8)), nullptr);
+  EXPECT_NE(findSa(sas, "198.18.0.2", inSpi(9)), nullptr);
   EXPECT_EQ(a.pair("host-b")->inSpi, (std::map<uint32_t, uint32_t>{{8, inSpi(8)}, {9, inSpi(9)}}));
   // A failed add changes nothing (all or nothing), a retry does it.
   ka_.failNext("addXfrmState", EIO);
@@ -319,7 +315,7 @@ TEST_F(EspPairsTest, LeftoversOfAnEarlierRunAreAdoptedOrRemoved) {
   EXPECT_TRUE(a.leftoverPeers().empty());
   for (const auto& s : states(ka_)) EXPECT_NE(s.dst, c);
   EXPECT_EQ(policies(ka_).size(), 2u);  // b's
-  EXPECT_NE(findState(states(ka_), "198.18.0.1", 77), nullptr) << "not weft's: untouched";
+  EXPECT_NE(findSa(states(ka_), "198.18.0.1", 77), nullptr) << "not weft's: untouched";
 }
 
 TEST_F(EspPairsTest, PeerLimitIsExplicit) {

@@ -8,12 +8,12 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <thread>
 
 #include "datapath/keys.h"
 #include "driver/kernel_plane.h"
 #include "tests/unit/esp_test_support.h"
+#include "tests/unit/xfrm_lookup.h"
 
 namespace weft::driver {
 namespace {
@@ -23,6 +23,7 @@ using kernel::XfrmPolicy;
 using kernel::XfrmState;
 using testing::entriesFor;
 using testing::FakeEspEpochs;
+using testing::findSa;
 using testing::RecordingKernel;
 
 constexpr uint16_t kEspPort = 4791;
@@ -32,12 +33,6 @@ const std::string kSandbox = "sb1", kNet = "net-1";
 
 uint32_t spiOf(const std::string& from, const std::string& to, uint32_t epoch) {
   return datapath::deriveEspKey(kMaterial, {"cluster-1", from, to}, epoch)->spi;
-}
-
-const XfrmState* findSa(const std::vector<XfrmState>& all, const std::string& src, uint32_t spi) {
-  auto it =
-      std::find_if(all.begin(), all.end(), [&](const XfrmState& s) { return s.src == src && s.spi == spi; });
-  return it == all.end() ? nullptr : &*it;
 }
 
 // One host: its kernel (with a sandbox holding br0), its epochs, its plane.
