@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "common/json_depth.h"
 
@@ -22,7 +22,8 @@ bool validId(const std::string& id) {
 
 Result<Json> parseBounded(const std::string& what, const std::string& body) {
   if (body.size() > kMaxResponseBytes) return Error{EMSGSIZE, what + ": answer larger than 16 MiB"};
-  if (jsonDepth(body, kMaxJsonDepth) > kMaxJsonDepth) return Error{EPROTO, what + ": answer nested too deeply"};
+  if (jsonDepth(body, kMaxJsonDepth) > kMaxJsonDepth)
+    return Error{EPROTO, what + ": answer nested too deeply"};
   Json j = Json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Error{EPROTO, what + ": answer is not a JSON object"};
   return j;
@@ -46,7 +47,8 @@ Result<NetworkView> parseNetworkView(const std::string& body) {
   if (auto it = j.find("Containers"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) return Error{EPROTO, "network inspect: Containers is not an object"};
     for (const auto& [cid, c] : it->items()) {
-      if (!c.is_object()) return Error{EPROTO, "network inspect: container " + cid.substr(0, 12) + " is not an object"};
+      if (!c.is_object())
+        return Error{EPROTO, "network inspect: container " + cid.substr(0, 12) + " is not an object"};
       auto ep = c.find("EndpointID");
       if (ep == c.end() || !ep->is_string()) continue;
       // The engine lists its own load-balancer endpoints ("lb-<net>") too.
@@ -71,16 +73,19 @@ Result<NetworkView> parseNetworkView(const std::string& body) {
       svc.vip = *a;
     }
     if (auto tasks = s.find("Tasks"); tasks != s.end() && !tasks->is_null()) {
-      if (!tasks->is_array()) return Error{EPROTO, "network inspect: service " + name + ": Tasks is not a list"};
+      if (!tasks->is_array())
+        return Error{EPROTO, "network inspect: service " + name + ": Tasks is not a list"};
       if (tasks->size() > kMaxTasksPerService)
         return Error{EMSGSIZE, "network inspect: service " + name + " has " + std::to_string(tasks->size()) +
                                    " tasks (the most is " + std::to_string(kMaxTasksPerService) + ")"};
       for (const auto& t : *tasks) {
-        if (!t.is_object()) return Error{EPROTO, "network inspect: service " + name + ": a task is not an object"};
+        if (!t.is_object())
+          return Error{EPROTO, "network inspect: service " + name + ": a task is not an object"};
         auto ip = t.find("EndpointIP");
         if (ip == t.end()) continue;
         auto a = parseIp(*ip);
-        if (!a) return Error{EPROTO, "network inspect: service " + name + ": a task has a malformed EndpointIP"};
+        if (!a)
+          return Error{EPROTO, "network inspect: service " + name + ": a task has a malformed EndpointIP"};
         svc.backends.push_back(*a);
       }
     }
@@ -127,7 +132,8 @@ Result<ContainerNames> parseContainerNames(const std::string& body) {
   if (nets->size() > kMaxEndpointsPerContainer)
     return Error{EMSGSIZE, "container inspect: " + std::to_string(nets->size()) + " networks"};
   for (const auto& [netName, ep] : nets->items()) {
-    if (!ep.is_object()) return Error{EPROTO, "container inspect: network " + netName.substr(0, 64) + " is not an object"};
+    if (!ep.is_object())
+      return Error{EPROTO, "container inspect: network " + netName.substr(0, 64) + " is not an object"};
     std::string eid = str(ep, "EndpointID");
     if (!validId(eid)) continue;  // not connected (yet)
     auto& list = out.aliases[eid];
@@ -136,7 +142,8 @@ Result<ContainerNames> parseContainerNames(const std::string& body) {
       if (a == ep.end() || !a->is_array()) continue;
       for (const auto& v : *a) {
         if (list.size() >= kMaxAliases) break;
-        if (v.is_string() && v.get<std::string>().size() <= kMaxEngineName) list.push_back(v.get<std::string>());
+        if (v.is_string() && v.get<std::string>().size() <= kMaxEngineName)
+          list.push_back(v.get<std::string>());
       }
     }
   }

@@ -17,15 +17,15 @@
 #include <string>
 #include <vector>
 
+#include "common/ip.h"
 #include "common/result.h"
 #include "common/unix_http_client.h"
-#include "common/ip.h"
 
 namespace weft::engine {
 
 struct Service {
   std::string name;
-  std::optional<IpAddr> vip;  // none: --endpoint-mode dnsrr
+  std::optional<IpAddr> vip;     // none: --endpoint-mode dnsrr
   std::vector<IpAddr> backends;  // the tasks' addresses on the network, sorted, unique
   bool operator==(const Service&) const = default;
 };
@@ -43,8 +43,8 @@ struct NetworkView {
 // and at most kMaxAliases per endpoint, kMaxEndpointsPerContainer
 // endpoints; names are checked as DNS names by whoever uses them.
 struct ContainerNames {
-  std::string name;     // without Docker's leading '/'
-  std::string service;  // the compose service, or empty
+  std::string name;                                         // without Docker's leading '/'
+  std::string service;                                      // the compose service, or empty
   std::map<std::string, std::vector<std::string>> aliases;  // endpoint id -> aliases and DNS names
 };
 inline constexpr size_t kMaxAliases = 64;

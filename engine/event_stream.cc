@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "common/json_depth.h"
 #include "common/log.h"
@@ -59,13 +59,15 @@ Result<EngineEvent> parseEvent(std::string_view line) {
     auto attrs = actor->find("Attributes");
     if (attrs != actor->end() && attrs->is_object()) e.container = str(*attrs, "container");
   }
-  if (!e.container.empty() && !validId(e.container)) return Error{EPROTO, "engine event with a malformed container id"};
+  if (!e.container.empty() && !validId(e.container))
+    return Error{EPROTO, "engine event with a malformed container id"};
   return e;
 }
 
 std::string eventsPath() {
   // {"type":["container","network"],"event":[...]}, URL-encoded.
-  return "/events?filters=%7B%22type%22%3A%5B%22container%22%2C%22network%22%5D%2C%22event%22%3A%5B%22start%22%2C"
+  return "/events?filters=%7B%22type%22%3A%5B%22container%22%2C%22network%22%5D%2C%22event%22%3A%5B%22start%"
+         "22%2C"
          "%22die%22%2C%22destroy%22%2C%22rename%22%2C%22connect%22%2C%22disconnect%22%5D%7D";
 }
 
@@ -114,8 +116,10 @@ Status EventLineDecoder::feed(std::string_view bytes, std::vector<std::string>* 
       }
       case State::kDataEnd: {  // the CRLF after a chunk's data
         char c = bytes[i++];
-        if (c == '\n') state_ = State::kSize;
-        else if (c != '\r') return Error{EPROTO, "a chunk not followed by CRLF"};
+        if (c == '\n')
+          state_ = State::kSize;
+        else if (c != '\r')
+          return Error{EPROTO, "a chunk not followed by CRLF"};
         break;
       }
       case State::kTrailer:
@@ -184,7 +188,8 @@ void EventStream::run() {
       std::lock_guard<std::mutex> lk(mu_);
       if (stop_) return;
       if (why.message != lastError_)
-        LOG_WARN("names", "the engine's event stream at " << path_ << ": " << why.message << " (reconnecting)");
+        LOG_WARN("names",
+                 "the engine's event stream at " << path_ << ": " << why.message << " (reconnecting)");
       lastError_ = why.message;
     }
     // A session that got going starts the backoff over.
@@ -215,7 +220,8 @@ Error EventStream::session() {
     pollfd p[2] = {{fd, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
     int timeout = -1;
     if (!decoder) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(headerDeadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(headerDeadline -
+                                                                        std::chrono::steady_clock::now());
       if (left.count() <= 0) return Error{ETIMEDOUT, "no answer to GET /events"};
       timeout = static_cast<int>(left.count());
     }
@@ -232,7 +238,8 @@ Error EventStream::session() {
       head.append(data);
       auto end = head.find("\r\n\r\n");
       if (end == std::string::npos) {
-        if (head.size() > kMaxEventHeader) return Error{EMSGSIZE, "the answer's header is larger than 16 KiB"};
+        if (head.size() > kMaxEventHeader)
+          return Error{EMSGSIZE, "the answer's header is larger than 16 KiB"};
         continue;
       }
       const std::string status = head.substr(0, head.find("\r\n"));

@@ -69,8 +69,8 @@ class Families {
 void addGossip(Families& f, const GossipSnapshot& g, bool peerLabels) {
   f.single("weft_sidecar_up", "1 when the gossip sidecar answered this scrape's status request",
            MetricType::Gauge, g.up ? 1 : 0);
-  f.single("weft_sidecar_restarts_total", "Times weft-plugin restarted the gossip sidecar", MetricType::Counter,
-           static_cast<double>(g.restarts));
+  f.single("weft_sidecar_restarts_total", "Times weft-plugin restarted the gossip sidecar",
+           MetricType::Counter, static_cast<double>(g.restarts));
   f.single("weft_sidecar_messages_refused_total",
            "Messages from the gossip sidecar that weft-plugin refused as malformed", MetricType::Counter,
            static_cast<double>(g.refusedMessages));
@@ -94,7 +94,8 @@ void addGossip(Families& f, const GossipSnapshot& g, bool peerLabels) {
           {{"bytesSent", {{"direction", "sent"}}}, {"bytesReceived", {{"direction", "received"}}}});
   f.begin("weft_gossip_messages_total", "Gossip messages, by type and direction", MetricType::Counter);
   for (const char* type : gossipMessageTypes()) {
-    for (const auto& [prefix, direction] : {std::pair{"msgSent.", "sent"}, std::pair{"msgReceived.", "received"}})
+    for (const auto& [prefix, direction] :
+         {std::pair{"msgSent.", "sent"}, std::pair{"msgReceived.", "received"}})
       if (auto it = s.find(std::string(prefix) + type); it != s.end())
         f.sample(static_cast<double>(it->second), {{"type", type}, {"direction", direction}});
   }
@@ -110,7 +111,8 @@ void addGossip(Families& f, const GossipSnapshot& g, bool peerLabels) {
           {{"recordsApplied", {}}});
   f.stats("weft_gossip_suspicions_total", "Hosts this host began to suspect (no ack, direct or indirect)", s,
           {{"suspicions", {}}});
-  f.stats("weft_gossip_refutations_total", "Suspicions of this host that it refuted", s, {{"refutations", {}}});
+  f.stats("weft_gossip_refutations_total", "Suspicions of this host that it refuted", s,
+          {{"refutations", {}}});
   f.stats("weft_gossip_dead_declared_total", "Hosts this host declared dead", s, {{"deadDeclared", {}}});
   f.stats("weft_gossip_probes_total", "Failure-detector probes, by result", s,
           {{"probes", {{"result", "sent"}}}, {"probeFailures", {{"result", "failed"}}}});
@@ -120,8 +122,8 @@ void addGossip(Families& f, const GossipSnapshot& g, bool peerLabels) {
           {{"droppedSends", {}}});
 
   if (!peerLabels) return;
-  f.begin("weft_gossip_peer_state", "1 for each other host's current gossip state (per-peer: METRICS_PEER_LABELS)",
-          MetricType::Gauge);
+  f.begin("weft_gossip_peer_state",
+          "1 for each other host's current gossip state (per-peer: METRICS_PEER_LABELS)", MetricType::Gauge);
   for (const auto& m : g.members)
     if (m.id != g.self) f.sample(1, {{"peer", m.id}, {"state", m.state}});
   f.begin("weft_gossip_peer_auth_failures_total",
@@ -130,10 +132,11 @@ void addGossip(Families& f, const GossipSnapshot& g, bool peerLabels) {
 }
 
 void addDataPlane(Families& f, const DataPlaneSnapshot& d, bool peerLabels) {
-  f.begin("weft_dataplane_probes_total",
-          "Data-plane (VXLAN) probes to peer hosts, one small and one at the network MTU per peer and round, by "
-          "size and result",
-          MetricType::Counter);
+  f.begin(
+      "weft_dataplane_probes_total",
+      "Data-plane (VXLAN) probes to peer hosts, one small and one at the network MTU per peer and round, by "
+      "size and result",
+      MetricType::Counter);
   f.sample(static_cast<double>(d.smallAnswered), {{"size", "small"}, {"result", "answered"}});
   f.sample(static_cast<double>(d.smallLost), {{"size", "small"}, {"result", "lost"}});
   f.sample(static_cast<double>(d.mtuAnswered), {{"size", "mtu"}, {"result", "answered"}});
@@ -167,8 +170,8 @@ void addDataPlane(Families& f, const DataPlaneSnapshot& d, bool peerLabels) {
              MetricType::Gauge, *stalest);
 
   if (!peerLabels) return;
-  f.begin("weft_dataplane_peer_state", "1 for each peer host's data-plane state (per-peer: METRICS_PEER_LABELS)",
-          MetricType::Gauge);
+  f.begin("weft_dataplane_peer_state",
+          "1 for each peer host's data-plane state (per-peer: METRICS_PEER_LABELS)", MetricType::Gauge);
   for (const auto& p : d.peers) f.sample(1, {{"peer", p.vtep}, {"state", p.state}});
   f.begin("weft_dataplane_probe_last_success_timestamp_seconds",
           "When a peer host last answered a data-plane probe, Unix time (per-peer: METRICS_PEER_LABELS)",
@@ -197,11 +200,12 @@ void addEncrypted(Families& f, const EncryptedSnapshot& e) {
     f.sample(static_cast<double>(c.sealedBytes), {{"network", n}, {"direction", "sent"}});
     f.sample(static_cast<double>(c.openedBytes), {{"network", n}, {"direction", "received"}});
   }
-  f.begin("weft_encrypted_packets_dropped_total",
-          "Encrypted packets from a known peer dropped, by network and reason (auth_failed: forged, altered or "
-          "another key; replayed; stale_key: a key epoch no longer accepted; malformed: authentic but "
-          "breaking the frame limits)",
-          MetricType::Counter);
+  f.begin(
+      "weft_encrypted_packets_dropped_total",
+      "Encrypted packets from a known peer dropped, by network and reason (auth_failed: forged, altered or "
+      "another key; replayed; stale_key: a key epoch no longer accepted; malformed: authentic but "
+      "breaking the frame limits)",
+      MetricType::Counter);
   for (const auto& [n, c] : e.networks)
     for (const auto& [reason, v] : {std::pair{"auth_failed", c.authFailed}, std::pair{"replayed", c.replayed},
                                     std::pair{"stale_key", c.staleKey}, std::pair{"malformed", c.malformed}})
@@ -223,9 +227,9 @@ const std::vector<const char*>& dataPlaneStates() {
 
 const std::vector<const char*>& gossipMessageTypes() {
   // In the order of gossip::Message's alternatives (gossip/messages.h).
-  static const std::vector<const char*> t = {"ping",  "indirect_ping", "ack",    "nack",           "alive",
-                                             "suspect", "dead",        "networks", "record", "digest_summary",
-                                             "digest_detail", "sync"};
+  static const std::vector<const char*> t = {"ping",   "indirect_ping",  "ack",           "nack",
+                                             "alive",  "suspect",        "dead",          "networks",
+                                             "record", "digest_summary", "digest_detail", "sync"};
   return t;
 }
 
@@ -246,12 +250,15 @@ namespace {
 // Cluster-wide IPAM (issue 12): lease conflicts a partition's heal brought
 // to light, records refused, pool names two hosts disagree on.
 void addIpamCluster(Families& f, const IpamClusterTotals& c) {
-  f.single("weft_ipam_conflicts", "Blocks of cluster-wide IPAM this host and another host have both handed out from",
+  f.single("weft_ipam_conflicts",
+           "Blocks of cluster-wide IPAM this host and another host have both handed out from",
            MetricType::Gauge, static_cast<double>(c.conflictsNow));
-  f.single("weft_ipam_conflicts_detected_total", "Cluster-wide IPAM block conflicts found since start (each logged)",
-           MetricType::Counter, static_cast<double>(c.conflictsDetected));
+  f.single("weft_ipam_conflicts_detected_total",
+           "Cluster-wide IPAM block conflicts found since start (each logged)", MetricType::Counter,
+           static_cast<double>(c.conflictsDetected));
   f.single("weft_ipam_refused_records_total",
-           "Cluster-wide IPAM lease and pool name records from other hosts refused (forged, out of range, over a limit)",
+           "Cluster-wide IPAM lease and pool name records from other hosts refused (forged, out of range, "
+           "over a limit)",
            MetricType::Counter, static_cast<double>(c.refusedRecords));
   f.single("weft_ipam_pool_name_mismatches",
            "Hosts that use one of this host's pool names (weft.name) with another subnet", MetricType::Gauge,
@@ -263,13 +270,14 @@ void addIpamCluster(Families& f, const IpamClusterTotals& c) {
 std::vector<prometheus::MetricFamily> snapshotFamilies(const Snapshot& s, bool peerLabels) {
   Families f;
   f.single("weft_networks", "weft networks on this host", MetricType::Gauge, static_cast<double>(s.networks));
-  f.single("weft_networks_faulted", "Networks whose sandbox could not be restored (retried)", MetricType::Gauge,
-           static_cast<double>(s.faultedNetworks));
+  f.single("weft_networks_faulted", "Networks whose sandbox could not be restored (retried)",
+           MetricType::Gauge, static_cast<double>(s.faultedNetworks));
   f.begin("weft_endpoints", "Endpoints on weft networks: this host's (local) and other hosts' (remote)",
           MetricType::Gauge);
   f.sample(static_cast<double>(s.localEndpoints), {{"location", "local"}});
   f.sample(static_cast<double>(s.remoteEndpoints), {{"location", "remote"}});
-  f.begin("weft_ipam_pool_capacity_addresses", "Addresses in an IPAM pool's allocation range", MetricType::Gauge);
+  f.begin("weft_ipam_pool_capacity_addresses", "Addresses in an IPAM pool's allocation range",
+          MetricType::Gauge);
   for (const auto& p : s.pools) f.sample(p.capacity, {{"pool", p.pool}, {"address_space", p.addressSpace}});
   f.begin("weft_ipam_pool_allocated_addresses", "Addresses allocated from an IPAM pool (gateway included)",
           MetricType::Gauge);
@@ -283,7 +291,8 @@ std::vector<prometheus::MetricFamily> snapshotFamilies(const Snapshot& s, bool p
   f.single("weft_kernel_peer_retries_total", "Sandboxes whose entries were programmed again after a failure",
            MetricType::Counter, static_cast<double>(s.kernel.retries));
   f.begin("weft_reconcile_corrections_total",
-          "Kernel state the run-time reconcile found drifted and put back, by table and action", MetricType::Counter);
+          "Kernel state the run-time reconcile found drifted and put back, by table and action",
+          MetricType::Counter);
   // Every pair that can happen, at 0 until it does, so rates work from the start.
   Corrections all = s.corrections;
   for (const auto& [table, actions] : reconcileCorrectionKinds())
@@ -294,16 +303,18 @@ std::vector<prometheus::MetricFamily> snapshotFamilies(const Snapshot& s, bool p
   f.single("weft_network_mtu_mismatches",
            "Networks of this host that another host carries with another MTU (weftctl check names them)",
            MetricType::Gauge, static_cast<double>(s.mtuMismatchNetworks));
-  f.single("weft_network_mtu_unknown_hosts",
-           "Hosts with endpoints on a network of this host that do not say their MTU of it (older weft), summed "
-           "over networks",
-           MetricType::Gauge, static_cast<double>(s.mtuUnknownHosts));
+  f.single(
+      "weft_network_mtu_unknown_hosts",
+      "Hosts with endpoints on a network of this host that do not say their MTU of it (older weft), summed "
+      "over networks",
+      MetricType::Gauge, static_cast<double>(s.mtuUnknownHosts));
   if (s.gossip) addGossip(f, *s.gossip, peerLabels);
   if (s.convergenceLag) {
-    f.begin("weft_convergence_lag_seconds",
-            "From a remote endpoint's record change reaching weft-plugin from the gossip sidecar to its kernel "
-            "entries programmed on this host",
-            MetricType::Histogram);
+    f.begin(
+        "weft_convergence_lag_seconds",
+        "From a remote endpoint's record change reaching weft-plugin from the gossip sidecar to its kernel "
+        "entries programmed on this host",
+        MetricType::Histogram);
     f.histogram(*s.convergenceLag);
   }
   if (s.dataPlane) addDataPlane(f, *s.dataPlane, peerLabels);

@@ -13,7 +13,7 @@ const std::vector<double>& Metrics::durationBuckets() {
   // Protocol calls run from tens of microseconds (lookups) to seconds (a
   // network's first sandbox, a slow kernel): 100 us to 10 s.
   static const std::vector<double> b = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                        0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10};
+                                        0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
   return b;
 }
 
@@ -27,7 +27,9 @@ Metrics::Metrics(Options options)
       .Set(1);
   requests_ = &prometheus::BuildCounter()
                    .Name("weft_requests_total")
-                   .Help("Protocol calls (Docker's NetworkDriver/IpamDriver and weftctl's) answered, by call and result")
+                   .Help(
+                       "Protocol calls (Docker's NetworkDriver/IpamDriver and weftctl's) answered, by call "
+                       "and result")
                    .Register(*registry_);
   durations_ = &prometheus::BuildHistogram()
                     .Name("weft_request_duration_seconds")

@@ -9,9 +9,7 @@
 
 namespace weft::metrics {
 
-std::string ListenAddress::str() const {
-  return (v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(port);
-}
+std::string ListenAddress::str() const { return (v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(port); }
 
 Result<ListenAddress> parseListenAddress(const std::string& s) {
   auto bad = [&s](const std::string& why) -> Error {
@@ -37,7 +35,8 @@ Result<ListenAddress> parseListenAddress(const std::string& s) {
     in_addr v4{};
     if (inet_pton(AF_INET, a.ip.c_str(), &v4) != 1) return bad("does not start with an IPv4 address");
   }
-  if (portText.empty() || portText.size() > 5 || portText.find_first_not_of("0123456789") != std::string::npos)
+  if (portText.empty() || portText.size() > 5 ||
+      portText.find_first_not_of("0123456789") != std::string::npos)
     return bad("has no port number");
   unsigned long port = std::stoul(portText);
   // Port 0 would listen somewhere nobody configured Prometheus to look.
@@ -62,12 +61,14 @@ Result<std::unique_ptr<Server>> Server::start(const ListenAddress& addr) {
     return std::unique_ptr<Server>(new Server(std::move(exposer)));
   } catch (const std::exception& e) {
     // civetweb says only "null context when constructing CivetServer. Possible problem binding to port."
-    return Error{EADDRNOTAVAIL, "cannot listen on " + addr.str() + " (in use, or not an address of this host): " +
-                                    e.what()};
+    return Error{EADDRNOTAVAIL,
+                 "cannot listen on " + addr.str() + " (in use, or not an address of this host): " + e.what()};
   }
 }
 
-void Server::serve(const std::weak_ptr<prometheus::Collectable>& what) { exposer_->RegisterCollectable(what); }
+void Server::serve(const std::weak_ptr<prometheus::Collectable>& what) {
+  exposer_->RegisterCollectable(what);
+}
 
 uint16_t Server::port() const {
   auto ports = exposer_->GetListeningPorts();

@@ -46,17 +46,17 @@ struct GossipSnapshot {
   std::vector<GossipMember> members;
   std::map<std::string, uint64_t> stats;  // the sidecar's counters, by its names
   std::map<std::string, uint64_t> authFailuresByHost;
-  uint64_t restarts = 0;          // sidecar restarts
-  uint64_t refusedMessages = 0;   // IPC messages from the sidecar refused as malformed
-  uint64_t droppedRecords = 0;    // records of networks this host does not carry
+  uint64_t restarts = 0;         // sidecar restarts
+  uint64_t refusedMessages = 0;  // IPC messages from the sidecar refused as malformed
+  uint64_t droppedRecords = 0;   // records of networks this host does not carry
 };
 
 // The data-plane prober (driver/prober.h): each peer host's state, and what
 // every round so far measured.
 struct ProbedPeer {
   std::string vtep;
-  std::string state;  // ok | pending | vxlan_fails | mtu_fails
-  std::vector<std::string> networks;  // identities of the networks this host shares with it
+  std::string state;                      // ok | pending | vxlan_fails | mtu_fails
+  std::vector<std::string> networks;      // identities of the networks this host shares with it
   std::optional<double> lastSuccessUnix;  // last answered small probe, seconds since the epoch
   uint64_t smallLost = 0, mtuLost = 0;
 };
@@ -80,9 +80,9 @@ struct EncryptedSnapshot {
 
 // Cluster-wide IPAM (driver::Driver::ipamClusterCounts).
 struct IpamClusterTotals {
-  uint64_t conflictsNow = 0;       // blocks this host and another both handed out from
-  uint64_t conflictsDetected = 0;  // such conflicts found since start
-  uint64_t refusedRecords = 0;     // lease and pool name records refused
+  uint64_t conflictsNow = 0;        // blocks this host and another both handed out from
+  uint64_t conflictsDetected = 0;   // such conflicts found since start
+  uint64_t refusedRecords = 0;      // lease and pool name records refused
   uint64_t poolNameMismatches = 0;  // hosts that use a pool name of this host with another subnet
 };
 
@@ -100,8 +100,8 @@ struct Snapshot {
   // (an older weft) -- driver::Driver::networkMtus.
   size_t mtuMismatchNetworks = 0;
   size_t mtuUnknownHosts = 0;
-  std::optional<GossipSnapshot> gossip;  // absent: multi-host is off
-  std::optional<Histogram> convergenceLag;  // absent: multi-host is off
+  std::optional<GossipSnapshot> gossip;        // absent: multi-host is off
+  std::optional<Histogram> convergenceLag;     // absent: multi-host is off
   std::optional<DataPlaneSnapshot> dataPlane;  // absent: probes are off
   std::optional<EncryptedSnapshot> encrypted;  // absent: encrypted networks are off
 };

@@ -5,7 +5,9 @@
 namespace weft::services {
 namespace {
 
-uint16_t get16(std::span<const uint8_t> m, size_t at) { return static_cast<uint16_t>(m[at] << 8 | m[at + 1]); }
+uint16_t get16(std::span<const uint8_t> m, size_t at) {
+  return static_cast<uint16_t>(m[at] << 8 | m[at + 1]);
+}
 void put16(std::vector<uint8_t>& out, uint16_t v) {
   out.push_back(static_cast<uint8_t>(v >> 8));
   out.push_back(static_cast<uint8_t>(v));
@@ -26,7 +28,8 @@ Result<DnsQuery> parseQuery(std::span<const uint8_t> msg) {
   q.id = get16(msg, 0);
   const uint16_t flags = get16(msg, 2);
   if (flags & 0x8000) return Error{EOPNOTSUPP, "DNS query: a response, not a query"};
-  if (((flags >> 11) & 0xf) != 0) return Error{EOPNOTSUPP, "DNS query: opcode " + std::to_string((flags >> 11) & 0xf)};
+  if (((flags >> 11) & 0xf) != 0)
+    return Error{EOPNOTSUPP, "DNS query: opcode " + std::to_string((flags >> 11) & 0xf)};
   q.recursionDesired = flags & 0x0100;
   const uint16_t qd = get16(msg, 4), an = get16(msg, 6), ns = get16(msg, 8), ar = get16(msg, 10);
   if (qd != 1) return bad(std::to_string(qd) + " questions (one is served)");
@@ -64,7 +67,8 @@ Result<DnsQuery> parseQuery(std::span<const uint8_t> msg) {
     // EDNS (RFC 6891): root name, type OPT, class = the client's UDP size,
     // TTL = extended rcode, version, flags; options are not used.
     if (at + 11 > msg.size()) return bad("additional record cut short");
-    if (msg[at] != 0 || get16(msg, at + 1) != kTypeOpt) return bad("the additional record is not an EDNS OPT");
+    if (msg[at] != 0 || get16(msg, at + 1) != kTypeOpt)
+      return bad("the additional record is not an EDNS OPT");
     const size_t rdlen = get16(msg, at + 9);
     if (at + 11 + rdlen > msg.size()) return bad("EDNS options run past the end");
     q.edns = true;
@@ -78,8 +82,8 @@ size_t replyLimit(const DnsQuery& q, Transport t) {
   return q.edns ? std::min<size_t>(q.udpSize, kMaxUdpPayload) : kMaxDnsMessage;
 }
 
-std::vector<uint8_t> buildAnswer(const DnsQuery& q, Rcode rcode, const std::vector<IpAddr>& addrs, uint32_t ttl,
-                                 size_t limit) {
+std::vector<uint8_t> buildAnswer(const DnsQuery& q, Rcode rcode, const std::vector<IpAddr>& addrs,
+                                 uint32_t ttl, size_t limit) {
   limit = std::clamp(limit, kMaxDnsMessage, kMaxTcpReply);
   constexpr size_t kOptSize = 11;
   const size_t room = limit - (q.edns ? kOptSize : 0);  // the OPT record goes last

@@ -37,7 +37,14 @@ inline constexpr size_t kDnsHeader = 12;
 inline constexpr uint16_t kTypeA = 1, kTypeAaaa = 28, kTypeOpt = 41, kTypeAny = 255;
 inline constexpr uint16_t kClassIn = 1;
 
-enum class Rcode : uint8_t { kNoError = 0, kFormErr = 1, kServFail = 2, kNxDomain = 3, kNotImp = 4, kRefused = 5 };
+enum class Rcode : uint8_t {
+  kNoError = 0,
+  kFormErr = 1,
+  kServFail = 2,
+  kNxDomain = 3,
+  kNotImp = 4,
+  kRefused = 5
+};
 
 struct DnsQuery {
   uint16_t id = 0;
@@ -46,8 +53,8 @@ struct DnsQuery {
   uint16_t qtype = 0;
   uint16_t qclass = 0;
   std::vector<uint8_t> question;  // the question section as it came (echoed in the answer)
-  bool edns = false;               // an OPT record came (the reply carries one too)
-  uint16_t udpSize = 512;          // the client's UDP payload size (OPT class), at least 512
+  bool edns = false;              // an OPT record came (the reply carries one too)
+  uint16_t udpSize = 512;         // the client's UDP payload size (OPT class), at least 512
 };
 
 enum class Transport { kUdp, kTcp };
@@ -64,8 +71,8 @@ Result<DnsQuery> parseQuery(std::span<const uint8_t> msg);
 // fit in `limit` bytes (at least kMaxDnsMessage); when some are left out,
 // TC is set so that the client may ask over TCP. An OPT record (offering
 // kMaxUdpPayload) when the query had one. Authoritative: the name is weft's.
-std::vector<uint8_t> buildAnswer(const DnsQuery& q, Rcode rcode, const std::vector<IpAddr>& addrs, uint32_t ttl,
-                                 size_t limit = kMaxDnsMessage);
+std::vector<uint8_t> buildAnswer(const DnsQuery& q, Rcode rcode, const std::vector<IpAddr>& addrs,
+                                 uint32_t ttl, size_t limit = kMaxDnsMessage);
 
 // A header-only reply (rcode, no sections) to a message that could not be
 // decoded; empty when not even the header (12 bytes) came or it is itself a

@@ -40,7 +40,8 @@ void DnsTcpServer::accept(const std::string& network, int listenFd) {
   for (int i = 0; i < kAcceptsPerTurn; ++i) {
     sockaddr_storage peer{};
     socklen_t peerLen = sizeof peer;
-    kernel::Fd fd(::accept4(listenFd, reinterpret_cast<sockaddr*>(&peer), &peerLen, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    kernel::Fd fd(
+        ::accept4(listenFd, reinterpret_cast<sockaddr*>(&peer), &peerLen, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd) return;  // EAGAIN, or the client gave up already
     if (conns_.size() >= limits_.maxConnections) {
       ++counters_.refused;  // closed here, when fd goes
@@ -48,7 +49,11 @@ void DnsTcpServer::accept(const std::string& network, int listenFd) {
     }
     ++counters_.accepted;
     const int key = fd.get();
-    conns_.emplace(key, Conn{network, sockaddrIp(peer), std::move(fd), DnsFrameReader(limits_.maxQuery), {},
+    conns_.emplace(key, Conn{network,
+                             sockaddrIp(peer),
+                             std::move(fd),
+                             DnsFrameReader(limits_.maxQuery),
+                             {},
                              std::chrono::steady_clock::now()});
   }
 }
@@ -142,7 +147,8 @@ void DnsTcpServer::expire(std::chrono::steady_clock::time_point now) {
 }
 
 void DnsTcpServer::dropNetwork(const std::string& network) {
-  for (auto it = conns_.begin(); it != conns_.end();) it = it->second.network == network ? conns_.erase(it) : std::next(it);
+  for (auto it = conns_.begin(); it != conns_.end();)
+    it = it->second.network == network ? conns_.erase(it) : std::next(it);
 }
 
 }  // namespace weft::services

@@ -67,8 +67,8 @@ class DnsTcpServer {
  public:
   // The reply to one query from `peer` (a container of `network`; nullopt
   // when the address is not known) -- empty: none.
-  using Answer = std::function<std::vector<uint8_t>(const std::string& network, const std::optional<IpAddr>& peer,
-                                                    std::span<const uint8_t> query)>;
+  using Answer = std::function<std::vector<uint8_t>(
+      const std::string& network, const std::optional<IpAddr>& peer, std::span<const uint8_t> query)>;
   DnsTcpServer(DnsTcpLimits limits, Answer answer) : limits_(limits), answer_(std::move(answer)) {}
 
   // A listening socket of `network` is readable: take what is waiting.

@@ -44,9 +44,8 @@ NameService::NameService(kernel::Kernel& kernel, engine::EngineSource* engine, s
       cfg_(cfg),
       dnsAddr_(*IpAddr::parse(kDnsAddress)),
       tcp_(cfg.tcp,
-           [this](const std::string& identity, const std::optional<IpAddr>& from, std::span<const uint8_t> q) {
-             return answer(identity, q, Transport::kTcp, from);
-           }) {}
+           [this](const std::string& identity, const std::optional<IpAddr>& from,
+                  std::span<const uint8_t> q) { return answer(identity, q, Transport::kTcp, from); }) {}
 
 NameService::~NameService() { stop(); }
 
@@ -83,7 +82,8 @@ bool NameService::joined(const std::string& endpointId, const std::string& sandb
 void NameService::left(const std::string& endpointId) {
   std::lock_guard<std::mutex> lk(mu_);
   pending_.erase(endpointId);
-  for (auto it = routes_.begin(); it != routes_.end();) it = it->second == endpointId ? routes_.erase(it) : std::next(it);
+  for (auto it = routes_.begin(); it != routes_.end();)
+    it = it->second == endpointId ? routes_.erase(it) : std::next(it);
   wake_ = true;
   cv_.notify_all();
 }
@@ -104,8 +104,9 @@ void NameService::applyNames(const driver::EndpointNames& n, bool active) {
     static cluster::LogLimiter limiter{5, std::chrono::seconds(60)};
     size_t suppressed = 0;
     if (limiter.allow(&suppressed))
-      LOG_WARN("names", "refused names from " << n.owner << ": " << st.error().message
-                                              << (suppressed ? " (" + std::to_string(suppressed) + " more)" : ""));
+      LOG_WARN("names", "refused names from "
+                            << n.owner << ": " << st.error().message
+                            << (suppressed ? " (" + std::to_string(suppressed) + " more)" : ""));
   }
 }
 
@@ -121,7 +122,8 @@ void NameService::resyncNames() {
 
 // ------------------------------------------------------------- local names
 
-std::vector<std::string> NameService::namesOf(const engine::ContainerNames& c, const std::string& endpointId) {
+std::vector<std::string> NameService::namesOf(const engine::ContainerNames& c,
+                                              const std::string& endpointId) {
   std::vector<std::string> candidates{c.name, c.service};
   if (auto it = c.aliases.find(endpointId); it != c.aliases.end())
     candidates.insert(candidates.end(), it->second.begin(), it->second.end());
@@ -132,7 +134,8 @@ std::vector<std::string> NameService::namesOf(const engine::ContainerNames& c, c
     std::string l = lowerName(n);
     if (std::find(out.begin(), out.end(), l) != out.end()) continue;
     const size_t add = l.size() + (out.empty() ? 0 : 1);
-    if (out.size() >= kMaxNamesPerEndpoint || bytes + add > kMaxNamesBytes) continue;  // bounded; the first win
+    if (out.size() >= kMaxNamesPerEndpoint || bytes + add > kMaxNamesBytes)
+      continue;  // bounded; the first win
     bytes += add;
     out.push_back(std::move(l));
   }
@@ -213,8 +216,12 @@ void NameService::refresh() {
       err = cn.error().message;
       continue;
     }
-    driver::EndpointNames n{l->identity, l->endpointId, "", l->ipv4 ? l->ipv4->str() : "",
-                            l->ipv6 ? l->ipv6->str() : "", namesOf(*cn, l->endpointId)};
+    driver::EndpointNames n{l->identity,
+                            l->endpointId,
+                            "",
+                            l->ipv4 ? l->ipv4->str() : "",
+                            l->ipv6 ? l->ipv6->str() : "",
+                            namesOf(*cn, l->endpointId)};
     bool publish = false, withdraw = false;
     {
       std::lock_guard<std::mutex> lk(mu_);
@@ -271,7 +278,7 @@ void NameService::runEngine() {
 // ------------------------------------------------------------- responder
 
 std::vector<std::string> NameService::networksOfLocked(const std::string& identity,
-                                                      const std::optional<IpAddr>& from) const {
+                                                       const std::optional<IpAddr>& from) const {
   std::vector<std::string> out{identity};
   if (!from) return out;
   const std::string addr = from->str();
@@ -372,7 +379,8 @@ void NameService::serve(const std::string& identity, int fd) {
     } else {
       reply = answer(identity, {buf, static_cast<size_t>(n)}, Transport::kUdp, sockaddrIp(from));
     }
-    if (!reply.empty()) ::sendto(fd, reply.data(), reply.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), fromLen);
+    if (!reply.empty())
+      ::sendto(fd, reply.data(), reply.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), fromLen);
   }
 }
 

@@ -74,7 +74,7 @@ struct LocalEndpoint {
 struct NameConfig {
   std::chrono::milliseconds interval{1000};  // while the event stream is down
   std::chrono::milliseconds resync{30000};   // while it is up: a full re-read
-  std::chrono::milliseconds joinPoll{50};  // after a Join, until its names are known
+  std::chrono::milliseconds joinPoll{50};    // after a Join, until its names are known
   std::chrono::milliseconds joinWait{10000};
   uint16_t port = 53;
   DnsTcpLimits tcp;
@@ -129,7 +129,8 @@ class NameService : public driver::NameSink {
   // all reach the sandbox of its first one: one route). The responder's
   // whole logic; tests call it directly.
   std::vector<uint8_t> answer(const std::string& identity, std::span<const uint8_t> query,
-                              Transport transport = Transport::kUdp, const std::optional<IpAddr>& from = std::nullopt);
+                              Transport transport = Transport::kUdp,
+                              const std::optional<IpAddr>& from = std::nullopt);
   // The names an endpoint's container has (engine answer -> DNS names that
   // fit one record), in order: container name, service, aliases.
   static std::vector<std::string> namesOf(const engine::ContainerNames& c, const std::string& endpointId);
@@ -165,7 +166,8 @@ class NameService : public driver::NameSink {
   void serve(const std::string& identity, int fd);
   // identity, then the other weft networks of the local container that has
   // address `from` on it. Under mu_.
-  std::vector<std::string> networksOfLocked(const std::string& identity, const std::optional<IpAddr>& from) const;
+  std::vector<std::string> networksOfLocked(const std::string& identity,
+                                            const std::optional<IpAddr>& from) const;
 
   kernel::Kernel& kernel_;
   engine::EngineSource* engine_;
@@ -180,11 +182,11 @@ class NameService : public driver::NameSink {
   bool stop_ = false, wake_ = false;
   NameTable table_;
   std::map<std::string, Published> published_;  // endpoint id -> what went out
-  std::set<std::string> staleContainers_;        // named by events since the last pass (bounded below)
+  std::set<std::string> staleContainers_;       // named by events since the last pass (bounded below)
   bool resyncAll_ = false;
   bool streamUp_ = false;
   std::map<std::string, std::chrono::steady_clock::time_point> pending_;  // joined, names not known yet
-  std::map<std::string, std::string> routes_;  // sandbox key -> endpoint holding the route
+  std::map<std::string, std::string> routes_;      // sandbox key -> endpoint holding the route
   std::map<std::string, std::string> wantListen_;  // identity -> netns
   std::map<std::string, Listener> listeners_;      // identity -> sockets (responder thread's)
   DnsTcpServer tcp_;                               // responder thread's

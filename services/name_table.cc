@@ -7,7 +7,8 @@
 namespace weft::services {
 
 Status normaliseNameSet(NameSet& s) {
-  if (!s.ipv4 && !s.ipv6) return Error{EINVAL, "names of endpoint " + s.endpoint.substr(0, 12) + ": no address"};
+  if (!s.ipv4 && !s.ipv6)
+    return Error{EINVAL, "names of endpoint " + s.endpoint.substr(0, 12) + ": no address"};
   std::vector<std::string> out;
   for (const auto& n : s.names) {
     if (!validDnsName(n))
@@ -79,8 +80,9 @@ void NameTable::remove(const std::string& network, const std::string& endpoint) 
   sets_.erase(k);
 }
 
-void NameTable::endpointSeen(const std::string& network, const std::string& endpoint, const std::string& owner,
-                             const std::optional<IpAddr>& ipv4, const std::optional<IpAddr>& ipv6, bool active) {
+void NameTable::endpointSeen(const std::string& network, const std::string& endpoint,
+                             const std::string& owner, const std::optional<IpAddr>& ipv4,
+                             const std::optional<IpAddr>& ipv6, bool active) {
   Key k{network, endpoint};
   if (!active) {
     seen_.erase(k);

@@ -91,7 +91,8 @@ class NameTable {
 
   std::map<Key, NameSet> sets_;
   std::map<Key, Seen> seen_;  // active remote endpoint records
-  std::map<std::pair<std::string, std::string>, std::set<std::string>> index_;  // (network, name) -> endpoints
+  std::map<std::pair<std::string, std::string>, std::set<std::string>>
+      index_;  // (network, name) -> endpoints
   struct Turns {
     uint64_t v4 = 0, v6 = 0;
   };

@@ -33,7 +33,8 @@ void VipManager::run() {
   auto nextFull = Clock::now();
   std::unique_lock<std::mutex> lk(mu_);
   while (!stop_) {
-    bool waiting = std::any_of(locals_.begin(), locals_.end(), [](const auto& e) { return e.second.waiting; });
+    bool waiting =
+        std::any_of(locals_.begin(), locals_.end(), [](const auto& e) { return e.second.waiting; });
     auto until = std::min(nextFull, waiting ? Clock::now() + cfg_.namespacePoll : nextFull);
     cv_.wait_until(lk, until, [this] { return stop_ || wake_; });
     if (stop_) break;
@@ -81,7 +82,8 @@ Status VipManager::addLocal(const std::string& networkId, const std::string& end
     if (adopting && (it != locals_.end() || left_.count(endpointId)))
       return Error{EALREADY, "endpoint " + endpointId.substr(0, 12) + " is known or left"};
     if (it == locals_.end() && locals_.size() >= kMaxLocalContainers)
-      return Error{ENOSPC, "service VIPs: " + std::to_string(kMaxLocalContainers) + " local containers already"};
+      return Error{ENOSPC,
+                   "service VIPs: " + std::to_string(kMaxLocalContainers) + " local containers already"};
     left_.erase(endpointId);  // Docker joins it (again): it is weft's once more
     Local& l = locals_[endpointId];
     // Every Join programs anew: a container that restarts joins again with
@@ -201,7 +203,8 @@ VipManager::RoundResult VipManager::refresh() {
   {
     // Networks without local containers are forgotten.
     std::lock_guard<std::mutex> lk(mu_);
-    for (auto it = nets_.begin(); it != nets_.end();) it = networks.count(it->first) ? std::next(it) : nets_.erase(it);
+    for (auto it = nets_.begin(); it != nets_.end();)
+      it = networks.count(it->first) ? std::next(it) : nets_.erase(it);
   }
   return res;
 }
