@@ -122,8 +122,21 @@ Status EspEpochBook::loadLocked(const std::string& text) {
   }
   epoch_ = e.get<uint32_t>();
   startedAt_ = t.get<int64_t>();
-  used_ = std::move(used);
+  // Which of them had an SA is not known: each counts as used.
+  used_ = used;
+  recorded_ = std::move(used);
   return Status::Ok();
+}
+
+std::set<std::string> EspEpochBook::toRecordLocked(const std::string& peer) const {
+  std::set<std::string> out = used_;
+  out.insert(peer);
+  auto add = [&](const std::string& p) {
+    if (out.size() < kMaxCryptoCapsHosts) out.insert(p);
+  };
+  for (const auto& p : recorded_) add(p);
+  for (const auto& [p, epochs] : peers_) add(p);
+  return out;
 }
 
 Result<std::unique_ptr<EspEpochBook>> EspEpochBook::open(Options o) {
@@ -182,12 +195,16 @@ Status EspEpochBook::willCreateOut(const std::string& peer, uint32_t epoch) {
   if (used_.size() >= kMaxCryptoCapsHosts)
     return Error{ENOSPC, "kernel ESP: already " + std::to_string(used_.size()) + " peers at epoch " +
                              std::to_string(epoch)};
-  std::set<std::string> used = used_;
-  used.insert(peer);
-  if (auto st = o_.files->writeDurably(o_.path, serializeLocked(epoch_, startedAt_, used)); !st)
-    return Error{st.code(), "kernel ESP: recording epoch " + std::to_string(epoch) + " with " + peer +
-                                " in " + o_.path + ": " + st.error().message};
-  used_ = std::move(used);
+  if (!recorded_.count(peer)) {
+    // Recorded with the peers that may come next (see the header): the
+    // first new peer at an epoch writes, those after it do not.
+    std::set<std::string> record = toRecordLocked(peer);
+    if (auto st = o_.files->writeDurably(o_.path, serializeLocked(epoch_, startedAt_, record)); !st)
+      return Error{st.code(), "kernel ESP: recording epoch " + std::to_string(epoch) + " with " + peer +
+                                  " in " + o_.path + ": " + st.error().message};
+    recorded_ = std::move(record);
+  }
+  used_.insert(peer);
   return Status::Ok();
 }
 
@@ -300,6 +317,7 @@ Result<EspEpochBook::Rotation> EspEpochBook::rotateLocked(bool force) {
   startedAt_ = at;
   since_ = now;
   used_.clear();
+  recorded_.clear();
   waiting_.clear();
   wanted_ = false;
   return Rotation{true, epoch_, std::chrono::seconds(0)};
@@ -360,6 +378,7 @@ nlohmann::json EspEpochBook::status() const {
           {"rotationWanted", wanted_},
           {"nextRotationInSeconds", next},
           {"outUsedBy", used_},
+          {"outRecordedPeers", recorded_.size()},  // in the file: outUsedBy and the peers expected next
           {"waiting", waiting_},
           {"peers", peers}};
 }

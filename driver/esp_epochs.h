@@ -5,13 +5,25 @@
 // the seam the plane asks (driver/esp_epoch_source.h tells the protocol).
 //
 // This host's side, in STATE_DIR/esp-epochs.json: the current epoch, when it
-// started (unix seconds), and the peers an outbound SA was created for at it.
+// started (unix seconds), and the peers an outbound SA was (or may have
+// been) created for at it.
 // Every change is written to a temporary file, fsync'd, renamed over the old
 // one and the directory fsync'd BEFORE it is used (willCreateOut returns only
 // then; a rotation takes effect only then), so after a crash or a reboot no
 // (peer, epoch) pair is ever created twice: a peer that had an SA at the
 // current epoch in an earlier run waits for the next rotation, which comes
 // as soon as the minimum interval allows.
+//
+// The file's peers ("outUsedBy") may be more than the peers that had an SA:
+// recording a peer that then gets none is safe (it only waits for a rotation
+// after a restart), recording one too few is not. So the first new peer at
+// an epoch records, in the same write, every peer whose epoch record this
+// host knows (the ones the plane may ask for next); willCreateOut for a peer
+// the file already names writes nothing. With 1,024 peers that is one write
+// and fsync per epoch instead of 1,024 (a rotation writes the new epoch, the
+// first pair moved to it writes the peers: two). The price: after a restart,
+// a peer that was recorded but had no SA yet waits for the next rotation
+// like one that had.
 //
 // A start without the file (first start, or a wiped state directory) begins
 // at max(1, unix seconds now). Epochs grow by one per rotation and rotations
@@ -172,6 +184,9 @@ class EspEpochBook : public EspEpochSource {
     std::chrono::steady_clock::time_point previousUntil;
   };
   std::string serializeLocked(uint32_t epoch, int64_t startedAt, const std::set<std::string>& used) const;
+  // What the file is to name when `peer` is new at epoch_: used_, `peer`,
+  // then the peers recorded or known, at most kMaxCryptoCapsHosts.
+  std::set<std::string> toRecordLocked(const std::string& peer) const;
   Status loadLocked(const std::string& text);
   Result<Rotation> rotateLocked(bool force);
   bool rotationAllowedLocked(std::chrono::steady_clock::time_point now) const;
@@ -182,7 +197,8 @@ class EspEpochBook : public EspEpochSource {
   uint32_t epoch_ = 0;
   int64_t startedAt_ = 0;                        // unix seconds, persisted
   std::chrono::steady_clock::time_point since_;  // the same instant on the steady clock
-  std::set<std::string> used_;                   // peers with an outbound SA at epoch_ (durable)
+  std::set<std::string> used_;                   // peers with an outbound SA at epoch_
+  std::set<std::string> recorded_;               // the file's peers at epoch_: used_ and maybe more
   std::set<std::string> waiting_;                // refused by willCreateOut: wait for the rotation
   bool wanted_ = false;                          // a rotation was asked for
   std::map<std::string, PeerEpochs> peers_;

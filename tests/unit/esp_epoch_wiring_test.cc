@@ -11,6 +11,7 @@
 #include "driver/driver.h"
 #include "kernel/fake_kernel.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/esp_epochs_fixture.h"
 
 using namespace weft;
 using namespace weft::driver;
@@ -19,7 +20,7 @@ namespace {
 
 std::string id(char c) { return std::string(64, c); }
 const std::string kSelf = "198.18.0.1", kPeer = "198.18.0.2";
-constexpr int64_t kNow = 1'800'000'000;
+using weft::driver::testing::kNow;
 
 class Plane : public EncryptedPlane {
  public:
@@ -45,17 +46,7 @@ class Recording : public Cluster {
   std::vector<std::pair<std::string, std::string>> withdrawn;
 };
 
-class Clock : public EspEpochClock {
- public:
-  int64_t unixSeconds() override { return unix; }
-  std::chrono::steady_clock::time_point steady() override { return mono; }
-  void advance(std::chrono::seconds s) {
-    unix += s.count();
-    mono += s;
-  }
-  int64_t unix = kNow;
-  std::chrono::steady_clock::time_point mono{std::chrono::hours(1000)};
-};
+using Clock = weft::driver::testing::FakeClock;
 
 class EspEpochWiring : public ::testing::Test {
  protected:

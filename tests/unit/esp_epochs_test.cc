@@ -14,62 +14,18 @@
 #include "common/json_file.h"
 #include "driver/crypto_select.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/esp_epochs_fixture.h"
 
 namespace weft::driver {
 namespace {
 
 using std::chrono::seconds;
-const std::string kSelf = "198.18.0.1", kP = "198.18.0.2", kQ = "198.18.0.3";
-constexpr int64_t kNow = 1'800'000'000;  // unix seconds
-const std::string kPath = "/state/esp-epochs.json";
+const std::string kP = "198.18.0.2", kQ = "198.18.0.3";
+using testing::kNow;
+using testing::kPath;
+using testing::kSelf;
 
-class FakeClock : public EspEpochClock {
- public:
-  int64_t unixSeconds() override { return unix; }
-  std::chrono::steady_clock::time_point steady() override { return mono; }
-  void advance(seconds s) {
-    unix += s.count();
-    mono += s;
-  }
-  int64_t unix = kNow;
-  std::chrono::steady_clock::time_point mono{std::chrono::hours(1000)};
-};
-
-// The state "disk": what was written, in order; a write can be made to fail.
-class FakeFiles : public EspEpochFiles {
- public:
-  Result<std::string> read(const std::string& path) override {
-    if (readError) return Error{readError, "read " + path};
-    auto it = disk.find(path);
-    if (it == disk.end()) return Error{ENOENT, "open " + path};
-    return it->second;
-  }
-  Status writeDurably(const std::string& path, const std::string& content) override {
-    if (failWrites) return Error{EIO, "fsync " + path + ".tmp"};
-    disk[path] = content;
-    ++writes;
-    return Status::Ok();
-  }
-  nlohmann::json onDisk() const { return nlohmann::json::parse(disk.at(kPath)); }
-  std::map<std::string, std::string> disk;
-  size_t writes = 0;
-  bool failWrites = false;
-  int readError = 0;
-};
-
-class EspEpochsTest : public ::testing::Test {
- protected:
-  Result<std::unique_ptr<EspEpochBook>> open(EspEpochPolicy policy = {}) {
-    return EspEpochBook::open({kPath, kSelf, policy, &clock_, &files_});
-  }
-  std::unique_ptr<EspEpochBook> mustOpen(EspEpochPolicy policy = {}) {
-    auto b = open(policy);
-    EXPECT_TRUE(b.ok()) << b.error().message;
-    return b.ok() ? std::move(*b) : nullptr;
-  }
-  FakeClock clock_;
-  FakeFiles files_;
-};
+using EspEpochsTest = testing::EspEpochBookTest;
 
 TEST_F(EspEpochsTest, AFreshStartBeginsAtTheClockAndRecordsItBeforeUse) {
   auto b = mustOpen();
