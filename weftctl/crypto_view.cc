@@ -29,9 +29,9 @@ void kernelPairs(const Json& epochs, const Json& plane, std::ostream& out) {
     for (const auto& e : a) s += (s.empty() ? "" : ",") + str(e);
     return s.empty() ? "-" : s;
   };
-  std::map<std::string, std::vector<std::string>> rows;  // by peer
-  for (const auto& [host, p] : epochs.value("peers", Json::object()).items())
-    rows[host] = {host, "-", epochList(p["in"]), "-"};
+  std::map<std::string, std::vector<std::string>> rows;      // by peer
+  const Json peers = epochs.value("peers", Json::object());  // items() must not outlive it
+  for (const auto& [host, p] : peers.items()) rows[host] = {host, "-", epochList(p["in"]), "-"};
   for (const auto& p : plane) {
     auto& r = rows[str(p["peer"])];
     std::string o = str(p["outEpoch"]);
