@@ -1,5 +1,6 @@
 #include "weftctl/crypto_view.h"
 
+#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
@@ -15,7 +16,8 @@ using Json = nlohmann::json;
 // The kernel ESP backend's pairs: this host's outbound epoch (one for all
 // its peers) and its key's age, per peer the epochs its inbound SAs are at
 // (the peer's current, next, and a previous one in its grace) and, from the
-// plane, the outbound SA's epoch and SPI.
+// plane, the outbound SA's epoch and SPI and the traffic its SAs counted
+// (the userspace table's columns, under the same names in the JSON).
 void kernelPairs(const Json& epochs, const Json& plane, std::ostream& out) {
   if (epochs.is_null()) return;
   out << "kernel ESP: this host's key epoch " << str(epochs["epoch"]) << ", key age "
@@ -31,16 +33,29 @@ void kernelPairs(const Json& epochs, const Json& plane, std::ostream& out) {
   };
   std::map<std::string, std::vector<std::string>> rows;      // by peer
   const Json peers = epochs.value("peers", Json::object());  // items() must not outlive it
-  for (const auto& [host, p] : peers.items()) rows[host] = {host, "-", epochList(p["in"]), "-"};
+  const char* const kTraffic[] = {"sealedPackets", "sealedBytes", "openedPackets",
+                                  "openedBytes",   "authFailed",  "replayed"};
+  for (const auto& [host, p] : peers.items()) {
+    rows[host] = {host, "-", epochList(p["in"]), "-"};
+    rows[host].resize(4 + std::size(kTraffic), "-");
+  }
   for (const auto& p : plane) {
     auto& r = rows[str(p["peer"])];
     std::string o = str(p["outEpoch"]);
     if (!p.value("previousOut", Json()).is_null()) o += " (previous " + str(p["previousOut"]) + ")";
     r = {str(p["peer"]), o, epochList(p["inEpochs"]), str(p["outSpi"])};
+    // "-": the plane could not read the kernel's counters.
+    for (const char* k : kTraffic) r.push_back(p.contains(k) ? str(p[k]) : "-");
   }
   std::vector<std::vector<std::string>> byPeer;
   for (auto& [host, r] : rows) byPeer.push_back(std::move(r));
-  table(out, {"PEER", "OUT EPOCH", "IN EPOCHS", "OUT SPI"}, byPeer);
+  table(out,
+        {"PEER", "OUT EPOCH", "IN EPOCHS", "OUT SPI", "TX PKTS", "TX BYTES", "RX PKTS", "RX BYTES",
+         "AUTH FAIL", "REPLAYED"},
+        byPeer);
+  if (!plane.empty())
+    out << "(kernel ESP counts per host pair, over all its encrypted networks, from the SAs installed now: a "
+           "rotation's replaced SA takes its counts with it)\n";
 }
 
 // Which backend carries each encrypted network's traffic to each peer host,

@@ -4,6 +4,7 @@
 
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "weftctl/crypto_view.h"
 
@@ -74,6 +75,35 @@ TEST(WeftctlCryptoView, KernelPairsListTheEpochBooksPeersAndThePlanes) {
   ASSERT_GE(bookOnly.size(), 4u) << out;
   EXPECT_EQ(bookOnly[1], "-");
   EXPECT_EQ(bookOnly[2], "1");
+}
+
+// The kernel pairs' traffic under the userspace table's column names, from
+// the JSON keys both backends use; "-" where the plane could not read the
+// kernel's counters, and for a peer only the epoch book knows.
+TEST(WeftctlCryptoView, KernelPairsShowTheirTrafficInTheUserspaceTablesColumns) {
+  Json j = kernelOnly();
+  Json& p = j["kernel"]["peers"][0];
+  p["sealedPackets"] = 11, p["sealedBytes"] = 1100, p["openedPackets"] = 12, p["openedBytes"] = 1200;
+  p["authFailed"] = 1, p["replayed"] = 2;
+  j["kernel"]["peers"].push_back(
+      {{"peer", "198.18.0.5"}, {"outEpoch", 5}, {"previousOut", 4}, {"inEpochs", {3}}, {"outSpi", 1}});
+  const std::string out = render(j);
+  const auto head = cells(lineStarting(out, "PEER  "));
+  EXPECT_EQ(head, (std::vector<std::string>{"PEER", "OUT EPOCH", "IN EPOCHS", "OUT SPI", "TX PKTS",
+                                            "TX BYTES", "RX PKTS", "RX BYTES", "AUTH FAIL", "REPLAYED"}))
+      << out;
+  EXPECT_EQ(
+      cells(lineStarting(out, "198.18.0.3")),
+      (std::vector<std::string>{"198.18.0.3", "5", "7,8", "4660", "11", "1100", "12", "1200", "1", "2"}))
+      << out;
+  EXPECT_EQ(
+      cells(lineStarting(out, "198.18.0.5")),
+      (std::vector<std::string>{"198.18.0.5", "5 (previous 4)", "3", "1", "-", "-", "-", "-", "-", "-"}))
+      << out;
+  EXPECT_EQ(cells(lineStarting(out, "198.18.0.4")),
+            (std::vector<std::string>{"198.18.0.4", "-", "1", "-", "-", "-", "-", "-", "-", "-"}))
+      << out;
+  EXPECT_NE(out.find("takes its counts with it"), std::string::npos) << out;
 }
 
 }  // namespace
