@@ -109,9 +109,9 @@ struct EchoResult {
 // peer gone) takes its counts with it, and a new one starts at 0.
 struct XfrmCounters {
   // curlft.packets / curlft.bytes: on an outbound SA what it sealed, on an
-  // inbound one what it opened (authenticated and not a replay). Bytes as
-  // the kernel counts them at the SA, whose headers differ between the
-  // directions: not comparable byte for byte between the two ends.
+  // inbound one what it opened (authenticated and not a replay). Bytes: in
+  // transport mode the ESP payload's cleartext (for weft the VXLAN
+  // datagram), the same at both ends (tests/vm checks it).
   uint64_t packets = 0;
   uint64_t bytes = 0;
   // Inbound only, dropped before decryption by the anti-replay check:
