@@ -261,13 +261,53 @@ void KernelPlane::dropUnusedEsp() {
     }
 }
 
+namespace {
+
+// An address as the kernel's listing spells it ("" when it is none).
+std::string canonical(const std::string& addr) {
+  auto a = IpAddr::parse(addr);
+  return a ? a->str() : "";
+}
+
+bool hasSpi(const std::map<uint32_t, uint32_t>& byEpoch, uint32_t spi) {
+  return std::any_of(byEpoch.begin(), byEpoch.end(), [&](const auto& e) { return e.second == spi; });
+}
+
+// The counters of the pair's installed SAs in `sas` (a listing), summed.
+EspTraffic trafficOf(const EspPairs::PairState& p, const std::string& self,
+                     const std::vector<kernel::XfrmState>& sas) {
+  const std::string peer = canonical(p.peer.addr);
+  EspTraffic t;
+  for (const kernel::XfrmState& sa : sas) {
+    if (!sa.counters || sa.reqid != p.reqid) continue;
+    const kernel::XfrmCounters& c = *sa.counters;
+    if (sa.src == self && sa.dst == peer && hasSpi(p.outSpi, sa.spi)) {
+      t.sealedPackets += c.packets;
+      t.sealedBytes += c.bytes;
+    } else if (sa.src == peer && sa.dst == self && hasSpi(p.inSpi, sa.spi)) {
+      t.openedPackets += c.packets;
+      t.openedBytes += c.bytes;
+      t.authFailed += c.authFailed;
+      t.replayed += c.replayDropped();
+    }
+  }
+  return t;
+}
+
+}  // namespace
+
 std::vector<EspPeerState> KernelPlane::peerStates() const {
   std::lock_guard<std::mutex> lk(mu_);
   std::vector<EspPeerState> out;
+  if (esp_.peers().empty()) return out;
+  auto sas = k_.listXfrmStates();
+  if (!sas) LOG_WARN("crypto", "kernel ESP backend: listing SAs for their counters: " << sas.error().message);
+  const std::string self = canonical(cfg_.self);
   for (const std::string& peer : esp_.peers()) {
     const EspPairs::PairState* p = esp_.pair(peer);
-    EspPeerState s{peer, p->out, p->previousOut, {}, p->outSpi.at(p->out)};
+    EspPeerState s{peer, p->out, p->previousOut, {}, p->outSpi.at(p->out), std::nullopt};
     for (const auto& [e, spi] : p->inSpi) s.inEpochs.insert(e);
+    if (sas) s.traffic = trafficOf(*p, self, *sas);
     out.push_back(std::move(s));
   }
   return out;

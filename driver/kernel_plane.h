@@ -72,14 +72,30 @@ struct KernelPlaneConfig {
 };
 inline constexpr std::chrono::milliseconds kMaxEspOutGrace{60000};
 
-// What `weftctl crypto` shows per kernel peer. (Packet and byte counters: the
-// kernel shim's SA listing does not decode them.)
+// A peer's traffic as the kernel counted it on the peer's SAs installed
+// now (kernel::XfrmCounters, summed; the names are the userspace backend's,
+// datapath::Counters). An SA takes its counts with it when it goes: after a
+// rotation the outbound numbers are the new SA's plus the previous one's
+// while it stays for its grace, then the new SA's only (they drop); inbound
+// likewise when one of the peer's epochs leaves. A peer whose ESP is
+// removed and given again starts at 0; a restart adopts the SAs, and their
+// counts run on.
+struct EspTraffic {
+  uint64_t sealedPackets = 0, sealedBytes = 0;  // outbound SAs: sent to the peer
+  uint64_t openedPackets = 0, openedBytes = 0;  // inbound SAs: authenticated from the peer
+  uint64_t authFailed = 0;                      // inbound, the ICV did not verify
+  uint64_t replayed = 0;  // inbound, refused by the anti-replay window (seen before or too old)
+  bool operator==(const EspTraffic&) const = default;
+};
+
+// What `weftctl crypto` shows per kernel peer.
 struct EspPeerState {
   std::string peer;
   uint32_t outEpoch = 0;
   std::optional<uint32_t> previousOut;  // still installed after a rotation
   std::set<uint32_t> inEpochs;
   uint32_t outSpi = 0;
+  std::optional<EspTraffic> traffic;  // nullopt: the kernel's SAs could not be listed
   bool operator==(const EspPeerState&) const = default;
 };
 
@@ -113,6 +129,8 @@ class KernelPlane : public EncryptedPlane {
   // attached. The host pairs with ESP, and their state.
   std::optional<PeerEntries> programmed(const std::string& identity) const;
   std::vector<std::string> espPeers() const;
+  // Per ESP peer its epochs, SPI and traffic (one listing of the kernel's
+  // SAs for all of them).
   std::vector<EspPeerState> peerStates() const;
 
  private:

@@ -136,6 +136,10 @@ class FakeKernel : public Kernel {
   Status updateXfrmPolicy(const XfrmPolicy& p) override;
   Status delXfrmPolicy(const XfrmPolicy& p) override;
   Result<std::vector<XfrmPolicy>> listXfrmPolicies() override;
+  // Tests: the counters the SA to `dst` with `spi` reports from now on, as
+  // if it had carried that traffic (an SA starts at 0 when added). ENOENT
+  // without such an SA.
+  Status setXfrmCounters(const std::string& dst, uint32_t spi, const XfrmCounters& c);
 
  private:
   struct Link {

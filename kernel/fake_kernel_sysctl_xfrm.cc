@@ -133,6 +133,7 @@ Status FakeKernel::addXfrmState(const XfrmState& s) {
   stored.src = p->src.str();
   stored.dst = p->dst.str();
   stored.aeadKeyHex = p->keyHex;
+  stored.counters = XfrmCounters{};  // the kernel's start at 0, whatever was asked
   xfrmStates_.push_back(stored);
   return {};
 }
@@ -150,6 +151,17 @@ Status FakeKernel::delXfrmState(const XfrmState& s) {
 Result<std::vector<XfrmState>> FakeKernel::listXfrmStates() {
   FAKE_ENTER("listXfrmStates");
   return xfrmStates_;
+}
+
+Status FakeKernel::setXfrmCounters(const std::string& dst, uint32_t spi, const XfrmCounters& c) {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto addr = IpAddr::parse(dst);
+  for (XfrmState& have : xfrmStates_)
+    if (addr && have.dst == addr->str() && have.spi == spi) {
+      have.counters = c;
+      return {};
+    }
+  return notFound("setXfrmCounters", "SA to " + dst + " spi " + std::to_string(spi));
 }
 
 namespace {

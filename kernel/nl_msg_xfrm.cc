@@ -148,6 +148,11 @@ std::optional<XfrmState> parseXfrmState(const nlmsghdr* nlh) {
                  ->replay_window;
   // The default reads back as 0, like the XfrmState that asked for it.
   s.replayWindow = window == (s.esn ? kDefaultEsnReplayWindow : kLegacyReplayWindow) ? 0 : window;
+  s.counters = XfrmCounters{.packets = sa->curlft.packets,
+                            .bytes = sa->curlft.bytes,
+                            .duplicates = sa->stats.replay,
+                            .tooOld = sa->stats.replay_window,
+                            .authFailed = sa->stats.integrity_failed};
   return s;
 }
 

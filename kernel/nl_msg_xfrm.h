@@ -16,7 +16,8 @@ namespace weft::kernel::nl {
 Message xfrmStateAdd(const XfrmState& s, const ParsedXfrmState& p);
 Message xfrmStateDelete(const ParsedXfrmState& p, uint32_t spi);
 Message xfrmStateDump();
-// ESP transport states with rfc4106(gcm(aes)); nullopt for anything else.
+// ESP transport states with rfc4106(gcm(aes)), with the kernel's counters
+// (curlft, stats); nullopt for anything else.
 std::optional<XfrmState> parseXfrmState(const nlmsghdr* nlh);
 
 Message xfrmPolicyAdd(const XfrmPolicy& p, const ParsedXfrmPolicy& parsed);

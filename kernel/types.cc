@@ -16,4 +16,10 @@ const char* linkKindName(LinkKind k) {
   return "other";
 }
 
+// Every field but counters (a field added to XfrmState belongs here).
+bool XfrmState::operator==(const XfrmState& o) const {
+  return src == o.src && dst == o.dst && spi == o.spi && reqid == o.reqid && aeadKeyHex == o.aeadKeyHex &&
+         icvBits == o.icvBits && esn == o.esn && replayWindow == o.replayWindow;
+}
+
 }  // namespace weft::kernel

@@ -104,6 +104,28 @@ struct EchoResult {
 };
 
 // ESP state between two VTEPs in one direction.
+// An SA's counters as the kernel keeps them (struct xfrm_usersa_info's
+// curlft and stats). They live and die with the SA: one removed (rotation,
+// peer gone) takes its counts with it, and a new one starts at 0.
+struct XfrmCounters {
+  // curlft.packets / curlft.bytes: on an outbound SA what it sealed, on an
+  // inbound one what it opened (authenticated and not a replay). Bytes: in
+  // transport mode the ESP payload's cleartext (for weft the VXLAN
+  // datagram), the same at both ends (tests/vm checks it).
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  // Inbound only, dropped before decryption by the anti-replay check:
+  // stats.replay, a sequence number seen before inside the window, and
+  // stats.replay_window, one behind the window (too old to tell).
+  uint64_t duplicates = 0;
+  uint64_t tooOld = 0;
+  // Inbound only: stats.integrity_failed, the ICV did not verify (altered,
+  // forged, or another key).
+  uint64_t authFailed = 0;
+  uint64_t replayDropped() const { return duplicates + tooOld; }
+  bool operator==(const XfrmCounters&) const = default;
+};
+
 struct XfrmState {
   std::string src;
   std::string dst;
@@ -117,7 +139,13 @@ struct XfrmState {
   // multiple of 32 up to kMaxXfrmReplayWindow (the kernel's
   // XFRMA_REPLAY_ESN_MAX bitmap); without: up to 32 (a 32-bit bitmap).
   uint32_t replayWindow = 0;
-  bool operator==(const XfrmState&) const = default;
+  // What the kernel counted on the SA: set by a listing (listXfrmStates),
+  // ignored when adding or deleting one.
+  std::optional<XfrmCounters> counters;
+  // The SA's identity and configuration: counters are not compared (a
+  // listing of the SA that was asked for equals it, however much traffic
+  // it has carried).
+  bool operator==(const XfrmState& o) const;
 };
 
 enum class XfrmDir { kIn, kOut, kFwd };

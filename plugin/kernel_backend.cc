@@ -51,15 +51,29 @@ void KernelBackend::tick(driver::Driver& drv, unsigned tickNo, unsigned pairsEve
   refresh();
 }
 
-nlohmann::json KernelBackend::status() const {
+nlohmann::json espPeersJson(const std::vector<driver::EspPeerState>& states) {
   nlohmann::json peers = nlohmann::json::array();
-  for (const auto& s : plane_->peerStates())
-    peers.push_back({{"peer", s.peer},
+  for (const auto& s : states) {
+    nlohmann::json p{{"peer", s.peer},
                      {"outEpoch", s.outEpoch},
                      {"previousOut", s.previousOut ? nlohmann::json(*s.previousOut) : nlohmann::json()},
                      {"inEpochs", s.inEpochs},
-                     {"outSpi", s.outSpi}});
-  return {{"peers", peers}};
+                     {"outSpi", s.outSpi}};
+    // The userspace backend's names (driver/userspace_plane.cc), so weftctl
+    // and the metrics read one shape; absent when the SAs could not be listed.
+    if (const auto& t = s.traffic) {
+      p["sealedPackets"] = t->sealedPackets;
+      p["sealedBytes"] = t->sealedBytes;
+      p["openedPackets"] = t->openedPackets;
+      p["openedBytes"] = t->openedBytes;
+      p["authFailed"] = t->authFailed;
+      p["replayed"] = t->replayed;
+    }
+    peers.push_back(std::move(p));
+  }
+  return peers;
 }
+
+nlohmann::json KernelBackend::status() const { return {{"peers", espPeersJson(plane_->peerStates())}}; }
 
 }  // namespace weft::plugin

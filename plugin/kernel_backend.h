@@ -10,6 +10,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "driver/driver.h"
@@ -25,6 +26,13 @@ namespace weft::plugin {
 // the host pair (datapath::deriveEspKey): one set of SAs per host pair for
 // every encrypted network, so the cluster, not a network.
 inline constexpr const char* kEspKeyScope = "weft cluster esp";
+
+// The plane's peers as /weft.Crypto shows them under kernel.peers: per peer
+// its epochs and outbound SPI, and the traffic of its SAs installed now
+// (driver::EspTraffic) under the userspace backend's per-peer names --
+// sealedPackets, sealedBytes, openedPackets, openedBytes, authFailed,
+// replayed -- left out when the kernel's SAs could not be listed.
+nlohmann::json espPeersJson(const std::vector<driver::EspPeerState>& states);
 
 class KernelBackend {
  public:
@@ -43,7 +51,8 @@ class KernelBackend {
   // and wanted again within one epoch), then the plane is refreshed (its
   // retries).
   void tick(driver::Driver& drv, unsigned tickNo, unsigned pairsEvery = 10);
-  // weftctl crypto: per ESP peer, the plane's epochs and SPI.
+  // weftctl crypto: per ESP peer, the plane's epochs, SPI and traffic
+  // (espPeersJson).
   nlohmann::json status() const;
 
   driver::EspEpochBook& epochs() { return *epochs_; }

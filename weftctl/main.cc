@@ -15,6 +15,8 @@
 
 #include "common/unix_http_client.h"
 #include "weftctl/check.h"
+#include "weftctl/crypto_view.h"
+#include "weftctl/table.h"
 
 using Json = nlohmann::json;
 
@@ -53,29 +55,11 @@ const char* kUsage =
     "\n"
     "--socket defaults to $WEFT_SOCKET or /run/docker/plugins/weft.sock\n";
 
-std::string pad(std::string s, size_t w) {
-  if (s.size() < w) s.append(w - s.size(), ' ');
-  return s + "  ";
-}
+using weft::weftctl::pad;
+using weft::weftctl::str;
 
 void table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> w(head.size());
-  for (size_t i = 0; i < head.size(); ++i) w[i] = head[i].size();
-  for (const auto& r : rows)
-    for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
-  std::string line;
-  for (size_t i = 0; i < head.size(); ++i) line += pad(head[i], w[i]);
-  std::cout << line << "\n";
-  for (const auto& r : rows) {
-    line.clear();
-    for (size_t i = 0; i < r.size(); ++i) line += pad(r[i], w[i]);
-    std::cout << line << "\n";
-  }
-}
-
-std::string str(const Json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  return v.dump();
+  weft::weftctl::table(std::cout, head, rows);
 }
 
 // An endpoint's addresses, IPv4 then IPv6, as one cell ("-" for none): a
@@ -207,53 +191,6 @@ void dataPlane(const Json& d, const std::map<std::string, std::string>& gossipSt
 }
 
 // weftctl ipam: each cluster-wide pool's blocks and who holds them.
-// Which backend carries each encrypted network's traffic to each peer host,
-// and why (driver/crypto_select.h); "none" means nothing is sent to or
-// accepted from that host on that network.
-// The kernel ESP backend's pairs: this host's outbound epoch (one for all
-// its peers) and its key's age, per peer the epochs its inbound SAs are at
-// (the peer's current, next, and a previous one in its grace) and, from the
-// plane, the outbound SA's epoch and SPI.
-void kernelPairs(const Json& epochs, const Json& plane) {
-  if (epochs.is_null()) return;
-  std::cout << "kernel ESP: this host's key epoch " << str(epochs["epoch"]) << ", key age "
-            << str(epochs["ageSeconds"]) << " s, rotated every " << str(epochs["rotateEverySeconds"])
-            << " s once in use";
-  const int64_t next = epochs.value("nextRotationInSeconds", int64_t{-1});
-  if (epochs.value("rotationWanted", false)) std::cout << ", next rotation asked for (in " << next << " s)";
-  std::cout << " (" << str(epochs["file"]) << ")\n";
-  auto epochList = [](const Json& a) {
-    std::string out;
-    for (const auto& e : a) out += (out.empty() ? "" : ",") + str(e);
-    return out.empty() ? "-" : out;
-  };
-  std::map<std::string, std::vector<std::string>> rows;  // by peer
-  for (const auto& [host, p] : epochs.value("peers", Json::object()).items())
-    rows[host] = {host, "-", epochList(p["in"]), "-"};
-  for (const auto& p : plane) {
-    auto& r = rows[str(p["peer"])];
-    std::string out = str(p["outEpoch"]);
-    if (!p.value("previousOut", Json()).is_null()) out += " (previous " + str(p["previousOut"]) + ")";
-    r = {str(p["peer"]), out, epochList(p["inEpochs"]), str(p["outSpi"])};
-  }
-  std::vector<std::vector<std::string>> byPeer;
-  for (auto& [host, r] : rows) byPeer.push_back(std::move(r));
-  table({"PEER", "OUT EPOCH", "IN EPOCHS", "OUT SPI"}, byPeer);
-}
-
-void cryptoSelection(const Json& sel, const Json& kernelPlane = Json()) {
-  if (sel.empty()) return;
-  const std::string off = str(sel["kernelOff"]);
-  std::cout << "\nkernel ESP backend on this host: "
-            << (sel.value("kernelEsp", false) ? "yes" : "no" + (off.empty() ? "" : " (" + off + ")")) << "\n";
-  kernelPairs(sel.value("kernelEpochs", Json()), kernelPlane.value("peers", Json::array()));
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& n : sel["networks"])
-    for (const auto& p : n["peers"])
-      rows.push_back({str(n["network"]), str(n["crypto"]), str(p["host"]), str(p["backend"]), str(p["why"])});
-  table({"NETWORK", "WEFT.CRYPTO", "PEER", "BACKEND", "WHY"}, rows);
-}
-
 int ipam(const Json& j) {
   if (!j.value("enabled", false)) {
     std::cout << "cluster-wide IPAM: off (it needs SCOPE=local and ADVERTISE_ADDR; pools are per host)\n";
@@ -459,40 +396,9 @@ int main(int argc, char** argv) {
     table({"NETWORK", "REMOTE ENDPOINT", "ADDRESS", "MAC", "VTEP", "HOST"}, rows);
     dataPlane(j.value("dataPlane", Json::object()), hostState);
   } else if (cmd == "crypto" && path == "/weft.CryptoRotate") {
-    if (j.contains("rotated"))
-      std::cout << "rotated: " << str(j["rotated"]) << " sender session(s) moved to their next key epoch\n";
-    if (j.contains("kernel")) {
-      const Json& k = j["kernel"];
-      if (k.contains("error"))
-        std::cout << "kernel ESP: " << str(k["error"]) << "\n";
-      else if (k.value("rotated", false))
-        std::cout << "kernel ESP: this host's key epoch is now " << str(k["epoch"]) << "\n";
-      else
-        std::cout << "kernel ESP: the rotation comes in " << str(k["waitSeconds"])
-                  << " s (the minimum interval since the last), key epoch still " << str(k["epoch"]) << "\n";
-    }
+    weft::weftctl::printCryptoRotated(j, std::cout);
   } else if (cmd == "crypto") {
-    if (str(j["backend"]) == "off") {
-      std::cout << "encrypted networks: off (" << str(j["reason"]) << ")\n";
-      cryptoSelection(j.value("selection", Json::object()), j.value("kernel", Json::object()));
-      return 0;
-    }
-    std::cout << "backend " << str(j["backend"]) << ", udp " << str(j["listen"]) << ", key epochs from "
-              << str(j["epochStart"]) << " (reserved up to " << str(j["epochReservedUpTo"]) << ")\n";
-    const Json& u = j["unattributed"];
-    std::cout << "dropped before a peer was known: truncated " << str(u["truncated"]) << ", bad header "
-              << str(u["badHeader"]) << ", unknown sender " << str(u["unknownSender"]) << "\n\n";
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& n : j["networks"])
-      for (const auto& p : n["peers"])
-        rows.push_back({str(n["identity"]), str(n["vni"]), str(p["host"]),
-                        p.value("active", false) ? "yes" : "no", str(p["txEpoch"]), str(p["sealedPackets"]),
-                        str(p["sealedBytes"]), str(p["openedPackets"]), str(p["openedBytes"]),
-                        str(p["authFailed"]), str(p["replayed"]), str(p["staleKey"])});
-    table({"NETWORK", "VNI", "PEER", "ACTIVE", "EPOCH", "TX PKTS", "TX BYTES", "RX PKTS", "RX BYTES",
-           "AUTH FAIL", "REPLAYED", "STALE KEY"},
-          rows);
-    cryptoSelection(j.value("selection", Json::object()), j.value("kernel", Json::object()));
+    weft::weftctl::printCrypto(j, std::cout);
   } else if (cmd == "ipam" && !args.empty()) {
     std::cout << "released " << str(j["blocks"]) << " block(s) of " << str(j["host"])
               << ": other hosts may reclaim them now\n";

@@ -53,6 +53,7 @@ TEST_P(SysctlXfrmTest, XfrmStates) {
   XfrmState in = state("198.18.0.2", "198.18.0.1", 0x2002, false);
   in.aeadKeyHex = "0123456789ABCDEF0123456789ABCDEF01020304";  // AES-128 + salt
   in.icvBits = 96;
+  out.counters = XfrmCounters{.packets = 99};  // not the caller's to set: ignored
   ASSERT_OK(k().addXfrmState(out));
   ASSERT_OK(k().addXfrmState(in));
   EXPECT_ERRNO(k().addXfrmState(out), EEXIST);
@@ -62,6 +63,8 @@ TEST_P(SysctlXfrmTest, XfrmStates) {
   XfrmState inLower = in;
   inLower.aeadKeyHex = "0123456789abcdef0123456789abcdef01020304";
   for (auto& s : *list) {
+    // A listing has the kernel's counters, 0 for an SA that carried nothing.
+    EXPECT_EQ(s.counters, std::optional<XfrmCounters>(XfrmCounters{})) << "spi " << s.spi;
     if (s.spi == out.spi)
       EXPECT_EQ(s, out);
     else

@@ -90,5 +90,30 @@ TEST(FakeKernelTest, IpForwardIsTheAllForwardingSwitch) {
   EXPECT_EQ(*k.getSysctl("", "net/ipv4/conf/br0/forwarding"), "1");
 }
 
+// Tests give an SA the traffic it would have carried; the listing reports
+// it, a re-added SA starts at 0 again.
+TEST(FakeKernelTest, XfrmCountersAreSetPerSaAndStartAtZero) {
+  FakeKernel k("/x");
+  XfrmState s;
+  s.src = "198.18.0.1";
+  s.dst = "198.18.0.2";
+  s.spi = 0x77;
+  s.aeadKeyHex = std::string(72, 'e');
+  ASSERT_OK(k.addXfrmState(s));
+  const XfrmCounters c{.packets = 3, .bytes = 300, .duplicates = 1, .tooOld = 0, .authFailed = 2};
+  ASSERT_OK(k.setXfrmCounters("198.18.0.2", 0x77, c));
+  EXPECT_ERRNO(k.setXfrmCounters("198.18.0.2", 0x78, c), ENOENT);
+  EXPECT_ERRNO(k.setXfrmCounters("198.18.0.1", 0x77, c), ENOENT);  // SAs are by destination and SPI
+  auto list = k.listXfrmStates();
+  ASSERT_OK(list);
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].counters, std::optional<XfrmCounters>(c));
+  ASSERT_OK(k.delXfrmState(s));
+  ASSERT_OK(k.addXfrmState(s));
+  list = k.listXfrmStates();
+  ASSERT_OK(list);
+  EXPECT_EQ((*list)[0].counters, std::optional<XfrmCounters>(XfrmCounters{}));
+}
+
 }  // namespace
 }  // namespace weft::kernel::testing

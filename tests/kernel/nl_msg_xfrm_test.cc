@@ -44,6 +44,42 @@ TEST(NlMsgXfrm, StateCarriesSpiInNetworkOrderAndDecodesToItself) {
   EXPECT_EQ(*back, s);
 }
 
+// A dump's NEWSA carries the SA's counters in the fixed part: curlft
+// (bytes, packets) and stats (replay_window, replay, integrity_failed).
+// They are decoded, and the state still equals the one asked for (equality
+// ignores counters: desired against installed).
+TEST(NlMsgXfrm, DumpedStateDecodesItsCountersAndEqualityIgnoresThem) {
+  XfrmState s;
+  s.src = "198.18.0.1";
+  s.dst = "198.18.0.2";
+  s.spi = 0x4242;
+  s.reqid = 3;
+  s.aeadKeyHex = std::string(64, 'd') + "05060708";
+  auto p = parseXfrmState("test", s, XfrmUse::kAdd);
+  ASSERT_TRUE(p.ok());
+  auto m = nl::xfrmStateAdd(s, *p);  // the dump's NEWSA has this layout
+  auto* sa = static_cast<xfrm_usersa_info*>(mnl_nlmsg_get_payload(m.hdr()));
+  sa->curlft.packets = 0x100000007ull;  // past 32 bits: 64-bit counters
+  sa->curlft.bytes = 0x2000000123ull;
+  sa->stats.replay = 5;
+  sa->stats.replay_window = 2;
+  sa->stats.integrity_failed = 11;
+  auto back = nl::parseXfrmState(m.hdr());
+  ASSERT_TRUE(back);
+  ASSERT_TRUE(back->counters);
+  EXPECT_EQ(back->counters->packets, 0x100000007ull);
+  EXPECT_EQ(back->counters->bytes, 0x2000000123ull);
+  EXPECT_EQ(back->counters->duplicates, 5u);
+  EXPECT_EQ(back->counters->tooOld, 2u);
+  EXPECT_EQ(back->counters->replayDropped(), 7u);
+  EXPECT_EQ(back->counters->authFailed, 11u);
+  EXPECT_EQ(*back, s) << "counters are not part of an SA's identity";
+  XfrmState other = s;
+  other.spi = 0x4243;
+  other.counters = back->counters;
+  EXPECT_NE(*back, other) << "everything else still is";
+}
+
 TEST(NlMsgXfrm, PolicySelectsUdpPortAndDecodesToItself) {
   XfrmPolicy pol;
   pol.dir = XfrmDir::kIn;

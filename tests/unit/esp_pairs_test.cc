@@ -294,7 +294,8 @@ TEST_F(EspPairsTest, LeftoversOfAnEarlierRunAreAdoptedOrRemoved) {
     ASSERT_TRUE(before.addPeer({b, b}, 3, {3, 4}).ok());
     ASSERT_TRUE(before.addPeer({c, c}, 1, {1}).ok());
   }  // gone as with kill -9: the kernel keeps it all
-  const XfrmState foreign{"198.18.0.1", "198.18.9.9", 77, 5, std::string(72, 'b'), 128, true, 0};
+  const XfrmState foreign{"198.18.0.1", "198.18.9.9", 77, 5,           std::string(72, 'b'),
+                          128,          true,         0,  std::nullopt};
   ASSERT_TRUE(ka_.addXfrmState(foreign).ok());
   const auto kept = states(ka_);
   EspPairs a = make(ka_, "198.18.0.1", "198.18.0.1");

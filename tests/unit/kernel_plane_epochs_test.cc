@@ -101,7 +101,7 @@ TEST_F(KernelPlaneEpochs, EachDirectionIsAtItsSendersEpochOnBothHosts) {
   EXPECT_NE(findSa(onA, kB, spiOf(kB, kA, 10)), nullptr);
   EXPECT_EQ(a.epochs.willCalls, (std::vector<std::pair<std::string, uint32_t>>{{kB, 5}}));
   EXPECT_EQ(a.plane->peerStates(),
-            (std::vector<EspPeerState>{{kB, 5, std::nullopt, {9, 10}, spiOf(kA, kB, 5)}}));
+            (std::vector<EspPeerState>{{kB, 5, std::nullopt, {9, 10}, spiOf(kA, kB, 5), EspTraffic{}}}));
 }
 
 // A rotates its direction: B accepts A's next epoch ahead, so B's inbound

@@ -11,7 +11,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <thread>
 
+#include "datapath/keys.h"
 #include "driver/driver.h"
 #include "kernel/fake_kernel.h"
 #include "tests/support/temp_dir.h"
@@ -174,6 +176,90 @@ TEST_F(KernelPlaneTest, BadConfigurationIsRefused) {
   EXPECT_EQ(KernelPlane::create(k_, bm_, {kSelf, kEspPort, std::chrono::milliseconds(-1)}, *esp, none).code(),
             EINVAL);
   EXPECT_TRUE(KernelPlane::create(k_, bm_, {kSelf, kEspPort, kMaxEspOutGrace}, *esp, none).ok());
+}
+
+// peerStates' traffic: per peer the kernel's counters of its SAs, outbound
+// ones as sealed, inbound ones as opened, with their authentication
+// failures and replays (duplicates and too old); an SA that is not the
+// pair's (another reqid) counts for nobody.
+TEST_F(KernelPlaneTest, PeerStatesSumTheCountersOfEachPeersSasPerDirection) {
+  ASSERT_TRUE(plane_->attach(EncryptedNetwork{"net-1", 4242, kSandbox, 1400}).ok());
+  epochs_.agree(kP, 1);
+  epochs_.agree(kQ, 1);
+  plane_->setPeers("net-1", entries({kP, kQ}));
+  ASSERT_EQ(plane_->espPeers(), (std::vector<std::string>{kP, kQ}));
+  const auto sas = *k_.listXfrmStates();
+  for (const auto& sa : sas) {
+    const bool out = sa.src == kSelf;
+    const uint64_t base = sa.dst == kP || sa.src == kP ? 100 : 200;
+    kernel::XfrmCounters c{.packets = base + (out ? 1 : 2), .bytes = 1000 * base + (out ? 10 : 20)};
+    if (!out) c.duplicates = base / 100, c.tooOld = 3, c.authFailed = base / 10;
+    ASSERT_TRUE(k_.setXfrmCounters(sa.dst, sa.spi, c).ok());
+  }
+  kernel::XfrmState stranger;  // between this host and kP, but not the plane's
+  stranger.src = kP;
+  stranger.dst = kSelf;
+  stranger.spi = 0x5eed;
+  stranger.reqid = 99;
+  stranger.aeadKeyHex = std::string(72, 'f');
+  ASSERT_TRUE(k_.addXfrmState(stranger).ok());
+  ASSERT_TRUE(k_.setXfrmCounters(kSelf, 0x5eed, {.packets = 7777, .authFailed = 7777}).ok());
+
+  const auto states = plane_->peerStates();
+  ASSERT_EQ(states.size(), 2u);
+  EXPECT_EQ(states[0].peer, kP);
+  EXPECT_EQ(states[0].traffic, std::optional<EspTraffic>(EspTraffic{101, 100010, 102, 100020, 10, 1 + 3}));
+  EXPECT_EQ(states[1].peer, kQ);
+  EXPECT_EQ(states[1].traffic, std::optional<EspTraffic>(EspTraffic{201, 200010, 202, 200020, 20, 2 + 3}));
+  // The SAs cannot be listed: the epochs are still shown, the traffic is
+  // unknown (not 0).
+  k_.failNext("listXfrmStates", EIO);
+  const auto blind = plane_->peerStates();
+  ASSERT_EQ(blind.size(), 2u);
+  EXPECT_EQ(blind[0].outEpoch, 1u);
+  EXPECT_FALSE(blind[0].traffic);
+}
+
+// Across a rotation: the previous outbound SA counts while it stays for its
+// grace, and takes its counts with it when it goes; an inbound epoch that
+// leaves does the same. (Documented: the counters are the installed SAs'.)
+TEST_F(KernelPlaneTest, AnSaThatGoesTakesItsCountsWithIt) {
+  plane_.reset();
+  auto esp =
+      EspPairs::create(k_, EspConfig{"cluster-1", kSelf, kSelf, kEspPort}, std::vector<uint8_t>(32, 7));
+  ASSERT_TRUE(esp.ok());
+  auto plane = KernelPlane::create(k_, bm_, KernelPlaneConfig{kSelf, kEspPort, std::chrono::milliseconds(50)},
+                                   std::move(*esp), epochs_);
+  ASSERT_TRUE(plane.ok());
+  plane_ = std::move(*plane);
+  ASSERT_TRUE(plane_->attach(EncryptedNetwork{"net-1", 4242, kSandbox, 1400}).ok());
+  epochs_.agree(kP, 1);
+  epochs_.in[kP] = {1, 2};
+  plane_->setPeers("net-1", entries({kP}));
+  auto spiOf = [](const std::string& from, const std::string& to, uint32_t e) {
+    return datapath::deriveEspKey(std::vector<uint8_t>(32, 7), {"cluster-1", from, to}, e)->spi;
+  };
+  auto traffic = [&] { return plane_->peerStates().at(0).traffic.value_or(EspTraffic{999}); };
+  ASSERT_TRUE(k_.setXfrmCounters(kP, spiOf(kSelf, kP, 1), {.packets = 10, .bytes = 1000}).ok());
+  ASSERT_TRUE(k_.setXfrmCounters(kSelf, spiOf(kP, kSelf, 1), {.packets = 6, .bytes = 600}).ok());
+  ASSERT_TRUE(
+      k_.setXfrmCounters(kSelf, spiOf(kP, kSelf, 2), {.packets = 1, .bytes = 100, .authFailed = 1}).ok());
+  EXPECT_EQ(traffic(), (EspTraffic{10, 1000, 7, 700, 1, 0}));
+
+  epochs_.out[kP] = 2;  // this host rotates: the new SA, the previous one in its grace
+  ASSERT_TRUE(plane_->refresh().ok());
+  ASSERT_EQ(plane_->peerStates().at(0).previousOut, 1u);
+  ASSERT_TRUE(k_.setXfrmCounters(kP, spiOf(kSelf, kP, 2), {.packets = 4, .bytes = 400}).ok());
+  EXPECT_EQ(traffic().sealedPackets, 14u) << "both outbound SAs while the previous one stays";
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  ASSERT_TRUE(plane_->refresh().ok());
+  ASSERT_FALSE(plane_->peerStates().at(0).previousOut);
+  EXPECT_EQ(traffic().sealedPackets, 4u) << "the previous SA went, with its counts";
+  EXPECT_EQ(traffic().sealedBytes, 400u);
+
+  epochs_.in[kP] = {2, 3};  // the peer rotated: its epoch 1 leaves
+  ASSERT_TRUE(plane_->refresh().ok());
+  EXPECT_EQ(traffic(), (EspTraffic{4, 400, 1, 100, 1, 0}));
 }
 
 // The userspace side, as seen by the driver: what it was given.

@@ -6,7 +6,8 @@
 // restart of its process (the plane object dropped without cleanup, as kill
 // -9 would, and a new one adopting the kernel's SAs, VTEP and entries: the
 // SAs' sequence numbers run on); and a reboot (SAs and policies gone: a new
-// plane at A's next epoch, which B accepts ahead).
+// plane at A's next epoch, which B accepts ahead); and counts its traffic,
+// a replayed and an altered frame as the kernel does.
 
 #include "datapath/keys.h"
 #include "tests/vm/esp_vm_fixture.h"
@@ -318,6 +319,103 @@ TEST_F(KernelPlaneVm, AfterARebootTrafficResumesAtTheNextEpochAndOnlyEspOnTheWir
           std::printf("esp-vm-test: %s fdb %s -> %s\n", h->id.c_str(), f.mac.str().c_str(),
                       f.dst ? f.dst->str().c_str() : "-");
   }
+}
+
+// (d) The plane's traffic counters are the kernel's (the SAs' curlft and
+// stats, read back through the netlink decoder): pings are counted both
+// ways, A's sealed packets are B's opened ones and back; one captured ESP
+// frame sent again is exactly one replay at B, one altered frame exactly
+// one authentication failure, and neither is opened.
+TEST_F(KernelPlaneVm, TrafficCountersAreTheKernelsAndCountAReplayAndAnAlteredFrame) {
+  ASSERT_TRUE(a_.plane && b_.plane) << "set-up failed";
+  using driver::EspTraffic;
+  auto traffic = [](Host& h, const Host& peer) {
+    for (const auto& s : h.plane->peerStates())
+      if (s.peer == peer.underlay && s.traffic) return *s.traffic;
+    return EspTraffic{~0ull};
+  };
+  // A's and B's counters at one moment: A's read again after B's is the
+  // same (no frame of the sandboxes' own, such as IPv6 neighbour discovery,
+  // crossed between the two reads).
+  struct Both {
+    EspTraffic a, b;
+  };
+  auto settled = [&] {
+    Both r;
+    for (int i = 0; i < 20; ++i) {
+      r.a = traffic(a_, b_), r.b = traffic(b_, a_);
+      if (traffic(a_, b_) == r.a) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return r;
+  };
+  const uint32_t spi = spiOf(a_, b_, outEpoch(a_, b_));
+  Fd wire = capture(a_.path, ifindex(a_, "ul0"));
+  ASSERT_TRUE(wire);
+  const Both before = settled();
+  constexpr int kPings = 10;
+  const int answered =
+      pingsFrom(a_.k->netnsPath(a_.sandbox), b_.sandboxInner, kPings, std::chrono::seconds(3));
+  EXPECT_EQ(answered, kPings);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const Both after = settled();
+  const uint64_t aTx = after.a.sealedPackets - before.a.sealedPackets,
+                 bRx = after.b.openedPackets - before.b.openedPackets,
+                 bTx = after.b.sealedPackets - before.b.sealedPackets,
+                 aRx = after.a.openedPackets - before.a.openedPackets;
+  const uint64_t aTxBytes = after.a.sealedBytes - before.a.sealedBytes,
+                 bRxBytes = after.b.openedBytes - before.b.openedBytes;
+  EXPECT_GE(aTx, static_cast<uint64_t>(kPings));
+  EXPECT_EQ(bRx, aTx) << "what A sealed to B is what B opened from A";
+  EXPECT_GE(bTx, static_cast<uint64_t>(kPings));
+  EXPECT_EQ(aRx, bTx);
+  // Bytes of the ESP payload's cleartext, the VXLAN datagram (an echo: 87
+  // with inner Ethernet, IP, ICMP and the marker), the same at both ends.
+  EXPECT_GE(aTxBytes, aTx * 64);
+  EXPECT_EQ(bRxBytes, aTxBytes);
+  EXPECT_EQ(after.b.replayed, before.b.replayed);
+  EXPECT_EQ(after.b.authFailed, before.b.authFailed);
+
+  // A -> B frames under A's SA, as captured past A's xfrm output.
+  std::vector<Packet> sent;
+  uint32_t highest = 0;
+  for (Packet& f : drain(wire))
+    if (espSpi(f) == spi) {
+      highest = std::max(highest, espSeq(f));
+      sent.push_back(std::move(f));
+    }
+  ASSERT_GE(sent.size(), static_cast<size_t>(kPings));
+  auto in = injector();
+  ASSERT_TRUE(in);
+  // Once more, as an attacker on the wire would: B's window has seen it.
+  ASSERT_TRUE(inject(*in, sent.front()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const EspTraffic replayed = traffic(b_, a_);
+  EXPECT_EQ(replayed.replayed, after.b.replayed + 1);
+  EXPECT_EQ(replayed.authFailed, after.b.authFailed);
+  // Altered: a sequence number B has not seen (so the replay check lets it
+  // through to decryption), and one bit of its ICV flipped.
+  Packet altered = sent.back();
+  const size_t esp = 14 + (altered[14] & 0xf) * 4u;
+  const uint32_t seq = highest + 100;
+  for (int i = 0; i < 4; ++i) altered[esp + 4 + i] = static_cast<uint8_t>(seq >> (24 - 8 * i));
+  altered.back() ^= 0x01;
+  ASSERT_TRUE(inject(*in, altered));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const EspTraffic forged = traffic(b_, a_);
+  EXPECT_EQ(forged.authFailed, after.b.authFailed + 1);
+  EXPECT_EQ(forged.replayed, after.b.replayed + 1) << "no other replay";
+  std::printf(
+      "esp-vm-test: plane counters after %d/%d pings: A sealed %llu (%llu bytes), B opened %llu (%llu "
+      "bytes); B "
+      "sealed %llu, A opened %llu; B after a replayed frame: replayed +%llu, after an altered one: auth "
+      "failed "
+      "+%llu\n",
+      answered, kPings, static_cast<unsigned long long>(aTx), static_cast<unsigned long long>(aTxBytes),
+      static_cast<unsigned long long>(bRx), static_cast<unsigned long long>(bRxBytes),
+      static_cast<unsigned long long>(bTx), static_cast<unsigned long long>(aRx),
+      static_cast<unsigned long long>(replayed.replayed - after.b.replayed),
+      static_cast<unsigned long long>(forged.authFailed - after.b.authFailed));
 }
 
 }  // namespace
