@@ -9,12 +9,16 @@
 // containers, the network (Docker's calls), the plugins (SIGTERM), their
 // state directories (namespace mounts included) and the host namespaces.
 
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -40,6 +44,39 @@ constexpr uint16_t kEspPort = 4791;  // ESP_PORT's default
 inline std::string pluginBinary() {
   const char* dir = std::getenv("WEFT_VM_BIN_DIR");
   return std::string(dir ? dir : "/weft") + "/weft-plugin";
+}
+
+// Processes (not zombies) whose NUL-separated command line `match`es.
+inline std::vector<pid_t> processes(const std::function<bool(const std::string&)>& match) {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir("/proc");
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid <= 0) continue;
+    const std::string dir = "/proc/" + std::string(e->d_name);
+    std::ifstream cmd(dir + "/cmdline"), stat(dir + "/stat");
+    std::string argv((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>()), line;
+    std::getline(stat, line);
+    const auto paren = line.rfind(')');
+    const bool zombie = paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';
+    if (!zombie && !argv.empty() && match(argv)) out.push_back(pid);
+  }
+  ::closedir(d);
+  return out;
+}
+// The weft-gossip sidecar weft-plugin `plugin` started (0: none).
+inline pid_t sidecarOf(pid_t plugin) {
+  const std::string parent = std::string("--parent-pid") + '\0' + std::to_string(plugin) + '\0';
+  auto p = processes([&](const std::string& argv) {
+    return argv.find("weft-gossip") != std::string::npos && argv.find(parent) != std::string::npos;
+  });
+  return p.empty() ? 0 : p.front();
+}
+// Gone, or a zombie nobody reaped yet (its parent died).
+inline bool exited(pid_t pid) {
+  const auto live = processes([](const std::string&) { return true; });
+  return std::find(live.begin(), live.end(), pid) == live.end();
 }
 
 struct PluginHost {
@@ -95,11 +132,23 @@ class PluginVm : public ::testing::Test {
     }
     if (root_) {
       auto left = root_->listNetns();
-      if (!left.ok() || !left->empty()) std::printf("plugin-vm-test: namespaces left behind\n");
+      if (!left.ok() || !left->empty()) ADD_FAILURE() << "plugin-vm-test: namespaces left behind";
     }
     root_.reset();
     std::error_code ec;
     std::filesystem::remove_all(kPluginRun, ec);
+    if (std::filesystem::exists(kPluginRun, ec)) ADD_FAILURE() << kPluginRun << " could not be removed";
+    auto weftProcesses = [] {
+      return processes([](const std::string& argv) {
+        return argv.find("weft-plugin") != std::string::npos || argv.find("weft-gossip") != std::string::npos;
+      });
+    };
+    auto weft = weftProcesses();
+    for (int i = 0; i < 200 && !weft.empty(); ++i) {  // sidecars exit after their plugin
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      weft = weftProcesses();
+    }
+    if (!weft.empty()) ADD_FAILURE() << weft.size() << " weft-plugin/weft-gossip processes left running";
   }
 
   // weft-plugin in h's host namespace, as its operator would start it.

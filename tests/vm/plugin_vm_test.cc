@@ -7,10 +7,6 @@
 // adopted); a rotation on request moves one host's epoch up without losing
 // a reply. The tests run in order and build on each other.
 
-#include <dirent.h>
-
-#include <fstream>
-
 #include "tests/vm/plugin_vm_fixture.h"
 
 namespace weft::vmtest {
@@ -29,32 +25,6 @@ int longestRun(const std::vector<int>& lost) {
     prev = s;
   }
   return best;
-}
-
-// The weft-gossip process whose parent is `plugin` (0: none).
-pid_t sidecarOf(pid_t plugin) {
-  DIR* d = ::opendir("/proc");
-  if (!d) return 0;
-  pid_t found = 0;
-  while (dirent* e = ::readdir(d)) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (pid <= 0) continue;
-    std::ifstream cmd("/proc/" + std::string(e->d_name) + "/cmdline");
-    std::string argv((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
-    if (argv.find("weft-gossip") != std::string::npos &&
-        argv.find(std::string("--parent-pid") + '\0' + std::to_string(plugin) + '\0') != std::string::npos)
-      found = pid;
-  }
-  ::closedir(d);
-  return found;
-}
-// Gone, or a zombie nobody reaped yet (its parent died).
-bool exited(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return true;
-  auto paren = line.rfind(')');
-  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';
 }
 
 TEST_F(PluginVm, TwoPluginsAgreeKernelEpochsOverGossip) {
@@ -89,8 +59,9 @@ TEST_F(PluginVm, TwoPluginsAgreeKernelEpochsOverGossip) {
   std::string why;
   const auto joined = Clock::now();
   ASSERT_TRUE(waitAgreed(std::chrono::seconds(60), &why)) << why << "\n" << logOf(a_) << logOf(b_);
-  std::printf("plugin-vm-test: kernel backend and epochs agreed %.2f s after the joins: %s\n",
-              secondsSince(joined), why.c_str());
+  const auto pa = kernelPair(crypto(a_), b_.underlay), pb = kernelPair(crypto(b_), a_.underlay);
+  std::printf("plugin-vm-test: kernel pair agreed %.2f s after the joins: a sends at %u, b at %u\n",
+              secondsSince(joined), pa.outEpoch.value_or(0), pb.outEpoch.value_or(0));
 }
 
 TEST_F(PluginVm, ContainersPingOverEspOnly) {
@@ -156,9 +127,11 @@ TEST_F(PluginVm, KillNineAndRestartKeepTheTraffic) {
   const auto after = kernelPair(crypto(a_), b_.underlay);
   std::printf(
       "plugin-vm-test: kill -9 under a 20 ms ping: serving again %.2f s after, kernel pair agreed %.2f s "
-      "after; %zu of 400 replies lost, longest gap %d ms; outbound epoch %u -> %u\n",
+      "after; %zu of 400 replies lost, longest gap %d ms; outbound epoch %u -> %u; its weft-gossip exited "
+      "with "
+      "it: %s\n",
       ready, agreedAfter, lost.size(), longestRun(lost) * 20, before.outEpoch.value_or(0),
-      after.outEpoch.value_or(0));
+      after.outEpoch.value_or(0), sidecarGone ? "yes" : "no");
   EXPECT_LE(lost.size(), 3u);
   EXPECT_EQ(after.backend, "kernel");
   EXPECT_EQ(after.outEpoch, before.outEpoch);  // the kernel's SAs adopted, not re-created
