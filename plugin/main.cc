@@ -144,6 +144,9 @@ int run(int argc, char** argv) {
     auto started = plugin::KernelBackend::start(**kernel, *cfg, *key);
     if (started.ok()) {
       kernelBackend = std::move(*started);
+      // DriverConfig's default says "not running": it runs (tests/vm/plugin_vm_test.cc
+      // is what notices when it is left set).
+      dc.kernelCryptoOff.clear();
     } else {
       dc.kernelCryptoOff = "the kernel ESP backend cannot start: " + started.error().message;
       LOG_WARN("plugin",

@@ -243,11 +243,12 @@ class KernelEsp : public ::testing::Test {
   }
 };
 
-// Echo requests every 10 ms from a namespace while a test changes things;
-// which were answered.
+// Echo requests every 10 ms (or `interval`) from a namespace while a test
+// changes things; which were answered.
 class PingLoop {
  public:
-  PingLoop(const std::string& nsPath, const std::string& to, int echoes, uint16_t id)
+  PingLoop(const std::string& nsPath, const std::string& to, int echoes, uint16_t id,
+           std::chrono::milliseconds interval = std::chrono::milliseconds(10))
       : icmp_(socketIn(nsPath, AF_INET, SOCK_RAW, IPPROTO_ICMP)), echoes_(echoes) {
     if (!icmp_) return;
     receiver_ = std::thread([this, id] {
@@ -262,11 +263,11 @@ class PingLoop {
         if (replies_.size() == static_cast<size_t>(echoes_)) break;
       }
     });
-    sender_ = std::thread([this, to, id] {
+    sender_ = std::thread([this, to, id, interval] {
       auto next = std::chrono::steady_clock::now();
       for (int seq = 1; seq <= echoes_; ++seq) {
         sendEcho(icmp_, to, id, static_cast<uint16_t>(seq), kMarker);
-        next += std::chrono::milliseconds(10);
+        next += interval;
         std::this_thread::sleep_until(next);
       }
       sending_ = false;

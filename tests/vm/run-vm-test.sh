@@ -3,11 +3,12 @@
 # modules) under QEMU with a small initramfs whose only job is TEST_BINARY,
 # and passes when the VM's console ends with "WEFT-VM-RESULT: PASS n/n".
 #
-#   run-vm-test.sh TEST_BINARY [KERNEL_TESTS]
+#   run-vm-test.sh TEST_BINARY [KERNEL_TESTS [BINARY...]]
 #
 # KERNEL_TESTS (build/bin/weft_kernel_tests), when given, also runs in the VM
 # with its xfrm cases only: their real-kernel (Netlink) variants skip on a
-# host without ESP, and here none may skip.
+# host without ESP, and here none may skip. Each further BINARY (weft-plugin,
+# weft-gossip) is put beside the test in /weft, for the test to run.
 #
 # The host kernel is never touched: the kernel package is fetched with
 # `apt-get download` and unpacked with dpkg-deb into the cache
@@ -18,22 +19,26 @@
 # when the VM does not finish within WEFT_VM_TIMEOUT seconds (default 420).
 set -euo pipefail
 
-bin=${1:?usage: run-vm-test.sh TEST_BINARY [KERNEL_TESTS]}
+bin=${1:?usage: run-vm-test.sh TEST_BINARY [KERNEL_TESTS [BINARY...]]}
 ktests=${2:-}
+extras=("${@:3}")
 cache=${WEFT_VM_CACHE:-/var/cache/weft-vm}
 vm_timeout=${WEFT_VM_TIMEOUT:-420}
 # What the test needs; their dependencies are added by modprobe --show-depends.
 # seqiv: ESP wraps rfc4106 as seqiv(rfc4106(gcm(aes))); IV generators need
 # crypto_null and the default RNG ("stdrng": drbg, whose self-test wants
 # sha512); ghash-generic and ctr: what gcm is built from (aes itself is built
-# in). Without the RNG, adding the SA fails with ENOENT.
-modules=(esp4 xfrm_user vxlan veth bridge gcm ghash-generic ctr seqiv crypto_null sha512_generic drbg)
+# in). Without the RNG, adding the SA fails with ENOENT. tun: weft-plugin's
+# encrypted networks also get the userspace datapath's TAP (/dev/net/tun).
+modules=(esp4 xfrm_user vxlan veth bridge gcm ghash-generic ctr seqiv crypto_null sha512_generic drbg tun)
 
 skip() {
   echo "vm test SKIPPED: $*"
   exit 77
 }
-[[ -x $bin ]] || { echo "vm test: no test binary at $bin" >&2; exit 1; }
+for b in "$bin" "${extras[@]}"; do
+  [[ -x $b ]] || { echo "vm test: no executable at $b" >&2; exit 1; }
+done
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
 busybox=$(command -v busybox || true)
 [[ -n $busybox ]] && ! ldd "$busybox" >/dev/null 2>&1 ||
@@ -79,10 +84,14 @@ mkdir -p "$root"/{bin,sbin,proc,sys,dev,run,tmp,weft,lib/modules/"$kver"}
 cp "$busybox" "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
 ln -s ../bin/busybox "$root/sbin/modprobe"  # the kernel's request_module helper
-cp "$bin" "$root/weft/test"
-[[ -z $ktests ]] || cp "$ktests" "$root/weft/kernel-tests"
+# The binaries without their debug info (an image a third the size, which
+# the VM unpacks faster), when strip is there.
+put() { strip --strip-debug -o "$2" "$1" 2>/dev/null || cp "$1" "$2"; }
+put "$bin" "$root/weft/test"
+[[ -z $ktests ]] || put "$ktests" "$root/weft/kernel-tests"
+for b in "${extras[@]}"; do put "$b" "$root/weft/$(basename "$b")"; done
 # The binaries' shared libraries, at the paths their loader looks for them.
-ldd "$bin" ${ktests:+"$ktests"} | awk '/=> \// {print $3} $1 ~ /^\// && $1 !~ /:$/ {print $1}' | sort -u | while read -r lib; do
+ldd "$bin" ${ktests:+"$ktests"} "${extras[@]}" | awk '/=> \// {print $3} $1 ~ /^\// && $1 !~ /:$/ {print $1}' | sort -u | while read -r lib; do
   mkdir -p "$root$(dirname "$lib")"
   cp -L "$lib" "$root$lib"
 done
