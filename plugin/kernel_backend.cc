@@ -37,7 +37,7 @@ void KernelBackend::attachTo(driver::Driver& drv) {
   drv.setKernelPlane(plane_.get(), epochs_.get(), [this] { refresh(); });
 }
 
-void KernelBackend::tick(driver::Driver& drv, unsigned tickNo, unsigned pairsEvery) {
+void KernelBackend::tick(driver::Driver& drv, unsigned tickNo, unsigned pairsEvery, uint64_t maxPackets) {
   drv.tickKernelCrypto();
   if (pairsEvery == 0 || tickNo % pairsEvery != 0) return;
   const auto want = drv.kernelPeers();
@@ -48,7 +48,21 @@ void KernelBackend::tick(driver::Driver& drv, unsigned tickNo, unsigned pairsEve
       LOG_INFO("crypto", "kernel ESP: " << peer
                                         << " waits for this host's next key epoch (the current one was "
                                            "used with it before); rotating as soon as allowed");
+  const uint32_t epoch = epochs_->current();
+  if (packetRotationAskedAt_ != epoch && espPacketLimitReached(plane_->peerStates(), maxPackets)) {
+    packetRotationAskedAt_ = epoch;
+    LOG_INFO("crypto", "kernel ESP: an outbound SA at epoch " << epoch << " sealed " << maxPackets
+                                                              << " packets; rotating");
+    if (auto r = drv.rotateKernelCrypto(); !r.ok())
+      LOG_WARN("crypto", "kernel ESP: rotation by packet count: " << r.error().message);
+  }
   refresh();
+}
+
+bool espPacketLimitReached(const std::vector<driver::EspPeerState>& states, uint64_t limit) {
+  for (const auto& s : states)
+    if (!s.previousOut && s.traffic && s.traffic->sealedPackets >= limit) return true;
+  return false;
 }
 
 nlohmann::json espPeersJson(const std::vector<driver::EspPeerState>& states) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -34,6 +35,17 @@ inline constexpr const char* kEspKeyScope = "weft cluster esp";
 // replayed -- left out when the kernel's SAs could not be listed.
 nlohmann::json espPeersJson(const std::vector<driver::EspPeerState>& states);
 
+// Rotation by packet count, as the userspace backend rekeys
+// (datapath::RekeyPolicy::maxPackets): this host moves to its next epoch
+// once one outbound SA has sealed this many packets -- at 1 Gbit/s of
+// 1,500-byte frames about every 3 minutes, ahead of the 10-minute rotation.
+inline constexpr uint64_t kEspMaxPacketsPerEpoch = uint64_t{1} << 24;
+
+// True when some peer's outbound SA at the current epoch has sealed at
+// least `limit` packets. Peers still holding the previous outbound SA (its
+// 2 s grace after a rotation) are left out: their count includes it.
+bool espPacketLimitReached(const std::vector<driver::EspPeerState>& states, uint64_t limit);
+
 class KernelBackend {
  public:
   // Opens STATE_DIR/esp-epochs.json (a corrupt one is an error naming it),
@@ -48,9 +60,12 @@ class KernelBackend {
   // peers' graces that ended; and every `pairsEvery` ticks, the pairs the
   // driver puts on the kernel backend that the plane has no ESP with ask
   // the epochs for a fresh one when theirs was used before (a pair dropped
-  // and wanted again within one epoch), then the plane is refreshed (its
+  // and wanted again within one epoch), a rotation is asked when an
+  // outbound SA reached `maxPackets` (once per epoch; it comes as soon as
+  // the minimum interval allows), then the plane is refreshed (its
   // retries).
-  void tick(driver::Driver& drv, unsigned tickNo, unsigned pairsEvery = 10);
+  void tick(driver::Driver& drv, unsigned tickNo, unsigned pairsEvery = 10,
+            uint64_t maxPackets = kEspMaxPacketsPerEpoch);
   // weftctl crypto: per ESP peer, the plane's epochs, SPI and traffic
   // (espPeersJson).
   nlohmann::json status() const;
@@ -65,6 +80,7 @@ class KernelBackend {
   std::unique_ptr<driver::EspEpochBook> epochs_;
   kernel::BridgeMulticastPtr bridge_;
   std::unique_ptr<driver::KernelPlane> plane_;
+  std::optional<uint32_t> packetRotationAskedAt_;  // the epoch a packet-count rotation was asked at
 };
 
 }  // namespace weft::plugin

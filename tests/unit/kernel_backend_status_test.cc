@@ -62,5 +62,23 @@ TEST(KernelBackendStatus, PeersCarryTheirTrafficUnderTheUserspaceBackendsNames) 
   EXPECT_EQ(row, "198.18.0.2 3 (previous 2) 4,5 2748 10 1500 9 1300 2 1 ") << out.str();
 }
 
+TEST(KernelBackendStatus, APacketCountRotationIsDueWhenACurrentOutboundSaReachedTheLimit) {
+  const auto peer = [](const char* addr, std::optional<uint32_t> previous, std::optional<EspTraffic> t) {
+    return EspPeerState{addr, 3, previous, {3}, 0x100, t};
+  };
+  const EspTraffic below{99, 0, 0, 0, 0, 0}, at{100, 0, 0, 0, 0, 0};
+  EXPECT_FALSE(espPacketLimitReached({}, 100));
+  EXPECT_FALSE(espPacketLimitReached({peer("198.18.0.2", std::nullopt, below)}, 100));
+  EXPECT_TRUE(espPacketLimitReached(
+      {peer("198.18.0.2", std::nullopt, below), peer("198.18.0.3", std::nullopt, at)}, 100));
+  // Within the grace after a rotation the count includes the previous SA:
+  // not the current one's, so no second rotation is asked for it.
+  EXPECT_FALSE(espPacketLimitReached({peer("198.18.0.2", 2, at)}, 100));
+  // Counters that could not be read ask nothing.
+  EXPECT_FALSE(espPacketLimitReached({peer("198.18.0.2", std::nullopt, std::nullopt)}, 100));
+  // The limit is the userspace backend's rekey by packet count.
+  EXPECT_EQ(kEspMaxPacketsPerEpoch, uint64_t{1} << 24);
+}
+
 }  // namespace
 }  // namespace weft::plugin
